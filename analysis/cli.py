@@ -1,0 +1,209 @@
+"""Command line: ``python -m analysis <command> ...``.
+
+Exit codes: 0 success, 1 when a file was refused or the command could not do
+its job (message on stderr), 2 on a usage error.  Never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from analysis import db
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would exit with 2 itself; keep control
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _percent(value) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _add_db(parser):
+    parser.add_argument("--db", help="database file (default: $OUTCOMES_DB or data/outcomes.duckdb)")
+
+
+def _add_filters(parser):
+    parser.add_argument("--site", action="append", default=[], help="only this site (repeatable)")
+    parser.add_argument("--condition", action="append", default=[],
+                        help="only this condition (repeatable)")
+    parser.add_argument("--route", action="append", default=[], help="only this route (repeatable)")
+    parser.add_argument("--from-quarter", help="first cohort quarter, e.g. 2025Q1")
+    parser.add_argument("--to-quarter", help="last cohort quarter, e.g. 2026Q2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from analysis import outcomes
+
+    parser = _Parser(prog="python -m analysis",
+                     description="Outcomes analytics for ketamine chronic-pain programs.")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    ingest = commands.add_parser("ingest", help="ingest session or medication exports")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    _add_db(ingest)
+    ingest.add_argument("--aliases", help="your own column aliases CSV (column,alias)")
+    ingest.add_argument("--json", action="store_true", help="print one JSON object")
+
+    demo = commands.add_parser("demo", help="write a synthetic clinic's exports")
+    demo.add_argument("--out", default="demo_exports", help="folder to write (default demo_exports)")
+    demo.add_argument("--patients", type=int, default=600)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--clean", action="store_true", help="no deliberately bad rows")
+
+    for name, help_text in (("responders", "responder rates by condition"),
+                            ("claim", "check the 70% claim")):
+        sub = commands.add_parser(name, help=help_text)
+        _add_db(sub)
+        sub.add_argument("--timepoint", default="3m", choices=outcomes.TIMEPOINTS)
+        sub.add_argument("--definition", default="pain30" if name == "responders" else "claim",
+                         choices=outcomes.DEFINITIONS)
+        sub.add_argument("--population", default="itt", choices=outcomes.POPULATIONS)
+        sub.add_argument("--json", action="store_true")
+        _add_filters(sub)
+        if name == "responders":
+            sub.add_argument("--ci", default="wilson", choices=outcomes.CI_METHODS)
+        else:
+            sub.add_argument("--target", type=float, default=0.70)
+    return parser
+
+
+def _filters(args):
+    from analysis.outcomes import Filters
+    try:
+        return Filters.from_quarters(args.from_quarter, args.to_quarter,
+                                     sites=tuple(args.site), conditions=tuple(args.condition),
+                                     routes=tuple(args.route))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _existing_db(args) -> Path:
+    path = db.resolve_db_path(args.db)
+    if not path.exists():
+        raise FileNotFoundError(f"no database at {path}: ingest an export first "
+                                f"(python -m analysis ingest FILE --db {path})")
+    return path
+
+
+def cmd_ingest(args) -> int:
+    from analysis import ingest
+    path = db.resolve_db_path(args.db)
+    con = db.connect(path)
+    try:
+        progress = None if args.json else (
+            lambda i, n, name: print(f"[{i}/{n}] {name}", file=sys.stderr))
+        summary = ingest.ingest_files(con, args.paths, alias_file=args.aliases, progress=progress)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
+    else:
+        for f in summary.files:
+            line = f"{f.status:>9}  {f.path}"
+            if f.status == "ingested":
+                line += (f": {f.rows_read} rows read, {f.rows_accepted} accepted, "
+                         f"{f.rows_quarantined} quarantined, {f.duplicates_collapsed} duplicates "
+                         f"collapsed, {f.values_nulled} values nulled")
+                if f.dropped_identifying_columns:
+                    line += f"; dropped identifying columns: {', '.join(f.dropped_identifying_columns)}"
+                if f.unknown_columns:
+                    line += f"; unknown columns not used: {', '.join(f.unknown_columns)}"
+            print(line)
+            if f.error:
+                print(f"           {f.error}")
+        print(f"database: {path}")
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def cmd_demo(args) -> int:
+    from analysis import demo
+    if args.patients < 1:
+        raise UsageError("--patients must be at least 1")
+    files = demo.generate_demo(args.out, patients=args.patients, seed=args.seed,
+                               messy=not args.clean)
+    print(f"wrote {files.visit_rows} visits of {files.patients} patients to {files.sessions}")
+    print(f"wrote {files.medication_rows} medication rows to {files.medications}")
+    return EXIT_OK
+
+
+def cmd_responders(args) -> int:
+    from analysis import outcomes, store
+    snap = store.snapshot(_existing_db(args))
+    result = outcomes.responder_rates(snap, args.timepoint, args.definition, args.population,
+                                      _filters(args), args.ci)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+        return EXIT_OK
+    o = result.overall
+    print(f"{args.definition} at {args.timepoint}, {args.population}, {args.ci} 95% CI; "
+          f"data cutoff {result.cutoff}")
+    print(f"{'condition':<24}{'n':>6}{'resp':>6}{'rate':>7}   95% CI")
+    for g in [*result.by_condition, o]:
+        name = "All conditions" if g is o else g.group
+        ci = "" if g.rate is None else f"{_percent(g.ci_low)}–{_percent(g.ci_high)}"
+        flag = "  (too few to report)" if g is not o and g.too_few else ""
+        print(f"{name:<24}{g.n:>6}{g.responders:>6}{_percent(g.rate):>7}   {ci}{flag}")
+    print("excluded: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.excluded.items()))
+    return EXIT_OK
+
+
+def cmd_claim(args) -> int:
+    from analysis import outcomes, store
+    if not 0 < args.target < 1:
+        raise UsageError("--target must be a proportion between 0 and 1, e.g. 0.70")
+    snap = store.snapshot(_existing_db(args))
+    check = outcomes.claim_check(snap, args.target, args.timepoint, args.definition,
+                                 args.population, _filters(args))
+    if args.json:
+        print(json.dumps(check.to_dict(), indent=2, default=str))
+        return EXIT_OK
+    t = check.test
+    print(f"Claim: over {_percent(args.target)} respond ({args.definition}, {args.timepoint}, "
+          f"{args.population}); data cutoff {check.cutoff}")
+    print(f"verdict: {t.verdict}  rate {_percent(t.rate)} ({t.responders}/{t.n}), "
+          f"one-sided 95% bounds {_percent(t.lower_bound)}–{_percent(t.upper_bound)}, "
+          f"p = {'–' if t.p_value is None else f'{t.p_value:.3g}'}")
+    print("sensitivity:")
+    for c in check.sensitivity:
+        print(f"  {c.timepoint:>4} {c.definition:<9} {c.population:<11} n={c.n:<6} "
+              f"{_percent(c.rate):>5}  {c.verdict}")
+    return EXIT_OK
+
+
+COMMANDS = {"ingest": cmd_ingest, "demo": cmd_demo, "responders": cmd_responders,
+            "claim": cmd_claim}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return COMMANDS[args.command](args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
+    except (FileNotFoundError, PermissionError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # last resort: a message, never a traceback
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,423 @@
+"""Outcome queries: responder rates, the grid, the claim check (SPEC §3–4).
+
+Everything reads the models of a :class:`analysis.store.Snapshot`, narrowed
+by one :class:`Filters` shared by every caller, always through query
+parameters.  Results are small named objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Iterable
+
+import pandas as pd
+
+from analysis import stats
+from analysis.store import Snapshot
+
+TIMEPOINTS = ("4w", "3m", "6m", "12m")
+TIMEPOINT_LABELS = {"4w": "4 weeks", "3m": "3 months", "6m": "6 months", "12m": "12 months"}
+DEFINITIONS = ("pain30", "pain50", "pain2pt", "mme50", "mme_stop", "claim")
+DEFINITION_LABELS = {
+    "pain30": "≥30% less pain",
+    "pain50": "≥50% less pain",
+    "pain2pt": "pain down ≥2 points",
+    "mme50": "opioid dose cut by ≥50%",
+    "mme_stop": "off opioids",
+    "claim": "≥30% less pain and opioid dose cut by ≥50%",
+}
+POPULATIONS = ("itt", "completers")
+POPULATION_LABELS = {"itt": "all treated patients who reached the timepoint (ITT)",
+                     "completers": "completers only (optimistic)"}
+CI_METHODS = ("wilson", "exact")
+SMALL_CELL = 11  # groups with n < 11 are "too few to report"
+
+_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+
+
+# --------------------------------------------------------------------------
+# filters
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Patient-level filters shared by every page, report and CLI command."""
+    sites: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    index_from: dt.date | None = None
+    index_to: dt.date | None = None
+
+    @classmethod
+    def from_quarters(cls, first: str | None = None, last: str | None = None,
+                      **kwargs) -> "Filters":
+        return cls(index_from=quarter_bounds(first)[0] if first else None,
+                   index_to=quarter_bounds(last)[1] if last else None, **kwargs)
+
+    def sql(self, alias: str = "") -> tuple[str, dict]:
+        """A WHERE predicate over a patient-level model, and its parameters."""
+        prefix = f"{alias}." if alias else ""
+        clauses, params = ["true"], {}
+        for name, column in (("sites", "site"), ("conditions", "condition"), ("routes", "route")):
+            values = getattr(self, name)
+            if values:
+                clauses.append(f"list_contains(${name}, {prefix}{column})")
+                params[name] = list(values)
+        if self.index_from:
+            clauses.append(f"{prefix}index_date >= $index_from")
+            params["index_from"] = self.index_from
+        if self.index_to:
+            clauses.append(f"{prefix}index_date <= $index_to")
+            params["index_to"] = self.index_to
+        return " AND ".join(clauses), params
+
+    def describe(self) -> str:
+        parts = []
+        if self.sites:
+            parts.append("sites: " + ", ".join(self.sites))
+        if self.conditions:
+            parts.append("conditions: " + ", ".join(self.conditions))
+        if self.routes:
+            parts.append("routes: " + ", ".join(self.routes))
+        if self.index_from or self.index_to:
+            parts.append(f"first infusion {self.index_from or '…'} to {self.index_to or '…'}")
+        return "; ".join(parts) or "all patients"
+
+
+def quarter_bounds(quarter: str) -> tuple[dt.date, dt.date]:
+    """``"2026Q3"`` -> (2026-07-01, 2026-09-30).  ValueError when malformed."""
+    match = _QUARTER.match(str(quarter).strip().upper())
+    if not match:
+        raise ValueError(f"not a quarter: {quarter!r} (expected e.g. 2026Q3)")
+    year, number = int(match.group(1)), int(match.group(2))
+    start = dt.date(year, 3 * number - 2, 1)
+    end = (dt.date(year + 1, 1, 1) if number == 4 else dt.date(year, 3 * number + 1, 1)) \
+        - dt.timedelta(days=1)
+    return start, end
+
+
+def quarter_of(day: dt.date) -> str:
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def previous_quarter(quarter: str, back: int = 1) -> str:
+    start, _ = quarter_bounds(quarter)
+    index = start.year * 4 + (start.month - 1) // 3 - back
+    return f"{index // 4}Q{index % 4 + 1}"
+
+
+# --------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class GroupRate:
+    group: str
+    n: int
+    responders: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    too_few: bool
+
+    @classmethod
+    def of(cls, group: str, responders: int, n: int, ci: str) -> "GroupRate":
+        p = stats.proportion(int(responders), int(n), method=ci)
+        return cls(group, int(n), int(responders), p.rate, p.ci_low, p.ci_high, n < SMALL_CELL)
+
+
+@dataclass(frozen=True)
+class ResponderRates:
+    timepoint: str
+    definition: str
+    population: str
+    ci_method: str
+    cutoff: dt.date | None
+    overall: GroupRate
+    by_condition: list[GroupRate]
+    excluded: dict[str, int]
+    filters: Filters = field(default_factory=Filters)
+
+    def to_dict(self) -> dict:
+        def group(g: GroupRate, name: str) -> dict:
+            d = asdict(g)
+            d[name] = d.pop("group")
+            return d
+        overall = group(self.overall, "group")
+        overall.pop("group")
+        overall.pop("too_few")
+        return {
+            "timepoint": self.timepoint, "definition": self.definition,
+            "population": self.population, "ci_method": self.ci_method,
+            "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "overall": overall,
+            "by_condition": [group(g, "condition") for g in self.by_condition],
+            "excluded": self.excluded,
+        }
+
+
+def _number(value) -> float | None:
+    """A float, or None for a missing value (pandas turns None into NaN)."""
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _check(timepoint: str, definition: str, population: str, ci: str = "wilson") -> None:
+    if timepoint not in TIMEPOINTS:
+        raise ValueError(f"unknown timepoint {timepoint!r}; one of {', '.join(TIMEPOINTS)}")
+    if definition not in DEFINITIONS:
+        raise ValueError(f"unknown definition {definition!r}; one of {', '.join(DEFINITIONS)}")
+    if population not in POPULATIONS:
+        raise ValueError(f"unknown population {population!r}; one of {', '.join(POPULATIONS)}")
+    if ci not in CI_METHODS:
+        raise ValueError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
+
+
+# --------------------------------------------------------------------------
+# queries
+
+
+def cutoff(snap: Snapshot) -> dt.date | None:
+    value = snap.scalar("SELECT cutoff_date FROM data_cutoff")
+    return pd.Timestamp(value).date() if value is not None and not pd.isna(value) else None
+
+
+POPULATION_SQL = {
+    "itt": "eligible AND due",
+    "completers": "eligible AND complete",
+}
+
+
+def counts_by_condition(snap: Snapshot, filters: Filters = Filters(),
+                        group_by: str = "condition") -> pd.DataFrame:
+    """n and responders per timepoint × definition × population × group.
+
+    One query over ``patient_outcomes`` computes the whole grid; ``group``
+    is ``'All'`` for the program-wide row.
+    """
+    if group_by not in ("condition", "site", "route", "cohort_quarter"):
+        raise ValueError(f"cannot group by {group_by!r}")
+    where, params = filters.sql()
+    return snap.query(f"""
+        WITH selected AS (
+            SELECT * FROM patient_outcomes WHERE {where}
+        ),
+        populations AS (
+            SELECT 'itt' AS population, * FROM selected WHERE {POPULATION_SQL['itt']}
+            UNION ALL
+            SELECT 'completers', * FROM selected WHERE {POPULATION_SQL['completers']}
+        )
+        SELECT timepoint, definition, population,
+               coalesce({group_by}, 'All') AS "group",
+               count(*) AS n,
+               count(*) FILTER (WHERE responder) AS responders
+        FROM populations
+        GROUP BY GROUPING SETS ((timepoint, definition, population, {group_by}),
+                                (timepoint, definition, population))
+        ORDER BY timepoint, definition, population, "group"
+    """, params)
+
+
+def responder_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson",
+                   group_by: str = "condition") -> pd.DataFrame:
+    """Every timepoint × definition × population, overall and by group, with CIs."""
+    counts = counts_by_condition(snap, filters, group_by)
+    full = _complete_grid(counts, _groups(snap, filters, group_by))
+    rates = [GroupRate.of(g, k, n, ci) for g, k, n in
+             zip(full["group"], full["responders"], full["n"])]
+    full["rate"] = [r.rate for r in rates]
+    full["ci_low"] = [r.ci_low for r in rates]
+    full["ci_high"] = [r.ci_high for r in rates]
+    full["too_few"] = full["n"] < SMALL_CELL
+    return full
+
+
+def _groups(snap: Snapshot, filters: Filters, group_by: str) -> list[str]:
+    where, params = filters.sql()
+    return list(snap.query(
+        f"SELECT DISTINCT {group_by} AS g FROM patients WHERE treated AND {where} ORDER BY 1",
+        params)["g"])
+
+
+def _complete_grid(counts: pd.DataFrame, groups: Iterable[str]) -> pd.DataFrame:
+    """Add the cells with no patients (n = 0) so that every cell is present."""
+    index = pd.MultiIndex.from_product(
+        [TIMEPOINTS, DEFINITIONS, POPULATIONS, ["All", *groups]],
+        names=["timepoint", "definition", "population", "group"])
+    full = (counts.set_index(["timepoint", "definition", "population", "group"])
+            .reindex(index, fill_value=0).reset_index())
+    full["n"] = full["n"].astype(int)
+    full["responders"] = full["responders"].astype(int)
+    return full
+
+
+def exclusions(snap: Snapshot, timepoint: str, definition: str, population: str,
+               filters: Filters = Filters()) -> dict[str, int]:
+    """Why treated patients are not in the denominator, with counts."""
+    where, params = filters.sql()
+    row = snap.query(f"""
+        SELECT
+            count(*) FILTER (WHERE itt_exclusion = 'no baseline pain') AS no_baseline_pain,
+            count(*) FILTER (WHERE itt_exclusion = 'baseline pain 0') AS baseline_pain_zero,
+            count(*) FILTER (WHERE itt_exclusion = 'opioid use at baseline unknown') AS opioid_use_unknown,
+            count(*) FILTER (WHERE itt_exclusion = 'not on opioids at baseline') AS not_on_opioids_at_baseline,
+            count(*) FILTER (WHERE NOT eligible) AS no_baseline,
+            count(*) FILTER (WHERE eligible AND NOT due) AS not_yet_due,
+            count(*) FILTER (WHERE eligible AND due AND NOT complete) AS missing_follow_up,
+            count(*) AS treated
+        FROM patient_outcomes
+        WHERE timepoint = $timepoint AND definition = $definition AND {where}
+    """, {"timepoint": timepoint, "definition": definition, **params}).iloc[0]
+    # Untreated patients have no index date, route or cohort: only the site
+    # and condition filters can apply to them.
+    untreated_where, untreated_params = Filters(sites=filters.sites,
+                                                conditions=filters.conditions).sql()
+    untreated = snap.scalar(f"SELECT count(*) FROM patients WHERE NOT treated AND {untreated_where}",
+                            untreated_params)
+    result = {k: int(v) for k, v in row.items()}
+    result["untreated"] = int(untreated)
+    if population == "itt":
+        # In ITT, a due patient without the follow-up counts as a non-responder.
+        result["missing_follow_up_counted_as_non_responder"] = result.pop("missing_follow_up")
+    return result
+
+
+def responder_rates(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
+                    population: str = "itt", filters: Filters = Filters(),
+                    ci: str = "wilson") -> ResponderRates:
+    _check(timepoint, definition, population, ci)
+    grid = responder_grid(snap, filters, ci)
+    cell = grid[(grid.timepoint == timepoint) & (grid.definition == definition)
+                & (grid.population == population)]
+    rows = [GroupRate(r.group, int(r.n), int(r.responders), _number(r.rate), _number(r.ci_low),
+                      _number(r.ci_high), bool(r.too_few))
+            for r in cell.itertuples()]
+    overall = next(r for r in rows if r.group == "All")
+    by_condition = [r for r in rows if r.group != "All"]
+    return ResponderRates(timepoint, definition, population, ci, cutoff(snap), overall,
+                          by_condition, exclusions(snap, timepoint, definition, population, filters),
+                          filters)
+
+
+# --------------------------------------------------------------------------
+# claim check
+
+
+@dataclass(frozen=True)
+class SensitivityCell:
+    timepoint: str
+    definition: str
+    population: str
+    n: int
+    responders: int
+    rate: float | None
+    verdict: str
+    lower_bound: float | None
+    upper_bound: float | None
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    timepoint: str
+    definition: str
+    population: str
+    test: stats.ClaimTest
+    cutoff: dt.date | None
+    excluded: dict[str, int]
+    sensitivity: list[SensitivityCell]
+
+    def to_dict(self) -> dict:
+        t = self.test
+        return {
+            "verdict": t.verdict, "n": t.n, "responders": t.responders, "rate": t.rate,
+            "p_value": t.p_value, "lower_bound": t.lower_bound, "upper_bound": t.upper_bound,
+            "target": t.target, "timepoint": self.timepoint, "definition": self.definition,
+            "population": self.population,
+            "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "excluded": self.excluded,
+            "sensitivity": [asdict(c) for c in self.sensitivity],
+        }
+
+
+def claim_check(snap: Snapshot, target: float = 0.70, timepoint: str = "3m",
+                definition: str = "claim", population: str = "itt",
+                filters: Filters = Filters()) -> ClaimCheck:
+    """The claim test of SPEC §4 for one reading, and every reading beside it."""
+    _check(timepoint, definition, population)
+    if not 0 < target < 1:
+        raise ValueError(f"target must be between 0 and 1, got {target}")
+    counts = counts_by_condition(snap, filters)
+    overall = _complete_grid(counts[counts.group == "All"], [])
+    sensitivity = []
+    for r in overall.itertuples():
+        test = stats.claim_test(int(r.responders), int(r.n), target)
+        sensitivity.append(SensitivityCell(r.timepoint, r.definition, r.population, int(r.n),
+                                           int(r.responders), test.rate, test.verdict,
+                                           test.lower_bound, test.upper_bound))
+    chosen = next(c for c in sensitivity if (c.timepoint, c.definition, c.population)
+                  == (timepoint, definition, population))
+    return ClaimCheck(timepoint, definition, population,
+                      stats.claim_test(chosen.responders, chosen.n, target), cutoff(snap),
+                      exclusions(snap, timepoint, definition, population, filters), sensitivity)
+
+
+# --------------------------------------------------------------------------
+# pain change and conditions
+
+
+def pain_changes(snap: Snapshot, timepoint: str = "3m", filters: Filters = Filters()) -> pd.DataFrame:
+    """Per patient with baseline pain > 0 and a follow-up: baseline, follow-up,
+    change (follow-up − baseline) and % change."""
+    where, params = filters.sql()
+    return snap.query(f"""
+        SELECT patient_id, condition, site, route, cohort_quarter, baseline_pain, follow_up_pain,
+               follow_up_pain - baseline_pain AS change,
+               100 * (follow_up_pain - baseline_pain) / baseline_pain AS percent_change
+        FROM patient_outcomes
+        WHERE definition = 'pain30' AND timepoint = $timepoint AND eligible
+          AND follow_up_pain IS NOT NULL AND {where}
+        ORDER BY percent_change, patient_id
+    """, {"timepoint": timepoint, **params})
+
+
+def median_pain_change(snap: Snapshot, timepoint: str = "3m",
+                       filters: Filters = Filters()) -> stats.PairedChange:
+    changes = pain_changes(snap, timepoint, filters)["change"].to_numpy(dtype=float)
+    return stats.median_change(changes)
+
+
+@dataclass(frozen=True)
+class ConditionRow:
+    condition: str
+    n: int
+    responders: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    too_few: bool
+    median_change: float | None
+    p_value: float | None
+    p_holm: float | None
+
+
+def condition_table(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
+                    population: str = "itt", filters: Filters = Filters(),
+                    ci: str = "wilson") -> list[ConditionRow]:
+    """Responder rate by condition with its CI, median pain change and the
+    Holm-adjusted Fisher p-value of each condition against all others."""
+    rates = responder_rates(snap, timepoint, definition, population, filters, ci)
+    comparisons = {c.group: c for c in stats.compare_groups(
+        {g.group: (g.responders, g.n) for g in rates.by_condition})}
+    changes = pain_changes(snap, timepoint, filters)
+    medians = changes.groupby("condition")["change"].median().to_dict()
+    rows = []
+    for g in rates.by_condition:
+        comparison = comparisons.get(g.group)
+        median = medians.get(g.group)
+        rows.append(ConditionRow(
+            g.group, g.n, g.responders, g.rate, g.ci_low, g.ci_high, g.too_few,
+            None if median is None or pd.isna(median) else float(median),
+            comparison.p_value if comparison else None,
+            comparison.p_holm if comparison else None))
+    return sorted(rows, key=lambda r: (r.rate is None, -(r.rate or 0), r.condition))

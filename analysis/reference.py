@@ -1,0 +1,223 @@
+"""Reference facts owned by the project (copied from the spec into ``data/``).
+
+Column-name folding, column aliases, condition mapping (names, synonyms and
+ICD-10-CM prefixes, longest prefix wins), CDC 2022 MME factors and the
+benzodiazepine list.  Everything here is plain Python over small CSV files.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+# The canonical session-export columns, in SPEC §2 order.
+REQUIRED_COLUMNS = ("patient_id", "visit_date", "visit_type")
+CANONICAL_COLUMNS = (
+    "patient_id", "visit_date", "visit_type", "visit_id", "condition", "site",
+    "route", "ketamine_mg", "weight_kg", "pain_score", "pain_post",
+    "opioid_mme_per_day", "benzodiazepine", "phq9", "pcl5", "pgic",
+    "adverse_event", "sbp_max", "spo2_min",
+)
+MEDICATION_COLUMNS = ("patient_id", "date", "drug", "dose", "unit", "doses_per_day")
+MEDICATION_ALIASES = {
+    "medication": "drug", "drug_name": "drug", "medication_name": "drug",
+    "med": "drug", "strength": "dose", "dose_mg": "dose", "units": "unit",
+    "dose_unit": "unit", "frequency_per_day": "doses_per_day",
+    "times_per_day": "doses_per_day", "doses_day": "doses_per_day",
+    "per_day": "doses_per_day", "record_date": "date",
+    "reconciliation_date": "date", "med_date": "date",
+}
+
+# Columns that identify a person: dropped at ingest, never stored anywhere.
+# SPEC §2 lists the minimum; the rest follows HIPAA Safe Harbor.
+IDENTIFYING_COLUMNS = frozenset({
+    "name", "patient_name", "first_name", "last_name", "full_name",
+    "middle_name", "given_name", "family_name", "surname", "firstname",
+    "lastname", "patientname", "dob", "date_of_birth", "birth_date",
+    "birthdate", "birthday", "ssn", "social_security_number", "social_security",
+    "address", "home_address", "street", "street_address", "address_1",
+    "address_2", "address1", "address2", "city", "zip", "zip_code", "zipcode",
+    "postal_code", "phone", "phone_number", "mobile", "mobile_phone",
+    "cell", "cell_phone", "home_phone", "telephone", "fax", "email",
+    "email_address", "e_mail", "insurance_id", "member_id", "policy_number",
+    "health_plan_id", "license_number", "drivers_license", "account_number",
+    "ip_address", "url", "photo", "emergency_contact", "guardian",
+    "next_of_kin",
+})
+
+VISIT_TYPES = ("intake", "infusion", "booster", "follow_up")
+VISIT_TYPE_ALIASES = {
+    "consult": "intake", "consultation": "intake", "induction": "infusion",
+    "maintenance": "booster", "check_in": "follow_up", "followup": "follow_up",
+}
+ROUTES = {"iv": "IV", "im": "IM", "intranasal": "intranasal", "oral": "oral",
+          "sublingual": "sublingual"}
+BOOLEAN_VALUES = {"yes": True, "true": True, "1": True, "y": True,
+                  "no": False, "false": False, "0": False, "n": False}
+
+_PARENS = re.compile(r"\([^)]*\)")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def fold(text: object) -> str:
+    """Fold a column name or category value as SPEC §2 says.
+
+    Lower-case, drop text in parentheses, turn each run of characters other
+    than letters and digits into one ``_``, trim ``_`` at both ends.
+    ``"Pain Score (0-10)"`` -> ``pain_score``; ``"PHQ-9"`` -> ``phq_9``.
+    """
+    if text is None:
+        return ""
+    lowered = _PARENS.sub(" ", str(text).lower())
+    return _NON_ALNUM.sub("_", lowered).strip("_")
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    with open(DATA_DIR / name, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@functools.lru_cache(maxsize=None)
+def column_aliases(extra_path: str | None = None) -> dict[str, str]:
+    """Folded alias -> canonical column.  ``extra_path`` adds a user's own CSV
+    (columns ``column,alias``), which wins over the bundled one."""
+    aliases: dict[str, str] = {}
+    rows = _read_csv("column_aliases.csv")
+    if extra_path:
+        with open(extra_path, newline="", encoding="utf-8-sig") as handle:
+            rows += list(csv.DictReader(handle))
+    for row in rows:
+        canonical = fold(row["column"])
+        if canonical in CANONICAL_COLUMNS:
+            aliases[fold(row["alias"])] = canonical
+    for column in CANONICAL_COLUMNS:
+        aliases[column] = column
+    return aliases
+
+
+def canonical_column(folded_name: str, extra_path: str | None = None) -> str | None:
+    """The canonical column a folded header maps to, or None when unknown."""
+    return column_aliases(extra_path).get(folded_name)
+
+
+def fold_visit_type(raw: object) -> str | None:
+    folded = fold(raw)
+    folded = VISIT_TYPE_ALIASES.get(folded, folded)
+    return folded if folded in VISIT_TYPES else None
+
+
+# --- conditions -------------------------------------------------------------
+
+OTHER = "Other"
+UNSPECIFIED = "Unspecified"
+_ICD_LIKE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
+
+
+@dataclass(frozen=True)
+class ConditionMatch:
+    condition: str  # canonical name, or "Other"
+    raw: str        # the label as exported
+
+
+@functools.lru_cache(maxsize=1)
+def _condition_tables() -> tuple[tuple[str, ...], dict[str, str], list[tuple[str, str]]]:
+    names: list[str] = []
+    by_text: dict[str, str] = {}
+    prefixes: list[tuple[str, str]] = []
+    for row in _read_csv("conditions.csv"):
+        name = row["condition"].strip()
+        names.append(name)
+        by_text[fold(name)] = name
+        for synonym in filter(None, (s.strip() for s in row["synonyms"].split(";"))):
+            by_text[fold(synonym)] = name
+        for prefix in filter(None, (p.strip() for p in row["icd10_prefixes"].split(";"))):
+            prefixes.append((prefix.replace(".", "").upper(), name))
+    prefixes.sort(key=lambda item: -len(item[0]))  # longest prefix first
+    return tuple(names), by_text, prefixes
+
+
+def condition_names() -> tuple[str, ...]:
+    """The clinic's 13 conditions in the order of ``data/conditions.csv``."""
+    return _condition_tables()[0]
+
+
+def map_condition(raw: object) -> str | None:
+    """Canonical condition for a name, synonym or ICD-10-CM code.
+
+    Empty -> None (this row says nothing).  Unknown -> ``Other``.
+    Codes match with or without their dot, case-blind; longest prefix wins.
+    """
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if not text:
+        return None
+    _, by_text, prefixes = _condition_tables()
+    folded = fold(text)
+    if folded in by_text:
+        return by_text[folded]
+    code = text.upper().replace(" ", "")
+    if _ICD_LIKE.match(code):
+        bare = code.replace(".", "")
+        for prefix, name in prefixes:
+            if bare.startswith(prefix):
+                return name
+    return OTHER
+
+
+# --- medications ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Drug:
+    generic: str
+    drug_class: str          # "opioid" or "benzodiazepine"
+    factor: float | None     # CDC 2022 MME factor (opioids)
+    dose_unit: str | None    # "mg" or "mcg/hr"
+
+
+@functools.lru_cache(maxsize=1)
+def drug_lexicon() -> list[tuple[str, Drug]]:
+    """(folded name, drug) pairs, longest name first, for free-text matching."""
+    lexicon: list[tuple[str, Drug]] = []
+    for row in _read_csv("mme_factors_cdc2022.csv"):
+        drug = Drug(row["drug"].strip(), "opioid", float(row["factor"]),
+                    row["dose_unit"].strip())
+        names = [row["drug"]] + [s for s in row["synonyms"].split(";") if s.strip()]
+        lexicon += [(fold(n), drug) for n in names]
+    for row in _read_csv("benzodiazepines.csv"):
+        drug = Drug(row["drug"].strip(), "benzodiazepine", None, None)
+        names = [row["drug"]] + [s for s in row["synonyms"].split(";") if s.strip()]
+        lexicon += [(fold(n), drug) for n in names]
+    lexicon.sort(key=lambda item: -len(item[0]))
+    return lexicon
+
+
+def match_drug(raw: object, unit: object = None) -> Drug | None:
+    """Match a free-text drug ("Percocet 5/325 mg") to a known drug.
+
+    Plain "fentanyl" is the transdermal patch when the unit is mcg/hr.
+    """
+    folded = "_" + fold(raw) + "_"
+    for name, drug in drug_lexicon():
+        if f"_{name}_" in folded:
+            return drug
+    if "_fentanyl_" in folded:
+        unit_folded = fold(unit)
+        if unit_folded in ("mcg_hr", "mcg_h", "mcg_hour", "ug_hr") or "patch" in folded \
+                or "transdermal" in folded:
+            return next(d for n, d in drug_lexicon() if d.generic == "fentanyl transdermal")
+    return None
+
+
+_FIRST_NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
+
+
+def dose_from_text(raw: object) -> float | None:
+    """The opioid strength written in a drug label: "Percocet 5/325 mg" -> 5."""
+    match = _FIRST_NUMBER.search(str(raw or ""))
+    return float(match.group(1)) if match else None
