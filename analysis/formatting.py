@@ -1,0 +1,61 @@
+"""Numbers formatted for people: "64% (95% CI 60–68%)", not 0.6403."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def percent(value, digits: int = 0) -> str:
+    """0.6403 -> "64%"; None -> "–"."""
+    if _missing(value):
+        return "–"
+    return f"{100 * value:.{digits}f}%"
+
+
+def rate_with_ci(rate, ci_low, ci_high, digits: int = 0) -> str:
+    """"64% (95% CI 60–68%)"; "–" when there is no rate."""
+    if _missing(rate):
+        return "–"
+    if _missing(ci_low) or _missing(ci_high):
+        return percent(rate, digits)
+    return (f"{percent(rate, digits)} (95% CI {100 * ci_low:.{digits}f}–"
+            f"{100 * ci_high:.{digits}f}%)")
+
+
+def count(value) -> str:
+    """12345 -> "12,345"."""
+    return "–" if _missing(value) else f"{int(value):,}"
+
+
+def number(value, digits: int = 1) -> str:
+    return "–" if _missing(value) else f"{value:.{digits}f}"
+
+
+def signed(value, digits: int = 1, unit: str = "") -> str:
+    """A change with its sign: "+1.5", "−2.0 points"."""
+    if _missing(value):
+        return "–"
+    text = f"{abs(value):.{digits}f}"
+    sign = "−" if value < 0 else ("+" if value > 0 else "±")
+    return f"{sign}{text}{(' ' + unit) if unit else ''}"
+
+
+def p_value(value) -> str:
+    if _missing(value):
+        return "–"
+    if value < 0.001:
+        return "<0.001"
+    return f"{value:.3f}"
+
+
+def month_year(day: dt.date | None) -> str:
+    return "–" if day is None else day.strftime("%B %Y")
+
+
+def long_date(day: dt.date | None) -> str:
+    return "–" if day is None else f"{day.day} {day.strftime('%B %Y')}"

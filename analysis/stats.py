@@ -1,0 +1,492 @@
+"""Statistics for outcome reports (SPEC section 4).
+
+Plain scipy/numpy, no Streamlit.  Every public function returns a small frozen
+dataclass (or a list of them) with named fields; a quantity that cannot be
+computed is ``None`` rather than NaN, so callers can test ``is None``.
+
+* :func:`proportion`     responder rate with a Wilson (default) or
+  Clopper-Pearson ("exact") interval.
+* :func:`claim_test`     one-sided exact binomial check of a marketing claim.
+* :func:`median_change`  median paired change, percentile bootstrap CI,
+  Wilcoxon signed-rank p.
+* :func:`holm`           Holm step-down adjusted p-values.
+* :func:`compare_groups` each group vs all other groups pooled (Fisher's
+  exact, Holm across groups).
+* :func:`kaplan_meier`   Kaplan-Meier curve, log-log pointwise CI, median
+  with a CI read off the bands.
+* :func:`p_chart`        p-chart control limits.
+* :func:`odds_ratio`     2x2 sample odds ratio, Woolf CI, Fisher p.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from scipy.stats import contingency
+
+__all__ = [
+    "ClaimTest", "ControlLimits", "GroupComparison", "KaplanMeier", "OddsRatio",
+    "PairedChange", "Proportion", "claim_test", "compare_groups", "holm",
+    "kaplan_meier", "median_change", "odds_ratio", "p_chart", "proportion",
+]
+
+_METHODS = {"wilson": "wilson", "exact": "exact"}
+# S(t) is compared with 0.5 with this slack so that a product of fractions
+# that is mathematically 1/2 (e.g. 2/4) counts as reaching the median even if
+# floating point leaves it at 0.5000000000000001.
+_HALF_TOL = 1e-12
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+def _count(value, name: str) -> int:
+    """An integer count >= 0 (bools and non-integral floats are refused)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be an integer count, got a bool")
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value) or value != int(value):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        value = int(value)
+    try:
+        ivalue = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer count, got {value!r}") from None
+    if ivalue != value:
+        raise ValueError(f"{name} must be an integer count, got {value!r}")
+    if ivalue < 0:
+        raise ValueError(f"{name} must be >= 0, got {ivalue}")
+    return ivalue
+
+
+def _counts(k, n) -> tuple[int, int]:
+    k = _count(k, "responders")
+    n = _count(n, "n")
+    if k > n:
+        raise ValueError(f"responders ({k}) cannot exceed n ({n})")
+    return k, n
+
+
+def _level(confidence) -> float:
+    c = float(confidence)
+    if not 0.0 < c < 1.0:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    return c
+
+
+def _opt(x) -> float | None:
+    """A finite or infinite float; NaN (and None) become None."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+# --------------------------------------------------------------------------
+# proportions
+
+@dataclass(frozen=True)
+class Proportion:
+    responders: int
+    n: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str  # "wilson" | "exact"
+
+
+def proportion(responders: int, n: int, method: str = "wilson",
+               confidence: float = 0.95) -> Proportion:
+    """Responder rate with a two-sided interval.
+
+    ``method="wilson"`` is the Wilson score interval without continuity
+    correction (the default, SPEC 4); ``method="exact"`` is Clopper-Pearson.
+    Both come from ``scipy.stats.binomtest(k, n).proportion_ci``.  ``n == 0``
+    gives ``rate``/``ci_*`` of ``None``.  Raises ``ValueError`` unless
+    ``0 <= responders <= n`` are whole numbers, ``method`` is known and
+    ``0 < confidence < 1``.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method must be 'wilson' or 'exact', got {method!r}")
+    k, n = _counts(responders, n)
+    c = _level(confidence)
+    if n == 0:
+        return Proportion(k, n, None, None, None, method)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=c, method=_METHODS[method])
+    return Proportion(k, n, k / n, float(ci.low), float(ci.high), method)
+
+
+@dataclass(frozen=True)
+class ClaimTest:
+    verdict: str  # "supported" | "contradicted" | "inconclusive" | "no data"
+    n: int
+    responders: int
+    rate: float | None
+    p_value: float | None       # one-sided exact binomial, H1: rate > target
+    lower_bound: float | None   # one-sided exact (Clopper-Pearson) lower bound
+    upper_bound: float | None   # one-sided exact (Clopper-Pearson) upper bound
+    target: float
+
+
+def claim_test(responders: int, n: int, target: float = 0.70,
+               confidence: float = 0.95) -> ClaimTest:
+    """Check a claimed responder rate ``target`` (SPEC 4, "claim check").
+
+    * ``p_value``: exact one-sided binomial test, H1: rate > target
+      (``binomtest(k, n, target, alternative="greater").pvalue``).
+    * ``lower_bound``/``upper_bound``: one-sided exact Clopper-Pearson bounds
+      at ``confidence`` (each is one end of the two-sided interval at level
+      ``2 * confidence - 1``, i.e. 90% two-sided for 95% one-sided).
+    * verdict: ``"supported"`` when ``lower_bound > target``,
+      ``"contradicted"`` when ``upper_bound < target``, else
+      ``"inconclusive"``; ``n == 0`` gives ``"no data"``.  Both comparisons
+      are strict: a bound exactly equal to the target is inconclusive.
+
+    By the duality of the exact test and the Clopper-Pearson bound,
+    ``"supported"`` happens exactly when ``p_value < 1 - confidence``.
+    """
+    k, n = _counts(responders, n)
+    c = _level(confidence)
+    t = float(target)
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"target must be in [0, 1], got {target!r}")
+    if n == 0:
+        return ClaimTest("no data", 0, 0, None, None, None, None, t)
+    greater = stats.binomtest(k, n, t, alternative="greater")
+    less = stats.binomtest(k, n, t, alternative="less")
+    lower = float(greater.proportion_ci(confidence_level=c, method="exact").low)
+    upper = float(less.proportion_ci(confidence_level=c, method="exact").high)
+    if lower > t:
+        verdict = "supported"
+    elif upper < t:
+        verdict = "contradicted"
+    else:
+        verdict = "inconclusive"
+    return ClaimTest(verdict, n, k, k / n, float(greater.pvalue), lower, upper, t)
+
+
+# --------------------------------------------------------------------------
+# paired change
+
+@dataclass(frozen=True)
+class PairedChange:
+    n: int
+    median: float | None
+    ci_low: float | None
+    ci_high: float | None
+    wilcoxon_p: float | None
+
+
+def median_change(changes: Sequence[float], confidence: float = 0.95,
+                  n_resamples: int = 2000, seed: int = 20240601) -> PairedChange:
+    """Median of paired changes (follow-up minus baseline).
+
+    * CI: percentile bootstrap (``scipy.stats.bootstrap``,
+      ``method="percentile"``) with ``numpy.random.default_rng(seed)``, so
+      the same data and seed always give the same interval.
+    * ``wilcoxon_p``: two-sided Wilcoxon signed-rank p from
+      ``scipy.stats.wilcoxon`` with its defaults: zero differences are
+      dropped (``zero_method="wilcox"``); scipy 1.17 picks the exact null
+      distribution when n <= 50 with no ties and no zeros, an exhaustive
+      (hence deterministic) permutation test when there are ties/zeros and
+      n <= 13, and the normal approximation (tie-corrected, no continuity
+      correction) otherwise.  ``None`` when every difference is zero.
+
+    ``n == 0`` -> everything ``None``; ``n == 1`` -> median only (CI ``None``;
+    the p-value of a single non-zero difference is 1.0).  Missing values are
+    not dropped silently: NaN/inf raise ``ValueError``, so filter first.
+    """
+    x = np.asarray(changes, dtype=float).ravel()
+    c = _level(confidence)
+    if x.size and not np.all(np.isfinite(x)):
+        raise ValueError("changes must be finite numbers (drop missing values first)")
+    n = int(x.size)
+    if n == 0:
+        return PairedChange(0, None, None, None, None)
+    med = float(np.median(x))
+    if np.all(x == 0):
+        p = None
+    else:
+        p = _opt(stats.wilcoxon(x).pvalue)
+    if n == 1:
+        return PairedChange(1, med, None, None, p)
+    n_resamples = _count(n_resamples, "n_resamples")
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be >= 1")
+    # Bound memory: each batch materialises a batch x n array of resamples.
+    batch = max(1, min(n_resamples, 4_000_000 // n))
+    res = stats.bootstrap(
+        (x,), np.median, n_resamples=n_resamples, batch=batch, vectorized=True,
+        confidence_level=c, method="percentile", rng=np.random.default_rng(seed),
+    )
+    ci = res.confidence_interval
+    return PairedChange(n, med, _opt(ci.low), _opt(ci.high), p)
+
+
+# --------------------------------------------------------------------------
+# multiplicity and group comparisons
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm step-down adjusted p-values, in input order.
+
+    ``None`` (and NaN) entries stay ``None`` and do not count towards the
+    number of tests m.  With the present p-values sorted ascending,
+    ``adj_(i) = max_{j <= i} min(1, (m - j + 1) * p_(j))`` (1-based), which is
+    monotone and capped at 1.  Raises ``ValueError`` for p outside [0, 1].
+    """
+    present: list[tuple[int, float]] = []
+    for i, p in enumerate(p_values):
+        if p is None:
+            continue
+        p = float(p)
+        if math.isnan(p):
+            continue
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p-value out of [0, 1]: {p!r}")
+        present.append((i, p))
+    out: list[float | None] = [None] * len(p_values)
+    m = len(present)
+    running = 0.0
+    for rank, (i, p) in enumerate(sorted(present, key=lambda ip: ip[1])):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    group: str
+    responders: int
+    n: int
+    other_responders: int
+    other_n: int
+    odds_ratio: float | None  # sample OR (a*d)/(b*c) of the group vs the rest; may be 0 or inf
+    p_value: float | None     # two-sided Fisher's exact
+    p_holm: float | None      # Holm-adjusted across the groups that have a p
+
+
+def compare_groups(counts: Mapping[str, tuple[int, int]]) -> list[GroupComparison]:
+    """Each group's responder rate against all other groups pooled.
+
+    ``counts`` maps group name -> ``(responders, n)``.  For every group the
+    2x2 table ``[[k, n - k], [K - k, N - n]]`` (K, N = totals over all
+    groups) goes to ``scipy.stats.fisher_exact`` (two-sided); the p-values
+    are then Holm-adjusted across groups.  A group with ``n == 0`` or whose
+    "others" have ``n == 0`` gets ``odds_ratio``/``p_value``/``p_holm`` of
+    ``None`` and is not counted by Holm.  ``odds_ratio`` is the sample odds
+    ratio reported by ``fisher_exact`` (0 or inf with a zero cell, ``None``
+    when undefined, e.g. every patient a responder).  Output keeps input order.
+    """
+    parsed = [(str(g), *_counts(*kn)) for g, kn in counts.items()]
+    total_k = sum(k for _, k, _ in parsed)
+    total_n = sum(n for _, _, n in parsed)
+    rows = []
+    for g, k, n in parsed:
+        ok, on = total_k - k, total_n - n
+        if n == 0 or on == 0:
+            rows.append((g, k, n, ok, on, None, None))
+            continue
+        res = stats.fisher_exact([[k, n - k], [ok, on - ok]], alternative="two-sided")
+        rows.append((g, k, n, ok, on, _opt(res.statistic), float(res.pvalue)))
+    adjusted = holm([r[6] for r in rows])
+    return [GroupComparison(*r, p_holm=a) for r, a in zip(rows, adjusted)]
+
+
+# --------------------------------------------------------------------------
+# Kaplan-Meier
+
+@dataclass(frozen=True, eq=False)
+class KaplanMeier:
+    """A Kaplan-Meier curve.  Arrays are read-only and aligned with ``time``.
+
+    ``time`` holds 0 followed by every distinct event or censoring time (an
+    event at time 0 makes ``time[0] == 0`` carry S(0) < 1).  ``survival`` is
+    S(t) just after each time (right-continuous steps).  ``ci_low``/``ci_high``
+    are scipy's pointwise "log-log" (Greenwood) band; where S(t) == 1 the band
+    is set to [1, 1] and where S(t) == 0 to [0, 0] (scipy yields NaN there; this
+    is lifelines' convention).  ``at_risk[i]`` = number with duration >=
+    ``time[i]`` (at risk just before ``time[i]``).
+
+    ``median`` = smallest t with S(t) <= 0.5 (``None`` if the curve never gets
+    there).  ``median_ci_low`` = smallest t with ``ci_low(t) <= 0.5`` and
+    ``median_ci_high`` = smallest t with ``ci_high(t) <= 0.5`` (``None`` = not
+    reached, i.e. unbounded above): the times where the lower and upper
+    pointwise bands cross 0.5.  The lower band falls first, so it gives the
+    lower limit.  This is the band-crossing reading used by lifelines'
+    ``median_survival_times(kmf.confidence_interval_)``; it approximates, but
+    is not identical to, the Brookmeyer-Crowley test-inversion interval.
+    """
+
+    time: np.ndarray
+    survival: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    at_risk: np.ndarray
+    n: int
+    events: int
+    median: float | None
+    median_ci_low: float | None
+    median_ci_high: float | None
+
+    def survival_at(self, t: float) -> float:
+        """S(t) (right-continuous); 1.0 before time 0; the last value beyond
+        the last observed time (the curve is not defined past it); NaN when
+        there are no patients."""
+        if self.n == 0:
+            return float("nan")
+        i = int(np.searchsorted(self.time, float(t), side="right")) - 1
+        return 1.0 if i < 0 else float(self.survival[i])
+
+    def at_risk_at(self, t: float) -> int:
+        """Number at risk at time t = patients with duration >= t (R's
+        ``summary(survfit, times=t)`` convention); n for t <= 0."""
+        if self.n == 0:
+            return 0
+        j = int(np.searchsorted(self.time, float(t), side="left"))
+        return 0 if j >= self.time.size else int(self.at_risk[j])
+
+
+def _first_time_at_or_below_half(time: np.ndarray, curve: np.ndarray) -> float | None:
+    hit = np.flatnonzero(curve <= 0.5 + _HALF_TOL)
+    return float(time[hit[0]]) if hit.size else None
+
+
+def _ro(a) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
+def _ro_int(a) -> np.ndarray:
+    a = np.array(a, dtype=np.int64)
+    a.setflags(write=False)
+    return a
+
+
+def kaplan_meier(durations: Sequence[float], observed: Sequence[bool],
+                 confidence: float = 0.95) -> KaplanMeier:
+    """Kaplan-Meier estimate with right-censoring (SPEC 4).
+
+    ``durations`` are times >= 0 (e.g. days from index); ``observed[i]`` is
+    True for an event, False for censoring at that time.  Uses
+    ``scipy.stats.ecdf(scipy.stats.CensoredData(uncensored=..., right=...)).sf``
+    and its ``confidence_interval(confidence, method="log-log")``.  See
+    :class:`KaplanMeier` for the median and its interval.  ``n == 0`` gives
+    empty arrays; all-censored data gives a flat S = 1 and median ``None``.
+    """
+    d = np.asarray(durations, dtype=float).ravel()
+    obs_raw = np.asarray(observed).ravel()
+    c = _level(confidence)
+    if d.shape != obs_raw.shape:
+        raise ValueError(f"durations ({d.size}) and observed ({obs_raw.size}) differ in length")
+    if d.size and (not np.all(np.isfinite(d)) or np.any(d < 0)):
+        raise ValueError("durations must be finite and >= 0")
+    if obs_raw.size and not np.all(np.isin(obs_raw, (0, 1, True, False))):
+        raise ValueError("observed must be booleans (or 0/1)")
+    obs = obs_raw.astype(bool)
+    n, events = int(d.size), int(obs.sum())
+    if n == 0:
+        empty = _ro([])
+        return KaplanMeier(empty, empty, empty, empty, empty, 0, 0, None, None, None)
+
+    sf = stats.ecdf(stats.CensoredData(uncensored=d[obs], right=d[~obs])).sf
+    t = np.asarray(sf.quantiles, dtype=float)
+    s = np.asarray(sf.probabilities, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = sf.confidence_interval(confidence_level=c, method="log-log")
+    lo = np.asarray(band.low.probabilities, dtype=float).copy()
+    hi = np.asarray(band.high.probabilities, dtype=float).copy()
+    # Greenwood's variance is 0 while S == 1 and undefined at S == 0: scipy
+    # returns NaN there; use the degenerate band instead (as lifelines does).
+    lo[s >= 1.0], hi[s >= 1.0] = 1.0, 1.0
+    lo[s <= 0.0], hi[s <= 0.0] = 0.0, 0.0
+    if t[0] > 0:
+        t, s = np.r_[0.0, t], np.r_[1.0, s]
+        lo, hi = np.r_[1.0, lo], np.r_[1.0, hi]
+    d_sorted = np.sort(d)
+    at_risk = n - np.searchsorted(d_sorted, t, side="left")
+
+    return KaplanMeier(
+        time=_ro(t), survival=_ro(s), ci_low=_ro(lo), ci_high=_ro(hi),
+        at_risk=_ro_int(at_risk),
+        n=n, events=events,
+        median=_first_time_at_or_below_half(t, s),
+        median_ci_low=_first_time_at_or_below_half(t, lo),
+        median_ci_high=_first_time_at_or_below_half(t, hi),
+    )
+
+
+# --------------------------------------------------------------------------
+# control charts and 2x2 tables
+
+@dataclass(frozen=True)
+class ControlLimits:
+    centre: float | None        # pooled rate sum(k) / sum(n); None when sum(n) == 0
+    lower: list[float | None]   # per subgroup; None where n_i == 0
+    upper: list[float | None]
+
+
+def p_chart(responders: Sequence[int], n: Sequence[int], sigma: float = 3.0) -> ControlLimits:
+    """p-chart limits: ``centre +/- sigma * sqrt(centre * (1 - centre) / n_i)``
+    clipped to [0, 1], with centre the pooled rate.  Subgroups with
+    ``n_i == 0`` get ``None`` limits; if every ``n_i`` is 0 the centre is
+    ``None`` too.  Raises ``ValueError`` on mismatched lengths or bad counts.
+    """
+    if len(responders) != len(n):
+        raise ValueError("responders and n differ in length")
+    sigma = float(sigma)
+    if not sigma >= 0:
+        raise ValueError("sigma must be >= 0")
+    pairs = [_counts(k, m) for k, m in zip(responders, n)]
+    total_n = sum(m for _, m in pairs)
+    if total_n == 0:
+        return ControlLimits(None, [None] * len(pairs), [None] * len(pairs))
+    centre = sum(k for k, _ in pairs) / total_n
+    lower: list[float | None] = []
+    upper: list[float | None] = []
+    for _, m in pairs:
+        if m == 0:
+            lower.append(None)
+            upper.append(None)
+            continue
+        half = sigma * math.sqrt(centre * (1.0 - centre) / m)
+        lower.append(max(0.0, centre - half))
+        upper.append(min(1.0, centre + half))
+    return ControlLimits(centre, lower, upper)
+
+
+@dataclass(frozen=True)
+class OddsRatio:
+    odds_ratio: float | None  # (a*d)/(b*c); 0 or inf with zero cells; None if undefined (0/0)
+    ci_low: float | None      # Woolf (log) interval; None where scipy gives NaN
+    ci_high: float | None
+    p_value: float            # two-sided Fisher's exact
+
+
+def odds_ratio(a: int, b: int, c: int, d: int, confidence: float = 0.95) -> OddsRatio:
+    """Sample odds ratio of the 2x2 table ``[[a, b], [c, d]]``.
+
+    ``scipy.stats.contingency.odds_ratio(table, kind="sample")`` gives the
+    estimate (a*d)/(b*c) and its Woolf interval
+    ``exp(log OR +/- z * sqrt(1/a + 1/b + 1/c + 1/d))``; the p-value is
+    two-sided ``scipy.stats.fisher_exact``.  Zero cells never raise: scipy's
+    values are kept as they come (OR 0 or inf, bounds 0 or inf) except NaN,
+    which becomes ``None`` (e.g. a zero row or column makes the OR 0/0 ->
+    ``None`` with the interval (0, inf); a zero in ``b`` or ``c`` only gives
+    OR inf with ``ci_low`` ``None``).  Negative or non-integer counts raise
+    ``ValueError``.
+    """
+    table = [[_count(a, "a"), _count(b, "b")], [_count(c, "c"), _count(d, "d")]]
+    level = _level(confidence)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = contingency.odds_ratio(table, kind="sample")
+        ci = res.confidence_interval(confidence_level=level)
+        p = stats.fisher_exact(table, alternative="two-sided").pvalue
+    return OddsRatio(_opt(res.statistic), _opt(ci.low), _opt(ci.high), float(p))
