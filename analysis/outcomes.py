@@ -421,3 +421,52 @@ def condition_table(snap: Snapshot, timepoint: str = "3m", definition: str = "pa
             comparison.p_value if comparison else None,
             comparison.p_holm if comparison else None))
     return sorted(rows, key=lambda r: (r.rate is None, -(r.rate or 0), r.condition))
+
+
+# --------------------------------------------------------------------------
+# what is in view
+
+
+@dataclass(frozen=True)
+class Scope:
+    cutoff: dt.date | None
+    patients: int   # treated patients matching the filters
+    visits: int     # their visits
+    first_index: dt.date | None
+    last_index: dt.date | None
+
+
+def scope(snap: Snapshot, filters: Filters = Filters()) -> Scope:
+    where, params = filters.sql("p")
+    row = snap.query(f"""
+        SELECT count(DISTINCT p.patient_id) AS patients, count(v.patient_id) AS visits,
+               min(p.index_date) AS first_index, max(p.index_date) AS last_index
+        FROM patients p LEFT JOIN stg_visits v USING (patient_id)
+        WHERE p.treated AND {where}
+    """, params).iloc[0]
+    return Scope(cutoff(snap), int(row.patients), int(row.visits),
+                 _date(row.first_index), _date(row.last_index))
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    sites: list[str]
+    conditions: list[str]
+    routes: list[str]
+    quarters: list[str]
+
+
+def filter_options(snap: Snapshot) -> FilterOptions:
+    """The values the shared filters can take, from the treated patients."""
+    frame = snap.query("SELECT site, condition, route, cohort_quarter FROM patients WHERE treated")
+    from analysis.reference import condition_names
+    order = {name: i for i, name in enumerate(condition_names())}
+    conditions = sorted(frame["condition"].dropna().unique(),
+                        key=lambda c: (order.get(c, len(order)), c))
+    return FilterOptions(sorted(frame["site"].dropna().unique()), list(conditions),
+                         sorted(frame["route"].dropna().unique()),
+                         sorted(frame["cohort_quarter"].dropna().unique()))
+
+
+def _date(value) -> dt.date | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()

@@ -1,0 +1,65 @@
+"""Shared fixtures: a real demo clinic in a real DuckDB file, and the real
+Streamlit app under AppTest pointed at it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = str(ROOT / "dashboard.py")
+
+
+@pytest.fixture(scope="session")
+def demo_exports(tmp_path_factory):
+    from analysis.demo import generate_demo
+    out = tmp_path_factory.mktemp("demo_exports")
+    return generate_demo(out, patients=500, seed=11)
+
+
+@pytest.fixture(scope="session")
+def demo_db(demo_exports, tmp_path_factory) -> Path:
+    """A demo clinic ingested into a DuckDB file on disk (read it, don't write it)."""
+    from analysis import db, ingest
+    path = tmp_path_factory.mktemp("demo_db") / "demo.duckdb"
+    con = db.connect(path)
+    summary = ingest.ingest_files(con, [demo_exports.sessions, demo_exports.medications])
+    con.close()
+    assert summary.ok, summary.to_dict()
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot(demo_db):
+    from analysis import store
+    return store.Snapshot(demo_db)
+
+
+@pytest.fixture
+def app_db(demo_db, monkeypatch) -> Path:
+    """Point the dashboard at the demo database."""
+    monkeypatch.setenv("OUTCOMES_DB", str(demo_db))
+    return demo_db
+
+
+def run_page(page: str, query: dict | None = None, timeout: float = 120):
+    """Run the real app (dashboard.py) on one page, with URL query parameters."""
+    from streamlit.testing.v1 import AppTest
+    app = AppTest.from_file(DASHBOARD, default_timeout=timeout)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    app.run()
+    if page != "pages/overview.py":
+        app.switch_page(page)
+        app.run()
+    return app
+
+
+def assert_no_errors(app) -> None:
+    assert not app.exception, [e.message for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+# Non-default filters used by every page's second AppTest.
+NON_DEFAULT_QUERY = {"site": ["Denver", "Boulder"], "tp": "6m", "def": "pain50", "pop": "completers"}

@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by the pages: context, filters, theme, formatting."""

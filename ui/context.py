@@ -1,0 +1,186 @@
+"""What every page needs: the data source, its snapshot, the shared filters.
+
+``dashboard.py`` draws the shared sidebar once per run and stores a
+:class:`PageContext` in the session; pages call :func:`get` and then only
+call ``analysis`` and draw.  Filters live in the URL's query parameters so a
+view can be shared as a link and survives a reload.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import streamlit as st
+
+from analysis import outcomes, store
+from analysis.formatting import count, long_date
+from analysis.outcomes import Filters
+from analysis.sources import DataSource
+
+CONTEXT_KEY = "page_context"
+
+
+@dataclass
+class PageContext:
+    source: DataSource
+    snap: store.Snapshot
+    filters: Filters
+    timepoint: str = "3m"
+    definition: str = "pain30"
+    population: str = "itt"
+    ci: str = "wilson"
+    role: str = "clinical"
+    user: str | None = None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def data_key(self) -> tuple:
+        return (str(self.source.path), self.snap.version)
+
+    def call(self, function: Callable, *args, **kwargs) -> Any:
+        """Run an ``analysis`` function on the snapshot, cached per data version."""
+        name = f"{function.__module__}.{function.__qualname__}"
+        return _cached_call(self.snap, self.data_key, function, name, args,
+                            tuple(sorted(kwargs.items())))
+
+    @property
+    def external(self) -> bool:
+        """Views for people outside the clinical team suppress small cells."""
+        return self.role == "marketing"
+
+    @property
+    def setting_text(self) -> str:
+        return (f"{outcomes.DEFINITION_LABELS[self.definition]} ({self.definition}) at "
+                f"{outcomes.TIMEPOINT_LABELS[self.timepoint]}, "
+                f"{'ITT' if self.population == 'itt' else 'completers only'}")
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached_call(_snap, data_key, _function, function_name, args, kwargs):
+    """Cached per data version, function name and arguments (the snapshot
+    and the function object itself are identified by those)."""
+    return _function(_snap, *args, **dict(kwargs))
+
+
+def get() -> PageContext:
+    context = st.session_state.get(CONTEXT_KEY)
+    if context is None:  # a page run on its own (tests): build the default one
+        from analysis.sources import default_source
+        source = default_source()
+        context = PageContext(source, store.snapshot(source.path), Filters())
+    return context
+
+
+# --------------------------------------------------------------------------
+# shared sidebar
+
+
+_PARAM = {"sites": "site", "conditions": "condition", "routes": "route",
+          "from": "from", "to": "to", "timepoint": "tp", "definition": "def",
+          "population": "pop", "ci": "ci"}
+
+
+def _seed_from_url(options: outcomes.FilterOptions) -> None:
+    """Set widget state from the URL once per session (or when the data changes)."""
+    params = st.query_params
+    state = st.session_state
+    state["f_sites"] = [s for s in params.get_all(_PARAM["sites"]) if s in options.sites]
+    state["f_conditions"] = [c for c in params.get_all(_PARAM["conditions"])
+                             if c in options.conditions]
+    state["f_routes"] = [r for r in params.get_all(_PARAM["routes"]) if r in options.routes]
+    quarters = options.quarters or ["–"]
+    first = params.get(_PARAM["from"])
+    last = params.get(_PARAM["to"])
+    state["f_quarters"] = (first if first in quarters else quarters[0],
+                           last if last in quarters else quarters[-1])
+    state["f_timepoint"] = _choice(params.get(_PARAM["timepoint"]), outcomes.TIMEPOINTS, "3m")
+    state["f_definition"] = _choice(params.get(_PARAM["definition"]), outcomes.DEFINITIONS,
+                                    "pain30")
+    state["f_population"] = _choice(params.get(_PARAM["population"]), outcomes.POPULATIONS, "itt")
+    state["f_ci"] = _choice(params.get(_PARAM["ci"]), outcomes.CI_METHODS, "wilson")
+
+
+def _choice(value, allowed, default):
+    return value if value in allowed else default
+
+
+def sidebar(source: DataSource, snap: store.Snapshot, role: str = "clinical",
+            user: str | None = None) -> PageContext:
+    """Draw the shared filters and return the context every page reads."""
+    options = outcomes.filter_options(snap)
+    seed_key = (str(source.path), snap.version)
+    if st.session_state.get("f_seeded") != seed_key:
+        _seed_from_url(options)
+        st.session_state["f_seeded"] = seed_key
+    bar = st.sidebar
+    bar.header("Filters")
+    sites = bar.multiselect("Sites", options.sites, key="f_sites", placeholder="All sites")
+    conditions = bar.multiselect("Conditions", options.conditions, key="f_conditions",
+                                 placeholder="All conditions")
+    routes = bar.multiselect("Routes", options.routes, key="f_routes", placeholder="All routes")
+    quarters = options.quarters or ["–"]
+    if len(quarters) > 1:
+        first, last = bar.select_slider("Cohort (quarter of first infusion)", quarters,
+                                        key="f_quarters")
+    else:
+        first = last = quarters[0]
+    bar.header("Outcome")
+    timepoint = bar.selectbox("Timepoint", outcomes.TIMEPOINTS, key="f_timepoint",
+                              format_func=outcomes.TIMEPOINT_LABELS.get)
+    definition = bar.selectbox("Responder definition", outcomes.DEFINITIONS, key="f_definition",
+                               format_func=lambda d: f"{d}: {outcomes.DEFINITION_LABELS[d]}")
+    population = bar.radio("Population", outcomes.POPULATIONS, key="f_population",
+                           format_func=lambda p: {"itt": "ITT (default)",
+                                                  "completers": "Completers only"}[p],
+                           help="ITT counts a patient who reached the timepoint without a "
+                                "follow-up as a non-responder; completers-only overstates "
+                                "a program.")
+    ci = bar.radio("Confidence interval", outcomes.CI_METHODS, key="f_ci", horizontal=True,
+                   format_func={"wilson": "Wilson", "exact": "Clopper–Pearson"}.get)
+
+    full_range = options.quarters and (first, last) == (quarters[0], quarters[-1])
+    filters = Filters.from_quarters(
+        None if full_range or first == "–" else first,
+        None if full_range or last == "–" else last,
+        sites=tuple(sites), conditions=tuple(conditions), routes=tuple(routes))
+    _write_url(sites, conditions, routes, None if full_range else (first, last),
+               timepoint, definition, population, ci)
+    context = PageContext(source, snap, filters, timepoint, definition, population, ci,
+                          role=role, user=user)
+    st.session_state[CONTEXT_KEY] = context
+    return context
+
+
+def _write_url(sites, conditions, routes, quarter_range, timepoint, definition, population, ci):
+    wanted: dict[str, Any] = {}
+    if sites:
+        wanted[_PARAM["sites"]] = list(sites)
+    if conditions:
+        wanted[_PARAM["conditions"]] = list(conditions)
+    if routes:
+        wanted[_PARAM["routes"]] = list(routes)
+    if quarter_range:
+        wanted[_PARAM["from"]], wanted[_PARAM["to"]] = quarter_range
+    for key, value, default in (("timepoint", timepoint, "3m"), ("definition", definition, "pain30"),
+                                ("population", population, "itt"), ("ci", ci, "wilson")):
+        if value != default:
+            wanted[_PARAM[key]] = value
+    current = {k: (st.query_params.get_all(k) if isinstance(v, list) else st.query_params.get(k))
+               for k, v in wanted.items()}
+    if current != wanted or set(st.query_params.keys()) != set(wanted):
+        st.query_params.from_dict(wanted)
+
+
+def status_line(context: PageContext) -> None:
+    """The line on every page: cutoff, what is in view, the active definition."""
+    scope = context.call(outcomes.scope, context.filters)
+    st.caption(
+        f"**{context.source.label}** · data cutoff {long_date(scope.cutoff)} · "
+        f"{count(scope.patients)} treated patients and {count(scope.visits)} visits in view "
+        f"({context.filters.describe()}) · {context.setting_text}")
+
+
+def today() -> dt.date:
+    return dt.date.today()

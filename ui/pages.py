@@ -1,0 +1,45 @@
+"""The dashboard's pages and which roles may open each (issue: access control).
+
+A page a role may not see is left out of its navigation, so Streamlit refuses
+a direct URL to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES = ("clinical", "analyst", "marketing")
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    section: str
+    roles: tuple[str, ...]
+    default: bool = False
+
+
+ALL = ROLES
+AGGREGATE = ("clinical", "analyst")
+
+PAGES = (
+    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", "Program", AGGREGATE, True),
+    PageSpec("pages/conditions.py", "Conditions", ":material/stacked_bar_chart:", "Program", AGGREGATE),
+    PageSpec("pages/pain.py", "Pain over time", ":material/show_chart:", "Program", AGGREGATE),
+    PageSpec("pages/opioids.py", "Opioid tapering", ":material/medication:", "Program", AGGREGATE),
+    PageSpec("pages/patient_flow.py", "Patient flow", ":material/account_tree:", "Program", AGGREGATE),
+    PageSpec("pages/mood.py", "Depression & PTSD", ":material/psychology:", "Program", AGGREGATE),
+    PageSpec("pages/safety.py", "Safety", ":material/health_and_safety:", "Program", AGGREGATE),
+    PageSpec("pages/durability.py", "Durability", ":material/timelapse:", "Program", AGGREGATE),
+    PageSpec("pages/patient_timeline.py", "Patient timeline", ":material/person:", "Patients",
+             ("clinical",)),
+    PageSpec("pages/claim_check.py", "Claim check", ":material/fact_check:", "Reporting", ALL),
+    PageSpec("pages/quarterly_report.py", "Quarterly report", ":material/summarize:", "Reporting", ALL),
+    PageSpec("pages/data.py", "Data", ":material/upload_file:", "Data", AGGREGATE),
+)
+
+
+def pages_for(role: str) -> list[PageSpec]:
+    return [p for p in PAGES if role in p.roles]

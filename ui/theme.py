@@ -1,0 +1,39 @@
+"""One Plotly theme for every chart, readable on a laptop screen."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+PRIMARY = "#1f5f8b"
+ACCENT = "#e07a1f"
+GOOD = "#2e8b57"
+BAD = "#c0392b"
+NEUTRAL = "#8a8f98"
+BAND = "rgba(31, 95, 139, 0.18)"
+COLORWAY = ["#1f5f8b", "#e07a1f", "#2e8b57", "#8e44ad", "#c0392b", "#16a085",
+            "#d4ac0d", "#5d6d7e", "#a04000", "#1abc9c", "#7d3c98", "#2874a6", "#b03a2e"]
+VERDICT_COLOURS = {"supported": GOOD, "contradicted": BAD, "inconclusive": "#d4ac0d",
+                   "no data": NEUTRAL}
+
+pio.templates["clinic"] = go.layout.Template(
+    layout=dict(
+        font=dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13, color="#222"),
+        colorway=COLORWAY,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        margin=dict(l=60, r=30, t=50, b=50),
+        xaxis=dict(gridcolor="#e5e8ec", zerolinecolor="#c9ced6", linecolor="#c9ced6"),
+        yaxis=dict(gridcolor="#e5e8ec", zerolinecolor="#c9ced6", linecolor="#c9ced6"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        hoverlabel=dict(font_size=12),
+    )
+)
+pio.templates.default = "plotly_white+clinic"
+
+
+def styled(fig: go.Figure, title: str | None = None, height: int = 420) -> go.Figure:
+    fig.update_layout(template="plotly_white+clinic", height=height)
+    if title:
+        fig.update_layout(title=dict(text=title, x=0, xanchor="left"))
+    return fig
