@@ -1,8 +1,9 @@
 """Entry point: ``streamlit run dashboard.py``.
 
 Chooses the data source (the clinic's database, or the bundled synthetic
-demo, never mixed), draws the shared filters, and hands over to the page the
-user picked.  Pages live in ``pages/``; the numbers come from ``analysis``.
+demo, never mixed), signs the user in (clinic data only), draws the shared
+filters and hands over to a page the user's role may see.  Pages live in
+``pages/``; the numbers come from ``analysis``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import streamlit as st
 
 from analysis import store
 from analysis.sources import default_source, demo_source
-from ui import context, pages
+from ui import auth, context, pages
 
 st.set_page_config(page_title="Ketamine pain outcomes", page_icon=":material/monitoring:",
                    layout="wide")
@@ -19,20 +20,18 @@ st.set_page_config(page_title="Ketamine pain outcomes", page_icon=":material/mon
 
 def choose_source():
     source = default_source()
-    if not source.is_demo:
-        show_demo = st.sidebar.toggle("Show the demo clinic instead", key="show_demo",
-                                      help="Synthetic data; never mixed with the clinic's.")
-        if show_demo:
-            source = demo_source()
+    if not source.is_demo and st.sidebar.toggle(
+            "Show the demo clinic instead", key="show_demo",
+            help="Synthetic data in its own database; never mixed with the clinic's."):
+        source = demo_source()
     return source
 
 
 source = choose_source()
-snap = store.snapshot(source.path)
-role = "clinical"
-specs = pages.pages_for(role)
+session = auth.current(source)
+
 sections: dict[str, list] = {}
-for spec in specs:
+for spec in pages.pages_for(session.role):
     sections.setdefault(spec.section, []).append(
         st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default))
 navigation = st.navigation(sections)
@@ -40,6 +39,9 @@ navigation = st.navigation(sections)
 if source.is_demo:
     st.info("**Demo clinic: synthetic data.** No real patient is shown. Load a clinic's exports "
             "on the Data page or with `python -m analysis ingest`.", icon=":material/science:")
-page_context = context.sidebar(source, snap, role=role)
+snap = store.snapshot(source.path)
+page_context = context.sidebar(source, snap, role=session.role, user=session.user)
 context.status_line(page_context)
+auth.log_page_view(source, session, navigation.title, page_context.filters.describe(),
+                   page_context.setting_text)
 navigation.run()

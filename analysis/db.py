@@ -9,7 +9,11 @@ from ``--db`` (CLI), else the ``OUTCOMES_DB`` environment variable, else
 from __future__ import annotations
 
 import os
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 
@@ -20,6 +24,11 @@ DEFAULT_DB = DATA_DIR / "outcomes.duckdb"
 DEMO_DB = DATA_DIR / "demo.duckdb"
 DEMO_EXPORTS = DATA_DIR / "demo"
 SCHEMA_VERSION = 1
+
+# DuckDB refuses a read-write and a read-only connection to one file inside
+# one process, and allows one writing process per file.  Every opening of the
+# file in this process goes through this lock; other processes are waited for.
+FILE_LOCK = threading.RLock()
 
 
 def resolve_db_path(cli_value: str | os.PathLike | None = None) -> Path:
@@ -49,3 +58,25 @@ def is_initialised(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'visits'"
     ).fetchone()[0])
+
+
+def with_retry(action, attempts: int = 100, pause: float = 0.1):
+    """Run ``action``, waiting while another process holds the file's lock."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(pause)
+
+
+@contextmanager
+def writer(path: str | os.PathLike) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived read-write connection, for ingests and the audit log."""
+    with FILE_LOCK:
+        con = with_retry(lambda: connect(path))
+        try:
+            yield con
+        finally:
+            con.close()

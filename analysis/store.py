@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,18 +49,22 @@ class Snapshot:
         if not self.db_path.exists():
             return DataVersion(0, None)
         path = str(self.db_path).replace("'", "''")
-        _with_retry(lambda: self.con.execute(f"ATTACH '{path}' AS source (READ_ONLY)"))
-        try:
-            present = {r[0] for r in self.con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'source'"
-            ).fetchall()}
-            for table in STORED_TABLES:
-                if table in present:
-                    self.con.execute(f"INSERT INTO main.{table} BY NAME SELECT * FROM source.{table}")
-            version = self.con.execute(
-                "SELECT count(*), max(ingest_id) FROM main.ingest_log").fetchone()
-        finally:
-            self.con.execute("DETACH source")
+        with db.FILE_LOCK:
+            db.with_retry(lambda: self.con.execute(f"ATTACH '{path}' AS source (READ_ONLY)"))
+            try:
+                return self._copy_from_source()
+            finally:
+                self.con.execute("DETACH source")
+
+    def _copy_from_source(self) -> DataVersion:
+        present = {r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'source'"
+        ).fetchall()}
+        for table in STORED_TABLES:
+            if table in present:
+                self.con.execute(f"INSERT INTO main.{table} BY NAME SELECT * FROM source.{table}")
+        version = self.con.execute(
+            "SELECT count(*), max(ingest_id) FROM main.ingest_log").fetchone()
         return DataVersion(*version)
 
     def _build_models(self) -> None:
@@ -102,7 +105,8 @@ def read_version(db_path: str | os.PathLike) -> DataVersion:
         finally:
             con.close()
 
-    return _with_retry(read)
+    with db.FILE_LOCK:
+        return db.with_retry(read)
 
 
 _cache: dict[Path, tuple[tuple, Snapshot]] = {}
@@ -145,14 +149,3 @@ def clear_cache() -> None:
         for _, snap in _cache.values():
             snap.close()
         _cache.clear()
-
-
-def _with_retry(action, attempts: int = 50, pause: float = 0.1):
-    """DuckDB allows one writer per file; wait briefly while one holds it."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or attempt == attempts - 1:
-                raise
-            time.sleep(pause)

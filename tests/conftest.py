@@ -43,10 +43,21 @@ def app_db(demo_db, monkeypatch) -> Path:
     return demo_db
 
 
-def run_page(page: str, query: dict | None = None, timeout: float = 120):
-    """Run the real app (dashboard.py) on one page, with URL query parameters."""
+def signed_in(app, role: str = "clinical", user: str | None = None):
+    """Start an AppTest session as a signed-in user of ``role``."""
+    import datetime as dt
+    from ui.auth import SESSION_KEY, Session
+    app.session_state[SESSION_KEY] = Session(user or f"test-{role}", role,
+                                             dt.datetime.now(), "password")
+    return app
+
+
+def run_page(page: str, query: dict | None = None, timeout: float = 120,
+             role: str = "clinical"):
+    """Run the real app (dashboard.py) on one page, signed in as ``role``,
+    with URL query parameters."""
     from streamlit.testing.v1 import AppTest
-    app = AppTest.from_file(DASHBOARD, default_timeout=timeout)
+    app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=timeout), role)
     for key, value in (query or {}).items():
         app.query_params[key] = value
     app.run()

@@ -9,7 +9,9 @@ view can be shared as a link and survives a reload.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import streamlit as st
@@ -18,6 +20,9 @@ from analysis import outcomes, store
 from analysis.formatting import count, long_date
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
+from ui.pages import PAGES
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CONTEXT_KEY = "page_context"
 
@@ -65,11 +70,20 @@ def _cached_call(_snap, data_key, _function, function_name, args, kwargs):
 
 
 def get() -> PageContext:
+    """The context of this run; stops a page the user's role may not open.
+
+    The navigation already leaves such pages out; this second check guards a
+    page that is run some other way (a stale link, a test harness).
+    """
     context = st.session_state.get(CONTEXT_KEY)
-    if context is None:  # a page run on its own (tests): build the default one
-        from analysis.sources import default_source
-        source = default_source()
-        context = PageContext(source, store.snapshot(source.path), Filters())
+    if context is None:  # only dashboard.py (after sign-in) sets the context
+        st.warning("Open the dashboard with `streamlit run dashboard.py`.")
+        st.stop()
+    caller = Path(inspect.stack()[1].filename).resolve()
+    for spec in PAGES:
+        if (ROOT / spec.path).resolve() == caller and context.role not in spec.roles:
+            st.warning(f"The {spec.title} page is not available to the {context.role} role.")
+            st.stop()
     return context
 
 

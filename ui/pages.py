@@ -38,6 +38,7 @@ PAGES = (
     PageSpec("pages/claim_check.py", "Claim check", ":material/fact_check:", "Reporting", ALL),
     PageSpec("pages/quarterly_report.py", "Quarterly report", ":material/summarize:", "Reporting", ALL),
     PageSpec("pages/data.py", "Data", ":material/upload_file:", "Data", AGGREGATE),
+    PageSpec("pages/audit.py", "Audit log", ":material/policy:", "Data", ("clinical",)),
 )
 
 

@@ -1,0 +1,41 @@
+"""Audit log (clinical role): sign-ins, page views, downloads, reports, ingests."""
+
+import datetime as dt
+
+import streamlit as st
+
+from analysis import audit
+from analysis.privacy import safe_for_spreadsheet
+from ui import auth, context
+
+ctx = context.get()
+st.title("Audit log")
+if ctx.role != "clinical":
+    st.warning("The audit log is for the clinical team only.")
+    st.stop()
+
+st.caption("Every sign-in (and failed attempt), page view, filter change, download, report and "
+           "ingest, newest first. Rows are chained by hash: an edited or deleted row shows below.")
+left, middle, right = st.columns(3)
+days = left.number_input("Days to show", min_value=1, max_value=3650, value=30, step=1)
+actions = middle.multiselect("Actions", audit.ACTIONS, placeholder="All actions")
+user = right.text_input("User", placeholder="All users")
+
+rows = audit.read(ctx.source.path, since=dt.datetime.now() - dt.timedelta(days=int(days)),
+                  actions=tuple(actions), user=user.strip() or None)
+chain = audit.verify(ctx.source.path)
+if chain.intact:
+    st.success(f"Hash chain intact over all {chain.rows:,} audit rows.", icon=":material/verified:")
+else:
+    st.error(f"The audit chain is broken at row {chain.first_broken_seq}: a row was altered or "
+             "removed after it was written.")
+
+if rows.empty:
+    st.info("No audit rows match.")
+else:
+    shown = rows[["seq", "logged_at", "user_name", "role", "action", "detail"]].rename(columns={
+        "seq": "#", "logged_at": "when", "user_name": "user", "detail": "details"})
+    st.dataframe(shown, hide_index=True, use_container_width=True)
+    auth.download_button(ctx.source, "Download as CSV",
+                         safe_for_spreadsheet(shown).to_csv(index=False).encode("utf-8"),
+                         "audit_log.csv", "text/csv", what="audit log")

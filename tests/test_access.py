@@ -1,0 +1,152 @@
+"""Access control: sign-in, lockout, roles, what each role reaches, the audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis import audit, auth
+from tests.conftest import DASHBOARD, assert_no_errors, run_page
+from ui import pages
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def clinic(demo_db, tmp_path, monkeypatch):
+    """A clinic database (a copy of the demo) with three users, one per role."""
+    db_path = tmp_path / "clinic.duckdb"
+    shutil.copy(demo_db, db_path)
+    users = tmp_path / "users.toml"
+    for name, role in (("drlee", "clinical"), ("ana", "analyst"), ("mark", "marketing")):
+        auth.add_user(users, name, role, PASSWORD)
+    monkeypatch.setenv("OUTCOMES_DB", str(db_path))
+    monkeypatch.setenv("OUTCOMES_USERS", str(users))
+    return db_path
+
+
+def test_password_hashes_are_salted_bcrypt(tmp_path):
+    users = tmp_path / "users.toml"
+    auth.add_user(users, "a", "clinical", PASSWORD)
+    auth.add_user(users, "b", "clinical", PASSWORD)
+    directory = auth.load_users(users)
+    first, second = directory.users["a"].password_hash, directory.users["b"].password_hash
+    assert first.startswith("$2b$") and first != second  # same password, different salt
+    assert PASSWORD not in users.read_text()
+    assert auth.check_password(PASSWORD, first) and not auth.check_password("wrong", first)
+    with pytest.raises(ValueError):
+        auth.add_user(users, "c", "clinical", "short")
+    with pytest.raises(ValueError):
+        auth.add_user(users, "d", "superuser", PASSWORD)
+
+
+def test_clinic_data_needs_sign_in_and_no_page_is_reachable_before(clinic):
+    app = AppTest.from_file(DASHBOARD, default_timeout=120).run()
+    assert_no_errors(app)
+    assert [t.value for t in app.title] == ["Sign in"]
+    # No page but the sign-in form exists, so a direct URL gets nothing else.
+    for spec in pages.PAGES:
+        with pytest.raises(Exception):
+            app.switch_page(spec.path).run()
+
+
+def test_wrong_password_then_lockout_and_audit_rows(clinic):
+    app = AppTest.from_file(DASHBOARD, default_timeout=120).run()
+    for attempt in range(auth.MAX_FAILURES):
+        app.text_input(key="sign_in_user").input("drlee")
+        app.text_input(key="sign_in_password").input("not the password")
+        app.button[-1].click().run()
+        assert app.error, "a wrong password must say so"
+        assert "Wrong user name or password" in app.error[0].value
+    # Locked now: even the right password is refused.
+    app.text_input(key="sign_in_user").input("drlee")
+    app.text_input(key="sign_in_password").input(PASSWORD)
+    app.button[-1].click().run()
+    assert "locked" in app.error[0].value
+    rows = audit.read(clinic)
+    assert list(rows["action"][:2]) == ["locked_out", "sign_in_failed"]
+    assert (rows["action"] == "sign_in_failed").sum() == auth.MAX_FAILURES
+    assert audit.verify(clinic).intact
+    # After the lockout window the right password works and is audited.
+    later = dt.datetime.now() + auth.LOCKOUT + dt.timedelta(minutes=1)
+    result = auth.sign_in(clinic, auth.load_users(), "drlee", PASSWORD, now=later)
+    assert result.ok and result.role == "clinical"
+    assert audit.read(clinic)["action"].iloc[0] == "sign_in"
+
+
+def test_sign_in_success_shows_role_pages_and_logs_page_view(clinic):
+    app = AppTest.from_file(DASHBOARD, default_timeout=120).run()
+    app.text_input(key="sign_in_user").input("ana")
+    app.text_input(key="sign_in_password").input(PASSWORD)
+    app.button[-1].click().run()
+    assert_no_errors(app)
+    assert "Sign in" not in [t.value for t in app.title]
+    rows = audit.read(clinic)
+    assert {"sign_in", "page_view"} <= set(rows["action"])
+    view = rows[rows.action == "page_view"].iloc[0]
+    assert view.user_name == "ana" and view.role == "analyst"
+    assert '"page": "Overview"' in view.detail and "filters" in view.detail
+
+
+@pytest.mark.parametrize("role", auth.ROLES)
+def test_each_role_reaches_only_its_pages(clinic, role):
+    allowed = {p.path for p in pages.pages_for(role)}
+    for spec in pages.PAGES:
+        app = run_page(pages.pages_for(role)[0].path, role=role)
+        assert_no_errors(app)
+        if spec.path in allowed:
+            app.switch_page(spec.path).run()
+            assert_no_errors(app)
+        else:
+            # Not in the role's navigation (a browser gets "page not found");
+            # run anyway, the page itself refuses and shows nothing else.
+            app.switch_page(spec.path).run()
+            assert_no_errors(app)
+            assert any("not available to the" in w.value for w in app.warning)
+            assert not app.dataframe and not app.metric and not app.get("plotly_chart")
+
+
+def test_role_matrix():
+    assert {p.title for p in pages.pages_for("marketing")} == {"Claim check", "Quarterly report"}
+    assert "Patient timeline" not in {p.title for p in pages.pages_for("analyst")}
+    assert "Data" in {p.title for p in pages.pages_for("analyst")}
+    assert "Audit log" in {p.title for p in pages.pages_for("clinical")}
+    assert "Audit log" not in {p.title for p in pages.pages_for("analyst")}
+
+
+def test_session_expires(clinic):
+    from ui.auth import SESSION_KEY, Session
+    app = AppTest.from_file(DASHBOARD, default_timeout=120)
+    app.session_state[SESSION_KEY] = Session(
+        "drlee", "clinical", dt.datetime.now() - auth.SESSION_TIMEOUT - dt.timedelta(minutes=1),
+        "password")
+    app.run()
+    assert [t.value for t in app.title] == ["Sign in"]
+    assert any("expired" in i.value for i in app.info)
+    assert audit.read(clinic)["action"].iloc[0] == "sign_out"
+
+
+def test_audit_chain_detects_tampering(tmp_path):
+    path = tmp_path / "a.duckdb"
+    for n in range(3):
+        audit.record(path, "page_view", user="u", role="clinical", page=f"p{n}")
+    assert audit.verify(path).intact
+    import duckdb
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 2")
+    con.close()
+    check = audit.verify(path)
+    assert not check.intact and check.first_broken_seq == 2
+
+
+def test_demo_needs_no_sign_in_and_says_it_is_synthetic(monkeypatch, tmp_path):
+    monkeypatch.delenv("OUTCOMES_DB", raising=False)
+    from analysis import db
+    monkeypatch.setattr(db, "DEFAULT_DB", tmp_path / "none.duckdb")
+    app = AppTest.from_file(DASHBOARD, default_timeout=180).run()
+    assert_no_errors(app)
+    assert any("synthetic" in i.value for i in app.info)
+    assert app.selectbox(key="demo_role").value == "clinical"
