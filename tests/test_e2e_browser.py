@@ -1,0 +1,124 @@
+"""End to end: the real ``streamlit run dashboard.py`` in headless Chromium.
+
+Starts the app on a free port against the demo database, opens every page,
+asserts it shows its title and no error, and saves a screenshot per page
+under ``artifacts/screenshots/`` (look at them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from ui.pages import PAGES
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("Debian's chromium is required in CI (scripts/test.sh installs it)")
+    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _url_path(page_path: str) -> str:
+    return Path(page_path).stem
+
+
+@pytest.fixture(scope="module")
+def server(demo_db, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = {**os.environ, "OUTCOMES_DB": str(demo_db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+             "--server.headless", "true", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline or process.poll() is not None:
+                raise RuntimeError(f"streamlit did not start:\n{log.read_text()}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def _wait_for_app(page) -> None:
+    # Every page shows the status line ("... data cutoff ...") once the
+    # script has run; then wait until the app no longer shows "Running".
+    page.wait_for_selector("[data-testid='stMain'] >> text=data cutoff", timeout=90_000)
+    deadline = time.time() + 90
+    quiet_since = None
+    while time.time() < deadline:
+        if page.query_selector("[data-testid='stStatusWidget']"):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since > 1.0:
+            break
+        time.sleep(0.2)
+    if page.query_selector(".js-plotly-plot"):
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+    time.sleep(1.0)  # let the data grids paint
+
+
+@pytest.mark.parametrize("spec", PAGES, ids=lambda s: _url_path(s.path))
+def test_page_renders_without_error(server, browser, spec):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        url = server + ("/" if spec.default else f"/{_url_path(spec.path)}")
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        _wait_for_app(page)
+        page.screenshot(path=str(SCREENSHOTS / f"{_url_path(spec.path)}.png"), full_page=True)
+        text = page.inner_text("[data-testid='stMain']")
+        assert spec.title.split()[0].lower() in text.lower(), text[:500]
+        assert not page.query_selector("[data-testid='stException']"), text[:2000]
+        errors = page.query_selector_all("[data-testid='stAlertContentError']")
+        assert not errors, [e.inner_text() for e in errors]
+        assert "Traceback" not in text
+    finally:
+        page.close()
