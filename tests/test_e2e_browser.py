@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from analysis import auth
 from tests.conftest import ROOT
 from ui.pages import PAGES
+
+USER, PASSWORD = "e2e-clinician", "e2e password 123"
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -48,8 +51,12 @@ def _url_path(page_path: str) -> str:
 @pytest.fixture(scope="module")
 def server(demo_db, tmp_path_factory):
     port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = {**os.environ, "OUTCOMES_DB": str(demo_db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    folder = tmp_path_factory.mktemp("streamlit")
+    log = folder / "server.log"
+    users = folder / "users.toml"
+    auth.add_user(users, USER, "clinical", PASSWORD)
+    env = {**os.environ, "OUTCOMES_DB": str(demo_db), "OUTCOMES_USERS": str(users),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     with open(log, "w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
@@ -105,14 +112,40 @@ def _wait_for_app(page) -> None:
     time.sleep(1.0)  # let the data grids paint
 
 
+def _sign_in(page, url: str) -> None:
+    """Clinic data: every browser session signs in first."""
+    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    page.get_by_label("User name").fill(USER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    _wait_for_app(page)
+
+
+def _open(page, spec) -> None:
+    if not spec.default:
+        page.get_by_role("link", name=spec.title).first.click()
+        page.wait_for_selector(f"h1:has-text('{spec.title.split()[0]}')", timeout=60_000)
+        _wait_for_app(page)
+
+
+def test_sign_in_page_comes_first(server, browser):
+    page = browser.new_page()
+    try:
+        page.goto(server + "/conditions", wait_until="domcontentloaded", timeout=60_000)
+        page.wait_for_selector("h1:has-text('Sign in')", timeout=60_000)
+        text = page.inner_text("body")
+        assert "data cutoff" not in text and "Conditions" not in text
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("spec", PAGES, ids=lambda s: _url_path(s.path))
 def test_page_renders_without_error(server, browser, spec):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     try:
-        url = server + ("/" if spec.default else f"/{_url_path(spec.path)}")
-        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-        _wait_for_app(page)
+        _sign_in(page, server)
+        _open(page, spec)
         page.screenshot(path=str(SCREENSHOTS / f"{_url_path(spec.path)}.png"), full_page=True)
         text = page.inner_text("[data-testid='stMain']")
         assert spec.title.split()[0].lower() in text.lower(), text[:500]
@@ -120,5 +153,23 @@ def test_page_renders_without_error(server, browser, spec):
         errors = page.query_selector_all("[data-testid='stAlertContentError']")
         assert not errors, [e.inner_text() for e in errors]
         assert "Traceback" not in text
+    finally:
+        page.close()
+
+
+def test_clicking_through_pages_keeps_filters_and_shows_no_error(server, browser):
+    """Navigate by clicking (not by URL), with a non-default filter in the URL:
+    the shared sidebar survives every page switch and the filter sticks."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        _sign_in(page, server + "/?site=Denver&tp=6m")
+        for title in ("Conditions", "Pain over time", "Patient flow", "Claim check", "Overview"):
+            page.get_by_role("link", name=title).first.click()
+            page.wait_for_selector(f"h1:has-text('{title.split()[0]}')", timeout=60_000)
+            _wait_for_app(page)
+            text = page.inner_text("[data-testid='stMain']")
+            assert not page.query_selector("[data-testid='stException']"), text[:2000]
+            assert "sites: Denver" in text, f"filter lost on {title}"
+            assert "6 months" in text
     finally:
         page.close()

@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import streamlit as st
+try:  # Streamlit internals; without them the fallback link still works
+    from streamlit.runtime.pages_manager import PagesManager
+except ImportError:  # pragma: no cover
+    PagesManager = None
 
 from analysis import outcomes, store
 from analysis.formatting import count, long_date
@@ -76,8 +80,19 @@ def get() -> PageContext:
     page that is run some other way (a stale link, a test harness).
     """
     context = st.session_state.get(CONTEXT_KEY)
-    if context is None:  # only dashboard.py (after sign-in) sets the context
-        st.warning("Open the dashboard with `streamlit run dashboard.py`.")
+    if context is None:
+        # Only dashboard.py (after sign-in) sets the context.  Streamlit runs
+        # a pages/ file directly when a fresh server's first visitor opens its
+        # URL (its multipage "v1" mode, until dashboard.py's st.navigation has
+        # run once in the process).  Switch that mode off and run again,
+        # through dashboard.py and its sign-in; failing that, show the way in.
+        if PagesManager is not None and not st.session_state.get("_rerouted"):
+            st.session_state["_rerouted"] = True
+            PagesManager.uses_pages_directory = False
+            st.rerun()
+        st.warning("This link opens a page directly. Start from the dashboard, which signs "
+                   "you in and sets the filters.")
+        st.markdown("[Open the dashboard](/)")
         st.stop()
     caller = Path(inspect.stack()[1].filename).resolve()
     for spec in PAGES:
@@ -116,6 +131,27 @@ def _seed_from_url(options: outcomes.FilterOptions) -> None:
     state["f_ci"] = _choice(params.get(_PARAM["ci"]), outcomes.CI_METHODS, "wilson")
 
 
+def _repair_state(options: outcomes.FilterOptions) -> None:
+    """Keep widget state valid: a page switch can drop or reshape a value
+    (the cohort slider came back as a single quarter), and the options change
+    when the data does."""
+    state = st.session_state
+    quarters = options.quarters or ["–"]
+    value = state.get("f_quarters")
+    if not (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(q in quarters for q in value)):
+        state["f_quarters"] = (quarters[0], quarters[-1])
+    for key, allowed in (("f_sites", options.sites), ("f_conditions", options.conditions),
+                         ("f_routes", options.routes)):
+        state[key] = [v for v in state.get(key) or [] if v in allowed]
+    for key, allowed, default in (("f_timepoint", outcomes.TIMEPOINTS, "3m"),
+                                  ("f_definition", outcomes.DEFINITIONS, "pain30"),
+                                  ("f_population", outcomes.POPULATIONS, "itt"),
+                                  ("f_ci", outcomes.CI_METHODS, "wilson")):
+        if state.get(key) not in allowed:
+            state[key] = default
+
+
 def _choice(value, allowed, default):
     return value if value in allowed else default
 
@@ -128,6 +164,7 @@ def sidebar(source: DataSource, snap: store.Snapshot, role: str = "clinical",
     if st.session_state.get("f_seeded") != seed_key:
         _seed_from_url(options)
         st.session_state["f_seeded"] = seed_key
+    _repair_state(options)
     bar = st.sidebar
     bar.header("Filters")
     sites = bar.multiselect("Sites", options.sites, key="f_sites", placeholder="All sites")
