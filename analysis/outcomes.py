@@ -12,7 +12,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
+import scipy.special
+import scipy.stats
 
 from analysis import stats
 from analysis.store import Snapshot
@@ -189,48 +192,112 @@ POPULATION_SQL = {
 }
 
 
+# The boolean facts of patient_timepoints that outcome_rules is keyed on.
+RULE_FACTS = ("baseline_pain_known", "has_baseline_pain", "baseline_mme_known",
+              "baseline_opioid_user", "has_follow_up_pain", "has_follow_up_mme", "window_closed",
+              "pain30_met", "pain50_met", "pain2pt_met", "mme50_met", "mme_stop_met")
+
+
 def counts_by_condition(snap: Snapshot, filters: Filters = Filters(),
                         group_by: str = "condition") -> pd.DataFrame:
     """n and responders per timepoint × definition × population × group.
 
-    One query over ``patient_outcomes`` computes the whole grid; ``group``
-    is ``'All'`` for the program-wide row.
+    One query computes the whole grid; ``group`` is ``'All'`` for the
+    program-wide row, and cells with n = 0 are left out.  It counts the
+    patients of each combination of facts in ``patient_timepoints`` first (a
+    few hundred combinations) and only then applies ``outcome_rules``, the
+    rules ``patient_outcomes`` is built from, instead of scanning the
+    patients × timepoints × definitions rows of ``patient_outcomes``.
     """
     if group_by not in ("condition", "site", "route", "cohort_quarter"):
         raise ValueError(f"cannot group by {group_by!r}")
     where, params = filters.sql()
+    facts = ", ".join(RULE_FACTS)
     return snap.query(f"""
         WITH selected AS (
-            SELECT * FROM patient_outcomes WHERE {where}
+            SELECT timepoint, {group_by} AS "group", {facts}, count(*) AS patients
+            FROM patient_timepoints
+            WHERE {where}
+            GROUP BY ALL
+        ),
+        counted AS (
+            SELECT s.timepoint, r.definition, s."group",
+                   sum(s.patients) FILTER (WHERE {POPULATION_SQL['itt']}) AS n_itt,
+                   sum(s.patients) FILTER (WHERE {POPULATION_SQL['itt']} AND responder) AS k_itt,
+                   sum(s.patients) FILTER (WHERE {POPULATION_SQL['completers']}) AS n_completers,
+                   sum(s.patients) FILTER (WHERE {POPULATION_SQL['completers']} AND responder)
+                       AS k_completers
+            FROM selected AS s
+            JOIN outcome_rules AS r USING ({facts})
+            GROUP BY ALL
         ),
         populations AS (
-            SELECT 'itt' AS population, * FROM selected WHERE {POPULATION_SQL['itt']}
+            SELECT timepoint, definition, 'itt' AS population, "group",
+                   n_itt AS n, k_itt AS responders FROM counted
             UNION ALL
-            SELECT 'completers', * FROM selected WHERE {POPULATION_SQL['completers']}
+            SELECT timepoint, definition, 'completers', "group",
+                   n_completers, k_completers FROM counted
         )
         SELECT timepoint, definition, population,
-               coalesce({group_by}, 'All') AS "group",
-               count(*) AS n,
-               count(*) FILTER (WHERE responder) AS responders
+               CASE WHEN grouping("group") = 1 THEN 'All' ELSE "group" END AS "group",
+               CAST(sum(coalesce(n, 0)) AS BIGINT) AS n,
+               CAST(sum(coalesce(responders, 0)) AS BIGINT) AS responders
         FROM populations
-        GROUP BY GROUPING SETS ((timepoint, definition, population, {group_by}),
+        GROUP BY GROUPING SETS ((timepoint, definition, population, "group"),
                                 (timepoint, definition, population))
+        HAVING sum(coalesce(n, 0)) > 0
         ORDER BY timepoint, definition, population, "group"
     """, params)
 
 
 def responder_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson",
                    group_by: str = "condition") -> pd.DataFrame:
-    """Every timepoint × definition × population, overall and by group, with CIs."""
+    """Every timepoint × definition × population, overall and by group, with CIs.
+
+    ``rate``/``ci_low``/``ci_high`` are NaN where n = 0 (``responder_rates``
+    turns them into None)."""
+    if ci not in CI_METHODS:
+        raise ValueError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
     counts = counts_by_condition(snap, filters, group_by)
     full = _complete_grid(counts, _groups(snap, filters, group_by))
-    rates = [GroupRate.of(g, k, n, ci) for g, k, n in
-             zip(full["group"], full["responders"], full["n"])]
-    full["rate"] = [r.rate for r in rates]
-    full["ci_low"] = [r.ci_low for r in rates]
-    full["ci_high"] = [r.ci_high for r in rates]
+    full["rate"], full["ci_low"], full["ci_high"] = intervals(
+        full["responders"].to_numpy(), full["n"].to_numpy(), ci)
     full["too_few"] = full["n"] < SMALL_CELL
     return full
+
+
+def intervals(responders, n, method: str = "wilson", confidence: float = 0.95):
+    """Vectorised rate and two-sided interval of many proportions at once.
+
+    The same numbers as :func:`analysis.stats.proportion` (scipy's
+    ``binomtest(k, n).proportion_ci``), without building one ``binomtest`` per
+    cell: ``binomtest`` computes a two-sided p-value on construction and its
+    exact interval by root finding, ~2.5 ms a cell, i.e. ~2 s for a grid of
+    768 cells.  Wilson is scipy's formula term for term; Clopper-Pearson uses
+    the beta quantiles (equal to the root found by scipy within ~1e-12).
+    Cells with n = 0 get NaN.
+    """
+    k = np.asarray(responders, dtype=float)
+    n = np.asarray(n, dtype=float)
+    empty = n == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(empty, np.nan, k / np.where(empty, 1, n))
+        if method == "wilson":
+            z = scipy.special.ndtri(0.5 + 0.5 * confidence)
+            denom = 2 * (n + z**2)
+            center = (2 * n * p + z**2) / denom
+            delta = z / denom * np.sqrt(4 * n * p * (1 - p) + z**2)
+            low = np.where(k == 0, 0.0, center - delta)
+            high = np.where(k == n, 1.0, center + delta)
+        elif method == "exact":
+            alpha = (1 - confidence) / 2
+            low = np.where(k == 0, 0.0, scipy.stats.beta.ppf(alpha, k, n - k + 1))
+            high = np.where(k == n, 1.0, scipy.stats.beta.ppf(1 - alpha, k + 1, n - k))
+        else:
+            raise ValueError(f"unknown CI method {method!r}; one of {', '.join(CI_METHODS)}")
+    low = np.where(empty, np.nan, low)
+    high = np.where(empty, np.nan, high)
+    return p, low, high
 
 
 def _groups(snap: Snapshot, filters: Filters, group_by: str) -> list[str]:

@@ -42,7 +42,24 @@ SELECT
     f.follow_up_mme,
     f.follow_up_mme_date,
     -- window fully elapsed by the data cutoff
-    p.index_date + t.window_end <= c.cutoff_date AS window_closed
+    p.index_date + t.window_end <= c.cutoff_date AS window_closed,
+    -- The facts every responder definition is decided on (SPEC §3), as
+    -- booleans that are never NULL: outcome_rules maps each combination of
+    -- them to eligible / complete / due / responder per definition.  Ratios
+    -- compare with a 1e-9 tolerance so that 7 -> 4.9 is 30%.
+    b.baseline_pain IS NOT NULL AS baseline_pain_known,
+    coalesce(b.baseline_pain > 0, false) AS has_baseline_pain,
+    b.baseline_mme IS NOT NULL AS baseline_mme_known,
+    coalesce(b.baseline_mme > 0, false) AS baseline_opioid_user,
+    f.follow_up_pain IS NOT NULL AS has_follow_up_pain,
+    f.follow_up_mme IS NOT NULL AS has_follow_up_mme,
+    (b.baseline_pain - f.follow_up_pain) / nullif(b.baseline_pain, 0) AS pain_reduction,
+    (b.baseline_mme - f.follow_up_mme) / nullif(b.baseline_mme, 0) AS mme_reduction,
+    coalesce(pain_reduction >= 0.30 - 1e-9, false) AS pain30_met,
+    coalesce(pain_reduction >= 0.50 - 1e-9, false) AS pain50_met,
+    coalesce(b.baseline_pain - f.follow_up_pain >= 2 - 1e-9, false) AS pain2pt_met,
+    coalesce(mme_reduction >= 0.50 - 1e-9, false) AS mme50_met,
+    coalesce(abs(f.follow_up_mme) < 1e-9, false) AS mme_stop_met
 FROM patients AS p
 JOIN baselines AS b USING (patient_id)
 JOIN follow_ups AS f USING (patient_id)
