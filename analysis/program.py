@@ -1,0 +1,587 @@
+"""The medical director's program view: overview, conditions, pain over time
+and patient flow (SPEC §3–4).
+
+Every function takes a :class:`analysis.store.Snapshot` and the shared
+:class:`analysis.outcomes.Filters` and returns a small dataclass or a
+DataFrame with plain columns; the SQL lives in ``sql/queries/program_*.sql``.
+
+Definitions used here (and shown on the pages):
+
+* **Reporting quarter**: the last complete calendar quarter before the data
+  cutoff (the cutoff's own quarter when the cutoff is its last day), compared
+  with the quarter before it.  Activity counts by date in the quarter (index
+  date for patients starting treatment, visit date for infusions and
+  boosters); outcomes count the patients whose result *came due* in the
+  quarter: index date + the timepoint's target day inside it.
+* **Completed induction**: at least 4 ketamine infusions (infusion or booster
+  visits, counted once per day) on days 0–42 after the index date, i.e.
+  within the first 6 weeks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis import db, formatting, outcomes, privacy, stats
+from analysis.outcomes import DEFINITIONS, POPULATIONS, TIMEPOINTS, Filters, GroupRate
+from analysis.store import Snapshot
+
+FILTER_PLACEHOLDER = "{{ patient_filter }}"
+PAIN_DEFINITIONS = ("pain30", "pain50", "pain2pt")
+INDUCTION_MIN_INFUSIONS = 4
+INDUCTION_DAYS = 42          # days 0..42 after the index date: the first 6 weeks
+INDUCTION_TEXT = (f"at least {INDUCTION_MIN_INFUSIONS} ketamine infusions (infusion or booster "
+                  f"visits, once per day) within {INDUCTION_DAYS // 7} weeks of the first "
+                  f"(days 0–{INDUCTION_DAYS})")
+LAST_WEEK = 52
+MIN_PATIENTS_PER_POINT = 5   # weeks / infusion numbers with fewer patients are not drawn
+
+
+def _query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None
+           ) -> pd.DataFrame:
+    """Run ``sql/queries/<name>.sql`` with the shared filter predicate in place."""
+    sql = db.read_sql(f"queries/{name}.sql")
+    where, filter_params = filters.sql()
+    return snap.query(sql.replace(FILTER_PLACEHOLDER, where), {**filter_params, **(params or {})})
+
+
+def _check(timepoint: str, definition: str, population: str = "itt", ci: str = "wilson") -> None:
+    if timepoint not in TIMEPOINTS:
+        raise ValueError(f"unknown timepoint {timepoint!r}; one of {', '.join(TIMEPOINTS)}")
+    if definition not in DEFINITIONS:
+        raise ValueError(f"unknown definition {definition!r}; one of {', '.join(DEFINITIONS)}")
+    if population not in POPULATIONS:
+        raise ValueError(f"unknown population {population!r}; one of {', '.join(POPULATIONS)}")
+    if ci not in outcomes.CI_METHODS:
+        raise ValueError(f"unknown CI method {ci!r}; one of {', '.join(outcomes.CI_METHODS)}")
+
+
+def _date(value) -> dt.date | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+def conditions_in_view(snap: Snapshot, filters: Filters = Filters()) -> list[str]:
+    """The conditions of the treated patients in view, in the clinic's order."""
+    where, params = filters.sql()
+    present = set(snap.query(
+        f"SELECT DISTINCT condition FROM patients WHERE treated AND {where}", params)["condition"])
+    return [c for c in outcomes.filter_options(snap).conditions if c in present]
+
+
+def for_condition(filters: Filters, condition: str | None) -> Filters:
+    """The shared filters narrowed to one condition (None: unchanged, pooled)."""
+    return filters if condition is None else dataclasses.replace(filters, conditions=(condition,))
+
+
+# --------------------------------------------------------------------------
+# reporting quarters
+
+
+@dataclass(frozen=True)
+class Quarter:
+    name: str          # "2026Q3"
+    start: dt.date
+    end: dt.date
+
+    @classmethod
+    def named(cls, name: str) -> "Quarter":
+        return cls(name, *outcomes.quarter_bounds(name))
+
+    @property
+    def label(self) -> str:
+        return (f"{self.name} ({formatting.long_date(self.start)} – "
+                f"{formatting.long_date(self.end)})")
+
+
+def reporting_quarters(cutoff: dt.date | None) -> tuple[Quarter, Quarter] | None:
+    """(last complete quarter before the cutoff, the quarter before it).
+
+    A cutoff on the last day of a quarter makes that quarter complete:
+    31 March 2026 -> (2026Q1, 2025Q4); 1 April 2026 -> (2026Q1, 2025Q4) too;
+    30 March 2026 -> (2025Q4, 2025Q3).  None without a cutoff (no data).
+    """
+    if cutoff is None:
+        return None
+    own = outcomes.quarter_of(cutoff)
+    current = own if outcomes.quarter_bounds(own)[1] == cutoff else outcomes.previous_quarter(own)
+    return Quarter.named(current), Quarter.named(outcomes.previous_quarter(current))
+
+
+# --------------------------------------------------------------------------
+# overview
+
+
+@dataclass(frozen=True)
+class QuarterValue:
+    """One measure over one quarter (activity in it, or results due in it)."""
+    value: float | None
+    n: int | None = None            # denominator (rates) or patients (medians)
+    responders: int | None = None   # numerator (rates)
+
+
+@dataclass(frozen=True)
+class Measure:
+    key: str
+    label: str
+    kind: str                  # "count" | "rate" | "median"
+    value: float | None        # everything in view (all cohorts)
+    n: int | None              # its denominator (rate) or patients (median)
+    responders: int | None
+    ci_low: float | None
+    ci_high: float | None
+    quarter: QuarterValue
+    previous: QuarterValue
+    higher_is_better: bool = True
+
+    @property
+    def delta(self) -> float | None:
+        """Quarter minus previous quarter (a proportion for rates)."""
+        if self.quarter.value is None or self.previous.value is None:
+            return None
+        return self.quarter.value - self.previous.value
+
+    @property
+    def value_text(self) -> str:
+        if self.kind == "count":
+            return formatting.count(self.value)
+        if self.kind == "rate":
+            return formatting.percent(self.value)
+        return formatting.signed(self.value, 1, "points")
+
+    @property
+    def detail_text(self) -> str:
+        """The CI and denominator under the headline value."""
+        if self.kind == "count":
+            return ""
+        if self.value is None:
+            return "no patients with a result"
+        if self.kind == "rate":
+            ci = (f"95% CI {percent_range(self.ci_low, self.ci_high)}"
+                  if self.ci_low is not None else "no CI")
+            return (f"{ci} · {formatting.count(self.responders)} of "
+                    f"{formatting.count(self.n)} patients")
+        ci = (f"95% CI {formatting.signed(self.ci_low, 1)} to {formatting.signed(self.ci_high, 1)}"
+              if self.ci_low is not None else "no CI")
+        return f"{ci} · {formatting.count(self.n)} patients"
+
+    def quarter_text(self, which: str) -> str:
+        part = self.quarter if which == "quarter" else self.previous
+        if self.kind == "count":
+            return formatting.count(part.value)
+        if part.value is None:
+            return "–"
+        if self.kind == "rate":
+            return (f"{formatting.percent(part.value)} ({formatting.count(part.responders)} "
+                    f"of {formatting.count(part.n)})")
+        return f"{formatting.signed(part.value, 1, 'points')} (n = {formatting.count(part.n)})"
+
+    @property
+    def delta_text(self) -> str | None:
+        """The change for people: "+12", "−5 pts", "+0.4 points"; None without one."""
+        delta = self.delta
+        if delta is None:
+            return None
+        # Round first, so that a change too small to show reads "±0", not "−0".
+        if self.kind == "count":
+            return formatting.signed(round(delta) + 0.0, 0)
+        if self.kind == "rate":
+            return formatting.signed(round(100 * delta) + 0.0, 0, "pts")
+        return formatting.signed(round(delta, 1) + 0.0, 1, "points")
+
+    @property
+    def delta_direction(self) -> str:
+        """"up", "down" or "off" (no change or no delta)."""
+        delta = self.delta
+        text = self.delta_text
+        if delta is None or text is None or text.startswith("±"):
+            return "off"
+        return "up" if delta > 0 else "down"
+
+    @property
+    def delta_good(self) -> bool | None:
+        """Whether the change is an improvement (None: no change)."""
+        direction = self.delta_direction
+        if direction == "off":
+            return None
+        return (direction == "up") == self.higher_is_better
+
+
+@dataclass(frozen=True)
+class Overview:
+    cutoff: dt.date | None
+    quarter: Quarter | None
+    previous: Quarter | None
+    timepoint: str
+    target_day: int            # the timepoint's target day (results come due then)
+    definition: str
+    population: str
+    ci_method: str
+    measures: tuple[Measure, ...]
+    activity: pd.DataFrame     # program_activity_by_quarter, one row per quarter
+
+    def measure(self, key: str) -> Measure:
+        return next(m for m in self.measures if m.key == key)
+
+    @property
+    def patients(self) -> int:
+        return int(self.measure("patients_treated").value or 0)
+
+
+def activity_by_quarter(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
+    """Patients starting treatment, patients treated, infusions and boosters per
+    quarter, from the first quarter in view to the cutoff's quarter."""
+    frame = _query(snap, "program_activity_by_quarter", filters)
+    for column in ("quarter_start", "quarter_end"):
+        frame[column] = [_date(v) for v in frame[column]]
+    for column in ("patients_starting", "patients_treated", "infusions", "boosters"):
+        frame[column] = frame[column].astype(int)
+    cut = outcomes.cutoff(snap)
+    frame["complete"] = [cut is not None and end <= cut for end in frame["quarter_end"]]
+    return frame
+
+
+def outcomes_due(snap: Snapshot, timepoint: str, definitions: tuple[str, ...],
+                 filters: Filters = Filters()) -> pd.DataFrame:
+    """Per patient and definition at the timepoint: flags, pain change and the
+    date the result came due (index date + target day)."""
+    frame = _query(snap, "program_outcomes_due", filters,
+                   {"timepoint": timepoint, "definitions": list(definitions)})
+    frame["target_date"] = [_date(v) for v in frame["target_date"]]
+    return frame
+
+
+def _in_population(frame: pd.DataFrame, population: str) -> pd.Series:
+    if population == "itt":
+        return frame["eligible"] & frame["due"]
+    return frame["eligible"] & frame["complete"]
+
+
+def _in_quarter(frame: pd.DataFrame, column: str, quarter: Quarter | None) -> pd.Series:
+    if quarter is None:
+        return pd.Series(False, index=frame.index)
+    days = frame[column]
+    return days.map(lambda d: d is not None and quarter.start <= d <= quarter.end).astype(bool)
+
+
+def _rate_measure(key: str, label: str, rows: pd.DataFrame, population: str, ci: str,
+                  quarter: Quarter | None, previous: Quarter | None) -> Measure:
+    selected = rows[_in_population(rows, population)]
+
+    def part(q: Quarter | None) -> QuarterValue:
+        if q is None:
+            return QuarterValue(None)
+        inside = selected[_in_quarter(selected, "target_date", q)]
+        n, k = len(inside), int(inside["responder"].sum())
+        return QuarterValue(k / n if n else None, n, k)
+
+    n, k = len(selected), int(selected["responder"].sum())
+    p = stats.proportion(k, n, method=ci)
+    return Measure(key, label, "rate", p.rate, n, k, p.ci_low, p.ci_high,
+                   part(quarter), part(previous))
+
+
+def _median_measure(rows: pd.DataFrame, quarter: Quarter | None,
+                    previous: Quarter | None) -> Measure:
+    # Same patients as outcomes.pain_changes: baseline pain > 0 and a follow-up.
+    changes = rows[(rows["definition"] == "pain30") & rows["eligible"]
+                   & rows["follow_up_pain"].notna()]
+
+    def part(q: Quarter | None) -> QuarterValue:
+        if q is None:
+            return QuarterValue(None)
+        inside = changes[_in_quarter(changes, "target_date", q)]["pain_change"]
+        return QuarterValue(float(inside.median()) if len(inside) else None, len(inside))
+
+    overall = stats.median_change(changes["pain_change"].to_numpy(dtype=float))
+    return Measure("median_pain_change", "Median pain change", "median", overall.median,
+                   overall.n, None, overall.ci_low, overall.ci_high,
+                   part(quarter), part(previous), higher_is_better=False)
+
+
+def overview(snap: Snapshot, filters: Filters = Filters(), timepoint: str = "3m",
+             definition: str = "pain30", population: str = "itt",
+             ci: str = "wilson") -> Overview:
+    """The headline numbers of the program with their quarter-on-quarter change.
+
+    Values cover everything in view (all cohorts); each measure also carries
+    its value in the reporting quarter and the quarter before (see the module
+    docstring for what "in the quarter" means for activity and outcomes).
+    """
+    _check(timepoint, definition, population, ci)
+    cut = outcomes.cutoff(snap)
+    quarters = reporting_quarters(cut)
+    quarter, previous = quarters if quarters else (None, None)
+    activity = activity_by_quarter(snap, filters)
+
+    def count_measure(key: str, label: str, column: str) -> Measure:
+        def part(q: Quarter | None) -> QuarterValue:
+            if q is None:
+                return QuarterValue(None)
+            inside = activity.loc[activity["quarter"] == q.name, column]
+            return QuarterValue(float(inside.sum()))
+        return Measure(key, label, "count", float(activity[column].sum()), None, None, None,
+                       None, part(quarter), part(previous))
+
+    rows = outcomes_due(snap, timepoint,
+                        tuple(dict.fromkeys((definition, "pain30", "mme50", "mme_stop"))),
+                        filters)
+    by_definition = {d: rows[rows["definition"] == d] for d in rows["definition"].unique()}
+    empty = rows.iloc[0:0]
+
+    def rate(key: str, label: str, chosen: str) -> Measure:
+        return _rate_measure(key, label, by_definition.get(chosen, empty), population, ci,
+                             quarter, previous)
+
+    measures = (
+        count_measure("patients_treated", "Patients treated", "patients_starting"),
+        count_measure("infusions", "Infusions", "infusions"),
+        count_measure("boosters", "Boosters", "boosters"),
+        rate("responder_rate", f"Responders ({definition})", definition),
+        _median_measure(rows, quarter, previous),
+        rate("mme50", "Opioid dose halved (mme50)", "mme50"),
+        rate("mme_stop", "Off opioids (mme_stop)", "mme_stop"),
+    )
+    target_day = int(snap.scalar("SELECT target_day FROM timepoints WHERE timepoint = $timepoint",
+                                 {"timepoint": timepoint}))
+    return Overview(cut, quarter, previous, timepoint, target_day, definition, population, ci,
+                    measures, activity)
+
+
+# --------------------------------------------------------------------------
+# conditions
+
+
+@dataclass(frozen=True)
+class ConditionSummary:
+    timepoint: str
+    definition: str
+    population: str
+    ci_method: str
+    overall: GroupRate
+    median_change: float | None   # over all conditions in view (outcomes.median_pain_change)
+    external: bool
+    # condition, n, responders, rate, ci_low, ci_high, too_few, median_change,
+    # p_value, p_holm, suppressed; sorted by rate (highest first)
+    table: pd.DataFrame
+
+
+CONDITION_VALUE_COLUMNS = ["responders", "rate", "ci_low", "ci_high", "median_change",
+                           "p_value", "p_holm"]
+
+
+def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
+                      population: str = "itt", filters: Filters = Filters(),
+                      ci: str = "wilson", external: bool = False) -> ConditionSummary:
+    """Responder rate by condition (outcomes.condition_table) and program-wide.
+
+    ``too_few`` marks n < 11.  For people outside the clinical team
+    (``external``) small cells are suppressed with their complements
+    (privacy.suppress): n and every value blanked, ``suppressed`` True.
+    """
+    _check(timepoint, definition, population, ci)
+    rates = outcomes.responder_rates(snap, timepoint, definition, population, filters, ci)
+    rows = outcomes.condition_table(snap, timepoint, definition, population, filters, ci)
+    columns = [f.name for f in dataclasses.fields(outcomes.ConditionRow)]
+    table = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=columns)
+    table = table.astype({"n": int, "responders": int, "too_few": bool}) if len(table) else table
+    if external:
+        table = privacy.suppress(table, "n", CONDITION_VALUE_COLUMNS)
+    else:
+        table["suppressed"] = False
+    table = table.reset_index(drop=True)
+    median = outcomes.median_pain_change(snap, timepoint, filters).median
+    return ConditionSummary(timepoint, definition, population, ci, rates.overall, median,
+                            external, table)
+
+
+def percent_range(low, high) -> str:
+    """"60–68%" for a CI; "–" when either end is missing."""
+    if formatting.percent(low) == "–" or formatting.percent(high) == "–":
+        return "–"
+    return f"{formatting.percent(low)}–{formatting.percent(high)}"
+
+
+# --------------------------------------------------------------------------
+# pain over time
+
+
+def pain_by_week(snap: Snapshot, filters: Filters = Filters(),
+                 min_patients: int = MIN_PATIENTS_PER_POINT,
+                 last_week: int = LAST_WEEK) -> pd.DataFrame:
+    """Median and IQR of pain_score by week since the index date (week =
+    floor(days / 7), 0..52); one value per patient and week (the mean of
+    their scores that week); weeks with fewer than ``min_patients`` dropped.
+    Columns: week, patients, q1, median, q3."""
+    frame = _query(snap, "program_pain_by_week", filters,
+                   {"min_patients": int(min_patients), "last_week": int(last_week)})
+    return frame.astype({"week": int, "patients": int})
+
+
+def acute_by_infusion(snap: Snapshot, filters: Filters = Filters(),
+                      min_patients: int = MIN_PATIENTS_PER_POINT) -> pd.DataFrame:
+    """Acute relief (pain_score − pain_post) by infusion number (a patient's
+    infusion and booster visits numbered 1..n by date): median and IQR.
+    Columns: infusion_number, patients, q1, median, q3."""
+    frame = _query(snap, "program_acute_by_infusion", filters,
+                   {"min_patients": int(min_patients)})
+    return frame.astype({"infusion_number": int, "patients": int})
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    timepoint: str
+    definition: str             # the pain definition the colours use
+    requested_definition: str   # the shared setting (may be an opioid one)
+    bars: pd.DataFrame          # patient_id, condition, baseline_pain, follow_up_pain,
+                                # percent_change, responder; largest increase first
+    due_without_follow_up: int  # eligible, due, no follow-up pain: not drawn
+
+    @property
+    def responders(self) -> int:
+        return int(self.bars["responder"].sum()) if len(self.bars) else 0
+
+
+def waterfall_definition(definition: str) -> str:
+    """The responder definition a pain waterfall is coloured by: the shared one
+    when it is a pain definition, else pain30."""
+    return definition if definition in PAIN_DEFINITIONS else "pain30"
+
+
+def pain_waterfall(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
+                   filters: Filters = Filters()) -> Waterfall:
+    """Each patient's % change in pain at the timepoint, coloured by responder."""
+    _check(timepoint, definition)
+    used = waterfall_definition(definition)
+    bars = _query(snap, "program_waterfall", filters, {"timepoint": timepoint, "definition": used})
+    bars["responder"] = bars["responder"].astype(bool)
+    where, params = filters.sql()
+    missing = snap.scalar(f"""
+        SELECT count(*) FROM patient_outcomes
+        WHERE timepoint = $timepoint AND definition = $definition
+          AND eligible AND due AND follow_up_pain IS NULL AND {where}
+    """, {"timepoint": timepoint, "definition": used, **params})
+    return Waterfall(timepoint, used, definition, bars, int(missing or 0))
+
+
+# --------------------------------------------------------------------------
+# patient flow
+
+
+EXIT_LABELS = {
+    "not treated": "Not treated (no infusion)",
+    "stopped before completing induction": "Stopped before completing induction",
+    "no baseline pain": "No baseline pain score",
+    "baseline pain 0": "Baseline pain 0",
+    "opioid use at baseline unknown": "Opioid use at baseline unknown",
+    "not on opioids at baseline": "Not on opioids at baseline",
+    "not yet due": "Not yet due",
+    "lost to follow-up": "Lost to follow-up (due, no follow-up)",
+    "non-responder": "Non-responder",
+}
+
+
+@dataclass(frozen=True)
+class FlowExit:
+    reason: str
+    label: str
+    patients: int
+
+
+@dataclass(frozen=True)
+class FlowStage:
+    key: str
+    label: str
+    patients: int
+    exits: tuple[FlowExit, ...]   # who leaves between this stage and the next
+
+    @property
+    def exited(self) -> int:
+        return sum(e.patients for e in self.exits)
+
+
+@dataclass(frozen=True)
+class PatientFlow:
+    timepoint: str
+    definition: str
+    stages: tuple[FlowStage, ...]
+    # patients who stopped before completing induction yet count in the
+    # program's ITT rate (eligible and due), and how many of them respond
+    stopped_early_due: int
+    stopped_early_responders: int
+
+    def stage(self, key: str) -> FlowStage:
+        return next(s for s in self.stages if s.key == key)
+
+    @property
+    def reconciles(self) -> bool:
+        """Each stage = the next stage + the exits between them."""
+        return all(a.patients == b.patients + a.exited
+                   for a, b in zip(self.stages, self.stages[1:])) and not self.stages[-1].exits
+
+    def table(self) -> pd.DataFrame:
+        """One row per stage (stage, patients) and per exit after it (exit,
+        left); columns step, stage, patients, exit, left."""
+        rows = []
+        for number, stage in enumerate(self.stages, start=1):
+            rows.append({"step": number, "stage": stage.label, "patients": stage.patients,
+                         "exit": "", "left": None})
+            for exit_ in stage.exits:
+                rows.append({"step": number, "stage": "", "patients": None,
+                             "exit": exit_.label, "left": exit_.patients})
+        return pd.DataFrame(rows, columns=["step", "stage", "patients", "exit", "left"])
+
+
+def flow_patients(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
+                  filters: Filters = Filters()) -> pd.DataFrame:
+    """One row per patient in view with the stage flags and exit_reason (None
+    for a responder).  See ``program_patient_flow.sql``."""
+    _check(timepoint, definition)
+    return _query(snap, "program_patient_flow", filters, {
+        "timepoint": timepoint, "definition": definition,
+        "induction_days": INDUCTION_DAYS, "induction_min": INDUCTION_MIN_INFUSIONS})
+
+
+def patient_flow(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
+                 filters: Filters = Filters()) -> PatientFlow:
+    """CONSORT-style flow: seen → first infusion → completed induction → due →
+    with follow-up → responder, with the count and reason at every exit."""
+    people = flow_patients(snap, timepoint, definition, filters)
+    reasons = people["exit_reason"].value_counts().to_dict()
+
+    def exits(*names: str) -> tuple[FlowExit, ...]:
+        return tuple(FlowExit(r, EXIT_LABELS[r], int(reasons.get(r, 0))) for r in names)
+
+    baseline = _baseline_reasons(definition)
+    treated = people["treated"]
+    completed = treated & people["completed_induction"]
+    due = completed & people["eligible"] & people["due"]
+    followed = due & people["complete"]
+    responders = followed & people["responder"]
+    timepoint_label = outcomes.TIMEPOINT_LABELS[timepoint]
+    stages = (
+        FlowStage("seen", "Patients seen", len(people), exits("not treated")),
+        FlowStage("treated", "Received a first infusion", int(treated.sum()),
+                  exits("stopped before completing induction")),
+        FlowStage("induction", "Completed induction", int(completed.sum()),
+                  exits(*baseline, "not yet due")),
+        FlowStage("due", f"Due at {timepoint_label}", int(due.sum()), exits("lost to follow-up")),
+        FlowStage("follow_up", "With a follow-up", int(followed.sum()), exits("non-responder")),
+        FlowStage("responder", f"Responders ({definition})", int(responders.sum()), ()),
+    )
+    early = treated & ~people["completed_induction"] & people["eligible"] & people["due"]
+    return PatientFlow(timepoint, definition, stages, int(early.sum()),
+                       int((early & people["responder"]).sum()))
+
+
+def _baseline_reasons(definition: str) -> tuple[str, ...]:
+    """The "no baseline" exits that can apply to a definition."""
+    reasons: tuple[str, ...] = ()
+    if definition in PAIN_DEFINITIONS or definition == "claim":
+        reasons += ("no baseline pain", "baseline pain 0")
+    if definition in ("mme50", "mme_stop", "claim"):
+        reasons += ("opioid use at baseline unknown", "not on opioids at baseline")
+    return reasons

@@ -1,0 +1,115 @@
+"""Conditions: responder rate by condition (forest plot) and the table behind it."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis import formatting, outcomes, privacy, program
+from ui import context, theme
+
+ctx = context.get()
+st.title("Results by condition")
+
+summary = ctx.call(program.condition_summary, ctx.timepoint, ctx.definition, ctx.population,
+                   ctx.filters, ctx.ci, ctx.external)
+table = summary.table
+overall = summary.overall
+ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
+
+st.caption(f"Responder rate by condition: {ctx.setting_text}. Bars are 95% {ci_name} "
+           f"intervals; the dashed line is the rate over all conditions in view. Conditions "
+           f"with fewer than {outcomes.SMALL_CELL} patients are too few to report.")
+
+if overall.n == 0:
+    st.info("No patients match the filters at this timepoint: nobody in view has the baseline "
+            "this definition needs and has reached the timepoint. Try another timepoint, "
+            "definition or wider filters.", icon=":material/filter_alt_off:")
+    st.stop()
+
+
+def row_label(row) -> str:
+    if row.suppressed:
+        return f"{row.condition} ({privacy.SUPPRESSED})"
+    label = f"{row.condition} (n={formatting.count(row.n)})"
+    return f"{label}, too few" if row.too_few else label
+
+
+# -- forest plot --------------------------------------------------------------
+# Highest rate at the top: Plotly draws the first category at the bottom.
+shown = table.iloc[::-1]
+labels = [row_label(r) for r in shown.itertuples()]
+figure = go.Figure()
+for kind, rows in (("reported", shown[~shown["too_few"] & ~shown["suppressed"]]),
+                   ("too few", shown[shown["too_few"] & ~shown["suppressed"]])):
+    if rows.empty:
+        continue
+    rate = rows["rate"].astype(float)
+    reported = kind == "reported"
+    figure.add_trace(go.Scatter(
+        x=rate,
+        y=[row_label(r) for r in rows.itertuples()],
+        mode="markers",
+        name="rate (95% CI)" if reported else f"too few (n < {outcomes.SMALL_CELL})",
+        marker=dict(size=11 if reported else 9, color=theme.PRIMARY if reported else theme.NEUTRAL,
+                    symbol="square" if reported else "circle-open", line=dict(width=2)),
+        error_x=dict(type="data", symmetric=False,
+                     array=rows["ci_high"].astype(float) - rate,
+                     arrayminus=rate - rows["ci_low"].astype(float),
+                     color=theme.PRIMARY if reported else theme.NEUTRAL, thickness=1.6, width=5),
+        customdata=[[r.condition, formatting.rate_with_ci(r.rate, r.ci_low, r.ci_high),
+                     formatting.count(r.responders), formatting.count(r.n)]
+                    for r in rows.itertuples()],
+        hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>"
+                      "%{customdata[2]} of %{customdata[3]} patients<extra></extra>",
+    ))
+suppressed = shown[shown["suppressed"]]
+if not suppressed.empty:
+    # Keep the category on the axis, with nothing drawn: too few to report.
+    figure.add_trace(go.Scatter(x=[None] * len(suppressed),
+                                y=[row_label(r) for r in suppressed.itertuples()],
+                                mode="markers", showlegend=False, hoverinfo="skip"))
+if overall.rate is not None:
+    figure.add_vline(x=overall.rate, line=dict(color=theme.ACCENT, dash="dash", width=2),
+                     annotation_text=f"all conditions {formatting.percent(overall.rate)}",
+                     annotation_position="top", annotation_font_color=theme.ACCENT)
+figure.update_yaxes(categoryorder="array", categoryarray=labels, title=None, showgrid=False)
+figure.update_xaxes(range=[0, 1], tickformat=".0%", title="responder rate (95% CI)")
+figure.update_layout(margin=dict(l=20, r=30, t=80, b=50))
+title = (f"{outcomes.DEFINITION_LABELS[ctx.definition]} at "
+         f"{outcomes.TIMEPOINT_LABELS[ctx.timepoint]}, by condition")
+st.plotly_chart(theme.styled(figure, title, height=max(360, 120 + 34 * len(labels))),
+                width="stretch")
+
+# -- table ----------------------------------------------------------------
+
+
+def cell(row, text):
+    return privacy.SUPPRESSED if row.suppressed else text
+
+
+rows = [{
+    "Condition": r.condition,
+    "Patients (n)": cell(r, formatting.count(r.n)),
+    "Responders": cell(r, formatting.count(r.responders)),
+    "Rate": cell(r, formatting.percent(r.rate)),
+    f"95% CI ({ci_name})": cell(r, program.percent_range(r.ci_low, r.ci_high)),
+    "Median pain change": cell(r, formatting.signed(r.median_change, 1, "points")),
+    "p vs other conditions (Holm)": cell(r, formatting.p_value(r.p_holm)),
+    "Note": "" if r.suppressed else ("too few" if r.too_few else ""),
+} for r in table.itertuples()]
+rows.append({
+    "Condition": "All conditions in view",
+    "Patients (n)": formatting.count(overall.n),
+    "Responders": formatting.count(overall.responders),
+    "Rate": formatting.percent(overall.rate),
+    f"95% CI ({ci_name})": program.percent_range(overall.ci_low, overall.ci_high),
+    "Median pain change": formatting.signed(summary.median_change, 1, "points"),
+    "p vs other conditions (Holm)": "",
+    "Note": "",
+})
+st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)
+st.caption(f"Too few: fewer than {outcomes.SMALL_CELL} patients, shown to the clinical team "
+           f"only and not to be reported outside it. "
+           "Median pain change: follow-up minus baseline pain (0–10 scale) among patients with "
+           "baseline pain above 0 and a follow-up score at this timepoint, whatever the "
+           "definition. p: Fisher's exact test of each condition's responder rate against all "
+           "other conditions pooled, Holm-adjusted across conditions.")

@@ -1,0 +1,116 @@
+"""Overview: the program's headline numbers and how the last quarter compares."""
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from analysis import formatting, outcomes, privacy, program
+from ui import context, theme
+
+ctx = context.get()
+st.title("Program overview")
+
+view = ctx.call(program.overview, ctx.filters, ctx.timepoint, ctx.definition, ctx.population,
+                ctx.ci)
+
+if view.patients == 0:
+    st.info("No patients match the filters: no treated patient is in view. Widen the sites, "
+            "conditions, routes or cohort in the sidebar.", icon=":material/filter_alt_off:")
+    st.stop()
+
+timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
+population_text = "ITT" if ctx.population == "itt" else "completers only"
+ci_text = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
+
+
+def small(measure: program.Measure) -> bool:
+    """For people outside the clinical team, a quarter's rate or median over
+    fewer than 11 patients is not shown (nor, then, the change)."""
+    return ctx.external and measure.kind != "count" and any(
+        part.n is not None and part.n < outcomes.SMALL_CELL
+        for part in (measure.quarter, measure.previous))
+
+
+def tile(column, measure: program.Measure, help_text: str) -> None:
+    delta = None if small(measure) else measure.delta_text
+    good = measure.delta_good
+    box = column.container(border=True)
+    box.metric(
+        measure.label, measure.value_text, delta,
+        delta_color="gray" if good is None else ("green" if good else "red"),
+        delta_arrow=measure.delta_direction if delta else "off",
+        delta_description=f"{view.quarter.name} vs {view.previous.name}" if delta else None,
+        help=help_text)
+    if measure.detail_text:
+        box.caption(measure.detail_text)
+
+
+st.subheader("Activity")
+columns = st.columns(3)
+tile(columns[0], view.measure("patients_treated"),
+     "Patients with at least one infusion or booster. Change: patients whose first infusion "
+     "fell in each quarter.")
+tile(columns[1], view.measure("infusions"),
+     "Infusion visits (induction series). Change: infusions given in each quarter.")
+tile(columns[2], view.measure("boosters"),
+     "Booster visits. Change: boosters given in each quarter.")
+
+st.subheader(f"Outcomes at {timepoint_label}")
+columns = st.columns(4)
+tile(columns[0], view.measure("responder_rate"),
+     f"{outcomes.DEFINITION_LABELS[ctx.definition]}, {population_text}, 95% {ci_text} CI.")
+tile(columns[1], view.measure("median_pain_change"),
+     "Median of follow-up minus baseline pain (0–10) among patients with baseline pain above 0 "
+     "and a follow-up score; bootstrap 95% CI. Negative = less pain.")
+tile(columns[2], view.measure("mme50"),
+     f"Baseline opioid users whose daily MME fell by at least half, {population_text}.")
+tile(columns[3], view.measure("mme_stop"),
+     f"Baseline opioid users at 0 MME/day at follow-up, {population_text}.")
+
+quarter, previous = view.quarter, view.previous
+st.caption(
+    f"**Large numbers: everything in view** (all cohorts, up to the data cutoff "
+    f"{formatting.long_date(view.cutoff)}). **Arrows: {quarter.label} compared with "
+    f"{previous.label}**, the last complete quarter before the cutoff and the one before it. "
+    f"Activity counts patients whose first infusion, and infusions and boosters given, in each "
+    f"quarter; outcomes count the patients whose result at {timepoint_label} came due in each "
+    f"quarter (first infusion + {view.target_day} days). Outcome rates: {ctx.setting_text}; 95% "
+    f"{ci_text} intervals.")
+
+with st.expander(f"{quarter.name} and {previous.name} side by side", expanded=False):
+    rows = []
+    for measure in view.measures:
+        hidden = small(measure)
+        rows.append({
+            "measure": measure.label,
+            quarter.name: privacy.SUPPRESSED if hidden else measure.quarter_text("quarter"),
+            previous.name: privacy.SUPPRESSED if hidden else measure.quarter_text("previous"),
+            "change": privacy.SUPPRESSED if hidden else (measure.delta_text or "–"),
+        })
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+# -- activity per quarter ---------------------------------------------------
+
+activity = view.activity
+labels = [q if complete else f"{q} (to {formatting.long_date(view.cutoff)})"
+          for q, complete in zip(activity["quarter"], activity["complete"])]
+opacity = [1.0 if complete else 0.45 for complete in activity["complete"]]
+figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                       subplot_titles=("Patients starting treatment", "Infusions given"))
+figure.add_trace(go.Bar(
+    x=labels, y=activity["patients_starting"], marker=dict(color=theme.PRIMARY, opacity=opacity),
+    name="Patients starting treatment",
+    text=[formatting.count(v) for v in activity["patients_starting"]], textposition="outside",
+    hovertemplate="%{x}: %{text} patients started<extra></extra>"), row=1, col=1)
+figure.add_trace(go.Bar(
+    x=labels, y=activity["infusions"], marker=dict(color=theme.ACCENT, opacity=opacity),
+    name="Infusions", text=[formatting.count(v) for v in activity["infusions"]],
+    textposition="outside", hovertemplate="%{x}: %{text} infusions<extra></extra>"),
+    row=1, col=2)
+figure.update_layout(showlegend=False, bargap=0.25)
+figure.update_yaxes(rangemode="tozero", tickformat=",d")
+figure.update_xaxes(tickangle=-45)
+st.plotly_chart(theme.styled(figure, "Treatment activity per quarter", height=380),
+                width="stretch")
+if not activity["complete"].all():
+    st.caption("The pale bar is the quarter still in progress at the data cutoff.")

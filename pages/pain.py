@@ -1,0 +1,144 @@
+"""Pain over time: weekly pain since the first infusion, each patient's change
+at the timepoint (waterfall), and the acute effect of each infusion."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis import formatting, outcomes, program
+from ui import context, theme
+
+ctx = context.get()
+st.title("Pain over time")
+
+POOLED = "All conditions (pooled)"
+options = ctx.call(program.conditions_in_view, ctx.filters)
+if not options:
+    st.info("No patients match the filters: no treated patient is in view. Widen the sites, "
+            "conditions, routes or cohort in the sidebar.", icon=":material/filter_alt_off:")
+    st.stop()
+
+choice = st.selectbox("Condition", [POOLED, *options], key="pain_condition",
+                      help="Narrows every chart on this page to one condition of those in view.")
+condition = None if choice == POOLED else choice
+filters = program.for_condition(ctx.filters, condition)
+# Fewer than 5 patients never make a point; for people outside the clinical
+# team the small-cell rule (11) applies.
+min_patients = max(program.MIN_PATIENTS_PER_POINT, outcomes.SMALL_CELL if ctx.external else 0)
+who = condition or "all conditions in view"
+timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
+
+# -- pain by week -------------------------------------------------------------
+
+weeks = ctx.call(program.pain_by_week, filters, min_patients)
+st.subheader("Usual pain by week since the first infusion")
+if weeks.empty:
+    st.info(f"No week has pain scores from at least {min_patients} patients ({who}).")
+else:
+    # Weeks with too few patients stay empty, so the line and band break there.
+    weeks = weeks.set_index("week").reindex(range(int(weeks["week"].max()) + 1)).reset_index()
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=weeks["week"], y=weeks["q1"], mode="lines",
+                                line=dict(width=0), hoverinfo="skip", showlegend=False))
+    figure.add_trace(go.Scatter(x=weeks["week"], y=weeks["q3"], mode="lines", fill="tonexty",
+                                fillcolor=theme.BAND, line=dict(width=0), hoverinfo="skip",
+                                name="interquartile range"))
+    figure.add_trace(go.Scatter(
+        x=weeks["week"], y=weeks["median"], mode="lines+markers", name="median",
+        line=dict(color=theme.PRIMARY, width=2.5), marker=dict(size=5),
+        customdata=[[formatting.number(m), formatting.number(a), formatting.number(b),
+                     formatting.count(n)]
+                    for m, a, b, n in zip(weeks["median"], weeks["q1"], weeks["q3"],
+                                          weeks["patients"])],
+        hovertemplate="week %{x}: median %{customdata[0]} (IQR %{customdata[1]}–"
+                      "%{customdata[2]}), %{customdata[3]} patients<extra></extra>"))
+    figure.update_yaxes(range=[0, 10], title="pain (0–10, before any infusion that day)")
+    figure.update_xaxes(title="weeks since the first infusion",
+                        range=[-0.5, program.LAST_WEEK + 0.5])
+    figure.update_layout(margin=dict(t=90))
+    st.plotly_chart(theme.styled(figure, f"Pain score by week: {who}"), width="stretch")
+    st.caption(f"Week = whole weeks since the first infusion (week 0 holds the first infusion "
+               f"day, so its pain is the pre-treatment level). A patient counts once per week "
+               f"(the mean of their scores that week). Weeks 0–{program.LAST_WEEK} with at "
+               f"least {min_patients} patients are shown; gaps are weeks with fewer.")
+
+# -- waterfall ----------------------------------------------------------------
+
+waterfall = ctx.call(program.pain_waterfall, ctx.timepoint, ctx.definition, filters)
+bars = waterfall.bars
+st.subheader(f"Each patient's change in pain at {timepoint_label}")
+if bars.empty or (ctx.external and len(bars) < outcomes.SMALL_CELL):
+    st.info(f"No patients with a baseline and a pain score at {timepoint_label} ({who})."
+            if bars.empty else "Too few patients to report.")
+else:
+    show_ids = ctx.role == "clinical"
+    figure = go.Figure()
+    for responder, name in ((True, f"responder ({waterfall.definition})"),
+                            (False, "not a responder")):
+        part = bars[bars["responder"] == responder]
+        if part.empty:
+            continue
+        positions = [i + 1 for i, r in enumerate(bars["responder"]) if r == responder]
+        hover = [f"{formatting.signed(c, 0)}% ({formatting.number(b)} → "
+                 f"{formatting.number(f)})"
+                 for c, b, f in zip(part["percent_change"], part["baseline_pain"],
+                                    part["follow_up_pain"])]
+        if show_ids:
+            hover = [f"{pid}: {text}" for pid, text in zip(part["patient_id"], hover)]
+        figure.add_trace(go.Bar(
+            x=positions, y=part["percent_change"], name=name,
+            marker=dict(color=theme.GOOD if responder else theme.NEUTRAL, line=dict(width=0)),
+            hovertext=hover, hoverinfo="text"))
+    for level, text in ((-30, "−30% (moderately important)"), (-50, "−50% (substantial)")):
+        figure.add_hline(y=level, line=dict(color=theme.ACCENT, dash="dash", width=1.5),
+                         annotation_text=text, annotation_position="bottom left",
+                         annotation_font_color=theme.ACCENT)
+    figure.update_layout(bargap=0.05, barmode="overlay", margin=dict(t=90))
+    figure.update_xaxes(title=f"patients, sorted ({formatting.count(len(bars))})",
+                        showticklabels=False, range=[0.5, len(bars) + 0.5])
+    figure.update_yaxes(title="change in pain from baseline (%)", ticksuffix="%",
+                        zeroline=True)
+    st.plotly_chart(theme.styled(figure, f"Change in pain at {timepoint_label}: {who}"),
+                    width="stretch")
+    note = ""
+    if waterfall.definition != waterfall.requested_definition:
+        note = (f" The responder definition in use ({waterfall.requested_definition}) is not a "
+                f"pain measure, so bars are coloured by {waterfall.definition}.")
+    st.caption(
+        f"{formatting.count(len(bars))} patients with baseline pain above 0 and a pain score "
+        f"at {timepoint_label}; {formatting.count(waterfall.responders)} "
+        f"respond by {waterfall.definition} ({outcomes.DEFINITION_LABELS[waterfall.definition]})."
+        f" Not drawn: {formatting.count(waterfall.due_without_follow_up)} patients who reached "
+        f"the timepoint without a pain score (counted as non-responders in ITT)."
+        f"{note}{'' if show_ids else ' Patient ids are shown to the clinical team only.'}")
+
+# -- acute effect ---------------------------------------------------------------
+
+acute = ctx.call(program.acute_by_infusion, filters, min_patients)
+st.subheader("Acute effect of each infusion")
+if acute.empty:
+    st.info(f"No infusion number has before-and-after scores from at least {min_patients} "
+            f"patients ({who}).")
+else:
+    figure = go.Figure()
+    numbers = acute["infusion_number"]
+    figure.add_trace(go.Scatter(
+        x=numbers, y=acute["median"], mode="markers", name="median (IQR)",
+        marker=dict(color=theme.PRIMARY, size=9, symbol="square"),
+        error_y=dict(type="data", symmetric=False, array=acute["q3"] - acute["median"],
+                     arrayminus=acute["median"] - acute["q1"], color=theme.PRIMARY,
+                     thickness=1.5, width=4),
+        customdata=[[formatting.number(m), formatting.number(a), formatting.number(b),
+                     formatting.count(n)]
+                    for m, a, b, n in zip(acute["median"], acute["q1"], acute["q3"],
+                                          acute["patients"])],
+        hovertemplate="infusion %{x}: median %{customdata[0]} points (IQR %{customdata[1]}–"
+                      "%{customdata[2]}), %{customdata[3]} patients<extra></extra>"))
+    figure.update_xaxes(title="infusion number (infusions and boosters in date order)",
+                        dtick=1 if len(acute) <= 30 else None,
+                        range=[0.4, int(numbers.max()) + 0.6])
+    figure.update_yaxes(title="pain before − pain right after (points)", rangemode="tozero")
+    st.plotly_chart(theme.styled(figure, f"Acute relief by infusion number: {who}"),
+                    width="stretch")
+    st.caption(f"Acute relief = pain_score before the infusion minus pain_post right after it "
+               f"(the same day; positive = less pain). Infusion numbers with at least "
+               f"{min_patients} patients are shown.")

@@ -1,0 +1,264 @@
+"""The Overview, Conditions, Pain over time and Patient flow pages in the real
+app (AppTest): no exception or error, and every number shown equals what
+``analysis.program`` returns for the same filters and outcome settings."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis import formatting, outcomes, program, store
+from analysis.outcomes import Filters
+from analysis.sources import DataSource
+from tests.conftest import NON_DEFAULT_QUERY, ROOT, assert_no_errors, run_page
+from ui.context import CONTEXT_KEY, PageContext
+
+SETTINGS = {
+    "default": (None, Filters(), "3m", "pain30", "itt"),
+    "non-default": (NON_DEFAULT_QUERY, Filters(sites=tuple(NON_DEFAULT_QUERY["site"])),
+                    NON_DEFAULT_QUERY["tp"], NON_DEFAULT_QUERY["def"], NON_DEFAULT_QUERY["pop"]),
+}
+
+
+def _open(page, setting):
+    query, filters, timepoint, definition, population = SETTINGS[setting]
+    app = run_page(page, query)
+    assert_no_errors(app)
+    ctx = app.session_state[CONTEXT_KEY]
+    assert (ctx.filters, ctx.timepoint, ctx.definition, ctx.population, ctx.ci) == \
+        (filters, timepoint, definition, population, "wilson")
+    return app, filters, timepoint, definition, population
+
+
+def _charts(app) -> list[go.Figure]:
+    return [pio.from_json(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def _values(array) -> list:
+    """A trace's x or y as a plain list (None for a gap); Plotly ships numeric
+    arrays as base64 ({"dtype", "bdata"})."""
+    if array is None:
+        return []
+    if isinstance(array, dict) and "bdata" in array:
+        array = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return [None if v is None or v != v else v for v in array]
+
+
+def _captions(app) -> str:
+    return "\n".join(c.value for c in app.caption)
+
+
+def _frame(app, column):
+    return next(d.value for d in app.dataframe if column in d.value.columns)
+
+
+def _page_alone(page, demo_db, filters=Filters(), role="clinical", **settings):
+    """Run one page script with a context of our making (role, empty filters)."""
+    app = AppTest.from_file(str(ROOT / page), default_timeout=60)
+    source = DataSource(demo_db, is_demo=False)
+    app.session_state[CONTEXT_KEY] = PageContext(source, store.snapshot(demo_db), filters,
+                                                 role=role, **settings)
+    app.run()
+    assert_no_errors(app)
+    return app
+
+
+# --------------------------------------------------------------------------
+# overview
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_overview_page(app_db, demo_snapshot, setting):
+    app, filters, timepoint, definition, population = _open("pages/overview.py", setting)
+    view = program.overview(demo_snapshot, filters, timepoint, definition, population, "wilson")
+    assert view.patients > 0
+    metrics = {m.label: m for m in app.metric}
+    assert len(metrics) == len(view.measures) == 7
+    captions = _captions(app)
+    for measure in view.measures:
+        shown = metrics[measure.label]
+        assert shown.value == measure.value_text
+        assert shown.delta == (measure.delta_text or "")
+        if measure.detail_text:
+            assert measure.detail_text in captions
+    assert f"{view.quarter.label} compared with {view.previous.label}" in captions
+    assert "everything in view" in captions
+    assert view.measure("patients_treated").value == outcomes.scope(demo_snapshot,
+                                                                     filters).patients
+    rate = outcomes.responder_rates(demo_snapshot, timepoint, definition, population, filters)
+    assert metrics[f"Responders ({definition})"].value == formatting.percent(rate.overall.rate)
+
+    side = _frame(app, "measure")
+    assert list(side["measure"]) == [m.label for m in view.measures]
+    assert list(side[view.quarter.name]) == [m.quarter_text("quarter") for m in view.measures]
+    assert list(side[view.previous.name]) == [m.quarter_text("previous") for m in view.measures]
+    assert list(side["change"]) == [m.delta_text or "–" for m in view.measures]
+
+    (chart,) = _charts(app)
+    starts, infusions = chart.data
+    assert _values(starts.y) == list(view.activity["patients_starting"])
+    assert _values(infusions.y) == list(view.activity["infusions"])
+
+
+# --------------------------------------------------------------------------
+# conditions
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_conditions_page(app_db, demo_snapshot, setting):
+    app, filters, timepoint, definition, population = _open("pages/conditions.py", setting)
+    summary = program.condition_summary(demo_snapshot, timepoint, definition, population,
+                                        filters, "wilson")
+    rows = outcomes.condition_table(demo_snapshot, timepoint, definition, population, filters)
+    table = _frame(app, "Condition")
+    assert list(table["Condition"]) == [r.condition for r in rows] + ["All conditions in view"]
+    body = table.iloc[:-1]
+    assert list(body["Patients (n)"]) == [formatting.count(r.n) for r in rows]
+    assert list(body["Responders"]) == [formatting.count(r.responders) for r in rows]
+    assert list(body["Rate"]) == [formatting.percent(r.rate) for r in rows]
+    assert list(body["95% CI (Wilson)"]) == [program.percent_range(r.ci_low, r.ci_high)
+                                             for r in rows]
+    assert list(body["Median pain change"]) == [formatting.signed(r.median_change, 1, "points")
+                                                for r in rows]
+    assert list(body["p vs other conditions (Holm)"]) == [formatting.p_value(r.p_holm)
+                                                          for r in rows]
+    assert list(body["Note"]) == ["too few" if r.n < outcomes.SMALL_CELL else "" for r in rows]
+    total = table.iloc[-1]
+    overall = outcomes.responder_rates(demo_snapshot, timepoint, definition, population,
+                                       filters).overall
+    assert total["Patients (n)"] == formatting.count(overall.n)
+    assert total["Rate"] == formatting.percent(overall.rate)
+    assert total["Median pain change"] == formatting.signed(
+        outcomes.median_pain_change(demo_snapshot, timepoint, filters).median, 1, "points")
+
+    (chart,) = _charts(app)
+    drawn = {}
+    for trace in chart.data:
+        for label, x in zip(trace.y, _values(trace.x)):
+            drawn[label] = x
+    for r in rows:
+        label = f"{r.condition} (n={formatting.count(r.n)})" + (", too few" if r.n < 11 else "")
+        assert drawn[label] == pytest.approx(r.rate)
+    (line,) = [s for s in chart.layout.shapes if s.type == "line"]
+    assert line.x0 == pytest.approx(summary.overall.rate)
+
+
+# --------------------------------------------------------------------------
+# pain over time
+
+
+def _series(trace) -> list:
+    return [y for y in _values(trace.y) if y is not None]
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_pain_page(app_db, demo_snapshot, setting):
+    app, filters, timepoint, definition, population = _open("pages/pain.py", setting)
+    _check_pain(app, demo_snapshot, filters, timepoint, definition)
+
+
+def _check_pain(app, snap, filters, timepoint, definition):
+    weeks = program.pain_by_week(snap, filters)
+    waterfall = program.pain_waterfall(snap, timepoint, definition, filters)
+    acute = program.acute_by_infusion(snap, filters)
+    weekly, bars, infusions = _charts(app)
+    median = next(t for t in weekly.data if t.name == "median")
+    assert _series(median) == pytest.approx(list(weeks["median"]))
+    assert [x for x, y in zip(_values(median.x), _values(median.y)) if y is not None] == \
+        list(weeks["week"])
+    band = next(t for t in weekly.data if t.name == "interquartile range")
+    assert _series(band) == pytest.approx(list(weeks["q3"]))
+
+    drawn = sorted((x, y) for trace in bars.data for x, y in zip(_values(trace.x),
+                                                                  _values(trace.y)))
+    assert [x for x, _ in drawn] == list(range(1, len(waterfall.bars) + 1))
+    assert [y for _, y in drawn] == pytest.approx(list(waterfall.bars["percent_change"]))
+    green = next(t for t in bars.data if t.name.startswith("responder"))
+    assert len(_values(green.y)) == waterfall.responders
+    levels = sorted(s.y0 for s in bars.layout.shapes)
+    assert levels == [-50, -30]
+    captions = _captions(app)
+    assert (f"{formatting.count(len(waterfall.bars))} patients with baseline pain above 0"
+            in captions)
+    assert (f"Not drawn: {formatting.count(waterfall.due_without_follow_up)} patients"
+            in captions)
+
+    (points,) = infusions.data
+    assert _values(points.x) == list(acute["infusion_number"])
+    assert _values(points.y) == pytest.approx(list(acute["median"]))
+
+
+def test_pain_page_condition_select(app_db, demo_snapshot):
+    app, filters, timepoint, definition, _ = _open("pages/pain.py", "non-default")
+    options = program.conditions_in_view(demo_snapshot, filters)
+    assert app.selectbox(key="pain_condition").options == ["All conditions (pooled)", *options]
+    condition = options[0]
+    app.selectbox(key="pain_condition").set_value(condition).run()
+    assert_no_errors(app)
+    _check_pain(app, demo_snapshot, program.for_condition(filters, condition), timepoint,
+                definition)
+
+
+def test_pain_page_patient_ids_only_for_the_clinical_team(demo_db, demo_snapshot):
+    waterfall = program.pain_waterfall(demo_snapshot)
+    some_id = waterfall.bars["patient_id"].iloc[0]
+    clinical = _page_alone("pages/pain.py", demo_db, role="clinical")
+    analyst = _page_alone("pages/pain.py", demo_db, role="analyst")
+    assert some_id in _charts(clinical)[1].to_json()
+    assert not re.search(r"P\d{6}", _charts(analyst)[1].to_json())
+    assert "Patient ids are shown to the clinical team only" in _captions(analyst)
+
+
+# --------------------------------------------------------------------------
+# patient flow
+
+
+def _number(text: str) -> int | None:
+    return int(text.replace(",", "")) if text else None
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_patient_flow_page(app_db, demo_snapshot, setting):
+    app, filters, timepoint, definition, population = _open("pages/patient_flow.py", setting)
+    flow = program.patient_flow(demo_snapshot, timepoint, definition, filters)
+    assert flow.reconciles
+    table = _frame(app, "Stage")
+    expected = flow.table()
+    assert list(table["Stage"]) == list(expected["stage"])
+    assert list(table["Left the flow"]) == list(expected["exit"])
+    assert [_number(t) for t in table["Patients"]] == [
+        None if v != v else int(v) for v in expected["patients"]]
+    assert [_number(t) for t in table["Patients who left"]] == [
+        None if v != v else int(v) for v in expected["left"]]
+    # The table as shown reconciles: each stage = next stage + those who left.
+    stages = [_number(t) for t, s in zip(table["Patients"], table["Stage"]) if s]
+    for step, (here, following) in enumerate(zip(stages, stages[1:]), start=1):
+        left = sum(_number(t) for t, s in zip(table["Patients who left"], table["Step"])
+                   if s == step and t)
+        assert here == following + left
+    (chart,) = _charts(app)
+    text = " ".join(a.text or "" for a in chart.layout.annotations)
+    for stage in flow.stages:
+        assert f"{stage.label}<br><b>{formatting.count(stage.patients)}</b>" in text
+        for exit_ in stage.exits:
+            assert f"{exit_.label}: <b>{formatting.count(exit_.patients)}</b>" in text
+    captions = _captions(app)
+    assert f"also counts the {formatting.count(flow.stopped_early_due)} patients" in captions
+
+
+# --------------------------------------------------------------------------
+# nobody in view
+
+
+@pytest.mark.parametrize("page", ["pages/overview.py", "pages/conditions.py", "pages/pain.py",
+                                  "pages/patient_flow.py"])
+def test_pages_with_no_patients(demo_db, page):
+    app = _page_alone(page, demo_db, Filters(sites=("Nowhere",)))
+    assert any("No patients match" in i.value for i in app.info)
+    assert not app.get("plotly_chart")
