@@ -1,0 +1,699 @@
+"""The marketing claim check: what the data let the clinic say (issue 5).
+
+The engine's :func:`analysis.outcomes.claim_check` gives the verdicts; this
+module turns them into words and into the tables of the Claim check page and
+of the substantiation memo (:mod:`analysis.memo`):
+
+* :func:`statement` / :func:`statements`: one sentence per reading
+  (timepoint × definition × population): what the data support, or why the
+  wording is not supported and what the data show instead.  Pure functions.
+* :func:`claim_report`: everything the page and the memo show for one
+  reading, computed once.  Everything in it is meant for people outside the
+  clinical team: groups with fewer than 11 patients are suppressed through
+  :func:`analysis.privacy.suppress` (complementary suppression), sensitivity
+  cells under 11 say "too few", and responder counts are never shown (only
+  rates of groups of 11 or more).
+* :func:`memo_data`: the memo's content as plain text tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from analysis import outcomes, privacy, stats
+from analysis.formatting import count, long_date, month_year, p_value, percent, rate_with_ci
+from analysis.outcomes import SMALL_CELL, Filters, SensitivityCell
+from analysis.store import Snapshot
+
+CLAIM_AS_PUBLISHED = ("over 70% of patients have meaningful relief and can significantly "
+                      "decrease their use of opioid medications.")
+DEFAULT_TARGET = 0.70
+TOO_FEW = "too few"                     # a sensitivity cell with n < 11
+SUPPRESSED = privacy.SUPPRESSED         # a suppressed group or count ("too few to report")
+OPTIMISTIC = "optimistic (completers only)"
+
+VERDICT_LABELS = {"supported": "Supported", "contradicted": "Contradicted",
+                  "inconclusive": "Inconclusive", "no data": "No data"}
+
+# "three months" / "three-month"
+TIMEPOINT_WORDS = {
+    "4w": ("four weeks", "four-week"),
+    "3m": ("three months", "three-month"),
+    "6m": ("six months", "six-month"),
+    "12m": ("twelve months", "twelve-month"),
+}
+
+
+@dataclass(frozen=True)
+class Phrase:
+    past: str       # what a responder did: "reported at least 30% less pain"
+    present: str    # the same as a claim: "report at least 30% less pain"
+    opioids: bool   # the denominator is patients taking opioids when treatment began
+
+
+PHRASES = {
+    "pain30": Phrase("reported at least 30% less pain", "report at least 30% less pain", False),
+    "pain50": Phrase("reported at least 50% less pain", "report at least 50% less pain", False),
+    "pain2pt": Phrase("reported pain at least 2 points lower on a 0–10 scale",
+                      "report pain at least 2 points lower on a 0–10 scale", False),
+    "mme50": Phrase("cut their daily opioid dose by at least half",
+                    "cut their daily opioid dose by at least half", True),
+    "mme_stop": Phrase("stopped opioids", "stop opioids", True),
+    "claim": Phrase("reported at least 30% less pain and cut their daily opioid dose by at "
+                    "least half",
+                    "report at least 30% less pain and cut their daily opioid dose by at "
+                    "least half", True),
+}
+
+# Why a treated patient is not in the denominator, in the clinic's words.
+EXCLUSION_LABELS = {
+    "no_baseline_pain": "No pain score at the start of treatment",
+    "baseline_pain_zero": "Pain 0 at the start of treatment",
+    "opioid_use_unknown": "Opioid use at the start of treatment not recorded",
+    "not_on_opioids_at_baseline": "Not taking opioids at the start of treatment",
+}
+
+
+# --------------------------------------------------------------------------
+# words
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One way of reading the claim: a timepoint, a definition, a population
+    and the target rate the claim promises."""
+    timepoint: str = "3m"
+    definition: str = "claim"
+    population: str = "itt"
+    target: float = DEFAULT_TARGET
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.timepoint, self.definition, self.population
+
+    def describe(self) -> str:
+        """"≥30% less pain and opioid dose cut by ≥50% (claim) at 3 months, ITT, against 70%"."""
+        population = "ITT" if self.population == "itt" else OPTIMISTIC
+        return (f"{outcomes.DEFINITION_LABELS[self.definition]} ({self.definition}) at "
+                f"{outcomes.TIMEPOINT_LABELS[self.timepoint]}, {population}, against "
+                f"{target_text(self.target)}")
+
+
+LITERAL_READING = Reading()
+
+
+def target_text(target: float) -> str:
+    """0.7 -> "70%", 0.725 -> "72.5%"."""
+    return f"{round(100 * float(target), 2):g}%"
+
+
+def period_text(first: dt.date | None, last: dt.date | None) -> str:
+    """"treated between January 2025 and June 2026" (or "treated in March 2026")."""
+    if first is None or last is None:
+        return "treated"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"treated in {month_year(first)}"
+    return f"treated between {month_year(first)} and {month_year(last)}"
+
+
+def claim_wording(definition: str, timepoint: str, target: float) -> str:
+    """The claim a reading tests: "over 70% of patients report at least 30%
+    less pain at three months"."""
+    phrase = PHRASES[definition]
+    who = "patients taking opioids" if phrase.opioids else "patients"
+    when = "by" if definition in ("mme50", "mme_stop") else "at"
+    words = TIMEPOINT_WORDS[timepoint][0]
+    return f"over {target_text(target)} of {who} {phrase.present} {when} {words}"
+
+
+def denominator_clause(definition: str, timepoint: str, population: str) -> str:
+    """"who reached three months" / "who were taking opioids when treatment
+    began and had a three-month follow-up"."""
+    words, adjective = TIMEPOINT_WORDS[timepoint]
+    reached = f"reached {words}" if population == "itt" else f"had a {adjective} follow-up"
+    if PHRASES[definition].opioids:
+        return f"who were taking opioids when treatment began and {reached}"
+    return f"who {reached}"
+
+
+def _wilson(responders: int, n: int) -> stats.Proportion:
+    return stats.proportion(responders, n, "wilson")
+
+
+def rate_text(responders: int, n: int) -> str:
+    """"64% (95% CI 60–68%)" (two-sided Wilson), "–" without patients."""
+    p = _wilson(responders, n)
+    return rate_with_ci(p.rate, p.ci_low, p.ci_high)
+
+
+@dataclass(frozen=True)
+class Statement:
+    timepoint: str
+    definition: str
+    population: str
+    verdict: str
+    n: int
+    kind: str   # "supported" | "not supported" | "too few" | "no data" | "completers only"
+    text: str
+
+
+def statement(cell: SensitivityCell, target: float, first: dt.date | None = None,
+              last: dt.date | None = None, itt_cell: SensitivityCell | None = None) -> Statement:
+    """What the data let the clinic say about one reading.
+
+    ``first``/``last`` are the index dates of the patients in the
+    denominator (the period).  A completers-only cell needs ``itt_cell`` (the
+    same timepoint and definition in ITT) for its caveat.
+    """
+    tp_words = TIMEPOINT_WORDS[cell.timepoint][0]
+    phrase = PHRASES[cell.definition]
+    wording = claim_wording(cell.definition, cell.timepoint, target)
+    quoted = f"“{wording[0].upper()}{wording[1:]}”"
+    clause = denominator_clause(cell.definition, cell.timepoint, cell.population)
+
+    def make(kind: str, text: str) -> Statement:
+        return Statement(cell.timepoint, cell.definition, cell.population, cell.verdict,
+                         cell.n, kind, text)
+
+    if cell.n == 0:
+        who = "patient taking opioids" if phrase.opioids else "patient"
+        return make("no data", f"{quoted} cannot be checked yet: no {who} has reached "
+                               f"{tp_words}.")
+    if cell.n < SMALL_CELL:
+        return make("too few", f"{quoted} cannot be checked: fewer than {SMALL_CELL} patients "
+                               f"{clause}, too few to report.")
+    of_the = (f"Of the {count(cell.n)} patients {period_text(first, last)} {clause}, "
+              f"{rate_text(cell.responders, cell.n)} {phrase.past}.")
+    if cell.verdict == "supported":
+        text = of_the
+        if cell.population == "completers":
+            text = f"{of_the} {completers_caveat(cell, itt_cell)}"
+        return make("supported", text)
+    if cell.verdict == "contradicted":
+        why = f"the rate is clearly below {target_text(target)}"
+    else:
+        why = (f"too few patients to show that the rate is above {target_text(target)}"
+               if cell.n < 100 else f"the rate is not clearly above {target_text(target)}")
+    text = f"{quoted} is not supported ({why}). {of_the}"
+    if cell.population == "completers":
+        text = f"{text} {completers_caveat(cell, itt_cell)}"
+    return make("not supported", text)
+
+
+def completers_caveat(cell: SensitivityCell, itt_cell: SensitivityCell | None) -> str:
+    """The explicit caveat every completers-only sentence carries."""
+    base = ("Caveat: completers only, which overstates the program: it leaves out "
+            "patients who reached {words} without a follow-up")
+    words = TIMEPOINT_WORDS[cell.timepoint][0]
+    if itt_cell is None:
+        return base.format(words=words) + "."
+    missing = itt_cell.n - cell.n
+    if missing <= 0:
+        return ("Caveat: completers only (here every patient who reached "
+                f"{words} had a follow-up, so ITT gives the same rate).")
+    left_out = (f"the {count(missing)} patients" if missing >= SMALL_CELL
+                else f"fewer than {SMALL_CELL} patients")
+    text = (f"Caveat: completers only, which overstates the program: it leaves out {left_out} "
+            f"who reached {words} without a follow-up")
+    if itt_cell.n >= SMALL_CELL:
+        text += (f"; counting them as not improved (ITT), the rate is "
+                 f"{rate_text(itt_cell.responders, itt_cell.n)}")
+    return text + "."
+
+
+def completers_gap(itt_cell: SensitivityCell, completers_cell: SensitivityCell, target: float,
+                   first: dt.date | None = None, last: dt.date | None = None
+                   ) -> Statement | None:
+    """"Completers-only passes but ITT does not: …", or None when that is not the case."""
+    if completers_cell.verdict != "supported" or itt_cell.verdict == "supported":
+        return None
+    if completers_cell.n < SMALL_CELL or itt_cell.n < SMALL_CELL:
+        return None
+    words = TIMEPOINT_WORDS[itt_cell.timepoint][0]
+    phrase = PHRASES[itt_cell.definition]
+    missing = itt_cell.n - completers_cell.n
+    missing_text = (f"the {count(missing)} who had no follow-up" if missing >= SMALL_CELL
+                    else "those who had no follow-up")
+    wording = claim_wording(itt_cell.definition, itt_cell.timepoint, target)
+    text = (f"Completers-only passes but ITT does not: at {words}, "
+            f"{rate_text(completers_cell.responders, completers_cell.n)} of the "
+            f"{count(completers_cell.n)} patients "
+            f"{denominator_clause(itt_cell.definition, itt_cell.timepoint, 'completers')} "
+            f"{phrase.past}, but of all {count(itt_cell.n)} patients {period_text(first, last)} "
+            f"{denominator_clause(itt_cell.definition, itt_cell.timepoint, 'itt')}, counting "
+            f"{missing_text} as not improved, {rate_text(itt_cell.responders, itt_cell.n)} did. "
+            f"“{wording[0].upper()}{wording[1:]}” is not supported.")
+    return Statement(itt_cell.timepoint, itt_cell.definition, "itt", itt_cell.verdict,
+                     itt_cell.n, "completers only", text)
+
+
+def statements(sensitivity: list[SensitivityCell], target: float,
+               periods: dict[tuple[str, str, str], tuple[dt.date | None, dt.date | None]]
+               | None = None, include_completers: bool = False) -> list[Statement]:
+    """One statement per reading (ITT; completers too when asked, each with
+    its caveat), then every "completers-only passes but ITT does not"."""
+    periods = periods or {}
+    cells = {(c.timepoint, c.definition, c.population): c for c in sensitivity}
+    out: list[Statement] = []
+    gaps: list[Statement] = []
+    for timepoint in outcomes.TIMEPOINTS:
+        for definition in outcomes.DEFINITIONS:
+            itt = cells.get((timepoint, definition, "itt"))
+            completers = cells.get((timepoint, definition, "completers"))
+            if itt is not None:
+                out.append(statement(itt, target, *periods.get(_key(itt), (None, None))))
+            if completers is not None and include_completers:
+                out.append(statement(completers, target,
+                                     *periods.get(_key(completers), (None, None)),
+                                     itt_cell=itt))
+            if itt is not None and completers is not None:
+                gap = completers_gap(itt, completers, target,
+                                     *periods.get(_key(itt), (None, None)))
+                if gap:
+                    gaps.append(gap)
+    return out + gaps
+
+
+def _key(cell: SensitivityCell) -> tuple[str, str, str]:
+    return cell.timepoint, cell.definition, cell.population
+
+
+def verdict_text(test: stats.ClaimTest, reading: Reading) -> str:
+    """Why the verdict is what it is, in plain English (the verdict's label,
+    ``VERDICT_LABELS[test.verdict]``, goes beside it)."""
+    wording = claim_wording(reading.definition, reading.timepoint, reading.target)
+    target = target_text(reading.target)
+    if test.verdict == "no data":
+        return f"No patient counts under this reading yet, so “{wording}” cannot be checked."
+    if test.n < SMALL_CELL:
+        return (f"Fewer than {SMALL_CELL} patients count under this reading: too few to report "
+                f"a rate, so “{wording}” cannot be stated.")
+    if test.verdict == "supported":
+        return (f"The data support “{wording}”: even the one-sided 95% lower bound of the rate, "
+                f"{percent(test.lower_bound)}, is above {target}.")
+    if test.verdict == "contradicted":
+        return (f"The data contradict “{wording}”: even the one-sided 95% upper bound of the "
+                f"rate, {percent(test.upper_bound)}, is below {target}.")
+    return (f"The data can neither confirm nor rule out “{wording}”: the one-sided 95% bounds, "
+            f"{percent(test.lower_bound)} to {percent(test.upper_bound)}, include {target}.")
+
+
+def method_text(test: stats.ClaimTest) -> str:
+    target = target_text(test.target)
+    text = (f"One-sided exact binomial test against {target} (alternative: the true rate is "
+            f"above {target})")
+    if test.n >= SMALL_CELL:
+        text += (f": p = {p_value(test.p_value)}; one-sided 95% exact bounds "
+                 f"{percent(test.lower_bound)} (lower) and {percent(test.upper_bound)} (upper)")
+    return (text + f". Supported when the lower bound is above {target}, contradicted when the "
+            f"upper bound is below {target}, inconclusive otherwise. The 95% CI beside the rate "
+            f"is the two-sided Wilson interval.")
+
+
+# --------------------------------------------------------------------------
+# the report behind the page and the memo
+
+
+@dataclass(frozen=True)
+class ClaimReport:
+    """One reading's claim check, ready to show to outsiders.
+
+    ``test`` and ``excluded`` are the engine's raw results (kept so callers
+    can check them against the CLI); everything meant to be shown (the
+    ``*_text`` methods, ``flow``, ``sensitivity``, the breakdowns and the
+    statements) already hides counts under 11.
+    """
+    reading: Reading
+    filters: Filters
+    cutoff: dt.date | None
+    test: stats.ClaimTest
+    display: stats.Proportion            # Wilson two-sided, for display
+    too_few: bool                        # n < 11: no rate, no n shown
+    period: tuple[dt.date | None, dt.date | None]   # index dates of the denominator
+    verdict_text: str
+    test_text: str
+    headline: Statement                  # the chosen reading's statement
+    flow: pd.DataFrame                   # step, patients (None when suppressed), shown, level
+    flow_text: str
+    sensitivity: pd.DataFrame            # one row per reading
+    by_condition: pd.DataFrame           # suppressed breakdowns
+    by_site: pd.DataFrame
+    statements: list[Statement]
+    treated: int
+    excluded: dict = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return self.test.verdict
+
+    def rate_text(self) -> str:
+        if self.test.n == 0:
+            return "–"
+        if self.too_few:
+            return TOO_FEW
+        return rate_with_ci(self.display.rate, self.display.ci_low, self.display.ci_high)
+
+    def rate_only_text(self) -> str:
+        """"64%", "too few" or "–"."""
+        if self.test.n == 0:
+            return "–"
+        return TOO_FEW if self.too_few else percent(self.display.rate)
+
+    def ci_text(self) -> str:
+        """The two-sided Wilson 95% CI alone: "60–68%"."""
+        if self.test.n == 0 or self.too_few:
+            return "–"
+        return f"{100 * self.display.ci_low:.0f}–{100 * self.display.ci_high:.0f}%"
+
+    def n_text(self) -> str:
+        return f"fewer than {SMALL_CELL}" if 0 < self.test.n < SMALL_CELL else count(self.test.n)
+
+    def bounds_text(self) -> str:
+        if self.too_few or self.test.n == 0:
+            return "–"
+        return f"{percent(self.test.lower_bound)} to {percent(self.test.upper_bound)}"
+
+    def p_text(self) -> str:
+        return "–" if self.too_few or self.test.n == 0 else p_value(self.test.p_value)
+
+
+def denominator_periods(snap: Snapshot, filters: Filters = Filters()
+                        ) -> dict[tuple[str, str, str], tuple[dt.date | None, dt.date | None]]:
+    """First and last index date of the patients in each reading's denominator."""
+    where, params = filters.sql()
+    frame = snap.query(f"""
+        WITH selected AS (SELECT * FROM patient_outcomes WHERE {where})
+        SELECT 'itt' AS population, timepoint, definition,
+               min(index_date) AS first_index, max(index_date) AS last_index
+        FROM selected WHERE {outcomes.POPULATION_SQL['itt']}
+        GROUP BY timepoint, definition
+        UNION ALL
+        SELECT 'completers', timepoint, definition, min(index_date), max(index_date)
+        FROM selected WHERE {outcomes.POPULATION_SQL['completers']}
+        GROUP BY timepoint, definition
+    """, params)
+    return {(r.timepoint, r.definition, r.population): (_date(r.first_index), _date(r.last_index))
+            for r in frame.itertuples()}
+
+
+def sensitivity_frame(cells: list[SensitivityCell]) -> pd.DataFrame:
+    """The sensitivity grid as rows: n < 11 shows "too few" and no n."""
+    rows = []
+    for c in cells:
+        too_few = 0 < c.n < SMALL_CELL
+        rows.append({
+            "timepoint": c.timepoint, "definition": c.definition, "population": c.population,
+            "n": None if too_few else c.n,
+            "rate": None if too_few else c.rate,
+            "verdict": c.verdict,
+            "too_few": too_few,
+            "rate_text": TOO_FEW if too_few else ("–" if c.n == 0 else percent(c.rate)),
+            "rate_ci_text": TOO_FEW if too_few else rate_text(c.responders, c.n),
+            "bounds_text": "–" if too_few or c.n == 0 else
+            f"{percent(c.lower_bound)} to {percent(c.upper_bound)}",
+            "population_label": "ITT" if c.population == "itt" else OPTIMISTIC,
+        })
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["n"] = frame["n"].astype("Int64")   # <NA> where too few
+    return frame
+
+
+def breakdown(snap: Snapshot, reading: Reading, filters: Filters = Filters(),
+              group_by: str = "condition") -> pd.DataFrame:
+    """The chosen reading by condition or site, small groups suppressed.
+
+    Columns: group, n, rate, ci_low, ci_high, verdict (against the target),
+    suppressed, is_total, and the texts shown (``patients``, ``rate_text``).
+    Groups with no patient in the denominator are left out; the rest go
+    through :func:`analysis.privacy.suppress` with the program total, so a
+    hidden group cannot be worked out by subtraction.
+    """
+    grid = outcomes.responder_grid(snap, filters, "wilson", group_by)
+    cell = grid[(grid.timepoint == reading.timepoint) & (grid.definition == reading.definition)
+                & (grid.population == reading.population)]
+    cell = cell[(cell.n > 0) | (cell.group == "All")].copy()
+    cell["verdict"] = [stats.claim_test(int(k), int(n), reading.target).verdict
+                       for k, n in zip(cell.responders, cell.n)]
+    cell = cell[["group", "n", "responders", "rate", "ci_low", "ci_high", "verdict"]]
+    hidden = privacy.suppress(cell, "n", ["responders", "rate", "ci_low", "ci_high", "verdict"],
+                              total_label="All", label_column="group")
+    hidden["is_total"] = hidden["group"] == "All"
+    total_name = {"condition": "All conditions", "site": "All sites"}.get(group_by, "All")
+    hidden["group"] = hidden["group"].where(~hidden["is_total"], total_name)
+    hidden["patients"] = [SUPPRESSED if s else count(n)
+                          for s, n in zip(hidden.suppressed, hidden.n)]
+    hidden["rate_text"] = [SUPPRESSED if s else rate_with_ci(r, lo, hi) for s, r, lo, hi in
+                           zip(hidden.suppressed, hidden.rate, hidden.ci_low, hidden.ci_high)]
+    hidden["verdict"] = [None if s else v for s, v in zip(hidden.suppressed, hidden.verdict)]
+    hidden = hidden.drop(columns=["responders"])
+    hidden = pd.concat([hidden[~hidden.is_total].sort_values(["suppressed", "group"]),
+                        hidden[hidden.is_total]], ignore_index=True)
+    return hidden
+
+
+def patient_flow(excluded: dict, n: int, reading: Reading) -> pd.DataFrame:
+    """Treated patients → reasons left out → counted (and, in ITT, counted
+    without a follow-up), each count suppressed when under 11.
+
+    Columns: step, patients (None when suppressed), suppressed, level
+    (0 total, 1 left out / counted, 2 within the counted), key.
+    """
+    words, adjective = TIMEPOINT_WORDS[reading.timepoint]
+    members = []
+    for key, label in EXCLUSION_LABELS.items():
+        members.append((key, label, int(excluded.get(key, 0))))
+    members.append(("not_yet_due", f"Not yet due (the {adjective} window had not closed by "
+                                   f"the data cutoff)", int(excluded.get("not_yet_due", 0))))
+    if reading.population == "completers":
+        members.append(("missing_follow_up",
+                        f"Reached {words} without a follow-up (left out: completers only)",
+                        int(excluded.get("missing_follow_up", 0))))
+    members = [m for m in members if m[2] > 0]
+    treated = int(excluded.get("treated", 0))
+    first = pd.DataFrame(
+        [("treated", "Treated patients", treated, 0)]
+        + [(k, label, v, 1) for k, label, v in members]
+        + [("counted", "Counted in the rate", n, 1)],
+        columns=["key", "step", "patients", "level"])
+    first = privacy.suppress(first, "patients", [], total_label="treated", label_column="key")
+    frames = [first]
+    if reading.population == "itt":
+        missing = int(excluded.get("missing_follow_up_counted_as_non_responder", 0))
+        second = pd.DataFrame(
+            [("counted_total", "Counted in the rate", n, 1),
+             ("with_follow_up", f"with a {adjective} follow-up", n - missing, 2),
+             ("without_follow_up", f"without a {adjective} follow-up (counted as not improved)",
+              missing, 2)],
+            columns=["key", "step", "patients", "level"])
+        second = second[(second.patients > 0) | (second.key == "counted_total")]
+        second = privacy.suppress(second, "patients", [], total_label="counted_total",
+                                  label_column="key")
+        counted_hidden = bool(first.loc[first.key == "counted", "suppressed"].iloc[0])
+        if counted_hidden:
+            second["suppressed"] = True
+            second["patients"] = None
+        frames.append(second[second.key != "counted_total"])
+    flow = pd.concat(frames, ignore_index=True)
+    flow["shown"] = [SUPPRESSED if s else count(v) for s, v in zip(flow.suppressed, flow.patients)]
+    return flow[["key", "step", "patients", "suppressed", "shown", "level"]]
+
+
+def flow_text(flow: pd.DataFrame, reading: Reading) -> str:
+    """The flow table as one or two sentences (suppressed counts stay hidden)."""
+    rows = {r.key: r for r in flow.itertuples()}
+    reasons = [r for r in flow.itertuples() if r.level == 1 and r.key != "counted"]
+    treated, counted = rows["treated"], rows["counted"]
+    words, adjective = TIMEPOINT_WORDS[reading.timepoint]
+    if treated.suppressed:
+        return (f"Fewer than {SMALL_CELL} treated patients match these filters: too few to "
+                f"report who was counted.")
+    text = f"Of the {treated.shown} treated patients, "
+    if counted.suppressed:
+        text += f"too few to report (fewer than {SMALL_CELL}) are counted in the rate"
+    else:
+        text += f"{counted.shown} are counted in the rate"
+    if reasons:
+        left_out = ("" if counted.suppressed
+                    else f"{count(int(treated.patients) - int(counted.patients))} ")
+        text += (f" and {left_out}are left out: "
+                 + "; ".join(f"{r.step[0].lower()}{r.step[1:]}: {r.shown}" for r in reasons))
+    text += "."
+    if reading.population == "itt" and not counted.suppressed:
+        without = rows.get("without_follow_up")
+        if without is None:
+            text += f" Every patient counted had a {adjective} follow-up."
+        else:
+            text += (f" Patients counted who had no {adjective} follow-up count as not improved "
+                     f"(ITT): {without.shown}.")
+    return text
+
+
+def claim_report(snap: Snapshot, target: float = DEFAULT_TARGET, timepoint: str = "3m",
+                 definition: str = "claim", population: str = "itt",
+                 filters: Filters = Filters(), include_completers: bool = False) -> ClaimReport:
+    """Everything the Claim check page and the memo show for one reading."""
+    check = outcomes.claim_check(snap, target, timepoint, definition, population, filters)
+    reading = Reading(timepoint, definition, population, float(target))
+    test = check.test
+    periods = denominator_periods(snap, filters)
+    period = periods.get(reading.key, (None, None))
+    cells = {(c.timepoint, c.definition, c.population): c for c in check.sensitivity}
+    chosen = cells[reading.key]
+    itt = cells[(timepoint, definition, "itt")]
+    headline = statement(chosen, target, *period,
+                         itt_cell=itt if population == "completers" else None)
+    flow = patient_flow(check.excluded, test.n, reading)
+    return ClaimReport(
+        reading=reading, filters=filters, cutoff=check.cutoff, test=test,
+        display=_wilson(test.responders, test.n), too_few=0 < test.n < SMALL_CELL,
+        period=period, verdict_text=verdict_text(test, reading), test_text=method_text(test),
+        headline=headline, flow=flow, flow_text=flow_text(flow, reading),
+        sensitivity=sensitivity_frame(check.sensitivity),
+        by_condition=breakdown(snap, reading, filters, "condition"),
+        by_site=breakdown(snap, reading, filters, "site"),
+        statements=statements(check.sensitivity, target, periods, include_completers),
+        treated=int(check.excluded.get("treated", 0)), excluded=dict(check.excluded))
+
+
+# --------------------------------------------------------------------------
+# the memo's content
+
+
+@dataclass(frozen=True)
+class MemoTable:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    verdicts: list[list[str | None]] | None = None   # per cell: colour it by this verdict
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Memo:
+    title: str
+    claim: str
+    reading: str
+    verdict: str
+    verdict_text: str
+    facts: list[tuple[str, str]]          # label, value
+    flow_text: str
+    tables: list[MemoTable]
+    supported: list[str]
+    not_supported: list[str]
+    warnings: list[str]                   # completers-only passes but ITT does not
+    fingerprint: str
+    generated: str
+    footnotes: list[str]
+
+
+def sensitivity_table(frame: pd.DataFrame) -> MemoTable:
+    """Definitions down, timepoints × populations across, rate and verdict colour."""
+    columns = ["Definition"]
+    keys = []
+    for population in outcomes.POPULATIONS:
+        for timepoint in outcomes.TIMEPOINTS:
+            label = "ITT" if population == "itt" else OPTIMISTIC
+            columns.append(f"{outcomes.TIMEPOINT_LABELS[timepoint]}, {label}")
+            keys.append((timepoint, population))
+    index = {(r.timepoint, r.definition, r.population): r for r in frame.itertuples()}
+    rows, verdicts = [], []
+    for definition in outcomes.DEFINITIONS:
+        row = [f"{outcomes.DEFINITION_LABELS[definition]} ({definition})"]
+        colours: list[str | None] = [None]
+        for timepoint, population in keys:
+            r = index[(timepoint, definition, population)]
+            if r.too_few or r.n in (0, None):
+                row.append(r.rate_text)
+            else:
+                row.append(f"{r.rate_text} of {count(r.n)}")
+            colours.append(None if r.too_few else r.verdict)
+        rows.append(row)
+        verdicts.append(colours)
+    return MemoTable("Sensitivity: every reading of the claim", columns, rows, verdicts,
+                     note=f"Each cell: responder rate of the patients counted (n), coloured by "
+                          f"its verdict. “{TOO_FEW}”: fewer than {SMALL_CELL} patients. "
+                          f"Completers-only cells are {OPTIMISTIC}: they leave out patients "
+                          f"who missed the follow-up.")
+
+
+def breakdown_table(frame: pd.DataFrame, title: str, group_label: str,
+                    target: float) -> MemoTable:
+    rows, verdicts = [], []
+    for r in frame.itertuples():
+        verdict = "–" if r.suppressed or r.verdict is None else VERDICT_LABELS[r.verdict]
+        rows.append([r.group, r.patients, r.rate_text, verdict])
+        verdicts.append([None, None, None, None if r.suppressed else r.verdict])
+    return MemoTable(title, [group_label, "Patients", "Rate (95% CI)",
+                             f"Against {target_text(target)}"], rows, verdicts,
+                     note=f"“{SUPPRESSED}”: fewer than {SMALL_CELL} patients, or hidden so that "
+                          f"a small group cannot be worked out from the total.")
+
+
+def memo_data(report: ClaimReport, fingerprint: str,
+              generated: dt.datetime | None = None) -> Memo:
+    """The substantiation memo's content: only text fit for outsiders."""
+    generated = generated or dt.datetime.now()
+    reading = report.reading
+    test = report.test
+    first, last = report.period
+    filters = report.filters
+    facts = [
+        ("Claim as published", f"“{CLAIM_AS_PUBLISHED[0].upper()}{CLAIM_AS_PUBLISHED[1:]}”"),
+        ("Reading tested", reading.describe()),
+        ("Claim wording tested", claim_wording(reading.definition, reading.timepoint,
+                                               reading.target)),
+        ("Patients in view", filters.describe()),
+        ("Data period", "first infusions " + (
+            f"{month_year(first)} to {month_year(last)}" if first and last and not report.too_few
+            else "–") + " (patients counted)"),
+        ("Data cutoff", long_date(report.cutoff) + " (latest visit in the data)"),
+        ("Patients counted (n)", report.n_text()),
+        ("Responder rate (95% CI, Wilson)", report.rate_text()),
+        ("One-sided 95% exact bounds", report.bounds_text()),
+        ("Test", report.test_text),
+        ("p-value (one-sided exact binomial)", report.p_text()),
+    ]
+    flow_rows = [[("    " * max(0, r.level - 1)) + r.step, r.shown]
+                 for r in report.flow.itertuples()]
+    tables = [
+        MemoTable("Who is counted", ["Who", "Patients"], flow_rows,
+                  note=f"“{SUPPRESSED}”: fewer than {SMALL_CELL} patients, or hidden so that a "
+                       f"small count cannot be worked out from the total."),
+        sensitivity_table(report.sensitivity),
+        breakdown_table(report.by_condition, "By condition (this reading)", "Condition",
+                        reading.target),
+        breakdown_table(report.by_site, "By site (this reading)", "Site", reading.target),
+    ]
+    supported = [s.text for s in report.statements if s.kind == "supported"]
+    not_supported = [s.text for s in report.statements
+                     if s.kind in ("not supported", "too few", "no data")]
+    warnings = [s.text for s in report.statements if s.kind == "completers only"]
+    footnotes = [
+        "Definitions (SPEC §3): a responder’s pain fell by at least 30% (pain30) or 50% "
+        "(pain50) or 2 points (pain2pt) from the last score in the 30 days before the first "
+        "infusion; their daily opioid dose (morphine milligram equivalents) fell by at least "
+        "half (mme50) or to zero (mme_stop) from the last dose in the 90 days before; claim = "
+        "pain30 and mme50. Follow-up values come from the visit closest to the target day "
+        "inside its window.",
+        "ITT (intention to treat) counts every eligible patient whose follow-up window has "
+        "closed; one without the follow-up counts as not improved. Completers-only counts only "
+        "patients with the follow-up and overstates a program that loses patients.",
+        f"Small cells: no group or count of fewer than {SMALL_CELL} patients is shown; "
+        "complementary cells are hidden too. No patient identifier appears in this memo.",
+        "Data fingerprint: SHA-256 of the visit records in a canonical order (ingest "
+        "bookkeeping left out). The same data always give the same fingerprint.",
+    ]
+    return Memo(
+        title="Claim substantiation memo", claim=CLAIM_AS_PUBLISHED, reading=reading.describe(),
+        verdict=test.verdict, verdict_text=report.verdict_text, facts=facts,
+        flow_text=report.flow_text, tables=tables, supported=supported,
+        not_supported=not_supported, warnings=warnings, fingerprint=fingerprint,
+        generated=f"{long_date(generated.date())}, {generated:%H:%M}", footnotes=footnotes)
+
+
+def _date(value) -> dt.date | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()

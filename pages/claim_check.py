@@ -1,0 +1,264 @@
+"""Claim check: does the data support the clinic's 70% claim, and what can
+marketing say instead?  (issue 5)
+
+Everything on this page may leave the clinic: groups under 11 patients are
+suppressed for every role.  The numbers and sentences come from
+``analysis.claim``; this page only reads its own inputs and draws.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from analysis import claim, fingerprint, memo, outcomes
+from analysis.formatting import long_date
+from ui import auth, context, theme
+
+ctx = context.get()
+
+st.title("Claim check")
+st.markdown(f"**The claim as published:** *“{claim.CLAIM_AS_PUBLISHED[0].upper()}"
+            f"{claim.CLAIM_AS_PUBLISHED[1:]}”*")
+st.caption(f"Read literally: {claim.LITERAL_READING.describe()}. Change the reading below; the "
+           "sidebar's timepoint, definition and population do not apply on this page. Groups "
+           f"with fewer than {outcomes.SMALL_CELL} patients are hidden here for everyone, as in "
+           "anything shared outside the clinical team.")
+
+# --------------------------------------------------------------------------
+# the reading
+
+
+def _default_period() -> tuple[dt.date, dt.date] | None:
+    data = ctx.call(outcomes.scope, outcomes.Filters())
+    start = ctx.filters.index_from or data.first_index
+    end = ctx.filters.index_to or data.last_index
+    if start is None or end is None:
+        return None
+    return start, end
+
+
+with st.container(border=True):
+    cols = st.columns([1, 1.1, 2.3, 2, 2.2])
+    target_percent = cols[0].number_input(
+        "Target rate (%)", min_value=1.0, max_value=99.0, value=70.0, step=1.0, format="%g",
+        key="claim_target", help="The claim is supported when the rate is shown to be above this.")
+    timepoint = cols[1].selectbox("Timepoint", outcomes.TIMEPOINTS,
+                                  index=outcomes.TIMEPOINTS.index("3m"), key="claim_timepoint",
+                                  format_func=outcomes.TIMEPOINT_LABELS.get)
+    definition = cols[2].selectbox(
+        "Responder definition", outcomes.DEFINITIONS,
+        index=outcomes.DEFINITIONS.index("claim"), key="claim_definition",
+        format_func=lambda d: f"{d}: {outcomes.DEFINITION_LABELS[d]}")
+    population = cols[3].radio(
+        "Population", outcomes.POPULATIONS, key="claim_population",
+        format_func={"itt": "ITT (default)", "completers": claim.OPTIMISTIC}.get,
+        help="ITT counts a patient who reached the timepoint without a follow-up as not "
+             "improved; completers-only leaves them out and overstates the program.")
+    default_period = _default_period()
+    filters = ctx.filters
+    if default_period:
+        period = cols[4].date_input(
+            "First infusion between", value=default_period, format="YYYY-MM-DD",
+            help="The patients whose first infusion falls in this period (defaults to the "
+                 "cohort range of the sidebar).")
+        if isinstance(period, (tuple, list)) and len(period) == 2 \
+                and tuple(period) != default_period:
+            filters = dataclasses.replace(ctx.filters, index_from=period[0],
+                                          index_to=period[1])
+    include_completers = st.toggle(
+        "Also write completers-only sentences (each with its caveat)", key="claim_completers")
+
+target = round(target_percent / 100, 4)
+report = ctx.call(claim.claim_report, target, timepoint, definition, population, filters,
+                  include_completers)
+test = report.test
+
+# --------------------------------------------------------------------------
+# the verdict
+
+colour = theme.VERDICT_COLOURS[test.verdict]
+st.markdown(
+    f'<div style="border-left: 8px solid {colour}; padding: 0.5rem 1rem; margin: 0.5rem 0 1rem;'
+    f' background: #f7f8fa;">'
+    f'<div style="color: {colour}; font-size: 1.6rem; font-weight: 700;">'
+    f"{html.escape(claim.VERDICT_LABELS[test.verdict])}</div>"
+    f'<div style="font-size: 1.05rem;">{html.escape(report.verdict_text)}</div></div>',
+    unsafe_allow_html=True)
+
+metrics = st.columns(5)
+metrics[0].metric("Responder rate", report.rate_only_text())
+metrics[1].metric("95% CI (Wilson, two-sided)", report.ci_text())
+metrics[2].metric("Patients counted (n)", report.n_text())
+metrics[3].metric("One-sided 95% exact bounds", report.bounds_text(),
+                  help="The bounds the test uses: supported when the lower bound is above the "
+                       "target, contradicted when the upper bound is below it.")
+metrics[4].metric("p-value (one-sided)", report.p_text())
+st.caption(f"{report.test_text} Reading: {report.reading.describe()}. Patients in view: "
+           f"{filters.describe()}. Data cutoff {long_date(report.cutoff)}.")
+st.markdown(f"**In words:** {report.headline.text}")
+if population == "completers":
+    st.warning(f"Completers only is {claim.OPTIMISTIC}: it leaves out patients who reached "
+               "the timepoint without a follow-up. Public wording should rest on ITT.",
+               icon=":material/warning:")
+for gap in report.statements:
+    if gap.kind == "completers only" and (gap.timepoint, gap.definition) == (timepoint,
+                                                                             definition):
+        st.warning(gap.text, icon=":material/warning:")
+
+# --------------------------------------------------------------------------
+# why: who is counted
+
+st.subheader("Who is counted")
+st.markdown(report.flow_text)
+flow = report.flow.assign(step=[("↳ " if level == 2 else "") + step
+                                for step, level in zip(report.flow.step, report.flow.level)])
+st.dataframe(flow[["step", "shown"]].rename(columns={"step": "Who", "shown": "Patients"}),
+             hide_index=True, width="content",
+             column_config={"Patients": st.column_config.TextColumn(width="medium")})
+
+# --------------------------------------------------------------------------
+# sensitivity
+
+
+def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
+    """Definitions × timepoints, ITT beside completers-only, coloured by verdict."""
+    categories = ["supported", "inconclusive", "contradicted", "no data", claim.TOO_FEW]
+    palette = [theme.VERDICT_COLOURS[c] for c in categories[:4]] + ["#c9ced6"]
+    scale = []
+    for i, c in enumerate(palette):
+        scale += [[i / len(palette), c], [(i + 1) / len(palette), c]]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04, shared_yaxes=True,
+                        subplot_titles=("ITT (all patients who reached the timepoint)",
+                                        f"{claim.OPTIMISTIC[0].upper()}{claim.OPTIMISTIC[1:]}"))
+    y = [f"{outcomes.DEFINITION_LABELS[d]} ({d})" for d in outcomes.DEFINITIONS]
+    x = [outcomes.TIMEPOINT_LABELS[t] for t in outcomes.TIMEPOINTS]
+    cells = {(r.timepoint, r.definition, r.population): r for r in frame.itertuples()}
+    for column, pop in enumerate(outcomes.POPULATIONS, start=1):
+        z, text, custom = [], [], []
+        for d in outcomes.DEFINITIONS:
+            zr, tr, cr = [], [], []
+            for t in outcomes.TIMEPOINTS:
+                r = cells[(t, d, pop)]
+                state = claim.TOO_FEW if r.too_few else r.verdict
+                zr.append(categories.index(state))
+                label = r.rate_text if pop == "itt" or r.too_few else f"{r.rate_text}*"
+                tr.append(label)
+                cr.append([claim.VERDICT_LABELS[r.verdict] if not r.too_few else claim.TOO_FEW,
+                           f"fewer than {outcomes.SMALL_CELL}" if r.too_few else f"{r.n:,}",
+                           r.rate_ci_text, r.bounds_text, r.population_label])
+            z.append(zr)
+            text.append(tr)
+            custom.append(cr)
+        fig.add_trace(go.Heatmap(
+            z=z, x=x, y=y, text=text, customdata=custom, texttemplate="%{text}",
+            textfont=dict(color="white", size=14), colorscale=scale, zmin=-0.5,
+            zmax=len(palette) - 0.5, showscale=False, xgap=3, ygap=3,
+            name="ITT" if pop == "itt" else claim.OPTIMISTIC,
+            hovertemplate="%{y} at %{x}<br>%{customdata[4]}<br>Verdict: %{customdata[0]}"
+                          "<br>Patients: %{customdata[1]}<br>Rate: %{customdata[2]}"
+                          "<br>One-sided 95% exact bounds: %{customdata[3]}<extra></extra>"),
+            row=1, col=column)
+    chosen_col = outcomes.POPULATIONS.index(population) + 1
+    fig.add_shape(type="rect", xref=f"x{'' if chosen_col == 1 else chosen_col}",
+                  yref=f"y{'' if chosen_col == 1 else chosen_col}",
+                  x0=outcomes.TIMEPOINTS.index(timepoint) - 0.5,
+                  x1=outcomes.TIMEPOINTS.index(timepoint) + 0.5,
+                  y0=outcomes.DEFINITIONS.index(definition) - 0.5,
+                  y1=outcomes.DEFINITIONS.index(definition) + 0.5,
+                  line=dict(color="#222", width=3))
+    for state, c in zip(categories, palette):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=state.capitalize(),
+                                 marker=dict(size=12, color=c, symbol="square"),
+                                 showlegend=True, hoverinfo="skip"), row=1, col=1)
+    fig.update_yaxes(autorange="reversed")
+    theme.styled(fig, height=420)
+    fig.update_layout(margin=dict(l=10, r=10, t=70, b=30),
+                      legend=dict(orientation="h", y=1.16, x=0))
+    return fig
+
+
+st.subheader("Every reading of the claim")
+st.caption(f"Responder rate against {claim.target_text(target)}, coloured by verdict; the framed "
+           f"cell is the reading above. “{claim.TOO_FEW}”: fewer than {outcomes.SMALL_CELL} "
+           "patients. * completers only: optimistic, since it leaves out patients who missed "
+           "the follow-up. Hover a cell for n, the 95% CI and the test bounds.")
+st.plotly_chart(sensitivity_figure(report.sensitivity), width="stretch",
+                key="claim_sensitivity")
+
+# --------------------------------------------------------------------------
+# breakdowns
+
+
+def breakdown_view(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        label: frame["group"],
+        "Patients": frame["patients"],
+        "Rate (95% CI)": frame["rate_text"],
+        f"Against {claim.target_text(target)}": [
+            "–" if v is None else claim.VERDICT_LABELS[v] for v in frame["verdict"]],
+    })
+
+
+st.subheader("By condition and by site")
+st.caption(f"This reading ({report.reading.describe()}). “{claim.SUPPRESSED}”: fewer than "
+           f"{outcomes.SMALL_CELL} patients, or hidden as well so that a small group cannot be "
+           "worked out from the total.")
+left, right = st.columns([3, 2])
+for column, frame, label in ((left, report.by_condition, "Condition"),
+                             (right, report.by_site, "Site")):
+    column.dataframe(breakdown_view(frame, label), hide_index=True, width="stretch",
+                     height=min(36 * (len(frame) + 1) + 4, 700))
+
+# --------------------------------------------------------------------------
+# what you can say
+
+st.subheader("What you can say")
+supported = [s for s in report.statements if s.kind == "supported"]
+gaps = [s for s in report.statements if s.kind == "completers only"]
+unsupported = [s for s in report.statements if s.kind in ("not supported", "too few", "no data")]
+if supported:
+    st.markdown("The data support these sentences (ITT unless marked; keep the numbers, the "
+                "period and the definition with them):")
+    st.markdown("\n".join(f"- {s.text}" for s in supported))
+else:
+    st.markdown(f"**No reading of the claim is supported at {claim.target_text(target)}.** "
+                "What the data show instead is listed below.")
+for gap in gaps:
+    st.warning(gap.text, icon=":material/warning:")
+with st.expander(f"Wording the data do not support ({len(unsupported)} readings)",
+                 expanded=not supported):
+    st.markdown("\n".join(f"- {s.text}" for s in unsupported) or "None.")
+
+# --------------------------------------------------------------------------
+# the memo
+
+st.subheader("Substantiation memo")
+st.caption("For people outside the clinical team: the claim, the reading, the data period and "
+           "cutoff, the counts, the test, every reading, the breakdowns (small groups hidden) and "
+           "a fingerprint of the data. No patient identifier.")
+
+snap = ctx.snap
+
+
+def _memo() -> claim.Memo:
+    return claim.memo_data(report, fingerprint.data_fingerprint(snap), dt.datetime.now())
+
+
+stem = f"claim-memo-{report.cutoff.isoformat() if report.cutoff else 'no-data'}"
+what = f"claim memo: {report.reading.describe()}; {filters.describe()}"
+buttons = st.columns([1, 1, 4])
+with buttons[0]:
+    auth.download_button(ctx.source, "Memo (HTML)", lambda: memo.memo_html(_memo()),
+                         f"{stem}.html", "text/html", what=what,
+                         icon=":material/download:", key="claim_memo_html")
+with buttons[1]:
+    auth.download_button(ctx.source, "Memo (PDF)", lambda: memo.memo_pdf(_memo()),
+                         f"{stem}.pdf", "application/pdf", what=what,
+                         icon=":material/picture_as_pdf:", key="claim_memo_pdf")

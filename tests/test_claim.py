@@ -1,0 +1,576 @@
+"""The claim check (issue 5): verdicts on generated programs, the wording,
+small-cell suppression, the data fingerprint and the substantiation memo.
+
+Generated programs are built as CSV exports here and go through the real
+ingest, so every number is known in advance; the demo clinic is only used
+for properties that must hold whatever its numbers are.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import claim, db, ingest, memo, outcomes, stats, store
+from analysis.fingerprint import data_fingerprint
+from analysis.formatting import month_year, rate_with_ci
+from analysis.outcomes import SMALL_CELL, SensitivityCell
+
+START = dt.date(2025, 1, 6)       # first index date of a generated program
+CUTOFF = dt.date(2025, 12, 15)    # an intake-only visit fixes the data cutoff here
+COLUMNS = ["patient_id", "visit_date", "visit_type", "condition", "site", "route",
+           "pain_score", "opioid_mme_per_day"]
+
+
+# --------------------------------------------------------------------------
+# generated programs
+
+
+@dataclass
+class Program:
+    """Patients on opioids with pain 8 and 60 MME/day at baseline.
+
+    Responders have pain 4 (50% less) and 20 MME (a third) at 3 months,
+    non-responders pain 7 and 60 MME.  ``missing`` patients reached three
+    months without a follow-up; the other groups are left out of the claim's
+    denominator for the reason in their name.  ``small_condition`` of the
+    responders have "Lupus" (a small group), every other patient "Migraine".
+    """
+    responders: int
+    non_responders: int = 0
+    missing: int = 0
+    not_on_opioids: int = 0
+    no_baseline_pain: int = 0
+    not_yet_due: int = 0
+    small_condition: int = 0
+
+    @property
+    def counted(self) -> int:
+        return self.responders + self.non_responders + self.missing
+
+
+def program_rows(spec: Program) -> tuple[list[dict], list[dt.date]]:
+    """Visit rows of a program and the index dates of the patients counted."""
+    rows: list[dict] = []
+    counted_index: list[dt.date] = []
+    kinds = (["responder"] * spec.responders + ["non"] * spec.non_responders
+             + ["missing"] * spec.missing + ["no_opioids"] * spec.not_on_opioids
+             + ["no_pain"] * spec.no_baseline_pain + ["recent"] * spec.not_yet_due)
+    for k, kind in enumerate(kinds):
+        pid = f"GEN{k:04d}"
+        index = CUTOFF - dt.timedelta(days=30) if kind == "recent" \
+            else START + dt.timedelta(days=k % 150)
+        condition = "Lupus" if kind == "responder" and k < spec.small_condition else "Migraine"
+        site = ("Denver", "Boulder")[k % 2]
+        mme = 0 if kind == "no_opioids" else 60
+        pain = "" if kind == "no_pain" else 8
+
+        def visit(day: dt.date, visit_type: str, pain_score, mme_value) -> None:
+            rows.append({"patient_id": pid, "visit_date": day.isoformat(),
+                         "visit_type": visit_type, "condition": condition, "site": site,
+                         "route": "IV", "pain_score": pain_score,
+                         "opioid_mme_per_day": mme_value})
+
+        visit(index - dt.timedelta(days=7), "intake", pain, mme)
+        visit(index, "infusion", pain, mme)
+        if kind in ("responder", "no_opioids", "no_pain"):
+            visit(index + dt.timedelta(days=90), "follow_up", 4, 20 if mme else 0)
+        elif kind == "non":
+            visit(index + dt.timedelta(days=90), "follow_up", 7, 60)
+        if kind in ("responder", "non", "missing"):
+            counted_index.append(index)
+    rows.append({"patient_id": "ANCHOR", "visit_date": CUTOFF.isoformat(),
+                 "visit_type": "intake", "condition": "Migraine", "site": "Denver",
+                 "route": "", "pain_score": 5, "opioid_mme_per_day": 0})
+    return rows, counted_index
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def ingest_into(path: Path, files: list[Path]) -> Path:
+    con = db.connect(path)
+    try:
+        summary = ingest.ingest_files(con, files)
+    finally:
+        con.close()
+    assert summary.ok, summary.to_dict()
+    return path
+
+
+def build_program(folder: Path, spec: Program) -> Path:
+    """Write the program's session export, ingest it, return the database."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, _ = program_rows(spec)
+    export = write_csv(folder / "sessions.csv", rows)
+    return ingest_into(folder / "program.duckdb", [export])
+
+
+def program_snapshot(tmp_path: Path, spec: Program) -> store.Snapshot:
+    return store.Snapshot(build_program(tmp_path / "program", spec))
+
+
+def period_of(spec: Program) -> tuple[dt.date, dt.date]:
+    _, counted = program_rows(spec)
+    return min(counted), max(counted)
+
+
+def wilson(k: int, n: int) -> str:
+    p = stats.proportion(k, n)
+    return rate_with_ci(p.rate, p.ci_low, p.ci_high)
+
+
+# --------------------------------------------------------------------------
+# privacy checks shared with the page tests
+
+
+class _Tables(HTMLParser):
+    """Every <table> of an HTML document as rows of cell texts."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self.text: list[str] = []
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.tables[-1].append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse_html(text: str) -> _Tables:
+    parser = _Tables()
+    parser.feed(text)
+    return parser
+
+
+COUNT_COLUMNS = ("Patients",)
+_SHOWN_COUNT = re.compile(r"\b(\d[\d,]*) (?:treated )?patients\b|\bof (?:all )?(\d[\d,]*)\b")
+
+
+def counts_in_text(text: str) -> list[int]:
+    """Patient counts written in prose or cells: "412 patients", "45% of 444"."""
+    return [int((a or b).replace(",", "")) for a, b in _SHOWN_COUNT.findall(text)]
+
+
+def assert_no_small_cells_in_table(header: list[str], rows: list[list[str]]) -> None:
+    for row in rows:
+        for name, value in zip(header, row):
+            if name in COUNT_COLUMNS and value not in (claim.SUPPRESSED, "–"):
+                assert int(value.replace(",", "")) >= SMALL_CELL, (header, row)
+        for value in row:
+            for number in counts_in_text(value):
+                assert number >= SMALL_CELL, (header, row)
+
+
+def assert_memo_html_safe(html_text: str) -> _Tables:
+    parsed = parse_html(html_text)
+    assert parsed.tables, "the memo has tables"
+    for table in parsed.tables:
+        header, *rows = table
+        assert_no_small_cells_in_table(header, rows)
+    for number in counts_in_text(" ".join(parsed.text)):
+        assert number >= SMALL_CELL
+    assert "GEN0" not in html_text and "ANCHOR" not in html_text  # no patient ids
+    return parsed
+
+
+# --------------------------------------------------------------------------
+# verdicts on generated programs
+
+
+def test_program_with_90_percent_responders_is_supported(tmp_path):
+    spec = Program(responders=135, non_responders=15)
+    snap = program_snapshot(tmp_path, spec)
+    report = claim.claim_report(snap)
+    assert report.verdict == "supported"
+    assert (report.test.n, report.test.responders) == (150, 135)
+    assert report.test.lower_bound > 0.70
+    assert report.rate_text() == wilson(135, 150)
+    first, last = period_of(spec)
+    assert report.headline.kind == "supported"
+    assert report.headline.text == (
+        f"Of the 150 patients treated between {month_year(first)} and {month_year(last)} who "
+        f"were taking opioids when treatment began and reached three months, {wilson(135, 150)} "
+        f"reported at least 30% less pain and cut their daily opioid dose by at least half.")
+    assert report.verdict_text.startswith("The data support “over 70% of patients taking opioids")
+    supported = [s for s in report.statements if s.kind == "supported"]
+    assert report.headline in supported
+    assert all(s.population == "itt" for s in supported)
+
+
+def test_program_with_40_percent_responders_is_contradicted(tmp_path):
+    snap = program_snapshot(tmp_path, Program(responders=60, non_responders=90))
+    report = claim.claim_report(snap)
+    assert report.verdict == "contradicted"
+    assert report.test.upper_bound < 0.70
+    assert report.headline.kind == "not supported"
+    assert report.headline.text.startswith(
+        "“Over 70% of patients taking opioids report at least 30% less pain and cut their daily "
+        "opioid dose by at least half at three months” is not supported (the rate is clearly "
+        "below 70%).")
+    assert f"{wilson(60, 150)} reported at least 30% less pain and cut" in report.headline.text
+
+
+def test_program_with_8_patients_is_inconclusive_and_shows_no_rate(tmp_path):
+    snap = program_snapshot(tmp_path, Program(responders=6, non_responders=2))
+    report = claim.claim_report(snap)
+    assert report.verdict == "inconclusive"
+    assert report.test.n == 8
+    assert report.too_few
+    assert report.rate_text() == claim.TOO_FEW and report.rate_only_text() == claim.TOO_FEW
+    assert report.n_text() == f"fewer than {SMALL_CELL}"
+    assert report.bounds_text() == "–" and report.p_text() == "–"
+    assert report.headline.kind == "too few"
+    assert "8" not in report.headline.text and "75%" not in report.verdict_text
+    cell = report.sensitivity.query("timepoint == '3m' and definition == 'claim' "
+                                    "and population == 'itt'").iloc[0]
+    assert cell.rate_text == claim.TOO_FEW and pd.isna(cell.n)
+    # and nothing in the memo gives the 8 away
+    html_text = memo.memo_html(claim.memo_data(report, data_fingerprint(snap)))
+    assert_memo_html_safe(html_text)
+    assert " 8 patients" not in html_text
+
+
+def test_completers_pass_but_itt_does_not(tmp_path):
+    spec = Program(responders=90, non_responders=10, missing=50)
+    snap = program_snapshot(tmp_path, spec)
+    itt = claim.claim_report(snap)
+    completers = claim.claim_report(snap, population="completers", include_completers=True)
+    assert (itt.test.n, itt.test.responders, itt.verdict) == (150, 90, "contradicted")
+    assert (completers.test.n, completers.verdict) == (100, "supported")
+    assert itt.excluded["missing_follow_up_counted_as_non_responder"] == 50
+
+    gaps = [s for s in itt.statements if s.kind == "completers only"]
+    chosen = [g for g in gaps if (g.timepoint, g.definition) == ("3m", "claim")]
+    assert len(chosen) == 1
+    first, last = period_of(spec)
+    assert chosen[0].text == (
+        f"Completers-only passes but ITT does not: at three months, {wilson(90, 100)} of the 100 "
+        f"patients who were taking opioids when treatment began and had a three-month follow-up "
+        f"reported at least 30% less pain and cut their daily opioid dose by at least half, but "
+        f"of all 150 patients treated between {month_year(first)} and {month_year(last)} who "
+        f"were taking opioids when treatment began and reached three months, counting the 50 "
+        f"who had no follow-up as not improved, {wilson(90, 150)} did. “Over 70% of patients "
+        f"taking opioids report at least 30% less pain and cut their daily opioid dose by at "
+        f"least half at three months” is not supported.")
+    # ITT sentences only by default; completers ones only with their caveat
+    assert all(s.population == "itt" for s in itt.statements)
+    caveated = [s for s in completers.statements
+                if s.population == "completers" and s.kind == "supported"]
+    assert caveated and all("Caveat: completers only" in s.text for s in caveated)
+    assert "counting them as not improved (ITT), the rate is " + wilson(90, 150) \
+        in completers.headline.text
+    assert "the 50 patients who reached three months without a follow-up" \
+        in completers.headline.text
+
+
+def test_who_is_counted_and_why(tmp_path):
+    spec = Program(responders=40, non_responders=20, missing=15, not_on_opioids=30,
+                   no_baseline_pain=12, not_yet_due=14)
+    snap = program_snapshot(tmp_path, spec)
+    report = claim.claim_report(snap)
+    flow = report.flow.set_index("key")["patients"].to_dict()
+    assert flow == {"treated": 131, "no_baseline_pain": 12, "not_on_opioids_at_baseline": 30,
+                    "not_yet_due": 14, "counted": 75, "with_follow_up": 60,
+                    "without_follow_up": 15}
+    assert report.treated == 131 and report.test.n == 75
+    assert report.flow_text == (
+        "Of the 131 treated patients, 75 are counted in the rate and 56 are left out: no pain "
+        "score at the start of treatment: 12; not taking opioids at the start of treatment: 30; "
+        "not yet due (the three-month window had not closed by the data cutoff): 14. Patients "
+        "counted who had no three-month follow-up count as not improved (ITT): 15.")
+    # pain-only readings count the patients off opioids and not the ones without pain
+    pain = claim.claim_report(snap, definition="pain30")
+    assert pain.test.n == 75 + 30
+
+
+def test_small_groups_are_suppressed_with_their_complement(tmp_path):
+    spec = Program(responders=100, non_responders=20, small_condition=5)
+    snap = program_snapshot(tmp_path, spec)
+    report = claim.claim_report(snap)
+    by_condition = report.by_condition.set_index("group")
+    assert by_condition.loc["Lupus", "suppressed"]
+    # the only other condition would give Lupus away from the total: hidden too
+    assert by_condition.loc["Migraine", "suppressed"]
+    assert not by_condition.loc["All conditions", "suppressed"]
+    assert by_condition.loc["All conditions", "patients"] == "120"
+    for frame in (report.by_condition, report.by_site):
+        shown = frame[~frame.suppressed]
+        assert (shown.n >= SMALL_CELL).all()
+        assert frame[frame.suppressed][["n", "rate", "ci_low", "ci_high"]].isna().all().all()
+        assert (frame[frame.suppressed].patients == claim.SUPPRESSED).all()
+
+
+def test_report_agrees_with_the_engine(demo_snapshot):
+    for reading in [claim.LITERAL_READING, claim.Reading("6m", "pain30", "completers", 0.6)]:
+        report = claim.claim_report(demo_snapshot, reading.target, *reading.key)
+        check = outcomes.claim_check(demo_snapshot, reading.target, *reading.key)
+        assert report.test == check.test
+        assert report.excluded == check.excluded
+        grid = report.sensitivity.set_index(["timepoint", "definition", "population"])
+        for cell in check.sensitivity:
+            row = grid.loc[(cell.timepoint, cell.definition, cell.population)]
+            assert row.verdict == cell.verdict
+            if cell.n >= SMALL_CELL:
+                assert (row.n, row.rate) == (cell.n, cell.rate)
+            elif cell.n > 0:
+                assert row.rate_text == claim.TOO_FEW and pd.isna(row.n)
+
+
+def test_demo_report_shows_no_group_under_11(demo_snapshot):
+    report = claim.claim_report(demo_snapshot, population="completers", include_completers=True)
+    for frame in (report.by_condition, report.by_site):
+        assert frame[~frame.suppressed].n.min() >= SMALL_CELL
+    assert (report.flow[~report.flow.suppressed].patients >= SMALL_CELL).all()
+    shown = report.sensitivity[~report.sensitivity.too_few & (report.sensitivity.n > 0)]
+    assert shown.n.min() >= SMALL_CELL
+    for s in report.statements:
+        assert all(n >= SMALL_CELL for n in counts_in_text(s.text)), s.text
+    for text in (report.verdict_text, report.flow_text, report.headline.text):
+        assert all(n >= SMALL_CELL for n in counts_in_text(text)), text
+
+
+def test_empty_database_gives_no_data(tmp_path):
+    path = ingest_into(tmp_path / "empty.duckdb",
+                       [write_csv(tmp_path / "sessions.csv", program_rows(Program(0))[0])])
+    report = claim.claim_report(store.Snapshot(path))
+    assert report.verdict == "no data"
+    assert report.rate_text() == "–" and report.n_text() == "0"
+    assert report.headline.kind == "no data"
+    assert_memo_html_safe(memo.memo_html(claim.memo_data(report, "0" * 64)))
+
+
+# --------------------------------------------------------------------------
+# wording (pure functions)
+
+
+def _cell(definition="pain30", population="itt", n=412, responders=264, verdict="supported",
+          timepoint="3m") -> SensitivityCell:
+    return SensitivityCell(timepoint, definition, population, n, responders,
+                           responders / n if n else None, verdict, None, None)
+
+
+def test_sentence_of_the_brief():
+    text = claim.statement(_cell(), 0.5, dt.date(2025, 1, 20), dt.date(2026, 6, 3)).text
+    assert text == ("Of the 412 patients treated between January 2025 and June 2026 who "
+                    f"reached three months, {wilson(264, 412)} reported at least 30% less pain.")
+
+
+@pytest.mark.parametrize("definition, phrase", [
+    ("pain30", "who reached three months, {rate} reported at least 30% less pain."),
+    ("pain50", "who reached three months, {rate} reported at least 50% less pain."),
+    ("pain2pt", "who reached three months, {rate} reported pain at least 2 points lower on a "
+                "0–10 scale."),
+    ("mme50", "who were taking opioids when treatment began and reached three months, {rate} "
+              "cut their daily opioid dose by at least half."),
+    ("mme_stop", "who were taking opioids when treatment began and reached three months, "
+                 "{rate} stopped opioids."),
+    ("claim", "who were taking opioids when treatment began and reached three months, {rate} "
+              "reported at least 30% less pain and cut their daily opioid dose by at least half."),
+])
+def test_phrase_per_definition(definition, phrase):
+    text = claim.statement(_cell(definition), 0.5, dt.date(2025, 3, 1), dt.date(2025, 3, 30)).text
+    assert text == (f"Of the 412 patients treated in March 2025 "
+                    + phrase.format(rate=wilson(264, 412)))
+
+
+def test_unsupported_wording_says_what_the_data_show():
+    text = claim.statement(_cell("mme50", verdict="contradicted"), 0.7,
+                           dt.date(2025, 1, 1), dt.date(2025, 6, 1)).text
+    assert text.startswith("“Over 70% of patients taking opioids cut their daily opioid dose by "
+                           "at least half by three months” is not supported (the rate is "
+                           "clearly below 70%). Of the 412 patients")
+    inconclusive = claim.statement(_cell("pain30", n=40, responders=30, verdict="inconclusive"),
+                                   0.7, dt.date(2025, 1, 1), dt.date(2025, 6, 1)).text
+    assert "(too few patients to show that the rate is above 70%)" in inconclusive
+    assert wilson(30, 40) in inconclusive
+
+
+def test_small_and_empty_readings_give_no_numbers():
+    few = claim.statement(_cell(n=9, responders=9), 0.7)
+    assert few.kind == "too few" and "9" not in few.text
+    none = claim.statement(_cell(n=0, responders=0, verdict="no data"), 0.7)
+    assert none.kind == "no data"
+    assert claim.completers_gap(_cell(n=40, responders=20, verdict="contradicted"),
+                                _cell(population="completers", n=10, responders=10), 0.7) is None
+
+
+def test_completers_caveat_hides_a_small_number_left_out():
+    itt = _cell(n=420, responders=264, verdict="contradicted")
+    completers = _cell(population="completers", n=412, responders=264)
+    text = claim.statement(completers, 0.5, itt_cell=itt).text
+    assert "it leaves out fewer than 11 patients who reached three months" in text
+
+
+def test_target_and_period_words():
+    assert claim.target_text(0.7) == "70%" and claim.target_text(0.725) == "72.5%"
+    assert claim.period_text(dt.date(2025, 1, 2), dt.date(2026, 6, 30)) == \
+        "treated between January 2025 and June 2026"
+    assert claim.period_text(dt.date(2025, 3, 2), dt.date(2025, 3, 30)) == "treated in March 2025"
+    assert claim.claim_wording("claim", "12m", 0.8) == (
+        "over 80% of patients taking opioids report at least 30% less pain and cut their daily "
+        "opioid dose by at least half at twelve months")
+
+
+# --------------------------------------------------------------------------
+# data fingerprint
+
+
+def test_fingerprint_ignores_ingest_order_and_sees_changes(tmp_path):
+    rows, _ = program_rows(Program(responders=20, non_responders=5))
+    half = len(rows) // 2
+    a = write_csv(tmp_path / "a.csv", rows[:half])
+    b = write_csv(tmp_path / "b.csv", rows[half:])
+    whole = write_csv(tmp_path / "whole.csv", rows)
+    one = store.Snapshot(ingest_into(tmp_path / "one.duckdb", [a, b]))
+    two = store.Snapshot(ingest_into(tmp_path / "two.duckdb", [b, a]))
+    three = store.Snapshot(ingest_into(tmp_path / "three.duckdb", [whole]))
+    fingerprint = data_fingerprint(one)
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint)
+    assert fingerprint == data_fingerprint(two) == data_fingerprint(three)
+    assert fingerprint == data_fingerprint(one)  # stable
+    rows[3] = {**rows[3], "pain_score": 6}
+    changed = write_csv(tmp_path / "changed.csv", rows)
+    four = store.Snapshot(ingest_into(tmp_path / "four.duckdb", [changed]))
+    assert data_fingerprint(four) != fingerprint
+
+
+# --------------------------------------------------------------------------
+# the memo
+
+
+@pytest.fixture(scope="module")
+def demo_memo(demo_snapshot):
+    report = claim.claim_report(demo_snapshot, include_completers=True)
+    data = claim.memo_data(report, data_fingerprint(demo_snapshot),
+                           dt.datetime(2026, 10, 1, 9, 30))
+    return report, data
+
+
+def test_memo_html_is_self_contained_and_complete(demo_memo, demo_snapshot):
+    report, data = demo_memo
+    html_text = memo.memo_html(data)
+    parsed = assert_memo_html_safe(html_text)
+    # self-contained: no external resource of any kind
+    for tag, attrs in parsed.tags:
+        assert tag not in ("script", "link", "img", "iframe"), tag
+        assert not any(k in ("src", "href") for k in attrs), (tag, attrs)
+    assert "url(" not in html_text and "http" not in html_text
+    text = " ".join(" ".join(parsed.text).split())
+    for needle in ("Over 70% of patients have meaningful relief", report.verdict_text,
+                   claim.VERDICT_LABELS[report.verdict], report.test_text,
+                   data_fingerprint(demo_snapshot), "1 October 2026, 09:30",
+                   "Data cutoff", report.reading.describe(), report.flow_text):
+        assert " ".join(needle.split()) in text, needle
+    titles = [t[0][0] for t in parsed.tables]
+    assert titles[:3] == ["Claim as published", "Who", "Definition"]
+    grid = parsed.tables[2]
+    assert len(grid) == 1 + len(outcomes.DEFINITIONS)
+    assert sum(claim.OPTIMISTIC in h for h in grid[0]) == len(outcomes.TIMEPOINTS)
+    conditions = parsed.tables[3]
+    assert conditions[-1][0] == "All conditions"
+    assert any(row[1] == claim.SUPPRESSED for row in conditions[1:]), \
+        "the demo has small conditions: they must show as suppressed"
+
+
+def _pdftoppm() -> str:
+    path = shutil.which("pdftoppm")
+    if not path:
+        pytest.skip("poppler-utils is not installed")
+    return path
+
+
+def test_memo_pdf_renders(demo_memo, tmp_path):
+    _, data = demo_memo
+    pdf = memo.memo_pdf(data)
+    assert pdf.startswith(b"%PDF")
+    path = tmp_path / "memo.pdf"
+    path.write_bytes(pdf)
+    subprocess.run([_pdftoppm(), "-png", "-r", "50", str(path), str(tmp_path / "page")],
+                   check=True)
+    pages = sorted(tmp_path.glob("page*.png"))
+    assert pages
+    from PIL import Image
+    import numpy as np
+    pixels = np.asarray(Image.open(pages[0]).convert("L"))
+    assert (pixels < 200).mean() > 0.01, "the first page is blank"
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
+                              capture_output=True, text=True).stdout
+        assert claim.VERDICT_LABELS[data.verdict] in text
+        assert "≥30% less pain" in text  # DejaVu: no character lost
+        assert data.fingerprint in text.replace("\n", "")
+        assert "GEN0" not in text
+
+
+def test_memo_pdf_without_dejavu_falls_back_to_a_core_font(demo_memo, monkeypatch):
+    _, data = demo_memo
+    monkeypatch.setattr(memo, "_font_dir", lambda: None)
+    assert memo.memo_pdf(data).startswith(b"%PDF")
+
+
+def test_memo_html_opens_in_headless_chromium(demo_memo, tmp_path):
+    """The memo as a browser shows it (screenshot kept beside the test's files)."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    _, data = demo_memo
+    page_file = tmp_path / "memo.html"
+    page_file.write_text(memo.memo_html(data), encoding="utf-8")
+    shot = tmp_path / "memo.png"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run",
+            "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(page_file.as_uri())
+            assert page.title() == data.title
+            assert page.locator("table").count() == len(data.tables) + 1
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert requests == [page_file.as_uri()]   # nothing fetched besides the file itself
+    from PIL import Image
+    import numpy as np
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape[0] > 900 and (pixels < 200).mean() > 0.01

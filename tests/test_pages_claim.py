@@ -1,0 +1,186 @@
+"""The Claim check page under AppTest: the verdict, rate and sentences it
+shows are the engine's (and the CLI's), and no group under 11 patients shows
+anywhere on it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from analysis import claim, cli, store
+from analysis.outcomes import SMALL_CELL, Filters
+from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, run_page
+from tests.test_claim import (Program, assert_no_small_cells_in_table, build_program,
+                              counts_in_text)
+
+PAGE = "pages/claim_check.py"
+_LABEL = re.compile(r'font-weight: 700;">([^<]+)</div>')
+
+
+def cli_claim(db_path, capsys, *args) -> dict:
+    capsys.readouterr()
+    assert cli.main(["claim", "--db", str(db_path), "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def shown_verdict(app) -> str:
+    labels = [m.group(1) for el in app.markdown if (m := _LABEL.search(el.value))]
+    assert len(labels) == 1, labels
+    return labels[0]
+
+
+def metric(app, label: str) -> str:
+    return next(m.value for m in app.metric if m.label == label)
+
+
+def bullet_items(app) -> list[str]:
+    items = []
+    for el in app.markdown:
+        items += [line[2:] for line in el.value.splitlines() if line.startswith("- ")]
+    return items
+
+
+def assert_matches_report(app, report: claim.ClaimReport) -> None:
+    assert shown_verdict(app) == claim.VERDICT_LABELS[report.verdict]
+    assert any(report.verdict_text in el.value for el in app.markdown)
+    assert metric(app, "Responder rate") == report.rate_only_text()
+    assert metric(app, "95% CI (Wilson, two-sided)") == report.ci_text()
+    assert metric(app, "Patients counted (n)") == report.n_text()
+    assert metric(app, "One-sided 95% exact bounds") == report.bounds_text()
+    assert metric(app, "p-value (one-sided)") == report.p_text()
+    assert f"**In words:** {report.headline.text}" in [el.value for el in app.markdown]
+    # "What you can say": every sentence the engine writes, and no other
+    written = [s.text for s in report.statements
+               if s.kind in ("supported", "not supported", "too few", "no data")]
+    assert sorted(bullet_items(app)) == sorted(written)
+    gaps = {s.text for s in report.statements if s.kind == "completers only"}
+    assert gaps <= {w.value for w in app.warning}
+
+
+def assert_no_small_cells_on_page(app) -> None:
+    for frame in (df.value for df in app.dataframe):
+        rows = frame.astype(str).values.tolist()
+        assert_no_small_cells_in_table(list(frame.columns), rows)
+    texts = [el.value for group in (app.markdown, app.caption, app.warning, app.info)
+             for el in group]
+    for text in texts:
+        assert all(n >= SMALL_CELL for n in counts_in_text(text)), text
+    n = metric(app, "Patients counted (n)")
+    assert n in ("0", f"fewer than {SMALL_CELL}") or int(n.replace(",", "")) >= SMALL_CELL
+    charts = app.get("plotly_chart")
+    assert charts, "the sensitivity grid is drawn"
+    spec = json.loads(charts[0].proto.spec)
+    heatmaps = [t for t in spec["data"] if t["type"] == "heatmap"]
+    assert len(heatmaps) == 2
+    for trace in heatmaps:
+        for text_row, custom_row in zip(trace["text"], trace["customdata"]):
+            for text, custom in zip(text_row, custom_row):
+                patients = custom[1]
+                if patients == f"fewer than {SMALL_CELL}":
+                    assert text == claim.TOO_FEW and custom[2] == claim.TOO_FEW
+                else:
+                    assert int(patients.replace(",", "")) in (0,) or \
+                        int(patients.replace(",", "")) >= SMALL_CELL
+
+
+def test_demo_page_matches_the_engine_and_the_cli(app_db, capsys):
+    app = run_page(PAGE)
+    assert_no_errors(app)
+    snap = store.snapshot(app_db)
+    report = claim.claim_report(snap)
+    assert_matches_report(app, report)
+    assert shown_verdict(app) == claim.VERDICT_LABELS[cli_claim(app_db, capsys)["verdict"]]
+    assert_no_small_cells_on_page(app)
+    # the breakdown tables show the suppressed groups as such
+    conditions = app.dataframe[1].value
+    assert list(conditions.columns) == ["Condition", "Patients", "Rate (95% CI)", "Against 70%"]
+    assert conditions["Patients"].tolist() == report.by_condition["patients"].tolist()
+    assert [b.label for b in app.get("download_button")] == ["Memo (HTML)", "Memo (PDF)"]
+
+
+def test_marketing_view_with_sidebar_filters_and_other_readings(app_db, capsys):
+    """The sidebar's sites apply, its definition does not; changing the
+    page's own reading changes the verdict exactly as the CLI's."""
+    app = run_page(PAGE, NON_DEFAULT_QUERY, role="marketing")
+    assert_no_errors(app)
+    sites = ("Denver", "Boulder")
+    snap = store.snapshot(app_db)
+    report = claim.claim_report(snap, filters=Filters(sites=tuple(sorted(sites))))
+    expected = cli_claim(app_db, capsys, "--site", "Denver", "--site", "Boulder")
+    assert (report.test.n, report.verdict) == (expected["n"], expected["verdict"])
+    assert_matches_report(app, report)
+    assert_no_small_cells_on_page(app)
+
+    app.selectbox(key="claim_timepoint").set_value("6m")
+    app.selectbox(key="claim_definition").set_value("pain2pt")
+    app.radio(key="claim_population").set_value("completers")
+    app.toggle(key="claim_completers").set_value(True)
+    app.number_input(key="claim_target").set_value(60.0)
+    app.run()
+    assert_no_errors(app)
+    report = claim.claim_report(snap, 0.6, "6m", "pain2pt", "completers",
+                                Filters(sites=tuple(sorted(sites))), include_completers=True)
+    expected = cli_claim(app_db, capsys, "--site", "Denver", "--site", "Boulder",
+                         "--timepoint", "6m", "--definition", "pain2pt",
+                         "--population", "completers", "--target", "0.6")
+    assert claim.VERDICT_LABELS[expected["verdict"]] == shown_verdict(app)
+    assert_matches_report(app, report)
+    assert any("optimistic (completers only)" in w.value for w in app.warning)
+    assert_no_small_cells_on_page(app)
+
+
+@pytest.fixture
+def program_app(tmp_path, monkeypatch):
+    def build(spec: Program):
+        path = build_program(tmp_path / "program", spec)
+        monkeypatch.setenv("OUTCOMES_DB", str(path))
+        return path
+    return build
+
+
+def test_page_says_when_completers_pass_but_itt_does_not(program_app, capsys):
+    path = program_app(Program(responders=90, non_responders=10, missing=50))
+    app = run_page(PAGE)
+    assert_no_errors(app)
+    assert shown_verdict(app) == "Contradicted"
+    assert cli_claim(path, capsys)["verdict"] == "contradicted"
+    report = claim.claim_report(store.snapshot(path))
+    assert_matches_report(app, report)
+    gap = next(s.text for s in report.statements
+               if s.kind == "completers only" and (s.timepoint, s.definition) == ("3m", "claim"))
+    assert gap.startswith("Completers-only passes but ITT does not: at three months")
+    assert "counting the 50 who had no follow-up as not improved" in gap
+    # under the verdict, and again under "What you can say"
+    assert [w.value for w in app.warning].count(gap) == 2
+    assert_no_small_cells_on_page(app)
+
+
+def test_page_on_a_supported_program_and_its_target(program_app, capsys):
+    path = program_app(Program(responders=135, non_responders=15))
+    app = run_page(PAGE)
+    assert_no_errors(app)
+    report = claim.claim_report(store.snapshot(path))
+    assert shown_verdict(app) == "Supported" == claim.VERDICT_LABELS[
+        cli_claim(path, capsys)["verdict"]]
+    assert_matches_report(app, report)
+    assert report.headline.text in bullet_items(app)
+
+    app.number_input(key="claim_target").set_value(95.0)
+    app.run()
+    assert shown_verdict(app) == "Contradicted" == claim.VERDICT_LABELS[
+        cli_claim(path, capsys, "--target", "0.95")["verdict"]]
+    assert_matches_report(app, claim.claim_report(store.snapshot(path), 0.95))
+
+
+def test_page_on_8_patients_is_inconclusive_and_shows_no_count(program_app, capsys):
+    path = program_app(Program(responders=6, non_responders=2))
+    app = run_page(PAGE, role="marketing")
+    assert_no_errors(app)
+    assert shown_verdict(app) == "Inconclusive" == claim.VERDICT_LABELS[
+        cli_claim(path, capsys)["verdict"]]
+    assert metric(app, "Responder rate") == claim.TOO_FEW
+    assert metric(app, "Patients counted (n)") == f"fewer than {SMALL_CELL}"
+    assert_matches_report(app, claim.claim_report(store.snapshot(path)))
+    assert_no_small_cells_on_page(app)
