@@ -1,0 +1,217 @@
+"""Durability: how long until the first booster, and how long relief lasts.
+
+Kaplan–Meier curves (``stats.kaplan_meier``, right-censoring, log-log 95%
+band) in calendar days, pooled and by condition:
+
+* **first booster** (``"booster"``): from the index date (first infusion or
+  booster) to the first booster visit after it; a patient without one is
+  censored at their last visit of any kind.  Every treated patient in view.
+* **loss of response** (``"response"``): only patients with baseline pain
+  above 0.  The clock starts at the first visit after the index date whose
+  pain score is at most 70% of baseline pain (a pain30 response) and stops at
+  the first pain score on a later date above 70% of baseline (loss of
+  response).  A patient who keeps responding is censored at their last visit
+  with a pain score, not at the data cutoff: nothing is known about their
+  pain after that visit.  Patients who never respond are not on this curve
+  (counted in ``excluded``).
+
+Groups with fewer than 11 patients are flagged ``too_few`` (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from analysis import db, stats
+from analysis.outcomes import SMALL_CELL, Filters, cutoff
+from analysis.store import Snapshot
+
+CURVES = ("booster", "response")
+CURVE_LABELS = {
+    "booster": "Time from first infusion to first booster",
+    "response": "Time from first pain response to loss of response",
+}
+EVENT_LABELS = {"booster": "had a booster", "response": "lost their response"}
+AT_RISK_DAYS = (0, 30, 60, 90, 180, 365)
+POOLED = "All conditions in view"
+
+FILTER_PLACEHOLDER = "{{ patient_filter }}"
+
+
+def _query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None
+           ) -> pd.DataFrame:
+    """Run ``sql/queries/<name>.sql`` with the shared filter predicate in place."""
+    sql = db.read_sql(f"queries/{name}.sql")
+    where, filter_params = filters.sql()
+    return snap.query(sql.replace(FILTER_PLACEHOLDER, where), {**filter_params, **(params or {})})
+
+
+# --------------------------------------------------------------------------
+# per patient
+
+
+def booster_durations(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
+    """Per treated patient in view: start (index) date, first booster after it,
+    last visit, ``days`` and ``event`` (True = booster, False = censored)."""
+    frame = _query(snap, "durability_first_booster", filters)
+    frame["event"] = frame["event"].astype(bool)
+    frame["days"] = frame["days"].astype(int)
+    return frame
+
+
+def response_durations(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
+    """Per treated patient in view with baseline pain > 0: first response date,
+    loss date, last pain date, ``responded``, ``days`` (from first response;
+    missing when never responded) and ``event`` (True = lost response)."""
+    frame = _query(snap, "durability_response", filters)
+    for column in ("responded", "event"):
+        frame[column] = frame[column].astype(bool)
+    frame["days"] = frame["days"].astype("Int64")
+    return frame
+
+
+def durations(snap: Snapshot, curve: str, filters: Filters = Filters()) -> pd.DataFrame:
+    """The patients on one curve: ``patient_id, condition, days, event`` (+ detail)."""
+    _check(curve)
+    if curve == "booster":
+        return booster_durations(snap, filters)
+    frame = response_durations(snap, filters)
+    frame = frame[frame["responded"]].copy()
+    frame["days"] = frame["days"].astype(int)
+    return frame.reset_index(drop=True)
+
+
+def _check(curve: str) -> None:
+    if curve not in CURVES:
+        raise ValueError(f"unknown curve {curve!r}; one of {', '.join(CURVES)}")
+
+
+# --------------------------------------------------------------------------
+# curves
+
+
+@dataclass(frozen=True)
+class Curve:
+    group: str
+    km: stats.KaplanMeier
+    at_risk: dict[int, int]   # numbers at risk at AT_RISK_DAYS
+    too_few: bool
+
+    @property
+    def n(self) -> int:
+        return self.km.n
+
+    @property
+    def events(self) -> int:
+        return self.km.events
+
+    @property
+    def censored(self) -> int:
+        return self.km.n - self.km.events
+
+
+@dataclass(frozen=True)
+class Durability:
+    curve: str
+    label: str
+    cutoff: dt.date | None
+    pooled: Curve
+    by_condition: list[Curve]
+    excluded: dict[str, int]
+    filters: Filters = field(default_factory=Filters)
+
+    def get(self, group: str) -> Curve:
+        if group == POOLED:
+            return self.pooled
+        return next(c for c in self.by_condition if c.group == group)
+
+    @property
+    def groups(self) -> list[str]:
+        return [POOLED, *(c.group for c in self.by_condition)]
+
+
+def _curve(group: str, frame: pd.DataFrame) -> Curve:
+    km = stats.kaplan_meier(frame["days"].to_numpy(dtype=float),
+                            frame["event"].to_numpy(dtype=bool))
+    return Curve(group, km, {day: km.at_risk_at(day) for day in AT_RISK_DAYS},
+                 km.n < SMALL_CELL)
+
+
+def durability(snap: Snapshot, curve: str = "booster",
+               filters: Filters = Filters()) -> Durability:
+    """One Kaplan–Meier curve pooled and by condition, with who is left out."""
+    _check(curve)
+    if curve == "booster":
+        frame = booster_durations(snap, filters)
+        excluded = {"treated": int(len(frame))}
+    else:
+        everyone = response_durations(snap, filters)
+        treated = _treated(snap, filters)
+        excluded = {
+            "treated": treated,
+            "no_baseline_pain": treated - int(len(everyone)),
+            "no_pain_score_after_index": int((everyone["pain_visits_after_index"] == 0).sum()),
+            "never_responded": int((~everyone["responded"]
+                                    & (everyone["pain_visits_after_index"] > 0)).sum()),
+        }
+        frame = everyone[everyone["responded"]].copy()
+        frame["days"] = frame["days"].astype(int)
+    conditions = sorted(frame["condition"].dropna().unique())
+    return Durability(
+        curve, CURVE_LABELS[curve], cutoff(snap), _curve(POOLED, frame),
+        [_curve(c, frame[frame["condition"] == c]) for c in conditions], excluded, filters)
+
+
+def time_to_first_booster(snap: Snapshot, filters: Filters = Filters()) -> Durability:
+    return durability(snap, "booster", filters)
+
+
+def response_durability(snap: Snapshot, filters: Filters = Filters()) -> Durability:
+    return durability(snap, "response", filters)
+
+
+def _treated(snap: Snapshot, filters: Filters) -> int:
+    where, params = filters.sql()
+    return int(snap.scalar(f"SELECT count(*) FROM patients WHERE treated AND {where}", params))
+
+
+def summary_table(result: Durability) -> pd.DataFrame:
+    """One row per group: patients, events, censored, median and its CI (days)."""
+    rows = []
+    for c in (result.pooled, *result.by_condition):
+        rows.append({"group": c.group, "n": c.n, "events": c.events, "censored": c.censored,
+                     "median": c.km.median, "median_ci_low": c.km.median_ci_low,
+                     "median_ci_high": c.km.median_ci_high, "too_few": c.too_few,
+                     **{f"at_risk_{d}": c.at_risk[d] for d in AT_RISK_DAYS}})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------
+# for people
+
+
+def days_text(days: float | None) -> str:
+    if days is None or pd.isna(days):
+        return "not reached"
+    days = int(round(days))
+    return f"{days:,} day" + ("" if days == 1 else "s")
+
+
+def median_text(km: stats.KaplanMeier) -> str:
+    """"107 days (95% CI 98–116)"; "not reached (95% CI 98 days to not reached)"."""
+    if km.n == 0:
+        return "–"
+    if km.median is None:
+        median = "not reached"
+    else:
+        median = days_text(km.median)
+    low = "–" if km.median_ci_low is None else f"{int(round(km.median_ci_low)):,}"
+    if km.median_ci_high is None:
+        interval = f"95% CI {low} days to not reached" if km.median_ci_low is not None \
+            else "95% CI not reached"
+    else:
+        interval = f"95% CI {low}–{int(round(km.median_ci_high)):,} days"
+    return f"{median} ({interval})"

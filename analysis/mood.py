@@ -1,0 +1,317 @@
+"""Depression (PHQ-9) and PTSD (PCL-5) outcomes, and how they go with pain relief.
+
+The same baseline, window and population rules as pain (SPEC §3), applied to
+the questionnaires:
+
+* **baseline**: the last non-null score in [index − 30, index];
+* **follow-up**: the non-null score from the visit closest to the
+  timepoint's target day inside its window, never on the index date; a tie
+  goes to the later visit;
+* **due**: index + window end ≤ data cutoff, or the follow-up is already there;
+* **itt** (default): eligible and due, a missing follow-up counts as *not* a
+  responder; **completers**: eligible with a follow-up score.
+
+Measures, and who is eligible for each (the questionnaires' usual cut-offs):
+
+* ``phq9_response``: PHQ-9 at least 50% below baseline (20 → 10 counts);
+* ``phq9_remission``: PHQ-9 below 5 at follow-up;
+  both only for patients whose baseline PHQ-9 is ≥ 10 (at least moderate
+  depression): a patient without depression cannot respond or remit;
+* ``pcl5_improvement``: PCL-5 at least 10 points below baseline (clinically
+  meaningful change), only for patients whose baseline PCL-5 is ≥ 33
+  (probable PTSD).
+
+Every function takes ``(snap, ..., filters)`` and returns a small dataclass or
+a DataFrame, so the dashboard and the quarterly report show the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from analysis import db, stats
+from analysis.formatting import count, percent
+from analysis.outcomes import (POPULATIONS, SMALL_CELL, TIMEPOINTS, Filters, GroupRate,
+                               cutoff)
+from analysis.store import Snapshot
+
+MEASURES = ("phq9_response", "phq9_remission", "pcl5_improvement")
+MEASURE_LABELS = {
+    "phq9_response": "Depression response (PHQ-9 ≥50% lower)",
+    "phq9_remission": "Depression remission (PHQ-9 below 5)",
+    "pcl5_improvement": "PTSD improvement (PCL-5 ≥10 points lower)",
+}
+MEASURE_SHORT = {
+    "phq9_response": "PHQ-9 response",
+    "phq9_remission": "PHQ-9 remission",
+    "pcl5_improvement": "PCL-5 improvement",
+}
+ELIGIBILITY = {
+    "phq9_response": "baseline PHQ-9 ≥ 10 (at least moderate depression)",
+    "phq9_remission": "baseline PHQ-9 ≥ 10 (at least moderate depression)",
+    "pcl5_improvement": "baseline PCL-5 ≥ 33 (probable PTSD)",
+}
+INSTRUMENT_OF = {"phq9_response": "phq9", "phq9_remission": "phq9", "pcl5_improvement": "pcl5"}
+
+FILTER_PLACEHOLDER = "{{ patient_filter }}"
+
+
+def _query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None
+           ) -> pd.DataFrame:
+    """Run ``sql/queries/<name>.sql`` with the shared filter predicate in place."""
+    sql = db.read_sql(f"queries/{name}.sql")
+    where, filter_params = filters.sql()
+    return snap.query(sql.replace(FILTER_PLACEHOLDER, where), {**filter_params, **(params or {})})
+
+
+def _check(timepoint: str, population: str, ci: str) -> None:
+    if timepoint not in TIMEPOINTS:
+        raise ValueError(f"unknown timepoint {timepoint!r}; one of {', '.join(TIMEPOINTS)}")
+    if population not in POPULATIONS:
+        raise ValueError(f"unknown population {population!r}; one of {', '.join(POPULATIONS)}")
+    if ci not in ("wilson", "exact"):
+        raise ValueError(f"unknown CI method {ci!r}; one of wilson, exact")
+
+
+def _in_population(frame: pd.DataFrame, population: str) -> pd.Series:
+    if population == "itt":
+        return frame["eligible"] & frame["due"]
+    return frame["eligible"] & frame["complete"]
+
+
+# --------------------------------------------------------------------------
+# per patient
+
+
+def mood_outcomes(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
+    """One row per treated patient in view × timepoint × measure: baseline,
+    follow-up (and their dates), eligible, complete, due, responder and, for
+    patients outside the ITT denominator, why (``itt_exclusion``)."""
+    frame = _query(snap, "mood_outcomes", filters)
+    for column in ("eligible", "complete", "due", "responder"):
+        frame[column] = frame[column].astype(bool)
+    return frame
+
+
+# --------------------------------------------------------------------------
+# rates
+
+
+def mood_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson") -> pd.DataFrame:
+    """Every timepoint × measure × population, overall (group ``"All"``) and by
+    condition: n, responders, rate, Wilson (or exact) CI, ``too_few``."""
+    return _grid(mood_outcomes(snap, filters), ci)
+
+
+def _grid(frame: pd.DataFrame, ci: str) -> pd.DataFrame:
+    conditions = sorted(frame["condition"].dropna().unique())
+    parts = []
+    for population in POPULATIONS:
+        chosen = frame[_in_population(frame, population)]
+        for by_condition in (False, True):
+            keys = ["timepoint", "measure"] + (["condition"] if by_condition else [])
+            counts = (chosen.groupby(keys)["responder"].agg(n="size", responders="sum")
+                      .reset_index())
+            counts["group"] = counts["condition"] if by_condition else "All"
+            counts["population"] = population
+            parts.append(counts[["timepoint", "measure", "population", "group", "n",
+                                 "responders"]])
+    counts = pd.concat(parts, ignore_index=True)
+    index = pd.MultiIndex.from_product(
+        [TIMEPOINTS, MEASURES, POPULATIONS, ["All", *conditions]],
+        names=["timepoint", "measure", "population", "group"])
+    full = (counts.set_index(["timepoint", "measure", "population", "group"])
+            .reindex(index, fill_value=0).reset_index())
+    full["n"] = full["n"].astype(int)
+    full["responders"] = full["responders"].astype(int)
+    rates = [stats.proportion(k, n, method=ci) for k, n in zip(full["responders"], full["n"])]
+    full["rate"] = [r.rate for r in rates]
+    full["ci_low"] = [r.ci_low for r in rates]
+    full["ci_high"] = [r.ci_high for r in rates]
+    full["too_few"] = full["n"] < SMALL_CELL
+    return full
+
+
+@dataclass(frozen=True)
+class MeasureRates:
+    measure: str
+    label: str
+    eligibility: str
+    overall: GroupRate
+    by_condition: list[GroupRate]
+    excluded: dict[str, int]
+
+
+@dataclass(frozen=True)
+class MoodRates:
+    timepoint: str
+    population: str
+    ci_method: str
+    cutoff: dt.date | None
+    treated: int
+    measures: list[MeasureRates]
+    filters: Filters = field(default_factory=Filters)
+
+    def get(self, measure: str) -> MeasureRates:
+        return next(m for m in self.measures if m.measure == measure)
+
+
+def _number(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def mood_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
+               filters: Filters = Filters(), ci: str = "wilson") -> MoodRates:
+    """The three mood measures at one timepoint, overall and by condition,
+    with who was left out and why."""
+    _check(timepoint, population, ci)
+    frame = mood_outcomes(snap, filters)
+    grid = _grid(frame, ci)
+    at = frame[frame["timepoint"] == timepoint]
+    measures = []
+    for measure in MEASURES:
+        cell = grid[(grid.timepoint == timepoint) & (grid.measure == measure)
+                    & (grid.population == population)]
+        rows = [GroupRate(r.group, int(r.n), int(r.responders), _number(r.rate),
+                          _number(r.ci_low), _number(r.ci_high), bool(r.too_few))
+                for r in cell.itertuples()]
+        overall = next(r for r in rows if r.group == "All")
+        by_condition = [r for r in rows if r.group != "All"]
+        measures.append(MeasureRates(measure, MEASURE_LABELS[measure], ELIGIBILITY[measure],
+                                     overall, by_condition,
+                                     _exclusions(at[at["measure"] == measure], population)))
+    treated = int(frame["patient_id"].nunique())
+    return MoodRates(timepoint, population, ci, cutoff(snap), treated, measures, filters)
+
+
+def _exclusions(rows: pd.DataFrame, population: str) -> dict[str, int]:
+    """Why treated patients are not in the denominator, with counts."""
+    result = {
+        "treated": int(len(rows)),
+        "no_baseline_score": int((rows["itt_exclusion"] == "no baseline score").sum()),
+        "baseline_below_threshold": int((rows["itt_exclusion"] == "baseline below threshold").sum()),
+        "not_yet_due": int((rows["eligible"] & ~rows["due"]).sum()),
+    }
+    missing = int((rows["eligible"] & rows["due"] & ~rows["complete"]).sum())
+    if population == "itt":
+        # In ITT, a due patient without the follow-up counts as a non-responder.
+        result["missing_follow_up_counted_as_non_responder"] = missing
+    else:
+        result["missing_follow_up"] = missing
+    return result
+
+
+# --------------------------------------------------------------------------
+# pain relief and depression response together
+
+
+@dataclass(frozen=True)
+class PainMoodTable:
+    """2×2 table of pain30 response × PHQ-9 response at one timepoint, among
+    patients in the population (ITT: eligible and due; completers: eligible
+    with both follow-ups) for both measures."""
+    timepoint: str
+    population: str
+    both: int          # pain responder and PHQ-9 responder
+    pain_only: int     # pain responder, not a PHQ-9 responder
+    mood_only: int     # PHQ-9 responder, not a pain responder
+    neither: int
+    odds_ratio: stats.OddsRatio
+    too_few: bool
+
+    @property
+    def n(self) -> int:
+        return self.both + self.pain_only + self.mood_only + self.neither
+
+    @property
+    def pain_responders(self) -> int:
+        return self.both + self.pain_only
+
+    @property
+    def pain_non_responders(self) -> int:
+        return self.mood_only + self.neither
+
+    def mood_rate_given_pain(self, pain_responder: bool) -> float | None:
+        """Share of PHQ-9 responders among pain responders (or non-responders)."""
+        k, n = ((self.both, self.pain_responders) if pain_responder
+                else (self.mood_only, self.pain_non_responders))
+        return k / n if n else None
+
+
+def pain_mood_pairs(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
+                    filters: Filters = Filters()) -> pd.DataFrame:
+    """Per patient in the population for both pain30 and PHQ-9 response at the
+    timepoint: ``pain_responder`` and ``mood_responder``."""
+    _check(timepoint, population, "wilson")
+    where, params = filters.sql()
+    pain = snap.query(f"""
+        SELECT patient_id, eligible, due, complete, responder
+        FROM patient_outcomes
+        WHERE definition = 'pain30' AND timepoint = $timepoint AND {where}
+    """, {"timepoint": timepoint, **params})
+    mood = mood_outcomes(snap, filters)
+    mood = mood[(mood["timepoint"] == timepoint) & (mood["measure"] == "phq9_response")]
+    for column in ("eligible", "due", "complete", "responder"):
+        pain[column] = pain[column].astype(bool)
+    pain = pain[_in_population(pain, population)]
+    mood = mood[_in_population(mood, population)]
+    pairs = pain[["patient_id", "responder"]].merge(
+        mood[["patient_id", "condition", "responder"]], on="patient_id",
+        suffixes=("_pain", "_mood"))
+    return (pairs.rename(columns={"responder_pain": "pain_responder",
+                                  "responder_mood": "mood_responder"})
+            [["patient_id", "condition", "pain_responder", "mood_responder"]]
+            .sort_values("patient_id").reset_index(drop=True))
+
+
+def pain_mood_table(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
+                    filters: Filters = Filters()) -> PainMoodTable:
+    """How pain response (pain30) and depression response (PHQ-9) go together:
+    the 2×2 table and the odds ratio of PHQ-9 response for pain responders
+    against pain non-responders (Woolf CI, Fisher p)."""
+    pairs = pain_mood_pairs(snap, timepoint, population, filters)
+    pain, mood = pairs["pain_responder"], pairs["mood_responder"]
+    a = int((pain & mood).sum())
+    b = int((pain & ~mood).sum())
+    c = int((~pain & mood).sum())
+    d = int((~pain & ~mood).sum())
+    return PainMoodTable(timepoint, population, a, b, c, d, stats.odds_ratio(a, b, c, d),
+                         a + b + c + d < SMALL_CELL)
+
+
+
+def odds_ratio_text(table: PainMoodTable, digits: int = 1) -> str:
+    """"4.2 (95% CI 2.1–8.4)"; with a zero cell, what the table shows instead."""
+    result = table.odds_ratio
+    value = result.odds_ratio
+    if value is None:
+        return "not estimable (a whole row or column of the table is empty)"
+    if value == float("inf"):
+        why = ("every pain responder had a depression response" if table.pain_only == 0
+               else "no depression response without pain relief")
+        return f"not estimable: infinite ({why})"
+    if value == 0:
+        why = ("no pain responder had a depression response" if table.both == 0
+               else "every patient without pain relief had a depression response")
+        return f"0 ({why})"
+
+    def bound(x):
+        if x is None:
+            return "–"
+        return "∞" if x == float("inf") else f"{x:.{digits}f}"
+    return f"{value:.{digits}f} (95% CI {bound(result.ci_low)}–{bound(result.ci_high)})"
+
+
+def rate_cell(group: GroupRate) -> str:
+    """A table cell for people: "46% (30–62%) · 12 of 26", with "⚠" when the
+    group is too small to report (n < 11); "no patients" when n = 0."""
+    if group.n == 0:
+        return "no patients"
+    text = f"{percent(group.rate)}"
+    if group.ci_low is not None and group.ci_high is not None:
+        text += f" ({100 * group.ci_low:.0f}–{100 * group.ci_high:.0f}%)"
+    text += f" · {count(group.responders)} of {count(group.n)}"
+    return text + (" ⚠" if group.too_few else "")

@@ -1,0 +1,229 @@
+"""Safety: adverse events, blood pressure and oxygen saturation per 100 infusions.
+
+The denominator is every ``infusion`` and ``booster`` visit of the treated
+patients in view (the shared filters pick the patients; all their ketamine
+visits count), whatever the route.  Each rate is a per-infusion proportion
+× 100 with a 95% Wilson interval (Clopper–Pearson on request):
+
+* **adverse events**: the ``adverse_event`` text of a visit may list several,
+  separated by ";" or "," ("nausea; headache"): it is split, lower-cased and
+  trimmed, and each type counts once per visit.  "Any adverse event" counts
+  infusions with at least one;
+* **systolic BP ≥ 180** (``sbp_max``), among infusions with a BP recorded;
+* **SpO2 below 90%** (``spo2_min``), among infusions with SpO2 recorded.  The
+  clinic says ketamine does not suppress breathing: the rate is shown with
+  its denominator and without comment, for the reader to judge.
+
+Rates are given overall and by route (recorded on the visit, else the
+patient's route), ketamine dose band (mg/kg = ``ketamine_mg`` / the weight on
+that visit, else the patient's nearest-in-time recorded weight, a tie going
+to the earlier weight; < 0.5, 0.5–<1.0, 1.0–<1.5, ≥ 1.5 mg/kg, "unknown"
+without a dose or any weight) and quarter of the visit date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from analysis import db, stats
+from analysis.formatting import count
+from analysis.outcomes import SMALL_CELL, Filters, cutoff, previous_quarter
+from analysis.store import Snapshot
+
+CORE_MEASURES = {
+    "any_adverse_event": "Any adverse event",
+    "sbp_180": "Systolic BP ≥ 180 mmHg",
+    "spo2_below_90": "SpO2 below 90%",
+}
+DIMENSIONS = {
+    "overall": "All infusions",
+    "route": "Route",
+    "dose_band": "Ketamine dose (mg/kg)",
+    "quarter": "Quarter of the visit",
+}
+DOSE_BANDS = ("< 0.5", "0.5–<1.0", "1.0–<1.5", "≥ 1.5", "unknown")
+DOSE_BAND_LABELS = {"< 0.5": "below 0.5 mg/kg", "0.5–<1.0": "0.5 to under 1.0 mg/kg",
+                    "1.0–<1.5": "1.0 to under 1.5 mg/kg", "≥ 1.5": "1.5 mg/kg or more",
+                    "unknown": "unknown (no dose or weight)"}
+RATE_COLUMNS = ["dimension", "group", "kind", "measure", "events", "n", "per_100",
+                "ci_low", "ci_high", "too_few"]
+
+FILTER_PLACEHOLDER = "{{ patient_filter }}"
+
+
+def _query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None
+           ) -> pd.DataFrame:
+    """Run ``sql/queries/<name>.sql`` with the shared filter predicate in place."""
+    sql = db.read_sql(f"queries/{name}.sql")
+    where, filter_params = filters.sql()
+    return snap.query(sql.replace(FILTER_PLACEHOLDER, where), {**filter_params, **(params or {})})
+
+
+def infusions(snap: Snapshot, filters: Filters = Filters(),
+              visits_from: dt.date | None = None, visits_to: dt.date | None = None
+              ) -> pd.DataFrame:
+    """One row per infusion or booster visit in view (optionally only those
+    dated in [visits_from, visits_to]): route, dose (mg, weight used and where
+    it came from, mg/kg, band), adverse events (a list), ``sbp_max``,
+    ``spo2_min`` and the flags the rates count."""
+    frame = _query(snap, "safety_infusions", filters,
+                   {"visits_from": visits_from, "visits_to": visits_to})
+    frame["adverse_events"] = [list(events) for events in frame["adverse_events"]]
+    frame["any_adverse_event"] = frame["any_adverse_event"].astype(bool)
+    return frame
+
+
+# --------------------------------------------------------------------------
+# rates
+
+
+@dataclass(frozen=True)
+class SafetyRate:
+    dimension: str
+    group: str
+    measure: str
+    events: int       # infusions with the event
+    n: int            # infusions in the denominator
+    per_100: float | None
+    ci_low: float | None   # per 100
+    ci_high: float | None
+    too_few: bool
+
+
+@dataclass(frozen=True)
+class SafetySummary:
+    ci_method: str
+    cutoff: dt.date | None
+    patients: int
+    infusions: int
+    adverse_event_types: list[str]   # most frequent first
+    weight_from_nearest_visit: int   # infusions dosed with another visit's weight
+    dose_unknown: int                # infusions without a dose or any weight
+    rates: pd.DataFrame              # RATE_COLUMNS, one row per dimension × group × measure
+    filters: Filters = field(default_factory=Filters)
+
+    def rate(self, measure: str, dimension: str = "overall", group: str = "All") -> SafetyRate:
+        row = self.rates[(self.rates.dimension == dimension) & (self.rates.group == group)
+                         & (self.rates.measure == measure)]
+        if row.empty:
+            raise KeyError(f"no rate for {measure!r} in {dimension}={group!r}")
+        r = row.iloc[0]
+        return SafetyRate(dimension, group, measure, int(r.events), int(r.n), _number(r.per_100),
+                          _number(r.ci_low), _number(r.ci_high), bool(r.too_few))
+
+    def table(self, dimension: str, kind: str | None = None) -> pd.DataFrame:
+        """The rates of one dimension (``kind``: ``"core"`` or ``"adverse_event"``)."""
+        rows = self.rates[self.rates.dimension == dimension]
+        if kind:
+            rows = rows[rows.kind == kind]
+        return rows.reset_index(drop=True)
+
+    def groups(self, dimension: str) -> list[str]:
+        return list(dict.fromkeys(self.table(dimension)["group"]))
+
+
+def _number(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _rate_rows(dimension: str, group: str, part: pd.DataFrame, types: list[str],
+               ci: str) -> list[dict]:
+    n_all = len(part)
+    sbp = part["sbp_max"].notna()
+    spo2 = part["spo2_min"].notna()
+    counts = [
+        ("core", "any_adverse_event", int(part["any_adverse_event"].sum()), n_all),
+        ("core", "sbp_180", int((part["sbp_max"][sbp] >= 180).sum()), int(sbp.sum())),
+        ("core", "spo2_below_90", int((part["spo2_min"][spo2] < 90).sum()), int(spo2.sum())),
+    ]
+    for name in types:
+        counts.append(("adverse_event", name,
+                       int(sum(name in events for events in part["adverse_events"])), n_all))
+    rows = []
+    for kind, measure, k, n in counts:
+        p = stats.proportion(k, n, method=ci)
+        rows.append({
+            "dimension": dimension, "group": group, "kind": kind, "measure": measure,
+            "events": k, "n": n,
+            "per_100": None if p.rate is None else 100 * p.rate,
+            "ci_low": None if p.ci_low is None else 100 * p.ci_low,
+            "ci_high": None if p.ci_high is None else 100 * p.ci_high,
+            "too_few": n < SMALL_CELL,
+        })
+    return rows
+
+
+def _quarter_range(quarters: list[str]) -> list[str]:
+    """Every quarter from the first to the last, gaps included."""
+    if not quarters:
+        return []
+    first, last = min(quarters), max(quarters)
+    out = [last]
+    while out[-1] != first:
+        out.append(previous_quarter(out[-1]))
+    return out[::-1]
+
+
+def safety_summary(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson",
+                   visits_from: dt.date | None = None,
+                   visits_to: dt.date | None = None) -> SafetySummary:
+    """Every safety rate, overall and by route, dose band and quarter.
+
+    The quarterly report passes its quarter's first and last day as
+    ``visits_from``/``visits_to`` to count only the infusions dated in it.
+    """
+    if ci not in ("wilson", "exact"):
+        raise ValueError(f"unknown CI method {ci!r}; one of wilson, exact")
+    frame = infusions(snap, filters, visits_from, visits_to)
+    types = (pd.Series([e for events in frame["adverse_events"] for e in events], dtype=object)
+             .value_counts())
+    types = sorted(types.index, key=lambda t: (-types[t], t))
+    groupings = {
+        "overall": ["All"],
+        "route": sorted(frame["route"].dropna().unique()),
+        "dose_band": list(DOSE_BANDS),
+        "quarter": _quarter_range(list(frame["quarter"].dropna().unique())),
+    }
+    rows = []
+    for dimension, groups in groupings.items():
+        for group in groups:
+            part = frame if dimension == "overall" else frame[frame[dimension] == group]
+            rows.extend(_rate_rows(dimension, group, part, types, ci))
+    rates = pd.DataFrame(rows, columns=RATE_COLUMNS)
+    return SafetySummary(
+        ci_method=ci, cutoff=cutoff(snap),
+        patients=int(frame["patient_id"].nunique()), infusions=int(len(frame)),
+        adverse_event_types=types,
+        weight_from_nearest_visit=int(((frame["weight_source"] == "nearest visit")
+                                       & frame["mg_per_kg"].notna()).sum()),
+        dose_unknown=int((frame["dose_band"] == "unknown").sum()),
+        rates=rates, filters=filters)
+
+
+# --------------------------------------------------------------------------
+# for people
+
+
+def per_100_text(rate: SafetyRate, digits: int = 1) -> str:
+    """"9.8 per 100 (95% CI 8.7–10.9)"; "–" without infusions."""
+    if rate.per_100 is None:
+        return "–"
+    text = f"{rate.per_100:.{digits}f} per 100"
+    if rate.ci_low is not None and rate.ci_high is not None:
+        text += f" (95% CI {rate.ci_low:.{digits}f}–{rate.ci_high:.{digits}f})"
+    return text
+
+
+def per_100_cell(rate: SafetyRate, digits: int = 1) -> str:
+    """A table cell for people: "10.2 (9.1–11.5) · 247 of 2,421", with "⚠"
+    when the denominator is too small to report; "no infusions" when n = 0."""
+    if rate.n == 0:
+        return "no infusions"
+    text = f"{rate.per_100:.{digits}f}"
+    if rate.ci_low is not None and rate.ci_high is not None:
+        text += f" ({rate.ci_low:.{digits}f}–{rate.ci_high:.{digits}f})"
+    text += f" · {count(rate.events)} of {count(rate.n)}"
+    return text + (" ⚠" if rate.too_few else "")

@@ -1,0 +1,148 @@
+"""Durability: time to the first booster and how long pain relief lasts
+(Kaplan–Meier, pooled and by condition)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis import durability
+from analysis.formatting import count
+from analysis.privacy import SUPPRESSED
+from ui import context, theme
+
+ctx = context.get()
+
+st.title("Durability")
+st.caption(
+    "Kaplan–Meier estimates in days, with 95% bands. A patient still waiting at their last "
+    "visit is counted until then (censored), never as an event. Timepoint, responder "
+    "definition and population do not apply to this page.")
+
+booster = ctx.call(durability.durability, "booster", ctx.filters)
+response = ctx.call(durability.durability, "response", ctx.filters)
+if booster.pooled.n == 0:
+    st.info("No treated patients match these filters. Widen the filters in the sidebar.")
+    st.stop()
+
+if st.session_state.get("durability_condition") not in booster.groups:
+    st.session_state["durability_condition"] = durability.POOLED  # filters changed the options
+group = st.selectbox("Condition", booster.groups, key="durability_condition",
+                     help="Shown beside all conditions pooled.")
+
+Y_TITLES = {"booster": "Still without a booster (%)", "response": "Still responding (%)"}
+COLOURS = (theme.PRIMARY, theme.ACCENT)
+BANDS = ("rgba(31, 95, 139, 0.16)", "rgba(224, 122, 31, 0.16)")
+
+
+def hidden(curve) -> bool:
+    return ctx.external and curve.too_few
+
+
+def curves_for(result) -> list:
+    chosen = [result.pooled]
+    if group != durability.POOLED and group in result.groups:
+        chosen.append(result.get(group))
+    return chosen
+
+
+def km_figure(result, curves) -> go.Figure:
+    fig = go.Figure()
+    for curve, colour, band in zip(curves, COLOURS, BANDS):
+        if curve.n == 0 or hidden(curve):
+            continue
+        km = curve.km
+        t = list(km.time)
+        fig.add_trace(go.Scatter(x=t, y=100 * km.ci_high, mode="lines", line_shape="hv",
+                                 line_width=0, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=t, y=100 * km.ci_low, mode="lines", line_shape="hv",
+                                 line_width=0, fill="tonexty", fillcolor=band,
+                                 showlegend=False, hoverinfo="skip"))
+        name = f"{curve.group} (n={curve.n})" + (" – too few" if curve.too_few else "")
+        fig.add_trace(go.Scatter(
+            x=t, y=100 * km.survival, mode="lines", line_shape="hv", name=name,
+            line=dict(color=colour, width=2.2),
+            customdata=list(km.at_risk),
+            hovertemplate="day %{x}: %{y:.0f}% (%{customdata} at risk)<extra>"
+                          f"{curve.group}</extra>"))
+    fig.add_hline(y=50, line_dash="dot", line_color=theme.NEUTRAL)
+    fig.update_yaxes(title=Y_TITLES[result.curve], range=[0, 102], ticksuffix="%")
+    fig.update_xaxes(title="Days", rangemode="tozero")
+    fig = theme.styled(fig, result.label, height=420)
+    # the legend goes under the title rather than on it
+    fig.update_layout(margin=dict(t=95), title=dict(y=0.98, yanchor="top"),
+                      legend=dict(traceorder="normal"))
+    return fig
+
+
+def at_risk_table(curves) -> pd.DataFrame:
+    rows = {}
+    for curve in curves:
+        rows[curve.group] = {f"day {d}": (SUPPRESSED if hidden(curve) else curve.at_risk[d])
+                             for d in durability.AT_RISK_DAYS}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "Number at risk"
+    return frame
+
+
+def section(result, intro: str) -> None:
+    st.subheader(result.label)
+    st.caption(intro)
+    curves = curves_for(result)
+    if group != durability.POOLED and group not in result.groups:
+        st.info(f"No {group} patient is on this curve with these filters.")
+    if result.pooled.n == 0:
+        st.info("No patient is on this curve with these filters.")
+        return
+    for curve in curves:
+        if hidden(curve):
+            st.markdown(f"**{curve.group}**: {SUPPRESSED} (fewer than 11 patients).")
+            continue
+        st.markdown(
+            f"**{curve.group}**: median {durability.median_text(curve.km)} · "
+            f"{count(curve.n)} patients, {count(curve.events)} "
+            f"{durability.EVENT_LABELS[result.curve]}, {count(curve.censored)} censored"
+            + (" · **too few to report** (fewer than 11 patients)" if curve.too_few else ""))
+    st.plotly_chart(km_figure(result, curves), width="stretch")
+    st.dataframe(at_risk_table(curves), width="stretch",
+                 column_config=None if ctx.external else {
+                     f"day {d}": st.column_config.NumberColumn(format="localized")
+                     for d in durability.AT_RISK_DAYS})
+
+
+section(booster,
+        f"All {count(booster.excluded['treated'])} treated patients in view, from the first "
+        "infusion to the first booster after it; patients without a booster are censored at "
+        "their last visit.")
+
+ex = response.excluded
+section(response,
+        "From the first visit after the first infusion with at least 30% less pain than "
+        "baseline, to the first later pain score above 70% of baseline. Patients still "
+        "responding are censored at their last visit with a pain score (not at the data "
+        f"cutoff). Not on this curve: {count(ex['no_baseline_pain'])} without baseline pain "
+        f"above 0, {count(ex['no_pain_score_after_index'])} without a pain score after the "
+        f"first infusion, {count(ex['never_responded'])} who never reached 30% relief.")
+
+with st.expander("Every condition"):
+    for result in (booster, response):
+        table = durability.summary_table(result)
+        shown = pd.DataFrame({
+            "Condition": table["group"],
+            "Patients": table["n"],
+            "Events": table["events"],
+            "Censored": table["censored"],
+            "Median (95% CI)": [durability.median_text(c.km)
+                                for c in (result.pooled, *result.by_condition)],
+            "Flag": ["too few to report" if f else "" for f in table["too_few"]],
+        })
+        if ctx.external:
+            small = table["too_few"]
+            for column in ("Patients", "Events", "Censored", "Median (95% CI)"):
+                shown[column] = shown[column].astype(object).where(~small, SUPPRESSED)
+        st.markdown(f"**{result.label}**")
+        st.dataframe(shown, hide_index=True, width="stretch", height=38 + 35 * len(shown),
+                     column_config=None if ctx.external else {
+                         c: st.column_config.NumberColumn(format="localized")
+                         for c in ("Patients", "Events", "Censored")})

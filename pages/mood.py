@@ -1,0 +1,156 @@
+"""Depression & PTSD: PHQ-9 response and remission, PCL-5 improvement, and how
+depression response goes with pain relief."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis import mood, outcomes
+from analysis.formatting import count, p_value, percent
+from analysis.privacy import SUPPRESSED
+from ui import context, theme
+
+ctx = context.get()
+timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
+population_label = "ITT" if ctx.population == "itt" else "completers only"
+
+st.title("Depression & PTSD")
+st.caption(
+    "Same baseline, windows and populations as pain: baseline = last score in the 30 days up to "
+    "the first infusion; follow-up = the score closest to the timepoint inside its window. "
+    "PHQ-9 response = at least 50% lower; remission = below 5; both only for patients starting "
+    "at PHQ-9 10 or more (at least moderate depression). PCL-5 improvement = at least 10 points "
+    "lower, only for patients starting at PCL-5 33 or more (probable PTSD). "
+    + ("ITT: a patient who reached the timepoint without a score counts as not improved."
+       if ctx.population == "itt" else
+       "Completers only: patients with a follow-up score (optimistic)."))
+
+rates = ctx.call(mood.mood_rates, ctx.timepoint, ctx.population, ctx.filters, ctx.ci)
+if rates.treated == 0:
+    st.info("No treated patients match these filters. Widen the filters in the sidebar.")
+    st.stop()
+
+
+def hidden(group) -> bool:
+    return ctx.external and group.too_few
+
+
+def cell_text(group) -> str:
+    return SUPPRESSED if group.n and hidden(group) else mood.rate_cell(group)
+
+
+def with_room_for_legend(fig: go.Figure) -> go.Figure:
+    """The shared theme, with the legend under the title rather than on it."""
+    fig.update_layout(margin=dict(t=95), title=dict(y=0.98, yanchor="top"))
+    return fig
+
+
+# -- headline ----------------------------------------------------------------
+
+st.subheader(f"At {timepoint_label} ({population_label})")
+columns = st.columns(len(mood.MEASURES))
+for column, measure in zip(columns, rates.measures):
+    g = measure.overall
+    with column:
+        st.metric(measure.label, SUPPRESSED if hidden(g) else percent(g.rate),
+                  help=f"Eligible: {measure.eligibility}.")
+        if g.n == 0:
+            st.caption("No eligible patient has reached this timepoint.")
+        elif not hidden(g):
+            st.caption(f"95% CI {percent(g.ci_low)}–{percent(g.ci_high)} · "
+                       f"{count(g.responders)} of {count(g.n)} patients"
+                       + (" · too few to report" if g.too_few else ""))
+
+# -- over time ---------------------------------------------------------------
+
+grid = ctx.call(mood.mood_grid, ctx.filters, ctx.ci)
+overall = grid[(grid.group == "All") & (grid.population == ctx.population)]
+fig = go.Figure()
+labels = [outcomes.TIMEPOINT_LABELS[t] for t in outcomes.TIMEPOINTS]
+for measure in mood.MEASURES:
+    rows = overall[overall.measure == measure].set_index("timepoint").reindex(outcomes.TIMEPOINTS)
+    shown = rows["n"] > 0
+    if ctx.external:
+        shown &= ~rows["too_few"]
+    y = [100 * r if ok else None for r, ok in zip(rows["rate"], shown)]
+    plus = [100 * (h - r) if ok else None for r, h, ok in zip(rows["rate"], rows["ci_high"], shown)]
+    minus = [100 * (r - lo) if ok else None for r, lo, ok in zip(rows["rate"], rows["ci_low"], shown)]
+    fig.add_trace(go.Scatter(
+        x=labels, y=y, mode="lines+markers", name=mood.MEASURE_SHORT[measure],
+        error_y=dict(type="data", array=plus, arrayminus=minus, visible=True, thickness=1.2),
+        customdata=list(zip(rows["responders"], rows["n"])),
+        hovertemplate="%{x}: %{y:.0f}% (%{customdata[0]} of %{customdata[1]})<extra>"
+                      + mood.MEASURE_SHORT[measure] + "</extra>"))
+fig.add_vrect(x0=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) - 0.3,
+              x1=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) + 0.3,
+              fillcolor=theme.NEUTRAL, opacity=0.12, line_width=0)
+fig.update_yaxes(title="Patients improved (%)", range=[0, 100], ticksuffix="%")
+fig.update_xaxes(title="Time since first infusion")
+st.plotly_chart(with_room_for_legend(theme.styled(
+    fig, f"Mood outcomes over time ({population_label}, 95% CI)", height=400)), width="stretch")
+
+# -- by condition --------------------------------------------------------------
+
+st.subheader(f"By condition at {timepoint_label}")
+table = {"Condition": [g.group for g in rates.measures[0].by_condition]}
+for measure in rates.measures:
+    table[mood.MEASURE_SHORT[measure.measure]] = [cell_text(g) for g in measure.by_condition]
+st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch",
+             height=38 + 35 * len(table["Condition"]))
+st.caption("Rate (95% CI) · improved of patients counted. ⚠ = fewer than 11 patients: too few "
+           "to report outside the clinical team.")
+
+# -- pain and mood together ----------------------------------------------------
+
+st.subheader("Pain relief and depression response together")
+pair = ctx.call(mood.pain_mood_table, ctx.timepoint, ctx.population, ctx.filters)
+st.caption(f"Patients counted for both ≥30% less pain and PHQ-9 response at {timepoint_label} "
+           f"({population_label}).")
+if pair.n == 0:
+    st.info("No patient is counted for both pain and depression response at this timepoint "
+            "with these filters.")
+elif ctx.external and pair.too_few:
+    st.info(f"{SUPPRESSED.capitalize()}: fewer than 11 patients are counted for both.")
+else:
+    crosstab = pd.DataFrame(
+        {"Depression response": [pair.both, pair.mood_only, pair.both + pair.mood_only],
+         "No depression response": [pair.pain_only, pair.neither, pair.pain_only + pair.neither],
+         "Total": [pair.pain_responders, pair.pain_non_responders, pair.n]},
+        index=pd.Index(["≥30% less pain", "Less than 30% pain relief", "Total"],
+                       name="Pain relief"))
+    left, right = st.columns([3, 2])
+    with left:
+        st.dataframe(crosstab, width="stretch")
+    with right:
+        p_text = p_value(pair.odds_ratio.p_value)
+        st.markdown(f"**Odds ratio {mood.odds_ratio_text(pair)}**, Fisher's exact "
+                    f"p {p_text if p_text.startswith('<') else '= ' + p_text}.")
+        st.markdown(
+            f"Depression response in {percent(pair.mood_rate_given_pain(True))} of pain "
+            f"responders ({pair.both} of {pair.pain_responders}) and "
+            f"{percent(pair.mood_rate_given_pain(False))} of the others "
+            f"({pair.mood_only} of {pair.pain_non_responders}).")
+        if pair.too_few:
+            st.caption("Too few to report: fewer than 11 patients.")
+        st.caption("An association, not proof that one causes the other.")
+
+# -- who is counted --------------------------------------------------------------
+
+with st.expander("Who is counted"):
+    reasons = {
+        "treated": "Treated patients in view",
+        "no_baseline_score": "No baseline score",
+        "baseline_below_threshold": "Baseline below the threshold",
+        "not_yet_due": "Not yet due",
+        "missing_follow_up_counted_as_non_responder": "Due, no follow-up score (counted as not improved)",
+        "missing_follow_up": "No follow-up score (left out)",
+    }
+    who = pd.DataFrame({mood.MEASURE_SHORT[m.measure]: m.excluded for m in rates.measures})
+    who.index = [reasons.get(k, k) for k in who.index]
+    denominators = {mood.MEASURE_SHORT[m.measure]: m.overall.n for m in rates.measures}
+    who.loc["Counted"] = pd.Series(denominators)
+    st.dataframe(who, width="stretch")
+    st.caption(f"Data cutoff {rates.cutoff or '–'}. A patient is due at {timepoint_label} when "
+               "the window has closed by the cutoff or the follow-up score is already there.")

@@ -1,0 +1,197 @@
+"""Safety: adverse events, blood pressure and oxygen saturation per 100 infusions."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis import safety
+from analysis.formatting import count
+from analysis.privacy import SUPPRESSED
+from ui import context, theme
+
+ctx = context.get()
+
+st.title("Safety")
+st.caption(
+    "Per 100 infusions: every infusion and booster visit of the patients in view, all routes. "
+    "A visit listing several adverse events (\"nausea; headache\") counts once for each. "
+    "Blood pressure and SpO2 rates count only infusions where they were recorded. "
+    "95% Wilson intervals" + (" (Clopper–Pearson chosen)" if ctx.ci == "exact" else "")
+    + ". Timepoint, responder definition and population do not apply to this page.")
+
+summary = ctx.call(safety.safety_summary, ctx.filters, ctx.ci)
+if summary.infusions == 0:
+    st.info("No infusions for the patients matching these filters. Widen the filters in the "
+            "sidebar.")
+    st.stop()
+
+
+def hidden(rate) -> bool:
+    return ctx.external and rate.too_few
+
+
+def value_text(rate) -> str:
+    if rate.n == 0:
+        return "–"
+    return SUPPRESSED if hidden(rate) else f"{rate.per_100:.1f}"
+
+
+def cell_text(rate) -> str:
+    return SUPPRESSED if rate.n and hidden(rate) else safety.per_100_cell(rate)
+
+
+def with_room_for_legend(fig: go.Figure) -> go.Figure:
+    """The shared theme, with the legend under the title rather than on it."""
+    fig.update_layout(margin=dict(t=95), title=dict(y=0.98, yanchor="top"))
+    return fig
+
+
+# -- headline ------------------------------------------------------------------
+
+any_ae = summary.rate("any_adverse_event")
+sbp = summary.rate("sbp_180")
+spo2 = summary.rate("spo2_below_90")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Infusions in view", count(summary.infusions))
+c1.caption(f"{count(summary.patients)} patients")
+for column, rate, label, denominator in (
+        (c2, any_ae, "Any adverse event, per 100", "infusions"),
+        (c3, sbp, "Systolic BP ≥ 180, per 100", "infusions with BP recorded"),
+        (c4, spo2, "SpO2 below 90%, per 100", "infusions with SpO2 recorded")):
+    column.metric(label, value_text(rate))
+    if rate.n and not hidden(rate):
+        column.caption(f"95% CI {rate.ci_low:.1f}–{rate.ci_high:.1f} · "
+                       f"{count(rate.events)} of {count(rate.n)} {denominator}")
+
+st.markdown(
+    f"**Breathing.** The clinic says ketamine does not suppress breathing. In these data, SpO2 "
+    f"fell below 90% during **{count(spo2.events)} of {count(spo2.n)}** infusions with SpO2 "
+    f"recorded: {safety.per_100_text(spo2)}. "
+    f"{count(summary.infusions - spo2.n)} infusions have no SpO2 recorded.")
+
+# -- adverse events by type --------------------------------------------------------
+
+st.subheader("Adverse events by type")
+types = summary.table("overall", kind="adverse_event")
+if types.empty:
+    st.info("No adverse event is recorded for these infusions.")
+else:
+    ordered = types.iloc[::-1]
+    fig = go.Figure(go.Bar(
+        x=ordered["per_100"], y=ordered["measure"], orientation="h", marker_color=theme.PRIMARY,
+        error_x=dict(type="data", array=ordered["ci_high"] - ordered["per_100"],
+                     arrayminus=ordered["per_100"] - ordered["ci_low"], thickness=1.2),
+        customdata=list(zip(ordered["events"], ordered["n"])),
+        hovertemplate="%{y}: %{x:.1f} per 100 (%{customdata[0]} of %{customdata[1]})"
+                      "<extra></extra>"))
+    fig.update_xaxes(title="Per 100 infusions (95% CI)", rangemode="tozero")
+    st.plotly_chart(theme.styled(fig, "Infusions with each adverse event, per 100",
+                                 height=120 + 36 * len(types)), width="stretch")
+
+
+COUNT_COLUMN = {"Infusions": st.column_config.NumberColumn(format="localized")}
+
+
+def dimension_table(dimension: str, label: str) -> pd.DataFrame:
+    rows = []
+    for group in summary.groups(dimension):
+        rows.append({
+            label: safety.DOSE_BAND_LABELS.get(group, group) if dimension == "dose_band" else group,
+            "Infusions": summary.rate("any_adverse_event", dimension, group).n,
+            "Any adverse event": cell_text(summary.rate("any_adverse_event", dimension, group)),
+            "Systolic BP ≥ 180": cell_text(summary.rate("sbp_180", dimension, group)),
+            "SpO2 below 90%": cell_text(summary.rate("spo2_below_90", dimension, group)),
+        })
+    frame = pd.DataFrame(rows)
+    if ctx.external:
+        frame["Infusions"] = [SUPPRESSED if n < safety.SMALL_CELL else n
+                              for n in frame["Infusions"]]
+    return frame
+
+
+def rate_bars(dimension: str, title: str, labels=None) -> go.Figure:
+    rows = summary.table(dimension, kind="core")
+    rows = rows[rows.measure == "any_adverse_event"]
+    if ctx.external:
+        rows = rows[~rows.too_few]
+    rows = rows[rows.n > 0]
+    names = [(labels or {}).get(g, g) for g in rows["group"]]
+    fig = go.Figure(go.Bar(
+        x=names, y=rows["per_100"], marker_color=theme.ACCENT,
+        error_y=dict(type="data", array=rows["ci_high"] - rows["per_100"],
+                     arrayminus=rows["per_100"] - rows["ci_low"], thickness=1.2),
+        customdata=list(zip(rows["events"], rows["n"])),
+        hovertemplate="%{x}: %{y:.1f} per 100 (%{customdata[0]} of %{customdata[1]})"
+                      "<extra></extra>"))
+    fig.update_yaxes(title="Any adverse event per 100", rangemode="tozero")
+    return theme.styled(fig, title, height=340)
+
+
+# -- by route and dose -----------------------------------------------------------
+
+st.subheader("By route and ketamine dose")
+left, right = st.columns(2)
+left.plotly_chart(rate_bars("route", "By route"), width="stretch")
+right.plotly_chart(rate_bars("dose_band", "By dose (mg/kg)"), width="stretch")
+st.markdown("**By route** (recorded on the visit, else the patient's usual route)")
+st.dataframe(dimension_table("route", "Route"), hide_index=True, width="stretch",
+             column_config=COUNT_COLUMN)
+st.markdown("**By ketamine dose** (mg per kg of body weight)")
+st.dataframe(dimension_table("dose_band", "Dose"), hide_index=True, width="stretch",
+             column_config=COUNT_COLUMN)
+st.caption(
+    "Each cell: per 100 infusions (95% CI) · infusions with the event of those counted (for BP "
+    "and SpO2, of those where it was recorded). ⚠ = fewer than 11 infusions: too few to report "
+    "outside the clinical team. "
+    f"Dose per kg uses the weight recorded at the infusion, else the patient's nearest recorded "
+    f"weight ({count(summary.weight_from_nearest_visit)} infusions); "
+    f"{count(summary.dose_unknown)} infusions have no dose or no weight at all (\"unknown\").")
+
+with st.expander("Each adverse event by route and dose"):
+    for dimension, label in (("route", "Route"), ("dose_band", "Dose")):
+        rows = summary.table(dimension, kind="adverse_event")
+        if rows.empty:
+            st.write("No adverse event recorded.")
+            break
+        rows = rows.assign(text=[cell_text(r) for r in (
+            summary.rate(m, dimension, g) for m, g in zip(rows["measure"], rows["group"]))])
+        pivot = rows.pivot(index="measure", columns="group", values="text")
+        pivot = pivot.reindex(index=summary.adverse_event_types, columns=summary.groups(dimension))
+        if dimension == "dose_band":
+            pivot.columns = [safety.DOSE_BAND_LABELS[c] for c in pivot.columns]
+        pivot.index.name = "Adverse event"
+        st.markdown(f"**{label}**")
+        st.dataframe(pivot, width="stretch")
+
+# -- per quarter -------------------------------------------------------------------
+
+st.subheader("Per quarter")
+quarters = summary.table("quarter", kind="core")
+fig = go.Figure()
+colours = {"any_adverse_event": theme.PRIMARY, "sbp_180": theme.ACCENT,
+           "spo2_below_90": theme.BAD}
+bands = {"any_adverse_event": "rgba(31, 95, 139, 0.15)", "sbp_180": "rgba(224, 122, 31, 0.15)",
+         "spo2_below_90": "rgba(192, 57, 43, 0.15)"}
+for measure, label in safety.CORE_MEASURES.items():
+    rows = quarters[(quarters.measure == measure) & (quarters.n > 0)]
+    if ctx.external:
+        rows = rows[~rows.too_few]
+    fig.add_trace(go.Scatter(x=rows["group"], y=rows["ci_high"], mode="lines", line_width=0,
+                             showlegend=False, hoverinfo="skip", legendgroup=measure))
+    fig.add_trace(go.Scatter(x=rows["group"], y=rows["ci_low"], mode="lines", line_width=0,
+                             fill="tonexty", fillcolor=bands[measure], showlegend=False,
+                             hoverinfo="skip", legendgroup=measure))
+    fig.add_trace(go.Scatter(
+        x=rows["group"], y=rows["per_100"], mode="lines+markers", name=label,
+        line_color=colours[measure], legendgroup=measure,
+        customdata=list(zip(rows["events"], rows["n"])),
+        hovertemplate="%{x}: %{y:.1f} per 100 (%{customdata[0]} of %{customdata[1]})"
+                      f"<extra>{label}</extra>"))
+fig.update_yaxes(title="Per 100 infusions (95% CI band)", rangemode="tozero")
+fig.update_xaxes(title="Quarter of the visit", type="category")
+st.plotly_chart(with_room_for_legend(theme.styled(
+    fig, "Safety events per 100 infusions, by quarter", height=400)), width="stretch")
+st.dataframe(dimension_table("quarter", "Quarter"), hide_index=True, width="stretch",
+             column_config=COUNT_COLUMN)
