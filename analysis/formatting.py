@@ -21,6 +21,8 @@ def rate_with_ci(rate, ci_low, ci_high, digits: int = 0) -> str:
     """"64% (95% CI 60–68%)"; "–" when there is no rate."""
     if _missing(rate):
         return "–"
+    if not _missing(ci_high) and ci_high < 0.01 and digits == 0:
+        digits = 1  # "0.2% (95% CI 0.1–0.8%)", not "0% (95% CI 0–0%)"
     if _missing(ci_low) or _missing(ci_high):
         return percent(rate, digits)
     return (f"{percent(rate, digits)} (95% CI {100 * ci_low:.{digits}f}–"

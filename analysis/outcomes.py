@@ -336,12 +336,15 @@ def exclusions(snap: Snapshot, timepoint: str, definition: str, population: str,
         FROM patient_outcomes
         WHERE timepoint = $timepoint AND definition = $definition AND {where}
     """, {"timepoint": timepoint, "definition": definition, **params}).iloc[0]
-    # Untreated patients have no index date, route or cohort: only the site
-    # and condition filters can apply to them.
-    untreated_where, untreated_params = Filters(sites=filters.sites,
-                                                conditions=filters.conditions).sql()
-    untreated = snap.scalar(f"SELECT count(*) FROM patients WHERE NOT treated AND {untreated_where}",
-                            untreated_params)
+    # An untreated patient has no index date or route: as in the patient flow,
+    # the cohort filter applies to their first visit and a route filter
+    # leaves them out.
+    untreated_where, untreated_params = filters.sql("u")
+    untreated = snap.scalar(f"""
+        SELECT count(*) FROM (
+            SELECT * REPLACE (coalesce(index_date, first_visit_date) AS index_date)
+            FROM patients WHERE NOT treated) AS u
+        WHERE {untreated_where}""", untreated_params)
     result = {k: int(v) for k, v in row.items()}
     result["untreated"] = int(untreated)
     if population == "itt":

@@ -168,7 +168,7 @@ def snapshot(db_path: str | os.PathLike) -> Snapshot:
 
 
 def clear_cache() -> None:
+    """Forget cached snapshots.  They are not closed here: another session may
+    be reading one; each closes (and removes its files) once unreferenced."""
     with _cache_lock:
-        for _, snap in _cache.values():
-            snap.close()
         _cache.clear()

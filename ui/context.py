@@ -218,10 +218,16 @@ def _write_url(sites, conditions, routes, quarter_range, timepoint, definition, 
                                 ("population", population, "itt"), ("ci", ci, "wilson")):
         if value != default:
             wanted[_PARAM[key]] = value
-    current = {k: (st.query_params.get_all(k) if isinstance(v, list) else st.query_params.get(k))
-               for k, v in wanted.items()}
-    if current != wanted or set(st.query_params.keys()) != set(wanted):
-        st.query_params.from_dict(wanted)
+    # Only the shared filters' own keys are managed; others (a page's
+    # ?patient=...) are kept.
+    owned = set(_PARAM.values())
+    for key in list(st.query_params.keys()):
+        if key in owned and key not in wanted:
+            del st.query_params[key]
+    for key, value in wanted.items():
+        current = st.query_params.get_all(key) if isinstance(value, list) else st.query_params.get(key)
+        if current != value:
+            st.query_params[key] = value
 
 
 def status_line(context: PageContext) -> None:

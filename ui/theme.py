@@ -35,5 +35,7 @@ pio.templates.default = "plotly_white+clinic"
 def styled(fig: go.Figure, title: str | None = None, height: int = 420) -> go.Figure:
     fig.update_layout(template="plotly_white+clinic", height=height)
     if title:
-        fig.update_layout(title=dict(text=title, x=0, xanchor="left"))
+        # Title on top, the horizontal legend under it: room for both.
+        fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top"),
+                          margin=dict(t=95))
     return fig
