@@ -1,0 +1,274 @@
+"""Opioid tapering among baseline opioid users (SPEC §3, §5).
+
+* :func:`mme_by_week`         median MME (and IQR) by week since the index date;
+* :func:`monthly_use`         share of patients on opioids, ≥ 50 and ≥ 90 MME/day,
+  by calendar month (CDC 2022 thresholds);
+* :func:`mme_changes`         % MME change at a timepoint (for a histogram);
+* :func:`opioid_summary`      baseline use, and the mme_stop / mme50 rates with CIs;
+* :func:`benzodiazepine_by_month`  benzodiazepine co-prescription over time;
+* :func:`taper_intervals`     pace of each drop between consecutive MME records,
+  flagged when faster than a threshold (HHS 2019: ~10%/month is a common
+  start, 10%/week already fast).
+
+Every function takes a :class:`analysis.store.Snapshot` first and the shared
+:class:`analysis.outcomes.Filters`; results are DataFrames or small frozen
+dataclasses (picklable, so the dashboard can cache them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis import db, stats
+from analysis.outcomes import CI_METHODS, POPULATIONS, TIMEPOINTS, Filters
+from analysis.store import Snapshot
+
+# CDC 2022 risk thresholds (MME/day).
+THRESHOLDS = (50, 90)
+# Default taper-pace flag: a drop of more than 10% of the baseline dose per week.
+FAST_TAPER_PER_WEEK = 0.10
+# Weeks with fewer baseline users recorded are left out of the weekly curve.
+MIN_PATIENTS_PER_WEEK = 5
+TOLERANCE = 1e-9
+
+
+def run_query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None,
+              alias: str = "p") -> pd.DataFrame:
+    """Run ``sql/queries/<name>.sql`` with the shared patient filter.
+
+    The file's ``{patient_filter}`` token becomes :meth:`Filters.sql` for
+    ``alias`` — column names and ``$parameters`` only, never a user value.
+    """
+    where, filter_params = filters.sql(alias)
+    sql = db.read_sql(f"queries/{name}.sql").replace("{patient_filter}", where)
+    return snap.query(sql, {**(params or {}), **filter_params})
+
+
+def _share(part, whole) -> float | None:
+    return None if not whole else float(part) / float(whole)
+
+
+# --------------------------------------------------------------------------
+# MME over time
+
+
+def mme_records(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
+    """Each baseline opioid user's daily MME records from the baseline record on:
+    patient_id, condition, site, route, index_date, baseline_mme,
+    baseline_mme_date, record_date, days_since_index, mme."""
+    frame = run_query(snap, "opioids_mme_records", filters)
+    for column in ("index_date", "baseline_mme_date", "record_date"):
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    frame["days_since_index"] = frame["days_since_index"].astype(int)
+    return frame
+
+
+def week_since_index(days: int) -> int:
+    """Week 0 is the baseline (on or before the index date); days 1–7 after
+    the index date are week 1, days 8–14 week 2, and so on."""
+    return 0 if days <= 0 else math.ceil(days / 7)
+
+
+def mme_by_week(snap: Snapshot, filters: Filters = Filters(),
+                min_patients: int = MIN_PATIENTS_PER_WEEK) -> pd.DataFrame:
+    """Median MME/day with its quartiles by week since the index date.
+
+    Week 0 is every baseline user's baseline MME; each later week takes each
+    patient's last record in that week, so a patient counts once per week.
+    Weeks with fewer than ``min_patients`` patients are left out.  Columns:
+    week, patients, median_mme, q1_mme, q3_mme, median_percent_of_baseline.
+    """
+    records = mme_records(snap, filters)
+    columns = ["week", "patients", "median_mme", "q1_mme", "q3_mme",
+               "median_percent_of_baseline"]
+    if records.empty:
+        return pd.DataFrame(columns=columns)
+    after = records[records.days_since_index > 0].copy()
+    after["week"] = after["days_since_index"].map(week_since_index)
+    after = after.sort_values(["patient_id", "record_date"]).groupby(
+        ["patient_id", "week"], as_index=False).last()
+    baseline = records.drop_duplicates("patient_id")[["patient_id", "baseline_mme"]]
+    baseline = baseline.assign(week=0, mme=baseline["baseline_mme"])
+    weekly = pd.concat([baseline[["patient_id", "week", "mme", "baseline_mme"]],
+                        after[["patient_id", "week", "mme", "baseline_mme"]]])
+    weekly["percent_of_baseline"] = 100 * weekly["mme"] / weekly["baseline_mme"]
+    grouped = weekly.groupby("week")
+    out = pd.DataFrame({
+        "patients": grouped["patient_id"].nunique(),
+        "median_mme": grouped["mme"].median(),
+        "q1_mme": grouped["mme"].quantile(0.25),
+        "q3_mme": grouped["mme"].quantile(0.75),
+        "median_percent_of_baseline": grouped["percent_of_baseline"].median(),
+    }).reset_index()
+    out = out[out.patients >= min_patients].reset_index(drop=True)
+    out["week"] = out["week"].astype(int)
+    out["patients"] = out["patients"].astype(int)
+    return out[columns]
+
+
+def monthly_use(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
+    """Per calendar month, treated patients in view with an MME recorded and
+    the shares on opioids (> 0), at ≥ 50 and at ≥ 90 MME/day.  Columns:
+    month, patients_recorded, on_opioids, at_least_50, at_least_90,
+    share_on_opioids, share_at_least_50, share_at_least_90."""
+    frame = run_query(snap, "opioids_monthly_use", filters)
+    frame["month"] = pd.to_datetime(frame["month"]).dt.date
+    for column in ("patients_recorded", "on_opioids", "at_least_50", "at_least_90"):
+        frame[column] = frame[column].astype(int)
+    for column in ("on_opioids", "at_least_50", "at_least_90"):
+        frame[f"share_{column}"] = [_share(k, n) for k, n in
+                                    zip(frame[column], frame["patients_recorded"])]
+    return frame
+
+
+def benzodiazepine_by_month(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
+    """Benzodiazepine co-prescription per month.  Columns: month,
+    visits_recorded, visits_on_benzodiazepine, share_visits,
+    opioid_users_recorded, opioid_users_on_benzodiazepine, share_opioid_users."""
+    frame = run_query(snap, "opioids_benzodiazepine_by_month", filters)
+    frame["month"] = pd.to_datetime(frame["month"]).dt.date
+    for column in ("visits_recorded", "visits_on_benzodiazepine", "opioid_users_recorded",
+                   "opioid_users_on_benzodiazepine"):
+        frame[column] = frame[column].astype(int)
+    frame["share_visits"] = [_share(k, n) for k, n in
+                             zip(frame["visits_on_benzodiazepine"], frame["visits_recorded"])]
+    frame["share_opioid_users"] = [
+        _share(k, n) for k, n in
+        zip(frame["opioid_users_on_benzodiazepine"], frame["opioid_users_recorded"])]
+    return frame[["month", "visits_recorded", "visits_on_benzodiazepine", "share_visits",
+                  "opioid_users_recorded", "opioid_users_on_benzodiazepine",
+                  "share_opioid_users"]]
+
+
+# --------------------------------------------------------------------------
+# outcomes at a timepoint
+
+
+def mme_changes(snap: Snapshot, timepoint: str = "3m",
+                filters: Filters = Filters()) -> pd.DataFrame:
+    """Per baseline opioid user with a follow-up MME at the timepoint:
+    patient_id, condition, site, route, baseline_mme, follow_up_mme,
+    percent_change (follow-up − baseline as % of baseline; −100 = stopped)."""
+    if timepoint not in TIMEPOINTS:
+        raise ValueError(f"unknown timepoint {timepoint!r}")
+    return run_query(snap, "opioids_mme_change", filters, {"timepoint": timepoint})
+
+
+@dataclass(frozen=True)
+class OpioidSummary:
+    timepoint: str
+    population: str
+    treated: int                  # treated patients in view
+    baseline_known: int           # … with a baseline MME (user or not)
+    baseline_users: int           # … with baseline MME > 0
+    baseline_at_least_50: int
+    baseline_at_least_90: int
+    median_baseline_mme: float | None
+    stopped: stats.Proportion     # mme_stop: follow-up MME = 0
+    halved: stats.Proportion      # mme50: MME cut by ≥ 50%
+    with_follow_up: int           # baseline users with a follow-up MME at the timepoint
+    median_percent_change: float | None
+
+
+def opioid_summary(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
+                   filters: Filters = Filters(), ci: str = "wilson") -> OpioidSummary:
+    """Opioid use at baseline and the opioid outcomes (mme_stop, mme50) at one
+    timepoint for one population, with Wilson (or exact) intervals."""
+    if timepoint not in TIMEPOINTS:
+        raise ValueError(f"unknown timepoint {timepoint!r}")
+    if population not in POPULATIONS:
+        raise ValueError(f"unknown population {population!r}")
+    if ci not in CI_METHODS:
+        raise ValueError(f"unknown CI method {ci!r}")
+    use = run_query(snap, "opioids_baseline_use", filters).iloc[0]
+    counts = run_query(snap, "opioids_outcome_counts", filters, {"timepoint": timepoint})
+    counts = counts.set_index("definition")
+
+    def rate(definition: str) -> stats.Proportion:
+        if definition not in counts.index:
+            return stats.proportion(0, 0, method=ci)
+        row = counts.loc[definition]
+        return stats.proportion(int(row[f"{population}_responders"]),
+                                int(row[f"{population}_n"]), method=ci)
+
+    changes = mme_changes(snap, timepoint, filters)["percent_change"]
+    median_baseline = use["median_baseline_mme"]
+    return OpioidSummary(
+        timepoint, population, int(use["treated"]), int(use["baseline_known"]),
+        int(use["baseline_users"]), int(use["baseline_at_least_50"]),
+        int(use["baseline_at_least_90"]),
+        None if pd.isna(median_baseline) else float(median_baseline),
+        rate("mme_stop"), rate("mme50"), int(changes.size),
+        None if changes.empty else float(changes.median()))
+
+
+# --------------------------------------------------------------------------
+# taper pace
+
+
+def taper_pace(mme_before: float, mme_after: float, baseline_mme: float, days: int) -> float:
+    """Drop in MME as a fraction of the baseline dose, per week.
+
+    100 → 70 MME/day over 14 days with a baseline of 100 is 0.15 (15% of the
+    baseline per week).  An increase gives a negative pace.
+    """
+    if baseline_mme <= 0:
+        raise ValueError("the taper pace needs a baseline MME above 0")
+    if days <= 0:
+        raise ValueError("the records must be on different days")
+    return (mme_before - mme_after) / baseline_mme / (days / 7)
+
+
+def taper_intervals(snap: Snapshot, filters: Filters = Filters(),
+                    threshold: float = FAST_TAPER_PER_WEEK) -> pd.DataFrame:
+    """Every interval between consecutive MME records of each baseline user,
+    from the baseline record on, with its pace (fraction of the baseline dose
+    per week) and ``fast`` when the pace exceeds ``threshold``.
+
+    Columns: patient_id, condition, site, baseline_mme, from_date, to_date,
+    days, mme_before, mme_after, pace, fast.
+    """
+    if not threshold > 0:
+        raise ValueError("the fast-taper threshold must be above 0")
+    records = mme_records(snap, filters).sort_values(["patient_id", "record_date"])
+    columns = ["patient_id", "condition", "site", "baseline_mme", "from_date", "to_date",
+               "days", "mme_before", "mme_after", "pace", "fast"]
+    if records.empty:
+        return pd.DataFrame(columns=columns)
+    by_patient = records.groupby("patient_id")
+    records["from_date"] = by_patient["record_date"].shift()
+    records["mme_before"] = by_patient["mme"].shift()
+    intervals = records.dropna(subset=["mme_before"]).rename(
+        columns={"record_date": "to_date", "mme": "mme_after"})
+    intervals["days"] = [(b - a).days for a, b in
+                         zip(intervals["from_date"], intervals["to_date"])]
+    intervals["pace"] = [taper_pace(b, a, base, d) for b, a, base, d in
+                         zip(intervals["mme_before"], intervals["mme_after"],
+                             intervals["baseline_mme"], intervals["days"])]
+    intervals["fast"] = intervals["pace"] > threshold + TOLERANCE
+    intervals["days"] = intervals["days"].astype(int)
+    return intervals[columns].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class FastTapers:
+    threshold: float              # fraction of baseline per week
+    baseline_users: int           # baseline users in view with at least one interval
+    intervals: int
+    fast_intervals: int
+    fast_patients: int
+    flagged: pd.DataFrame         # the fast intervals (see taper_intervals)
+
+
+def fast_tapers(snap: Snapshot, filters: Filters = Filters(),
+                threshold: float = FAST_TAPER_PER_WEEK) -> FastTapers:
+    """The intervals tapered faster than ``threshold`` and how many patients."""
+    intervals = taper_intervals(snap, filters, threshold)
+    flagged = intervals[intervals["fast"].astype(bool)].sort_values(
+        ["pace", "patient_id"], ascending=[False, True]).reset_index(drop=True)
+    return FastTapers(float(threshold), int(intervals["patient_id"].nunique()),
+                      int(len(intervals)), int(len(flagged)),
+                      int(flagged["patient_id"].nunique()), flagged)

@@ -1,0 +1,355 @@
+"""Data: load the clinic's exports, see what ingest set aside, how complete
+the records are and how current the data is."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis import audit, data_quality, db, store
+from analysis.formatting import count, long_date, percent
+from analysis.outcomes import Filters
+from analysis.privacy import safe_for_spreadsheet
+from ui import auth, context, theme
+
+ctx = context.get()
+clinic_db = db.resolve_db_path()
+LAST = "data_last_ingest"       # the last load's result, shown after the rerun
+ROUND = "data_upload_round"     # a new uploader after each load (clears the picked files)
+
+st.title("Data")
+
+
+# -- loading exports ---------------------------------------------------------------
+
+
+def remember(summary, display_names: dict, refused_uploads: list[str],
+             previous: dict | None = None) -> None:
+    """Keep the load's result (and files awaiting a column mapping) for the rerun."""
+    table = data_quality.summary_table(summary, display_names)
+    pending = {f.path: display_names.get(f.path, f.path) for f in summary.files
+               if data_quality.needs_column_mapping(f)}
+    if previous:  # a re-ingest of one file: replace its row, keep the others
+        kept = previous["table"][~previous["table"]["file"].isin(table["file"])]
+        table = pd.concat([kept, table], ignore_index=True)
+        pending = {**{p: n for p, n in previous["pending"].items()
+                      if p not in {f.path for f in summary.files}}, **pending}
+        refused_uploads = previous["refused_uploads"] + refused_uploads
+    st.session_state[LAST] = {"table": table, "pending": pending,
+                              "refused_uploads": refused_uploads,
+                              "at": dt.datetime.now()}
+
+
+def record_audit(summary, display_names: dict) -> None:
+    try:
+        audit.record(clinic_db, "ingest", user=ctx.user, role=ctx.role,
+                     files=[{"file": display_names.get(f.path, f.path), "status": f.status,
+                             "rows_read": f.rows_read, "rows_accepted": f.rows_accepted}
+                            for f in summary.files])
+    except Exception as error:  # the load itself succeeded; say so, don't fail
+        st.session_state["data_audit_warning"] = \
+            f"The ingest was not written to the audit log: {error}"
+
+
+def refresh() -> None:
+    """Show the new data: drop the snapshots and cached results, run again."""
+    store.clear_cache()
+    st.cache_data.clear()
+    st.rerun()
+    st.stop()  # never read the closed snapshot, whatever the runner does with the rerun
+
+
+def show_last_load() -> None:
+    last = st.session_state.get(LAST)
+    if not last:
+        return
+    table: pd.DataFrame = last["table"]
+    with st.container(border=True):
+        st.markdown(f"**Last load** ({last['at']:%H:%M})")
+        for message in last["refused_uploads"]:
+            st.warning(message)
+        if not table.empty:
+            refused = table[table.status == "refused"]
+            loaded = table[table.status == "ingested"]
+            unchanged = table[table.status == "unchanged"]
+            if len(loaded):
+                st.success(f"{count(len(loaded))} file(s) ingested into the clinic database.")
+            if len(unchanged):
+                st.info(f"{count(len(unchanged))} file(s) already loaded before: nothing changed.")
+            for file_name, error in zip(refused["file"], refused["error"]):
+                st.warning(f"Refused, nothing stored from it: {error or file_name}")
+            m = st.columns(5)
+            for column, (label, key) in zip(m, (("Rows read", "rows read"),
+                                                ("Accepted", "accepted"),
+                                                ("Quarantined", "quarantined"),
+                                                ("Duplicates collapsed", "duplicates collapsed"),
+                                                ("Values nulled", "values nulled"))):
+                column.metric(label, count(int(table[key].sum())))
+            shown = table.copy()
+            for key in ("rows read", "accepted", "quarantined", "duplicates collapsed",
+                        "values nulled", "rows replaced"):
+                shown[key] = [count(v) for v in shown[key]]
+            st.dataframe(shown, hide_index=True, width="stretch")
+            dropped = sorted({c.strip() for cell in table["identifying columns dropped"]
+                              for c in cell.split(",") if c.strip()})
+            if dropped:
+                st.caption("Identifying columns dropped, never stored: " + ", ".join(dropped))
+            unknown = sorted({c.strip() for cell in table["unknown columns"]
+                              for c in cell.split(",") if c.strip()})
+            if unknown:
+                st.caption("Unknown columns reported, not used: " + ", ".join(unknown))
+        warning = st.session_state.pop("data_audit_warning", None)
+        if warning:
+            st.warning(warning)
+        for path, name in list(last["pending"].items()):
+            mapping_form(path, name)
+        if st.button("Dismiss", key="data_dismiss_last"):
+            st.session_state.pop(LAST, None)
+            st.rerun()
+
+
+def mapping_form(path: str, name: str) -> None:
+    """Ask which of the file's columns is each required one, then load it again."""
+    try:
+        request = data_quality.mapping_request(path)
+    except Exception as error:  # the saved file can no longer be read
+        st.warning(f"{name}: cannot offer a column mapping ({error}).")
+        return
+    st.markdown(f"**{name}**: which column holds each required field? "
+                f"(read as a {request.export_kind} export)")
+    form_key = "data_mapping_" + hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
+    with st.form(form_key):
+        choices = {}
+        columns = st.columns(len(request.required))
+        for column, required in zip(columns, request.required):
+            suggested = request.suggested.get(required)
+            choices[required] = column.selectbox(
+                required, request.headers,
+                index=request.headers.index(suggested) if suggested in request.headers else None,
+                placeholder="choose a column", key=f"{form_key}_{required}")
+        submitted = st.form_submit_button("Load with this mapping", type="primary")
+    if not submitted:
+        return
+    try:
+        column_map = data_quality.column_map_from_choices(choices)
+    except ValueError as problem:
+        st.warning(str(problem))
+        return
+    try:
+        summary = data_quality.ingest_uploads([path], clinic_db, column_map=column_map,
+                                              display_names={path: name})
+    except data_quality.DatabaseBusy as busy:
+        st.warning(f"{busy}. Try again in a moment.")
+        return
+    remember(summary, {path: name}, [], previous=st.session_state.get(LAST))
+    record_audit(summary, {path: name})
+    refresh()
+
+
+def upload_section() -> None:
+    st.subheader("Load exports")
+    if data_quality.is_demo_database(clinic_db):
+        st.warning("OUTCOMES_DB points at the demo database; exports cannot be loaded into it. "
+                   "Point it at the clinic's database to load exports.")
+        return
+    st.caption(
+        f"Session and medication exports (CSV, TSV, TXT, XLSX or Parquet, up to "
+        f"{data_quality.MAX_UPLOAD_BYTES // 1024 // 1024} MB each) are saved under "
+        f"`data/uploads/` and loaded into the clinic database `{clinic_db.name}`. A later export "
+        "replaces earlier rows of the same visit; loading the same file twice changes nothing. "
+        "Columns that identify a person are dropped, never stored.")
+    if ctx.source.is_demo:
+        st.info("You are looking at the demo clinic (synthetic data). Exports you load go to the "
+                "clinic database, never the demo, and the dashboard shows the clinic's data once "
+                "it exists.")
+    round_ = st.session_state.get(ROUND, 0)
+    files = st.file_uploader("Exports", type=[s.lstrip(".") for s in data_quality.ALLOWED_SUFFIXES],
+                             accept_multiple_files=True, key=f"data_uploader_{round_}")
+    if not st.button(f"Load {count(len(files))} file(s)" if files else "Load files", type="primary",
+                     disabled=not files, key="data_load"):
+        return
+    with st.status("Loading exports…", expanded=True) as status:
+        bar = st.progress(0.0, text="Saving the files")
+        saved, names, refused_uploads = [], {}, []
+        for uploaded in files:
+            try:
+                path = data_quality.save_upload(uploaded.name, uploaded.getvalue())
+            except data_quality.UploadRefused as refusal:
+                refused_uploads.append(str(refusal))
+                st.write(f"Not loaded: {refusal}")
+                continue
+            saved.append(path)
+            names[str(path)] = uploaded.name
+
+        def progress(number: int, total: int, file_name: str) -> None:
+            shown = next((n for p, n in names.items() if Path(p).name == file_name), file_name)
+            bar.progress((number - 1) / total, text=f"Loading {shown} ({number} of {total})")
+
+        try:
+            summary = data_quality.ingest_uploads(saved, clinic_db, display_names=names,
+                                                  progress=progress)
+        except data_quality.DatabaseBusy as busy:
+            status.update(label="The clinic database is busy", state="error")
+            st.warning(f"{busy}. Try again in a moment.")
+            return
+        bar.progress(1.0, text="Done")
+        status.update(label="Loaded", state="complete")
+    remember(summary, names, refused_uploads)
+    record_audit(summary, names)
+    st.session_state[ROUND] = round_ + 1
+    refresh()
+
+
+if ctx.role == "marketing":
+    st.info("Loading exports is for the clinical team and analysts.")
+else:
+    upload_section()
+    show_last_load()
+
+# -- what is stored ------------------------------------------------------------------
+
+scope_filters = ctx.filters.describe()
+fresh = ctx.call(data_quality.freshness, ctx.filters)
+if fresh.ingests == 0 and fresh.refused == 0:
+    st.info("No export has been loaded into this database yet.")
+    st.stop()
+
+st.subheader("Freshness")
+st.caption(f"From here on: {ctx.source.label}.")
+f1, f2, f3, f4 = st.columns([2, 2, 1, 1])
+f1.metric("Data cutoff (latest visit)", long_date(fresh.cutoff))
+f2.metric("Last load", long_date(fresh.last_ingest_at.date()) if fresh.last_ingest_at else "–")
+f2.caption(f"at {fresh.last_ingest_at:%H:%M}" if fresh.last_ingest_at else "")
+f3.metric("Files loaded", count(fresh.ingests))
+f4.metric("Files refused", count(fresh.refused))
+if fresh.sites.empty:
+    st.info("No visits for the patients matching these filters.")
+else:
+    sites = fresh.sites
+    st.dataframe(pd.DataFrame({
+        "Site": sites["site"].fillna("Unknown"),
+        "Latest visit": [long_date(d) for d in sites["latest_visit"]],
+        "Days behind the cutoff": [count(d) for d in sites["days_behind_cutoff"]],
+        "First visit": [long_date(d) for d in sites["first_visit"]],
+        "Visits": [count(v) for v in sites["visits"]],
+        "Patients": [count(v) for v in sites["patients"]],
+    }), hide_index=True, width="stretch")
+    st.caption(f"Per site of the visit, for {scope_filters}. A site far behind the cutoff may "
+               "have missed an export.")
+
+# -- completeness ------------------------------------------------------------------------
+
+st.subheader("Completeness")
+long = ctx.call(data_quality.completeness, ctx.filters)
+overall = long[long.visit_type == "all"]
+if overall.empty or int(overall["visits"].iloc[0]) == 0:
+    st.info("No visits for the patients matching these filters.")
+else:
+    key = ctx.call(data_quality.key_completeness, ctx.filters)
+    st.dataframe(height=36 * (len(key) + 1) + 2, data=pd.DataFrame({
+        "Column": key["column"],
+        "On": key["visit_types"],
+        "Needed for": key["why"],
+        "Recorded": [f"{percent(s)} ({count(r)} of {count(n)})" if n else "no such visits"
+                     for s, r, n in zip(key["share"], key["recorded"], key["visits"])],
+    }), hide_index=True, width="stretch")
+    patients = ctx.call(data_quality.patient_completeness, ctx.filters)
+    st.dataframe(pd.DataFrame({
+        "Treated patients with": patients["item"],
+        "Share": [f"{percent(s)} ({count(p)} of {count(t)})" if t else "–"
+                  for s, p, t in zip(patients["share"], patients["patients"], patients["treated"])],
+    }), hide_index=True, width="stretch")
+
+    order = ["all", "intake", "infusion", "booster", "follow_up"]
+    present = [v for v in order if v in set(long.visit_type)]
+    grid = long.pivot(index="column", columns="visit_type", values="share").reindex(
+        index=list(data_quality.COMPLETENESS_COLUMNS), columns=present)
+    visits_by_type = long.drop_duplicates("visit_type").set_index("visit_type")["visits"]
+    labels = [f"{'all visits' if v == 'all' else v.replace('_', '-')}<br>"
+              f"({count(visits_by_type[v])})" for v in present]
+    fig = go.Figure(go.Heatmap(
+        z=grid.values, x=labels, y=list(grid.index), zmin=0, zmax=1,
+        colorscale=[[0, "#f7f7f7"], [1, theme.PRIMARY]],
+        text=[[percent(v) for v in row] for row in grid.values], texttemplate="%{text}",
+        hovertemplate="%{y} on %{x}: %{text}<extra></extra>",
+        colorbar=dict(title="recorded", tickformat=".0%")))
+    fig.update_yaxes(autorange="reversed")
+    st.plotly_chart(theme.styled(fig, "Share of visits recording each column, by visit type",
+                                 height=640), width="stretch")
+    st.caption(f"Visits of {scope_filters}. Opioid dose and benzodiazepine include what the "
+               "medication export filled in. Many columns belong to one visit type only (e.g. "
+               "pain after the infusion), so a low share over all visits is expected.")
+
+# -- set aside at ingest -------------------------------------------------------------------
+
+st.subheader("Rows set aside at ingest (quarantine)")
+show_raw = ctx.role != "marketing"
+quarantine = ctx.call(data_quality.quarantine_rows, show_raw)
+st.caption("Rows refused whole (no patient, date or known visit type, or conflicting copies). "
+           "They belong to no stored visit, so the sidebar filters do not apply."
+           + ("" if show_raw else " Raw rows are hidden for this role."))
+if quarantine.empty:
+    st.success("No row has been quarantined.")
+else:
+    reasons = quarantine.groupby("reason").size().sort_values(ascending=False)
+    st.markdown(" · ".join(f"{reason}: **{count(n)}**" for reason, n in reasons.items()))
+    shown = quarantine.rename(columns={"ingest_id": "load", "ingested_at": "loaded at",
+                                       "file_name": "file", "raw_row": "row as exported"})
+    st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch")
+    auth.download_button(ctx.source, "Download quarantine (CSV)",
+                         safe_for_spreadsheet(shown).to_csv(index=False).encode("utf-8"),
+                         "quarantine.csv", "text/csv", what="quarantine",
+                         key="data_download_quarantine")
+
+st.subheader("Values removed at ingest")
+issues = ctx.call(data_quality.value_issue_rows, ctx.filters)
+st.caption("A value out of range or not a number is removed (the rest of the row kept) and "
+           "logged here with what the export said."
+           + (f" Only the patients of {scope_filters}." if ctx.filters != Filters()
+              else ""))
+if issues.empty:
+    st.success("No value has been removed.")
+else:
+    shown = issues.rename(columns={"ingest_id": "load", "file_name": "file",
+                                   "patient_id": "patient", "visit_date": "date",
+                                   "visit_type": "visit", "column_name": "column",
+                                   "raw_value": "value in the export"})
+    if ctx.role == "marketing":
+        shown = shown.drop(columns=["patient"])
+    for column in ("patient", "visit"):
+        if column in shown:
+            shown[column] = shown[column].fillna("")
+    shown["date"] = [long_date(d) if d is not None and not pd.isna(d) else ""
+                     for d in shown["date"]]
+    st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch")
+    auth.download_button(ctx.source, "Download value issues (CSV)",
+                         safe_for_spreadsheet(shown).to_csv(index=False).encode("utf-8"),
+                         "value_issues.csv", "text/csv", what="value issues",
+                         key="data_download_value_issues")
+
+# -- the ingest log ------------------------------------------------------------------------
+
+st.subheader("Ingest log")
+log = ctx.call(data_quality.ingest_history)
+shown = pd.DataFrame({
+    "Load": log["ingest_id"].astype(str),
+    "When": [f"{pd.Timestamp(t):%Y-%m-%d %H:%M}" for t in log["ingested_at"]],
+    "File": log["file_name"],
+    "Export": log["export_kind"].fillna(""),
+    "Status": log["status"],
+    "Rows read": [count(v) for v in log["rows_read"]],
+    "Accepted": [count(v) for v in log["rows_accepted"]],
+    "Quarantined": [count(v) for v in log["rows_quarantined"]],
+    "Duplicates collapsed": [count(v) for v in log["duplicates_collapsed"]],
+    "Values nulled": [count(v) for v in log["values_nulled"]],
+    "Rows replaced": [count(v) for v in log["rows_replaced"]],
+    "Identifying columns dropped": log["dropped_identifying_columns"],
+    "Unknown columns": log["unknown_columns"],
+    "Message": log["message"].fillna(""),
+})
+st.dataframe(shown, hide_index=True, width="stretch")

@@ -1,0 +1,244 @@
+"""Opioid tapering: doses of baseline opioid users over time, who stopped,
+benzodiazepine co-prescription, and tapers faster than a safe pace."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis import opioids
+from analysis.formatting import count, number, percent
+from analysis.outcomes import SMALL_CELL, TIMEPOINT_LABELS
+from analysis.privacy import SUPPRESSED
+from ui import context, theme
+
+ctx = context.get()
+timepoint_label = TIMEPOINT_LABELS[ctx.timepoint]
+
+st.title("Opioid tapering")
+st.caption(
+    "Baseline opioid users: treated patients whose last recorded dose in the 90 days up to "
+    "their first infusion is above 0 MME/day (CDC 2022 conversion factors). "
+    f"Outcomes at {timepoint_label}, "
+    + ("ITT (a missing follow-up counts as not stopped), " if ctx.population == "itt"
+       else "completers only, ")
+    + f"95% {'Clopper–Pearson' if ctx.ci == 'exact' else 'Wilson'} intervals. "
+    "This page always shows the opioid definitions (off opioids; dose cut by ≥50%), whatever "
+    "responder definition the sidebar holds.")
+
+summary = ctx.call(opioids.opioid_summary, ctx.timepoint, ctx.population, ctx.filters, ctx.ci)
+if summary.treated == 0:
+    st.info("No patients match these filters. Widen the filters in the sidebar.")
+    st.stop()
+
+
+def hidden(n: int) -> bool:
+    """Small cells are hidden from people outside the clinical team."""
+    return ctx.external and n < SMALL_CELL
+
+
+def rate_caption(rate) -> str:
+    if rate.n == 0:
+        return "no baseline opioid user has reached this timepoint"
+    if hidden(rate.n):
+        return SUPPRESSED
+    return (f"95% CI {percent(rate.ci_low)}–{percent(rate.ci_high)} · "
+            f"{count(rate.responders)} of {count(rate.n)} baseline opioid users")
+
+
+def chart(fig: go.Figure, title: str, height: int = 420) -> None:
+    """The shared theme, with room for the legend under the title."""
+    theme.styled(fig, title, height=height)
+    fig.update_layout(margin=dict(t=95), title=dict(y=0.98, yanchor="top"))
+    st.plotly_chart(fig, width="stretch")
+
+
+# -- headline ----------------------------------------------------------------
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Baseline opioid users", count(summary.baseline_users))
+c1.caption(f"of {count(summary.baseline_known)} treated patients with a baseline dose recorded "
+           f"({count(summary.treated - summary.baseline_known)} unknown)")
+c2.metric("Median baseline dose", f"{number(summary.median_baseline_mme)} MME/day")
+c2.caption(f"{count(summary.baseline_at_least_50)} at ≥50 and "
+           f"{count(summary.baseline_at_least_90)} at ≥90 MME/day")
+c3.metric(f"Off opioids at {timepoint_label}",
+          SUPPRESSED if hidden(summary.stopped.n) else percent(summary.stopped.rate))
+c3.caption(rate_caption(summary.stopped))
+c4.metric(f"Dose cut by ≥50% at {timepoint_label}",
+          SUPPRESSED if hidden(summary.halved.n) else percent(summary.halved.rate))
+c4.caption(rate_caption(summary.halved))
+
+if summary.baseline_users == 0:
+    st.info("None of the patients matching these filters was on opioids at baseline, so there "
+            "is no taper to show. Opioid use over calendar time is below.")
+
+# -- dose by week since the first infusion ----------------------------------------
+
+if summary.baseline_users:
+    st.subheader("Dose by week since the first infusion")
+    weekly = ctx.call(opioids.mme_by_week, ctx.filters)
+    if ctx.external:
+        weekly = weekly[weekly.patients >= SMALL_CELL]
+    if weekly.empty:
+        st.info(f"No week has at least {opioids.MIN_PATIENTS_PER_WEEK} baseline opioid users "
+                "with a dose recorded.")
+    else:
+        fig = go.Figure()
+        fig.add_trace(go.Scatter(x=weekly["week"], y=weekly["q3_mme"], mode="lines",
+                                 line=dict(width=0), hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=weekly["week"], y=weekly["q1_mme"], mode="lines",
+                                 line=dict(width=0), fill="tonexty", fillcolor=theme.BAND,
+                                 name="middle half of patients (IQR)", hoverinfo="skip"))
+        fig.add_trace(go.Scatter(
+            x=weekly["week"], y=weekly["median_mme"], mode="lines+markers", name="median",
+            line=dict(color=theme.PRIMARY, width=2.5),
+            customdata=list(zip(weekly["patients"], weekly["q1_mme"], weekly["q3_mme"])),
+            hovertemplate="Week %{x}: median %{y:.1f} MME/day (IQR %{customdata[1]:.1f}–"
+                          "%{customdata[2]:.1f}), %{customdata[0]} patients<extra></extra>"))
+        for threshold in opioids.THRESHOLDS:
+            fig.add_hline(y=threshold, line_dash="dot", line_color=theme.NEUTRAL,
+                          annotation_text=f"{threshold} MME/day", annotation_position="top right")
+        fig.update_xaxes(title="Weeks since the first infusion (0 = baseline)")
+        fig.update_yaxes(title="MME/day", rangemode="tozero")
+        chart(fig, "Median daily opioid dose of baseline users")
+        st.caption(f"Weeks with at least {opioids.MIN_PATIENTS_PER_WEEK} patients with a dose "
+                   "recorded; a patient counts once a week (their last record). Patients are "
+                   "only seen in weeks they had a visit, so the line mixes different patients "
+                   "week to week.")
+
+# -- over calendar time ------------------------------------------------------------
+
+st.subheader("Opioid use by month")
+monthly = ctx.call(opioids.monthly_use, ctx.filters)
+if ctx.external:
+    monthly = monthly[monthly.patients_recorded >= SMALL_CELL]
+if monthly.empty:
+    st.info("No opioid dose is recorded for the patients matching these filters.")
+else:
+    fig = go.Figure()
+    for column, label, colour in (("share_on_opioids", "on opioids (> 0 MME/day)", theme.PRIMARY),
+                                  ("share_at_least_50", "≥ 50 MME/day", theme.ACCENT),
+                                  ("share_at_least_90", "≥ 90 MME/day", theme.BAD)):
+        counts = column.removeprefix("share_")
+        fig.add_trace(go.Scatter(
+            x=monthly["month"], y=monthly[column], mode="lines+markers", name=label,
+            line=dict(color=colour),
+            customdata=list(zip(monthly[counts], monthly["patients_recorded"])),
+            hovertemplate=f"%{{x|%b %Y}}: %{{y:.0%}} {label} "
+                          "(%{customdata[0]} of %{customdata[1]} patients)<extra></extra>"))
+    fig.update_yaxes(title="Share of patients with a dose recorded", tickformat=".0%",
+                     range=[0, 1])
+    fig.update_xaxes(title="Month")
+    chart(fig, "Patients on opioids, and at the CDC 2022 risk thresholds")
+    st.caption("Each month counts the treated patients in view who had a dose recorded that "
+               "month (their last record of the month), whether or not they were on opioids at "
+               "baseline.")
+
+# -- change at the timepoint ----------------------------------------------------------
+
+if summary.baseline_users:
+    st.subheader(f"Change in dose at {timepoint_label}")
+    changes = ctx.call(opioids.mme_changes, ctx.timepoint, ctx.filters)
+    if changes.empty or hidden(len(changes)):
+        st.info(f"No baseline opioid user in view has a dose recorded in the {timepoint_label} "
+                "window." if changes.empty else f"{SUPPRESSED}.")
+    else:
+        fig = go.Figure(go.Histogram(
+            x=changes["percent_change"], xbins=dict(start=-105, size=10),
+            marker_color=theme.PRIMARY,
+            hovertemplate="%{x}%: %{y} patients<extra></extra>"))
+        fig.add_vline(x=-50, line_dash="dash", line_color=theme.GOOD,
+                      annotation_text="cut by 50%", annotation_position="top")
+        fig.add_vline(x=-100, line_dash="dash", line_color=theme.GOOD,
+                      annotation_text="stopped", annotation_position="top")
+        fig.update_xaxes(title=f"Change in MME/day from baseline to {timepoint_label} (%)",
+                         ticksuffix="%")
+        fig.update_yaxes(title="Patients")
+        chart(fig, f"Dose change at {timepoint_label}, baseline opioid users with a "
+                   "follow-up dose")
+        st.caption(f"{count(len(changes))} patients with a dose recorded in the window; median "
+                   f"change {number(summary.median_percent_change, 0)}%. Negative = lower dose.")
+
+# -- benzodiazepines -------------------------------------------------------------------
+
+st.subheader("Benzodiazepine co-prescription")
+benzo = ctx.call(opioids.benzodiazepine_by_month, ctx.filters)
+if ctx.external:
+    benzo = benzo[benzo.visits_recorded >= SMALL_CELL]
+if benzo.empty:
+    st.info("No benzodiazepine status is recorded for the patients matching these filters.")
+else:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=benzo["month"], y=benzo["share_visits"], mode="lines+markers",
+        name="visits with a benzodiazepine", line=dict(color=theme.PRIMARY),
+        customdata=list(zip(benzo["visits_on_benzodiazepine"], benzo["visits_recorded"])),
+        hovertemplate="%{x|%b %Y}: %{y:.0%} of visits (%{customdata[0]} of %{customdata[1]})"
+                      "<extra></extra>"))
+    users = benzo[benzo.opioid_users_recorded > 0]
+    if ctx.external:
+        users = users[users.opioid_users_recorded >= SMALL_CELL]
+    fig.add_trace(go.Scatter(
+        x=users["month"], y=users["share_opioid_users"], mode="lines+markers",
+        name="opioid users also on a benzodiazepine", line=dict(color=theme.BAD),
+        customdata=list(zip(users["opioid_users_on_benzodiazepine"],
+                            users["opioid_users_recorded"])),
+        hovertemplate="%{x|%b %Y}: %{y:.0%} of opioid users (%{customdata[0]} of "
+                      "%{customdata[1]})<extra></extra>"))
+    fig.update_yaxes(title="Share", tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(title="Month")
+    chart(fig, "Benzodiazepines alongside opioids (CDC 2022: avoid when possible)")
+    total_visits = int(benzo["visits_recorded"].sum())
+    total_on = int(benzo["visits_on_benzodiazepine"].sum())
+    share = total_on / total_visits if total_visits else None
+    st.caption(f"Over the whole period, {percent(share)} "
+               f"of visits recording it ({count(total_on)} of {count(total_visits)}) had a "
+               "benzodiazepine. Opioid users: patients whose last dose of the month was above 0.")
+
+# -- fast tapers ---------------------------------------------------------------------
+
+if summary.baseline_users:
+    st.subheader("Fast tapers")
+    st.caption("HHS 2019 (Guide for Clinicians on Tapering Long-Term Opioids): a decrease of about "
+               "10% a month is a common starting pace; 10% a week is already fast, and faster "
+               "tapers raise the risk of overdose and suicide. Pace = drop between two consecutive "
+               "dose records, as a share of the patient's baseline dose, per week.")
+    threshold_percent = st.number_input(
+        "Flag a taper faster than (% of the baseline dose per week)", min_value=1.0,
+        max_value=100.0, value=100 * opioids.FAST_TAPER_PER_WEEK, step=1.0, format="%.0f",
+        key="opioids_fast_taper_threshold")
+    tapers = ctx.call(opioids.fast_tapers, ctx.filters, threshold_percent / 100)
+    t1, t2, t3 = st.columns(3)
+    t1.metric("Patients with a fast taper", count(tapers.fast_patients))
+    t1.caption(f"of {count(tapers.baseline_users)} baseline opioid users with two or more "
+               "dose records")
+    t2.metric("Fast intervals", count(tapers.fast_intervals))
+    t2.caption(f"of {count(tapers.intervals)} intervals between dose records")
+    t3.metric("Threshold", f"{number(threshold_percent, 0)}% per week")
+    if tapers.fast_intervals == 0:
+        st.success("No taper in view was faster than this pace.")
+    elif ctx.role == "clinical":
+        flagged = tapers.flagged
+        table = pd.DataFrame({
+            "Patient": flagged["patient_id"],
+            "Condition": flagged["condition"],
+            "Site": flagged["site"],
+            "From": flagged["from_date"].map(str),
+            "To": flagged["to_date"].map(str),
+            "Weeks": [number(d / 7, 1) for d in flagged["days"]],
+            "Baseline MME/day": [number(v, 1) for v in flagged["baseline_mme"]],
+            "MME/day before": [number(v, 1) for v in flagged["mme_before"]],
+            "MME/day after": [number(v, 1) for v in flagged["mme_after"]],
+            "Pace (% of baseline per week)": [percent(p, 1) for p in flagged["pace"]],
+        })
+        st.dataframe(table, hide_index=True, width="stretch")
+        patient = st.selectbox("Open a flagged patient's timeline",
+                               sorted(flagged["patient_id"].unique()), index=None,
+                               placeholder="Choose a patient", key="opioids_open_patient")
+        if patient and st.button("Open timeline", key="opioids_open_timeline"):
+            st.session_state["timeline_patient"] = patient
+            st.switch_page("pages/patient_timeline.py")
+    else:
+        st.info("Patient ids are shown to the clinical team only.")

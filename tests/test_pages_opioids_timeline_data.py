@@ -1,0 +1,310 @@
+"""The Opioid tapering, Patient timeline and Data pages in the real app
+(AppTest): no exception or error, and every number shown equals what
+``analysis`` returns for the same filters and outcome settings."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import shutil
+
+import numpy as np
+import plotly.io as pio
+import pytest
+
+from analysis import data_quality, opioids, store, timeline
+from analysis.formatting import count, long_date, number, percent
+from analysis.outcomes import TIMEPOINT_LABELS, Filters
+from analysis.sources import DataSource
+from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, run_page
+from ui.context import CONTEXT_KEY, PageContext
+
+SETTINGS = {
+    "default": (None, Filters(), "3m", "pain30", "itt"),
+    "non-default": (NON_DEFAULT_QUERY, Filters(sites=tuple(NON_DEFAULT_QUERY["site"])),
+                    NON_DEFAULT_QUERY["tp"], NON_DEFAULT_QUERY["def"], NON_DEFAULT_QUERY["pop"]),
+}
+
+
+def _open(page, setting, role="clinical"):
+    query, filters, timepoint, definition, population = SETTINGS[setting]
+    app = run_page(page, query, role=role)
+    assert_no_errors(app)
+    ctx = app.session_state[CONTEXT_KEY]
+    assert (ctx.filters, ctx.timepoint, ctx.definition, ctx.population) == \
+        (filters, timepoint, definition, population)
+    return app
+
+
+def _frame(app, column):
+    """The first dataframe on the page that has ``column``."""
+    return next(d.value for d in app.dataframe if column in d.value.columns)
+
+
+def _captions(app) -> str:
+    return "\n".join(c.value for c in app.caption)
+
+
+def _metrics(app) -> dict:
+    return {m.label: m.value for m in app.metric}
+
+
+def _values(data) -> list:
+    """Plotly trace data as a list (decoding Plotly's binary arrays)."""
+    if isinstance(data, dict) and "bdata" in data:
+        values = np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+        if "shape" in data:
+            values = values.reshape([int(n) for n in str(data["shape"]).split(",")])
+        return values.tolist()
+    return [list(v) if isinstance(v, (list, tuple)) else v for v in data]
+
+
+def _charts(app) -> dict:
+    """Title -> {trace name -> (x, y)} of every Plotly chart on the page."""
+    charts = {}
+    for element in app.get("plotly_chart"):
+        fig = pio.from_json(element.proto.spec)
+        charts[fig.layout.title.text] = {
+            t.name: (None if t.x is None else _values(t.x), None if t.y is None else _values(t.y))
+            for t in fig.data}
+    return charts
+
+
+# --------------------------------------------------------------------------
+# opioid tapering
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_opioids_page(app_db, demo_snapshot, setting):
+    _, filters, timepoint, _, population = SETTINGS[setting]
+    app = _open("pages/opioids.py", setting)
+    summary = opioids.opioid_summary(demo_snapshot, timepoint, population, filters)
+    assert summary.baseline_users > 0
+    metrics, captions = _metrics(app), _captions(app)
+    label = TIMEPOINT_LABELS[timepoint]
+    assert metrics["Baseline opioid users"] == count(summary.baseline_users)
+    assert f"of {count(summary.baseline_known)} treated patients" in captions
+    assert metrics["Median baseline dose"] == f"{number(summary.median_baseline_mme)} MME/day"
+    for title, rate in ((f"Off opioids at {label}", summary.stopped),
+                        (f"Dose cut by ≥50% at {label}", summary.halved)):
+        assert metrics[title] == percent(rate.rate)
+        assert (f"95% CI {percent(rate.ci_low)}–{percent(rate.ci_high)} · "
+                f"{count(rate.responders)} of {count(rate.n)} baseline opioid users") in captions
+
+    charts = _charts(app)
+    weekly = opioids.mme_by_week(demo_snapshot, filters)
+    week_x, week_y = charts["Median daily opioid dose of baseline users"]["median"]
+    assert week_x == weekly["week"].tolist()
+    assert week_y == pytest.approx(weekly["median_mme"].tolist())
+    monthly = opioids.monthly_use(demo_snapshot, filters)
+    use = charts["Patients on opioids, and at the CDC 2022 risk thresholds"]
+    assert use["≥ 90 MME/day"][1] == pytest.approx(monthly["share_at_least_90"].tolist())
+    assert use["on opioids (> 0 MME/day)"][1] == pytest.approx(
+        monthly["share_on_opioids"].tolist())
+    changes = opioids.mme_changes(demo_snapshot, timepoint, filters)
+    histogram = charts[f"Dose change at {label}, baseline opioid users with a follow-up dose"]
+    assert sorted(histogram[None][0]) == pytest.approx(sorted(changes["percent_change"]))
+    benzo = opioids.benzodiazepine_by_month(demo_snapshot, filters)
+    benzo_chart = charts["Benzodiazepines alongside opioids (CDC 2022: avoid when possible)"]
+    assert benzo_chart["visits with a benzodiazepine"][1] == pytest.approx(
+        benzo["share_visits"].tolist())
+
+    tapers = opioids.fast_tapers(demo_snapshot, filters)
+    assert metrics["Patients with a fast taper"] == count(tapers.fast_patients)
+    assert metrics["Fast intervals"] == count(tapers.fast_intervals)
+    if tapers.fast_intervals:
+        table = _frame(app, "Pace (% of baseline per week)")
+        assert list(table["Patient"]) == list(tapers.flagged["patient_id"])
+        assert list(table["Pace (% of baseline per week)"]) == \
+            [percent(p, 1) for p in tapers.flagged["pace"]]
+        assert list(table["MME/day after"]) == [number(v) for v in tapers.flagged["mme_after"]]
+
+    if setting == "default":  # the threshold is the user's
+        app.number_input(key="opioids_fast_taper_threshold").set_value(5.0).run()
+        assert_no_errors(app)
+        slower = opioids.fast_tapers(demo_snapshot, filters, 0.05)
+        assert slower.fast_intervals > tapers.fast_intervals
+        assert _metrics(app)["Fast intervals"] == count(slower.fast_intervals)
+        assert len(_frame(app, "Patient")) == slower.fast_intervals
+
+
+def test_opioids_page_hides_patient_ids_outside_the_clinical_team(app_db, demo_snapshot):
+    app = _open("pages/opioids.py", "default", role="analyst")
+    tapers = opioids.fast_tapers(demo_snapshot)
+    assert tapers.fast_intervals > 0
+    assert _metrics(app)["Patients with a fast taper"] == count(tapers.fast_patients)
+    assert not any("Patient" in d.value.columns for d in app.dataframe)
+    assert any("clinical team only" in i.value for i in app.info)
+
+
+# --------------------------------------------------------------------------
+# patient timeline
+
+
+def _check_patient(app, snap, patient_id, definition):
+    summary = timeline.patient_summary(snap, patient_id, definition)
+    visits = timeline.patient_visits(snap, patient_id)
+    metrics = _metrics(app)
+    assert app.selectbox(key="timeline_pick").value == patient_id
+    assert metrics["Baseline pain (0–10)"] == number(summary.baseline_pain)
+    assert metrics["Baseline opioid dose"] == (
+        "–" if summary.baseline_mme is None else f"{number(summary.baseline_mme)} MME/day")
+    assert f"**{summary.site}**" in "\n".join(m.value for m in app.markdown)
+    if summary.treated:
+        outcomes = _frame(app, "Status")
+        assert list(outcomes["Status"]) == [t.status for t in summary.timepoints]
+        assert list(outcomes["Follow-up pain"]) == [number(t.follow_up_pain)
+                                                    for t in summary.timepoints]
+        responders = sum(t.responder for t in summary.timepoints)
+        due = sum(t.due for t in summary.timepoints)
+        assert metrics[f"Responder ({definition})"] == (
+            f"{count(responders)} of {count(due)}" if due else "none due")
+    table = _frame(app, "Pain before")
+    assert list(table["Date"]) == [long_date(d) for d in visits["visit_date"]]
+    assert list(table["Pain before"]) == [
+        "" if v is None or np.isnan(v) else number(v) for v in visits["pain_score"]]
+    pain = _charts(app)[f"Patient {patient_id}"]["pain before (usual pain)"][1]
+    assert pain == pytest.approx(visits["pain_score"].dropna().tolist())
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_patient_timeline_page(app_db, demo_snapshot, setting):
+    _, filters, _, definition, _ = SETTINGS[setting]
+    app = _open("pages/patient_timeline.py", setting)
+    in_view = timeline.patients_in_view(demo_snapshot, filters)
+    assert app.selectbox(key="timeline_pick").options == list(in_view["patient_id"])
+    _check_patient(app, demo_snapshot, in_view["patient_id"].iloc[0], definition)
+
+    # search, then pick another patient
+    wanted = in_view[in_view.treated]["patient_id"].iloc[len(in_view) // 2]
+    app.text_input(key="timeline_search").input(wanted[-3:]).run()
+    options = app.selectbox(key="timeline_pick").options
+    assert wanted in options and all(wanted[-3:] in o for o in options)
+    app.selectbox(key="timeline_pick").select(wanted).run()
+    assert_no_errors(app)
+    _check_patient(app, demo_snapshot, wanted, definition)
+    if setting == "default":  # another page asks for a patient
+        other = in_view["patient_id"].iloc[-1]
+        app.session_state["timeline_patient"] = other
+        app.run()
+        assert_no_errors(app)
+        _check_patient(app, demo_snapshot, other, definition)
+    else:  # a search matching nobody says so
+        app.text_input(key="timeline_search").input("no such patient").run()
+        assert_no_errors(app)
+        assert any("No patient id" in i.value for i in app.info)
+
+
+def test_patient_timeline_opens_the_patient_of_the_link(app_db, demo_snapshot):
+    patient = timeline.patients_in_view(demo_snapshot)["patient_id"].iloc[5]
+    app = run_page("pages/patient_timeline.py", {"patient": patient})
+    assert_no_errors(app)
+    assert app.selectbox(key="timeline_pick").value == patient
+
+
+def test_patient_timeline_is_for_the_clinical_team_only(demo_db, demo_snapshot):
+    from streamlit.testing.v1 import AppTest
+    from tests.conftest import ROOT
+    app = AppTest.from_file(str(ROOT / "pages" / "patient_timeline.py"), default_timeout=60)
+    app.session_state[CONTEXT_KEY] = PageContext(DataSource(demo_db, False), demo_snapshot,
+                                                 Filters(), role="analyst")
+    app.run()
+    assert not app.exception
+    assert any("not available to the analyst" in w.value or "clinical team only" in w.value
+               for w in app.warning)
+    assert not app.dataframe and not app.get("plotly_chart")
+
+
+# --------------------------------------------------------------------------
+# data
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_data_page(app_db, demo_snapshot, setting):
+    _, filters, _, _, _ = SETTINGS[setting]
+    app = _open("pages/data.py", setting)
+    fresh = data_quality.freshness(demo_snapshot, filters)
+    metrics = _metrics(app)
+    assert metrics["Data cutoff (latest visit)"] == long_date(fresh.cutoff)
+    assert metrics["Files loaded"] == count(fresh.ingests)
+    assert metrics["Files refused"] == count(fresh.refused)
+    sites = _frame(app, "Days behind the cutoff")
+    assert list(sites["Site"]) == list(fresh.sites["site"])
+    assert list(sites["Latest visit"]) == [long_date(d) for d in fresh.sites["latest_visit"]]
+    assert list(sites["Days behind the cutoff"]) == [count(d) for d in
+                                                     fresh.sites["days_behind_cutoff"]]
+    if filters.sites:
+        assert set(sites["Site"]) <= set(filters.sites)
+
+    key = data_quality.key_completeness(demo_snapshot, filters)
+    shown = _frame(app, "Needed for")
+    assert list(shown["Recorded"]) == [f"{percent(s)} ({count(r)} of {count(n)})"
+                                       for s, r, n in zip(key["share"], key["recorded"],
+                                                          key["visits"])]
+    heatmap = next(pio.from_json(c.proto.spec) for c in app.get("plotly_chart"))
+    grid = data_quality.completeness(demo_snapshot, filters)
+    overall = grid[grid.visit_type == "all"].set_index("column")["share"]
+    first_column = [row[0] for row in _values(heatmap.data[0].z)]
+    assert first_column == pytest.approx(overall.reindex(list(heatmap.data[0].y)).tolist())
+
+    quarantine = data_quality.quarantine_rows(demo_snapshot)
+    assert len(_frame(app, "row as exported")) == len(quarantine) > 0
+    issues = data_quality.value_issue_rows(demo_snapshot, filters)
+    assert len(_frame(app, "value in the export")) == len(issues) > 0
+    log = data_quality.ingest_history(demo_snapshot)
+    assert list(_frame(app, "Rows read")["Rows read"]) == [count(v) for v in log["rows_read"]]
+    downloads = app.get("download_button")
+    assert len(downloads) == 2
+    assert app.button(key="data_load").disabled            # nothing picked yet
+
+
+def test_data_page_maps_the_columns_of_a_refused_file(demo_db, tmp_path, monkeypatch):
+    clinic = tmp_path / "clinic.duckdb"
+    shutil.copy(demo_db, clinic)
+    monkeypatch.setenv("OUTCOMES_DB", str(clinic))
+    before = store.Snapshot(clinic)
+    visits_before = before.scalar("SELECT count(*) FROM visits")
+    before.close()
+    export = data_quality.save_upload(
+        "odd export.csv", b"Patient,Seen On,Encounter Kind,Pain Score\n"
+                          b"Z1,2026-01-05,intake,7\nZ1,2026-01-06,infusion,6\n", tmp_path)
+    names = {str(export): "odd export.csv"}
+    refused = data_quality.ingest_uploads([export], clinic, display_names=names)
+    assert data_quality.needs_column_mapping(refused.files[0])
+
+    from streamlit.testing.v1 import AppTest
+    from tests.conftest import DASHBOARD, signed_in
+    app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120))
+    app.session_state["data_last_ingest"] = {
+        "table": data_quality.summary_table(refused, names), "pending": names,
+        "refused_uploads": [], "at": dt.datetime.now()}
+    app.run()
+    app.switch_page("pages/data.py")
+    app.run()
+    assert_no_errors(app)
+    assert any(w.value.startswith("Refused") and "missing required column" in w.value
+               for w in app.warning)
+    # After switch_page, AppTest reruns the page alone with the context of the
+    # first run; the real app rebuilds it (and its snapshot) on every run.  The
+    # page closes the cached snapshots after an ingest, so give this stale
+    # context a snapshot of its own.
+    ctx = app.session_state[CONTEXT_KEY]
+    own = store.Snapshot(clinic)
+    app.session_state[CONTEXT_KEY] = dataclasses.replace(ctx, snap=own)
+    visit_type = next(s for s in app.selectbox if s.label == "visit_type")
+    assert visit_type.value is None and "Encounter Kind" in visit_type.options
+    visit_type.select("Encounter Kind")
+    next(s for s in app.selectbox if s.label == "patient_id").select("Patient")
+    next(s for s in app.selectbox if s.label == "visit_date").select("Seen On")
+    next(b for b in app.button if b.label == "Load with this mapping").click()
+    app.run()
+    assert_no_errors(app)
+    table = _frame(app, "rows read")
+    assert list(table["status"]) == ["ingested"]
+    assert any("1 file(s) ingested" in s.value for s in app.success)
+    after = store.Snapshot(clinic)
+    assert after.scalar("SELECT count(*) FROM visits") == visits_before + 2
+    assert after.scalar("SELECT count(*) FROM visits WHERE patient_id = 'Z1'") == 2
+    after.close()
+    own.close()

@@ -1,0 +1,291 @@
+"""One patient's timeline (analysis/timeline.py) and the Data page's engine
+(analysis/data_quality.py): uploads, ingest, column mapping, completeness,
+quarantine, value issues and freshness — by hand on the tiny clinic of
+test_opioids, and against pandas on the demo clinic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from analysis import data_quality, db, store, timeline
+from analysis.outcomes import Filters
+from tests.test_opioids import INGEST_DATE, build_tiny_clinic, write_tiny_export
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    snap = store.Snapshot(build_tiny_clinic(tmp_path_factory.mktemp("tiny_timeline")))
+    yield snap
+    snap.close()
+
+
+# --------------------------------------------------------------------------
+# timeline
+
+
+def test_patients_in_view_and_search(tiny):
+    assert list(timeline.patients_in_view(tiny)["patient_id"]) == list("ABCDEF")
+    assert list(timeline.patients_in_view(tiny, Filters(sites=("Denver",)))["patient_id"]) \
+        == list("ACEF")
+    # an untreated patient has no route and no index date: those filters leave them out
+    assert "F" not in set(timeline.patients_in_view(tiny, Filters(routes=("IV",)))["patient_id"])
+    assert timeline.patients_in_view(tiny, Filters(sites=("Nowhere",))).empty
+    ids = ["P000101", "P000102", "Q000200"]
+    assert timeline.search_patients(ids, " p0001") == ["P000101", "P000102"]
+    assert timeline.search_patients(ids, "") == ids
+    assert timeline.search_patients(ids, "zzz") == []
+
+
+def test_patient_summary_by_hand(tiny):
+    a = timeline.patient_summary(tiny, "A", "pain30")
+    assert (a.condition, a.site, a.route, a.treated) == ("Migraine", "Denver", "IV", True)
+    assert a.index_date == dt.date(2029, 1, 2)
+    assert (a.baseline_pain, a.baseline_pain_date) == (8, dt.date(2029, 1, 2))
+    assert (a.baseline_mme, a.baseline_mme_date) == (100, dt.date(2029, 1, 1))
+    assert (a.infusions, a.boosters, a.visits) == (1, 0, 5)   # the telehealth row is quarantined
+    status = {t.timepoint: t for t in a.timepoints}
+    assert list(status) == ["4w", "3m", "6m", "12m"]
+    # 4w window [Jan 16, Feb 13], target Jan 30: Feb 12, pain 4 = 50% less
+    assert (status["4w"].window_start, status["4w"].window_end) == \
+        (dt.date(2029, 1, 16), dt.date(2029, 2, 13))
+    assert status["4w"].follow_up_pain == 4 and status["4w"].pain_reduction == pytest.approx(0.5)
+    assert status["4w"].responder and status["4w"].status == "responder"
+    assert status["3m"].follow_up_mme == 60 and status["3m"].responder
+    # the cutoff (May 4) is before the 6m window closes and there is no follow-up yet
+    assert not status["6m"].due and status["6m"].status == "not yet due"
+
+    d = timeline.patient_summary(tiny, "D", "pain30")
+    d_status = {t.timepoint: t for t in d.timepoints}
+    assert d.baseline_mme is None and d.baseline_pain == 5
+    assert d_status["4w"].due and not d_status["4w"].complete
+    assert d_status["4w"].status.startswith("no follow-up in the window")
+    assert d_status["3m"].responder                      # 5 -> 2
+
+    c = timeline.patient_summary(tiny, "C", "mme50")
+    assert all(t.status == "not counted: not on opioids at baseline" for t in c.timepoints)
+    e = timeline.patient_summary(tiny, "E", "mme_stop")
+    assert [t.responder for t in e.timepoints] == [False, True, False, False]
+
+    f = timeline.patient_summary(tiny, "F")
+    assert not f.treated and f.index_date is None and f.timepoints == ()
+    assert timeline.patient_summary(tiny, "nobody") is None
+    with pytest.raises(ValueError):
+        timeline.patient_summary(tiny, "A", "pain99")
+
+
+def test_patient_visits(tiny):
+    visits = timeline.patient_visits(tiny, "A")
+    assert list(visits["visit_date"].map(str)) == ["2029-01-01", "2029-01-02", "2029-01-15",
+                                                  "2029-02-12", "2029-04-02"]
+    assert list(visits["day"]) == [-1, 0, 13, 41, 90]
+    assert list(visits["visit_type"]) == ["intake", "infusion", "follow_up", "follow_up",
+                                          "follow_up"]
+    assert visits.loc[1, "adverse_event"] == "nausea" and visits.loc[1, "pain_post"] == 4
+    assert "patient_name" not in visits.columns
+    untreated = timeline.patient_visits(tiny, "F")
+    assert len(untreated) == 1 and pd.isna(untreated.loc[0, "day"])
+
+
+def test_patient_summary_matches_the_outcome_model(demo_snapshot):
+    outcomes = demo_snapshot.query(
+        "SELECT * FROM patient_outcomes WHERE definition = 'pain50' ORDER BY patient_id LIMIT 40")
+    for patient_id, rows in outcomes.groupby("patient_id"):
+        summary = timeline.patient_summary(demo_snapshot, patient_id, "pain50")
+        expected = rows.set_index("timepoint")
+        for t in summary.timepoints:
+            assert t.responder == bool(expected.loc[t.timepoint, "responder"])
+            assert t.due == bool(expected.loc[t.timepoint, "due"])
+            assert t.eligible == bool(expected.loc[t.timepoint, "eligible"])
+
+
+# --------------------------------------------------------------------------
+# uploads
+
+
+@pytest.mark.parametrize("raw,safe", [
+    ("sessions.csv", "sessions.csv"),
+    ("../../etc/passwd.csv", "passwd.csv"),
+    ("C:\\Users\\me\\Export (3).csv", "Export__3_.csv"),
+    ("..hidden.csv", "hidden.csv"),
+    ("rm -rf $(x);.csv", "rm_-rf___x__.csv"),
+    ("ü.csv", "_.csv"),
+    ("", "upload"),
+    ("../..", "upload"),
+])
+def test_sanitise_name(raw, safe):
+    assert data_quality.sanitise_name(raw) == safe
+
+
+def test_sanitise_name_keeps_the_extension_within_100_characters():
+    safe = data_quality.sanitise_name("x" * 300 + ".parquet")
+    assert len(safe) == 100 and safe.endswith(".parquet")
+
+
+def test_save_upload(tmp_path, monkeypatch):
+    now = dt.datetime(2030, 1, 2, 3, 4, 5)
+    path = data_quality.save_upload("../My Export.csv", b"a,b\n1,2\n", tmp_path, now=now)
+    assert path == tmp_path / "20300102T030405_My_Export.csv"
+    assert path.read_bytes() == b"a,b\n1,2\n"
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert not mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    again = data_quality.save_upload("My Export.csv", b"other", tmp_path, now=now)
+    assert again != path and path.read_bytes() == b"a,b\n1,2\n"   # never overwritten
+    for name in ("evil.py", "export.sh", "export.xls", "noextension"):
+        with pytest.raises(data_quality.UploadRefused):
+            data_quality.save_upload(name, b"x", tmp_path)
+    with pytest.raises(data_quality.UploadRefused, match="empty"):
+        data_quality.save_upload("empty.csv", b"", tmp_path)
+    monkeypatch.setattr(data_quality, "MAX_UPLOAD_BYTES", 10)
+    with pytest.raises(data_quality.UploadRefused, match="limit"):
+        data_quality.save_upload("big.csv", b"x" * 11, tmp_path)
+    assert data_quality.save_upload("ok.tsv", b"x" * 10, tmp_path).exists()
+
+
+def test_ingest_uploads_into_the_clinic_database(tmp_path, monkeypatch):
+    export = write_tiny_export(tmp_path / "original.csv")
+    saved = data_quality.save_upload("Sessions export.csv", export.read_bytes(),
+                                     tmp_path / "uploads")
+    clinic = tmp_path / "clinic.duckdb"
+    monkeypatch.setenv("OUTCOMES_DB", str(clinic))
+    names = {str(saved): "Sessions export.csv"}
+    summary = data_quality.ingest_uploads([saved], display_names=names, ingest_date=INGEST_DATE)
+    table = data_quality.summary_table(summary, names)
+    row = table.iloc[0]
+    assert (row["file"], row["status"], row["export"]) == ("Sessions export.csv", "ingested",
+                                                           "sessions")
+    assert (row["rows read"], row["accepted"], row["quarantined"], row["values nulled"]) == \
+        (20, 19, 1, 1)
+    assert row["identifying columns dropped"] == "patient_name"
+    snap = store.Snapshot(clinic)
+    assert snap.scalar("SELECT count(*) FROM visits") == 19
+    assert snap.scalar("SELECT count(*) FROM visits WHERE patient_id = 'A'") == 5
+    snap.close()
+    # the same file again changes nothing
+    again = data_quality.ingest_uploads([saved], clinic, ingest_date=INGEST_DATE)
+    assert again.files[0].status == "unchanged"
+    with pytest.raises(ValueError, match="demo"):
+        data_quality.ingest_uploads([saved], db.DEMO_DB)
+
+
+def test_column_mapping_for_a_refused_file(tmp_path):
+    export = tmp_path / "odd.csv"
+    export.write_text("Patient,Seen On,Encounter Kind,Pain Score\n"
+                      "P1,2029-01-01,intake,7\nP1,2029-01-02,infusion,6\n")
+    clinic = tmp_path / "clinic.duckdb"
+    refused = data_quality.ingest_uploads([export], clinic, ingest_date=INGEST_DATE).files[0]
+    assert refused.status == "refused" and data_quality.needs_column_mapping(refused)
+
+    request = data_quality.mapping_request(export)
+    assert request.export_kind == "sessions"
+    assert request.headers == ("Patient", "Seen On", "Encounter Kind", "Pain Score")
+    assert request.required == ("patient_id", "visit_date", "visit_type")
+    assert "visit_type" in request.missing
+    choices = {**request.suggested, "patient_id": "Patient", "visit_date": "Seen On",
+               "visit_type": "Encounter Kind"}
+    column_map = data_quality.column_map_from_choices(choices)
+    assert column_map == {"Patient": "patient_id", "Seen On": "visit_date",
+                          "Encounter Kind": "visit_type"}
+    with pytest.raises(ValueError, match="choose"):
+        data_quality.column_map_from_choices({**choices, "visit_type": None})
+    with pytest.raises(ValueError, match="more than one"):
+        data_quality.column_map_from_choices({**choices, "visit_type": "Patient"})
+
+    loaded = data_quality.ingest_uploads([export], clinic, column_map=column_map,
+                                         ingest_date=INGEST_DATE).files[0]
+    assert loaded.status == "ingested" and loaded.rows_accepted == 2
+    snap = store.Snapshot(clinic)
+    assert snap.scalar("SELECT count(*) FROM visits WHERE patient_id = 'P1'") == 2
+    assert snap.scalar("SELECT count(*) FROM ingest_log WHERE status = 'refused'") == 1
+    snap.close()
+
+
+def test_mapping_request_for_a_medication_export(tmp_path):
+    export = tmp_path / "meds.csv"
+    export.write_text("Patient ID,Med Date,Drug Name,dose,unit,doses_per_day\n"
+                      "P1,2029-01-01,oxycodone,5,mg,4\n")
+    request = data_quality.mapping_request(export)
+    assert request.export_kind == "medications"
+    assert request.required == ("patient_id", "date", "drug")
+    assert request.suggested == {"patient_id": "Patient ID", "date": "Med Date",
+                                 "drug": "Drug Name"}
+    assert request.missing == ()
+
+
+# --------------------------------------------------------------------------
+# what is stored
+
+
+def test_completeness_by_hand(tiny):
+    frame = data_quality.completeness(tiny).set_index(["column", "visit_type"])
+    assert frame.loc[("opioid_mme_per_day", "all"), ["visits", "recorded"]].tolist() == [19, 13]
+    assert frame.loc[("opioid_mme_per_day", "all"), "share"] == pytest.approx(13 / 19)
+    # ketamine visits: five infusions, four with a pain score (D's has none)
+    assert frame.loc[("pain_score", "infusion"), ["visits", "recorded"]].tolist() == [5, 4]
+    # C's pain score of 11 was nulled
+    assert frame.loc[("pain_score", "follow_up"), ["visits", "recorded"]].tolist() == [8, 7]
+    assert frame.loc[("patient_id", "all"), "share"] == 1
+    denver = data_quality.completeness(tiny, Filters(sites=("Denver",))).set_index(
+        ["column", "visit_type"])
+    assert denver.loc[("pain_score", "all"), "visits"] == 12
+
+    key = data_quality.key_completeness(tiny).set_index(["column", "visit_types"])
+    assert key.loc[("pain_post", "infusion, booster"), ["visits", "recorded"]].tolist() == [5, 5]
+    assert key.loc[("opioid_mme_per_day", "intake"), ["visits", "recorded"]].tolist() == [6, 5]
+
+    patients = data_quality.patient_completeness(tiny).set_index("item")
+    assert patients["treated"].iloc[0] == 5
+    assert patients.loc["baseline opioid dose (90 days before the first infusion)",
+                        "patients"] == 4
+
+
+@pytest.mark.parametrize("filters", [Filters(), Filters(sites=("Denver", "Boulder"))])
+def test_completeness_matches_pandas(demo_snapshot, filters):
+    visits = demo_snapshot.query("SELECT * FROM stg_visits")
+    patients = demo_snapshot.query("SELECT patient_id, site FROM patients")
+    if filters.sites:
+        visits = visits[visits.patient_id.isin(patients[patients.site.isin(filters.sites)]
+                                               .patient_id)]
+    frame = data_quality.completeness(demo_snapshot, filters).set_index(["column", "visit_type"])
+    for column in ("pain_score", "opioid_mme_per_day", "phq9", "sbp_max", "route"):
+        assert frame.loc[(column, "all"), "share"] == pytest.approx(visits[column].notna().mean())
+        for visit_type, part in visits.groupby("visit_type"):
+            assert frame.loc[(column, visit_type), "recorded"] == part[column].notna().sum()
+
+
+def test_quarantine_and_value_issues(tiny):
+    quarantine = data_quality.quarantine_rows(tiny)
+    assert len(quarantine) == 1 and "telehealth" in quarantine.loc[0, "reason"]
+    assert "patient_name" not in quarantine.loc[0, "raw_row"]
+    assert "Name of" not in quarantine.loc[0, "raw_row"]
+    assert "raw_row" not in data_quality.quarantine_rows(tiny, include_raw=False).columns
+
+    issues = data_quality.value_issue_rows(tiny)
+    assert len(issues) == 1
+    row = issues.iloc[0]
+    assert (row.patient_id, row.column_name, row.raw_value, row.visit_type) == \
+        ("C", "pain_score", "11", "follow_up")
+    assert len(data_quality.value_issue_rows(tiny, Filters(sites=("Denver",)))) == 1
+    assert data_quality.value_issue_rows(tiny, Filters(sites=("Boulder",))).empty
+
+
+def test_freshness_and_ingest_log(tiny):
+    fresh = data_quality.freshness(tiny)
+    assert fresh.cutoff == dt.date(2029, 5, 4)
+    assert (fresh.ingests, fresh.refused) == (1, 0)
+    assert fresh.last_ingest_at is not None
+    sites = fresh.sites.set_index("site")
+    assert sites.loc["Denver", "latest_visit"] == dt.date(2029, 5, 4)
+    assert sites.loc["Denver", "days_behind_cutoff"] == 0
+    assert sites.loc["Boulder", "latest_visit"] == dt.date(2029, 4, 21)
+    assert sites.loc["Boulder", "days_behind_cutoff"] == 13
+    assert sites.loc["Boulder", "patients"] == 2
+    assert list(data_quality.freshness(tiny, Filters(sites=("Boulder",))).sites.site) == \
+        ["Boulder"]
+    log = data_quality.ingest_history(tiny)
+    assert len(log) == 1 and log.loc[0, "status"] == "ingested"
+    assert log.loc[0, "dropped_identifying_columns"] == "patient_name"
