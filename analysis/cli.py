@@ -75,6 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--ci", default="wilson", choices=outcomes.CI_METHODS)
         else:
             sub.add_argument("--target", type=float, default=0.70)
+
+    report = commands.add_parser("report", help="write the quarterly report (HTML, XLSX, PDF)")
+    report.add_argument("--quarter", required=True, help="the quarter, e.g. 2026Q3")
+    _add_db(report)
+    report.add_argument("--audience", default="clinical", choices=("clinical", "external"),
+                        help="external: groups with n < 11 suppressed, nothing patient-level")
+    report.add_argument("--out", required=True, help="folder to write the files into")
+    report.add_argument("--format", default="html,xlsx,pdf",
+                        help="comma-separated formats among html, xlsx, pdf (default: all)")
+
+    users = commands.add_parser("users", help="manage dashboard users (file outside the repo)")
+    users_commands = users.add_subparsers(dest="users_command", parser_class=_Parser)
+    add = users_commands.add_parser("add", help="add a user or reset their password and role")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("clinical", "analyst", "marketing"))
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input instead of asking")
+    add.add_argument("--file", help="users file (default: $OUTCOMES_USERS or "
+                                    "~/.config/ketamine-outcomes/users.toml)")
+    listing = users_commands.add_parser("list", help="list users and roles (never hashes)")
+    listing.add_argument("--file")
     return parser
 
 
@@ -86,6 +107,17 @@ def _filters(args):
                                      routes=tuple(args.route))
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def _audit(db_path: Path, action: str, **detail) -> None:
+    """Audit rows from the command line carry the operating-system user."""
+    import getpass
+    from analysis import audit
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in this environment
+        user = None
+    audit.record(db_path, action, user=user, role="command line", **detail)
 
 
 def _existing_db(args) -> Path:
@@ -106,6 +138,9 @@ def cmd_ingest(args) -> int:
         summary = ingest.ingest_files(con, args.paths, alias_file=args.aliases, progress=progress)
     finally:
         con.close()
+    _audit(path, "ingest", files=[{"file": Path(f.path).name, "status": f.status,
+                                   "rows_read": f.rows_read, "rows_accepted": f.rows_accepted}
+                                  for f in summary.files])
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
@@ -181,8 +216,68 @@ def cmd_claim(args) -> int:
     return EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from analysis import outcomes, report, store
+    try:
+        outcomes.quarter_bounds(args.quarter)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in report.FORMATS]
+    if unknown or not formats:
+        raise UsageError(f"--format: unknown format {', '.join(unknown) or '(none)'}; "
+                         f"use a comma-separated list of {', '.join(report.FORMATS)}")
+    steps = 2 + len(formats)
+
+    def step(number: int, text: str) -> None:
+        print(f"[{number}/{steps}] {text}", file=sys.stderr, flush=True)
+
+    path = _existing_db(args)
+    step(1, f"reading {path}")
+    snap = store.snapshot(path)
+    step(2, f"computing the {args.quarter.strip().upper()} report ({args.audience})")
+    result = report.build_report(snap, args.quarter, args.audience)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, fmt in enumerate(formats, start=3):
+        target = out / report.file_name(result, fmt)
+        step(number, f"writing {fmt.upper()} {target}")
+        written.append(report.WRITERS[fmt](result, target))
+    for target in written:
+        print(target)
+    _audit(path, "report", quarter=args.quarter.strip().upper(), audience=args.audience,
+           files=[Path(t).name for t in written])
+    return EXIT_OK
+
+
+def cmd_users(args) -> int:
+    from analysis import auth
+    path = Path(args.file) if args.file else auth.users_path()
+    if args.users_command == "list":
+        directory = auth.load_users(path)
+        for user in directory.users.values():
+            print(f"{user.name:<24} {user.role}")
+        for email, role in directory.oidc_roles.items():
+            print(f"{email:<24} {role} (OIDC)")
+        return EXIT_OK
+    if args.users_command != "add":
+        raise UsageError("users: say 'add NAME --role ROLE' or 'list'")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if password != getpass.getpass("Again: "):
+            print("error: the two passwords differ", file=sys.stderr)
+            return EXIT_FAILED
+    auth.add_user(path, args.name, args.role, password)
+    print(f"{args.name} ({args.role}) saved in {path}")
+    return EXIT_OK
+
+
 COMMANDS = {"ingest": cmd_ingest, "demo": cmd_demo, "responders": cmd_responders,
-            "claim": cmd_claim}
+            "claim": cmd_claim, "report": cmd_report, "users": cmd_users}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ import pandas as pd
 from analysis import db, ingest, reference
 from analysis.outcomes import Filters
 from analysis.reference import fold
+from analysis.queries import run_query
 from analysis.store import Snapshot
 
 UPLOAD_DIR = reference.DATA_DIR / "uploads"
@@ -221,16 +222,6 @@ def column_map_from_choices(choices: Mapping[str, str | None]) -> dict[str, str]
 # what is stored
 
 
-def _run(snap: Snapshot, name: str, filters: Filters | None = None,
-         params: dict | None = None) -> pd.DataFrame:
-    sql = db.read_sql(f"queries/{name}.sql")
-    params = dict(params or {})
-    if "{patient_filter}" in sql:
-        where, filter_params = (filters or Filters()).sql("p")
-        sql = sql.replace("{patient_filter}", where)
-        params.update(filter_params)
-    return snap.query(sql, params)
-
 
 COMPLETENESS_COLUMNS = reference.CANONICAL_COLUMNS
 KETAMINE_VISITS = ("infusion", "booster")
@@ -256,7 +247,7 @@ def completeness(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     """Share of visits recording each canonical column, over all visits of
     the patients in view (visit_type ``"all"``) and per visit type.
     Columns: column, visit_type, visits, recorded, share."""
-    wide = _run(snap, "data_completeness", filters)
+    wide = run_query(snap, "data_completeness", filters, alias="p")
     wide["visit_type"] = wide["visit_type"].fillna("all")
     rows = []
     for r in wide.itertuples(index=False):
@@ -288,7 +279,7 @@ def key_completeness(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFra
 def patient_completeness(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     """Among treated patients in view, the share with what outcomes need.
     Columns: item, patients, treated, share."""
-    row = _run(snap, "data_patient_completeness", filters).iloc[0]
+    row = run_query(snap, "data_patient_completeness", filters, alias="p").iloc[0]
     treated = int(row["treated"])
     items = (("condition recorded", "with_condition"), ("site recorded", "with_site"),
              ("route recorded", "with_route"),
@@ -302,21 +293,21 @@ def patient_completeness(snap: Snapshot, filters: Filters = Filters()) -> pd.Dat
 def quarantine_rows(snap: Snapshot, include_raw: bool = True) -> pd.DataFrame:
     """Rows refused at ingest: ingest_id, ingested_at, file_name, line,
     reason and (unless ``include_raw`` is False) raw_row."""
-    frame = _run(snap, "data_quarantine")
+    frame = run_query(snap, "data_quarantine", alias="p")
     return frame if include_raw else frame.drop(columns=["raw_row"])
 
 
 def value_issue_rows(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     """Values nulled at ingest, with their patient where the row is stored;
     only the patients in view when any filter is set."""
-    frame = _run(snap, "data_value_issues", filters, {"filtered": filters != Filters()})
+    frame = run_query(snap, "data_value_issues", filters, {"filtered": filters != Filters()}, alias="p")
     frame["visit_date"] = pd.to_datetime(frame["visit_date"]).dt.date
     return frame
 
 
 def ingest_history(snap: Snapshot) -> pd.DataFrame:
     """The ingest log, newest first."""
-    frame = _run(snap, "data_ingest_log")
+    frame = run_query(snap, "data_ingest_log", alias="p")
     for column in ("dropped_identifying_columns", "unknown_columns"):
         frame[column] = [", ".join(v) if isinstance(v, (list, tuple)) or hasattr(v, "tolist")
                          else "" for v in frame[column]]
@@ -342,7 +333,7 @@ def freshness(snap: Snapshot, filters: Filters = Filters()) -> Freshness:
                count(*) FILTER (WHERE status = 'refused') AS refused
         FROM ingest_log
     """).iloc[0]
-    sites = _run(snap, "data_freshness", filters)
+    sites = run_query(snap, "data_freshness", filters, alias="p")
     for column in ("first_visit", "latest_visit"):
         sites[column] = pd.to_datetime(sites[column]).dt.date
     sites["days_behind_cutoff"] = sites["days_behind_cutoff"].astype(int)

@@ -55,7 +55,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from analysis.reference import CANONICAL_COLUMNS, MEDICATION_COLUMNS
+from analysis.reference import CANONICAL_COLUMNS
 
 # --------------------------------------------------------------------------
 # the clinic

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import db, stats
+from analysis import stats
 from analysis.outcomes import SMALL_CELL, Filters, cutoff
+from analysis.queries import run_query
 from analysis.store import Snapshot
 
 CURVES = ("booster", "response")
@@ -38,15 +39,7 @@ EVENT_LABELS = {"booster": "had a booster", "response": "lost their response"}
 AT_RISK_DAYS = (0, 30, 60, 90, 180, 365)
 POOLED = "All conditions in view"
 
-FILTER_PLACEHOLDER = "{{ patient_filter }}"
 
-
-def _query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None
-           ) -> pd.DataFrame:
-    """Run ``sql/queries/<name>.sql`` with the shared filter predicate in place."""
-    sql = db.read_sql(f"queries/{name}.sql")
-    where, filter_params = filters.sql()
-    return snap.query(sql.replace(FILTER_PLACEHOLDER, where), {**filter_params, **(params or {})})
 
 
 # --------------------------------------------------------------------------
@@ -56,7 +49,7 @@ def _query(snap: Snapshot, name: str, filters: Filters, params: dict | None = No
 def booster_durations(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     """Per treated patient in view: start (index) date, first booster after it,
     last visit, ``days`` and ``event`` (True = booster, False = censored)."""
-    frame = _query(snap, "durability_first_booster", filters)
+    frame = run_query(snap, "durability_first_booster", filters)
     frame["event"] = frame["event"].astype(bool)
     frame["days"] = frame["days"].astype(int)
     return frame
@@ -66,7 +59,7 @@ def response_durations(snap: Snapshot, filters: Filters = Filters()) -> pd.DataF
     """Per treated patient in view with baseline pain > 0: first response date,
     loss date, last pain date, ``responded``, ``days`` (from first response;
     missing when never responded) and ``event`` (True = lost response)."""
-    frame = _query(snap, "durability_response", filters)
+    frame = run_query(snap, "durability_response", filters)
     for column in ("responded", "event"):
         frame[column] = frame[column].astype(bool)
     frame["days"] = frame["days"].astype("Int64")

@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import db, stats
+from analysis import stats
 from analysis.formatting import count, percent
 from analysis.outcomes import (POPULATIONS, SMALL_CELL, TIMEPOINTS, Filters, GroupRate,
                                cutoff)
+from analysis.queries import run_query
 from analysis.store import Snapshot
 
 MEASURES = ("phq9_response", "phq9_remission", "pcl5_improvement")
@@ -56,15 +57,7 @@ ELIGIBILITY = {
 }
 INSTRUMENT_OF = {"phq9_response": "phq9", "phq9_remission": "phq9", "pcl5_improvement": "pcl5"}
 
-FILTER_PLACEHOLDER = "{{ patient_filter }}"
 
-
-def _query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None
-           ) -> pd.DataFrame:
-    """Run ``sql/queries/<name>.sql`` with the shared filter predicate in place."""
-    sql = db.read_sql(f"queries/{name}.sql")
-    where, filter_params = filters.sql()
-    return snap.query(sql.replace(FILTER_PLACEHOLDER, where), {**filter_params, **(params or {})})
 
 
 def _check(timepoint: str, population: str, ci: str) -> None:
@@ -90,7 +83,7 @@ def mood_outcomes(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     """One row per treated patient in view × timepoint × measure: baseline,
     follow-up (and their dates), eligible, complete, due, responder and, for
     patients outside the ITT denominator, why (``itt_exclusion``)."""
-    frame = _query(snap, "mood_outcomes", filters)
+    frame = run_query(snap, "mood_outcomes", filters)
     for column in ("eligible", "complete", "due", "responder"):
         frame[column] = frame[column].astype(bool)
     return frame

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import db, stats
+from analysis import stats
 from analysis.outcomes import CI_METHODS, POPULATIONS, TIMEPOINTS, Filters
+from analysis.queries import run_query
 from analysis.store import Snapshot
 
 # CDC 2022 risk thresholds (MME/day).
@@ -34,17 +35,6 @@ FAST_TAPER_PER_WEEK = 0.10
 MIN_PATIENTS_PER_WEEK = 5
 TOLERANCE = 1e-9
 
-
-def run_query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None,
-              alias: str = "p") -> pd.DataFrame:
-    """Run ``sql/queries/<name>.sql`` with the shared patient filter.
-
-    The file's ``{patient_filter}`` token becomes :meth:`Filters.sql` for
-    ``alias`` — column names and ``$parameters`` only, never a user value.
-    """
-    where, filter_params = filters.sql(alias)
-    sql = db.read_sql(f"queries/{name}.sql").replace("{patient_filter}", where)
-    return snap.query(sql, {**(params or {}), **filter_params})
 
 
 def _share(part, whole) -> float | None:
@@ -59,7 +49,7 @@ def mme_records(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     """Each baseline opioid user's daily MME records from the baseline record on:
     patient_id, condition, site, route, index_date, baseline_mme,
     baseline_mme_date, record_date, days_since_index, mme."""
-    frame = run_query(snap, "opioids_mme_records", filters)
+    frame = run_query(snap, "opioids_mme_records", filters, alias="p")
     for column in ("index_date", "baseline_mme_date", "record_date"):
         frame[column] = pd.to_datetime(frame[column]).dt.date
     frame["days_since_index"] = frame["days_since_index"].astype(int)
@@ -114,7 +104,7 @@ def monthly_use(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     the shares on opioids (> 0), at ≥ 50 and at ≥ 90 MME/day.  Columns:
     month, patients_recorded, on_opioids, at_least_50, at_least_90,
     share_on_opioids, share_at_least_50, share_at_least_90."""
-    frame = run_query(snap, "opioids_monthly_use", filters)
+    frame = run_query(snap, "opioids_monthly_use", filters, alias="p")
     frame["month"] = pd.to_datetime(frame["month"]).dt.date
     for column in ("patients_recorded", "on_opioids", "at_least_50", "at_least_90"):
         frame[column] = frame[column].astype(int)
@@ -128,7 +118,7 @@ def benzodiazepine_by_month(snap: Snapshot, filters: Filters = Filters()) -> pd.
     """Benzodiazepine co-prescription per month.  Columns: month,
     visits_recorded, visits_on_benzodiazepine, share_visits,
     opioid_users_recorded, opioid_users_on_benzodiazepine, share_opioid_users."""
-    frame = run_query(snap, "opioids_benzodiazepine_by_month", filters)
+    frame = run_query(snap, "opioids_benzodiazepine_by_month", filters, alias="p")
     frame["month"] = pd.to_datetime(frame["month"]).dt.date
     for column in ("visits_recorded", "visits_on_benzodiazepine", "opioid_users_recorded",
                    "opioid_users_on_benzodiazepine"):
@@ -154,7 +144,7 @@ def mme_changes(snap: Snapshot, timepoint: str = "3m",
     percent_change (follow-up − baseline as % of baseline; −100 = stopped)."""
     if timepoint not in TIMEPOINTS:
         raise ValueError(f"unknown timepoint {timepoint!r}")
-    return run_query(snap, "opioids_mme_change", filters, {"timepoint": timepoint})
+    return run_query(snap, "opioids_mme_change", filters, {"timepoint": timepoint}, alias="p")
 
 
 @dataclass(frozen=True)
@@ -183,8 +173,8 @@ def opioid_summary(snap: Snapshot, timepoint: str = "3m", population: str = "itt
         raise ValueError(f"unknown population {population!r}")
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r}")
-    use = run_query(snap, "opioids_baseline_use", filters).iloc[0]
-    counts = run_query(snap, "opioids_outcome_counts", filters, {"timepoint": timepoint})
+    use = run_query(snap, "opioids_baseline_use", filters, alias="p").iloc[0]
+    counts = run_query(snap, "opioids_outcome_counts", filters, {"timepoint": timepoint}, alias="p")
     counts = counts.set_index("definition")
 
     def rate(definition: str) -> stats.Proportion:

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import db, formatting, outcomes, privacy, stats
+from analysis import formatting, outcomes, privacy, stats
 from analysis.outcomes import DEFINITIONS, POPULATIONS, TIMEPOINTS, Filters, GroupRate
+from analysis.queries import run_query
 from analysis.store import Snapshot
 
-FILTER_PLACEHOLDER = "{{ patient_filter }}"
 PAIN_DEFINITIONS = ("pain30", "pain50", "pain2pt")
 INDUCTION_MIN_INFUSIONS = 4
 INDUCTION_DAYS = 42          # days 0..42 after the index date: the first 6 weeks
@@ -40,13 +40,6 @@ INDUCTION_TEXT = (f"at least {INDUCTION_MIN_INFUSIONS} ketamine infusions (infus
 LAST_WEEK = 52
 MIN_PATIENTS_PER_POINT = 5   # weeks / infusion numbers with fewer patients are not drawn
 
-
-def _query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None
-           ) -> pd.DataFrame:
-    """Run ``sql/queries/<name>.sql`` with the shared filter predicate in place."""
-    sql = db.read_sql(f"queries/{name}.sql")
-    where, filter_params = filters.sql()
-    return snap.query(sql.replace(FILTER_PLACEHOLDER, where), {**filter_params, **(params or {})})
 
 
 def _check(timepoint: str, definition: str, population: str = "itt", ci: str = "wilson") -> None:
@@ -234,7 +227,7 @@ class Overview:
 def activity_by_quarter(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     """Patients starting treatment, patients treated, infusions and boosters per
     quarter, from the first quarter in view to the cutoff's quarter."""
-    frame = _query(snap, "program_activity_by_quarter", filters)
+    frame = run_query(snap, "program_activity_by_quarter", filters)
     for column in ("quarter_start", "quarter_end"):
         frame[column] = [_date(v) for v in frame[column]]
     for column in ("patients_starting", "patients_treated", "infusions", "boosters"):
@@ -248,7 +241,7 @@ def outcomes_due(snap: Snapshot, timepoint: str, definitions: tuple[str, ...],
                  filters: Filters = Filters()) -> pd.DataFrame:
     """Per patient and definition at the timepoint: flags, pain change and the
     date the result came due (index date + target day)."""
-    frame = _query(snap, "program_outcomes_due", filters,
+    frame = run_query(snap, "program_outcomes_due", filters,
                    {"timepoint": timepoint, "definitions": list(definitions)})
     frame["target_date"] = [_date(v) for v in frame["target_date"]]
     return frame
@@ -416,7 +409,7 @@ def pain_by_week(snap: Snapshot, filters: Filters = Filters(),
     floor(days / 7), 0..52); one value per patient and week (the mean of
     their scores that week); weeks with fewer than ``min_patients`` dropped.
     Columns: week, patients, q1, median, q3."""
-    frame = _query(snap, "program_pain_by_week", filters,
+    frame = run_query(snap, "program_pain_by_week", filters,
                    {"min_patients": int(min_patients), "last_week": int(last_week)})
     return frame.astype({"week": int, "patients": int})
 
@@ -426,7 +419,7 @@ def acute_by_infusion(snap: Snapshot, filters: Filters = Filters(),
     """Acute relief (pain_score − pain_post) by infusion number (a patient's
     infusion and booster visits numbered 1..n by date): median and IQR.
     Columns: infusion_number, patients, q1, median, q3."""
-    frame = _query(snap, "program_acute_by_infusion", filters,
+    frame = run_query(snap, "program_acute_by_infusion", filters,
                    {"min_patients": int(min_patients)})
     return frame.astype({"infusion_number": int, "patients": int})
 
@@ -456,7 +449,7 @@ def pain_waterfall(snap: Snapshot, timepoint: str = "3m", definition: str = "pai
     """Each patient's % change in pain at the timepoint, coloured by responder."""
     _check(timepoint, definition)
     used = waterfall_definition(definition)
-    bars = _query(snap, "program_waterfall", filters, {"timepoint": timepoint, "definition": used})
+    bars = run_query(snap, "program_waterfall", filters, {"timepoint": timepoint, "definition": used})
     bars["responder"] = bars["responder"].astype(bool)
     where, params = filters.sql()
     missing = snap.scalar(f"""
@@ -540,7 +533,7 @@ def flow_patients(snap: Snapshot, timepoint: str = "3m", definition: str = "pain
     """One row per patient in view with the stage flags and exit_reason (None
     for a responder).  See ``program_patient_flow.sql``."""
     _check(timepoint, definition)
-    return _query(snap, "program_patient_flow", filters, {
+    return run_query(snap, "program_patient_flow", filters, {
         "timepoint": timepoint, "definition": definition,
         "induction_days": INDUCTION_DAYS, "induction_min": INDUCTION_MIN_INFUSIONS})
 

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import db, stats
+from analysis import stats
 from analysis.formatting import count
 from analysis.outcomes import SMALL_CELL, Filters, cutoff, previous_quarter
+from analysis.queries import run_query
 from analysis.store import Snapshot
 
 CORE_MEASURES = {
@@ -51,15 +52,7 @@ DOSE_BAND_LABELS = {"< 0.5": "below 0.5 mg/kg", "0.5–<1.0": "0.5 to under 1.0 
 RATE_COLUMNS = ["dimension", "group", "kind", "measure", "events", "n", "per_100",
                 "ci_low", "ci_high", "too_few"]
 
-FILTER_PLACEHOLDER = "{{ patient_filter }}"
 
-
-def _query(snap: Snapshot, name: str, filters: Filters, params: dict | None = None
-           ) -> pd.DataFrame:
-    """Run ``sql/queries/<name>.sql`` with the shared filter predicate in place."""
-    sql = db.read_sql(f"queries/{name}.sql")
-    where, filter_params = filters.sql()
-    return snap.query(sql.replace(FILTER_PLACEHOLDER, where), {**filter_params, **(params or {})})
 
 
 def infusions(snap: Snapshot, filters: Filters = Filters(),
@@ -69,7 +62,7 @@ def infusions(snap: Snapshot, filters: Filters = Filters(),
     dated in [visits_from, visits_to]): route, dose (mg, weight used and where
     it came from, mg/kg, band), adverse events (a list), ``sbp_max``,
     ``spo2_min`` and the flags the rates count."""
-    frame = _query(snap, "safety_infusions", filters,
+    frame = run_query(snap, "safety_infusions", filters,
                    {"visits_from": visits_from, "visits_to": visits_to})
     frame["adverse_events"] = [list(events) for events in frame["adverse_events"]]
     frame["any_adverse_event"] = frame["any_adverse_event"].astype(bool)

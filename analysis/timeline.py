@@ -13,18 +13,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import db
 from analysis.outcomes import DEFINITIONS, Filters
+from analysis.queries import run_query
 from analysis.store import Snapshot
 
-
-def _run(snap: Snapshot, name: str, params: dict, filters: Filters | None = None) -> pd.DataFrame:
-    sql = db.read_sql(f"queries/{name}.sql")
-    if filters is not None:
-        where, filter_params = filters.sql("p")
-        sql = sql.replace("{patient_filter}", where)
-        params = {**params, **filter_params}
-    return snap.query(sql, params)
 
 
 def _date(value) -> dt.date | None:
@@ -47,7 +39,7 @@ def patients_in_view(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFra
     """The patients the shared filters select (treated and, when no index-date
     or route filter rules them out, untreated): patient_id, treated,
     condition, site, index_date, last_visit_date, ordered by patient id."""
-    return _run(snap, "timeline_patients", {}, filters)
+    return run_query(snap, "timeline_patients", filters, alias="p")
 
 
 def search_patients(patient_ids: list[str], text: str | None) -> list[str]:
@@ -125,11 +117,11 @@ def patient_summary(snap: Snapshot, patient_id: str,
     ``definition``; None when there is no such patient."""
     if definition not in DEFINITIONS:
         raise ValueError(f"unknown definition {definition!r}")
-    rows = _run(snap, "timeline_patient", {"patient_id": patient_id})
+    rows = run_query(snap, "timeline_patient", None, {"patient_id": patient_id})
     if rows.empty:
         return None
     r = rows.iloc[0]
-    outcomes = _run(snap, "timeline_outcomes", {"patient_id": patient_id,
+    outcomes = run_query(snap, "timeline_outcomes", None, {"patient_id": patient_id,
                                                 "definition": definition})
     timepoints = []
     for o in outcomes.itertuples():
@@ -156,6 +148,6 @@ def patient_summary(snap: Snapshot, patient_id: str,
 def patient_visits(snap: Snapshot, patient_id: str) -> pd.DataFrame:
     """The patient's visits in date order with ``day`` since the index date
     (None for an untreated patient)."""
-    frame = _run(snap, "timeline_visits", {"patient_id": patient_id})
+    frame = run_query(snap, "timeline_visits", None, {"patient_id": patient_id})
     frame["visit_date"] = pd.to_datetime(frame["visit_date"]).dt.date
     return frame

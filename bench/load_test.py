@@ -68,7 +68,7 @@ async def user_session(browser, base: str, number: int, rounds: int, loads: list
     try:
         await page.goto(base, wait_until="domcontentloaded", timeout=60_000)
         await page.get_by_label("User name").fill(f"user{number}")
-        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("textbox", name="Password").fill(PASSWORD)
         start = time.monotonic()
         await page.get_by_role("button", name="Sign in").click()
         await wait_idle(page)

@@ -116,7 +116,7 @@ def _sign_in(page, url: str) -> None:
     """Clinic data: every browser session signs in first."""
     page.goto(url, wait_until="domcontentloaded", timeout=60_000)
     page.get_by_label("User name").fill(USER)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     _wait_for_app(page)
 

@@ -5,7 +5,7 @@
 WITH patients AS (
     SELECT p.patient_id
     FROM patients AS p
-    WHERE {patient_filter}
+    WHERE {{ patient_filter }}
 ),
 
 visits AS (

@@ -4,7 +4,7 @@
 WITH patients AS (
     SELECT p.patient_id, p.site
     FROM patients AS p
-    WHERE {patient_filter}
+    WHERE {{ patient_filter }}
 ),
 
 visits AS (

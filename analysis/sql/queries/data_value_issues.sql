@@ -33,5 +33,5 @@ located AS (
 SELECT *
 FROM located
 WHERE NOT $filtered
-   OR patient_id IN (SELECT p.patient_id FROM patients AS p WHERE {patient_filter})
+   OR patient_id IN (SELECT p.patient_id FROM patients AS p WHERE {{ patient_filter }})
 ORDER BY ingest_id DESC, line

@@ -8,7 +8,7 @@
 WITH patients AS (
     SELECT p.patient_id
     FROM patients AS p
-    WHERE p.treated AND {patient_filter}
+    WHERE p.treated AND {{ patient_filter }}
 ),
 
 visits AS (

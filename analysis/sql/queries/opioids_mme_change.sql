@@ -17,5 +17,5 @@ SELECT
     p.follow_up_mme,
     100 * (p.follow_up_mme - p.baseline_mme) / p.baseline_mme AS percent_change
 FROM outcomes AS p
-WHERE p.eligible AND p.follow_up_mme IS NOT NULL AND {patient_filter}
+WHERE p.eligible AND p.follow_up_mme IS NOT NULL AND {{ patient_filter }}
 ORDER BY percent_change, p.patient_id

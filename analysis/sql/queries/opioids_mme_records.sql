@@ -1,13 +1,13 @@
 -- opioids_mme_records: every recorded daily MME of each baseline opioid user
 -- in view (SPEC §3: baseline MME > 0), one value per patient and date (the
 -- day's last record, ordered as the baseline model orders them), from the
--- baseline record onward.  {patient_filter} is the shared Filters predicate
+-- baseline record onward.  {{ patient_filter }} is the shared Filters predicate
 -- over alias p (parameterised).
 
 WITH patients AS (
     SELECT p.patient_id, p.condition, p.site, p.route, p.index_date
     FROM patients AS p
-    WHERE p.treated AND {patient_filter}
+    WHERE p.treated AND {{ patient_filter }}
 ),
 
 baselines AS (

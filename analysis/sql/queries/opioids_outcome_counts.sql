@@ -15,6 +15,6 @@ SELECT
     count(*) FILTER (WHERE p.eligible AND p.complete) AS completers_n,
     count(*) FILTER (WHERE p.eligible AND p.complete AND p.responder) AS completers_responders
 FROM outcomes AS p
-WHERE {patient_filter}
+WHERE {{ patient_filter }}
 GROUP BY p.definition
 ORDER BY p.definition

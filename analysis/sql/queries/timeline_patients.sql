@@ -9,5 +9,5 @@ SELECT
     p.index_date,
     p.last_visit_date
 FROM patients AS p
-WHERE {patient_filter}
+WHERE {{ patient_filter }}
 ORDER BY p.patient_id
