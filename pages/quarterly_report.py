@@ -1,0 +1,76 @@
+"""Quarterly report (issue 6): pick a quarter and an audience, read the
+tables and charts, download the same report as HTML, XLSX or PDF."""
+
+import streamlit as st
+
+from analysis import formatting, privacy, report
+from ui import context, theme
+
+ctx = context.get()
+st.title("Quarterly report")
+
+quarters = ctx.call(report.quarters_with_data)
+if not quarters:
+    st.info("No visits yet: ingest a session export on the Data page first.",
+            icon=":material/upload_file:")
+    st.stop()
+
+newest_first = list(reversed(quarters))
+default = ctx.call(report.default_quarter)
+left, right = st.columns([1, 2])
+quarter = left.selectbox(
+    "Quarter", newest_first, index=newest_first.index(default) if default in newest_first else 0,
+    key="report_quarter", help="Quarters with at least one visit; the default is the latest "
+                               "quarter that had ended by the data cutoff.")
+audience_labels = {"clinical": "Clinical team", "external": "External (small cells hidden)"}
+if ctx.external:
+    audience = "external"
+    right.radio("Audience", privacy.AUDIENCES, index=1, horizontal=True, disabled=True,
+                key="report_audience_forced", format_func=audience_labels.get,
+                help="Your role sees the external version only.")
+else:
+    audience = right.radio(
+        "Audience", privacy.AUDIENCES, horizontal=True, key="report_audience",
+        format_func=audience_labels.get,
+        help="External: groups with n < 11 are 'too few to report' (complementary "
+             "suppression); nothing patient-level.")
+
+try:
+    quarterly = ctx.call(report.build_report, quarter, audience, ctx.filters)
+except report.NoDataError as error:
+    st.info(f"Nothing to report: {error}. Choose another quarter or widen the sites, "
+            "conditions or routes in the sidebar.", icon=":material/filter_alt_off:")
+    st.stop()
+
+st.caption(
+    f"{quarterly.period_text} · data cutoff {formatting.long_date(quarterly.cutoff)} · "
+    f"{quarterly.filters.describe()} · fingerprint `{quarterly.fingerprint[:12]}` · the report "
+    "sets its own periods, so the sidebar's cohort range and outcome settings do not apply "
+    "(sites, conditions and routes do).")
+
+st.markdown("\n".join(f"- {line}" for line in quarterly.highlights()))
+
+downloads = st.columns(len(report.FORMATS))
+for column, fmt in zip(downloads, report.FORMATS):
+    column.download_button(
+        f"Download {fmt.upper()}", data=lambda fmt=fmt: report.RENDERERS[fmt](quarterly),
+        file_name=report.file_name(quarterly, fmt), mime=report.MIME_TYPES[fmt],
+        on_click="ignore", icon=":material/download:", key=f"report_download_{fmt}",
+        width="stretch")
+
+charts = report.plotly_charts(quarterly)
+titles = report.chart_titles(quarterly)
+for spec, frame in quarterly.tables():
+    st.subheader(spec.title)
+    st.caption(spec.note)
+    if spec.key in charts:
+        height = 300 + 26 * len(frame) if spec.key == "safety" else 400
+        st.plotly_chart(theme.styled(charts[spec.key], titles[spec.key], min(height, 520)),
+                        key=f"report_chart_{spec.key}")
+    st.dataframe(report.display_frame(spec, frame), hide_index=True,
+                 column_config={label: st.column_config.TextColumn(alignment="right")
+                                for label in report.numeric_labels(spec)})
+
+with st.expander("Provenance: where these numbers come from"):
+    st.dataframe(quarterly.provenance_frame().rename(columns={"item": "Item", "value": "Value"}),
+                 hide_index=True)
