@@ -77,3 +77,8 @@ def safe_for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
         if out[column].dtype == object:
             out[column] = out[column].map(neutralise_formula)
     return out
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Every CSV the product hands out: UTF-8, formulas neutralised."""
+    return safe_for_spreadsheet(frame).to_csv(index=False).encode("utf-8")

@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from analysis import audit
-from analysis.privacy import safe_for_spreadsheet
+from analysis.privacy import csv_bytes
 from ui import auth, context
 
 ctx = context.get()
@@ -37,5 +37,5 @@ else:
         "seq": "#", "logged_at": "when", "user_name": "user", "detail": "details"})
     st.dataframe(shown, hide_index=True, use_container_width=True)
     auth.download_button(ctx.source, "Download as CSV",
-                         safe_for_spreadsheet(shown).to_csv(index=False).encode("utf-8"),
+                         csv_bytes(shown),
                          "audit_log.csv", "text/csv", what="audit log")

@@ -14,7 +14,7 @@ import streamlit as st
 from analysis import audit, data_quality, db, store
 from analysis.formatting import count, long_date, percent
 from analysis.outcomes import Filters
-from analysis.privacy import safe_for_spreadsheet
+from analysis.privacy import csv_bytes
 from ui import auth, context, theme
 
 ctx = context.get()
@@ -302,7 +302,7 @@ else:
                                        "file_name": "file", "raw_row": "row as exported"})
     st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch")
     auth.download_button(ctx.source, "Download quarantine (CSV)",
-                         safe_for_spreadsheet(shown).to_csv(index=False).encode("utf-8"),
+                         csv_bytes(shown),
                          "quarantine.csv", "text/csv", what="quarantine",
                          key="data_download_quarantine")
 
@@ -328,7 +328,7 @@ else:
                      for d in shown["date"]]
     st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch")
     auth.download_button(ctx.source, "Download value issues (CSV)",
-                         safe_for_spreadsheet(shown).to_csv(index=False).encode("utf-8"),
+                         csv_bytes(shown),
                          "value_issues.csv", "text/csv", what="value issues",
                          key="data_download_value_issues")
 

@@ -4,7 +4,7 @@ tables and charts, download the same report as HTML, XLSX or PDF."""
 import streamlit as st
 
 from analysis import formatting, privacy, report
-from ui import context, theme
+from ui import auth, context, theme
 
 ctx = context.get()
 st.title("Quarterly report")
@@ -52,11 +52,12 @@ st.markdown("\n".join(f"- {line}" for line in quarterly.highlights()))
 
 downloads = st.columns(len(report.FORMATS))
 for column, fmt in zip(downloads, report.FORMATS):
-    column.download_button(
-        f"Download {fmt.upper()}", data=lambda fmt=fmt: report.RENDERERS[fmt](quarterly),
-        file_name=report.file_name(quarterly, fmt), mime=report.MIME_TYPES[fmt],
-        on_click="ignore", icon=":material/download:", key=f"report_download_{fmt}",
-        width="stretch")
+    with column:  # audited download, the file built only when clicked
+        auth.download_button(
+            ctx.source, f"Download {fmt.upper()}", lambda fmt=fmt: report.RENDERERS[fmt](quarterly),
+            report.file_name(quarterly, fmt), report.MIME_TYPES[fmt],
+            what=f"quarterly report {quarterly.quarter} ({quarterly.audience}, {fmt})",
+            icon=":material/download:", key=f"report_download_{fmt}", width="stretch")
 
 charts = report.plotly_charts(quarterly)
 titles = report.chart_titles(quarterly)
