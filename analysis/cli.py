@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--clean", action="store_true", help="no deliberately bad rows")
 
     for name, help_text in (("responders", "responder rates by condition"),
-                            ("claim", "check the 70% claim")):
+                            ("claim", "check the 70%% claim")):
         sub = commands.add_parser(name, help=help_text)
         _add_db(sub)
         sub.add_argument("--timepoint", default="3m", choices=outcomes.TIMEPOINTS)

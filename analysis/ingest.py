@@ -14,6 +14,8 @@ few distinct condition and drug labels.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -151,16 +153,16 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
     try:
         if not path.is_file():
             raise IngestRefused(f"{name}: no such file")
-        digest = _sha256(path)
+        digest, is_utf8, physical_lines = _fingerprint(path)
         already = con.execute(
             "SELECT count(*) FROM ingest_log WHERE sha256 = ? AND status = 'ingested'",
-            [digest]).fetchone()[0]
+            [digest]).fetchall()[0][0]
         if already:
             result.status = "unchanged"
             return result
         if path.stat().st_size == 0:
             raise IngestRefused(f"{name}: the file is empty (no header row, no data)")
-        headers, reader_sql = _open_export(con, path, name)
+        headers, reader_sql = _open_export(con, path, name, is_utf8)
         plan = plan_columns(headers, name, column_map=column_map, alias_file=alias_file)
         result.export_kind = plan.export_kind
         result.dropped_identifying_columns = plan.dropped_identifying
@@ -168,11 +170,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
         con.execute("BEGIN TRANSACTION")
         try:
             ingest_id = _next_ingest_id(con)
-            _stage(con, plan, reader_sql)
+            raw_rows = _stage(con, plan, reader_sql, path, is_utf8, physical_lines, ingest_date)
             if _fail_after == "stage":
                 raise RuntimeError("injected failure after staging")
             if plan.export_kind == "sessions":
-                _load_sessions(con, plan, result, ingest_id, name, ingest_date, _fail_after)
+                _load_sessions(con, plan, result, ingest_id, name, ingest_date, _fail_after,
+                               raw_rows)
             else:
                 _load_medications(con, plan, result, ingest_id, name, ingest_date, _fail_after)
             _log(con, ingest_id, name, digest, "ingested", result)
@@ -256,7 +259,8 @@ def read_headers(con: duckdb.DuckDBPyConnection, path: str | os.PathLike) -> lis
 # reading the file
 
 
-def _open_export(con, path: Path, name: str) -> tuple[list[str], str]:
+def _open_export(con, path: Path, name: str,
+                 is_utf8: bool | None = None) -> tuple[list[str], str]:
     """Return the raw headers and a SQL relation that reads the file as text."""
     suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
@@ -268,16 +272,20 @@ def _open_export(con, path: Path, name: str) -> tuple[list[str], str]:
         return _described_headers(con, relation), relation
     if not _looks_like_text(path):
         raise IngestRefused(f"{name}: not a CSV, XLSX or Parquet export (binary content)")
-    errors = []
-    for encoding in ("utf-8", "latin-1"):
-        relation = (f"read_csv({_literal(str(path))}, all_varchar = true, header = true, "
-                    f"encoding = '{encoding}', ignore_errors = true, store_rejects = true, "
-                    "null_padding = true, auto_detect = true)")
-        try:
-            return _described_headers(con, relation), relation
-        except duckdb.Error as error:
-            errors.append(_first_line(error))
-    raise IngestRefused(f"{name}: could not be read as CSV ({errors[-1]})")
+    # DuckDB would not fail on a Latin-1 byte: it would reject the line, so
+    # the encoding is decided from the bytes (UTF-8 when they are valid UTF-8).
+    if is_utf8 is None:
+        is_utf8 = _fingerprint(path)[1]
+    encoding = "utf-8" if is_utf8 else "latin-1"
+    # No null_padding: a line with too many or too few fields is rejected by
+    # the reader (and quarantined as malformed) instead of widening the file.
+    relation = (f"read_csv({_literal(str(path))}, all_varchar = true, header = true, "
+                f"encoding = '{encoding}', ignore_errors = true, store_rejects = true, "
+                "null_padding = false, auto_detect = true)")
+    try:
+        return _described_headers(con, relation), relation
+    except duckdb.Error as error:
+        raise IngestRefused(f"{name}: could not be read as CSV ({_first_line(error)})") from None
 
 
 def _described_headers(con, relation: str) -> list[str]:
@@ -318,27 +326,109 @@ def _looks_like_text(path: Path) -> bool:
 # staging: raw text, canonical names, line numbers, row hash
 
 
-def _stage(con, plan: ColumnPlan, reader_sql: str) -> None:
+def _stage(con, plan: ColumnPlan, reader_sql: str, path: Path | None = None,
+           is_utf8: bool = True, physical_lines: int | None = None,
+           ingest_date: dt.date | None = None) -> str:
+    """Read the file once into ``staged_raw`` and define the view ``staged``
+    (every row read, with its ``ordinal`` and its ``line``; the header is
+    line 1).  Returns the SQL that reads the raw text of the recognised
+    columns again, row by row, for the rare rows that need it later.
+
+    Medication exports are staged as raw text.  Session exports are staged
+    as typed values (see ``_session_select``), with the raw text kept only
+    for rows that have a problem, so that no later step parses text again.
+    """
     all_columns = ", ".join(_ident(h) for h in plan.all_columns)
     wanted = (reference.CANONICAL_COLUMNS if plan.export_kind == "sessions"
               else reference.MEDICATION_COLUMNS)
     by_canonical = {c: raw for raw, c in plan.mapping.items()}
+    # A typed date or timestamp column (Parquet) is staged as its date.
+    typed = {} if "read_csv" in reader_sql else dict(
+        row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM {reader_sql}").fetchall())
+
+    def text(canonical: str) -> str:
+        column = _ident(by_canonical[canonical])
+        if canonical in ("visit_date", "date") and str(
+                typed.get(by_canonical[canonical], "")).startswith(("TIMESTAMP", "DATE")):
+            return f"CAST(CAST({column} AS DATE) AS VARCHAR)"
+        return f"CAST({column} AS VARCHAR)"
+
     selected = ", ".join(
-        f"CAST({_ident(by_canonical[c])} AS VARCHAR) AS {c}" if c in by_canonical
-        else f"CAST(NULL AS VARCHAR) AS {c}"
+        f"{text(c)} AS {c}" if c in by_canonical else f"CAST(NULL AS VARCHAR) AS {c}"
         for c in wanted)
     # The hash covers every column (identifying ones too) so that "exact
     # duplicate" means the whole row; only the hash leaves this SELECT.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE staged AS
-        SELECT row_number() OVER () AS read_order,
-               hash({all_columns}) AS row_hash, {selected}
-        FROM (SELECT {all_columns} FROM {reader_sql})
-    """)
-    rejects = _csv_rejects(con) if "read_csv" in reader_sql else []
-    _assign_lines(con, rejects)
-    for line, message in rejects:
-        con.execute("INSERT INTO staged_rejects VALUES (?, ?)", [line, message])
+    raw_rows = f"SELECT hash({all_columns}) AS row_hash, {selected} FROM {reader_sql}"
+    if plan.export_kind == "sessions":
+        staged_select = _session_select(raw_rows, ingest_date or dt.date.today())
+    else:
+        staged_select = raw_rows
+    # No window function here: the scan stays parallel, and DuckDB keeps the
+    # file's order, so a row's ordinal comes from its rowid.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_raw AS {staged_select}")
+    low, high, count = con.execute(
+        "SELECT min(rowid), max(rowid), count(*) FROM staged_raw").fetchall()[0]
+    if count and high - low + 1 != count:  # not contiguous: number the rows explicitly
+        con.execute("""CREATE OR REPLACE TEMP TABLE staged_numbered AS
+                       SELECT row_number() OVER (ORDER BY rowid) AS ordinal, * FROM staged_raw""")
+        ordinals = "SELECT * FROM staged_numbered"
+    else:
+        ordinals = f"SELECT rowid - {low or 0} + 1 AS ordinal, * FROM staged_raw"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS "
+                f"SELECT ordinal + 1 AS line, * FROM ({ordinals})")
+    con.execute("CREATE OR REPLACE TEMP TABLE staged_rejects (line BIGINT, reason VARCHAR)")
+    if "read_csv" in reader_sql:
+        _assign_lines(con, _csv_rejects(con), path, is_utf8, physical_lines, ordinals, count)
+    return f"SELECT row_number() OVER () AS ordinal, * FROM ({raw_rows})"
+
+
+def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
+    """One row per session row read: its hash and typed values, the date
+    parsed both ways (the file's format is decided once all is read), and
+    ``raw``, a JSON object of the raw text, for rows with a visible problem."""
+    types = {**{t: t for t in reference.VISIT_TYPES}, **reference.VISIT_TYPE_ALIASES}
+    type_sql = _category_sql("visit_type", {k: _literal(v) for k, v in types.items()})
+    route_sql = _category_sql("route", {k: _literal(v) for k, v in ROUTE_ALIASES.items()})
+    benzo_sql = _category_sql("benzodiazepine", {k: "true" if v else "false"
+                                                 for k, v in reference.BOOLEAN_VALUES.items()})
+    # (TRY_CAST itself ignores surrounding blanks.)
+    parsed = ", ".join(f"TRY_CAST({c} AS DOUBLE) AS {c}__number" for c in NUMERIC_RULES)
+    numbers = ", ".join(f"{_checked_number_sql(c)} AS {c}__value" for c in NUMERIC_RULES)
+    checked_columns = [*NUMERIC_RULES, "route", "benzodiazepine"]
+    any_issue = " OR ".join(f"({c}__value IS NULL AND nullif(trim({c}), '') IS NOT NULL)"
+                            for c in checked_columns)
+    no_event = ", ".join(_literal(v) for v in NO_ADVERSE_EVENT)
+    raw_json = "json_object(" + ", ".join(
+        f"'{c}', {c}" for c in reference.CANONICAL_COLUMNS) + ")"
+    return f"""
+        SELECT row_hash, patient__value, visit_id__value, visit_type__value,
+               visit_date__iso, visit_date__us,
+               nullif(trim(condition), '') AS condition__value,
+               nullif(trim(site), '') AS site__value,
+               route__value, benzodiazepine__value,
+               CASE WHEN nullif(trim(adverse_event), '') IS NULL THEN NULL
+                    WHEN lower(trim(adverse_event)) IN ({no_event}) THEN NULL
+                    WHEN {_fold_sql('adverse_event')} IN ({no_event}) THEN NULL
+                    ELSE lower(trim(adverse_event)) END AS adverse_event__value,
+               {', '.join(f'{c}__value' for c in NUMERIC_RULES)},
+               CASE WHEN patient__value IS NULL OR visit_type__value IS NULL
+                      OR coalesce(visit_date__iso, visit_date__us) IS NULL
+                      OR coalesce(visit_date__iso, visit_date__us) > DATE '{ingest_date.isoformat()}'
+                      OR {any_issue}
+                    THEN {raw_json} END AS raw
+        FROM (
+            SELECT *, {numbers}
+            FROM (
+                SELECT *,
+                       nullif(trim(patient_id), '') AS patient__value,
+                       nullif(trim(visit_id), '') AS visit_id__value,
+                       {type_sql} AS visit_type__value,
+                       {_date_sql('visit_date', 'iso')} AS visit_date__iso,
+                       {_date_sql('visit_date', 'us')} AS visit_date__us,
+                       {route_sql} AS route__value,
+                       {benzo_sql} AS benzodiazepine__value,
+                       {parsed}
+                FROM ({raw_rows})))"""
 
 
 def _csv_rejects(con) -> list[tuple[int, str]]:
@@ -353,32 +443,101 @@ def _csv_rejects(con) -> list[tuple[int, str]]:
     return sorted(seen.items())
 
 
-def _assign_lines(con, rejects: list[tuple[int, str]]) -> None:
-    """Line numbers: the header is line 1; rows rejected by the CSV reader
-    keep their own line, and the accepted rows fill the others in order."""
-    con.execute("CREATE OR REPLACE TEMP TABLE staged_rejects (line BIGINT, reason VARCHAR)")
-    if not rejects:
-        con.execute("ALTER TABLE staged ADD COLUMN line BIGINT")
-        con.execute("UPDATE staged SET line = read_order + 1")
-        return
-    total = con.execute("SELECT count(*) FROM staged").fetchone()[0]
-    reject_lines = {line for line, _ in rejects}
-    lines, candidate = [], 2
-    while len(lines) < total:
-        if candidate not in reject_lines:
-            lines.append(candidate)
-        candidate += 1
-    con.register("line_numbers", pd.DataFrame({"read_order": range(1, total + 1), "line": lines}))
-    con.execute("""CREATE OR REPLACE TEMP TABLE staged AS
-                   SELECT s.*, l.line FROM staged s JOIN line_numbers l USING (read_order)""")
-    con.unregister("line_numbers")
+def _assign_lines(con, rejects: list[tuple[int, str]], path: Path | None, is_utf8: bool,
+                  physical_lines: int | None, ordinals: str, staged_rows: int) -> None:
+    """Line numbers are physical lines; the header is line 1.
+
+    When the file has exactly one physical line per record (no blank lines,
+    no quoted line breaks) the reader's line numbers are physical ones: the
+    rows it rejected keep theirs and the accepted rows fill the others in
+    order (row k is on line k + 1 unless rejected lines come before it).
+    Otherwise the records' first lines are found by reading the file with
+    Python's csv module in the dialect DuckDB detected.
+    """
+    if physical_lines != 1 + staged_rows + len(rejects) and path is not None:
+        exact = _record_lines(con, path, is_utf8, [line for line, _ in rejects], staged_rows)
+        if exact is not None:
+            accepted, by_reader_line = exact
+            rejects = sorted((by_reader_line.get(line, line), reason) for line, reason in rejects)
+            con.register("line_map", pd.DataFrame({
+                "ordinal": range(1, staged_rows + 1), "physical_line": accepted}))
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE staged_lines AS
+                SELECT m.physical_line AS line, s.*
+                FROM ({ordinals}) s JOIN line_map m USING (ordinal)""")
+            con.unregister("line_map")
+            con.execute("CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM staged_lines")
+            _insert_rejects(con, rejects)
+            return
+    if rejects:
+        # Row k moves down past every rejected line r_i (i = 1, 2, ...) with
+        # r_i - i <= k.
+        thresholds: dict[int, int] = {}
+        for i, (line, _) in enumerate(rejects, start=1):
+            thresholds[line - i] = i
+        values = ", ".join(f"({t}, {n})" for t, n in thresholds.items())
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE staged_lines AS
+            SELECT s.ordinal + 1 + coalesce(x.shift, 0) AS line, s.*
+            FROM ({ordinals}) s ASOF LEFT JOIN (VALUES {values}) x(threshold, shift)
+              ON s.ordinal >= x.threshold""")
+        con.execute("CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM staged_lines")
+    _insert_rejects(con, rejects)
+
+
+def _insert_rejects(con, rejects: list[tuple[int, str]]) -> None:
+    if rejects:
+        con.executemany("INSERT INTO staged_rejects VALUES (?, ?)", rejects)
+
+
+def _record_lines(con, path: Path, is_utf8: bool, reject_lines: list[int],
+                  staged_rows: int) -> tuple[list[int], dict[int, int]] | None:
+    """The first physical line of every accepted record, in order, and the
+    physical line of each reader line number; None when unsure."""
+    encoding = "utf-8" if is_utf8 else "latin-1"
+    try:
+        delimiter, quote, escape = con.execute(
+            f"SELECT Delimiter, Quote, Escape FROM sniff_csv({_literal(str(path))}, "
+            f"encoding = '{encoding}', ignore_errors = true, null_padding = false)").fetchall()[0]
+    except (duckdb.Error, IndexError):
+        return None
+    quote = None if quote in ("", "(empty)") else quote
+    escape = None if escape in ("", "(empty)") or escape == quote else escape
+    if delimiter in ("", "(empty)") or len(delimiter) != 1:
+        return None
+    records: list[tuple[int, int]] = []  # (reader line, first physical line)
+    try:
+        with open(path, newline="", encoding="utf-8-sig" if is_utf8 else "latin-1") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, quotechar=quote or '"',
+                                quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+                                escapechar=escape, doublequote=True, strict=False)
+            reader_line = 0
+            while True:
+                before = reader.line_num
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                reader_line += 1   # DuckDB counts a blank line as a line, not as a record
+                if row:
+                    records.append((reader_line, before + 1))
+    except (csv.Error, OSError, UnicodeDecodeError):
+        return None
+    by_reader_line = dict(records[1:])
+    rejected = set(reject_lines)
+    accepted = [physical for reader_line, physical in records[1:]
+                if reader_line not in rejected]
+    if len(accepted) != staged_rows or not rejected <= by_reader_line.keys():
+        return None
+    return accepted, by_reader_line
 
 
 def _detect_date_format(con, column: str) -> str:
+    """ISO or US: whichever shape most of the file's dates have."""
     iso, us = con.execute(f"""
-        SELECT count(*) FILTER (WHERE regexp_full_match(trim({column}), '\\d{{4}}-\\d{{1,2}}-\\d{{1,2}}')),
-               count(*) FILTER (WHERE regexp_full_match(trim({column}), '\\d{{1,2}}/\\d{{1,2}}/\\d{{4}}'))
-        FROM staged""").fetchone()
+        SELECT count(*) FILTER (WHERE trim({column}) LIKE '____-%-%'),
+               count(*) FILTER (WHERE trim({column}) LIKE '%/%/____')
+        FROM staged""").fetchall()[0]
     return "us" if us > iso else "iso"
 
 
@@ -387,15 +546,23 @@ def _fold_sql(expr: str) -> str:
             f"'[^a-z0-9]+', '_', 'g'), '_')")
 
 
+def _category_sql(expr: str, cases: Mapping[str, str]) -> str:
+    """Fold a category value and map it (``cases``: folded value -> SQL
+    value); NULL when unknown.  A value already written in its folded form
+    (the usual case) skips the regular expressions."""
+    when = " ".join(f"WHEN {_literal(folded)} THEN {value}" for folded, value in cases.items())
+    return f"CASE lower(trim({expr})) {when} ELSE (CASE {_fold_sql(expr)} {when} END) END"
+
+
 def _date_sql(expr: str, date_format: str) -> str:
     pattern = "%m/%d/%Y" if date_format == "us" else "%Y-%m-%d"
     return f"CAST(try_strptime(trim({expr}), '{pattern}') AS DATE)"
 
 
-def _number_sql(column: str) -> str:
-    """The parsed value of a numeric column, NULL when not a valid value."""
+def _checked_number_sql(column: str) -> str:
+    """The valid value of a numeric column from its parsed ``<column>__number``."""
     low, high, whole = NUMERIC_RULES[column]
-    value = f"TRY_CAST(trim({column}) AS DOUBLE)"
+    value = f"{column}__number"
     checks = [f"isfinite({value})"]
     if low is not None:
         checks.append(f"{value} >= {low}")
@@ -424,121 +591,154 @@ def _number_issue_sql(column: str) -> str:
 
 
 def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
-                   ingest_date: dt.date, fail_after: str | None) -> None:
-    date_format = _detect_date_format(con, "visit_date")
+                   ingest_date: dt.date, fail_after: str | None, raw_rows: str) -> None:
+    """Sessions: ``staged`` already holds typed values, so each step is a
+    cheap scan of it; only small tables (exact duplicates, conflicting keys,
+    rows with a problem) are materialised before the one INSERT into
+    ``visits``."""
+    iso, us = con.execute(
+        "SELECT count(visit_date__iso), count(visit_date__us) FROM staged_raw").fetchall()[0]
+    date_format = "us" if us > iso else "iso"   # one format per file: the one most dates have
     result.date_format = "MM/DD/YYYY" if date_format == "us" else "YYYY-MM-DD"
-    _register_condition_map(con)
-    fold_type = _fold_sql("visit_type")
-    type_cases = " ".join(f"WHEN '{alias}' THEN '{target}'"
-                          for alias, target in reference.VISIT_TYPE_ALIASES.items())
-    type_cases += " " + " ".join(f"WHEN '{t}' THEN '{t}'" for t in reference.VISIT_TYPES)
-    route_cases = " ".join(f"WHEN '{alias}' THEN '{target}'" for alias, target in ROUTE_ALIASES.items())
-    numbers = ",\n".join(f"{_number_sql(c)} AS {c}__value" for c in NUMERIC_RULES)
+    _register_condition_map(con, "condition__value")
+    cutoff = f"DATE '{ingest_date.isoformat()}'"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE checked AS
-        WITH copies AS (
-            SELECT *, row_number() OVER (PARTITION BY row_hash ORDER BY line) AS copy_number
-            FROM staged
-        ),
-        typed AS (
-            SELECT *,
-                   nullif(trim(patient_id), '') AS patient__value,
-                   {_date_sql('visit_date', date_format)} AS visit_date__value,
-                   CASE {fold_type} {type_cases} END AS visit_type__value,
-                   nullif(trim(visit_id), '') AS visit_id__value,
-                   {numbers},
-                   CASE {_fold_sql('route')} {route_cases} END AS route__value,
-                   CASE WHEN {_fold_sql('benzodiazepine')} IN ('yes', 'true', '1', 'y') THEN true
-                        WHEN {_fold_sql('benzodiazepine')} IN ('no', 'false', '0', 'n') THEN false
-                   END AS benzodiazepine__value
-            FROM copies
-        ),
-        row_checks AS (
-            SELECT *,
-                   nullif(concat_ws('; ',
-                       CASE WHEN patient__value IS NULL THEN 'missing patient_id' END,
-                       CASE WHEN nullif(trim(visit_date), '') IS NULL THEN 'missing visit_date'
-                            WHEN visit_date__value IS NULL
-                              THEN 'visit_date ' || to_json(visit_date) || ' is not a date in this file''s format ({result.date_format})'
-                            WHEN visit_date__value > $ingest_date
-                              THEN 'visit_date ' || visit_date__value || ' is after the ingest date'
-                       END,
-                       CASE WHEN nullif(trim(visit_type), '') IS NULL THEN 'missing visit_type'
-                            WHEN visit_type__value IS NULL
-                              THEN 'unknown visit_type ' || to_json(visit_type)
-                       END), '') AS row_problem,
-                   CASE WHEN visit_id__value IS NOT NULL THEN 'id:' || visit_id__value
-                        ELSE 'pt:' || patient__value || '|' || visit_date__value || '|' || visit_type__value
-                   END AS natural_key
-            FROM typed
-            WHERE copy_number = 1
-        )
+        CREATE OR REPLACE TEMP VIEW typed AS
         SELECT *,
-               CASE WHEN row_problem IS NOT NULL THEN row_problem
-                    WHEN count(*) FILTER (WHERE row_problem IS NULL)
-                         OVER (PARTITION BY natural_key) > 1
-                      THEN 'conflicting rows share the natural key '
-                           || CASE WHEN visit_id__value IS NOT NULL THEN 'visit_id ' || visit_id__value
-                                   ELSE 'patient_id, visit_date, visit_type' END
-               END AS quarantine_reason
-        FROM row_checks
-    """, {"ingest_date": ingest_date})
+               patient__value IS NOT NULL AND visit_type__value IS NOT NULL
+                 AND coalesce(visit_date__value <= {cutoff}, false) AS row_ok,
+               CASE WHEN visit_id__value IS NOT NULL THEN 'id:' || visit_id__value
+                    ELSE 'pt:' || patient__value || '|' || visit_date__value || '|' || visit_type__value
+               END AS natural_key,
+               CASE WHEN visit_id__value IS NOT NULL THEN hash('id', visit_id__value)
+                    ELSE hash('pt', patient__value, visit_date__value, visit_type__value)
+               END AS key_hash
+        FROM (SELECT *, visit_date__{date_format} AS visit_date__value FROM staged)""")
+
+    # Exact duplicates: one row per repeated row hash, keeping its first line.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE dup_rows AS
+        SELECT row_hash, min(line) AS first_line, count(*) AS copies
+        FROM staged GROUP BY row_hash HAVING count(*) > 1""")
+    # Natural keys shared by rows (without row problems) that differ.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE clash_keys AS
+        SELECT key_hash FROM typed WHERE row_ok
+        GROUP BY key_hash HAVING min(row_hash) <> max(row_hash)""")
+    # ``kept``: one row per distinct row.  Plain joins to the two small tables
+    # (a correlated EXISTS would make DuckDB materialise every row); both
+    # have unique keys, and are left out when empty (the usual case).
+    dup_count = _count(con, "dup_rows")
+    clash_count = _count(con, "clash_keys")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW kept AS
+        SELECT t.*, {'c.key_hash IS NOT NULL' if clash_count else 'false'} AS clashes
+        FROM typed t
+        {'LEFT JOIN clash_keys c ON c.key_hash = t.key_hash' if clash_count else ''}
+        {'LEFT JOIN dup_rows d ON d.row_hash = t.row_hash' if dup_count else ''}
+        {'WHERE d.row_hash IS NULL OR d.first_line = t.line' if dup_count else ''}""")
+    con.execute("CREATE OR REPLACE TEMP VIEW accepted AS SELECT * FROM kept WHERE row_ok AND NOT clashes")
     if fail_after == "checked":
         raise RuntimeError("injected failure after checking")
 
     result.rows_read = _count(con, "staged") + _count(con, "staged_rejects")
-    result.duplicates_collapsed = _count(con, "staged") - _count(con, "checked")
-    _quarantine(con, ingest_id, name, plan)
-    result.rows_quarantined = _count(con, "checked", "quarantine_reason IS NOT NULL") \
-        + _count(con, "staged_rejects")
+    result.duplicates_collapsed = int(con.execute(
+        "SELECT coalesce(sum(copies - 1), 0) FROM dup_rows").fetchall()[0][0])
 
-    result.rows_replaced = con.execute("""
-        SELECT count(*) FROM visits
-        WHERE natural_key IN (SELECT natural_key FROM checked WHERE quarantine_reason IS NULL)
-    """).fetchone()[0]
-    con.execute("""DELETE FROM visits WHERE natural_key IN
-                   (SELECT natural_key FROM checked WHERE quarantine_reason IS NULL)""")
+    # The few rows with a problem (row or value).  Rows whose raw text was not
+    # kept while staging (conflicts, a date only valid in the other format)
+    # get it from a second read of the file, for those rows only.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE problem_rows AS
+        SELECT ordinal, line, raw, row_ok, clashes, patient__value, visit_id__value,
+               visit_type__value, visit_date__value,
+               route__value, benzodiazepine__value, """
+                + ", ".join(f"{c}__value" for c in NUMERIC_RULES) + """
+        FROM kept WHERE NOT row_ok OR clashes OR raw IS NOT NULL""")
+    missing = _count(con, "problem_rows", "raw IS NULL")
+    if missing:
+        raw_json = "json_object(" + ", ".join(
+            f"'{c}', {c}" for c in reference.CANONICAL_COLUMNS) + ")"
+        con.execute(f"""
+            UPDATE problem_rows p SET raw = r.raw
+            FROM (SELECT ordinal, {raw_json} AS raw FROM ({raw_rows})
+                  WHERE ordinal IN (SELECT ordinal FROM problem_rows WHERE raw IS NULL)) r
+            WHERE p.ordinal = r.ordinal""")
+    raw_columns = ", ".join(f"raw->>'{c}' AS {c}" for c in reference.CANONICAL_COLUMNS)
+    problems = f"(SELECT *, {raw_columns} FROM problem_rows)"
+
+    # Quarantine: raw values of the recognised columns only (never
+    # identifying or unknown columns, which could identify a person).
+    pairs = ", ".join(f"{_literal(raw)}, {canonical}" for raw, canonical in plan.mapping.items())
+    result.rows_quarantined = con.execute(f"""
+        INSERT INTO quarantine
+        SELECT $ingest_id, $file_name, line, raw_row, reason FROM (
+            SELECT line, CAST(json_object({pairs}) AS VARCHAR) AS raw_row,
+                   CASE WHEN row_ok THEN 'conflicting rows share the natural key '
+                       || CASE WHEN visit_id__value IS NOT NULL THEN 'visit_id ' || visit_id__value
+                               ELSE 'patient_id, visit_date, visit_type' END
+                        ELSE {_row_problem_sql(result.date_format, cutoff)} END AS reason
+            FROM {problems} WHERE NOT row_ok OR clashes
+            UNION ALL
+            SELECT line, NULL, reason FROM staged_rejects)
+        ORDER BY line
+    """, {"ingest_id": ingest_id, "file_name": name}).fetchall()[0][0]
+
+    # A later export replaces earlier rows with the same natural key.
+    if con.execute("SELECT EXISTS (SELECT 1 FROM visits)").fetchall()[0][0]:
+        result.rows_replaced = con.execute("""
+            DELETE FROM visits WHERE natural_key IN (SELECT natural_key FROM accepted)
+        """).fetchall()[0][0]
     if fail_after == "delete":
         raise RuntimeError("injected failure after replacing rows")
-    typed_values = ", ".join(f"c.{col}__value AS {col}"
-                             for col in (*NUMERIC_RULES, "benzodiazepine"))
-    con.execute(f"""
+    checked_columns = [*NUMERIC_RULES, "route", "benzodiazepine"]
+    typed_values = ", ".join(f"a.{col}__value AS {col}" for col in checked_columns)
+    result.rows_accepted = con.execute(f"""
         INSERT INTO visits BY NAME
-        SELECT c.natural_key, c.patient__value AS patient_id, c.visit_date__value AS visit_date,
-               c.visit_type__value AS visit_type, c.visit_id__value AS visit_id,
-               cm.condition, nullif(trim(c.condition), '') AS condition_raw,
-               nullif(trim(c.site), '') AS site, c.route__value AS route,
-               {typed_values},
-               CASE WHEN {_fold_sql('c.adverse_event')} IN {NO_ADVERSE_EVENT} THEN NULL
-                    ELSE nullif(lower(trim(c.adverse_event)), '') END AS adverse_event,
-               $ingest_id AS ingest_id, c.line AS source_line
-        FROM checked c
-        LEFT JOIN condition_map cm ON cm.raw = nullif(trim(c.condition), '')
-        WHERE c.quarantine_reason IS NULL
-    """, {"ingest_id": ingest_id})
-    result.rows_accepted = _count(con, "checked", "quarantine_reason IS NULL")
+        SELECT a.natural_key, a.patient__value AS patient_id, a.visit_date__value AS visit_date,
+               a.visit_type__value AS visit_type, a.visit_id__value AS visit_id,
+               cm.condition, a.condition__value AS condition_raw, a.site__value AS site,
+               {typed_values}, a.adverse_event__value AS adverse_event,
+               $ingest_id AS ingest_id, a.line AS source_line
+        FROM accepted a
+        LEFT JOIN condition_map cm ON cm.raw = a.condition__value
+    """, {"ingest_id": ingest_id}).fetchall()[0][0]
 
+    # Value problems of accepted rows: that value is NULL, the raw one logged.
     issues = [(c, _number_issue_sql(c)) for c in NUMERIC_RULES]
     issues.append(("route", f"'unknown route (expected one of {', '.join(reference.ROUTES.values())})'"))
     issues.append(("benzodiazepine", "'not yes/no'"))
     selects = " UNION ALL ".join(
         f"""SELECT line, '{column}' AS column_name, {column} AS raw_value, {reason} AS reason
-            FROM checked
-            WHERE quarantine_reason IS NULL AND nullif(trim({column}), '') IS NOT NULL
-              AND {column}__value IS NULL"""
+            FROM {problems}
+            WHERE row_ok AND NOT clashes
+              AND nullif(trim({column}), '') IS NOT NULL AND {column}__value IS NULL"""
         for column, reason in issues)
-    con.execute(f"""INSERT INTO value_issues
+    result.values_nulled = con.execute(f"""INSERT INTO value_issues
                     SELECT $ingest_id, $file_name, line, column_name, raw_value, reason
                     FROM ({selects}) ORDER BY line, column_name""",
-                {"ingest_id": ingest_id, "file_name": name})
-    result.values_nulled = con.execute(
-        "SELECT count(*) FROM value_issues WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
+                {"ingest_id": ingest_id, "file_name": name}).fetchall()[0][0]
 
 
-def _register_condition_map(con) -> None:
+def _row_problem_sql(format_label: str, cutoff: str) -> str:
+    """Why a row is quarantined (identity problems), NULL when none."""
+    return f"""nullif(concat_ws('; ',
+                   CASE WHEN patient__value IS NULL THEN 'missing patient_id' END,
+                   CASE WHEN nullif(trim(visit_date), '') IS NULL THEN 'missing visit_date'
+                        WHEN visit_date__value IS NULL
+                          THEN 'visit_date ' || to_json(visit_date) || ' is not a date in this file''s format ({format_label})'
+                        WHEN visit_date__value > {cutoff}
+                          THEN 'visit_date ' || visit_date__value || ' is after the ingest date'
+                   END,
+                   CASE WHEN nullif(trim(visit_type), '') IS NULL THEN 'missing visit_type'
+                        WHEN visit_type__value IS NULL
+                          THEN 'unknown visit_type ' || to_json(visit_type)
+                   END), '')"""
+
+
+def _register_condition_map(con, column: str = "nullif(trim(condition), '')") -> None:
     raw_values = [r[0] for r in con.execute(
-        "SELECT DISTINCT nullif(trim(condition), '') FROM staged WHERE nullif(trim(condition), '') IS NOT NULL"
-    ).fetchall()]
+        f"SELECT DISTINCT {column} FROM staged WHERE {column} IS NOT NULL").fetchall()]
     frame = pd.DataFrame({"raw": raw_values,
                           "condition": [reference.map_condition(v) for v in raw_values]},
                          dtype=object)
@@ -613,7 +813,7 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
         SELECT count(*) FROM medications m WHERE EXISTS (
             SELECT 1 FROM checked c WHERE c.quarantine_reason IS NULL
               AND c.patient__value = m.patient_id AND c.date__value = m.record_date)
-    """).fetchone()[0]
+    """).fetchall()[0][0]
     con.execute("""
         DELETE FROM medications m WHERE EXISTS (
             SELECT 1 FROM checked c WHERE c.quarantine_reason IS NULL
@@ -651,7 +851,7 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
         ) ORDER BY line, column_name
     """, {"ingest_id": ingest_id, "file_name": name})
     result.values_nulled = con.execute(
-        "SELECT count(*) FROM value_issues WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
+        "SELECT count(*) FROM value_issues WHERE ingest_id = ?", [ingest_id]).fetchall()[0][0]
 
 
 def _register_drug_map(con) -> None:
@@ -684,7 +884,7 @@ def _register_drug_map(con) -> None:
 
 
 def _next_ingest_id(con) -> int:
-    return con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchone()[0]
+    return con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchall()[0][0]
 
 
 def _log(con, ingest_id: int, name: str, digest: str | None, status: str, r: FileResult) -> None:
@@ -708,7 +908,10 @@ def _log_refusal(con, name: str, result: FileResult) -> None:
 
 
 def _drop_temp(con) -> None:
-    for table in ("staged", "staged_rejects", "checked", "condition_map", "drug_map"):
+    for view in ("accepted", "kept", "typed", "staged"):
+        con.execute(f"DROP VIEW IF EXISTS temp.{view}")
+    for table in ("staged_raw", "staged_numbered", "staged_lines", "staged_rejects", "checked",
+                  "dup_rows", "clash_keys", "problem_rows", "condition_map", "drug_map"):
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     try:
         con.unregister("excel_import")
@@ -722,15 +925,35 @@ def _drop_temp(con) -> None:
 
 
 def _count(con, table: str, where: str = "true") -> int:
-    return con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
+    # fetchall: a result left unfinished makes DuckDB refuse a later register()
+    return con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]
 
 
-def _sha256(path: Path) -> str:
+def _fingerprint(path: Path) -> tuple[str, bool, int]:
+    """One pass over the file: its SHA-256, whether it is valid UTF-8, and its
+    number of physical lines (trailing empty lines not counted)."""
     digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    is_utf8, newlines, tail = True, 0, b""
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+            newlines += block.count(b"\n")
+            tail = (tail + block)[-4096:] if len(block) < 4096 else block[-4096:]
+            if is_utf8 and not (block.isascii() and decoder.getstate()[0] == b""):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    is_utf8 = False
+    if is_utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            is_utf8 = False
+    stripped = tail.rstrip(b"\r\n")
+    trailing = tail[len(stripped):].count(b"\n")
+    lines = newlines - trailing + 1 if stripped or newlines > trailing else 0
+    return digest.hexdigest(), is_utf8, lines
 
 
 def _ident(name: str) -> str:

@@ -82,10 +82,18 @@ def _read_csv(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@functools.lru_cache(maxsize=None)
 def column_aliases(extra_path: str | None = None) -> dict[str, str]:
     """Folded alias -> canonical column.  ``extra_path`` adds a user's own CSV
-    (columns ``column,alias``), which wins over the bundled one."""
+    (columns ``column,alias``), which wins over the bundled one.  A user's
+    file is read again when it changes (the cache key includes its mtime)."""
+    if not extra_path:
+        return _column_aliases(None, None)
+    stat = Path(extra_path).stat()
+    return _column_aliases(str(extra_path), (stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def _column_aliases(extra_path: str | None, version: tuple | None) -> dict[str, str]:
     aliases: dict[str, str] = {}
     rows = _read_csv("column_aliases.csv")
     if extra_path:
@@ -214,10 +222,17 @@ def match_drug(raw: object, unit: object = None) -> Drug | None:
     return None
 
 
-_FIRST_NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
+# A number that is part of a product name ("Tylenol #3": 30 mg codeine) is
+# not a strength.  In a combination ("5/325", "300/30") the opioid is the
+# smaller number: the other is acetaminophen or ibuprofen (200 mg or more).
+_FIRST_NUMBER = re.compile(r"(?<![#\d.])(\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?")
 
 
 def dose_from_text(raw: object) -> float | None:
-    """The opioid strength written in a drug label: "Percocet 5/325 mg" -> 5."""
+    """The opioid strength written in a drug label: "Percocet 5/325 mg" -> 5,
+    "Tylenol-Codeine 300/30" -> 30; "Tylenol #3" -> None (no strength)."""
     match = _FIRST_NUMBER.search(str(raw or ""))
-    return float(match.group(1)) if match else None
+    if not match:
+        return None
+    numbers = [float(n) for n in match.groups() if n is not None]
+    return min(numbers)
