@@ -21,6 +21,8 @@ import hashlib
 import json
 import os
 import re
+import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -171,14 +173,14 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
         try:
             ingest_id = _next_ingest_id(con)
             raw_rows = _stage(con, plan, reader_sql, path, is_utf8, physical_lines, ingest_date)
-            if _fail_after == "stage":
-                raise RuntimeError("injected failure after staging")
+            _step("stage", _fail_after)
             if plan.export_kind == "sessions":
                 _load_sessions(con, plan, result, ingest_id, name, ingest_date, _fail_after,
                                raw_rows)
             else:
                 _load_medications(con, plan, result, ingest_id, name, ingest_date, _fail_after)
             _log(con, ingest_id, name, digest, "ingested", result)
+            _step("logged", _fail_after)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -193,6 +195,18 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
         _drop_temp(con)
     _log_refusal(con, name, result)
     return result
+
+
+def _step(name: str, fail_after: str | None) -> None:
+    """A named point inside the ingest transaction, for the crash tests: a
+    test makes the ingest fail there (``_fail_after``) or, with
+    ``OUTCOMES_TEST_PAUSE_AT=<name>``, pause there so another process can
+    SIGKILL it mid-transaction."""
+    if fail_after == name:
+        raise RuntimeError(f"injected failure after {name}")
+    if os.environ.get("OUTCOMES_TEST_PAUSE_AT") == name:
+        print(f"paused at {name}", file=sys.stderr, flush=True)
+        time.sleep(120)
 
 
 def plan_columns(headers: list[str], file_name: str, *,
@@ -638,8 +652,7 @@ def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
         {'LEFT JOIN dup_rows d ON d.row_hash = t.row_hash' if dup_count else ''}
         {'WHERE d.row_hash IS NULL OR d.first_line = t.line' if dup_count else ''}""")
     con.execute("CREATE OR REPLACE TEMP VIEW accepted AS SELECT * FROM kept WHERE row_ok AND NOT clashes")
-    if fail_after == "checked":
-        raise RuntimeError("injected failure after checking")
+    _step("checked", fail_after)
 
     result.rows_read = _count(con, "staged") + _count(con, "staged_rejects")
     result.duplicates_collapsed = int(con.execute(
@@ -689,8 +702,7 @@ def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
         result.rows_replaced = con.execute("""
             DELETE FROM visits WHERE natural_key IN (SELECT natural_key FROM accepted)
         """).fetchall()[0][0]
-    if fail_after == "delete":
-        raise RuntimeError("injected failure after replacing rows")
+    _step("delete", fail_after)
     checked_columns = [*NUMERIC_RULES, "route", "benzodiazepine"]
     typed_values = ", ".join(f"a.{col}__value AS {col}" for col in checked_columns)
     result.rows_accepted = con.execute(f"""
@@ -806,8 +818,7 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
     _quarantine(con, ingest_id, name, plan)
     result.rows_quarantined = _count(con, "checked", "quarantine_reason IS NOT NULL") \
         + _count(con, "staged_rejects")
-    if fail_after == "checked":
-        raise RuntimeError("injected failure after checking")
+    _step("checked", fail_after)
     # A later reconciliation of the same patient and date replaces the earlier one.
     result.rows_replaced = con.execute("""
         SELECT count(*) FROM medications m WHERE EXISTS (

@@ -79,6 +79,46 @@ def test_ingest_killed_with_sigkill_leaves_all_or_nothing(big_export, full_count
     assert _state(path) == (full_count, full_count)
 
 
+def _visits(path: Path) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT natural_key, pain_score FROM visits ORDER BY 1").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("step", ["stage", "checked", "delete", "logged"])
+def test_ingest_killed_inside_its_transaction_rolls_back(demo_exports, tmp_path, step):
+    """Kill points inside the transaction: after staging, after checking,
+    after the earlier export's rows were deleted (the worst moment), and
+    after the log row was written but before COMMIT."""
+    path = tmp_path / "kill.duckdb"
+    first = tmp_path / "first.csv"
+    lines = Path(demo_exports.sessions).read_text().splitlines()
+    first.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    with db.writer(path) as con:
+        assert ingest.ingest_file(con, first).status == "ingested"
+    before = _visits(path)
+    env = {**os.environ, "OUTCOMES_TEST_PAUSE_AT": step}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "analysis", "ingest", str(demo_exports.sessions), "--db", str(path)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    for line in process.stderr:
+        if line.startswith(f"paused at {step}"):
+            break
+        assert time.time() < deadline, "the ingest never reached its kill point"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert _visits(path) == before  # none of the killed ingest
+    rerun = subprocess.run(
+        [sys.executable, "-m", "analysis", "ingest", str(demo_exports.sessions), "--db", str(path),
+         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    after = _visits(path)
+    assert len(after) > len(before) and {k for k, _ in before} <= {k for k, _ in after}
+
+
 # --------------------------------------------------------------------------
 # property-based: any export never raises and the counts always add up
 
