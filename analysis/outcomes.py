@@ -166,7 +166,9 @@ def _number(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def _check(timepoint: str, definition: str, population: str, ci: str = "wilson") -> None:
+def check_setting(timepoint: str, definition: str, population: str = "itt",
+                  ci: str = "wilson") -> None:
+    """ValueError naming the allowed values when a setting is unknown."""
     if timepoint not in TIMEPOINTS:
         raise ValueError(f"unknown timepoint {timepoint!r}; one of {', '.join(TIMEPOINTS)}")
     if definition not in DEFINITIONS:
@@ -356,7 +358,7 @@ def exclusions(snap: Snapshot, timepoint: str, definition: str, population: str,
 def responder_rates(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
                     population: str = "itt", filters: Filters = Filters(),
                     ci: str = "wilson") -> ResponderRates:
-    _check(timepoint, definition, population, ci)
+    check_setting(timepoint, definition, population, ci)
     grid = responder_grid(snap, filters, ci)
     cell = grid[(grid.timepoint == timepoint) & (grid.definition == definition)
                 & (grid.population == population)]
@@ -414,7 +416,7 @@ def claim_check(snap: Snapshot, target: float = 0.70, timepoint: str = "3m",
                 definition: str = "claim", population: str = "itt",
                 filters: Filters = Filters()) -> ClaimCheck:
     """The claim test of SPEC §4 for one reading, and every reading beside it."""
-    _check(timepoint, definition, population)
+    check_setting(timepoint, definition, population)
     if not 0 < target < 1:
         raise ValueError(f"target must be between 0 and 1, got {target}")
     counts = counts_by_condition(snap, filters)

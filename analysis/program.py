@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis import formatting, outcomes, privacy, stats
-from analysis.outcomes import DEFINITIONS, POPULATIONS, TIMEPOINTS, Filters, GroupRate
+from analysis.outcomes import Filters, GroupRate
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -40,17 +40,6 @@ INDUCTION_TEXT = (f"at least {INDUCTION_MIN_INFUSIONS} ketamine infusions (infus
 LAST_WEEK = 52
 MIN_PATIENTS_PER_POINT = 5   # weeks / infusion numbers with fewer patients are not drawn
 
-
-
-def _check(timepoint: str, definition: str, population: str = "itt", ci: str = "wilson") -> None:
-    if timepoint not in TIMEPOINTS:
-        raise ValueError(f"unknown timepoint {timepoint!r}; one of {', '.join(TIMEPOINTS)}")
-    if definition not in DEFINITIONS:
-        raise ValueError(f"unknown definition {definition!r}; one of {', '.join(DEFINITIONS)}")
-    if population not in POPULATIONS:
-        raise ValueError(f"unknown population {population!r}; one of {', '.join(POPULATIONS)}")
-    if ci not in outcomes.CI_METHODS:
-        raise ValueError(f"unknown CI method {ci!r}; one of {', '.join(outcomes.CI_METHODS)}")
 
 
 def _date(value) -> dt.date | None:
@@ -304,7 +293,7 @@ def overview(snap: Snapshot, filters: Filters = Filters(), timepoint: str = "3m"
     its value in the reporting quarter and the quarter before (see the module
     docstring for what "in the quarter" means for activity and outcomes).
     """
-    _check(timepoint, definition, population, ci)
+    outcomes.check_setting(timepoint, definition, population, ci)
     cut = outcomes.cutoff(snap)
     quarters = reporting_quarters(cut)
     quarter, previous = quarters if quarters else (None, None)
@@ -375,7 +364,7 @@ def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "
     (``external``) small cells are suppressed with their complements
     (privacy.suppress): n and every value blanked, ``suppressed`` True.
     """
-    _check(timepoint, definition, population, ci)
+    outcomes.check_setting(timepoint, definition, population, ci)
     rates = outcomes.responder_rates(snap, timepoint, definition, population, filters, ci)
     rows = outcomes.condition_table(snap, timepoint, definition, population, filters, ci)
     columns = [f.name for f in dataclasses.fields(outcomes.ConditionRow)]
@@ -447,7 +436,7 @@ def waterfall_definition(definition: str) -> str:
 def pain_waterfall(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
                    filters: Filters = Filters()) -> Waterfall:
     """Each patient's % change in pain at the timepoint, coloured by responder."""
-    _check(timepoint, definition)
+    outcomes.check_setting(timepoint, definition)
     used = waterfall_definition(definition)
     bars = run_query(snap, "program_waterfall", filters, {"timepoint": timepoint, "definition": used})
     bars["responder"] = bars["responder"].astype(bool)
@@ -532,7 +521,7 @@ def flow_patients(snap: Snapshot, timepoint: str = "3m", definition: str = "pain
                   filters: Filters = Filters()) -> pd.DataFrame:
     """One row per patient in view with the stage flags and exit_reason (None
     for a responder).  See ``program_patient_flow.sql``."""
-    _check(timepoint, definition)
+    outcomes.check_setting(timepoint, definition)
     return run_query(snap, "program_patient_flow", filters, {
         "timepoint": timepoint, "definition": definition,
         "induction_days": INDUCTION_DAYS, "induction_min": INDUCTION_MIN_INFUSIONS})
