@@ -34,7 +34,7 @@ sections: dict[str, list] = {}
 for spec in pages.pages_for(session.role):
     sections.setdefault(spec.section, []).append(
         st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default))
-navigation = st.navigation(sections)
+navigation = st.navigation(sections, expanded=True)
 
 if source.is_demo:
     st.info("**Demo clinic: synthetic data.** No real patient is shown. Load a clinic's exports "

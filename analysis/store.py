@@ -1,16 +1,18 @@
 """Read-side snapshots of the outcomes database.
 
 Readers never query the DuckDB file while it may be written: a snapshot
-copies the tables, inside one read transaction, into a private DuckDB file
-in a temporary folder (holding a read-only connection to the clinic's file
-only for the copy), builds the SQL models of ``sql/models`` there, and
-serves every query from it.  A snapshot is rebuilt when the file's data
-version changes (a new ingest), so a reader sees either all of an ingest or
-none of it, and a writer is never blocked for long.  Being a file (compressed
-on disk, cached by DuckDB's buffer manager under ``OUTCOMES_MEMORY_LIMIT``)
-rather than an in-memory database keeps memory bounded at ten million visits;
-a small database (under ``IN_MEMORY_BELOW`` bytes) is copied into memory,
-which builds about twice as fast.
+copies the data, holding a read-only connection to the clinic's file only for
+the copy, into a private database, builds the SQL models of ``sql/models``
+there, and serves every query from it.  A snapshot is rebuilt when the file's
+data version changes (a new ingest), so a reader sees either all of an ingest
+or none of it, and a writer is never blocked for long.
+
+A small database (under ``IN_MEMORY_BELOW`` bytes) has its tables copied into
+an in-memory DuckDB, which builds fastest.  A large one is copied as a file
+(byte for byte, into a temporary folder; see ``Snapshot._copy_on_disk``) and
+the models are built in that file: compressed on disk, cached by DuckDB's
+buffer manager under ``OUTCOMES_MEMORY_LIMIT``, so memory stays bounded at
+ten million visits.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,7 @@ STORED_TABLES = ("visits", "medications", "ingest_log", "quarantine", "value_iss
 # Models kept as tables (everything else is a view): the ones many queries read.
 MATERIALISED = {"stg_visits", "patients", "baselines", "patient_timepoints"}
 MEMORY_LIMIT = os.environ.get("OUTCOMES_MEMORY_LIMIT", "3GB")
-IN_MEMORY_BELOW = 256 * 1024 * 1024
+IN_MEMORY_BELOW = int(os.environ.get("OUTCOMES_IN_MEMORY_BELOW", str(256 * 1024 * 1024)))
 
 
 @dataclass(frozen=True)
@@ -43,51 +46,122 @@ class DataVersion:
 
 
 class Snapshot:
-    """An in-memory copy of one database with the outcome models built."""
+    """A private copy of one database with the outcome models built."""
 
     def __init__(self, db_path: str | os.PathLike):
         self.db_path = Path(db_path)
         self._lock = threading.RLock()
         self._folder = tempfile.mkdtemp(prefix="outcomes-snapshot-")
+        self.build_timings: dict[str, float] = {}   # step -> seconds (for benchmarks)
         small = not self.db_path.exists() or self.db_path.stat().st_size < IN_MEMORY_BELOW
-        self.con = duckdb.connect(
-            ":memory:" if small else os.path.join(self._folder, "snapshot.duckdb"))
+        try:
+            self.con, self.version = (self._copy_in_memory() if small
+                                      else self._copy_on_disk())
+        except BaseException:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise
         self._finalizer = weakref.finalize(self, _discard, self.con, self._folder)
-        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        self.con.execute("SET enable_progress_bar = false")
-        self.version = self._copy_tables()
         self._build_models()
 
     # -- building ---------------------------------------------------------
 
-    def _copy_tables(self) -> DataVersion:
-        self.con.execute(db.read_sql("schema.sql"))
+    def _connect(self, target: str) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(target)
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute("SET enable_progress_bar = false")
+        return con
+
+    def _copy_in_memory(self) -> tuple[duckdb.DuckDBPyConnection, DataVersion]:
+        """A small database: copy the stored tables into an in-memory DuckDB."""
+        con = self._connect(":memory:")
+        try:
+            return con, self._copy_tables(con)
+        except BaseException:
+            con.close()
+            raise
+
+    def _snapshot_file(self) -> str:
+        return os.path.join(self._folder, "snapshot.duckdb")
+
+    def _copy_tables(self, con: duckdb.DuckDBPyConnection) -> DataVersion:
+        con.execute(db.read_sql("schema.sql"))
         if not self.db_path.exists():
             return DataVersion(0, None)
         path = str(self.db_path).replace("'", "''")
         with db.FILE_LOCK:
-            db.with_retry(lambda: self.con.execute(f"ATTACH '{path}' AS source (READ_ONLY)"))
+            db.with_retry(lambda: con.execute(f"ATTACH '{path}' AS source (READ_ONLY)"))
             try:
-                return self._copy_from_source()
+                return self._copy_from_source(con)
             finally:
-                self.con.execute("DETACH source")
+                con.execute("DETACH source")
 
-    def _copy_from_source(self) -> DataVersion:
-        present = {r[0] for r in self.con.execute(
+    def _copy_from_source(self, con: duckdb.DuckDBPyConnection) -> DataVersion:
+        present = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'source'"
         ).fetchall()}
         for table in STORED_TABLES:
             if table in present:
-                self.con.execute(f"INSERT INTO main.{table} BY NAME SELECT * FROM source.{table}")
-        version = self.con.execute(
-            "SELECT count(*), max(ingest_id) FROM main.ingest_log").fetchone()
-        return DataVersion(*version)
+                started = time.perf_counter()
+                con.execute(f"INSERT INTO main.{table} BY NAME SELECT * FROM source.{table}")
+                self.build_timings[f"copy {table}"] = time.perf_counter() - started
+        return _read_version(con)
+
+    def _copy_on_disk(self) -> tuple[duckdb.DuckDBPyConnection, DataVersion]:
+        """A large database: copy the file itself (and its WAL) byte for byte,
+        then open the copy, instead of re-compressing every table row by row
+        (at ten million visits, ~0.5 s instead of ~35 s).
+
+        The copy is made while a read-only connection is attached: DuckDB
+        holds a shared lock on the file for it, so no writer (in any
+        process) can change the file during the copy.  Tables the snapshot
+        does not serve (the audit log) are dropped from the copy.  When the
+        copy's tables do not have exactly the columns of ``schema.sql`` (a
+        file written by another version), the tables are copied by name
+        instead, as for a small database.
+        """
+        started = time.perf_counter()
+        target = self._snapshot_file()
+        path = str(self.db_path).replace("'", "''")
+        with db.FILE_LOCK:
+            guard = duckdb.connect(":memory:")
+            try:
+                db.with_retry(lambda: guard.execute(f"ATTACH '{path}' AS source (READ_ONLY)"))
+                shutil.copyfile(self.db_path, target)
+                wal = Path(str(self.db_path) + ".wal")
+                if wal.exists():
+                    shutil.copyfile(wal, target + ".wal")
+            finally:
+                guard.close()
+        self.build_timings["copy file"] = time.perf_counter() - started
+        con = self._connect(target)
+        try:
+            columns, expected = _columns(con), _schema_columns()
+            if any(columns[table] != expected[table] for table in columns):
+                con.close()
+                for stale in (target, target + ".wal"):
+                    Path(stale).unlink(missing_ok=True)
+                con = self._connect(target)
+                return con, self._copy_tables(con)
+            for (schema, name, kind) in con.execute("""
+                    SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE NOT internal
+                    UNION ALL
+                    SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal
+                    """).fetchall():
+                if not (schema == "main" and kind == "TABLE" and name in STORED_TABLES):
+                    con.execute(f'DROP {kind} IF EXISTS "{schema}"."{name}" CASCADE')
+            con.execute(db.read_sql("schema.sql"))   # the tables the file lacks, empty
+            return con, _read_version(con)
+        except BaseException:
+            con.close()
+            raise
 
     def _build_models(self) -> None:
         for path in sorted(MODEL_DIR.glob("*.sql")):
             name = path.stem.split("_", 1)[1]
             kind = "TABLE" if name in MATERIALISED else "VIEW"
+            started = time.perf_counter()
             self.con.execute(f"CREATE OR REPLACE {kind} {name} AS {path.read_text()}")
+            self.build_timings[f"model {name}"] = time.perf_counter() - started
 
     # -- reading ----------------------------------------------------------
 
@@ -103,6 +177,39 @@ class Snapshot:
     def close(self) -> None:
         with self._lock:
             self._finalizer()
+
+
+def _read_version(con: duckdb.DuckDBPyConnection) -> DataVersion:
+    return DataVersion(*con.execute(
+        "SELECT count(*), max(ingest_id) FROM main.ingest_log").fetchone())
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """The columns (name, type, in order) of the stored tables present."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in con.execute("""
+            SELECT table_name, column_name, data_type FROM duckdb_columns()
+            WHERE database_name = current_database() AND schema_name = 'main'
+              AND list_contains($tables, table_name)
+            ORDER BY table_name, column_index""", {"tables": list(STORED_TABLES)}).fetchall():
+        found.setdefault(table, []).append((column, data_type))
+    return found
+
+
+_expected_columns: dict[str, list[tuple[str, str]]] | None = None
+
+
+def _schema_columns() -> dict[str, list[tuple[str, str]]]:
+    """The columns ``schema.sql`` gives the stored tables."""
+    global _expected_columns
+    if _expected_columns is None:
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute(db.read_sql("schema.sql"))
+            _expected_columns = _columns(con)
+        finally:
+            con.close()
+    return _expected_columns
 
 
 def _discard(con: duckdb.DuckDBPyConnection, folder: str) -> None:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis import auth, db, ingest  # noqa: E402
 from analysis.demo import generate_demo  # noqa: E402
+from ui.pages import PAGES as PAGE_SPECS  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -76,8 +77,13 @@ async def user_session(browser, base: str, number: int, rounds: int, loads: list
         for _ in range(rounds):
             for title in PAGES:
                 start = time.monotonic()
+                spec = next(s for s in PAGE_SPECS if s.title == title)
+                stem = "" if spec.default else Path(spec.path).stem
                 await page.get_by_role("link", name=title).first.click()
-                await page.wait_for_selector(f"h1:has-text('{title.split()[0]}')", timeout=60_000)
+                target = f"{base}/{stem}".rstrip("/")
+                await page.wait_for_url(
+                    lambda url, target=target: url.split("?")[0].rstrip("/") == target,
+                    timeout=60_000)
                 await wait_idle(page)
                 loads.append((title, time.monotonic() - start))
                 problems = await page.query_selector_all(

@@ -1,6 +1,11 @@
 -- baselines: baseline pain and MME of each treated patient (SPEC §3).
 --   pain: last non-null pain_score in [index - 30, index]
 --   MME:  last non-null opioid_mme_per_day in [index - 90, index]
+--
+-- One pass over the visits of the 90 days up to the index date, grouped by
+-- patient: "the last visit" is arg_max over the visit order (visit_date,
+-- same_day_order, source_line; a NULL counts as the earliest,
+-- as it sorts last in ORDER BY ... DESC).
 
 WITH patients AS (
     SELECT patient_id, index_date FROM patients WHERE treated
@@ -10,34 +15,37 @@ visits AS (
     SELECT * FROM stg_visits
 ),
 
-baseline_pain AS (
-    SELECT v.patient_id, v.pain_score AS baseline_pain, v.visit_date AS baseline_pain_date
+before_index AS (
+    SELECT
+        v.patient_id,
+        v.visit_date,
+        v.pain_score,
+        v.opioid_mme_per_day,
+        v.visit_date >= p.index_date - 30 AS in_pain_window,
+        (v.visit_date, coalesce(v.same_day_order, 0), coalesce(v.source_line, -9223372036854775808))
+            AS visit_order
     FROM visits AS v
     JOIN patients AS p USING (patient_id)
-    WHERE v.pain_score IS NOT NULL
-      AND v.visit_date BETWEEN p.index_date - 30 AND p.index_date
-    QUALIFY row_number() OVER (
-        PARTITION BY v.patient_id
-        ORDER BY v.visit_date DESC, v.same_day_order DESC, v.source_line DESC) = 1
+    WHERE v.visit_date BETWEEN p.index_date - 90 AND p.index_date
+      AND (v.pain_score IS NOT NULL OR v.opioid_mme_per_day IS NOT NULL)
 ),
 
-baseline_mme AS (
-    SELECT v.patient_id, v.opioid_mme_per_day AS baseline_mme, v.visit_date AS baseline_mme_date
-    FROM visits AS v
-    JOIN patients AS p USING (patient_id)
-    WHERE v.opioid_mme_per_day IS NOT NULL
-      AND v.visit_date BETWEEN p.index_date - 90 AND p.index_date
-    QUALIFY row_number() OVER (
-        PARTITION BY v.patient_id
-        ORDER BY v.visit_date DESC, v.same_day_order DESC, v.source_line DESC) = 1
+latest AS (
+    SELECT
+        patient_id,
+        arg_max({'value': pain_score, 'date': visit_date}, visit_order)
+            FILTER (WHERE pain_score IS NOT NULL AND in_pain_window) AS pain,
+        arg_max({'value': opioid_mme_per_day, 'date': visit_date}, visit_order)
+            FILTER (WHERE opioid_mme_per_day IS NOT NULL) AS mme
+    FROM before_index
+    GROUP BY patient_id
 )
 
 SELECT
     p.patient_id,
-    bp.baseline_pain,
-    bp.baseline_pain_date,
-    bm.baseline_mme,
-    bm.baseline_mme_date
+    l.pain.value AS baseline_pain,
+    l.pain.date AS baseline_pain_date,
+    l.mme.value AS baseline_mme,
+    l.mme.date AS baseline_mme_date
 FROM patients AS p
-LEFT JOIN baseline_pain AS bp USING (patient_id)
-LEFT JOIN baseline_mme AS bm USING (patient_id)
+LEFT JOIN latest AS l USING (patient_id)

@@ -2,6 +2,11 @@
 -- Each is the non-null value from the visit closest to the target day inside
 -- the (inclusive) window, never on the index date itself; a tie goes to the
 -- later visit.  Pain uses pain_score, never pain_post.
+--
+-- One pass, grouped by patient and timepoint: the chosen visit is arg_min
+-- over (days from the target, then the visit order reversed: visit_date,
+-- same_day_order, source_line, latest first; a NULL source_line counts as
+-- the earliest, as it sorts last in ORDER BY ... DESC).
 
 WITH patients AS (
     SELECT patient_id, index_date FROM patients WHERE treated
@@ -22,42 +27,37 @@ visits_in_window AS (
         v.visit_date,
         v.pain_score,
         v.opioid_mme_per_day,
-        abs((v.visit_date - p.index_date) - t.target_day) AS days_from_target,
-        v.same_day_order,
-        v.source_line
+        (abs((v.visit_date - p.index_date) - t.target_day),
+         p.index_date - v.visit_date,
+         -v.same_day_order,
+         -coalesce(v.source_line, -9223372036854775807)) AS closeness
     FROM patients AS p
     JOIN visits AS v USING (patient_id)
     JOIN timepoints AS t
         ON v.visit_date BETWEEN p.index_date + t.window_start AND p.index_date + t.window_end
     WHERE v.visit_date <> p.index_date
+      AND (v.pain_score IS NOT NULL OR v.opioid_mme_per_day IS NOT NULL)
 ),
 
-follow_up_pain AS (
-    SELECT patient_id, timepoint, pain_score AS follow_up_pain, visit_date AS follow_up_pain_date
+closest AS (
+    SELECT
+        patient_id,
+        timepoint,
+        arg_min({'value': pain_score, 'date': visit_date}, closeness)
+            FILTER (WHERE pain_score IS NOT NULL) AS pain,
+        arg_min({'value': opioid_mme_per_day, 'date': visit_date}, closeness)
+            FILTER (WHERE opioid_mme_per_day IS NOT NULL) AS mme
     FROM visits_in_window
-    WHERE pain_score IS NOT NULL
-    QUALIFY row_number() OVER (
-        PARTITION BY patient_id, timepoint
-        ORDER BY days_from_target, visit_date DESC, same_day_order DESC, source_line DESC) = 1
-),
-
-follow_up_mme AS (
-    SELECT patient_id, timepoint, opioid_mme_per_day AS follow_up_mme, visit_date AS follow_up_mme_date
-    FROM visits_in_window
-    WHERE opioid_mme_per_day IS NOT NULL
-    QUALIFY row_number() OVER (
-        PARTITION BY patient_id, timepoint
-        ORDER BY days_from_target, visit_date DESC, same_day_order DESC, source_line DESC) = 1
+    GROUP BY patient_id, timepoint
 )
 
 SELECT
     p.patient_id,
     t.timepoint,
-    fp.follow_up_pain,
-    fp.follow_up_pain_date,
-    fm.follow_up_mme,
-    fm.follow_up_mme_date
+    c.pain.value AS follow_up_pain,
+    c.pain.date AS follow_up_pain_date,
+    c.mme.value AS follow_up_mme,
+    c.mme.date AS follow_up_mme_date
 FROM patients AS p
 CROSS JOIN timepoints AS t
-LEFT JOIN follow_up_pain AS fp USING (patient_id, timepoint)
-LEFT JOIN follow_up_mme AS fm USING (patient_id, timepoint)
+LEFT JOIN closest AS c USING (patient_id, timepoint)
