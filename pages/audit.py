@@ -35,7 +35,7 @@ if rows.empty:
 else:
     shown = rows[["seq", "logged_at", "user_name", "role", "action", "detail"]].rename(columns={
         "seq": "#", "logged_at": "when", "user_name": "user", "detail": "details"})
-    st.dataframe(shown, hide_index=True, use_container_width=True)
+    st.dataframe(shown, hide_index=True, width="stretch")
     auth.download_button(ctx.source, "Download as CSV",
                          csv_bytes(shown),
                          "audit_log.csv", "text/csv", what="audit log")

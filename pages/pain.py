@@ -63,6 +63,8 @@ else:
 
 # -- waterfall ----------------------------------------------------------------
 
+MAX_BARS = 2000
+
 waterfall = ctx.call(program.pain_waterfall, ctx.timepoint, ctx.definition, filters)
 bars = waterfall.bars
 st.subheader(f"Each patient's change in pain at {timepoint_label}")
@@ -71,13 +73,17 @@ if bars.empty or (ctx.external and len(bars) < outcomes.SMALL_CELL):
             if bars.empty else "Too few patients to report.")
 else:
     show_ids = ctx.role == "clinical"
+    # Past a few thousand bars a browser only sees the shape: draw every k-th
+    # patient of the sorted list (same shape, same lines) and say so.
+    step = max(1, -(-len(bars) // MAX_BARS))
+    ranked = bars.assign(rank=range(1, len(bars) + 1)).iloc[::step]
     figure = go.Figure()
     for responder, name in ((True, f"responder ({waterfall.definition})"),
                             (False, "not a responder")):
-        part = bars[bars["responder"] == responder]
+        part = ranked[ranked["responder"] == responder]
         if part.empty:
             continue
-        positions = [i + 1 for i, r in enumerate(bars["responder"]) if r == responder]
+        positions = part["rank"]
         hover = [f"{formatting.signed(c, 0)}% ({formatting.number(b)} → "
                  f"{formatting.number(f)})"
                  for c, b, f in zip(part["percent_change"], part["baseline_pain"],
@@ -109,7 +115,8 @@ else:
         f"respond by {waterfall.definition} ({outcomes.DEFINITION_LABELS[waterfall.definition]})."
         f" Not drawn: {formatting.count(waterfall.due_without_follow_up)} patients who reached "
         f"the timepoint without a pain score (counted as non-responders in ITT)."
-        f"{note}{'' if show_ids else ' Patient ids are shown to the clinical team only.'}")
+        f"{note}{'' if show_ids else ' Patient ids are shown to the clinical team only.'}"
+        + (f" Every {step}th patient of the sorted list is drawn." if step > 1 else ""))
 
 # -- acute effect ---------------------------------------------------------------
 
