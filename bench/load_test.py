@@ -37,6 +37,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 PAGES = ["Conditions", "Pain over time", "Opioid tapering", "Patient flow", "Claim check",
          "Overview"]
 PASSWORD = "load-test-password"
+RAMP_UP = 0.5  # seconds between two users' arrivals
 
 
 def free_port() -> int:
@@ -64,8 +65,10 @@ async def wait_idle(page, timeout: float = 60.0) -> None:
 
 
 async def user_session(browser, base: str, number: int, rounds: int, loads: list, errors: list):
+    await asyncio.sleep(number * RAMP_UP)  # users arrive over a few seconds, not at once
     context = await browser.new_context(viewport={"width": 1366, "height": 900})
     page = await context.new_page()
+    page.set_default_timeout(60_000)
     try:
         await page.goto(base, wait_until="domcontentloaded", timeout=60_000)
         await page.get_by_label("User name").fill(f"user{number}")
