@@ -398,7 +398,9 @@ def _stage(con, plan: ColumnPlan, reader_sql: str, path: Path | None = None,
 
 def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
     """One row per session row read: its hash and typed values, the date
-    parsed both ways (the file's format is decided once all is read), and
+    parsed both ways (the file's format is decided once all is read; a
+    failed parse is costly, so each format is tried only on text that has
+    its separator, without which it cannot match), and
     ``raw``, a JSON object of the raw text, for rows with a visible problem."""
     types = {**{t: t for t in reference.VISIT_TYPES}, **reference.VISIT_TYPE_ALIASES}
     type_sql = _category_sql("visit_type", {k: _literal(v) for k, v in types.items()})
@@ -437,8 +439,10 @@ def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
                        nullif(trim(patient_id), '') AS patient__value,
                        nullif(trim(visit_id), '') AS visit_id__value,
                        {type_sql} AS visit_type__value,
-                       {_date_sql('visit_date', 'iso')} AS visit_date__iso,
-                       {_date_sql('visit_date', 'us')} AS visit_date__us,
+                       CASE WHEN contains(visit_date, '-')
+                            THEN {_date_sql('visit_date', 'iso')} END AS visit_date__iso,
+                       CASE WHEN contains(visit_date, '/')
+                            THEN {_date_sql('visit_date', 'us')} END AS visit_date__us,
                        {route_sql} AS route__value,
                        {benzo_sql} AS benzodiazepine__value,
                        {parsed}
@@ -629,15 +633,23 @@ def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
                END AS key_hash
         FROM (SELECT *, visit_date__{date_format} AS visit_date__value FROM staged)""")
 
-    # Exact duplicates: one row per repeated row hash, keeping its first line.
+    # Exact duplicates and conflicting rows both share a key hash (equal rows
+    # have equal typed values), so one pass finds the few shared key hashes
+    # and the two checks below only look at those rows.
     con.execute("""
+        CREATE OR REPLACE TEMP TABLE shared_keys AS
+        SELECT key_hash FROM typed GROUP BY key_hash HAVING count(*) > 1""")
+    shared = (f"(SELECT * FROM typed WHERE key_hash IN (SELECT key_hash FROM shared_keys))"
+              if _count(con, "shared_keys") else "(SELECT * FROM typed WHERE false)")
+    # Exact duplicates: one row per repeated row hash, keeping its first line.
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE dup_rows AS
         SELECT row_hash, min(line) AS first_line, count(*) AS copies
-        FROM staged GROUP BY row_hash HAVING count(*) > 1""")
+        FROM {shared} GROUP BY row_hash HAVING count(*) > 1""")
     # Natural keys shared by rows (without row problems) that differ.
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE clash_keys AS
-        SELECT key_hash FROM typed WHERE row_ok
+        SELECT key_hash FROM {shared} WHERE row_ok
         GROUP BY key_hash HAVING min(row_hash) <> max(row_hash)""")
     # ``kept``: one row per distinct row.  Plain joins to the two small tables
     # (a correlated EXISTS would make DuckDB materialise every row); both
@@ -922,7 +934,7 @@ def _drop_temp(con) -> None:
     for view in ("accepted", "kept", "typed", "staged"):
         con.execute(f"DROP VIEW IF EXISTS temp.{view}")
     for table in ("staged_raw", "staged_numbered", "staged_lines", "staged_rejects", "checked",
-                  "dup_rows", "clash_keys", "problem_rows", "condition_map", "drug_map"):
+                  "dup_rows", "shared_keys", "clash_keys", "problem_rows", "condition_map", "drug_map"):
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     try:
         con.unregister("excel_import")
