@@ -1,6 +1,10 @@
 """The audit log: who signed in (or failed to), viewed, downloaded, reported
 or ingested what, and when.
 
+It is kept in its own DuckDB file beside the clinic's database
+(``clinic.duckdb`` -> ``clinic.audit.duckdb``), so that an ingest, which holds
+the clinic file's one write lock, never blocks a sign-in or an audit row.
+
 Append-only: this module is the only writer and it only INSERTs.  Each row's
 hash covers the previous row's hash, so :func:`verify` notices a row that
 was edited or deleted afterwards.
@@ -30,6 +34,12 @@ def _row_hash(prev_hash: str | None, seq: int, at: dt.datetime, user: str | None
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def audit_path(db_path: str | os.PathLike) -> Path:
+    """The audit file of a clinic database."""
+    path = Path(db_path)
+    return path.with_name(f"{path.stem}.audit.duckdb")
+
+
 def record(db_path: str | os.PathLike, action: str, user: str | None = None,
            role: str | None = None, at: dt.datetime | None = None, **detail) -> None:
     """Append one audit row (its own short transaction)."""
@@ -37,7 +47,7 @@ def record(db_path: str | os.PathLike, action: str, user: str | None = None,
         raise ValueError(f"unknown audit action {action!r}")
     at = at or dt.datetime.now()
     detail_json = json.dumps(detail, sort_keys=True, default=str)
-    with db.writer(db_path) as con:
+    with db.writer(audit_path(db_path), schema="audit_schema.sql") as con:
         con.execute("BEGIN TRANSACTION")
         try:
             last = con.execute(
@@ -56,7 +66,7 @@ def record(db_path: str | os.PathLike, action: str, user: str | None = None,
 def read(db_path: str | os.PathLike, since: dt.datetime | None = None,
          actions: tuple[str, ...] = (), user: str | None = None) -> pd.DataFrame:
     """Audit rows, newest first."""
-    path = Path(db_path)
+    path = audit_path(db_path)
     columns = ["seq", "logged_at", "user_name", "role", "action", "detail", "prev_hash", "row_hash"]
     if not path.exists():
         return pd.DataFrame(columns=columns)
@@ -81,7 +91,7 @@ def read(db_path: str | os.PathLike, since: dt.datetime | None = None,
         finally:
             con.close()
 
-    with db.FILE_LOCK:
+    with db.file_lock(path):
         return db.with_retry(query)
 
 

@@ -26,9 +26,18 @@ DEMO_EXPORTS = DATA_DIR / "demo"
 SCHEMA_VERSION = 1
 
 # DuckDB refuses a read-write and a read-only connection to one file inside
-# one process, and allows one writing process per file.  Every opening of the
-# file in this process goes through this lock; other processes are waited for.
-FILE_LOCK = threading.RLock()
+# one process, and allows one writing process per file.  Every opening of a
+# file in this process goes through that file's lock; other processes are
+# waited for.
+_file_locks: dict[str, threading.RLock] = {}
+_file_locks_guard = threading.Lock()
+
+
+def file_lock(path: str | os.PathLike) -> threading.RLock:
+    """The in-process lock of one database file."""
+    key = os.path.abspath(os.fspath(path))
+    with _file_locks_guard:
+        return _file_locks.setdefault(key, threading.RLock())
 
 
 def resolve_db_path(cli_value: str | os.PathLike | None = None) -> Path:
@@ -43,14 +52,15 @@ def read_sql(name: str) -> str:
     return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
-def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: str | os.PathLike, read_only: bool = False,
+            schema: str = "schema.sql") -> duckdb.DuckDBPyConnection:
     """Open the database; a writable connection also creates the schema."""
     path = Path(path)
     if read_only:
         return duckdb.connect(str(path), read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    con.execute(read_sql("schema.sql"))
+    con.execute(read_sql(schema))
     return con
 
 
@@ -72,10 +82,11 @@ def with_retry(action, attempts: int = 100, pause: float = 0.1):
 
 
 @contextmanager
-def writer(path: str | os.PathLike) -> Iterator[duckdb.DuckDBPyConnection]:
+def writer(path: str | os.PathLike,
+           schema: str = "schema.sql") -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived read-write connection, for ingests and the audit log."""
-    with FILE_LOCK:
-        con = with_retry(lambda: connect(path))
+    with file_lock(path):
+        con = with_retry(lambda: connect(path, schema=schema))
         try:
             yield con
         finally:

@@ -88,7 +88,7 @@ class Snapshot:
         if not self.db_path.exists():
             return DataVersion(0, None)
         path = str(self.db_path).replace("'", "''")
-        with db.FILE_LOCK:
+        with db.file_lock(self.db_path):
             db.with_retry(lambda: con.execute(f"ATTACH '{path}' AS source (READ_ONLY)"))
             try:
                 return self._copy_from_source(con)
@@ -114,7 +114,7 @@ class Snapshot:
         The copy is made while a read-only connection is attached: DuckDB
         holds a shared lock on the file for it, so no writer (in any
         process) can change the file during the copy.  Tables the snapshot
-        does not serve (the audit log) are dropped from the copy.  When the
+        does not serve (none today) are dropped from the copy.  When the
         copy's tables do not have exactly the columns of ``schema.sql`` (a
         file written by another version), the tables are copied by name
         instead, as for a small database.
@@ -122,7 +122,7 @@ class Snapshot:
         started = time.perf_counter()
         target = self._snapshot_file()
         path = str(self.db_path).replace("'", "''")
-        with db.FILE_LOCK:
+        with db.file_lock(self.db_path):
             guard = duckdb.connect(":memory:")
             try:
                 db.with_retry(lambda: guard.execute(f"ATTACH '{path}' AS source (READ_ONLY)"))
@@ -219,8 +219,16 @@ def _discard(con: duckdb.DuckDBPyConnection, folder: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def read_version(db_path: str | os.PathLike) -> DataVersion:
-    """The data version of the file, read with a short read-only connection."""
+class FileBusy(Exception):
+    """Another connection holds the file right now."""
+
+
+def read_version(db_path: str | os.PathLike, wait: bool = True) -> DataVersion:
+    """The data version of the file, read with a short read-only connection.
+
+    With ``wait=False`` it raises :class:`FileBusy` at once instead of
+    waiting while this process or another one is writing the file.
+    """
     path = Path(db_path)
     if not path.exists():
         return DataVersion(0, None)
@@ -235,8 +243,18 @@ def read_version(db_path: str | os.PathLike) -> DataVersion:
         finally:
             con.close()
 
-    with db.FILE_LOCK:
-        return db.with_retry(read)
+    lock = db.file_lock(path)
+    if not lock.acquire(blocking=wait):
+        raise FileBusy(str(path))
+    try:
+        if wait:
+            return db.with_retry(read)
+        try:
+            return read()
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
+            raise FileBusy(str(error)) from None
+    finally:
+        lock.release()
 
 
 _cache: dict[Path, tuple[tuple, Snapshot]] = {}
@@ -254,24 +272,47 @@ def _file_state(path: Path) -> tuple:
     return tuple(state)
 
 
+_build_locks: dict[Path, threading.Lock] = {}
+
+
 def snapshot(db_path: str | os.PathLike) -> Snapshot:
-    """The current snapshot of a database, rebuilt only when its data changed."""
+    """The current snapshot of a database, rebuilt only when its data changed.
+
+    Never makes a reader wait for a writer when there is a snapshot to serve:
+    while an ingest holds the file, or while another session rebuilds the
+    snapshot, the previous one is served.
+    """
     path = Path(db_path).resolve()
     with _cache_lock:
-        state = _file_state(path)
         cached = _cache.get(path)
-        if cached and cached[0] == state:
+        build_lock = _build_locks.setdefault(path, threading.Lock())
+    state = _file_state(path)
+    if cached:
+        if cached[0] == state:
             return cached[1]
-        if cached:
-            try:
-                if read_version(path) == cached[1].version:
+        try:
+            if read_version(path, wait=False) == cached[1].version:
+                with _cache_lock:
                     _cache[path] = (state, cached[1])
-                    return cached[1]
-            except duckdb.IOException:
-                return cached[1]  # a writer holds the file: serve what we have
+                return cached[1]
+        except FileBusy:
+            return cached[1]  # a writer holds the file: serve what we have
+        if not build_lock.acquire(blocking=False):
+            return cached[1]  # another session is building the new one
+    else:
+        build_lock.acquire()
+    try:
+        with _cache_lock:
+            current = _cache.get(path)
+        if current and current is not cached and current[0] == _file_state(path):
+            return current[1]  # built by another session meanwhile
+        state = _file_state(path)
         fresh = Snapshot(path)
-        _cache[path] = (_file_state(path), fresh)
+        with _cache_lock:
+            _cache[path] = (state, fresh)
         return fresh
+    finally:
+        build_lock.release()
 
 
 def clear_cache() -> None:

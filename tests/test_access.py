@@ -135,7 +135,7 @@ def test_audit_chain_detects_tampering(tmp_path):
         audit.record(path, "page_view", user="u", role="clinical", page=f"p{n}")
     assert audit.verify(path).intact
     import duckdb
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(audit.audit_path(path)))
     con.execute("UPDATE audit_log SET user_name = 'someone else' WHERE seq = 2")
     con.close()
     check = audit.verify(path)

@@ -76,16 +76,3 @@ CREATE TABLE IF NOT EXISTS value_issues (
     raw_value   VARCHAR,
     reason      VARCHAR NOT NULL
 );
-
--- Append-only audit trail: the code only ever INSERTs here.  Each row carries
--- the hash of the one before it, so an edited or deleted row breaks the chain.
-CREATE TABLE IF NOT EXISTS audit_log (
-    seq       BIGINT PRIMARY KEY,
-    logged_at TIMESTAMP NOT NULL,
-    user_name VARCHAR,
-    role      VARCHAR,
-    action    VARCHAR NOT NULL,   -- sign_in | sign_in_failed | locked_out | sign_out | page_view | download | report | ingest
-    detail    VARCHAR,            -- JSON
-    prev_hash VARCHAR,
-    row_hash  VARCHAR NOT NULL
-);
