@@ -150,3 +150,16 @@ def test_demo_needs_no_sign_in_and_says_it_is_synthetic(monkeypatch, tmp_path):
     assert_no_errors(app)
     assert any("synthetic" in i.value for i in app.info)
     assert app.selectbox(key="demo_role").value == "clinical"
+
+
+def test_ingest_and_report_from_the_command_line_are_audited(tmp_path, demo_exports):
+    from analysis import cli
+    db_path = tmp_path / "cli.duckdb"
+    assert cli.main(["ingest", str(demo_exports.sessions), "--db", str(db_path)]) == 0
+    assert cli.main(["report", "--quarter", "2026Q2", "--db", str(db_path), "--out",
+                     str(tmp_path / "out"), "--format", "html"]) == 0
+    rows = audit.read(db_path)
+    assert list(rows["action"]) == ["report", "ingest"]  # newest first
+    assert '"quarter": "2026Q2"' in rows["detail"].iloc[0]
+    assert '"status": "ingested"' in rows["detail"].iloc[1]
+    assert audit.verify(db_path).intact
