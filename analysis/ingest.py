@@ -639,7 +639,7 @@ def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
     con.execute("""
         CREATE OR REPLACE TEMP TABLE shared_keys AS
         SELECT key_hash FROM typed GROUP BY key_hash HAVING count(*) > 1""")
-    shared = (f"(SELECT * FROM typed WHERE key_hash IN (SELECT key_hash FROM shared_keys))"
+    shared = ("(SELECT * FROM typed WHERE key_hash IN (SELECT key_hash FROM shared_keys))"
               if _count(con, "shared_keys") else "(SELECT * FROM typed WHERE false)")
     # Exact duplicates: one row per repeated row hash, keeping its first line.
     con.execute(f"""

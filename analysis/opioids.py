@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import stats
-from analysis.outcomes import CI_METHODS, POPULATIONS, TIMEPOINTS, Filters
+from analysis import outcomes, stats
+from analysis.outcomes import TIMEPOINTS, Filters
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -167,12 +167,7 @@ def opioid_summary(snap: Snapshot, timepoint: str = "3m", population: str = "itt
                    filters: Filters = Filters(), ci: str = "wilson") -> OpioidSummary:
     """Opioid use at baseline and the opioid outcomes (mme_stop, mme50) at one
     timepoint for one population, with Wilson (or exact) intervals."""
-    if timepoint not in TIMEPOINTS:
-        raise ValueError(f"unknown timepoint {timepoint!r}")
-    if population not in POPULATIONS:
-        raise ValueError(f"unknown population {population!r}")
-    if ci not in CI_METHODS:
-        raise ValueError(f"unknown CI method {ci!r}")
+    outcomes.check_setting(timepoint, "mme50", population, ci)
     use = run_query(snap, "opioids_baseline_use", filters, alias="p").iloc[0]
     counts = run_query(snap, "opioids_outcome_counts", filters, {"timepoint": timepoint}, alias="p")
     counts = counts.set_index("definition")
