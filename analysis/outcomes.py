@@ -530,14 +530,17 @@ class FilterOptions:
 
 def filter_options(snap: Snapshot) -> FilterOptions:
     """The values the shared filters can take, from the treated patients."""
-    frame = snap.query("SELECT site, condition, route, cohort_quarter FROM patients WHERE treated")
     from analysis.reference import condition_names
+
+    def distinct(column: str) -> list[str]:
+        return [r for r in snap.query(
+            f"SELECT DISTINCT {column} AS value FROM patients "
+            f"WHERE treated AND {column} IS NOT NULL ORDER BY 1")["value"]]
+
     order = {name: i for i, name in enumerate(condition_names())}
-    conditions = sorted(frame["condition"].dropna().unique(),
-                        key=lambda c: (order.get(c, len(order)), c))
-    return FilterOptions(sorted(frame["site"].dropna().unique()), list(conditions),
-                         sorted(frame["route"].dropna().unique()),
-                         sorted(frame["cohort_quarter"].dropna().unique()))
+    conditions = sorted(distinct("condition"), key=lambda c: (order.get(c, len(order)), c))
+    return FilterOptions(distinct("site"), conditions, distinct("route"),
+                         distinct("cohort_quarter"))
 
 
 def _date(value) -> dt.date | None:

@@ -159,7 +159,8 @@ def _choice(value, allowed, default):
 def sidebar(source: DataSource, snap: store.Snapshot, role: str = "clinical",
             user: str | None = None) -> PageContext:
     """Draw the shared filters and return the context every page reads."""
-    options = outcomes.filter_options(snap)
+    options = _cached_call(snap, (str(source.path), snap.version), outcomes.filter_options,
+                           "analysis.outcomes.filter_options", (), ())
     seed_key = (str(source.path), snap.version)
     if st.session_state.get("f_seeded") != seed_key:
         _seed_from_url(options)
