@@ -232,7 +232,8 @@ def outcomes_due(snap: Snapshot, timepoint: str, definitions: tuple[str, ...],
     date the result came due (index date + target day)."""
     frame = run_query(snap, "program_outcomes_due", filters,
                    {"timepoint": timepoint, "definitions": list(definitions)})
-    frame["target_date"] = [_date(v) for v in frame["target_date"]]
+    dates = pd.to_datetime(frame["target_date"])
+    frame["target_date"] = dates.dt.date.astype(object).where(dates.notna(), None)
     return frame
 
 
@@ -245,8 +246,8 @@ def _in_population(frame: pd.DataFrame, population: str) -> pd.Series:
 def _in_quarter(frame: pd.DataFrame, column: str, quarter: Quarter | None) -> pd.Series:
     if quarter is None:
         return pd.Series(False, index=frame.index)
-    days = frame[column]
-    return days.map(lambda d: d is not None and quarter.start <= d <= quarter.end).astype(bool)
+    days = pd.to_datetime(frame[column])
+    return days.between(pd.Timestamp(quarter.start), pd.Timestamp(quarter.end)).fillna(False)
 
 
 def _rate_measure(key: str, label: str, rows: pd.DataFrame, population: str, ci: str,
