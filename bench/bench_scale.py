@@ -41,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SEED = 1
 INGEST_TARGET_S = 60.0
@@ -158,21 +159,7 @@ def child_engine(db_path: str, repeat: int, profile: bool) -> None:
     print(json.dumps(result))
 
 
-class _TimedConnection:
-    """Wraps a connection, timing every execute (for --profile-ingest)."""
-
-    def __init__(self, con):
-        self._con, self.timings = con, []
-
-    def execute(self, sql, *args, **kwargs):
-        started, cpu = time.perf_counter(), time.process_time()
-        out = self._con.execute(sql, *args, **kwargs)
-        self.timings.append((time.perf_counter() - started, time.process_time() - cpu,
-                             " ".join(str(sql).split())))
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
+from bench_ingest import _TimedConnection  # noqa: E402  (one timing wrapper for both)
 
 
 def child_profile_ingest(db_path: str, files: list[str]) -> None:
