@@ -23,7 +23,6 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 DEFAULT_DB = DATA_DIR / "outcomes.duckdb"
 DEMO_DB = DATA_DIR / "demo.duckdb"
 DEMO_EXPORTS = DATA_DIR / "demo"
-SCHEMA_VERSION = 1
 
 # DuckDB refuses a read-write and a read-only connection to one file inside
 # one process, and allows one writing process per file.  Every opening of a
@@ -62,12 +61,6 @@ def connect(path: str | os.PathLike, read_only: bool = False,
     con = duckdb.connect(str(path))
     con.execute(read_sql(schema))
     return con
-
-
-def is_initialised(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'visits'"
-    ).fetchone()[0])
 
 
 def with_retry(action, attempts: int = 100, pause: float = 0.1):

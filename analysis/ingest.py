@@ -18,7 +18,6 @@ import codecs
 import csv
 import datetime as dt
 import hashlib
-import json
 import os
 import re
 import sys
@@ -990,7 +989,3 @@ def _literal(text: str) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-
-
-def summary_json(summary: IngestSummary) -> str:
-    return json.dumps(summary.to_dict(), indent=2, default=str)

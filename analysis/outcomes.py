@@ -125,11 +125,6 @@ class GroupRate:
     ci_high: float | None
     too_few: bool
 
-    @classmethod
-    def of(cls, group: str, responders: int, n: int, ci: str) -> "GroupRate":
-        p = stats.proportion(int(responders), int(n), method=ci)
-        return cls(group, int(n), int(responders), p.rate, p.ci_low, p.ci_high, n < SMALL_CELL)
-
 
 @dataclass(frozen=True)
 class ResponderRates:

@@ -113,23 +113,11 @@ def canonical_column(folded_name: str, extra_path: str | None = None) -> str | N
     return column_aliases(extra_path).get(folded_name)
 
 
-def fold_visit_type(raw: object) -> str | None:
-    folded = fold(raw)
-    folded = VISIT_TYPE_ALIASES.get(folded, folded)
-    return folded if folded in VISIT_TYPES else None
-
-
 # --- conditions -------------------------------------------------------------
 
 OTHER = "Other"
 UNSPECIFIED = "Unspecified"
 _ICD_LIKE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
-
-
-@dataclass(frozen=True)
-class ConditionMatch:
-    condition: str  # canonical name, or "Other"
-    raw: str        # the label as exported
 
 
 @functools.lru_cache(maxsize=1)

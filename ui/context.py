@@ -8,9 +8,8 @@ view can be shared as a link and survives a reload.
 
 from __future__ import annotations
 
-import datetime as dt
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,7 +41,6 @@ class PageContext:
     ci: str = "wilson"
     role: str = "clinical"
     user: str | None = None
-    extras: dict = field(default_factory=dict)
 
     @property
     def data_key(self) -> tuple:
@@ -238,7 +236,3 @@ def status_line(context: PageContext) -> None:
         f"**{context.source.label}** · data cutoff {long_date(scope.cutoff)} · "
         f"{count(scope.patients)} treated patients and {count(scope.visits)} visits in view "
         f"({context.filters.describe()}) · {context.setting_text}")
-
-
-def today() -> dt.date:
-    return dt.date.today()
