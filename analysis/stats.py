@@ -186,9 +186,16 @@ def median_change(changes: Sequence[float], confidence: float = 0.95,
                   n_resamples: int = 2000, seed: int = 20240601) -> PairedChange:
     """Median of paired changes (follow-up minus baseline).
 
-    * CI: percentile bootstrap (``scipy.stats.bootstrap``,
-      ``method="percentile"``) with ``numpy.random.default_rng(seed)``, so
-      the same data and seed always give the same interval.
+    * CI: percentile bootstrap with ``numpy.random.default_rng(seed)``, so
+      the same data and seed always give the same interval.  Drawing n
+      values with replacement from the sample is a multinomial draw of how
+      often each *distinct* value is picked, so each resample is drawn as
+      counts over the k distinct changes and its median read off their
+      running sum: the same bootstrap distribution as
+      ``scipy.stats.bootstrap(..., np.median, method="percentile")`` (which
+      the tests check, and against the exact bootstrap distribution), in
+      O(k) per resample instead of O(n).  Pain changes take a few dozen
+      values, so at 50,000 patients this is ~100× faster.
     * ``wilcoxon_p``: two-sided Wilcoxon signed-rank p from
       ``scipy.stats.wilcoxon`` with its defaults: zero differences are
       dropped (``zero_method="wilcox"``); scipy 1.17 picks the exact null
@@ -218,14 +225,33 @@ def median_change(changes: Sequence[float], confidence: float = 0.95,
     n_resamples = _count(n_resamples, "n_resamples")
     if n_resamples < 1:
         raise ValueError("n_resamples must be >= 1")
-    # Bound memory: each batch materialises a batch x n array of resamples.
-    batch = max(1, min(n_resamples, 4_000_000 // n))
-    res = stats.bootstrap(
-        (x,), np.median, n_resamples=n_resamples, batch=batch, vectorized=True,
-        confidence_level=c, method="percentile", rng=np.random.default_rng(seed),
-    )
-    ci = res.confidence_interval
-    return PairedChange(n, med, _opt(ci.low), _opt(ci.high), p)
+    low, high = _bootstrap_median_percentiles(x, n_resamples, c, np.random.default_rng(seed))
+    return PairedChange(n, med, _opt(low), _opt(high), p)
+
+
+def _bootstrap_median_percentiles(x: np.ndarray, n_resamples: int, confidence: float,
+                                  rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median, resampling by multinomial
+    counts over the distinct values (see :func:`median_change`)."""
+    values, counts = np.unique(x, return_counts=True)
+    n = int(x.size)
+    # 0-based ranks of the middle order statistics (equal when n is odd);
+    # np.median averages them.
+    low_rank, high_rank = (n - 1) // 2, n // 2
+    medians = np.empty(n_resamples)
+    # Bound memory: each batch materialises a batch x k array of counts.
+    batch = max(1, min(n_resamples, 4_000_000 // values.size))
+    for start in range(0, n_resamples, batch):
+        size = min(batch, n_resamples - start)
+        running = np.cumsum(rng.multinomial(n, counts / n, size=size), axis=1)
+        # The value of order statistic r is the first distinct value whose
+        # running count exceeds r.
+        low = values[(running <= low_rank).sum(axis=1)]
+        high = values[(running <= high_rank).sum(axis=1)]
+        medians[start:start + size] = (low + high) / 2
+    alpha = (1 - confidence) / 2
+    return (float(np.percentile(medians, 100 * alpha)),
+            float(np.percentile(medians, 100 * (1 - alpha))))
 
 
 # --------------------------------------------------------------------------

@@ -239,12 +239,6 @@ def test_median_change_bootstrap_ci_reproducible_and_sane():
     assert a == b                                     # same seed, same CI
     assert a.ci_low <= a.median <= a.ci_high
     assert a.ci_low < a.ci_high
-    # Same seed as an explicit scipy call.
-    ref = scipy.stats.bootstrap((changes,), np.median, n_resamples=2000,
-                                method="percentile",
-                                rng=np.random.default_rng(20240601))
-    assert (a.ci_low, a.ci_high) == (
-        approx(ref.confidence_interval.low), approx(ref.confidence_interval.high))
     # Bootstrap percentiles of the median are values (or midpoints) of the data grid.
     assert a.ci_low * 20 == pytest.approx(round(a.ci_low * 20))
     # Another seed may move the CI but it still brackets the median.
@@ -253,14 +247,59 @@ def test_median_change_bootstrap_ci_reproducible_and_sane():
 
 
 def test_median_change_percentile_ci_matches_manual_resampling():
-    # Percentile bootstrap by hand with the same generator stream.
-    changes = np.array([-4.0, -3, -3, -2, -1, -1, 0, 1, -2, -5, -6, -2])
-    res = S.median_change(changes, n_resamples=500, seed=3)
-    rng = np.random.default_rng(3)
-    idx = rng.integers(0, len(changes), size=(500, len(changes)))
-    meds = np.median(changes[idx], axis=-1)
-    assert res.ci_low == approx(np.percentile(meds, 2.5))
-    assert res.ci_high == approx(np.percentile(meds, 97.5))
+    # Percentile bootstrap by hand with the same generator stream: each
+    # resample is the multinomial counts of the distinct values, expanded to
+    # the n values themselves and passed to np.median (no running-sum trick).
+    for changes in (np.array([-4.0, -3, -3, -2, -1, -1, 0, 1, -2, -5, -6, -2]),     # even n
+                    np.array([-4.0, -3, -3, -2, -1, -1, 0, 1, -2, -5, -6, -2, 2.5])):  # odd n
+        res = S.median_change(changes, n_resamples=500, seed=3)
+        rng = np.random.default_rng(3)
+        values, counts = np.unique(changes, return_counts=True)
+        draws = rng.multinomial(len(changes), counts / len(changes), size=500)
+        meds = np.array([np.median(np.repeat(values, row)) for row in draws])
+        assert res.ci_low == approx(np.percentile(meds, 2.5))
+        assert res.ci_high == approx(np.percentile(meds, 97.5))
+
+
+def _exact_bootstrap_median_cdf(changes, v):
+    """P(median of a resample <= v) for odd n: the median is the
+    (n+1)/2-th order statistic, at most v when at least (n+1)/2 draws are
+    (a binomial count with p = the sample's share of values <= v)."""
+    n = len(changes)
+    share = float(np.mean(np.asarray(changes) <= v))
+    return float(scipy.stats.binom.sf((n + 1) // 2 - 1, n, share))
+
+
+def test_median_change_ci_matches_the_exact_bootstrap_distribution():
+    # Independent of any resampling: the exact percentile-bootstrap limits
+    # of the median (odd n, binomial formula above).  Data chosen so no
+    # value's CDF is within Monte Carlo noise of 2.5% or 97.5%.
+    rng = np.random.default_rng(4)
+    changes = np.round(rng.normal(-2.0, 2.0, size=101))
+    support = np.unique(changes)
+    cdf = [_exact_bootstrap_median_cdf(changes, v) for v in support]
+    assert all(min(abs(p - 0.025), abs(p - 0.975)) > 0.005 for p in cdf)
+    exact_low = support[next(i for i, p in enumerate(cdf) if p >= 0.025)]
+    exact_high = support[next(i for i, p in enumerate(cdf) if p >= 0.975)]
+    res = S.median_change(changes, n_resamples=20_000)
+    assert (res.ci_low, res.ci_high) == (exact_low, exact_high)
+    # scipy's own bootstrap (index resampling) on the same data agrees.
+    ref = scipy.stats.bootstrap((changes,), np.median, n_resamples=20_000,
+                                method="percentile", rng=np.random.default_rng(9))
+    assert (ref.confidence_interval.low, ref.confidence_interval.high) == (exact_low, exact_high)
+
+
+def test_median_change_many_distinct_values_batches():
+    # Continuous data: k distinct values ~ n, so counts are drawn in batches.
+    rng = np.random.default_rng(5)
+    changes = rng.normal(-1.0, 1.0, size=5_001)
+    res = S.median_change(changes, n_resamples=2_000)
+    ref = scipy.stats.bootstrap((changes,), np.median, n_resamples=2_000,
+                                method="percentile", rng=np.random.default_rng(6))
+    width = ref.confidence_interval.high - ref.confidence_interval.low
+    assert res.ci_low == pytest.approx(ref.confidence_interval.low, abs=0.15 * width)
+    assert res.ci_high == pytest.approx(ref.confidence_interval.high, abs=0.15 * width)
+    assert res.ci_low < res.median < res.ci_high
 
 
 def test_median_change_edge_cases():
