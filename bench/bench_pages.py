@@ -2,10 +2,14 @@
 
     python bench/bench_pages.py [--patients 2000] [--big-patients 127500] [--repeat 3] [--skip-big]
 
-"Cold" is the first run of a page with Streamlit's caches empty (the data
-snapshot, built once per data version when the server starts or after an
-ingest, is timed on its own line); "warm" is the median of the following
-runs in the same app.
+"Cold" is the first run of a page with Streamlit's caches empty, shared
+sidebar and status line included (the data snapshot, built once per data
+version when the server starts or after an ingest, is timed on its own
+line).  A page other than the default is reached by running the default
+page, clearing every cache and switching, so its cold time is its own and
+not the default page's as well.  "Warm" is the median of the following runs
+in the same app.  ``--profile`` lists, per page, the ``analysis`` calls that
+were computed (not cached) and their times, slowest first.
 Measured on the demo clinic and on a ~1,000,000-visit database.
 Targets: every page < 2 s on demo data; on 1M visits < 5 s cold and < 1 s warm.
 """
@@ -13,6 +17,7 @@ Targets: every page < 2 s on demo data; on 1M visits < 5 s cold and < 1 s warm.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -45,7 +50,17 @@ def build_db(patients: int, seed: int = 1) -> Path:
     return path
 
 
-def time_pages(db_path: Path, repeat: int) -> list[tuple[str, float, float]]:
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def time_pages(db_path: Path, repeat: int, only: list[str] | None = None,
+               profile: bool = False) -> list[tuple[str, float, float]]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -56,15 +71,24 @@ def time_pages(db_path: Path, repeat: int) -> list[tuple[str, float, float]]:
     store.snapshot(db_path)
     print(f"  snapshot build (once per data version): {time.perf_counter() - start:.2f} s",
           flush=True)
+    collect = _Collect()
+    timing_log = logging.getLogger("outcomes.timing")
+    if profile:
+        timing_log.setLevel(logging.DEBUG)
+        timing_log.addHandler(collect)
     results = []
     for spec in PAGES:
+        if only and spec.title not in only:
+            continue
         st.cache_data.clear()
         app = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600))
+        if not spec.default:
+            app.run()
+            app.switch_page(spec.path)
+            st.cache_data.clear()
+        collect.lines.clear()
         start = time.perf_counter()
         app.run()
-        if not spec.default:
-            app.switch_page(spec.path)
-            app.run()
         cold = time.perf_counter() - start
         if app.exception:
             raise RuntimeError(f"{spec.title}: {app.exception[0].message}")
@@ -76,6 +100,9 @@ def time_pages(db_path: Path, repeat: int) -> list[tuple[str, float, float]]:
         results.append((spec.title, cold, statistics.median(warm_runs)))
         print(f"  {spec.title:<20} cold {cold:6.2f} s   warm {statistics.median(warm_runs):6.2f} s",
               flush=True)
+        if profile:
+            for line in sorted(collect.lines, key=lambda l: -float(l.split()[0]))[:8]:
+                print(f"      {line}", flush=True)
     return results
 
 
@@ -86,13 +113,18 @@ def main() -> None:
                         help="patients for the ~1M-visit database (~7.9 visits each)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--only", action="append", metavar="TITLE",
+                        help="time only this page (repeatable)")
+    parser.add_argument("--profile", action="store_true",
+                        help="list each page's computed analysis calls, slowest first")
     args = parser.parse_args()
-    sets = [("demo", args.patients, 2.0, 2.0)]
+    sets = [] if args.skip_demo else [("demo", args.patients, 2.0, 2.0)]
     if not args.skip_big:
         sets.append(("1M visits", args.big_patients, 5.0, 1.0))
     for label, patients, cold_target, warm_target in sets:
         print(f"{label} ({patients:,} patients)", flush=True)
-        results = time_pages(build_db(patients), args.repeat)
+        results = time_pages(build_db(patients), args.repeat, args.only, args.profile)
         worst_cold = max(r[1] for r in results)
         worst_warm = max(r[2] for r in results)
         print(f"  slowest page: cold {worst_cold:.2f} s (target < {cold_target} s), "

@@ -9,6 +9,8 @@ view can be shared as a link and survives a reload.
 from __future__ import annotations
 
 import inspect
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +30,10 @@ from ui.pages import PAGES
 ROOT = Path(__file__).resolve().parent.parent
 
 CONTEXT_KEY = "page_context"
+
+#: One DEBUG line per computed (not cached) ``analysis`` call, with its time:
+#: ``python bench/bench_pages.py --profile`` prints them.
+timing_log = logging.getLogger("outcomes.timing")
 
 
 @dataclass
@@ -68,7 +74,10 @@ class PageContext:
 def _cached_call(_snap, data_key, _function, function_name, args, kwargs):
     """Cached per data version, function name and arguments (the snapshot
     and the function object itself are identified by those)."""
-    return _function(_snap, *args, **dict(kwargs))
+    start = time.perf_counter()
+    result = _function(_snap, *args, **dict(kwargs))
+    timing_log.debug("%.3f s  %s", time.perf_counter() - start, function_name)
+    return result
 
 
 def get() -> PageContext:
