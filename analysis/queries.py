@@ -2,10 +2,15 @@
 
 A query file marks where the patient filter goes with ``{{ patient_filter }}``;
 it becomes :meth:`Filters.sql` for the given table alias — column names and
-``$parameters`` only, never a user's value.
+``$parameters`` only, never a user's value.  A query that aggregates another
+one's rows reads it as a subquery with ``{{ include <name> }}`` (the included
+file's own filter token is filled in the same way), so the row-level rules
+are written once.
 """
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 
@@ -14,12 +19,21 @@ from analysis.outcomes import Filters
 from analysis.store import Snapshot
 
 FILTER_TOKEN = "{{ patient_filter }}"
+INCLUDE = re.compile(r"\{\{\s*include\s+([a-z0-9_]+)\s*\}\}")
+
+
+def query_text(name: str, depth: int = 0) -> str:
+    """``sql/queries/<name>.sql`` with its includes expanded."""
+    if depth > 5:
+        raise ValueError(f"query {name!r}: includes nested too deep")
+    sql = db.read_sql(f"queries/{name}.sql")
+    return INCLUDE.sub(lambda m: query_text(m.group(1), depth + 1), sql)
 
 
 def run_query(snap: Snapshot, name: str, filters: Filters | None = None,
               params: dict | None = None, alias: str = "") -> pd.DataFrame:
     """Run ``sql/queries/<name>.sql`` on the snapshot."""
-    sql = db.read_sql(f"queries/{name}.sql")
+    sql = query_text(name)
     params = dict(params or {})
     if FILTER_TOKEN in sql:
         where, filter_params = (filters or Filters()).sql(alias)

@@ -122,21 +122,21 @@ def _number(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def _rate_rows(dimension: str, group: str, part: pd.DataFrame, types: list[str],
-               ci: str) -> list[dict]:
-    n_all = len(part)
-    sbp = part["sbp_max"].notna()
-    spo2 = part["spo2_min"].notna()
-    counts = [
-        ("core", "any_adverse_event", int(part["any_adverse_event"].sum()), n_all),
-        ("core", "sbp_180", int((part["sbp_max"][sbp] >= 180).sum()), int(sbp.sum())),
-        ("core", "spo2_below_90", int((part["spo2_min"][spo2] < 90).sum()), int(spo2.sum())),
+def _rate_rows(dimension: str, group: str, counts: pd.Series | None,
+               events: dict[str, int], types: list[str], ci: str) -> list[dict]:
+    """One group's rates from its row of ``safety_counts`` (None: no infusions)."""
+    def get(column: str) -> int:
+        return 0 if counts is None else int(counts[column])
+
+    n_all = get("infusions")
+    measures = [
+        ("core", "any_adverse_event", get("any_adverse_event"), n_all),
+        ("core", "sbp_180", get("sbp_180_or_more"), get("sbp_recorded")),
+        ("core", "spo2_below_90", get("spo2_below_90"), get("spo2_recorded")),
     ]
-    for name in types:
-        counts.append(("adverse_event", name,
-                       int(sum(name in events for events in part["adverse_events"])), n_all))
+    measures += [("adverse_event", name, events.get(name, 0), n_all) for name in types]
     rows = []
-    for kind, measure, k, n in counts:
+    for kind, measure, k, n in measures:
         p = stats.proportion(k, n, method=ci)
         rows.append({
             "dimension": dimension, "group": group, "kind": kind, "measure": measure,
@@ -170,29 +170,45 @@ def safety_summary(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
     """
     if ci not in ("wilson", "exact"):
         raise ValueError(f"unknown CI method {ci!r}; one of wilson, exact")
-    frame = infusions(snap, filters, visits_from, visits_to)
-    types = (pd.Series([e for events in frame["adverse_events"] for e in events], dtype=object)
-             .value_counts())
-    types = sorted(types.index, key=lambda t: (-types[t], t))
+    # Counted in SQL (safety_counts): a million visits' infusions never
+    # travel to pandas.
+    counts = run_query(snap, "safety_counts", filters,
+                       {"visits_from": visits_from, "visits_to": visits_to})
+    per_group = counts.drop_duplicates(["dimension", "group_name"]).set_index(
+        ["dimension", "group_name"])
+    events: dict[tuple[str, str], dict[str, int]] = {}
+    for row in counts[counts["adverse_event"].notna()].itertuples():
+        events.setdefault((row.dimension, row.group_name), {})[row.adverse_event] = int(row.events)
+    overall_events = events.get(("overall", "All"), {})
+    types = sorted(overall_events, key=lambda t: (-overall_events[t], t))
+
+    def groups_of(dimension: str) -> list[str]:
+        return sorted(per_group.loc[dimension].index) if dimension in per_group.index else []
+
     groupings = {
         "overall": ["All"],
-        "route": sorted(frame["route"].dropna().unique()),
+        "route": groups_of("route"),
         "dose_band": list(DOSE_BANDS),
-        "quarter": _quarter_range(list(frame["quarter"].dropna().unique())),
+        "quarter": _quarter_range(groups_of("quarter")),
     }
     rows = []
     for dimension, groups in groupings.items():
         for group in groups:
-            part = frame if dimension == "overall" else frame[frame[dimension] == group]
-            rows.extend(_rate_rows(dimension, group, part, types, ci))
+            key = (dimension, group)
+            row = per_group.loc[key] if key in per_group.index else None
+            rows.extend(_rate_rows(dimension, group, row, events.get(key, {}), types, ci))
     rates = pd.DataFrame(rows, columns=RATE_COLUMNS)
+    overall = per_group.loc[("overall", "All")] if ("overall", "All") in per_group.index else None
+
+    def total(column: str) -> int:
+        return 0 if overall is None else int(overall[column])
+
     return SafetySummary(
         ci_method=ci, cutoff=cutoff(snap),
-        patients=int(frame["patient_id"].nunique()), infusions=int(len(frame)),
+        patients=total("patients"), infusions=total("infusions"),
         adverse_event_types=types,
-        weight_from_nearest_visit=int(((frame["weight_source"] == "nearest visit")
-                                       & frame["mg_per_kg"].notna()).sum()),
-        dose_unknown=int((frame["dose_band"] == "unknown").sum()),
+        weight_from_nearest_visit=total("weight_from_nearest_visit"),
+        dose_unknown=total("dose_unknown"),
         rates=rates, filters=filters)
 
 
