@@ -69,12 +69,6 @@ def _check(timepoint: str, population: str, ci: str) -> None:
         raise ValueError(f"unknown CI method {ci!r}; one of wilson, exact")
 
 
-def _in_population(frame: pd.DataFrame, population: str) -> pd.Series:
-    if population == "itt":
-        return frame["eligible"] & frame["due"]
-    return frame["eligible"] & frame["complete"]
-
-
 # --------------------------------------------------------------------------
 # per patient
 
@@ -96,27 +90,17 @@ def mood_outcomes(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
 def mood_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson") -> pd.DataFrame:
     """Every timepoint × measure × population, overall (group ``"All"``) and by
     condition: n, responders, rate, Wilson (or exact) CI, ``too_few``."""
-    return _grid(mood_outcomes(snap, filters), ci)
-
-
-def _grid(frame: pd.DataFrame, ci: str) -> pd.DataFrame:
-    conditions = sorted(frame["condition"].dropna().unique())
-    parts = []
-    for population in POPULATIONS:
-        chosen = frame[_in_population(frame, population)]
-        for by_condition in (False, True):
-            keys = ["timepoint", "measure"] + (["condition"] if by_condition else [])
-            counts = (chosen.groupby(keys)["responder"].agg(n="size", responders="sum")
-                      .reset_index())
-            counts["group"] = counts["condition"] if by_condition else "All"
-            counts["population"] = population
-            parts.append(counts[["timepoint", "measure", "population", "group", "n",
-                                 "responders"]])
-    counts = pd.concat(parts, ignore_index=True)
+    if ci not in ("wilson", "exact"):
+        raise ValueError(f"unknown CI method {ci!r}; one of wilson, exact")
+    # Counted in SQL (mood_counts), not over a million patient rows in pandas.
+    counts = run_query(snap, "mood_counts", filters).rename(columns={"group_name": "group"})
+    in_view = counts[counts["population"] == "in_view"]
+    conditions = sorted(set(in_view["group"]) - {"All"})
     index = pd.MultiIndex.from_product(
         [TIMEPOINTS, MEASURES, POPULATIONS, ["All", *conditions]],
         names=["timepoint", "measure", "population", "group"])
-    full = (counts.set_index(["timepoint", "measure", "population", "group"])
+    full = (counts[counts["population"] != "in_view"]
+            .set_index(["timepoint", "measure", "population", "group"])[["n", "responders"]]
             .reindex(index, fill_value=0).reset_index())
     full["n"] = full["n"].astype(int)
     full["responders"] = full["responders"].astype(int)
@@ -161,9 +145,9 @@ def mood_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
     """The three mood measures at one timepoint, overall and by condition,
     with who was left out and why."""
     _check(timepoint, population, ci)
-    frame = mood_outcomes(snap, filters)
-    grid = _grid(frame, ci)
-    at = frame[frame["timepoint"] == timepoint]
+    grid = mood_grid(snap, filters, ci)
+    excluded = run_query(snap, "mood_exclusions", filters,
+                         {"timepoint": timepoint}).set_index("measure")
     measures = []
     for measure in MEASURES:
         cell = grid[(grid.timepoint == timepoint) & (grid.measure == measure)
@@ -173,27 +157,30 @@ def mood_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
                 for r in cell.itertuples()]
         overall = next(r for r in rows if r.group == "All")
         by_condition = [r for r in rows if r.group != "All"]
+        counts = excluded.loc[measure] if measure in excluded.index else None
         measures.append(MeasureRates(measure, MEASURE_LABELS[measure], ELIGIBILITY[measure],
-                                     overall, by_condition,
-                                     _exclusions(at[at["measure"] == measure], population)))
-    treated = int(frame["patient_id"].nunique())
+                                     overall, by_condition, _exclusions(counts, population)))
+    treated = int(excluded["treated"].max()) if len(excluded) else 0
     return MoodRates(timepoint, population, ci, cutoff(snap), treated, measures, filters)
 
 
-def _exclusions(rows: pd.DataFrame, population: str) -> dict[str, int]:
-    """Why treated patients are not in the denominator, with counts."""
+def _exclusions(counts: pd.Series | None, population: str) -> dict[str, int]:
+    """Why treated patients are not in the denominator, with counts (a row
+    of ``mood_exclusions``; None when nobody is in view)."""
+    def get(column: str) -> int:
+        return 0 if counts is None else int(counts[column])
+
     result = {
-        "treated": int(len(rows)),
-        "no_baseline_score": int((rows["itt_exclusion"] == "no baseline score").sum()),
-        "baseline_below_threshold": int((rows["itt_exclusion"] == "baseline below threshold").sum()),
-        "not_yet_due": int((rows["eligible"] & ~rows["due"]).sum()),
+        "treated": get("treated"),
+        "no_baseline_score": get("no_baseline_score"),
+        "baseline_below_threshold": get("baseline_below_threshold"),
+        "not_yet_due": get("not_yet_due"),
     }
-    missing = int((rows["eligible"] & rows["due"] & ~rows["complete"]).sum())
     if population == "itt":
         # In ITT, a due patient without the follow-up counts as a non-responder.
-        result["missing_follow_up_counted_as_non_responder"] = missing
+        result["missing_follow_up_counted_as_non_responder"] = get("missing_follow_up")
     else:
-        result["missing_follow_up"] = missing
+        result["missing_follow_up"] = get("missing_follow_up")
     return result
 
 
@@ -239,25 +226,11 @@ def pain_mood_pairs(snap: Snapshot, timepoint: str = "3m", population: str = "it
     """Per patient in the population for both pain30 and PHQ-9 response at the
     timepoint: ``pain_responder`` and ``mood_responder``."""
     _check(timepoint, population, "wilson")
-    where, params = filters.sql()
-    pain = snap.query(f"""
-        SELECT patient_id, eligible, due, complete, responder
-        FROM patient_outcomes
-        WHERE definition = 'pain30' AND timepoint = $timepoint AND {where}
-    """, {"timepoint": timepoint, **params})
-    mood = mood_outcomes(snap, filters)
-    mood = mood[(mood["timepoint"] == timepoint) & (mood["measure"] == "phq9_response")]
-    for column in ("eligible", "due", "complete", "responder"):
-        pain[column] = pain[column].astype(bool)
-    pain = pain[_in_population(pain, population)]
-    mood = mood[_in_population(mood, population)]
-    pairs = pain[["patient_id", "responder"]].merge(
-        mood[["patient_id", "condition", "responder"]], on="patient_id",
-        suffixes=("_pain", "_mood"))
-    return (pairs.rename(columns={"responder_pain": "pain_responder",
-                                  "responder_mood": "mood_responder"})
-            [["patient_id", "condition", "pain_responder", "mood_responder"]]
-            .sort_values("patient_id").reset_index(drop=True))
+    pairs = run_query(snap, "mood_pain_pairs", filters,
+                      {"timepoint": timepoint, "population": population})
+    for column in ("pain_responder", "mood_responder"):
+        pairs[column] = pairs[column].astype(bool)
+    return pairs
 
 
 def pain_mood_table(snap: Snapshot, timepoint: str = "3m", population: str = "itt",

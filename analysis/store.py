@@ -34,7 +34,7 @@ from analysis import db
 MODEL_DIR = db.SQL_DIR / "models"
 STORED_TABLES = ("visits", "medications", "ingest_log", "quarantine", "value_issues")
 # Models kept as tables (everything else is a view): the ones many queries read.
-MATERIALISED = {"stg_visits", "patients", "baselines", "patient_timepoints"}
+MATERIALISED = {"stg_visits", "patients", "baselines", "patient_timepoints", "mood_outcomes"}
 MEMORY_LIMIT = os.environ.get("OUTCOMES_MEMORY_LIMIT", "3GB")
 IN_MEMORY_BELOW = int(os.environ.get("OUTCOMES_IN_MEMORY_BELOW", str(256 * 1024 * 1024)))
 

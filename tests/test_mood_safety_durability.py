@@ -456,3 +456,84 @@ def test_kaplan_meier_matches_lifelines(demo_snapshot):
             part = frame[frame["condition"] == c.group]
             assert c.n == len(part) and c.events == int(part["event"].sum())
             assert c.too_few == (len(part) < 11)
+
+
+def _safety_counts_in_pandas(frame: pd.DataFrame, dimension: str, group: str) -> dict:
+    """A second method: count one group's safety events from the infusion rows."""
+    part = frame if dimension == "overall" else frame[frame[dimension] == group]
+    counts = {
+        "any_adverse_event": (int(part["any_adverse_event"].sum()), len(part)),
+        "sbp_180": (int((part["sbp_max"].dropna() >= 180).sum()), int(part["sbp_max"].notna().sum())),
+        "spo2_below_90": (int((part["spo2_min"].dropna() < 90).sum()),
+                          int(part["spo2_min"].notna().sum())),
+    }
+    for events in frame["adverse_events"]:
+        for name in events:
+            counts[name] = (sum(name in e for e in part["adverse_events"]), len(part))
+    return counts
+
+
+@pytest.mark.parametrize("filters", [Filters(), Filters(routes=("IV",)),
+                                     Filters(index_from=dt.date(2024, 1, 1))])
+def test_safety_counts_in_sql_equal_a_pandas_count_of_the_infusions(demo_snapshot, filters):
+    # The rates are counted in SQL; the infusion rows counted in pandas agree
+    # for every dimension, group and measure on the (messy) demo clinic.
+    summary = safety.safety_summary(demo_snapshot, filters)
+    frame = safety.infusions(demo_snapshot, filters)
+    assert summary.infusions == len(frame) > 0
+    assert summary.patients == frame["patient_id"].nunique()
+    assert summary.dose_unknown == int((frame["dose_band"] == "unknown").sum())
+    assert summary.weight_from_nearest_visit == int(
+        ((frame["weight_source"] == "nearest visit") & frame["mg_per_kg"].notna()).sum())
+    seen_types = {name for events in frame["adverse_events"] for name in events}
+    assert set(summary.adverse_event_types) == seen_types
+    checked = 0
+    for (dimension, group), rows in summary.rates.groupby(["dimension", "group"]):
+        expected = _safety_counts_in_pandas(frame, dimension, group)
+        for row in rows.itertuples():
+            assert (row.events, row.n) == expected[row.measure], (dimension, group, row.measure)
+            checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("filters", [Filters(), Filters(conditions=("Fibromyalgia", "Migraine")),
+                                     Filters(index_from=dt.date(2024, 1, 1))])
+def test_mood_counts_in_sql_equal_a_pandas_count_of_the_patient_rows(demo_snapshot, filters):
+    # The grid and the 2x2 table are counted in SQL; counting the per-patient
+    # rows in pandas (a second method) gives the same n and responders.
+    frame = mood.mood_outcomes(demo_snapshot, filters)
+    grid = mood.mood_grid(demo_snapshot, filters).set_index(
+        ["timepoint", "measure", "population", "group"])
+    in_population = {"itt": frame["eligible"] & frame["due"],
+                     "completers": frame["eligible"] & frame["complete"]}
+    checked = 0
+    for population, chosen in in_population.items():
+        rows = frame[chosen]
+        for (timepoint, measure), part in rows.groupby(["timepoint", "measure"]):
+            cell = grid.loc[(timepoint, measure, population, "All")]
+            assert (cell.n, cell.responders) == (len(part), int(part["responder"].sum()))
+            for condition, group in part.groupby("condition"):
+                cell = grid.loc[(timepoint, measure, population, condition)]
+                assert (cell.n, cell.responders) == (len(group), int(group["responder"].sum()))
+                checked += 1
+    assert checked > 20
+    assert set(grid.index.get_level_values("group")) == {"All", *frame["condition"].dropna()}
+
+    rates = mood.mood_rates(demo_snapshot, "6m", "itt", filters)
+    at = frame[(frame["timepoint"] == "6m") & (frame["measure"] == "pcl5_improvement")]
+    excluded = rates.get("pcl5_improvement").excluded
+    assert excluded["treated"] == len(at) == rates.treated == frame["patient_id"].nunique()
+    assert excluded["no_baseline_score"] == int((at["itt_exclusion"] == "no baseline score").sum())
+    assert excluded["not_yet_due"] == int((at["eligible"] & ~at["due"]).sum())
+    assert excluded["missing_follow_up_counted_as_non_responder"] == int(
+        (at["eligible"] & at["due"] & ~at["complete"]).sum())
+
+    table = mood.pain_mood_table(demo_snapshot, "3m", "itt", filters)
+    pain = demo_snapshot.query(
+        "SELECT patient_id, responder FROM patient_outcomes WHERE definition = 'pain30' "
+        "AND timepoint = '3m' AND eligible AND due")
+    phq = frame[(frame["timepoint"] == "3m") & (frame["measure"] == "phq9_response")
+                & frame["eligible"] & frame["due"]]
+    both = phq.merge(pain, on="patient_id", suffixes=("_mood", "_pain"))
+    assert table.n == len(both) > 0
+    assert table.both == int((both["responder_mood"] & both["responder_pain"].astype(bool)).sum())

@@ -1,5 +1,4 @@
--- mood_outcomes: one row per treated patient in view, timepoint and mood
--- measure, with the same baseline, window and population rules as pain
+-- mood_outcomes: one row per treated patient, timepoint and mood measure, with the same baseline, window and population rules as pain
 -- (SPEC §3):
 --   baseline  = last non-null score in [index - 30, index]
 --   follow-up = non-null score from the visit closest to the target day
@@ -13,12 +12,12 @@
 --   pcl5_improvement PCL-5 at least 10 points lower (clinically meaningful);
 --                    eligible when baseline PCL-5 >= 33 (probable PTSD)
 -- Ratios compare with a 1e-9 tolerance, as for pain.
--- {{ patient_filter }} is the shared Filters predicate (parameterised).
+-- Built once per data version; queries filter it by the patient columns.
 
 WITH patients AS (
     SELECT patient_id, condition, site, route, index_date, cohort_quarter
     FROM patients
-    WHERE treated AND {{ patient_filter }}
+    WHERE treated
 ),
 
 visits AS (
@@ -122,7 +121,8 @@ flagged AS (
 
 SELECT
     patient_id, condition, site, route, index_date, cohort_quarter,
-    timepoint, measure, instrument, baseline, baseline_date, follow_up, follow_up_date,
+    timepoint, timepoint_order, measure, measure_order, instrument,
+    baseline, baseline_date, follow_up, follow_up_date,
     eligible,
     complete,
     eligible AND (window_closed OR complete) AS due,
@@ -134,4 +134,3 @@ SELECT
         WHEN NOT (window_closed OR complete) THEN 'not yet due'
     END AS itt_exclusion
 FROM flagged
-ORDER BY timepoint_order, measure_order, patient_id
