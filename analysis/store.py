@@ -62,6 +62,10 @@ class Snapshot:
             raise
         self._finalizer = weakref.finalize(self, _discard, self.con, self._folder)
         self._build_models()
+        self._memo: dict[str, object] = {}
+        self._memo_locks: dict[str, threading.Lock] = {}
+        self._memo_guard = threading.Lock()
+        self.warming: threading.Thread | None = None
 
     # -- building ---------------------------------------------------------
 
@@ -166,13 +170,41 @@ class Snapshot:
     # -- reading ----------------------------------------------------------
 
     def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
-        with self._lock:
-            return self.con.execute(sql, params or {}).df()
+        # A cursor is its own connection to the snapshot's database, so
+        # sessions query it side by side instead of one after another.
+        with self.con.cursor() as cursor:
+            return cursor.execute(sql, params or {}).df()
 
     def scalar(self, sql: str, params: dict | list | None = None):
-        with self._lock:
-            row = self.con.execute(sql, params or {}).fetchone()
+        with self.con.cursor() as cursor:
+            row = cursor.execute(sql, params or {}).fetchone()
         return row[0] if row else None
+
+    def memo(self, key: str, compute):
+        """``compute()`` once per snapshot (that is, per data version), for
+        values that depend on the data only; concurrent callers wait for the
+        first one instead of computing it again."""
+        with self._memo_guard:
+            lock = self._memo_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]
+
+    def warm_up(self) -> threading.Thread:
+        """Compute, in the background, what is per data version and slow to
+        compute on a page: the data fingerprint (a sort of every visit) shown
+        by the quarterly report and the claim memo.  ``warming.join()`` waits."""
+        def work():
+            from analysis.fingerprint import data_fingerprint
+            try:
+                data_fingerprint(self)
+            except Exception:  # noqa: BLE001 - a page computes it again and reports
+                pass
+
+        self.warming = threading.Thread(target=work, name="snapshot-warm-up", daemon=True)
+        self.warming.start()
+        return self.warming
 
     def close(self) -> None:
         with self._lock:
@@ -308,6 +340,7 @@ def snapshot(db_path: str | os.PathLike) -> Snapshot:
             return current[1]  # built by another session meanwhile
         state = _file_state(path)
         fresh = Snapshot(path)
+        fresh.warm_up()
         with _cache_lock:
             _cache[path] = (state, fresh)
         return fresh

@@ -1,7 +1,9 @@
 """Snapshots: the on-disk copy (large databases) serves exactly what the
-in-memory copy (small ones) serves, and neither holds the audit log."""
+in-memory copy (small ones) serves, neither holds the audit log, sessions read
+one snapshot side by side, and per-version values are computed once."""
 
 import pandas as pd
+import pytest
 
 from analysis import audit, outcomes, store
 
@@ -32,3 +34,48 @@ def test_disk_snapshot_equals_memory_snapshot(demo_db, monkeypatch, tmp_path):
     in_memory.close()
     on_disk.close()
 
+
+
+def test_sessions_query_one_snapshot_side_by_side(demo_snapshot):
+    # Each query runs on its own cursor: threads reading the same snapshot
+    # at once get the same answers as one reader alone.
+    import concurrent.futures
+    sql = "SELECT count(*) FROM patient_outcomes WHERE timepoint = $timepoint"
+    expected = {tp: demo_snapshot.scalar(sql, {"timepoint": tp}) for tp in outcomes.TIMEPOINTS}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda tp: (tp, demo_snapshot.scalar(sql, {"timepoint": tp})),
+                                list(outcomes.TIMEPOINTS) * 10))
+    assert all(count == expected[tp] > 0 for tp, count in answers)
+
+
+def test_memo_computes_once_per_snapshot_even_when_asked_at_once(demo_db):
+    import threading
+    import time
+    snap = store.Snapshot(demo_db)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.2)
+        return len(calls)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(snap.memo("k", compute)))
+               for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [1] * 5 and calls == [1]
+    assert store.Snapshot(demo_db).memo("k", compute) == 2   # a new snapshot computes again
+
+
+def test_snapshot_warms_its_fingerprint_in_the_background(demo_db, monkeypatch):
+    from analysis import fingerprint
+    store.clear_cache()
+    snap = store.snapshot(demo_db)
+    snap.warming.join(timeout=60)
+    assert "data_fingerprint" in snap._memo
+    monkeypatch.setattr(fingerprint, "_compute", lambda s: pytest.fail("computed twice"))
+    assert fingerprint.data_fingerprint(snap) == snap._memo["data_fingerprint"]
+    store.clear_cache()
