@@ -16,7 +16,7 @@ COLORWAY = ["#1f5f8b", "#e07a1f", "#2e8b57", "#8e44ad", "#c0392b", "#16a085",
 VERDICT_COLOURS = {"supported": GOOD, "contradicted": BAD, "inconclusive": "#d4ac0d",
                    "no data": NEUTRAL}
 
-pio.templates["clinic"] = go.layout.Template(
+_CLINIC = go.layout.Template(
     layout=dict(
         font=dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13, color="#222"),
         colorway=COLORWAY,
@@ -29,11 +29,17 @@ pio.templates["clinic"] = go.layout.Template(
         hoverlabel=dict(font_size=12),
     )
 )
-pio.templates.default = "plotly_white+clinic"
+# Merged once and made the default, so every figure starts with it.  Naming
+# a template on each figure ("plotly_white+clinic") had Plotly merge and
+# validate both again: ~0.1 s per chart, most of a warm page run.
+pio.templates["clinic"] = pio.templates.merge_templates("plotly_white", _CLINIC)
+pio.templates.default = "clinic"
 
 
 def styled(fig: go.Figure, title: str | None = None, height: int = 420) -> go.Figure:
-    fig.update_layout(template="plotly_white+clinic", height=height)
+    """Size and title a figure; it already carries the clinic template (the
+    default since this module was imported)."""
+    fig.update_layout(height=height)
     if title:
         # Title on top, the horizontal legend under it: room for both.
         fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top"),
