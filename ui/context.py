@@ -8,8 +8,8 @@ view can be shared as a link and survives a reload.
 
 from __future__ import annotations
 
-import inspect
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +101,9 @@ def get() -> PageContext:
                    "you in and sets the filters.")
         st.markdown("[Open the dashboard](/)")
         st.stop()
-    caller = Path(inspect.stack()[1].filename).resolve()
+    # The calling page's file (sys._getframe, not inspect.stack(), which
+    # reads the source of every frame on the stack).
+    caller = Path(sys._getframe(1).f_code.co_filename).resolve()
     for spec in PAGES:
         if (ROOT / spec.path).resolve() == caller and context.role not in spec.roles:
             st.warning(f"The {spec.title} page is not available to the {context.role} role.")
