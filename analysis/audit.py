@@ -8,6 +8,14 @@ the clinic file's one write lock, never blocks a sign-in or an audit row.
 Append-only: this module is the only writer and it only INSERTs.  Each row's
 hash covers the previous row's hash, so :func:`verify` notices a row that
 was edited or deleted afterwards.
+
+:func:`record` writes at once (sign-ins, downloads, ingests).
+:func:`record_soon` is for page views, which come with every click: the row
+(time-stamped when called) is queued and a background thread appends
+whatever is queued in one transaction, so a page never waits on the audit
+file's lock and twenty users' views cost one write instead of twenty.
+:func:`record` and :func:`read` write the queue first, and it is written at
+exit, so rows keep their order and a reader of this process sees them all.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import atexit
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,32 +50,121 @@ def audit_path(db_path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.audit.duckdb")
 
 
-def record(db_path: str | os.PathLike, action: str, user: str | None = None,
-           role: str | None = None, at: dt.datetime | None = None, **detail) -> None:
-    """Append one audit row (its own short transaction)."""
+def _row(action: str, user: str | None, role: str | None, at: dt.datetime | None,
+         detail: dict) -> tuple:
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    at = at or dt.datetime.now()
-    detail_json = json.dumps(detail, sort_keys=True, default=str)
+    return (at or dt.datetime.now(), user, role, action,
+            json.dumps(detail, sort_keys=True, default=str))
+
+
+def record(db_path: str | os.PathLike, action: str, user: str | None = None,
+           role: str | None = None, at: dt.datetime | None = None, **detail) -> None:
+    """Append one audit row now (after any queued ones)."""
+    row = _row(action, user, role, at, detail)
+    with _write_lock:
+        _write_queued()
+        _append(Path(db_path), [row])
+
+
+def record_soon(db_path: str | os.PathLike, action: str, user: str | None = None,
+                role: str | None = None, at: dt.datetime | None = None, **detail) -> None:
+    """Queue one audit row; the background writer appends it within moments."""
+    row = _row(action, user, role, at, detail)
+    with _queue_lock:
+        _queue.append((Path(db_path), row))
+    _wake.set()
+    _start_writer()
+
+
+def flush() -> None:
+    """Append every queued row now."""
+    with _write_lock:
+        _write_queued()
+
+
+def _append(db_path: Path, rows: list[tuple]) -> None:
+    """Append rows, in order, in one short transaction, each chained to the last."""
     with db.writer(audit_path(db_path), schema="audit_schema.sql") as con:
         con.execute("BEGIN TRANSACTION")
         try:
             last = con.execute(
                 "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            seq = (last[0] + 1) if last else 1
-            prev_hash = last[1] if last else None
-            row_hash = _row_hash(prev_hash, seq, at, user, role, action, detail_json)
-            con.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [seq, at, user, role, action, detail_json, prev_hash, row_hash])
+            seq, prev_hash = (last[0], last[1]) if last else (0, None)
+            values = []
+            for at, user, role, action, detail_json in rows:
+                seq += 1
+                row_hash = _row_hash(prev_hash, seq, at, user, role, action, detail_json)
+                values.append([seq, at, user, role, action, detail_json, prev_hash, row_hash])
+                prev_hash = row_hash
+            con.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
 
 
+# -- the queue of page views -------------------------------------------------
+
+_queue: list[tuple[Path, tuple]] = []
+_queue_lock = threading.Lock()   # guards _queue
+_write_lock = threading.RLock()  # one writer at a time in this process, in order
+_wake = threading.Event()
+_writer: threading.Thread | None = None
+
+
+def _write_queued() -> None:
+    """Write what is queued (the caller holds _write_lock).  Rows that could
+    not be written go back to the front of the queue for the next try."""
+    with _queue_lock:
+        pending, _queue[:] = list(_queue), []
+    by_file: dict[Path, list[tuple]] = {}
+    for path, row in pending:
+        by_file.setdefault(path, []).append(row)
+    for number, (path, rows) in enumerate(by_file.items()):
+        try:
+            _append(path, rows)
+        except BaseException:
+            unwritten = [(p, r) for p, rs in list(by_file.items())[number:] for r in rs]
+            with _queue_lock:
+                _queue[:0] = unwritten
+            raise
+
+
+def _writer_loop() -> None:
+    while True:
+        _wake.wait()
+        _wake.clear()
+        try:
+            flush()
+        except Exception:  # noqa: BLE001 - kept queued; retried on the next row or at exit
+            _wake.wait(1.0)
+
+
+def _start_writer() -> None:
+    global _writer
+    with _queue_lock:
+        if _writer is None or not _writer.is_alive():
+            _writer = threading.Thread(target=_writer_loop, name="audit-writer", daemon=True)
+            _writer.start()
+
+
+def _flush_at_exit() -> None:
+    try:
+        flush()
+    except Exception as error:  # noqa: BLE001 - say so; never a traceback at exit
+        import sys
+        print(f"audit log: {len(_queue)} queued row(s) could not be written: {error}",
+              file=sys.stderr)
+
+
+atexit.register(_flush_at_exit)
+
+
 def read(db_path: str | os.PathLike, since: dt.datetime | None = None,
          actions: tuple[str, ...] = (), user: str | None = None) -> pd.DataFrame:
-    """Audit rows, newest first."""
+    """Audit rows, newest first (queued rows written first)."""
+    flush()
     path = audit_path(db_path)
     columns = ["seq", "logged_at", "user_name", "role", "action", "detail", "prev_hash", "row_hash"]
     if not path.exists():

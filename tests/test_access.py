@@ -142,6 +142,44 @@ def test_audit_chain_detects_tampering(tmp_path):
     assert not check.intact and check.first_broken_seq == 2
 
 
+def test_queued_page_views_are_written_in_order_and_chained(tmp_path, monkeypatch):
+    import threading
+    path = tmp_path / "q.duckdb"
+    # Twenty "sessions" queue views at once, with a sign-in written directly
+    # in the middle: every row lands once, in order, in an intact chain.
+    threads = [threading.Thread(target=lambda n=n: [
+        audit.record_soon(path, "page_view", user=f"user{n}", role="clinical", page=f"p{k}")
+        for k in range(5)]) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    audit.record(path, "sign_in", user="late", role="clinical")
+    for thread in threads:
+        thread.join()
+    rows = audit.read(path).sort_values("seq")     # read() writes the queue first
+    assert len(rows) == 101 and list(rows["seq"]) == list(range(1, 102))
+    views = rows[rows.action == "page_view"]
+    assert sorted(zip(views.user_name, views.detail.str.extract(r'"page": "(p\d)"')[0])) == \
+        sorted((f"user{n}", f"p{k}") for n in range(20) for k in range(5))
+    for user, mine in views.groupby("user_name"):   # each session's views in its order
+        assert list(mine.sort_values("seq")["detail"].str.extract(r'"(p\d)"')[0]) == \
+            [f"p{k}" for k in range(5)]
+    assert audit.verify(path).intact
+
+    # A write that fails keeps the rows queued; the next write takes them.
+    real_append = audit._append
+    monkeypatch.setattr(audit, "_append", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    audit._wake.clear()
+    with audit._queue_lock:
+        audit._queue.append((path, audit._row("page_view", "u", "clinical",
+                                              dt.datetime.now(), {"page": "kept"})))
+    with pytest.raises(OSError):
+        audit.flush()
+    assert len(audit._queue) == 1
+    monkeypatch.setattr(audit, "_append", real_append)
+    assert audit.read(path)["detail"].iloc[0] == '{"page": "kept"}'
+    assert audit.verify(path).intact
+
+
 def test_demo_needs_no_sign_in_and_says_it_is_synthetic(monkeypatch, tmp_path):
     monkeypatch.delenv("OUTCOMES_DB", raising=False)
     from analysis import db

@@ -119,8 +119,9 @@ def log_page_view(source: DataSource, session: Session, page_title: str, filters
     if st.session_state.get("last_logged_view") == key:
         return
     st.session_state["last_logged_view"] = key
-    audit.record(source.path, "page_view", user=session.user, role=session.role,
-                 page=page_title, filters=filters_text, outcome=setting_text)
+    # Queued: the page does not wait on the audit file (audit.record_soon).
+    audit.record_soon(source.path, "page_view", user=session.user, role=session.role,
+                      page=page_title, filters=filters_text, outcome=setting_text)
 
 
 def log_download(source: DataSource, what: str, file_name: str) -> None:
