@@ -40,25 +40,25 @@ def consort(flow: program.PatientFlow) -> go.Figure:
     stages = flow.stages
     gap = 2.0
     top = gap * (len(stages) - 1) + 1.0
-    figure = go.Figure()
+    shapes, annotations = [], []   # set at once: add_shape/add_annotation copy the lists
 
     def box(x0, x1, y0, y1, fill, line):
-        figure.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, fillcolor=fill,
-                         line=dict(color=line, width=1.5), layer="below")
+        shapes.append(dict(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, fillcolor=fill,
+                           line=dict(color=line, width=1.5), layer="below"))
 
     def arrow(x, y, ax, ay):
-        figure.add_annotation(x=x, y=y, ax=ax, ay=ay, xref="x", yref="y", axref="x", ayref="y",
-                              text="", showarrow=True, arrowhead=2, arrowsize=1.2,
-                              arrowwidth=1.5, arrowcolor=theme.NEUTRAL)
+        annotations.append(dict(x=x, y=y, ax=ax, ay=ay, xref="x", yref="y", axref="x",
+                                ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1.2,
+                                arrowwidth=1.5, arrowcolor=theme.NEUTRAL))
 
     for i, stage in enumerate(stages):
         y = top - 0.5 - gap * i
         responder = stage.key == "responder"
         box(0.3, 4.7, y - 0.42, y + 0.42, "#eaf5ee" if responder else "#eef4f9",
             theme.GOOD if responder else theme.PRIMARY)
-        figure.add_annotation(x=2.5, y=y, showarrow=False, align="center",
-                              text=f"{stage.label}<br><b>{formatting.count(stage.patients)}</b>",
-                              font=dict(size=14, color="#222"))
+        annotations.append(dict(x=2.5, y=y, showarrow=False, align="center",
+                                text=f"{stage.label}<br><b>{formatting.count(stage.patients)}</b>",
+                                font=dict(size=14, color="#222")))
         if i + 1 < len(stages):
             arrow(2.5, y - gap + 0.44, 2.5, y - 0.44)
         if stage.exits:
@@ -66,10 +66,11 @@ def consort(flow: program.PatientFlow) -> go.Figure:
             middle = y - gap / 2
             half = 0.16 * len(lines) + 0.12
             box(5.6, 9.9, middle - half, middle + half, "#f4f5f7", theme.NEUTRAL)
-            figure.add_annotation(x=5.75, y=middle, xanchor="left", showarrow=False,
-                                  align="left", text="<br>".join(lines),
-                                  font=dict(size=13, color="#222"))
+            annotations.append(dict(x=5.75, y=middle, xanchor="left", showarrow=False,
+                                    align="left", text="<br>".join(lines),
+                                    font=dict(size=13, color="#222")))
             arrow(5.58, middle, 2.5, middle)
+    figure = go.Figure(layout=dict(shapes=shapes, annotations=annotations))
     figure.update_xaxes(visible=False, range=[0, 10], fixedrange=True)
     figure.update_yaxes(visible=False, range=[-0.1, top + 0.1], fixedrange=True)
     figure.update_layout(showlegend=False, margin=dict(l=10, r=10, t=60, b=10))

@@ -80,6 +80,9 @@ def _cached_call(_snap, data_key, _function, function_name, args, kwargs):
     return result
 
 
+_PAGE_FILES = [(spec, (ROOT / spec.path).resolve()) for spec in PAGES]
+
+
 def get() -> PageContext:
     """The context of this run; stops a page the user's role may not open.
 
@@ -104,8 +107,8 @@ def get() -> PageContext:
     # The calling page's file (sys._getframe, not inspect.stack(), which
     # reads the source of every frame on the stack).
     caller = Path(sys._getframe(1).f_code.co_filename).resolve()
-    for spec in PAGES:
-        if (ROOT / spec.path).resolve() == caller and context.role not in spec.roles:
+    for spec, path in _PAGE_FILES:
+        if path == caller and context.role not in spec.roles:
             st.warning(f"The {spec.title} page is not available to the {context.role} role.")
             st.stop()
     return context
