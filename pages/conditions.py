@@ -68,9 +68,8 @@ if not suppressed.empty:
                                 y=[row_label(r) for r in suppressed.itertuples()],
                                 mode="markers", showlegend=False, hoverinfo="skip"))
 if overall.rate is not None:
-    figure.add_vline(x=overall.rate, line=dict(color=theme.ACCENT, dash="dash", width=2),
-                     annotation_text=f"all conditions {formatting.percent(overall.rate)}",
-                     annotation_position="top", annotation_font_color=theme.ACCENT)
+    theme.reference_line(figure, x=overall.rate, color=theme.ACCENT, dash="dash", width=2,
+                         text=f"all conditions {formatting.percent(overall.rate)}")
 figure.update_yaxes(categoryorder="array", categoryarray=labels, title=None, showgrid=False)
 figure.update_xaxes(range=[0, 1], tickformat=".0%", title="responder rate (95% CI)")
 figure.update_layout(margin=dict(l=20, r=30, t=80, b=50))

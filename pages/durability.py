@@ -66,7 +66,7 @@ def km_figure(result, curves) -> go.Figure:
             customdata=list(km.at_risk),
             hovertemplate="day %{x}: %{y:.0f}% (%{customdata} at risk)<extra>"
                           f"{curve.group}</extra>"))
-    fig.add_hline(y=50, line_dash="dot", line_color=theme.NEUTRAL)
+    theme.reference_line(fig, y=50)
     fig.update_yaxes(title=Y_TITLES[result.curve], range=[0, 102], ticksuffix="%")
     fig.update_xaxes(title="Days", rangemode="tozero")
     fig = theme.styled(fig, result.label, height=420)

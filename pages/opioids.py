@@ -98,8 +98,8 @@ if summary.baseline_users:
             hovertemplate="Week %{x}: median %{y:.1f} MME/day (IQR %{customdata[1]:.1f}–"
                           "%{customdata[2]:.1f}), %{customdata[0]} patients<extra></extra>"))
         for threshold in opioids.THRESHOLDS:
-            fig.add_hline(y=threshold, line_dash="dot", line_color=theme.NEUTRAL,
-                          annotation_text=f"{threshold} MME/day", annotation_position="top right")
+            theme.reference_line(fig, y=threshold, text=f"{threshold} MME/day",
+                                 position="top right")
         fig.update_xaxes(title="Weeks since the first infusion (0 = baseline)")
         fig.update_yaxes(title="MME/day", rangemode="tozero")
         chart(fig, "Median daily opioid dose of baseline users")
@@ -149,10 +149,8 @@ if summary.baseline_users:
             x=changes["percent_change"], xbins=dict(start=-105, size=10),
             marker_color=theme.PRIMARY,
             hovertemplate="%{x}%: %{y} patients<extra></extra>"))
-        fig.add_vline(x=-50, line_dash="dash", line_color=theme.GOOD,
-                      annotation_text="cut by 50%", annotation_position="top")
-        fig.add_vline(x=-100, line_dash="dash", line_color=theme.GOOD,
-                      annotation_text="stopped", annotation_position="top")
+        theme.reference_line(fig, x=-50, color=theme.GOOD, dash="dash", text="cut by 50%")
+        theme.reference_line(fig, x=-100, color=theme.GOOD, dash="dash", text="stopped")
         fig.update_xaxes(title=f"Change in MME/day from baseline to {timepoint_label} (%)",
                          ticksuffix="%")
         fig.update_yaxes(title="Patients")

@@ -95,9 +95,8 @@ else:
             marker=dict(color=theme.GOOD if responder else theme.NEUTRAL, line=dict(width=0)),
             hovertext=hover, hoverinfo="text"))
     for level, text in ((-30, "−30% (moderately important)"), (-50, "−50% (substantial)")):
-        figure.add_hline(y=level, line=dict(color=theme.ACCENT, dash="dash", width=1.5),
-                         annotation_text=text, annotation_position="bottom left",
-                         annotation_font_color=theme.ACCENT)
+        theme.reference_line(figure, y=level, color=theme.ACCENT, dash="dash", text=text,
+                             position="bottom left")
     figure.update_layout(bargap=0.05, barmode="overlay", margin=dict(t=90))
     figure.update_xaxes(title=f"patients, sorted ({formatting.count(len(bars))})",
                         showticklabels=False, range=[0.5, len(bars) + 0.5])

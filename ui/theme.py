@@ -45,3 +45,39 @@ def styled(fig: go.Figure, title: str | None = None, height: int = 420) -> go.Fi
         fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top"),
                           margin=dict(t=95))
     return fig
+
+
+_LINE_LABEL = {  # annotation_position -> where the label sits on the line
+    "top": dict(xanchor="center", yanchor="bottom"),
+    "top right": dict(xanchor="right", yanchor="bottom"),
+    "top left": dict(xanchor="left", yanchor="bottom"),
+    "bottom left": dict(xanchor="left", yanchor="top"),
+    "bottom right": dict(xanchor="right", yanchor="top"),
+}
+
+
+def reference_line(fig: go.Figure, *, x: float | None = None, y: float | None = None,
+                   color: str = NEUTRAL, dash: str = "dot", width: float = 1.5,
+                   text: str | None = None, position: str = "top") -> go.Figure:
+    """A vertical (``x``) or horizontal (``y``) line across the plot, with an
+    optional label: what ``add_vline``/``add_hline`` draw, at a fraction of
+    their cost (they walk every subplot to place the line, ~25 ms each)."""
+    if (x is None) == (y is None):
+        raise ValueError("give x for a vertical line or y for a horizontal one")
+    line = dict(color=color, dash=dash, width=width)
+    if x is not None:
+        fig.add_shape(type="line", xref="x", yref="y domain", x0=x, x1=x, y0=0, y1=1,
+                      line=line)
+    else:
+        fig.add_shape(type="line", xref="x domain", yref="y", x0=0, x1=1, y0=y, y1=y,
+                      line=line)
+    if text:
+        anchor = _LINE_LABEL[position]
+        if x is not None:
+            where = dict(x=x, xref="x", y=1 if position.startswith("top") else 0,
+                         yref="y domain")
+        else:
+            where = dict(x=1 if position.endswith("right") else 0, xref="x domain", y=y,
+                         yref="y")
+        fig.add_annotation(text=text, showarrow=False, font=dict(color=color), **where, **anchor)
+    return fig

@@ -1,0 +1,36 @@
+"""The chart theme: every figure starts with the clinic template, and
+reference lines sit where Plotly's add_vline/add_hline would put them."""
+
+import plotly.graph_objects as go
+import pytest
+
+from ui import theme
+
+
+def test_new_figures_carry_the_clinic_template():
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    layout = fig.to_dict()["layout"]["template"]["layout"]
+    assert list(layout["colorway"]) == theme.COLORWAY
+    assert layout["plot_bgcolor"] == "white"
+    styled = theme.styled(fig, "Title", height=300)
+    assert styled.layout.height == 300 and styled.layout.title.text == "Title"
+
+
+def test_reference_lines_match_plotly_add_vline_and_add_hline():
+    ours = go.Figure(go.Scatter(x=[-100, 0], y=[0, 100]))
+    theme.reference_line(ours, x=-50, color=theme.GOOD, dash="dash", text="cut by 50%")
+    theme.reference_line(ours, y=90, text="90 MME/day", position="top right")
+    plotly = go.Figure(go.Scatter(x=[-100, 0], y=[0, 100]))
+    plotly.add_vline(x=-50, line_dash="dash", line_color=theme.GOOD, line_width=1.5,
+                     annotation_text="cut by 50%", annotation_position="top")
+    plotly.add_hline(y=90, line_dash="dot", line_color=theme.NEUTRAL, line_width=1.5,
+                     annotation_text="90 MME/day", annotation_position="top right")
+    for mine, theirs in zip(ours.layout.shapes, plotly.layout.shapes):
+        for key in ("type", "xref", "yref", "x0", "x1", "y0", "y1"):
+            assert mine[key] == theirs[key], key
+        assert (mine.line.color, mine.line.dash) == (theirs.line.color, theirs.line.dash)
+    for mine, theirs in zip(ours.layout.annotations, plotly.layout.annotations):
+        for key in ("text", "x", "y", "xanchor", "yanchor", "showarrow"):
+            assert mine[key] == theirs[key], key
+    with pytest.raises(ValueError):
+        theme.reference_line(ours)
