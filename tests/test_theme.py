@@ -8,6 +8,11 @@ from ui import theme
 
 
 def test_new_figures_carry_the_clinic_template():
+    # Streamlit's chart module (loaded at the first st.plotly_chart) makes
+    # its template the default on import; ui.theme imports it first.
+    import plotly.io as pio
+    import streamlit.elements.plotly_chart  # noqa: F401
+    assert pio.templates.default == "clinic"
     fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
     layout = fig.to_dict()["layout"]["template"]["layout"]
     assert list(layout["colorway"]) == theme.COLORWAY

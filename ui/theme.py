@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 import plotly.io as pio
+# Streamlit makes its own template Plotly's default when this module is first
+# imported (lazily, at the first st.plotly_chart); import it first, so the
+# clinic default set below is the one that stays.
+import streamlit.elements.plotly_chart  # noqa: F401
 
 PRIMARY = "#1f5f8b"
 ACCENT = "#e07a1f"
