@@ -39,7 +39,7 @@ navigation = st.navigation(sections, expanded=True)
 if source.is_demo:
     st.info("**Demo clinic: synthetic data.** No real patient is shown. Load a clinic's exports "
             "on the Data page or with `python -m analysis ingest`.", icon=":material/science:")
-snap = store.snapshot(source.path)
+snap = store.snapshot(source.path, warm=True)
 page_context = context.sidebar(source, snap, role=session.role, user=session.user)
 context.status_line(page_context)
 auth.log_page_view(source, session, navigation.title, page_context.filters.describe(),

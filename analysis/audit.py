@@ -24,8 +24,10 @@ import datetime as dt
 import hashlib
 import json
 import atexit
+import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,8 @@ import duckdb
 import pandas as pd
 
 from analysis import db
+
+log = logging.getLogger(__name__)
 
 ACTIONS = ("sign_in", "sign_in_failed", "locked_out", "sign_out", "page_view", "download",
            "report", "ingest")
@@ -60,10 +64,11 @@ def _row(action: str, user: str | None, role: str | None, at: dt.datetime | None
 
 def record(db_path: str | os.PathLike, action: str, user: str | None = None,
            role: str | None = None, at: dt.datetime | None = None, **detail) -> None:
-    """Append one audit row now (after any queued ones)."""
+    """Append one audit row now (after any queued ones).  Raises if this row
+    cannot be written; queued rows that cannot be written stay queued."""
     row = _row(action, user, role, at, detail)
     with _write_lock:
-        _write_queued()
+        _write_queued_or_log()
         _append(Path(db_path), [row])
 
 
@@ -78,9 +83,22 @@ def record_soon(db_path: str | os.PathLike, action: str, user: str | None = None
 
 
 def flush() -> None:
-    """Append every queued row now."""
+    """Append every queued row now (raises if some could not be: they stay queued)."""
     with _write_lock:
         _write_queued()
+
+
+def queued() -> int:
+    """Rows waiting to be written (shown on the audit page when not zero)."""
+    with _queue_lock:
+        return len(_queue)
+
+
+def _write_queued_or_log() -> None:
+    try:
+        _write_queued()
+    except Exception as error:  # noqa: BLE001 - one bad file must not stop other writes
+        log.error("audit log: %d queued row(s) not written yet (%s); retrying", queued(), error)
 
 
 def _append(db_path: Path, rows: list[tuple]) -> None:
@@ -132,13 +150,19 @@ def _write_queued() -> None:
 
 
 def _writer_loop() -> None:
+    delay = 1.0
     while True:
         _wake.wait()
         _wake.clear()
         try:
             flush()
-        except Exception:  # noqa: BLE001 - kept queued; retried on the next row or at exit
-            _wake.wait(1.0)
+            delay = 1.0
+        except Exception as error:  # noqa: BLE001 - kept queued, retried with backoff
+            log.error("audit log: %d queued row(s) not written (%s); retrying in %.0f s",
+                      queued(), error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 60.0)
+            _wake.set()
 
 
 def _start_writer() -> None:
@@ -163,8 +187,9 @@ atexit.register(_flush_at_exit)
 
 def read(db_path: str | os.PathLike, since: dt.datetime | None = None,
          actions: tuple[str, ...] = (), user: str | None = None) -> pd.DataFrame:
-    """Audit rows, newest first (queued rows written first)."""
-    flush()
+    """Audit rows, newest first (queued rows written first, if they can be)."""
+    with _write_lock:
+        _write_queued_or_log()
     path = audit_path(db_path)
     columns = ["seq", "logged_at", "user_name", "role", "action", "detail", "prev_hash", "row_hash"]
     if not path.exists():

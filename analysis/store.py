@@ -17,6 +17,7 @@ ten million visits.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -208,6 +209,8 @@ class Snapshot:
 
     def close(self) -> None:
         with self._lock:
+            if self.warming is not None:
+                self.warming.join()   # its cursor must not outlive the connection
             self._finalizer()
 
 
@@ -247,6 +250,8 @@ def _schema_columns() -> dict[str, list[tuple[str, str]]]:
 def _discard(con: duckdb.DuckDBPyConnection, folder: str) -> None:
     try:
         con.close()
+    except duckdb.Error:
+        pass  # a background warm-up still reading it at exit: the exit closes it
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -307,12 +312,13 @@ def _file_state(path: Path) -> tuple:
 _build_locks: dict[Path, threading.Lock] = {}
 
 
-def snapshot(db_path: str | os.PathLike) -> Snapshot:
+def snapshot(db_path: str | os.PathLike, warm: bool = False) -> Snapshot:
     """The current snapshot of a database, rebuilt only when its data changed.
 
     Never makes a reader wait for a writer when there is a snapshot to serve:
     while an ingest holds the file, or while another session rebuilds the
-    snapshot, the previous one is served.
+    snapshot, the previous one is served.  ``warm`` (the dashboard) starts a
+    new snapshot's :meth:`Snapshot.warm_up`; a one-off command does not.
     """
     path = Path(db_path).resolve()
     with _cache_lock:
@@ -340,9 +346,15 @@ def snapshot(db_path: str | os.PathLike) -> Snapshot:
             return current[1]  # built by another session meanwhile
         state = _file_state(path)
         fresh = Snapshot(path)
-        fresh.warm_up()
+        if warm:
+            fresh.warm_up()
         with _cache_lock:
             _cache[path] = (state, fresh)
+        if cached:
+            # The old snapshot (a copy of the data) goes once no session reads
+            # it; Streamlit's post-run collection is off, so collect here, on
+            # this rare change of data version, in case a cycle still holds it.
+            gc.collect()
         return fresh
     finally:
         build_lock.release()

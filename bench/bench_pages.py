@@ -68,7 +68,7 @@ def time_pages(db_path: Path, repeat: int, only: list[str] | None = None,
     os.environ["OUTCOMES_DB"] = str(db_path)
     store.clear_cache()
     start = time.perf_counter()
-    snap = store.snapshot(db_path)
+    snap = store.snapshot(db_path, warm=True)
     print(f"  snapshot build (once per data version): {time.perf_counter() - start:.2f} s",
           flush=True)
     snap.warming.join()

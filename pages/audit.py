@@ -24,6 +24,10 @@ user = right.text_input("User", placeholder="All users")
 rows = audit.read(ctx.source.path, since=dt.datetime.now() - dt.timedelta(days=int(days)),
                   actions=tuple(actions), user=user.strip() or None)
 chain = audit.verify(ctx.source.path)
+if audit.queued():
+    st.warning(f"{audit.queued():,} page view(s) are waiting to be written to the audit log "
+               "(its file could not be written just now); they are retried and are not lost "
+               "while the dashboard runs.", icon=":material/hourglass_top:")
 if chain.intact:
     st.success(f"Hash chain intact over all {chain.rows:,} audit rows.", icon=":material/verified:")
 else:

@@ -180,6 +180,23 @@ def test_queued_page_views_are_written_in_order_and_chained(tmp_path, monkeypatc
     assert audit.verify(path).intact
 
 
+def test_an_unwritable_queued_row_does_not_stop_other_audit_writes(tmp_path):
+    broken = tmp_path / "broken.duckdb"
+    audit.audit_path(broken).mkdir()      # the audit "file" is a folder: cannot be written
+    healthy = tmp_path / "healthy.duckdb"
+    try:
+        audit.record_soon(broken, "page_view", user="u", role="clinical", page="lost?")
+        # Sign-ins (a direct write and the lockout read) still work elsewhere.
+        audit.record(healthy, "sign_in", user="v", role="clinical")
+        assert list(audit.read(healthy)["action"]) == ["sign_in"]
+        assert audit.queued() == 1            # kept, not dropped
+        with pytest.raises(Exception):
+            audit.flush()
+    finally:
+        with audit._queue_lock:
+            audit._queue[:] = [(p, r) for p, r in audit._queue if p != broken]
+
+
 def test_demo_needs_no_sign_in_and_says_it_is_synthetic(monkeypatch, tmp_path):
     monkeypatch.delenv("OUTCOMES_DB", raising=False)
     from analysis import db

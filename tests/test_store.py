@@ -73,7 +73,9 @@ def test_memo_computes_once_per_snapshot_even_when_asked_at_once(demo_db):
 def test_snapshot_warms_its_fingerprint_in_the_background(demo_db, monkeypatch):
     from analysis import fingerprint
     store.clear_cache()
-    snap = store.snapshot(demo_db)
+    assert store.snapshot(demo_db).warming is None   # a command does not warm up
+    store.clear_cache()
+    snap = store.snapshot(demo_db, warm=True)        # the dashboard does
     snap.warming.join(timeout=60)
     assert "data_fingerprint" in snap._memo
     monkeypatch.setattr(fingerprint, "_compute", lambda s: pytest.fail("computed twice"))
