@@ -3,10 +3,11 @@ ingest writes to the same database.  Loopback only, bounded in sessions,
 pages and time; stops by itself.
 
     python bench/load_test.py [--sessions 20] [--rounds 2] [--patients 2000]
-                              [--time-limit 600] [--think 0] [--client websocket|browser]
+                              [--time-limit 600] [--think 2] [--client websocket|browser]
 
-Each user signs in, then switches through PAGES ``--rounds`` times, with
-``--think`` seconds between clicks.  Two kinds of user (``--client``):
+Each user signs in, then switches through PAGES ``--rounds`` times, reading
+each page ``--think`` seconds before the next click (default 2 s, a fast
+reader; ``--think 0`` is a stress test with no reading time at all).  Two kinds of user (``--client``):
 
 * ``websocket`` (default): a Streamlit websocket client that speaks the
   frontend's own protocol on ``/_stcore/stream`` (protobuf BackMsg
@@ -537,8 +538,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--time-limit", type=float, default=600)
-    parser.add_argument("--think", type=float, default=0.0,
-                        help="seconds a user waits between two clicks (default 0)")
+    parser.add_argument("--think", type=float, default=2.0,
+                        help="seconds a user reads a page before the next click (default 2, "
+                             "a fast reader; 0 is a stress test: every user clicks the moment "
+                             "a page is drawn)")
     parser.add_argument("--client", choices=("websocket", "browser"), default="websocket",
                         help="websocket: Streamlit protocol clients (default); "
                              "browser: headless Chromium through Playwright")
