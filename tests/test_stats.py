@@ -261,6 +261,16 @@ def test_median_change_percentile_ci_matches_manual_resampling():
         assert res.ci_high == approx(np.percentile(meds, 97.5))
 
 
+def test_median_change_mostly_distinct_values_resample_by_index():
+    # Continuous changes (k > n/8): resampled by index, like scipy, by hand.
+    changes = np.random.default_rng(8).normal(-1.0, 1.0, size=400)
+    res = S.median_change(changes, n_resamples=300, seed=4)
+    rng = np.random.default_rng(4)
+    meds = np.median(changes[rng.integers(0, 400, (300, 400))], axis=1)
+    assert res.ci_low == approx(np.percentile(meds, 2.5))
+    assert res.ci_high == approx(np.percentile(meds, 97.5))
+
+
 def _exact_bootstrap_median_cdf(changes, v):
     """P(median of a resample <= v) for odd n: the median is the
     (n+1)/2-th order statistic, at most v when at least (n+1)/2 draws are
