@@ -144,14 +144,19 @@ async def drive_browser(base: str, sessions: int, rounds: int, think: float, ing
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         tasks = [user_session(browser, base, n, rounds, think, loads, errors)
                  for n in range(sessions)]
-        writer = asyncio.get_running_loop().run_in_executor(None, ingest_during)
-        try:
-            await asyncio.wait_for(asyncio.gather(*tasks), timeout=time_limit)
-        except asyncio.TimeoutError:
-            errors.append(f"time limit of {time_limit:.0f} s reached")
-        ingest_seconds = await writer
+        ingest_seconds = await run_with_ingest(tasks, ingest_during, time_limit, errors)
         await browser.close()
     return loads, errors, ingest_seconds
+
+
+async def run_with_ingest(tasks: list, ingest_during, time_limit: float, errors: list) -> float:
+    """Run the users' sessions, bounded in time, while the ingest writes."""
+    writer = asyncio.get_running_loop().run_in_executor(None, ingest_during)
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=time_limit)
+    except TimeoutError:
+        errors.append(f"time limit of {time_limit:.0f} s reached")
+    return await writer
 
 
 # --- websocket clients -------------------------------------------------------
@@ -523,12 +528,7 @@ async def drive_websocket(base: str, sessions: int, rounds: int, think: float, i
     errors: list[str] = []
     tasks = [ws_user_session(base, n, rounds, think, loads, errors, verbose)
              for n in range(sessions)]
-    writer = asyncio.get_running_loop().run_in_executor(None, ingest_during)
-    try:
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=time_limit)
-    except TimeoutError:
-        errors.append(f"time limit of {time_limit:.0f} s reached")
-    ingest_seconds = await writer
+    ingest_seconds = await run_with_ingest(tasks, ingest_during, time_limit, errors)
     return loads, errors, ingest_seconds
 
 

@@ -405,7 +405,7 @@ def test_sentence_of_the_brief():
 ])
 def test_phrase_per_definition(definition, phrase):
     text = claim.statement(_cell(definition), 0.5, dt.date(2025, 3, 1), dt.date(2025, 3, 30)).text
-    assert text == (f"Of the 412 patients treated in March 2025 "
+    assert text == ("Of the 412 patients treated in March 2025 "
                     + phrase.format(rate=wilson(264, 412)))
 
 
