@@ -39,7 +39,13 @@ navigation = st.navigation(sections, expanded=True)
 if source.is_demo:
     st.info("**Demo clinic: synthetic data.** No real patient is shown. Load a clinic's exports "
             "on the Data page or with `python -m analysis ingest`.", icon=":material/science:")
-snap = store.snapshot(source.path, warm=True)
+# A new data version is built in the background; until it is ready this
+# session keeps the previous snapshot, and says so.
+snap = store.snapshot(source.path, warm=True, background=True)
+if store.building(source.path):
+    st.info("New data has arrived and is being prepared. This view still shows the data as it "
+            "was before; your next click shows the new data once it is ready.",
+            icon=":material/hourglass_top:")
 page_context = context.sidebar(source, snap, role=session.role, user=session.user)
 context.status_line(page_context)
 auth.log_page_view(source, session, navigation.title, page_context.filters.describe(),

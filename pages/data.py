@@ -57,11 +57,11 @@ def record_audit(summary, display_names: dict) -> None:
 
 
 def refresh() -> None:
-    """Show the new data: drop the snapshots and cached results, run again."""
-    store.clear_cache()
-    st.cache_data.clear()
+    """Show the new data: build its snapshot now (whoever loaded it waits for
+    it; other sessions keep the previous one until it is ready), run again."""
+    with st.spinner("Preparing the new data for the dashboard…"):
+        store.snapshot(clinic_db, warm=True)
     st.rerun()
-    st.stop()  # never read the closed snapshot, whatever the runner does with the rerun
 
 
 def show_last_load() -> None:

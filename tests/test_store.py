@@ -81,3 +81,65 @@ def test_snapshot_warms_its_fingerprint_in_the_background(demo_db, monkeypatch):
     monkeypatch.setattr(fingerprint, "_compute", lambda s: pytest.fail("computed twice"))
     assert fingerprint.data_fingerprint(snap) == snap._memo["data_fingerprint"]
     store.clear_cache()
+
+
+def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_ready(
+        demo_exports, tmp_path, monkeypatch, caplog):
+    import logging
+    import threading
+
+    from analysis import db, ingest
+    path = tmp_path / "clinic.duckdb"
+    with db.writer(path) as con:
+        ingest.ingest_files(con, [demo_exports.sessions])
+    store.clear_cache()
+    first = store.snapshot(path, background=True)    # nothing to serve yet: built here
+    assert first.version.ingests == 1 and not store.building(path)
+
+    with db.writer(path) as con:                     # new data arrives
+        ingest.ingest_files(con, [demo_exports.medications])
+    release = threading.Event()
+    real_snapshot = store.Snapshot
+
+    class SlowSnapshot(real_snapshot):
+        def __init__(self, db_path):
+            release.wait(30)
+            super().__init__(db_path)
+
+    monkeypatch.setattr(store, "Snapshot", SlowSnapshot)
+    # Readers are served the previous snapshot at once while it builds ...
+    assert store.snapshot(path, background=True) is first
+    assert store.building(path)
+    assert store.snapshot(path, background=True) is first
+    assert store.snapshot(path) is first              # even a caller that would build
+    release.set()
+    for _ in range(300):                              # ... and the new one once ready
+        if not store.building(path):
+            break
+        threading.Event().wait(0.1)
+    fresh = store.snapshot(path, background=True)
+    assert fresh is not first and fresh.version.ingests == 2
+
+    # A build that fails in the background is logged; the previous one is served.
+    from analysis.demo import generate_demo
+    more = generate_demo(tmp_path / "more", patients=20, seed=3)
+    with db.writer(path) as con:
+        ingest.ingest_files(con, [more.sessions])
+
+    def broken(db_path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "Snapshot", broken)
+    with caplog.at_level(logging.ERROR, logger="analysis.store"):
+        assert store.snapshot(path, background=True) is fresh
+        for _ in range(300):
+            if not store.building(path):
+                break
+            threading.Event().wait(0.1)
+    assert "building the snapshot" in caplog.text and "disk full" in caplog.text
+    assert store.snapshot(path, background=True) is fresh    # and tried again later
+    for _ in range(300):
+        if not store.building(path):
+            break
+        threading.Event().wait(0.1)
+    store.clear_cache()
