@@ -74,3 +74,36 @@ def assert_no_errors(app) -> None:
 
 # Non-default filters used by every page's second AppTest.
 NON_DEFAULT_QUERY = {"site": ["Denver", "Boulder"], "tp": "6m", "def": "pain50", "pop": "completers"}
+
+
+@pytest.fixture
+def hold_snapshot_builds(monkeypatch):
+    """``hold()`` makes every snapshot build from then on wait until the
+    returned event is set (to look at what readers get meanwhile)."""
+    import threading
+
+    from analysis import store
+
+    def hold() -> threading.Event:
+        release = threading.Event()
+        real_snapshot = store.Snapshot
+
+        class HeldSnapshot(real_snapshot):
+            def __init__(self, db_path):
+                release.wait(60)
+                super().__init__(db_path)
+
+        monkeypatch.setattr(store, "Snapshot", HeldSnapshot)
+        return release
+
+    return hold
+
+
+def wait_until_built(db_path, timeout: float = 60) -> None:
+    """Wait for a background snapshot build of ``db_path`` to end."""
+    import time
+
+    from analysis import store
+    deadline = time.monotonic() + timeout
+    while store.building(db_path) and time.monotonic() < deadline:
+        time.sleep(0.1)

@@ -221,15 +221,13 @@ def test_readers_keep_working_while_an_ingest_writes(demo_exports, tmp_path):
     assert store.snapshot(path).version != first.version  # readers see the new data
 
 
-def test_dashboard_keeps_the_previous_data_while_new_data_is_prepared(demo_exports, tmp_path,
-                                                                       monkeypatch):
+def test_dashboard_keeps_the_previous_data_while_new_data_is_prepared(
+        demo_exports, tmp_path, monkeypatch, hold_snapshot_builds):
     """An ingest from elsewhere (the command line): the next page view is not
     held up by the snapshot build; it shows the previous data and says why."""
-    import threading
-
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import DASHBOARD, assert_no_errors, signed_in
+    from tests.conftest import DASHBOARD, assert_no_errors, signed_in, wait_until_built
     path = tmp_path / "clinic.duckdb"
     with db.writer(path) as con:
         ingest.ingest_files(con, [demo_exports.sessions])
@@ -243,15 +241,7 @@ def test_dashboard_keeps_the_previous_data_while_new_data_is_prepared(demo_expor
     later = generate_demo(tmp_path / "later", patients=30, seed=5)
     with db.writer(path) as con:
         ingest.ingest_files(con, [later.sessions])
-    release = threading.Event()
-    real_snapshot = store.Snapshot
-
-    class SlowSnapshot(real_snapshot):
-        def __init__(self, db_path):
-            release.wait(60)
-            super().__init__(db_path)
-
-    monkeypatch.setattr(store, "Snapshot", SlowSnapshot)
+    release = hold_snapshot_builds()
     # (A new AppTest each time: AppTest reruns only the page script after a
     # session's first run, and dashboard.py is what reads the snapshot.)
     app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120)).run()
@@ -259,9 +249,7 @@ def test_dashboard_keeps_the_previous_data_while_new_data_is_prepared(demo_expor
     assert any("New data has arrived" in i.value for i in app.info)
     assert [c.value for c in app.caption if "data cutoff" in c.value] == status
     release.set()
-    deadline = time.time() + 60
-    while store.building(path) and time.time() < deadline:
-        time.sleep(0.1)
+    wait_until_built(path)
     app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120)).run()
     assert_no_errors(app)
     assert not any("New data has arrived" in i.value for i in app.info)

@@ -84,9 +84,10 @@ def test_snapshot_warms_its_fingerprint_in_the_background(demo_db, monkeypatch):
 
 
 def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_ready(
-        demo_exports, tmp_path, monkeypatch, caplog):
+        demo_exports, tmp_path, monkeypatch, caplog, hold_snapshot_builds):
     import logging
-    import threading
+
+    from tests.conftest import wait_until_built
 
     from analysis import db, ingest
     path = tmp_path / "clinic.duckdb"
@@ -98,25 +99,14 @@ def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_re
 
     with db.writer(path) as con:                     # new data arrives
         ingest.ingest_files(con, [demo_exports.medications])
-    release = threading.Event()
-    real_snapshot = store.Snapshot
-
-    class SlowSnapshot(real_snapshot):
-        def __init__(self, db_path):
-            release.wait(30)
-            super().__init__(db_path)
-
-    monkeypatch.setattr(store, "Snapshot", SlowSnapshot)
+    release = hold_snapshot_builds()
     # Readers are served the previous snapshot at once while it builds ...
     assert store.snapshot(path, background=True) is first
     assert store.building(path)
     assert store.snapshot(path, background=True) is first
     assert store.snapshot(path) is first              # even a caller that would build
     release.set()
-    for _ in range(300):                              # ... and the new one once ready
-        if not store.building(path):
-            break
-        threading.Event().wait(0.1)
+    wait_until_built(path)                            # ... and the new one once ready
     fresh = store.snapshot(path, background=True)
     assert fresh is not first and fresh.version.ingests == 2
 
@@ -132,14 +122,8 @@ def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_re
     monkeypatch.setattr(store, "Snapshot", broken)
     with caplog.at_level(logging.ERROR, logger="analysis.store"):
         assert store.snapshot(path, background=True) is fresh
-        for _ in range(300):
-            if not store.building(path):
-                break
-            threading.Event().wait(0.1)
+        wait_until_built(path)
     assert "building the snapshot" in caplog.text and "disk full" in caplog.text
     assert store.snapshot(path, background=True) is fresh    # and tried again later
-    for _ in range(300):
-        if not store.building(path):
-            break
-        threading.Event().wait(0.1)
+    wait_until_built(path)
     store.clear_cache()
