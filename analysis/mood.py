@@ -35,7 +35,7 @@ import pandas as pd
 from analysis import stats
 from analysis.formatting import count, percent
 from analysis.outcomes import (POPULATIONS, SMALL_CELL, TIMEPOINTS, Filters, GroupRate,
-                               cutoff)
+                               check_setting, cutoff, optional_float)
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -60,15 +60,6 @@ INSTRUMENT_OF = {"phq9_response": "phq9", "phq9_remission": "phq9", "pcl5_improv
 
 
 
-def _check(timepoint: str, population: str, ci: str) -> None:
-    if timepoint not in TIMEPOINTS:
-        raise ValueError(f"unknown timepoint {timepoint!r}; one of {', '.join(TIMEPOINTS)}")
-    if population not in POPULATIONS:
-        raise ValueError(f"unknown population {population!r}; one of {', '.join(POPULATIONS)}")
-    if ci not in ("wilson", "exact"):
-        raise ValueError(f"unknown CI method {ci!r}; one of wilson, exact")
-
-
 # --------------------------------------------------------------------------
 # per patient
 
@@ -90,8 +81,7 @@ def mood_outcomes(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
 def mood_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson") -> pd.DataFrame:
     """Every timepoint × measure × population, overall (group ``"All"``) and by
     condition: n, responders, rate, Wilson (or exact) CI, ``too_few``."""
-    if ci not in ("wilson", "exact"):
-        raise ValueError(f"unknown CI method {ci!r}; one of wilson, exact")
+    check_setting(ci=ci)
     # Counted in SQL (mood_counts), not over a million patient rows in pandas.
     counts = run_query(snap, "mood_counts", filters).rename(columns={"group_name": "group"})
     in_view = counts[counts["population"] == "in_view"]
@@ -136,15 +126,11 @@ class MoodRates:
         return next(m for m in self.measures if m.measure == measure)
 
 
-def _number(value) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
-
-
 def mood_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
                filters: Filters = Filters(), ci: str = "wilson") -> MoodRates:
     """The three mood measures at one timepoint, overall and by condition,
     with who was left out and why."""
-    _check(timepoint, population, ci)
+    check_setting(timepoint, population=population, ci=ci)
     grid = mood_grid(snap, filters, ci)
     excluded = run_query(snap, "mood_exclusions", filters,
                          {"timepoint": timepoint}).set_index("measure")
@@ -152,8 +138,8 @@ def mood_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
     for measure in MEASURES:
         cell = grid[(grid.timepoint == timepoint) & (grid.measure == measure)
                     & (grid.population == population)]
-        rows = [GroupRate(r.group, int(r.n), int(r.responders), _number(r.rate),
-                          _number(r.ci_low), _number(r.ci_high), bool(r.too_few))
+        rows = [GroupRate(r.group, int(r.n), int(r.responders), optional_float(r.rate),
+                          optional_float(r.ci_low), optional_float(r.ci_high), bool(r.too_few))
                 for r in cell.itertuples()]
         overall = next(r for r in rows if r.group == "All")
         by_condition = [r for r in rows if r.group != "All"]
@@ -225,7 +211,7 @@ def pain_mood_pairs(snap: Snapshot, timepoint: str = "3m", population: str = "it
                     filters: Filters = Filters()) -> pd.DataFrame:
     """Per patient in the population for both pain30 and PHQ-9 response at the
     timepoint: ``pain_responder`` and ``mood_responder``."""
-    _check(timepoint, population, "wilson")
+    check_setting(timepoint, population=population)
     pairs = run_query(snap, "mood_pain_pairs", filters,
                       {"timepoint": timepoint, "population": population})
     for column in ("pain_responder", "mood_responder"):

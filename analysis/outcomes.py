@@ -156,22 +156,21 @@ class ResponderRates:
         }
 
 
-def _number(value) -> float | None:
+def optional_float(value) -> float | None:
     """A float, or None for a missing value (pandas turns None into NaN)."""
     return None if value is None or pd.isna(value) else float(value)
 
 
-def check_setting(timepoint: str, definition: str, population: str = "itt",
-                  ci: str = "wilson") -> None:
-    """ValueError naming the allowed values when a setting is unknown."""
-    if timepoint not in TIMEPOINTS:
-        raise ValueError(f"unknown timepoint {timepoint!r}; one of {', '.join(TIMEPOINTS)}")
-    if definition not in DEFINITIONS:
-        raise ValueError(f"unknown definition {definition!r}; one of {', '.join(DEFINITIONS)}")
-    if population not in POPULATIONS:
-        raise ValueError(f"unknown population {population!r}; one of {', '.join(POPULATIONS)}")
-    if ci not in CI_METHODS:
-        raise ValueError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
+def check_setting(timepoint: str | None = None, definition: str | None = None,
+                  population: str | None = None, ci: str | None = None) -> None:
+    """ValueError naming the allowed values when a setting is unknown (a
+    setting left as None is not checked)."""
+    for name, value, allowed in (("timepoint", timepoint, TIMEPOINTS),
+                                 ("definition", definition, DEFINITIONS),
+                                 ("population", population, POPULATIONS),
+                                 ("CI method", ci, CI_METHODS)):
+        if value is not None and value not in allowed:
+            raise ValueError(f"unknown {name} {value!r}; one of {', '.join(allowed)}")
 
 
 # --------------------------------------------------------------------------
@@ -357,8 +356,8 @@ def responder_rates(snap: Snapshot, timepoint: str = "3m", definition: str = "pa
     grid = responder_grid(snap, filters, ci)
     cell = grid[(grid.timepoint == timepoint) & (grid.definition == definition)
                 & (grid.population == population)]
-    rows = [GroupRate(r.group, int(r.n), int(r.responders), _number(r.rate), _number(r.ci_low),
-                      _number(r.ci_high), bool(r.too_few))
+    rows = [GroupRate(r.group, int(r.n), int(r.responders), optional_float(r.rate), optional_float(r.ci_low),
+                      optional_float(r.ci_high), bool(r.too_few))
             for r in cell.itertuples()]
     overall = next(r for r in rows if r.group == "All")
     by_condition = [r for r in rows if r.group != "All"]

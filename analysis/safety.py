@@ -30,7 +30,8 @@ import pandas as pd
 
 from analysis import stats
 from analysis.formatting import count
-from analysis.outcomes import SMALL_CELL, Filters, cutoff, previous_quarter
+from analysis.outcomes import (SMALL_CELL, Filters, check_setting, cutoff, optional_float,
+                               previous_quarter)
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -104,8 +105,8 @@ class SafetySummary:
         if row.empty:
             raise KeyError(f"no rate for {measure!r} in {dimension}={group!r}")
         r = row.iloc[0]
-        return SafetyRate(dimension, group, measure, int(r.events), int(r.n), _number(r.per_100),
-                          _number(r.ci_low), _number(r.ci_high), bool(r.too_few))
+        return SafetyRate(dimension, group, measure, int(r.events), int(r.n), optional_float(r.per_100),
+                          optional_float(r.ci_low), optional_float(r.ci_high), bool(r.too_few))
 
     def table(self, dimension: str, kind: str | None = None) -> pd.DataFrame:
         """The rates of one dimension (``kind``: ``"core"`` or ``"adverse_event"``)."""
@@ -116,10 +117,6 @@ class SafetySummary:
 
     def groups(self, dimension: str) -> list[str]:
         return list(dict.fromkeys(self.table(dimension)["group"]))
-
-
-def _number(value) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
 
 
 def _rate_rows(dimension: str, group: str, counts: pd.Series | None,
@@ -168,8 +165,7 @@ def safety_summary(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
     The quarterly report passes its quarter's first and last day as
     ``visits_from``/``visits_to`` to count only the infusions dated in it.
     """
-    if ci not in ("wilson", "exact"):
-        raise ValueError(f"unknown CI method {ci!r}; one of wilson, exact")
+    check_setting(ci=ci)
     # Counted in SQL (safety_counts): a million visits' infusions never
     # travel to pandas.
     counts = run_query(snap, "safety_counts", filters,

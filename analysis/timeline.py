@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.outcomes import DEFINITIONS, Filters
+from analysis.outcomes import DEFINITIONS, Filters, optional_float
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -21,10 +21,6 @@ from analysis.store import Snapshot
 
 def _date(value) -> dt.date | None:
     return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
-
-
-def _float(value) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
 
 
 def _bool(value) -> bool:
@@ -131,17 +127,17 @@ def patient_summary(snap: Snapshot, patient_id: str,
             else str(o.itt_exclusion)
         timepoints.append(TimepointStatus(
             o.timepoint, o.label, _date(o.target_date), _date(o.window_start_date),
-            _date(o.window_end_date), _float(o.follow_up_pain), _date(o.follow_up_pain_date),
-            _float(o.follow_up_mme), _date(o.follow_up_mme_date), _float(o.pain_reduction),
-            _float(o.mme_reduction), eligible, due, complete, responder, exclusion,
+            _date(o.window_end_date), optional_float(o.follow_up_pain), _date(o.follow_up_pain_date),
+            optional_float(o.follow_up_mme), _date(o.follow_up_mme_date), optional_float(o.pain_reduction),
+            optional_float(o.mme_reduction), eligible, due, complete, responder, exclusion,
             status_text(eligible, due, complete, responder, exclusion)))
     return PatientSummary(
         str(r.patient_id), _bool(r.treated), str(r.condition),
         None if pd.isna(r.condition_raw) else str(r.condition_raw), str(r.site), str(r.route),
         _date(r.index_date), None if pd.isna(r.cohort_quarter) else str(r.cohort_quarter),
         _date(r.first_visit_date), _date(r.last_visit_date), int(r.visits), int(r.infusions),
-        int(r.boosters), _date(r.first_booster_date), _float(r.baseline_pain),
-        _date(r.baseline_pain_date), _float(r.baseline_mme), _date(r.baseline_mme_date),
+        int(r.boosters), _date(r.first_booster_date), optional_float(r.baseline_pain),
+        _date(r.baseline_pain_date), optional_float(r.baseline_mme), _date(r.baseline_mme_date),
         definition, tuple(timepoints))
 
 
