@@ -107,3 +107,47 @@ def wait_until_built(db_path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while store.building(db_path) and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------
+# reading what an AppTest page drew
+
+
+def frame_with(app, column: str):
+    """The first dataframe on the page that has ``column``."""
+    return next(d.value for d in app.dataframe if column in d.value.columns)
+
+
+def caption_text(app) -> str:
+    return "\n".join(c.value for c in app.caption)
+
+
+def markdown_text(app) -> str:
+    return "\n".join(m.value for m in app.markdown)
+
+
+def metric_values(app) -> dict:
+    return {m.label: m.value for m in app.metric}
+
+
+def plotly_figures(app) -> list:
+    """Every Plotly chart on the page, as a Figure."""
+    import plotly.io as pio
+    return [pio.from_json(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def trace_values(data) -> list:
+    """A trace's x, y or customdata as a plain list (None for a missing
+    point); Plotly ships numeric arrays as base64 ({"dtype", "bdata"})."""
+    import base64
+
+    import numpy as np
+    if data is None:
+        return []
+    if isinstance(data, dict) and "bdata" in data:
+        values = np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+        if "shape" in data:
+            values = values.reshape([int(n) for n in str(data["shape"]).split(",")])
+        data = values.tolist()
+    return [list(v) if isinstance(v, (list, tuple)) else None if v is None or v != v else v
+            for v in data]

@@ -11,7 +11,8 @@ import pytest
 from analysis import durability, mood, outcomes, safety
 from analysis.formatting import count, percent
 from analysis.outcomes import Filters
-from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, run_page
+from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
+                            markdown_text, run_page)
 from ui.context import CONTEXT_KEY
 
 SETTINGS = {
@@ -29,19 +30,6 @@ def _open(page, query, filters, timepoint, population):
     return app
 
 
-def _frame(app, column):
-    """The first dataframe on the page that has ``column``."""
-    return next(d.value for d in app.dataframe if column in d.value.columns)
-
-
-def _markdown(app) -> str:
-    return "\n".join(m.value for m in app.markdown)
-
-
-def _captions(app) -> str:
-    return "\n".join(c.value for c in app.caption)
-
-
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_mood_page(app_db, demo_snapshot, setting):
     query, filters, timepoint, population = SETTINGS[setting]
@@ -49,26 +37,26 @@ def test_mood_page(app_db, demo_snapshot, setting):
     rates = mood.mood_rates(demo_snapshot, timepoint, population, filters)
     assert rates.treated > 0
     metrics = {m.label: m.value for m in app.metric}
-    captions = _captions(app)
+    captions = caption_text(app)
     for measure in rates.measures:
         g = measure.overall
         assert metrics[measure.label] == percent(g.rate)
         assert (f"95% CI {percent(g.ci_low)}–{percent(g.ci_high)} · "
                 f"{count(g.responders)} of {count(g.n)} patients") in captions
-    table = _frame(app, "Condition")
+    table = frame_with(app, "Condition")
     assert list(table["Condition"]) == [g.group for g in rates.measures[0].by_condition]
     for measure in rates.measures:
         shown = list(table[mood.MEASURE_SHORT[measure.measure]])
         assert shown == [mood.rate_cell(g) for g in measure.by_condition]
     pair = mood.pain_mood_table(demo_snapshot, timepoint, population, filters)
     assert pair.n > 0
-    crosstab = _frame(app, "Depression response")
+    crosstab = frame_with(app, "Depression response")
     assert list(crosstab["Depression response"]) == [pair.both, pair.mood_only,
                                                 pair.both + pair.mood_only]
     assert list(crosstab["No depression response"]) == [pair.pain_only, pair.neither,
                                                    pair.pain_only + pair.neither]
     assert list(crosstab["Total"]) == [pair.pain_responders, pair.pain_non_responders, pair.n]
-    assert f"Odds ratio {mood.odds_ratio_text(pair)}" in _markdown(app)
+    assert f"Odds ratio {mood.odds_ratio_text(pair)}" in markdown_text(app)
     who = next(d.value for d in app.dataframe if "Counted" in d.value.index)
     for measure in rates.measures:
         assert who.loc["Counted", mood.MEASURE_SHORT[measure.measure]] == measure.overall.n
@@ -88,12 +76,12 @@ def test_safety_page(app_db, demo_snapshot, setting):
         rate = summary.rate(measure)
         assert metrics[label] == f"{rate.per_100:.1f}"
         assert (f"95% CI {rate.ci_low:.1f}–{rate.ci_high:.1f} · {count(rate.events)} of "
-                f"{count(rate.n)}") in _captions(app)
+                f"{count(rate.n)}") in caption_text(app)
     spo2 = summary.rate("spo2_below_90")
     assert (f"**{count(spo2.events)} of {count(spo2.n)}** infusions with SpO2 recorded"
-            f": {safety.per_100_text(spo2)}.") in _markdown(app)
+            f": {safety.per_100_text(spo2)}.") in markdown_text(app)
     for dimension, column in (("route", "Route"), ("dose_band", "Dose"), ("quarter", "Quarter")):
-        table = _frame(app, column)
+        table = frame_with(app, column)
         groups = summary.groups(dimension)
         assert len(table) == len(groups)
         for row, group in zip(table.itertuples(index=False), groups):
@@ -108,7 +96,7 @@ def test_durability_page(app_db, demo_snapshot, setting):
     query, filters, timepoint, population = SETTINGS[setting]
     app = _open("pages/durability.py", query, filters, timepoint, population)
     results = [durability.durability(demo_snapshot, c, filters) for c in durability.CURVES]
-    text = _markdown(app)
+    text = markdown_text(app)
     tables = [d.value for d in app.dataframe if d.value.index.name == "Number at risk"]
     assert len(tables) == 2
     for result, table in zip(results, tables):
@@ -128,7 +116,7 @@ def test_durability_page(app_db, demo_snapshot, setting):
     assert list(tables[0].index) == [durability.POOLED, biggest.group]
     assert tables[0].loc[biggest.group].tolist() == [biggest.at_risk[d]
                                                      for d in durability.AT_RISK_DAYS]
-    assert f"**{biggest.group}**: median {durability.median_text(biggest.km)}" in _markdown(app)
+    assert f"**{biggest.group}**: median {durability.median_text(biggest.km)}" in markdown_text(app)
 
 
 def _empty_query(snap) -> dict:

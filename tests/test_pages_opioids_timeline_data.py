@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import shutil
@@ -17,7 +16,8 @@ from analysis import data_quality, opioids, store, timeline
 from analysis.formatting import count, long_date, number, percent
 from analysis.outcomes import TIMEPOINT_LABELS, Filters
 from analysis.sources import DataSource
-from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, run_page
+from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
+                            metric_values, run_page, trace_values)
 from ui.context import CONTEXT_KEY, PageContext
 
 SETTINGS = {
@@ -37,36 +37,14 @@ def _open(page, setting, role="clinical"):
     return app
 
 
-def _frame(app, column):
-    """The first dataframe on the page that has ``column``."""
-    return next(d.value for d in app.dataframe if column in d.value.columns)
-
-
-def _captions(app) -> str:
-    return "\n".join(c.value for c in app.caption)
-
-
-def _metrics(app) -> dict:
-    return {m.label: m.value for m in app.metric}
-
-
-def _values(data) -> list:
-    """Plotly trace data as a list (decoding Plotly's binary arrays)."""
-    if isinstance(data, dict) and "bdata" in data:
-        values = np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
-        if "shape" in data:
-            values = values.reshape([int(n) for n in str(data["shape"]).split(",")])
-        return values.tolist()
-    return [list(v) if isinstance(v, (list, tuple)) else v for v in data]
-
-
 def _charts(app) -> dict:
     """Title -> {trace name -> (x, y)} of every Plotly chart on the page."""
     charts = {}
     for element in app.get("plotly_chart"):
         fig = pio.from_json(element.proto.spec)
         charts[fig.layout.title.text] = {
-            t.name: (None if t.x is None else _values(t.x), None if t.y is None else _values(t.y))
+            t.name: (None if t.x is None else trace_values(t.x),
+                     None if t.y is None else trace_values(t.y))
             for t in fig.data}
     return charts
 
@@ -81,7 +59,7 @@ def test_opioids_page(app_db, demo_snapshot, setting):
     app = _open("pages/opioids.py", setting)
     summary = opioids.opioid_summary(demo_snapshot, timepoint, population, filters)
     assert summary.baseline_users > 0
-    metrics, captions = _metrics(app), _captions(app)
+    metrics, captions = metric_values(app), caption_text(app)
     label = TIMEPOINT_LABELS[timepoint]
     assert metrics["Baseline opioid users"] == count(summary.baseline_users)
     assert f"of {count(summary.baseline_known)} treated patients" in captions
@@ -114,7 +92,7 @@ def test_opioids_page(app_db, demo_snapshot, setting):
     assert metrics["Patients with a fast taper"] == count(tapers.fast_patients)
     assert metrics["Fast intervals"] == count(tapers.fast_intervals)
     if tapers.fast_intervals:
-        table = _frame(app, "Pace (% of baseline per week)")
+        table = frame_with(app, "Pace (% of baseline per week)")
         assert list(table["Patient"]) == list(tapers.flagged["patient_id"])
         assert list(table["Pace (% of baseline per week)"]) == \
             [percent(p, 1) for p in tapers.flagged["pace"]]
@@ -125,15 +103,15 @@ def test_opioids_page(app_db, demo_snapshot, setting):
         assert_no_errors(app)
         slower = opioids.fast_tapers(demo_snapshot, filters, 0.05)
         assert slower.fast_intervals > tapers.fast_intervals
-        assert _metrics(app)["Fast intervals"] == count(slower.fast_intervals)
-        assert len(_frame(app, "Patient")) == slower.fast_intervals
+        assert metric_values(app)["Fast intervals"] == count(slower.fast_intervals)
+        assert len(frame_with(app, "Patient")) == slower.fast_intervals
 
 
 def test_opioids_page_hides_patient_ids_outside_the_clinical_team(app_db, demo_snapshot):
     app = _open("pages/opioids.py", "default", role="analyst")
     tapers = opioids.fast_tapers(demo_snapshot)
     assert tapers.fast_intervals > 0
-    assert _metrics(app)["Patients with a fast taper"] == count(tapers.fast_patients)
+    assert metric_values(app)["Patients with a fast taper"] == count(tapers.fast_patients)
     assert not any("Patient" in d.value.columns for d in app.dataframe)
     assert any("clinical team only" in i.value for i in app.info)
 
@@ -145,14 +123,14 @@ def test_opioids_page_hides_patient_ids_outside_the_clinical_team(app_db, demo_s
 def _check_patient(app, snap, patient_id, definition):
     summary = timeline.patient_summary(snap, patient_id, definition)
     visits = timeline.patient_visits(snap, patient_id)
-    metrics = _metrics(app)
+    metrics = metric_values(app)
     assert app.selectbox(key="timeline_pick").value == patient_id
     assert metrics["Baseline pain (0–10)"] == number(summary.baseline_pain)
     assert metrics["Baseline opioid dose"] == (
         "–" if summary.baseline_mme is None else f"{number(summary.baseline_mme)} MME/day")
     assert f"**{summary.site}**" in "\n".join(m.value for m in app.markdown)
     if summary.treated:
-        outcomes = _frame(app, "Status")
+        outcomes = frame_with(app, "Status")
         assert list(outcomes["Status"]) == [t.status for t in summary.timepoints]
         assert list(outcomes["Follow-up pain"]) == [number(t.follow_up_pain)
                                                     for t in summary.timepoints]
@@ -160,7 +138,7 @@ def _check_patient(app, snap, patient_id, definition):
         due = sum(t.due for t in summary.timepoints)
         assert metrics[f"Responder ({definition})"] == (
             f"{count(responders)} of {count(due)}" if due else "none due")
-    table = _frame(app, "Pain before")
+    table = frame_with(app, "Pain before")
     assert list(table["Date"]) == [long_date(d) for d in visits["visit_date"]]
     assert list(table["Pain before"]) == [
         "" if v is None or np.isnan(v) else number(v) for v in visits["pain_score"]]
@@ -225,11 +203,11 @@ def test_data_page(app_db, demo_snapshot, setting):
     _, filters, _, _, _ = SETTINGS[setting]
     app = _open("pages/data.py", setting)
     fresh = data_quality.freshness(demo_snapshot, filters)
-    metrics = _metrics(app)
+    metrics = metric_values(app)
     assert metrics["Data cutoff (latest visit)"] == long_date(fresh.cutoff)
     assert metrics["Files loaded"] == count(fresh.ingests)
     assert metrics["Files refused"] == count(fresh.refused)
-    sites = _frame(app, "Days behind the cutoff")
+    sites = frame_with(app, "Days behind the cutoff")
     assert list(sites["Site"]) == list(fresh.sites["site"])
     assert list(sites["Latest visit"]) == [long_date(d) for d in fresh.sites["latest_visit"]]
     assert list(sites["Days behind the cutoff"]) == [count(d) for d in
@@ -238,22 +216,22 @@ def test_data_page(app_db, demo_snapshot, setting):
         assert set(sites["Site"]) <= set(filters.sites)
 
     key = data_quality.key_completeness(demo_snapshot, filters)
-    shown = _frame(app, "Needed for")
+    shown = frame_with(app, "Needed for")
     assert list(shown["Recorded"]) == [f"{percent(s)} ({count(r)} of {count(n)})"
                                        for s, r, n in zip(key["share"], key["recorded"],
                                                           key["visits"])]
     heatmap = next(pio.from_json(c.proto.spec) for c in app.get("plotly_chart"))
     grid = data_quality.completeness(demo_snapshot, filters)
     overall = grid[grid.visit_type == "all"].set_index("column")["share"]
-    first_column = [row[0] for row in _values(heatmap.data[0].z)]
+    first_column = [row[0] for row in trace_values(heatmap.data[0].z)]
     assert first_column == pytest.approx(overall.reindex(list(heatmap.data[0].y)).tolist())
 
     quarantine = data_quality.quarantine_rows(demo_snapshot)
-    assert len(_frame(app, "row as exported")) == len(quarantine) > 0
+    assert len(frame_with(app, "row as exported")) == len(quarantine) > 0
     issues = data_quality.value_issue_rows(demo_snapshot, filters)
-    assert len(_frame(app, "value in the export")) == len(issues) > 0
+    assert len(frame_with(app, "value in the export")) == len(issues) > 0
     log = data_quality.ingest_history(demo_snapshot)
-    assert list(_frame(app, "Rows read")["Rows read"]) == [count(v) for v in log["rows_read"]]
+    assert list(frame_with(app, "Rows read")["Rows read"]) == [count(v) for v in log["rows_read"]]
     downloads = app.get("download_button")
     assert len(downloads) == 2
     assert app.button(key="data_load").disabled            # nothing picked yet
@@ -300,7 +278,7 @@ def test_data_page_maps_the_columns_of_a_refused_file(demo_db, tmp_path, monkeyp
     next(b for b in app.button if b.label == "Load with this mapping").click()
     app.run()
     assert_no_errors(app)
-    table = _frame(app, "rows read")
+    table = frame_with(app, "rows read")
     assert list(table["status"]) == ["ingested"]
     assert any("1 file(s) ingested" in s.value for s in app.success)
     after = store.Snapshot(clinic)

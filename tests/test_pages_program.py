@@ -4,19 +4,16 @@ app (AppTest): no exception or error, and every number shown equals what
 
 from __future__ import annotations
 
-import base64
 import re
 
-import numpy as np
-import plotly.graph_objects as go
-import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis import formatting, outcomes, program, store
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
-from tests.conftest import NON_DEFAULT_QUERY, ROOT, assert_no_errors, run_page
+from tests.conftest import (NON_DEFAULT_QUERY, ROOT, assert_no_errors, caption_text, frame_with,
+                            plotly_figures, run_page, trace_values)
 from ui.context import CONTEXT_KEY, PageContext
 
 SETTINGS = {
@@ -34,28 +31,6 @@ def _open(page, setting):
     assert (ctx.filters, ctx.timepoint, ctx.definition, ctx.population, ctx.ci) == \
         (filters, timepoint, definition, population, "wilson")
     return app, filters, timepoint, definition, population
-
-
-def _charts(app) -> list[go.Figure]:
-    return [pio.from_json(chart.proto.spec) for chart in app.get("plotly_chart")]
-
-
-def _values(array) -> list:
-    """A trace's x or y as a plain list (None for a gap); Plotly ships numeric
-    arrays as base64 ({"dtype", "bdata"})."""
-    if array is None:
-        return []
-    if isinstance(array, dict) and "bdata" in array:
-        array = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
-    return [None if v is None or v != v else v for v in array]
-
-
-def _captions(app) -> str:
-    return "\n".join(c.value for c in app.caption)
-
-
-def _frame(app, column):
-    return next(d.value for d in app.dataframe if column in d.value.columns)
 
 
 def _page_alone(page, demo_db, filters=Filters(), role="clinical", **settings):
@@ -80,7 +55,7 @@ def test_overview_page(app_db, demo_snapshot, setting):
     assert view.patients > 0
     metrics = {m.label: m for m in app.metric}
     assert len(metrics) == len(view.measures) == 7
-    captions = _captions(app)
+    captions = caption_text(app)
     for measure in view.measures:
         shown = metrics[measure.label]
         assert shown.value == measure.value_text
@@ -94,16 +69,16 @@ def test_overview_page(app_db, demo_snapshot, setting):
     rate = outcomes.responder_rates(demo_snapshot, timepoint, definition, population, filters)
     assert metrics[f"Responders ({definition})"].value == formatting.percent(rate.overall.rate)
 
-    side = _frame(app, "measure")
+    side = frame_with(app, "measure")
     assert list(side["measure"]) == [m.label for m in view.measures]
     assert list(side[view.quarter.name]) == [m.quarter_text("quarter") for m in view.measures]
     assert list(side[view.previous.name]) == [m.quarter_text("previous") for m in view.measures]
     assert list(side["change"]) == [m.delta_text or "–" for m in view.measures]
 
-    (chart,) = _charts(app)
+    (chart,) = plotly_figures(app)
     starts, infusions = chart.data
-    assert _values(starts.y) == list(view.activity["patients_starting"])
-    assert _values(infusions.y) == list(view.activity["infusions"])
+    assert trace_values(starts.y) == list(view.activity["patients_starting"])
+    assert trace_values(infusions.y) == list(view.activity["infusions"])
 
 
 # --------------------------------------------------------------------------
@@ -116,7 +91,7 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     summary = program.condition_summary(demo_snapshot, timepoint, definition, population,
                                         filters, "wilson")
     rows = outcomes.condition_table(demo_snapshot, timepoint, definition, population, filters)
-    table = _frame(app, "Condition")
+    table = frame_with(app, "Condition")
     assert list(table["Condition"]) == [r.condition for r in rows] + ["All conditions in view"]
     body = table.iloc[:-1]
     assert list(body["Patients (n)"]) == [formatting.count(r.n) for r in rows]
@@ -137,10 +112,10 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     assert total["Median pain change"] == formatting.signed(
         outcomes.median_pain_change(demo_snapshot, timepoint, filters).median, 1, "points")
 
-    (chart,) = _charts(app)
+    (chart,) = plotly_figures(app)
     drawn = {}
     for trace in chart.data:
-        for label, x in zip(trace.y, _values(trace.x)):
+        for label, x in zip(trace.y, trace_values(trace.x)):
             drawn[label] = x
     for r in rows:
         label = f"{r.condition} (n={formatting.count(r.n)})" + (", too few" if r.n < 11 else "")
@@ -154,7 +129,7 @@ def test_conditions_page(app_db, demo_snapshot, setting):
 
 
 def _series(trace) -> list:
-    return [y for y in _values(trace.y) if y is not None]
+    return [y for y in trace_values(trace.y) if y is not None]
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
@@ -167,31 +142,31 @@ def _check_pain(app, snap, filters, timepoint, definition):
     weeks = program.pain_by_week(snap, filters)
     waterfall = program.pain_waterfall(snap, timepoint, definition, filters)
     acute = program.acute_by_infusion(snap, filters)
-    weekly, bars, infusions = _charts(app)
+    weekly, bars, infusions = plotly_figures(app)
     median = next(t for t in weekly.data if t.name == "median")
     assert _series(median) == pytest.approx(list(weeks["median"]))
-    assert [x for x, y in zip(_values(median.x), _values(median.y)) if y is not None] == \
+    assert [x for x, y in zip(trace_values(median.x), trace_values(median.y)) if y is not None] == \
         list(weeks["week"])
     band = next(t for t in weekly.data if t.name == "interquartile range")
     assert _series(band) == pytest.approx(list(weeks["q3"]))
 
-    drawn = sorted((x, y) for trace in bars.data for x, y in zip(_values(trace.x),
-                                                                  _values(trace.y)))
+    drawn = sorted((x, y) for trace in bars.data for x, y in zip(trace_values(trace.x),
+                                                                  trace_values(trace.y)))
     assert [x for x, _ in drawn] == list(range(1, len(waterfall.bars) + 1))
     assert [y for _, y in drawn] == pytest.approx(list(waterfall.bars["percent_change"]))
     green = next(t for t in bars.data if t.name.startswith("responder"))
-    assert len(_values(green.y)) == waterfall.responders
+    assert len(trace_values(green.y)) == waterfall.responders
     levels = sorted(s.y0 for s in bars.layout.shapes)
     assert levels == [-50, -30]
-    captions = _captions(app)
+    captions = caption_text(app)
     assert (f"{formatting.count(len(waterfall.bars))} patients with baseline pain above 0"
             in captions)
     assert (f"Not drawn: {formatting.count(waterfall.due_without_follow_up)} patients"
             in captions)
 
     (points,) = infusions.data
-    assert _values(points.x) == list(acute["infusion_number"])
-    assert _values(points.y) == pytest.approx(list(acute["median"]))
+    assert trace_values(points.x) == list(acute["infusion_number"])
+    assert trace_values(points.y) == pytest.approx(list(acute["median"]))
 
 
 def test_pain_page_condition_select(app_db, demo_snapshot):
@@ -210,9 +185,9 @@ def test_pain_page_patient_ids_only_for_the_clinical_team(demo_db, demo_snapshot
     some_id = waterfall.bars["patient_id"].iloc[0]
     clinical = _page_alone("pages/pain.py", demo_db, role="clinical")
     analyst = _page_alone("pages/pain.py", demo_db, role="analyst")
-    assert some_id in _charts(clinical)[1].to_json()
-    assert not re.search(r"P\d{6}", _charts(analyst)[1].to_json())
-    assert "Patient ids are shown to the clinical team only" in _captions(analyst)
+    assert some_id in plotly_figures(clinical)[1].to_json()
+    assert not re.search(r"P\d{6}", plotly_figures(analyst)[1].to_json())
+    assert "Patient ids are shown to the clinical team only" in caption_text(analyst)
 
 
 # --------------------------------------------------------------------------
@@ -228,7 +203,7 @@ def test_patient_flow_page(app_db, demo_snapshot, setting):
     app, filters, timepoint, definition, population = _open("pages/patient_flow.py", setting)
     flow = program.patient_flow(demo_snapshot, timepoint, definition, filters)
     assert flow.reconciles
-    table = _frame(app, "Stage")
+    table = frame_with(app, "Stage")
     expected = flow.table()
     assert list(table["Stage"]) == list(expected["stage"])
     assert list(table["Left the flow"]) == list(expected["exit"])
@@ -242,13 +217,13 @@ def test_patient_flow_page(app_db, demo_snapshot, setting):
         left = sum(_number(t) for t, s in zip(table["Patients who left"], table["Step"])
                    if s == step and t)
         assert here == following + left
-    (chart,) = _charts(app)
+    (chart,) = plotly_figures(app)
     text = " ".join(a.text or "" for a in chart.layout.annotations)
     for stage in flow.stages:
         assert f"{stage.label}<br><b>{formatting.count(stage.patients)}</b>" in text
         for exit_ in stage.exits:
             assert f"{exit_.label}: <b>{formatting.count(exit_.patients)}</b>" in text
-    captions = _captions(app)
+    captions = caption_text(app)
     assert f"also counts the {formatting.count(flow.stopped_early_due)} patients" in captions
 
 
