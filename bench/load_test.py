@@ -38,13 +38,11 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,11 +50,9 @@ sys.path.insert(0, str(ROOT))
 
 from analysis import auth, db, ingest  # noqa: E402
 from analysis.demo import generate_demo  # noqa: E402
+from tests.dashboard_server import CHROMIUM, CHROMIUM_ARGS, running_dashboard  # noqa: E402
 from ui.pages import PAGES as PAGE_SPECS  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 PAGES = ["Conditions", "Pain over time", "Opioid tapering", "Patient flow", "Claim check",
          "Overview"]
 PASSWORD = "load-test-password"
@@ -71,12 +67,6 @@ def process_cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def wait_idle(page, timeout: float = 60.0) -> None:
@@ -141,7 +131,8 @@ async def drive_browser(base: str, sessions: int, rounds: int, think: float, ing
     loads: list[tuple[str, float]] = []
     errors: list[str] = []
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                          args=CHROMIUM_ARGS)
         tasks = [user_session(browser, base, n, rounds, think, loads, errors)
                  for n in range(sessions)]
         ingest_seconds = await run_with_ingest(tasks, ingest_during, time_limit, errors)
@@ -559,53 +550,36 @@ def main() -> None:
     for n in range(args.sessions):
         auth.add_user(users, f"user{n}", "clinical", PASSWORD)
 
-    port = free_port()
     env = {**os.environ, "OUTCOMES_DB": str(db_path), "OUTCOMES_USERS": str(users)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false",
-         # Serve the code as it was at start: with the file watcher on, an edit
-         # to a module in the tree during the run makes Streamlit unload it
-         # under the running sessions (KeyError: 'analysis.db', cache errors).
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+
+    def ingest_during() -> float:
+        time.sleep(5)  # let the sessions start, then write while they read
+        start = time.monotonic()
+        subprocess.run([sys.executable, "-m", "analysis", "ingest", str(later.sessions),
+                        "--db", str(db_path)], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        return time.monotonic() - start
+
+    # Serve the code as it was at start: with the file watcher on, an edit to
+    # a module in the tree during the run makes Streamlit unload it under the
+    # running sessions (KeyError: 'analysis.db', cache errors).
     try:
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.5)
-
-        def ingest_during() -> float:
-            time.sleep(5)  # let the sessions start, then write while they read
-            start = time.monotonic()
-            subprocess.run([sys.executable, "-m", "analysis", "ingest", str(later.sessions),
-                            "--db", str(db_path)], cwd=ROOT, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-            return time.monotonic() - start
-
-        started, client_cpu = time.monotonic(), time.process_time()
-        server_cpu = process_cpu_seconds(server.pid)
-        if args.client == "browser":
-            run = drive_browser(base, args.sessions, args.rounds, args.think, ingest_during,
-                                args.time_limit)
-        else:
-            run = drive_websocket(base, args.sessions, args.rounds, args.think, ingest_during,
-                                  args.time_limit, args.verbose)
-        loads, errors, ingest_seconds = asyncio.run(run)
-        elapsed, client_cpu = time.monotonic() - started, time.process_time() - client_cpu
-        server_end = process_cpu_seconds(server.pid)
-        server_cpu = None if server_cpu is None or server_end is None else server_end - server_cpu
+        with running_dashboard(env, extra_args=["--server.fileWatcherType", "none"],
+                               timeout=60) as (base, server):
+            started, client_cpu = time.monotonic(), time.process_time()
+            server_cpu = process_cpu_seconds(server.pid)
+            if args.client == "browser":
+                run = drive_browser(base, args.sessions, args.rounds, args.think, ingest_during,
+                                    args.time_limit)
+            else:
+                run = drive_websocket(base, args.sessions, args.rounds, args.think,
+                                      ingest_during, args.time_limit, args.verbose)
+            loads, errors, ingest_seconds = asyncio.run(run)
+            elapsed, client_cpu = time.monotonic() - started, time.process_time() - client_cpu
+            server_end = process_cpu_seconds(server.pid)
+            server_cpu = (None if server_cpu is None or server_end is None
+                          else server_end - server_cpu)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
         shutil.rmtree(work, ignore_errors=True)
 
     times = sorted(t for _, t in loads)

@@ -8,27 +8,19 @@ under ``artifacts/screenshots/`` (look at them).
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from analysis import auth
 from tests.conftest import ROOT
+from tests.dashboard_server import CHROMIUM, CHROMIUM_ARGS, running_dashboard
 from ui.pages import PAGES
 
 USER, PASSWORD = "e2e-clinician", "e2e password 123"
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage"]
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -38,51 +30,19 @@ if not Path(CHROMIUM).exists():
 playwright = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _url_path(page_path: str) -> str:
     return Path(page_path).stem
 
 
 @pytest.fixture(scope="module")
 def server(demo_db, tmp_path_factory):
-    port = _free_port()
     folder = tmp_path_factory.mktemp("streamlit")
-    log = folder / "server.log"
     users = folder / "users.toml"
     auth.add_user(users, USER, "clinical", PASSWORD)
     env = {**os.environ, "OUTCOMES_DB": str(demo_db), "OUTCOMES_USERS": str(users),
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-             "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline or process.poll() is not None:
-                raise RuntimeError(f"streamlit did not start:\n{log.read_text()}")
-            time.sleep(0.5)
+    with running_dashboard(env, log=folder / "server.log") as (base, _):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
