@@ -158,14 +158,6 @@ def durability(snap: Snapshot, curve: str = "booster",
         [_curve(c, frame[frame["condition"] == c]) for c in conditions], excluded, filters)
 
 
-def time_to_first_booster(snap: Snapshot, filters: Filters = Filters()) -> Durability:
-    return durability(snap, "booster", filters)
-
-
-def response_durability(snap: Snapshot, filters: Filters = Filters()) -> Durability:
-    return durability(snap, "response", filters)
-
-
 def _treated(snap: Snapshot, filters: Filters) -> int:
     where, params = filters.sql()
     return int(snap.scalar(f"SELECT count(*) FROM patients WHERE treated AND {where}", params))

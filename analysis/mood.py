@@ -55,9 +55,6 @@ ELIGIBILITY = {
     "phq9_remission": "baseline PHQ-9 ≥ 10 (at least moderate depression)",
     "pcl5_improvement": "baseline PCL-5 ≥ 33 (probable PTSD)",
 }
-INSTRUMENT_OF = {"phq9_response": "phq9", "phq9_remission": "phq9", "pcl5_improvement": "pcl5"}
-
-
 
 
 # --------------------------------------------------------------------------
@@ -232,7 +229,6 @@ def pain_mood_table(snap: Snapshot, timepoint: str = "3m", population: str = "it
     d = int((~pain & ~mood).sum())
     return PainMoodTable(timepoint, population, a, b, c, d, stats.odds_ratio(a, b, c, d),
                          a + b + c + d < SMALL_CELL)
-
 
 
 def odds_ratio_text(table: PainMoodTable, digits: int = 1) -> str:

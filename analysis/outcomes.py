@@ -32,8 +32,6 @@ DEFINITION_LABELS = {
     "claim": "≥30% less pain and opioid dose cut by ≥50%",
 }
 POPULATIONS = ("itt", "completers")
-POPULATION_LABELS = {"itt": "all treated patients who reached the timepoint (ITT)",
-                     "completers": "completers only (optimistic)"}
 CI_METHODS = ("wilson", "exact")
 SMALL_CELL = 11  # groups with n < 11 are "too few to report"
 

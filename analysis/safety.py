@@ -40,12 +40,6 @@ CORE_MEASURES = {
     "sbp_180": "Systolic BP ≥ 180 mmHg",
     "spo2_below_90": "SpO2 below 90%",
 }
-DIMENSIONS = {
-    "overall": "All infusions",
-    "route": "Route",
-    "dose_band": "Ketamine dose (mg/kg)",
-    "quarter": "Quarter of the visit",
-}
 DOSE_BANDS = ("< 0.5", "0.5–<1.0", "1.0–<1.5", "≥ 1.5", "unknown")
 DOSE_BAND_LABELS = {"< 0.5": "below 0.5 mg/kg", "0.5–<1.0": "0.5 to under 1.0 mg/kg",
                     "1.0–<1.5": "1.0 to under 1.5 mg/kg", "≥ 1.5": "1.5 mg/kg or more",
