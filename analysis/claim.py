@@ -25,7 +25,7 @@ import pandas as pd
 
 from analysis import outcomes, privacy, stats
 from analysis.formatting import count, long_date, month_year, p_value, percent, rate_with_ci
-from analysis.outcomes import SMALL_CELL, Filters, SensitivityCell
+from analysis.outcomes import SMALL_CELL, Filters, SensitivityCell, optional_date
 from analysis.store import Snapshot
 
 CLAIM_AS_PUBLISHED = ("over 70% of patients have meaningful relief and can significantly "
@@ -395,7 +395,8 @@ def denominator_periods(snap: Snapshot, filters: Filters = Filters()
         FROM selected WHERE {outcomes.POPULATION_SQL['completers']}
         GROUP BY timepoint, definition
     """, params)
-    return {(r.timepoint, r.definition, r.population): (_date(r.first_index), _date(r.last_index))
+    return {(r.timepoint, r.definition, r.population):
+            (optional_date(r.first_index), optional_date(r.last_index))
             for r in frame.itertuples()}
 
 
@@ -695,5 +696,3 @@ def memo_data(report: ClaimReport, fingerprint: str,
         generated=f"{long_date(generated.date())}, {generated:%H:%M}", footnotes=footnotes)
 
 
-def _date(value) -> dt.date | None:
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()

@@ -159,6 +159,11 @@ def optional_float(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
+def optional_date(value) -> dt.date | None:
+    """A date, or None for a missing value (NaT)."""
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
 def check_setting(timepoint: str | None = None, definition: str | None = None,
                   population: str | None = None, ci: str | None = None) -> None:
     """ValueError naming the allowed values when a setting is unknown (a
@@ -176,8 +181,7 @@ def check_setting(timepoint: str | None = None, definition: str | None = None,
 
 
 def cutoff(snap: Snapshot) -> dt.date | None:
-    value = snap.scalar("SELECT cutoff_date FROM data_cutoff")
-    return pd.Timestamp(value).date() if value is not None and not pd.isna(value) else None
+    return optional_date(snap.scalar("SELECT cutoff_date FROM data_cutoff"))
 
 
 POPULATION_SQL = {
@@ -503,13 +507,13 @@ class Scope:
 def scope(snap: Snapshot, filters: Filters = Filters()) -> Scope:
     where, params = filters.sql("p")
     row = snap.query(f"""
-        SELECT count(DISTINCT p.patient_id) AS patients, count(v.patient_id) AS visits,
+        SELECT count(*) AS patients, coalesce(sum(p.visits), 0) AS visits,
                min(p.index_date) AS first_index, max(p.index_date) AS last_index
-        FROM patients p LEFT JOIN stg_visits v USING (patient_id)
+        FROM patients p
         WHERE p.treated AND {where}
     """, params).iloc[0]
     return Scope(cutoff(snap), int(row.patients), int(row.visits),
-                 _date(row.first_index), _date(row.last_index))
+                 optional_date(row.first_index), optional_date(row.last_index))
 
 
 @dataclass(frozen=True)
@@ -534,6 +538,3 @@ def filter_options(snap: Snapshot) -> FilterOptions:
     return FilterOptions(distinct("site"), conditions, distinct("route"),
                          distinct("cohort_quarter"))
 
-
-def _date(value) -> dt.date | None:
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis import formatting, outcomes, privacy, stats
-from analysis.outcomes import Filters, GroupRate
+from analysis.outcomes import Filters, GroupRate, optional_date
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -40,10 +40,6 @@ INDUCTION_TEXT = (f"at least {INDUCTION_MIN_INFUSIONS} ketamine infusions (infus
 LAST_WEEK = 52
 MIN_PATIENTS_PER_POINT = 5   # weeks / infusion numbers with fewer patients are not drawn
 
-
-
-def _date(value) -> dt.date | None:
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
 
 
 def conditions_in_view(snap: Snapshot, filters: Filters = Filters()) -> list[str]:
@@ -218,7 +214,7 @@ def activity_by_quarter(snap: Snapshot, filters: Filters = Filters()) -> pd.Data
     quarter, from the first quarter in view to the cutoff's quarter."""
     frame = run_query(snap, "program_activity_by_quarter", filters)
     for column in ("quarter_start", "quarter_end"):
-        frame[column] = [_date(v) for v in frame[column]]
+        frame[column] = [optional_date(v) for v in frame[column]]
     for column in ("patients_starting", "patients_treated", "infusions", "boosters"):
         frame[column] = frame[column].astype(int)
     cut = outcomes.cutoff(snap)

@@ -13,14 +13,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.outcomes import DEFINITIONS, Filters, optional_float
+from analysis.outcomes import DEFINITIONS, Filters, optional_date, optional_float
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
-
-
-def _date(value) -> dt.date | None:
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
 
 
 def _bool(value) -> bool:
@@ -126,18 +122,18 @@ def patient_summary(snap: Snapshot, patient_id: str,
         exclusion = None if o.itt_exclusion is None or pd.isna(o.itt_exclusion) \
             else str(o.itt_exclusion)
         timepoints.append(TimepointStatus(
-            o.timepoint, o.label, _date(o.target_date), _date(o.window_start_date),
-            _date(o.window_end_date), optional_float(o.follow_up_pain), _date(o.follow_up_pain_date),
-            optional_float(o.follow_up_mme), _date(o.follow_up_mme_date), optional_float(o.pain_reduction),
+            o.timepoint, o.label, optional_date(o.target_date), optional_date(o.window_start_date),
+            optional_date(o.window_end_date), optional_float(o.follow_up_pain), optional_date(o.follow_up_pain_date),
+            optional_float(o.follow_up_mme), optional_date(o.follow_up_mme_date), optional_float(o.pain_reduction),
             optional_float(o.mme_reduction), eligible, due, complete, responder, exclusion,
             status_text(eligible, due, complete, responder, exclusion)))
     return PatientSummary(
         str(r.patient_id), _bool(r.treated), str(r.condition),
         None if pd.isna(r.condition_raw) else str(r.condition_raw), str(r.site), str(r.route),
-        _date(r.index_date), None if pd.isna(r.cohort_quarter) else str(r.cohort_quarter),
-        _date(r.first_visit_date), _date(r.last_visit_date), int(r.visits), int(r.infusions),
-        int(r.boosters), _date(r.first_booster_date), optional_float(r.baseline_pain),
-        _date(r.baseline_pain_date), optional_float(r.baseline_mme), _date(r.baseline_mme_date),
+        optional_date(r.index_date), None if pd.isna(r.cohort_quarter) else str(r.cohort_quarter),
+        optional_date(r.first_visit_date), optional_date(r.last_visit_date), int(r.visits), int(r.infusions),
+        int(r.boosters), optional_date(r.first_booster_date), optional_float(r.baseline_pain),
+        optional_date(r.baseline_pain_date), optional_float(r.baseline_mme), optional_date(r.baseline_mme_date),
         definition, tuple(timepoints))
 
 
