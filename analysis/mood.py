@@ -35,7 +35,7 @@ import pandas as pd
 from analysis import stats
 from analysis.formatting import count, percent
 from analysis.outcomes import (POPULATIONS, SMALL_CELL, TIMEPOINTS, Filters, GroupRate,
-                               check_setting, cutoff, optional_float)
+                               check_setting, cutoff, intervals, optional_float)
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -91,10 +91,9 @@ def mood_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson") 
             .reindex(index, fill_value=0).reset_index())
     full["n"] = full["n"].astype(int)
     full["responders"] = full["responders"].astype(int)
-    rates = [stats.proportion(k, n, method=ci) for k, n in zip(full["responders"], full["n"])]
-    full["rate"] = [r.rate for r in rates]
-    full["ci_low"] = [r.ci_low for r in rates]
-    full["ci_high"] = [r.ci_high for r in rates]
+    # One vectorised call for the whole grid (outcomes.intervals: the numbers
+    # of stats.proportion without a scipy binomtest per cell); NaN when n = 0.
+    full["rate"], full["ci_low"], full["ci_high"] = intervals(full["responders"], full["n"], ci)
     full["too_few"] = full["n"] < SMALL_CELL
     return full
 

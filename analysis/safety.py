@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import stats
 from analysis.formatting import count
-from analysis.outcomes import (SMALL_CELL, Filters, check_setting, cutoff, optional_float,
-                               previous_quarter)
+from analysis.outcomes import (SMALL_CELL, Filters, check_setting, cutoff, intervals,
+                               optional_float, previous_quarter)
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -114,8 +113,8 @@ class SafetySummary:
 
 
 def _rate_rows(dimension: str, group: str, counts: pd.Series | None,
-               events: dict[str, int], types: list[str], ci: str) -> list[dict]:
-    """One group's rates from its row of ``safety_counts`` (None: no infusions)."""
+               events: dict[str, int], types: list[str]) -> list[dict]:
+    """One group's counts from its row of ``safety_counts`` (None: no infusions)."""
     def get(column: str) -> int:
         return 0 if counts is None else int(counts[column])
 
@@ -126,18 +125,9 @@ def _rate_rows(dimension: str, group: str, counts: pd.Series | None,
         ("core", "spo2_below_90", get("spo2_below_90"), get("spo2_recorded")),
     ]
     measures += [("adverse_event", name, events.get(name, 0), n_all) for name in types]
-    rows = []
-    for kind, measure, k, n in measures:
-        p = stats.proportion(k, n, method=ci)
-        rows.append({
-            "dimension": dimension, "group": group, "kind": kind, "measure": measure,
-            "events": k, "n": n,
-            "per_100": None if p.rate is None else 100 * p.rate,
-            "ci_low": None if p.ci_low is None else 100 * p.ci_low,
-            "ci_high": None if p.ci_high is None else 100 * p.ci_high,
-            "too_few": n < SMALL_CELL,
-        })
-    return rows
+    return [{"dimension": dimension, "group": group, "kind": kind, "measure": measure,
+             "events": k, "n": n, "too_few": n < SMALL_CELL}
+            for kind, measure, k, n in measures]
 
 
 def _quarter_range(quarters: list[str]) -> list[str]:
@@ -186,8 +176,11 @@ def safety_summary(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
         for group in groups:
             key = (dimension, group)
             row = per_group.loc[key] if key in per_group.index else None
-            rows.extend(_rate_rows(dimension, group, row, events.get(key, {}), types, ci))
+            rows.extend(_rate_rows(dimension, group, row, events.get(key, {}), types))
     rates = pd.DataFrame(rows, columns=RATE_COLUMNS)
+    # Every rate and interval in one vectorised call (outcomes.intervals), per 100.
+    rate, low, high = intervals(rates["events"], rates["n"], ci)
+    rates["per_100"], rates["ci_low"], rates["ci_high"] = 100 * rate, 100 * low, 100 * high
     overall = per_group.loc[("overall", "All")] if ("overall", "All") in per_group.index else None
 
     def total(column: str) -> int:

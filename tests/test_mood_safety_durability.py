@@ -492,6 +492,12 @@ def test_safety_counts_in_sql_equal_a_pandas_count_of_the_infusions(demo_snapsho
         expected = _safety_counts_in_pandas(frame, dimension, group)
         for row in rows.itertuples():
             assert (row.events, row.n) == expected[row.measure], (dimension, group, row.measure)
+            one = stats.proportion(row.events, row.n)     # intervals one cell at a time
+            if row.n:
+                assert (row.per_100, row.ci_low, row.ci_high) == pytest.approx(
+                    (100 * one.rate, 100 * one.ci_low, 100 * one.ci_high), rel=1e-9)
+            else:
+                assert pd.isna(row.per_100) and pd.isna(row.ci_low)
             checked += 1
     assert checked > 100
 
@@ -517,6 +523,13 @@ def test_mood_counts_in_sql_equal_a_pandas_count_of_the_patient_rows(demo_snapsh
                 assert (cell.n, cell.responders) == (len(group), int(group["responder"].sum()))
                 checked += 1
     assert checked > 20
+    for cell in grid.sample(40, random_state=1).itertuples():   # intervals one at a time
+        one = stats.proportion(cell.responders, cell.n, method="wilson")
+        if cell.n:
+            assert (cell.rate, cell.ci_low, cell.ci_high) == pytest.approx(
+                (one.rate, one.ci_low, one.ci_high), rel=1e-9)
+        else:
+            assert np.isnan(cell.rate)
     assert set(grid.index.get_level_values("group")) == {"All", *frame["condition"].dropna()}
 
     rates = mood.mood_rates(demo_snapshot, "6m", "itt", filters)
