@@ -371,3 +371,20 @@ def test_opioid_users_taper_responders_more(big):
     assert (last[users] == 0).sum() >= 10
     assert (change.abs() < 1e-9).mean() >= 0.4          # most do not change
     assert (first[users] >= 90).mean() >= 0.04
+
+
+def test_demo_database_is_built_once_and_checked_once_per_file_state(demo_exports, tmp_path,
+                                                                      monkeypatch):
+    from analysis import sources
+    exports = [demo_exports.sessions, demo_exports.medications]
+    path = tmp_path / "demo.duckdb"
+    assert sources.ensure_demo_db(path, exports) == path          # built
+    assert sources.ensure_demo_db(path, exports) == path          # checked, complete
+    # Asked again on every dashboard run: the unchanged file is not opened again.
+    monkeypatch.setattr(sources, "read_version", lambda p: pytest.fail("opened again"))
+    assert sources.ensure_demo_db(path, exports) == path
+    monkeypatch.undo()
+    path.unlink()                                                  # gone: built again
+    assert sources.ensure_demo_db(path, exports) == path
+    from analysis.store import read_version
+    assert read_version(path).ingests == 2
