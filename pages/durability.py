@@ -70,9 +70,7 @@ def km_figure(result, curves) -> go.Figure:
     fig.update_yaxes(title=Y_TITLES[result.curve], range=[0, 102], ticksuffix="%")
     fig.update_xaxes(title="Days", rangemode="tozero")
     fig = theme.styled(fig, result.label, height=420)
-    # the legend goes under the title rather than on it
-    fig.update_layout(margin=dict(t=95), title=dict(y=0.98, yanchor="top"),
-                      legend=dict(traceorder="normal"))
+    fig.update_layout(legend=dict(traceorder="normal"))
     return fig
 
 

@@ -41,12 +41,6 @@ def cell_text(group) -> str:
     return SUPPRESSED if group.n and hidden(group) else mood.rate_cell(group)
 
 
-def with_room_for_legend(fig: go.Figure) -> go.Figure:
-    """The shared theme, with the legend under the title rather than on it."""
-    fig.update_layout(margin=dict(t=95), title=dict(y=0.98, yanchor="top"))
-    return fig
-
-
 # -- headline ----------------------------------------------------------------
 
 st.subheader(f"At {timepoint_label} ({population_label})")
@@ -88,8 +82,8 @@ fig.add_vrect(x0=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) - 0.3,
               fillcolor=theme.NEUTRAL, opacity=0.12, line_width=0)
 fig.update_yaxes(title="Patients improved (%)", range=[0, 100], ticksuffix="%")
 fig.update_xaxes(title="Time since first infusion")
-st.plotly_chart(with_room_for_legend(theme.styled(
-    fig, f"Mood outcomes over time ({population_label}, 95% CI)", height=400)), width="stretch")
+st.plotly_chart(theme.styled(
+    fig, f"Mood outcomes over time ({population_label}, 95% CI)", height=400), width="stretch")
 
 # -- by condition --------------------------------------------------------------
 

@@ -48,10 +48,8 @@ def rate_caption(rate) -> str:
 
 
 def chart(fig: go.Figure, title: str, height: int = 420) -> None:
-    """The shared theme, with room for the legend under the title."""
-    theme.styled(fig, title, height=height)
-    fig.update_layout(margin=dict(t=95), title=dict(y=0.98, yanchor="top"))
-    st.plotly_chart(fig, width="stretch")
+    """The shared theme (which leaves room for the legend under the title)."""
+    st.plotly_chart(theme.styled(fig, title, height=height), width="stretch")
 
 
 # -- headline ----------------------------------------------------------------

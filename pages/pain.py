@@ -54,7 +54,6 @@ else:
     figure.update_yaxes(range=[0, 10], title="pain (0–10, before any infusion that day)")
     figure.update_xaxes(title="weeks since the first infusion",
                         range=[-0.5, program.LAST_WEEK + 0.5])
-    figure.update_layout(margin=dict(t=90))
     st.plotly_chart(theme.styled(figure, f"Pain score by week: {who}"), width="stretch")
     st.caption(f"Week = whole weeks since the first infusion (week 0 holds the first infusion "
                f"day, so its pain is the pre-treatment level). A patient counts once per week "
@@ -97,7 +96,7 @@ else:
     for level, text in ((-30, "−30% (moderately important)"), (-50, "−50% (substantial)")):
         theme.reference_line(figure, y=level, color=theme.ACCENT, dash="dash", text=text,
                              position="bottom left")
-    figure.update_layout(bargap=0.05, barmode="overlay", margin=dict(t=90))
+    figure.update_layout(bargap=0.05, barmode="overlay")
     figure.update_xaxes(title=f"patients, sorted ({formatting.count(len(bars))})",
                         showticklabels=False, range=[0.5, len(bars) + 0.5])
     figure.update_yaxes(title="change in pain from baseline (%)", ticksuffix="%",

@@ -193,8 +193,7 @@ if summary.treated and summary.index_date:
     fig.add_annotation(x=index_x, y=1, xref="x", yref="y domain", yanchor="top",
                        xanchor="right", showarrow=False, text="first infusion ",
                        font=dict(size=11, color=theme.PRIMARY))
-fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.06, x=0),
-                  margin=dict(t=80))
+fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.06, x=0))
 st.plotly_chart(theme.styled(fig, f"Patient {patient_id}", height=820), width="stretch")
 st.caption("Dashed line: the first infusion (index date). Shaded: the follow-up windows "
            "(4w, 3m, 6m and 12m after the first infusion); the follow-up value is the one "

@@ -42,12 +42,6 @@ def cell_text(rate) -> str:
     return SUPPRESSED if rate.n and hidden(rate) else safety.per_100_cell(rate)
 
 
-def with_room_for_legend(fig: go.Figure) -> go.Figure:
-    """The shared theme, with the legend under the title rather than on it."""
-    fig.update_layout(margin=dict(t=95), title=dict(y=0.98, yanchor="top"))
-    return fig
-
-
 # -- headline ------------------------------------------------------------------
 
 any_ae = summary.rate("any_adverse_event")
@@ -191,7 +185,7 @@ for measure, label in safety.CORE_MEASURES.items():
                       f"<extra>{label}</extra>"))
 fig.update_yaxes(title="Per 100 infusions (95% CI band)", rangemode="tozero")
 fig.update_xaxes(title="Quarter of the visit", type="category")
-st.plotly_chart(with_room_for_legend(theme.styled(
-    fig, "Safety events per 100 infusions, by quarter", height=400)), width="stretch")
+st.plotly_chart(theme.styled(
+    fig, "Safety events per 100 infusions, by quarter", height=400), width="stretch")
 st.dataframe(dimension_table("quarter", "Quarter"), hide_index=True, width="stretch",
              column_config=COUNT_COLUMN)
