@@ -37,11 +37,7 @@ else:
     # Weeks with too few patients stay empty, so the line and band break there.
     weeks = weeks.set_index("week").reindex(range(int(weeks["week"].max()) + 1)).reset_index()
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=weeks["week"], y=weeks["q1"], mode="lines",
-                                line=dict(width=0), hoverinfo="skip", showlegend=False))
-    figure.add_trace(go.Scatter(x=weeks["week"], y=weeks["q3"], mode="lines", fill="tonexty",
-                                fillcolor=theme.BAND, line=dict(width=0), hoverinfo="skip",
-                                name="interquartile range"))
+    figure.add_trace(theme.band(weeks["week"], weeks["q1"], weeks["q3"], "interquartile range"))
     figure.add_trace(go.Scatter(
         x=weeks["week"], y=weeks["median"], mode="lines+markers", name="median",
         line=dict(color=theme.PRIMARY, width=2.5), marker=dict(size=5),

@@ -39,3 +39,13 @@ def test_reference_lines_match_plotly_add_vline_and_add_hline():
             assert mine[key] == theirs[key], key
     with pytest.raises(ValueError):
         theme.reference_line(ours)
+
+
+def test_band_is_one_closed_shape_per_stretch_without_gaps():
+    nan = float("nan")
+    trace = theme.band([0, 1, 2, 3, 4, 5], [1, 2, nan, 1, 1, 2], [3, 4, nan, 5, 6, 7], "IQR")
+    assert trace.fill == "toself"
+    # weeks 0-1, then 3-5: upper edge forwards, lower edge back, a gap between
+    assert list(trace.x) == [0, 1, 1, 0, None, 3, 4, 5, 5, 4, 3]
+    assert list(trace.y) == [3, 4, 2, 1, None, 5, 6, 7, 2, 1, 1]
+    assert list(theme.band([0, 1], [nan, nan], [nan, nan], "IQR").x) == []

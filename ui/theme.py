@@ -85,3 +85,28 @@ def reference_line(fig: go.Figure, *, x: float | None = None, y: float | None = 
                          yref="y")
         fig.add_annotation(text=text, showarrow=False, font=dict(color=color), **where, **anchor)
     return fig
+
+
+def band(x, low, high, name: str, color: str = BAND) -> go.Scatter:
+    """A shaded band between ``low`` and ``high`` that stops where either is
+    missing: each stretch without gaps is one closed shape (``fill="toself"``;
+    Plotly's ``tonexty`` bridges a gap with a stray diagonal fill)."""
+    xs, ys = [], []
+    stretch: list[tuple] = []
+    for point in [*zip(x, low, high), (None, None, None)]:
+        if point[0] is not None and not _missing(point[1]) and not _missing(point[2]):
+            stretch.append(point)
+            continue
+        if stretch:
+            if xs:
+                xs.append(None)
+                ys.append(None)
+            xs += [p[0] for p in stretch] + [p[0] for p in reversed(stretch)]
+            ys += [p[2] for p in stretch] + [p[1] for p in reversed(stretch)]
+            stretch = []
+    return go.Scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=color,
+                      line=dict(width=0), hoverinfo="skip", name=name)
+
+
+def _missing(value) -> bool:
+    return value is None or value != value
