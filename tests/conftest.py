@@ -11,6 +11,27 @@ ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = str(ROOT / "dashboard.py")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_secrets_dir(tmp_path_factory):
+    """The clinic's keys (pseudonyms, audit MACs) live in a temporary folder
+    for the whole run, never in the tester's ~/.config; set in the
+    environment so that the CLI and dashboard processes the tests start use
+    the same keys."""
+    import os
+
+    from analysis import keys
+    folder = tmp_path_factory.mktemp("secrets") / "keys"
+    previous = os.environ.get("OUTCOMES_SECRETS_DIR")
+    os.environ["OUTCOMES_SECRETS_DIR"] = str(folder)
+    keys.forget()
+    yield folder
+    keys.forget()
+    if previous is None:
+        os.environ.pop("OUTCOMES_SECRETS_DIR", None)
+    else:
+        os.environ["OUTCOMES_SECRETS_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def demo_exports(tmp_path_factory):
     from analysis.demo import generate_demo
