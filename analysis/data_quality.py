@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from analysis import db, ingest, reference
+from analysis import db, ingest, limits, reference
 from analysis.outcomes import Filters
 from analysis.reference import fold
 from analysis.queries import run_query
@@ -32,7 +32,6 @@ from analysis.store import Snapshot
 
 UPLOAD_DIR = reference.DATA_DIR / "uploads"
 ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 MAX_NAME_CHARS = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -70,7 +69,8 @@ def save_upload(name: str, data: bytes, upload_dir: str | os.PathLike | None = N
                 now: dt.datetime | None = None) -> Path:
     """Write an uploaded export to ``upload_dir/<timestamp>_<sanitised name>``.
 
-    Refuses (:class:`UploadRefused`) a file that is empty, larger than 200 MB
+    Refuses (:class:`UploadRefused`) a file that is empty, larger than
+    :data:`analysis.limits.MAX_UPLOAD_BYTES`
     or not a .csv/.tsv/.txt/.xlsx/.parquet export.  The file is created new
     (never overwriting another) and readable by its owner only; nothing in
     it is ever executed.
@@ -83,9 +83,10 @@ def save_upload(name: str, data: bytes, upload_dir: str | os.PathLike | None = N
     size = len(data)
     if size == 0:
         raise UploadRefused(f"{safe}: the file is empty")
-    if size > MAX_UPLOAD_BYTES:
-        raise UploadRefused(f"{safe}: {size / 1024 / 1024:.0f} MB is over the "
-                            f"{MAX_UPLOAD_BYTES // 1024 // 1024} MB limit")
+    try:
+        limits.check_bytes(safe, "the file", size, limits.MAX_UPLOAD_BYTES)
+    except limits.LimitExceeded as over:
+        raise UploadRefused(str(over)) from None
     folder = Path(upload_dir) if upload_dir is not None else UPLOAD_DIR
     folder.mkdir(parents=True, exist_ok=True)
     stamp = (now or dt.datetime.now()).strftime("%Y%m%dT%H%M%S")

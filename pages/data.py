@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audit, data_quality, db, store
+from analysis import audit, data_quality, db, limits, store
 from analysis.formatting import count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.privacy import csv_bytes
@@ -159,7 +159,7 @@ def upload_section() -> None:
         return
     st.caption(
         f"Session and medication exports (CSV, TSV, TXT, XLSX or Parquet, up to "
-        f"{data_quality.MAX_UPLOAD_BYTES // 1024 // 1024} MB each) are saved under "
+        f"{limits.size_text(limits.MAX_UPLOAD_BYTES)} each) are saved under "
         f"`data/uploads/` and loaded into the clinic database `{clinic_db.name}`. A later export "
         "replaces earlier rows of the same visit; loading the same file twice changes nothing. "
         "Columns that identify a person are dropped, never stored.")

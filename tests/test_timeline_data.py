@@ -12,7 +12,7 @@ import stat
 import pandas as pd
 import pytest
 
-from analysis import data_quality, db, store, timeline
+from analysis import data_quality, db, limits, store, timeline
 from analysis.outcomes import Filters
 from tests.test_opioids import INGEST_DATE, build_tiny_clinic, write_tiny_export
 
@@ -140,7 +140,7 @@ def test_save_upload(tmp_path, monkeypatch):
             data_quality.save_upload(name, b"x", tmp_path)
     with pytest.raises(data_quality.UploadRefused, match="empty"):
         data_quality.save_upload("empty.csv", b"", tmp_path)
-    monkeypatch.setattr(data_quality, "MAX_UPLOAD_BYTES", 10)
+    monkeypatch.setattr(limits, "MAX_UPLOAD_BYTES", 10)
     with pytest.raises(data_quality.UploadRefused, match="limit"):
         data_quality.save_upload("big.csv", b"x" * 11, tmp_path)
     assert data_quality.save_upload("ok.tsv", b"x" * 10, tmp_path).exists()
