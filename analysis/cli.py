@@ -150,6 +150,9 @@ def cmd_ingest(args) -> int:
                 line += (f": {f.rows_read} rows read, {f.rows_accepted} accepted, "
                          f"{f.rows_quarantined} quarantined, {f.duplicates_collapsed} duplicates "
                          f"collapsed, {f.values_nulled} values nulled")
+                if f.pseudonymised_columns:
+                    line += (f"; patient key {', '.join(f.pseudonymised_columns)} identifies a "
+                             "person: stored as keyed pseudonyms")
                 if f.dropped_identifying_columns:
                     line += f"; dropped identifying columns: {', '.join(f.dropped_identifying_columns)}"
                 if f.unknown_columns:

@@ -133,7 +133,8 @@ def ingest_uploads(paths: Iterable[str | os.PathLike], db_path: str | os.PathLik
 def summary_table(summary: ingest.IngestSummary,
                   display_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per file of an ingest: file, status, export kind, the row
-    counts, identifying columns dropped, unknown columns and the error."""
+    counts, identifying columns dropped, an identifying patient key stored as
+    pseudonyms, unknown columns and the error."""
     rows = []
     for f in summary.files:
         rows.append({
@@ -147,6 +148,7 @@ def summary_table(summary: ingest.IngestSummary,
             "values nulled": f.values_nulled,
             "rows replaced": f.rows_replaced,
             "identifying columns dropped": ", ".join(f.dropped_identifying_columns),
+            "patient key pseudonymised": ", ".join(f.pseudonymised_columns),
             "unknown columns": ", ".join(f.unknown_columns),
             "error": f.error or "",
         })
@@ -309,7 +311,7 @@ def value_issue_rows(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFra
 def ingest_history(snap: Snapshot) -> pd.DataFrame:
     """The ingest log, newest first."""
     frame = run_query(snap, "data_ingest_log", alias="p")
-    for column in ("dropped_identifying_columns", "unknown_columns"):
+    for column in ("dropped_identifying_columns", "pseudonymised_columns", "unknown_columns"):
         frame[column] = [", ".join(v) if isinstance(v, (list, tuple)) or hasattr(v, "tolist")
                          else "" for v in frame[column]]
     return frame

@@ -19,7 +19,6 @@ import csv
 import datetime as dt
 import hashlib
 import os
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ from typing import Callable, Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from analysis import reference
+from analysis import keys, reference
 from analysis.reference import fold
 
 # Value rules of SPEC §2: column -> (lowest, highest, whole numbers only).
@@ -53,8 +52,6 @@ NO_ADVERSE_EVENT = ("none", "no", "n_a", "na", "nil", "0", "false")
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 
-_IDENTIFYING_WORDS = re.compile(r"(^|_)(name|dob|ssn|email|e_mail|phone|address|birth|zip)(_|$)")
-
 
 class IngestRefused(Exception):
     """The whole file is refused; the message says why, naming the file."""
@@ -73,6 +70,7 @@ class FileResult:
     values_nulled: int = 0
     rows_replaced: int = 0
     dropped_identifying_columns: list[str] = field(default_factory=list)
+    pseudonymised_columns: list[str] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
     date_format: str | None = None
 
@@ -94,6 +92,8 @@ class IngestSummary:
         summary = {name: self.total(name) for name in names}
         summary["dropped_identifying_columns"] = sorted(
             {c for f in self.files for c in f.dropped_identifying_columns})
+        summary["pseudonymised_columns"] = sorted(
+            {c for f in self.files for c in f.pseudonymised_columns})
         summary["unknown_columns"] = sorted({c for f in self.files for c in f.unknown_columns})
         summary["files"] = [
             {"path": f.path, "status": f.status, "error": f.error,
@@ -111,6 +111,7 @@ class ColumnPlan:
     dropped_identifying: list[str]   # raw headers never read
     unknown: list[str]               # raw headers reported, not used
     all_columns: list[str]           # every raw header, in file order
+    pseudonymised: list[str] = field(default_factory=list)  # identifying patient key, as pseudonyms
 
 
 # --------------------------------------------------------------------------
@@ -167,7 +168,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
         plan = plan_columns(headers, name, column_map=column_map, alias_file=alias_file)
         result.export_kind = plan.export_kind
         result.dropped_identifying_columns = plan.dropped_identifying
+        result.pseudonymised_columns = plan.pseudonymised
         result.unknown_columns = plan.unknown
+        if plan.pseudonymised:
+            _register_pseudonym_function(con)
         con.execute("BEGIN TRANSACTION")
         try:
             ingest_id = _next_ingest_id(con)
@@ -211,7 +215,15 @@ def _step(name: str, fail_after: str | None) -> None:
 def plan_columns(headers: list[str], file_name: str, *,
                  column_map: Mapping[str, str] | None = None,
                  alias_file: str | None = None) -> ColumnPlan:
-    """Map raw headers to canonical columns; refuse a file lacking a required one."""
+    """Map raw headers to canonical columns; refuse a file lacking a required one.
+
+    Every header is checked for identifying words whatever it maps to (a
+    bundled alias, the user's alias file or the mapping form).  An
+    identifying column is dropped, except that when the file's only patient
+    key is identifying (an MRN, a name) that column stays the key and its
+    values are replaced by their keyed pseudonym (SPEC §2); a record number
+    is preferred over a name.
+    """
     folded = {h: fold(h) for h in headers}
     is_medication = any(
         reference.MEDICATION_ALIASES.get(f, f) == "drug" for f in folded.values()
@@ -220,6 +232,7 @@ def plan_columns(headers: list[str], file_name: str, *,
     mapping: dict[str, str] = {}
     dropped: list[str] = []
     unknown: list[str] = []
+    identifying_keys: list[str] = []
     chosen = {raw: fold(target) for raw, target in (column_map or {}).items() if target}
     for header in headers:
         f = folded[header]
@@ -229,13 +242,23 @@ def plan_columns(headers: list[str], file_name: str, *,
             canonical = _medication_column(f, alias_file)
         else:
             canonical = reference.canonical_column(f, alias_file)
-        if f in reference.IDENTIFYING_COLUMNS or (
-                canonical is None and _IDENTIFYING_WORDS.search(f)):
-            dropped.append(header)
+        if reference.is_identifying(header):
+            (identifying_keys if canonical == "patient_id" else dropped).append(header)
         elif canonical is None or canonical in mapping.values():
             unknown.append(header)
         else:
             mapping[header] = canonical
+    pseudonymised: list[str] = []
+    if identifying_keys:
+        if "patient_id" in mapping.values():
+            dropped += identifying_keys
+        else:
+            key = sorted(identifying_keys, key=lambda h: not reference.is_record_number(h))[0]
+            mapping[key] = "patient_id"
+            pseudonymised.append(key)
+            dropped += [h for h in identifying_keys if h != key]
+        dropped.sort(key=headers.index)
+        mapping = {h: mapping[h] for h in headers if h in mapping}
     kind = "medications" if is_medication else "sessions"
     required = ("patient_id", "date", "drug") if is_medication else reference.REQUIRED_COLUMNS
     missing = [c for c in required if c not in mapping.values()]
@@ -246,7 +269,7 @@ def plan_columns(headers: list[str], file_name: str, *,
             + (f"; recognised: {', '.join(f'{r} -> {c}' for r, c in mapping.items())}"
                if mapping else "")
             + (f"; dropped as identifying: {', '.join(dropped)}" if dropped else ""))
-    return ColumnPlan(kind, mapping, dropped, unknown, list(headers))
+    return ColumnPlan(kind, mapping, dropped, unknown, list(headers), pseudonymised)
 
 
 def _medication_column(folded: str, alias_file: str | None) -> str | None:
@@ -364,6 +387,10 @@ def _stage(con, plan: ColumnPlan, reader_sql: str, path: Path | None = None,
         if canonical in ("visit_date", "date") and str(
                 typed.get(by_canonical[canonical], "")).startswith(("TIMESTAMP", "DATE")):
             return f"CAST(CAST({column} AS DATE) AS VARCHAR)"
+        if by_canonical[canonical] in plan.pseudonymised:
+            # An identifying key (MRN, name) becomes its pseudonym as it is
+            # read: the raw value never reaches a table, not even a staging one.
+            return f"{PSEUDONYM_FUNCTION}(CAST({column} AS VARCHAR))"
         return f"CAST({column} AS VARCHAR)"
 
     selected = ", ".join(
@@ -699,7 +726,7 @@ def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
         SELECT $ingest_id, $file_name, line, raw_row, reason FROM (
             SELECT line, CAST(json_object({pairs}) AS VARCHAR) AS raw_row,
                    CASE WHEN row_ok THEN 'conflicting rows share the natural key '
-                       || CASE WHEN visit_id__value IS NOT NULL THEN 'visit_id ' || visit_id__value
+                       || CASE WHEN visit_id__value IS NOT NULL THEN 'visit_id'
                                ELSE 'patient_id, visit_date, visit_type' END
                         ELSE {_row_problem_sql(result.date_format, cutoff)} END AS reason
             FROM {problems} WHERE NOT row_ok OR clashes
@@ -749,13 +776,13 @@ def _row_problem_sql(format_label: str, cutoff: str) -> str:
                    CASE WHEN patient__value IS NULL THEN 'missing patient_id' END,
                    CASE WHEN nullif(trim(visit_date), '') IS NULL THEN 'missing visit_date'
                         WHEN visit_date__value IS NULL
-                          THEN 'visit_date ' || to_json(visit_date) || ' is not a date in this file''s format ({format_label})'
+                          THEN 'visit_date is not a date in this file''s format ({format_label})'
                         WHEN visit_date__value > {cutoff}
-                          THEN 'visit_date ' || visit_date__value || ' is after the ingest date'
+                          THEN 'visit_date is after the ingest date'
                    END,
                    CASE WHEN nullif(trim(visit_type), '') IS NULL THEN 'missing visit_type'
                         WHEN visit_type__value IS NULL
-                          THEN 'unknown visit_type ' || to_json(visit_type)
+                          THEN 'unknown visit_type (expected one of {", ".join(reference.VISIT_TYPES)})'
                    END), '')"""
 
 
@@ -818,8 +845,8 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
                    CASE WHEN patient__value IS NULL THEN 'missing patient_id' END,
                    CASE WHEN nullif(trim(date), '') IS NULL THEN 'missing date'
                         WHEN date__value IS NULL
-                          THEN 'date ' || to_json(date) || ' is not a date in this file''s format ({result.date_format})'
-                        WHEN date__value > $ingest_date THEN 'date ' || date__value || ' is after the ingest date'
+                          THEN 'date is not a date in this file''s format ({result.date_format})'
+                        WHEN date__value > $ingest_date THEN 'date is after the ingest date'
                    END,
                    CASE WHEN drug__value IS NULL THEN 'missing drug' END), '') AS quarantine_reason
         FROM typed t LEFT JOIN drug_map dm ON dm.raw = t.drug__value
@@ -911,10 +938,14 @@ def _next_ingest_id(con) -> int:
 
 def _log(con, ingest_id: int, name: str, digest: str | None, status: str, r: FileResult) -> None:
     con.execute("""
-        INSERT INTO ingest_log VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO ingest_log (ingest_id, file_name, export_kind, sha256, ingested_at, status,
+                                rows_read, rows_accepted, rows_quarantined, duplicates_collapsed,
+                                values_nulled, rows_replaced, dropped_identifying_columns,
+                                unknown_columns, message, pseudonymised_columns)
+        VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     """, [ingest_id, name, r.export_kind, digest, status, r.rows_read, r.rows_accepted,
           r.rows_quarantined, r.duplicates_collapsed, r.values_nulled, r.rows_replaced,
-          r.dropped_identifying_columns, r.unknown_columns, r.error])
+          r.dropped_identifying_columns, r.unknown_columns, r.error, r.pseudonymised_columns])
 
 
 def _log_refusal(con, name: str, result: FileResult) -> None:
@@ -929,6 +960,44 @@ def _log_refusal(con, name: str, result: FileResult) -> None:
             pass
 
 
+PSEUDONYM_FUNCTION = "clinic_pseudonym"
+
+
+def _register_pseudonym_function(con) -> None:
+    """``clinic_pseudonym(text)``: the keyed pseudonym of an identifying
+    patient key (:func:`analysis.keys.pseudonym`); NULL for a blank value, so
+    the row is quarantined as having no patient.  Set-wise: DuckDB hands over
+    a column chunk at a time, its distinct values are pseudonymised once
+    each (remembered for the rest of the file) and mapped back."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from duckdb import sqltypes
+
+    known: dict[str, str | None] = {}
+
+    def pseudonymise(values):
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        encoded = pc.dictionary_encode(values)
+        distinct = encoded.dictionary.to_pylist()
+        for value in distinct:
+            if value not in known:
+                known[value] = keys.pseudonym(value) if value and value.strip() else None
+        mapped = pa.array([known[v] for v in distinct], type=pa.string())
+        return mapped.take(encoded.indices)
+
+    _remove_pseudonym_function(con)
+    con.create_function(PSEUDONYM_FUNCTION, pseudonymise, [sqltypes.VARCHAR], sqltypes.VARCHAR,
+                        type="arrow", null_handling="special", side_effects=False)
+
+
+def _remove_pseudonym_function(con) -> None:
+    try:
+        con.remove_function(PSEUDONYM_FUNCTION)
+    except Exception:  # noqa: BLE001 - not registered on this connection
+        pass
+
+
 def _drop_temp(con) -> None:
     for view in ("accepted", "kept", "typed", "staged"):
         con.execute(f"DROP VIEW IF EXISTS temp.{view}")
@@ -939,6 +1008,7 @@ def _drop_temp(con) -> None:
         con.unregister("excel_import")
     except Exception:
         pass
+    _remove_pseudonym_function(con)
     for table in ("reject_errors", "reject_scans"):
         try:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")

@@ -77,6 +77,68 @@ def fold(text: object) -> str:
     return _NON_ALNUM.sub("_", lowered).strip("_")
 
 
+# Words that make a column identifying wherever they stand in its name
+# (after folding, parentheses kept: "Patient (Full Name)" is
+# ``patient_full_name``), whatever the column maps to.
+_IDENTIFYING_WORDS = frozenset({
+    "name", "names", "surname", "firstname", "lastname", "fullname", "initials",
+    "dob", "birth", "birthdate", "birthday", "ssn", "email", "mail", "phone", "telephone",
+    "mobile", "fax", "address", "street", "zip", "zipcode", "postcode", "postal",
+    "mrn", "chart", "insurance", "medicare", "medicaid", "license", "licence", "passport",
+})
+# Word pairs that do (``e_mail``, ``medical_record``) and a "name" that names a
+# thing, not a person (``drug_name``, ``site_name``).
+_IDENTIFYING_PAIRS = frozenset({("e", "mail"), ("medical", "record"), ("health", "record"),
+                                ("social", "security"), ("record", "number"),
+                                ("account", "number"), ("member", "id"), ("ip", "address")})
+_THING_NAMES = frozenset({"drug", "medication", "med", "site", "clinic", "facility", "location",
+                          "condition", "diagnosis", "dx", "procedure", "event", "test",
+                          "study", "file", "column", "program", "route", "visit", "brand",
+                          "generic", "product", "device"})
+# Identifying patient keys: the ones a clinic's system gives a person (a
+# medical record or chart number).  Such a key is kept only as a pseudonym.
+_RECORD_NUMBER_WORDS = frozenset({"mrn", "chart"})
+_RECORD_NUMBER_PAIRS = frozenset({("medical", "record"), ("health", "record"),
+                                  ("record", "number")})
+
+
+def _words_with_parentheses(header: object) -> list[str]:
+    """The header's words, text in parentheses included ("Patient (Full
+    Name)" -> patient, full, name), lower case."""
+    text = _PARENS.sub(lambda m: " " + m.group(0)[1:-1] + " ", str(header or "").lower())
+    return [w for w in _NON_ALNUM.split(text) if w]
+
+
+def is_identifying(header: object) -> bool:
+    """Whether a column identifies a person (SPEC §2), by its name alone:
+    checked for every column, whatever it maps to, so that an alias, a
+    user's alias file or the mapping form can never make a name, a date of
+    birth or a record number an ordinary column."""
+    if fold(header) in IDENTIFYING_COLUMNS:
+        return True
+    words = _words_with_parentheses(header)
+    if "_".join(words) in IDENTIFYING_COLUMNS:
+        return True
+    for i, word in enumerate(words):
+        previous = words[i - 1] if i else None
+        if word in ("name", "names") and previous in _THING_NAMES:
+            continue
+        if word in _IDENTIFYING_WORDS:
+            return True
+        if previous is not None and (previous, word) in _IDENTIFYING_PAIRS:
+            return True
+    return False
+
+
+def is_record_number(header: object) -> bool:
+    """Whether an identifying column is a record number (MRN, chart number):
+    preferred over a name when an identifying column must be the patient key."""
+    words = _words_with_parentheses(header)
+    return any(w in _RECORD_NUMBER_WORDS for w in words) or any(
+        pair in _RECORD_NUMBER_PAIRS for pair in zip(words, words[1:]))
+
+
+
 def _read_csv(name: str) -> list[dict[str, str]]:
     with open(DATA_DIR / name, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))

@@ -99,6 +99,11 @@ def show_last_load() -> None:
                               for c in cell.split(",") if c.strip()})
             if dropped:
                 st.caption("Identifying columns dropped, never stored: " + ", ".join(dropped))
+            keyed = sorted({c.strip() for cell in table["patient key pseudonymised"]
+                            for c in cell.split(",") if c.strip()})
+            if keyed:
+                st.caption("Patient key that identifies a person, stored only as keyed "
+                           "pseudonyms: " + ", ".join(keyed))
             unknown = sorted({c.strip() for cell in table["unknown columns"]
                               for c in cell.split(",") if c.strip()})
             if unknown:
@@ -349,6 +354,7 @@ shown = pd.DataFrame({
     "Values nulled": [count(v) for v in log["values_nulled"]],
     "Rows replaced": [count(v) for v in log["rows_replaced"]],
     "Identifying columns dropped": log["dropped_identifying_columns"],
+    "Patient key pseudonymised": log["pseudonymised_columns"],
     "Unknown columns": log["unknown_columns"],
     "Message": log["message"].fillna(""),
 })

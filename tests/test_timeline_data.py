@@ -259,7 +259,9 @@ def test_completeness_matches_pandas(demo_snapshot, filters):
 
 def test_quarantine_and_value_issues(tiny):
     quarantine = data_quality.quarantine_rows(tiny)
-    assert len(quarantine) == 1 and "telehealth" in quarantine.loc[0, "reason"]
+    assert len(quarantine) == 1 and "unknown visit_type" in quarantine.loc[0, "reason"]
+    assert "telehealth" in quarantine.loc[0, "raw_row"]        # the row's value, never the reason
+    assert "telehealth" not in quarantine.loc[0, "reason"]
     assert "patient_name" not in quarantine.loc[0, "raw_row"]
     assert "Name of" not in quarantine.loc[0, "raw_row"]
     assert "raw_row" not in data_quality.quarantine_rows(tiny, include_raw=False).columns

@@ -17,8 +17,11 @@ CREATE TABLE IF NOT EXISTS ingest_log (
     rows_replaced               BIGINT,
     dropped_identifying_columns VARCHAR[],
     unknown_columns             VARCHAR[],
-    message                     VARCHAR
+    message                     VARCHAR,
+    pseudonymised_columns       VARCHAR[]         -- identifying patient key stored as pseudonyms
 );
+-- A database made before the column existed.
+ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS pseudonymised_columns VARCHAR[];
 
 CREATE TABLE IF NOT EXISTS visits (
     natural_key        VARCHAR NOT NULL,  -- 'id:<visit_id>' or 'pt:<patient>|<date>|<type>'
