@@ -73,6 +73,7 @@ class FileResult:
     pseudonymised_columns: list[str] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
     date_format: str | None = None
+    details: dict = field(default_factory=dict)   # per kind of export (FHIR: what was skipped)
 
 
 @dataclass
@@ -123,16 +124,25 @@ def ingest_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
                  column_map: Mapping[str, str] | None = None,
                  alias_file: str | None = None,
                  display_names: Mapping[str, str] | None = None,
-                 progress: Callable[[int, int, str], None] | None = None) -> IngestSummary:
-    """Ingest several exports, each in its own transaction."""
-    paths = [Path(p) for p in paths]
+                 progress: Callable[[int, int, str], None] | None = None,
+                 codes_file: str | None = None) -> IngestSummary:
+    """Ingest several exports, each in its own transaction.  FHIR files
+    (NDJSON, Bundles) given together are one export; a folder or zip of them
+    is one export (``codes_file``: the clinic's own FHIR code mappings)."""
+    from analysis import fhir, fhir_files
+    exports = fhir_files.group_exports([Path(p) for p in paths])
     results = []
-    for number, path in enumerate(paths, start=1):
+    for number, export in enumerate(exports, start=1):
+        names = [(display_names or {}).get(str(p), p.name) for p in export]
         if progress:
-            progress(number, len(paths), path.name)
-        name = (display_names or {}).get(str(path), path.name)
-        results.append(ingest_file(con, path, ingest_date=ingest_date, column_map=column_map,
-                                   alias_file=alias_file, display_name=name))
+            progress(number, len(exports), names[0] if len(names) == 1 else f"{len(names)} FHIR files")
+        if fhir_files.is_fhir_path(export[0]):   # a FHIR export: one transaction for all its files
+            results.append(fhir.ingest_export(con, export, name=names[0] if len(names) == 1 else None,
+                                              ingest_date=ingest_date, codes_file=codes_file))
+        else:
+            results.append(ingest_file(con, export[0], ingest_date=ingest_date,
+                                       column_map=column_map, alias_file=alias_file,
+                                       display_name=names[0]))
     return IngestSummary(results)
 
 

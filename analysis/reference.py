@@ -1,7 +1,7 @@
 """Reference facts owned by the project (copied from the spec into ``data/``).
 
-Column-name folding, column aliases, condition mapping (names, synonyms and
-ICD-10-CM prefixes, longest prefix wins), CDC 2022 MME factors and the
+Column-name folding, column aliases, condition mapping (names, synonyms,
+ICD-10-CM prefixes with the longest prefix winning, and SNOMED CT concepts), CDC 2022 MME factors and the
 benzodiazepine list.  Everything here is plain Python over small CSV files.
 """
 
@@ -197,6 +197,19 @@ def _condition_tables() -> tuple[tuple[str, ...], dict[str, str], list[tuple[str
             prefixes.append((prefix.replace(".", "").upper(), name))
     prefixes.sort(key=lambda item: -len(item[0]))  # longest prefix first
     return tuple(names), by_text, prefixes
+
+
+@functools.lru_cache(maxsize=1)
+def _snomed_conditions() -> dict[str, str]:
+    return {code.strip(): row["condition"].strip()
+            for row in _read_csv("conditions.csv")
+            for code in (row.get("snomed_codes") or "").split(";") if code.strip()}
+
+
+def condition_for_snomed(code: object) -> str | None:
+    """The condition a SNOMED CT concept id stands for (``data/conditions.csv``,
+    column ``snomed_codes``), or None when it is none of the clinic's 13."""
+    return _snomed_conditions().get(str(code or "").strip())
 
 
 def condition_names() -> tuple[str, ...]:
