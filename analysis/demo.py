@@ -177,16 +177,23 @@ MONTHS_OF_INTAKE = 30
 
 @dataclass(frozen=True)
 class DemoFiles:
-    sessions: Path        # the session export CSV
-    medications: Path     # the medication export CSV
+    sessions: Path        # the session export CSV (FHIR: the export's folder)
+    medications: Path     # the medication export CSV (FHIR: the export's folder)
     visit_rows: int
     medication_rows: int
     patients: int
+    resources: dict | None = None   # FHIR: resources written, by type
+
+
+FORMATS = ("csv", "fhir")
 
 
 def generate_demo(out_dir: str | Path, patients: int = 600, seed: int = 7,
-                  end: dt.date = dt.date(2026, 9, 30), messy: bool = True) -> DemoFiles:
-    """Write ``out_dir/sessions.csv`` and ``out_dir/medications.csv``.
+                  end: dt.date = dt.date(2026, 9, 30), messy: bool = True,
+                  format: str = "csv") -> DemoFiles:
+    """Write ``out_dir/sessions.csv`` and ``out_dir/medications.csv``, or
+    with ``format="fhir"`` the same clinic as a FHIR R4 Bulk Data export
+    (``out_dir/<Type>.000.ndjson``, see :mod:`analysis.demo_fhir`).
 
     ``end`` is the export date: no visit lies after it.  ``messy`` adds ~0.3%
     bad rows and values (duplicates, a missing patient_id, a "phone call"
@@ -214,6 +221,13 @@ def generate_demo(out_dir: str | Path, patients: int = 600, seed: int = 7,
     _record_conditions(rng, p, v)
 
     sessions = _session_table(p, v)
+    if format == "fhir":
+        from analysis import demo_fhir
+        counts = demo_fhir.write_export(out, sessions, medications, seed=seed, end=end,
+                                        messy=messy)
+        return DemoFiles(out, out, sessions.num_rows, medications.num_rows, patients, counts)
+    if format != "csv":
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     if messy:
         sessions = _make_messy(rng, sessions, v)
         medications = _make_medications_messy(rng, medications)

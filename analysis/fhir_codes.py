@@ -209,7 +209,7 @@ def strength_of(text: str, drug: reference.Drug) -> tuple[float | None, str | No
         return None, None
     value, unit = float(match.group(1)), match.group(2).upper()
     if unit == "MG/HR":
-        return value * 1000, "mcg/hr"
+        return round(value * 1000, 6), "mcg/hr"
     if unit == "MCG/HR":
         return value, "mcg/hr"
     if unit == "MCG":
