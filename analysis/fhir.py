@@ -172,14 +172,17 @@ def _read_error(error: duckdb.Error, export) -> str:
     """A DuckDB reading error as one line naming the file and line, never a
     value (DuckDB quotes the offending text)."""
     text = str(error)
-    line = re.search(r"\bline (\d+)", text)
-    where = next((f.name for f in (export.files if export else [])
-                  if str(f.path) in text), None) or (export.name if export else "the export")
+    found = re.search(r"\bline (\d+)", text)
+    source = next((f for f in (export.files if export else []) if str(f.path) in text), None)
+    where = source.name if source else (export.name if export else "the export")
+    line = int(found.group(1)) if found else None
+    if line is not None and source is not None and source.lines:
+        line = min(line, source.lines)   # DuckDB counts one past a last line without a newline
     if "Malformed JSON" in text or "unexpected" in text.lower():
         what = "not valid JSON (a truncated or broken line)"
     else:
         what = "could not be read as FHIR JSON"
-    return (f"{where}{f' line {line.group(1)}' if line else ''}: {what}; "
+    return (f"{where}{f' line {line}' if line else ''}: {what}; "
             "nothing from this export was stored")
 
 
@@ -350,7 +353,7 @@ def _validated_version(resource: dict) -> str | None:
         return None
     for version, models in (("STU3", stu3), ("R5", r5)):
         other = _problems(models, kind, resource)
-        if other is not None and other <= {"missing"}:
+        if other is None or other <= {"missing"}:
             return version
     return None
 
@@ -447,18 +450,20 @@ def _types(types) -> str:
     return ", ".join(_literal(t) for t in types)
 
 
-def _common(time_sql: str, end_sql: str = "NULL") -> str:
+def _common(time_sql: str, end_sql: str = "NULL", dated: bool = True) -> str:
     """Columns every patient resource carries, and its row problem (NULL
-    when none): the patient, the local day of its own time and its instant."""
+    when none): the patient, the local day of its own time and its instant.
+    ``dated=False``: a resource without a date is no problem (a Condition)."""
+    day = f"fx_day({time_sql})"
+    dates = f"""WHEN {time_sql} IS NULL THEN 'no date'
+                    WHEN {day} IS NULL THEN 'date is not a full calendar day'""" if dated else ""
     return f"""f.src, f.line, f.rtype, f.rid, pt.patient_id, f.enc,
-               fx_day({time_sql}) AS day, fx_at({time_sql}) AS t_at, fx_at({end_sql}) AS t_end,
+               {day} AS day, fx_at({time_sql}) AS t_at, fx_at({end_sql}) AS t_end,
                CASE WHEN pkey IS NULL AND NOT f.has_subject THEN 'no subject (patient reference)'
                     WHEN pkey IS NULL THEN 'subject is not a Patient reference'
                     WHEN NOT pt.known THEN 'subject refers to a patient not in this export'
-                    WHEN {time_sql} IS NULL THEN 'no date'
-                    WHEN fx_day({time_sql}) IS NULL THEN 'date is not a full calendar day'
-                    WHEN fx_day({time_sql}) > $ingest_date
-                      THEN 'date ' || fx_day({time_sql}) || ' is after the ingest date'
+                    {dates}
+                    WHEN {day} > $ingest_date THEN 'date ' || {day} || ' is after the ingest date'
                END AS problem"""
 
 
@@ -600,7 +605,7 @@ def _conditions(con, live: str, params: dict) -> None:
     that maps to one of the 13, else their earliest one (``Other``)."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fx_cond_rows AS
-        SELECT {_common("coalesce(r.onsetDateTime, r.onsetPeriod.start, r.recordedDate)")},
+        SELECT {_common("coalesce(r.onsetDateTime, r.onsetPeriod.start, r.recordedDate)", dated=False)},
                r.code AS code,
                list_transform(r.verificationStatus.coding, lambda x: x.code) AS verification
         FROM {live} f LEFT JOIN fx_patients pt USING (pkey)
@@ -820,56 +825,73 @@ def _write(con, result: FileResult, ingest_id: int, params: dict, fail_after) ->
                     THEN 'dose unit is not mg' ELSE 'not a non-negative number' END
         FROM fx_ket_ok WHERE enc_vtype IS NOT NULL AND raw_value IS NOT NULL
           AND NOT coalesce(num >= 0 AND isfinite(num), false)""")
-    # Outcome of every resource that is not yet counted.
+    # Outcome of every resource not yet counted: a resource of no use here
+    # (its status, code or kind) is skipped, whatever else is wrong with it;
+    # one that would be used but cannot be is quarantined.
     out = lambda sql: con.execute(f"INSERT INTO fx_out {sql}")  # noqa: E731
-    out("""SELECT src, line, rtype, rid, 'quarantined', problem FROM fx_enc WHERE problem IS NOT NULL
-           UNION ALL SELECT src, line, rtype, rid, 'quarantined', problem FROM fx_obs
-                     WHERE problem IS NOT NULL AND part = 0
-           UNION ALL SELECT src, line, rtype, rid, 'quarantined', problem FROM fx_ket WHERE problem IS NOT NULL
-           UNION ALL SELECT src, line, rtype, rid, 'quarantined', problem FROM fx_ae WHERE problem IS NOT NULL
-           UNION ALL SELECT src, line, rtype, rid, 'quarantined', problem FROM fx_cond_rows WHERE problem IS NOT NULL
-           UNION ALL SELECT src, line, rtype, rid, 'quarantined', problem FROM fx_meds WHERE problem IS NOT NULL""")
-    out(f"""SELECT src, line, rtype, rid, 'skipped', 'Encounter status ' || status
-            FROM fx_enc WHERE problem IS NULL AND status IN ({_types(ENCOUNTER_SKIPPED)})""")
+    out(f"""SELECT src, line, rtype, rid,
+                   CASE WHEN coalesce(status, '') IN ({_types(ENCOUNTER_SKIPPED)}) THEN 'skipped' ELSE 'quarantined' END,
+                   CASE WHEN coalesce(status, '') IN ({_types(ENCOUNTER_SKIPPED)}) THEN 'Encounter status ' || status
+                        ELSE problem END
+            FROM fx_enc WHERE problem IS NOT NULL OR coalesce(status, '') IN ({_types(ENCOUNTER_SKIPPED)})""")
     out("""SELECT src, line, rtype, rid, 'quarantined',
                   'Encounter type not mapped to a visit type (' || coalesce(type_codes, 'no code') || ')'
            FROM fx_enc_ok WHERE vtype IS NULL""")
+    out(f"""
+        WITH per AS (
+            SELECT o.src, o.line, any_value(o.rtype) AS rtype, any_value(o.rid) AS rid,
+                   any_value(o.status) AS status, any_value(o.problem) AS problem,
+                   bool_or(o.column_name IS NOT NULL) AS mapped,
+                   bool_or(v.src IS NOT NULL AND NOT coalesce(v.enc_bad, false)) AS used,
+                   bool_or(coalesce(v.enc_bad, false)) AS enc_bad
+            FROM fx_obs o LEFT JOIN fx_values v ON v.src = o.src AND v.line = o.line
+            GROUP BY o.src, o.line)
+        SELECT src, line, rtype, rid,
+               CASE WHEN coalesce(status, '') NOT IN ({_types(OBSERVATION_OK)}) OR NOT mapped THEN 'skipped'
+                    WHEN problem IS NOT NULL OR enc_bad THEN 'quarantined'
+                    ELSE 'skipped' END,
+               CASE WHEN coalesce(status, '') NOT IN ({_types(OBSERVATION_OK)})
+                      THEN 'Observation status ' || coalesce(status, 'missing')
+                    WHEN NOT mapped THEN 'Observation code not mapped'
+                    WHEN problem IS NOT NULL THEN problem
+                    WHEN enc_bad THEN 'its Encounter''s type is not mapped to a visit type'
+                    ELSE 'Observation without a value' END
+        FROM per WHERE NOT used""")
+    ket_ok = f"is_ketamine AND coalesce(status, 'completed') IN ({_types(ADMINISTRATION_OK)})"
     out(f"""SELECT src, line, rtype, rid,
-                   CASE WHEN bool_or(enc_bad) THEN 'quarantined' ELSE 'skipped' END,
-                   CASE WHEN bool_or(enc_bad) THEN 'its Encounter''s type is not mapped to a visit type'
-                        WHEN any_value(status) NOT IN ({_types(OBSERVATION_OK)})
-                          THEN 'Observation status ' || coalesce(any_value(status), 'missing')
-                        ELSE 'Observation code not mapped' END
-            FROM (SELECT o.src, o.line, o.rtype, o.rid, o.status, coalesce(v.enc_bad, false) AS enc_bad,
-                         v.src IS NOT NULL AS used
-                  FROM fx_obs o LEFT JOIN fx_values v USING (src, line)
-                  WHERE o.problem IS NULL)
-            GROUP BY src, line, rtype, rid HAVING NOT bool_or(used AND NOT enc_bad)""")
-    out(f"""SELECT src, line, rtype, rid, 'skipped',
+                   CASE WHEN NOT ({ket_ok}) THEN 'skipped' ELSE 'quarantined' END,
                    CASE WHEN NOT is_ketamine THEN rtype || ' not of ketamine'
-                        ELSE rtype || ' status ' || coalesce(status, 'missing') END
-            FROM fx_ket WHERE problem IS NULL
-              AND NOT (is_ketamine AND coalesce(status, 'completed') IN ({_types(ADMINISTRATION_OK)}))""")
+                        WHEN NOT ({ket_ok}) THEN rtype || ' status ' || status
+                        ELSE problem END
+            FROM fx_ket WHERE problem IS NOT NULL OR NOT ({ket_ok})""")
     out("""SELECT src, line, rtype, rid, 'quarantined', 'its Encounter''s type is not mapped to a visit type'
-           FROM fx_ket_ok WHERE enc_bad
+           FROM fx_ket_ok WHERE enc_bad""")
+    out("""SELECT src, line, rtype, rid,
+                  CASE WHEN actuality = 'potential' OR concept IS NULL THEN 'skipped' ELSE 'quarantined' END,
+                  CASE WHEN actuality = 'potential' THEN 'AdverseEvent potential'
+                       WHEN concept IS NULL THEN 'AdverseEvent without an event'
+                       ELSE problem END
+           FROM fx_ae WHERE problem IS NOT NULL OR actuality = 'potential' OR concept IS NULL
            UNION ALL
-           SELECT src, line, rtype, rid, 'skipped', 'AdverseEvent ' ||
-                  CASE WHEN actuality = 'potential' THEN 'potential' ELSE 'without an event' END
-           FROM fx_ae WHERE problem IS NULL AND (actuality = 'potential' OR concept IS NULL)""")
-    out(f"""SELECT src, line, rtype, rid, 'skipped', 'Condition ' || list_filter(verification,
-                   lambda x: x IN ({_types(CONDITION_SKIPPED)}))[1]
-            FROM fx_cond_rows WHERE problem IS NULL AND list_has_any(verification, [{_types(CONDITION_SKIPPED)}])""")
-    out(f"""SELECT m.src, m.line, m.rtype, m.rid, 'skipped',
-                   CASE WHEN m.rtype = 'MedicationRequest' AND m.status IN ({_types(REQUEST_SKIPPED)})
-                          THEN 'MedicationRequest status ' || m.status
-                        WHEN m.rtype = 'MedicationStatement' AND m.status IN ({_types(STATEMENT_SKIPPED)})
-                          THEN 'MedicationStatement status ' || m.status
-                        ELSE 'medication neither an opioid nor a benzodiazepine' END
-            FROM fx_meds m LEFT JOIN fx_med_map x USING (code_json, name)
-            WHERE m.problem IS NULL AND (
-                  (m.rtype = 'MedicationRequest' AND m.status IN ({_types(REQUEST_SKIPPED)}))
-               OR (m.rtype = 'MedicationStatement' AND m.status IN ({_types(STATEMENT_SKIPPED)}))
-               OR x.drug_class = 'other')""")
+           SELECT src, line, rtype, rid, 'quarantined', 'its Encounter''s type is not mapped to a visit type'
+           FROM fx_values WHERE rtype = 'AdverseEvent' AND enc_bad""")
+    skipped_condition = f"list_has_any(coalesce(verification, []), [{_types(CONDITION_SKIPPED)}])"
+    out(f"""SELECT src, line, rtype, rid,
+                   CASE WHEN {skipped_condition} THEN 'skipped' ELSE 'quarantined' END,
+                   CASE WHEN {skipped_condition}
+                        THEN 'Condition ' || list_filter(verification, lambda x: x IN ({_types(CONDITION_SKIPPED)}))[1]
+                        ELSE problem END
+            FROM fx_cond_rows WHERE problem IS NOT NULL OR {skipped_condition}""")
+    med_skip = f"""(m.rtype = 'MedicationRequest' AND coalesce(m.status, '') IN ({_types(REQUEST_SKIPPED)}))
+                   OR (m.rtype = 'MedicationStatement' AND coalesce(m.status, '') IN ({_types(STATEMENT_SKIPPED)}))"""
+    out(f"""SELECT m.src, m.line, m.rtype, m.rid,
+                   CASE WHEN {med_skip} OR x.drug_class = 'other' THEN 'skipped' ELSE 'quarantined' END,
+                   CASE WHEN {med_skip} THEN m.rtype || ' status ' || m.status
+                        WHEN x.drug_class = 'other' THEN 'medication neither an opioid nor a benzodiazepine'
+                        ELSE m.problem END
+            FROM fx_meds m LEFT JOIN fx_med_map x
+              ON x.code_json IS NOT DISTINCT FROM m.code_json AND x.name IS NOT DISTINCT FROM m.name
+            WHERE m.problem IS NOT NULL OR {med_skip} OR x.drug_class = 'other'""")
     # Quarantine: resource type, id and reason; never a value.
     con.execute("""
         INSERT INTO quarantine
@@ -1015,7 +1037,8 @@ def _medication_rows(con, result: FileResult, ingest_id: int) -> int:
         CREATE OR REPLACE TEMP TABLE fx_med_rows AS
         WITH m AS (
             SELECT m.*, x.drug, x.drug_class, x.factor, x.strength, x.strength_unit
-            FROM fx_meds m JOIN fx_med_map x USING (code_json, name)
+            FROM fx_meds m JOIN fx_med_map x
+              ON x.code_json IS NOT DISTINCT FROM m.code_json AND x.name IS NOT DISTINCT FROM m.name
             WHERE m.problem IS NULL AND x.drug_class <> 'other'
               AND NOT (m.rtype = 'MedicationRequest' AND coalesce(m.status, '') IN ({_types(REQUEST_SKIPPED)}))
               AND NOT (m.rtype = 'MedicationStatement' AND coalesce(m.status, '') IN ({_types(STATEMENT_SKIPPED)}))),
