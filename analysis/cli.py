@@ -49,10 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Outcomes analytics for ketamine chronic-pain programs.")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    ingest = commands.add_parser("ingest", help="ingest session or medication exports")
+    ingest = commands.add_parser(
+        "ingest", help="ingest session, medication or measurement exports, or a FHIR R4 export",
+        description="Each CSV/TSV/XLSX/Parquet file is one export. FHIR R4 Bulk Data: a folder "
+                    "or zip of *.ndjson files, or NDJSON/Bundle (.json) files given together, "
+                    "is one export (one transaction).")
     ingest.add_argument("paths", nargs="+", metavar="PATH")
     _add_db(ingest)
     ingest.add_argument("--aliases", help="your own column aliases CSV (column,alias)")
+    ingest.add_argument("--codes", help="your own FHIR code mappings CSV "
+                                        "(table,system,code,maps_to; see README)")
     ingest.add_argument("--json", action="store_true", help="print one JSON object")
 
     demo = commands.add_parser("demo", help="write a synthetic clinic's exports")
@@ -60,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--patients", type=int, default=600)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--clean", action="store_true", help="no deliberately bad rows")
+    demo.add_argument("--format", default="csv", choices=("csv", "fhir"),
+                      help="csv: sessions.csv and medications.csv; fhir: a FHIR R4 Bulk Data "
+                           "export (one NDJSON file per resource type)")
 
     for name, help_text in (("responders", "responder rates by condition"),
                             ("claim", "check the 70%% claim")):
@@ -135,7 +144,8 @@ def cmd_ingest(args) -> int:
     try:
         progress = None if args.json else (
             lambda i, n, name: print(f"[{i}/{n}] {name}", file=sys.stderr))
-        summary = ingest.ingest_files(con, args.paths, alias_file=args.aliases, progress=progress)
+        summary = ingest.ingest_files(con, args.paths, alias_file=args.aliases, progress=progress,
+                                      codes_file=args.codes)
     finally:
         con.close()
     _audit(path, "ingest", files=[{"file": Path(f.path).name, "status": f.status,
@@ -157,6 +167,12 @@ def cmd_ingest(args) -> int:
                     line += f"; dropped identifying columns: {', '.join(f.dropped_identifying_columns)}"
                 if f.unknown_columns:
                     line += f"; unknown columns not used: {', '.join(f.unknown_columns)}"
+                if f.export_kind == "fhir":
+                    from analysis import fhir
+                    line = (f"{f.status:>9}  {f.path}: {f.rows_read} resources read, "
+                            f"{f.rows_accepted} used, {f.rows_quarantined} quarantined, "
+                            f"{f.duplicates_collapsed} duplicates collapsed, {f.values_nulled} "
+                            f"values nulled; {fhir.summary_message(f)}")
             print(line)
             if f.error:
                 print(f"           {f.error}")
@@ -169,7 +185,12 @@ def cmd_demo(args) -> int:
     if args.patients < 1:
         raise UsageError("--patients must be at least 1")
     files = demo.generate_demo(args.out, patients=args.patients, seed=args.seed,
-                               messy=not args.clean)
+                               messy=not args.clean, format=args.format)
+    if args.format == "fhir":
+        print(f"wrote the {files.visit_rows} visits of {files.patients} patients as a FHIR R4 "
+              f"Bulk Data export to {files.sessions}: "
+              + ", ".join(f"{n} {kind}" for kind, n in files.resources.items()))
+        return EXIT_OK
     print(f"wrote {files.visit_rows} visits of {files.patients} patients to {files.sessions}")
     print(f"wrote {files.medication_rows} medication rows to {files.medications}")
     return EXIT_OK

@@ -31,7 +31,8 @@ from analysis.queries import run_query
 from analysis.store import Snapshot
 
 UPLOAD_DIR = reference.DATA_DIR / "uploads"
-ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
+ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".parquet",
+                    ".ndjson", ".jsonl", ".json", ".zip")   # the last four: a FHIR R4 export
 MAX_NAME_CHARS = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -71,7 +72,8 @@ def save_upload(name: str, data: bytes, upload_dir: str | os.PathLike | None = N
 
     Refuses (:class:`UploadRefused`) a file that is empty, larger than
     :data:`analysis.limits.MAX_UPLOAD_BYTES`
-    or not a .csv/.tsv/.txt/.xlsx/.parquet export.  The file is created new
+    or not a .csv/.tsv/.txt/.xlsx/.parquet export or FHIR file (.ndjson, .jsonl,
+    .json, .zip).  The file is created new
     (never overwriting another) and readable by its owner only; nothing in
     it is ever executed.
     """

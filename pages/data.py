@@ -163,8 +163,9 @@ def upload_section() -> None:
                    "Point it at the clinic's database to load exports.")
         return
     st.caption(
-        f"Session and medication exports (CSV, TSV, TXT, XLSX or Parquet, up to "
-        f"{limits.size_text(limits.MAX_UPLOAD_BYTES)} each) are saved under "
+        f"Session, medication and measurement exports (CSV, TSV, TXT, XLSX or Parquet), or a "
+        f"FHIR R4 Bulk Data export (its NDJSON files together, Bundles, or a zip), up to "
+        f"{limits.size_text(limits.MAX_UPLOAD_BYTES)} each, are saved under "
         f"`data/uploads/` and loaded into the clinic database `{clinic_db.name}`. A later export "
         "replaces earlier rows of the same visit; loading the same file twice changes nothing. "
         "Columns that identify a person are dropped, never stored.")
