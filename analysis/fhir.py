@@ -43,10 +43,12 @@ from typing import Mapping
 import duckdb
 import pandas as pd
 
-from analysis import fhir_codes, fhir_files, keys, reference
+from analysis import fhir_codes, fhir_files, limits
 from analysis.fhir_files import ExportRefused
-from analysis.ingest import (NUMERIC_RULES, ROUTE_ALIASES, FileResult, _fold_sql, _literal,
-                             _log, _log_refusal, _next_ingest_id, _step)
+from analysis.ingest import (NUMERIC_RULES, PSEUDONYM_FUNCTION, ROUTE_ALIASES, FileResult,
+                             _fold_sql, _literal, _log, _log_refusal, _next_ingest_id,
+                             _register_pseudonym_function, _remove_pseudonym_function, _step)
+from analysis.limits import LimitExceeded
 
 # Resource types mapped (SPEC §2); every other type is counted and skipped.
 PATIENT_TYPES = ("Encounter", "Observation", "Condition", "MedicationAdministration",
@@ -156,7 +158,7 @@ def ingest_export(con: duckdb.DuckDBPyConnection, paths: list[Path], *,
             raise
         result.status = "ingested"
         return result
-    except (ExportRefused, fhir_codes.CodesFileError) as refusal:
+    except (ExportRefused, LimitExceeded, fhir_codes.CodesFileError) as refusal:
         result.error = str(refusal)
     except duckdb.Error as error:
         result.error = _read_error(error, export)
@@ -226,7 +228,7 @@ def _stage(con, export) -> None:
             con.execute(f"""CREATE OR REPLACE TEMP TABLE fx_file AS
                             WITH top AS (
                                 SELECT json, json_transform(json, {_literal(_BUNDLE)}) AS b
-                                FROM read_json_objects({path}, format = 'auto')),
+                                FROM read_json_objects({path}, format = 'auto', maximum_object_size = {limits.MAX_BUNDLE_BYTES})),
                             entries AS (
                                 SELECT unnest(b.entry) AS e FROM top WHERE b.resourceType = 'Bundle'
                                 UNION ALL
@@ -239,7 +241,7 @@ def _stage(con, export) -> None:
                 "SELECT count(*), count(r.resourceType) FROM fx_file").fetchall()[0]
             bundles = con.execute(
                 f"SELECT count(*) FILTER (WHERE json_extract_string(json, '$.resourceType') IS NULL) "
-                f"FROM read_json_objects({path}, format = 'auto')").fetchall()[0][0]
+                f"FROM read_json_objects({path}, format = 'auto', maximum_object_size = {limits.MAX_BUNDLE_BYTES})").fetchall()[0][0]
             if bundles or not first[1]:
                 raise ExportRefused(f"{source.name}: not FHIR JSON (no resourceType); "
                                     "nothing from this export was stored")
@@ -328,7 +330,7 @@ def _samples(con, export, per_type: int = 2):
             rows = con.execute(f"""
                 WITH entries AS (
                     SELECT unnest(json_transform(json, '{{"entry": [{{"resource": "JSON"}}]}}').entry) AS e
-                    FROM read_json_objects({_literal(str(source.path))}, format = 'auto'))
+                    FROM read_json_objects({_literal(str(source.path))}, format = 'auto', maximum_object_size = {limits.MAX_BUNDLE_BYTES}))
                 SELECT ordinal, e.resource FROM (
                     SELECT row_number() OVER () AS ordinal, e FROM entries)
                 WHERE ordinal <= {max(numbers)}""").fetchall()
@@ -426,22 +428,21 @@ def _duplicates(con) -> None:
 def _patients(con, live: str) -> None:
     """Pseudonyms of every patient id the export names, and which patients
     are known (in this export or already in the database)."""
-    ids = [r[0] for r in con.execute(f"""
-        SELECT DISTINCT pkey FROM (
-            SELECT rid AS pkey FROM {live} WHERE rtype = 'Patient'
-            UNION ALL SELECT pkey FROM {live} WHERE rtype IN ({_types(PATIENT_TYPES)}))
-        WHERE pkey IS NOT NULL""").fetchall()]
-    frame = pd.DataFrame({"pkey": pd.Series(ids, dtype=object),
-                          "patient_id": pd.Series([keys.pseudonym(i) for i in ids], dtype=object)})
-    con.register("fx_patient_frame", frame)
+    _register_pseudonym_function(con)   # the session export's set-wise pseudonyms
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fx_patients AS
-        SELECT f.pkey, f.patient_id,
-               f.pkey IN (SELECT rid FROM {live} WHERE rtype = 'Patient')
-               OR f.patient_id IN (SELECT patient_id FROM visits UNION SELECT patient_id FROM medications)
+        WITH ids AS (
+            SELECT DISTINCT pkey FROM (
+                SELECT rid AS pkey FROM {live} WHERE rtype = 'Patient'
+                UNION ALL SELECT pkey FROM {live} WHERE rtype IN ({_types(PATIENT_TYPES)}))
+            WHERE pkey IS NOT NULL),
+        named AS (SELECT pkey, {PSEUDONYM_FUNCTION}(pkey) AS patient_id FROM ids)
+        SELECT pkey, patient_id,
+               pkey IN (SELECT rid FROM {live} WHERE rtype = 'Patient')
+               OR patient_id IN (SELECT patient_id FROM visits UNION SELECT patient_id FROM medications)
                  AS known
-        FROM fx_patient_frame f""")
-    con.unregister("fx_patient_frame")
+        FROM named""")
+    _remove_pseudonym_function(con)
     con.execute(f"""INSERT INTO fx_out SELECT src, line, rtype, rid, 'quarantined', 'Patient without id'
                     FROM {live} WHERE rtype = 'Patient' AND rid IS NULL""")
 
@@ -1097,7 +1098,8 @@ def _drop_temp(con) -> None:
     ).fetchall()]
     for table in tables:
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    for frame in ("fx_lines_frame", "fx_patient_frame"):
+    _remove_pseudonym_function(con)
+    for frame in ("fx_lines_frame",):
         try:
             con.unregister(frame)
         except Exception:

@@ -5,11 +5,12 @@ resource per line, one file per resource type), as single NDJSON files, or
 as FHIR Bundles (JSON).  Before DuckDB reads anything, every file is checked
 in one pass over its bytes: its SHA-256 (so that the same export loaded
 twice changes nothing), that it is text, that it holds JSON objects, and
-that no line is longer than :data:`MAX_RESOURCE_BYTES` (a 200 MB line is
+that no line is longer than ``limits.MAX_LINE_BYTES`` (a 200 MB line is
 refused with a one-line message, never parsed).
 
-The limits here are the import's caps for NDJSON, Bundles and zips; the
-ones for CSV/XLSX/Parquet uploads live with the upload code.
+The limits are :mod:`analysis.limits`' (one owner for every size rule):
+one NDJSON line at most ``MAX_LINE_BYTES``, one Bundle file at most
+``MAX_BUNDLE_BYTES``, a zip's members unpacked at most ``MAX_DATA_BYTES``.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analysis import limits
+from analysis.limits import LimitExceeded
+
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 BUNDLE_SUFFIXES = (".json",)
 ZIP_SUFFIXES = (".zip",)
 FHIR_SUFFIXES = NDJSON_SUFFIXES + BUNDLE_SUFFIXES + ZIP_SUFFIXES
 
-MAX_RESOURCE_BYTES = 64 * 1024 * 1024        # one NDJSON line: one resource
-MAX_BUNDLE_BYTES = 1024 * 1024 * 1024        # one Bundle (a JSON file)
 MAX_ZIP_MEMBERS = 10_000
-MAX_ZIP_BYTES = 32 * 1024 * 1024 * 1024      # all members of a zip, unpacked
 MAX_ZIP_RATIO = 200                          # unpacked / packed, per member
 
 
@@ -136,17 +137,15 @@ def _unzip(path: Path, export: ExportFiles) -> list[SourceFile]:
         if len(members) > MAX_ZIP_MEMBERS:
             raise ExportRefused(f"{path.name}: {len(members)} files is over the "
                                 f"{MAX_ZIP_MEMBERS} files limit of one zip")
-        declared = sum(m.file_size for m in members)
-        if declared > MAX_ZIP_BYTES:
-            raise ExportRefused(f"{path.name}: {declared / 2**30:.1f} GB unpacked is over the "
-                                f"{MAX_ZIP_BYTES // 2**30} GB limit of one export")
+        limits.check_bytes(path.name, "its content unpacked", sum(m.file_size for m in members),
+                           limits.MAX_DATA_BYTES)
         if export.temporary is None:
             export.temporary = Path(tempfile.mkdtemp(prefix="fhir-export-"))
         out: list[SourceFile] = []
         for number, member in enumerate(members, start=1):
             target = export.temporary / f"{number:05d}{Path(member.filename).suffix.lower()}"
             limit = min(member.file_size, max(member.compress_size, 1) * MAX_ZIP_RATIO,
-                        MAX_ZIP_BYTES)
+                        limits.MAX_DATA_BYTES)
             written = 0
             try:
                 with archive.open(member) as source, open(target, "wb") as sink:
@@ -165,9 +164,10 @@ def _unzip(path: Path, export: ExportFiles) -> list[SourceFile]:
 
 
 def scan(source: SourceFile) -> None:
-    """One pass over the bytes: SHA-256, lines holding something, the
-    longest line under :data:`MAX_RESOURCE_BYTES` (NDJSON), text that starts
-    with a JSON object.  Refuses the export otherwise."""
+    """One pass over the bytes: SHA-256, physical lines, no line longer than
+    ``limits.MAX_LINE_BYTES`` (NDJSON; the scan stops at the first), text
+    that starts with a JSON object.  Refuses the export otherwise."""
+    limit = limits.MAX_LINE_BYTES
     digest = hashlib.sha256()
     run = 0            # bytes since the last newline
     newlines = 0
@@ -191,20 +191,19 @@ def scan(source: SourceFile) -> None:
                 run += len(block)
             else:
                 run += at
-                if run > MAX_RESOURCE_BYTES:
+                if run > limit:
                     break
                 newlines += block.count(b"\n")
                 run = len(block) - block.rfind(b"\n") - 1
-            if run > MAX_RESOURCE_BYTES:
+            if run > limit:
                 break
-    if source.kind == "ndjson" and run > MAX_RESOURCE_BYTES:
-        raise ExportRefused(
-            f"{source.name} line {newlines + 1}: a line longer than "
-            f"{MAX_RESOURCE_BYTES // 2**20} MB (the limit for one resource); "
-            "nothing from this export was stored")
-    if source.kind == "bundle" and size > MAX_BUNDLE_BYTES:
-        raise ExportRefused(f"{source.name}: {size / 2**20:.0f} MB is over the "
-                            f"{MAX_BUNDLE_BYTES // 2**20} MB limit of one Bundle file")
+    if source.kind == "ndjson" and run > limit:
+        raise LimitExceeded(
+            f"{source.name} line {newlines + 1}: one line (one resource) is over the limit of "
+            f"{limits.size_text(limit)}; nothing from this export was stored")
+    if source.kind == "bundle":
+        limits.check_bytes(source.name, "one Bundle", size, limits.MAX_BUNDLE_BYTES)
+    limits.check_bytes(source.name, "the file", size, limits.MAX_DATA_BYTES)
     if first is None:
         raise ExportRefused(f"{source.name}: the file is empty")
     if first != b"{":

@@ -35,6 +35,9 @@ MAX_SPREADSHEET_CELLS = 2_000_000
 #: The first line (the header row) of a text export, and any one line or
 #: record of a line-based export (NDJSON).
 MAX_LINE_BYTES = 1 * MB
+#: One FHIR Bundle (a JSON file read whole: a patient's $everything, a
+#: collection); Bulk Data exports come as NDJSON, one resource a line.
+MAX_BUNDLE_BYTES = 256 * MB
 
 
 class LimitExceeded(ValueError):

@@ -617,7 +617,7 @@ def test_a_200_mb_single_line_is_refused_without_reading_it(con, tmp_path):
             handle.write(chunk)
         handle.write(b'"}\n')
     error = refused(con, path)
-    assert error == ("huge.ndjson line 2: a line longer than 64 MB (the limit for one resource); "
+    assert error == ("huge.ndjson line 2: one line (one resource) is over the limit of 1 MB; "
                      "nothing from this export was stored")
 
 
