@@ -190,6 +190,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
             if plan.export_kind == "sessions":
                 _load_sessions(con, plan, result, ingest_id, name, ingest_date, _fail_after,
                                raw_rows)
+            elif plan.export_kind == "measurements":
+                from analysis import long_format
+                long_format.load(con, plan, result, ingest_id, name, ingest_date, _fail_after,
+                                 alias_file)
             else:
                 _load_medications(con, plan, result, ingest_id, name, ingest_date, _fail_after)
             _log(con, ingest_id, name, digest, "ingested", result)
@@ -234,11 +238,13 @@ def plan_columns(headers: list[str], file_name: str, *,
     values are replaced by their keyed pseudonym (SPEC §2); a record number
     is preferred over a name.
     """
+    from analysis import long_format
     folded = {h: fold(h) for h in headers}
     is_medication = any(
         reference.MEDICATION_ALIASES.get(f, f) == "drug" for f in folded.values()
     ) and not any(reference.canonical_column(f, alias_file) == "visit_type"
                   for f in folded.values())
+    is_measurements = not is_medication and long_format.is_long_format(folded.values())
     mapping: dict[str, str] = {}
     dropped: list[str] = []
     unknown: list[str] = []
@@ -250,6 +256,8 @@ def plan_columns(headers: list[str], file_name: str, *,
             canonical = chosen[header]
         elif is_medication:
             canonical = _medication_column(f, alias_file)
+        elif is_measurements:
+            canonical = long_format.column(f, alias_file)
         else:
             canonical = reference.canonical_column(f, alias_file)
         if reference.is_identifying(header):
@@ -269,8 +277,9 @@ def plan_columns(headers: list[str], file_name: str, *,
             dropped += [h for h in identifying_keys if h != key]
         dropped.sort(key=headers.index)
         mapping = {h: mapping[h] for h in headers if h in mapping}
-    kind = "medications" if is_medication else "sessions"
-    required = ("patient_id", "date", "drug") if is_medication else reference.REQUIRED_COLUMNS
+    kind = "medications" if is_medication else "measurements" if is_measurements else "sessions"
+    required = {"medications": ("patient_id", "date", "drug"), "measurements": long_format.REQUIRED,
+                "sessions": reference.REQUIRED_COLUMNS}[kind]
     missing = [c for c in required if c not in mapping.values()]
     if missing:
         raise IngestRefused(
@@ -385,8 +394,9 @@ def _stage(con, plan: ColumnPlan, reader_sql: str, path: Path | None = None,
     for rows that have a problem, so that no later step parses text again.
     """
     all_columns = ", ".join(_ident(h) for h in plan.all_columns)
-    wanted = (reference.CANONICAL_COLUMNS if plan.export_kind == "sessions"
-              else reference.MEDICATION_COLUMNS)
+    from analysis import long_format
+    wanted = {"sessions": reference.CANONICAL_COLUMNS, "medications": reference.MEDICATION_COLUMNS,
+              "measurements": long_format.COLUMNS}[plan.export_kind]
     by_canonical = {c: raw for raw, c in plan.mapping.items()}
     # A typed date or timestamp column (Parquet) is staged as its date.
     typed = {} if "read_csv" in reader_sql else dict(
@@ -1011,7 +1021,8 @@ def _remove_pseudonym_function(con) -> None:
 def _drop_temp(con) -> None:
     for view in ("accepted", "kept", "typed", "staged"):
         con.execute(f"DROP VIEW IF EXISTS temp.{view}")
-    for table in ("staged_raw", "staged_numbered", "staged_lines", "staged_rejects", "checked",
+    for table in ("lf_measures", "lf_values", "lf_new_days", "lf_new_visits", "lf_targets", "lf_agg",
+                  "staged_raw", "staged_numbered", "staged_lines", "staged_rejects", "checked",
                   "dup_rows", "shared_keys", "clash_keys", "problem_rows", "condition_map", "drug_map"):
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     try:

@@ -5,7 +5,7 @@
 CREATE TABLE IF NOT EXISTS ingest_log (
     ingest_id                   BIGINT PRIMARY KEY,
     file_name                   VARCHAR NOT NULL,
-    export_kind                 VARCHAR,          -- 'sessions' | 'medications'
+    export_kind                 VARCHAR,          -- 'sessions' | 'medications' | 'measurements' | 'fhir'
     sha256                      VARCHAR,
     ingested_at                 TIMESTAMP NOT NULL,
     status                      VARCHAR NOT NULL, -- 'ingested' | 'refused'
