@@ -764,8 +764,7 @@ def _visits(con) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE fx_visit_days AS SELECT DISTINCT * FROM fx_visit_days")
     # The day's visit an item without its own encounter goes to: a treatment
     # session first (ketamine: only a session), then follow-up, then intake.
-    priority = ("CASE vtype WHEN 'booster' THEN 1 WHEN 'infusion' THEN 2 "
-                "WHEN 'follow_up' THEN 3 ELSE 4 END")
+    priority = day_priority_sql("vtype")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fx_day_primary AS
         SELECT patient_id, day, arg_min(vtype, {priority}) AS primary_type,
@@ -775,6 +774,14 @@ def _visits(con) -> None:
         con.execute(f"""UPDATE {table} t SET enc_vtype = p.{pick} FROM fx_day_primary p
                         WHERE t.enc_vtype IS NULL AND NOT t.enc_bad
                           AND t.patient_id = p.patient_id AND t.day = p.day""")
+
+
+def day_priority_sql(column: str) -> str:
+    """The order in which a day's visits take a value that names no visit:
+    a treatment session, then a follow-up, then an intake (one rule for FHIR
+    and measurement exports)."""
+    return (f"CASE {column} WHEN 'booster' THEN 1 WHEN 'infusion' THEN 2 "
+            "WHEN 'follow_up' THEN 3 ELSE 4 END")
 
 
 def _valid_value_sql() -> str:

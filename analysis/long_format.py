@@ -165,8 +165,7 @@ def load(con, plan, result, ingest_id: int, name: str, ingest_date: dt.date,
 
 def _merge(con, result, ingest_id: int) -> None:
     """Values onto the day's visit; a day without one gets a visit."""
-    priority = ("CASE visit_type WHEN 'booster' THEN 1 WHEN 'infusion' THEN 2 "
-                "WHEN 'follow_up' THEN 3 ELSE 4 END")
+    priority = fhir.day_priority_sql("visit_type")
     # Days without a visit: a treatment session when ketamine was given.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE lf_new_days AS

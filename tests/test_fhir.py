@@ -629,3 +629,18 @@ def test_only_unknown_patients_quarantines_every_resource_and_stores_no_visit(co
     assert result.rows_quarantined == 2 and visits(con) == []
     assert {r[3].split(": ", 1)[1] for r in quarantine(con)} == {
         "subject refers to a patient not in this export"}
+
+
+def test_fhir_files_uploaded_on_the_data_page_are_one_export(tmp_path):
+    from analysis import data_quality
+    folder = export(tmp_path / "x", patient(), encounter("e1", "2024-01-02T09:00:00-07:00", text="Intake"),
+                    obs("o1", "44261-6", 11, "2024-01-02T09:10:00-07:00", enc="e1"))
+    saved, names = [], {}
+    for path in sorted(folder.iterdir()):
+        stored = data_quality.save_upload(path.name, path.read_bytes(), upload_dir=tmp_path / "up")
+        saved.append(stored)
+        names[str(stored)] = path.name
+    summary = data_quality.ingest_uploads(saved, tmp_path / "clinic.duckdb", display_names=names,
+                                          ingest_date=INGEST_DATE)
+    assert [f.status for f in summary.files] == ["ingested"]
+    assert summary.files[0].export_kind == "fhir" and summary.files[0].rows_read == 3
