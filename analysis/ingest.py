@@ -19,8 +19,10 @@ import csv
 import datetime as dt
 import hashlib
 import os
+import re
 import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -28,7 +30,7 @@ from typing import Callable, Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from analysis import keys, reference
+from analysis import keys, limits, reference
 from analysis.reference import fold
 
 # Value rules of SPEC §2: column -> (lowest, highest, whole numbers only).
@@ -162,9 +164,11 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
     name = display_name or path.name
     ingest_date = ingest_date or dt.date.today()
     result = FileResult(path=str(path), status="refused")
+    digest = None
     try:
         if not path.is_file():
             raise IngestRefused(f"{name}: no such file")
+        limits.check_bytes(name, "the file", path.stat().st_size, limits.MAX_DATA_BYTES)
         digest, is_utf8, physical_lines = _fingerprint(path)
         already = con.execute(
             "SELECT count(*) FROM ingest_log WHERE sha256 = ? AND status = 'ingested'",
@@ -174,7 +178,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
             return result
         if path.stat().st_size == 0:
             raise IngestRefused(f"{name}: the file is empty (no header row, no data)")
-        headers, reader_sql = _open_export(con, path, name, is_utf8)
+        headers, reader_sql = _open_export(con, path, name, is_utf8, physical_lines)
         plan = plan_columns(headers, name, column_map=column_map, alias_file=alias_file)
         result.export_kind = plan.export_kind
         result.dropped_identifying_columns = plan.dropped_identifying
@@ -204,13 +208,13 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
             raise
         result.status = "ingested"
         return result
-    except IngestRefused as refusal:
+    except (IngestRefused, limits.LimitExceeded) as refusal:
         result.error = str(refusal)
     except duckdb.Error as error:
-        result.error = f"{name}: could not be read as an export ({_first_line(error)})"
+        result.error = f"{name}: could not be read as an export ({_reason(error)})"
     finally:
         _drop_temp(con)
-    _log_refusal(con, name, result)
+    _log_refusal(con, name, digest, result)
     return result
 
 
@@ -281,6 +285,12 @@ def plan_columns(headers: list[str], file_name: str, *,
     required = {"medications": ("patient_id", "date", "drug"), "measurements": long_format.REQUIRED,
                 "sessions": reference.REQUIRED_COLUMNS}[kind]
     missing = [c for c in required if c not in mapping.values()]
+    if missing and looks_like_data(headers):
+        # A headerless export: its "headers" are the first row's values
+        # (a name, a birth date, a phone number), never repeated anywhere.
+        raise IngestRefused(
+            f"{file_name}: the first line looks like data, not column names; the export "
+            f"needs a header row naming its columns ({', '.join(required)}, ...)")
     if missing:
         raise IngestRefused(
             f"{file_name}: missing required column(s) {', '.join(missing)}. "
@@ -289,6 +299,20 @@ def plan_columns(headers: list[str], file_name: str, *,
                if mapping else "")
             + (f"; dropped as identifying: {', '.join(dropped)}" if dropped else ""))
     return ColumnPlan(kind, mapping, dropped, unknown, list(headers), pseudonymised)
+
+
+_DATA_LIKE = (
+    re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?"),   # a date or time stamp
+    re.compile(r"[-+]?\d+([.,]\d+)?"),                         # a number
+    re.compile(r"\+?[\d\s().-]{7,}"),                            # a phone number
+    re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+"),                     # an e-mail address
+)
+
+
+def looks_like_data(headers: list[str]) -> bool:
+    """Does a file's first line hold values (a date, a number, a phone
+    number, an e-mail address) rather than column names?"""
+    return any(pattern.fullmatch(str(h).strip()) for h in headers for pattern in _DATA_LIKE)
 
 
 def _medication_column(folded: str, alias_file: str | None) -> str | None:
@@ -314,23 +338,30 @@ def read_headers(con: duckdb.DuckDBPyConnection, path: str | os.PathLike) -> lis
 # reading the file
 
 
-def _open_export(con, path: Path, name: str,
-                 is_utf8: bool | None = None) -> tuple[list[str], str]:
-    """Return the raw headers and a SQL relation that reads the file as text."""
+def _open_export(con, path: Path, name: str, is_utf8: bool | None = None,
+                 physical_lines: int | None = None) -> tuple[list[str], str]:
+    """Return the raw headers and a SQL relation that reads the file as text.
+
+    The limits of :mod:`analysis.limits` are checked first, on what can be
+    known without parsing (a zip's declared sizes, a Parquet footer, the
+    header line and line count of a CSV).
+    """
     suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
         frame = _read_excel(path, name)
         con.register("excel_import", frame)
         return list(frame.columns), "excel_import"
     if suffix in PARQUET_SUFFIXES:
+        _check_parquet(path, name)
         relation = f"read_parquet({_literal(str(path))})"
         return _described_headers(con, relation), relation
     if not _looks_like_text(path):
         raise IngestRefused(f"{name}: not a CSV, XLSX or Parquet export (binary content)")
     # DuckDB would not fail on a Latin-1 byte: it would reject the line, so
     # the encoding is decided from the bytes (UTF-8 when they are valid UTF-8).
-    if is_utf8 is None:
-        is_utf8 = _fingerprint(path)[1]
+    if is_utf8 is None or physical_lines is None:
+        _, is_utf8, physical_lines = _fingerprint(path)
+    _check_text(path, name, physical_lines)
     encoding = "utf-8" if is_utf8 else "latin-1"
     # No null_padding: a line with too many or too few fields is rejected by
     # the reader (and quarantined as malformed) instead of widening the file.
@@ -340,23 +371,62 @@ def _open_export(con, path: Path, name: str,
     try:
         return _described_headers(con, relation), relation
     except duckdb.Error as error:
-        raise IngestRefused(f"{name}: could not be read as CSV ({_first_line(error)})") from None
+        raise IngestRefused(f"{name}: could not be read as CSV ({_reason(error)})") from None
 
 
 def _described_headers(con, relation: str) -> list[str]:
     return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
 
 
-def _read_excel(path: Path, name: str) -> pd.DataFrame:
+def _check_text(path: Path, name: str, physical_lines: int) -> None:
+    """A CSV's header line, columns and cells, from its first line and its
+    line count, before DuckDB's reader (whose sniffer would take minutes and
+    gigabytes over 100,000 columns) sees it."""
+    with open(path, "rb") as handle:
+        head = handle.read(limits.MAX_LINE_BYTES + 1)
+    ends = [i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0]
+    if not ends and len(head) > limits.MAX_LINE_BYTES:
+        raise limits.LimitExceeded(
+            f"{name}: its first line (the header row) is longer than the limit of "
+            f"{limits.size_text(limits.MAX_LINE_BYTES)}; nothing stored from it")
+    header = head[:min(ends)] if ends else head
+    unquoted = re.sub(rb'"[^"]*"', b"", header)  # a delimiter inside quotes splits nothing
+    columns = max(unquoted.count(d) for d in (b",", b";", b"\t", b"|")) + 1
+    limits.check_count(name, "columns", columns, limits.MAX_COLUMNS)
+    limits.check_count(name, "cells", columns * max(physical_lines - 1, 0), limits.MAX_CELLS)
+
+
+def _check_parquet(path: Path, name: str) -> None:
+    """Columns, cells and uncompressed size from the Parquet footer alone."""
+    import pyarrow.parquet as pq
     try:
-        frame = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl")
-    except Exception as error:  # openpyxl raises many kinds for a broken file
-        raise IngestRefused(f"{name}: could not be read as XLSX ({error})") from None
+        meta = pq.ParquetFile(path).metadata
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds
+        raise IngestRefused(f"{name}: could not be read as Parquet ({_reason(error)})") from None
+    limits.check_count(name, "columns", meta.num_columns, limits.MAX_COLUMNS)
+    limits.check_count(name, "cells", meta.num_rows * meta.num_columns, limits.MAX_CELLS)
+    limits.check_bytes(name, "its data uncompressed",
+                       sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)),
+                       limits.MAX_DATA_BYTES)
+
+
+def _read_excel(path: Path, name: str) -> pd.DataFrame:
+    """The first sheet as text, read as a stream: refused on the zip's
+    declared sizes before any XML is parsed, then while reading as soon as
+    it passes the column or cell limit.  (A member larger than declared is
+    cut at its declared size by ``zipfile`` and fails its CRC check.)"""
+    import openpyxl
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as error:
+        raise IngestRefused(f"{name}: could not be read as XLSX ({_reason(error)})") from None
+    limits.check_bytes(name, "its content once unzipped", unzipped, limits.MAX_UNZIPPED_BYTES)
 
     def as_text(value):
-        if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        if value is None or (isinstance(value, float) and value != value):
             return None
-        if isinstance(value, (dt.datetime, pd.Timestamp)):
+        if isinstance(value, dt.datetime):
             return value.strftime("%Y-%m-%d")
         if isinstance(value, dt.date):
             return value.isoformat()
@@ -364,8 +434,41 @@ def _read_excel(path: Path, name: str) -> pd.DataFrame:
             return str(int(value))
         return str(value)
 
-    frame.columns = [str(c) for c in frame.columns]
-    return frame.apply(lambda column: column.map(as_text)).astype(object)
+    rows: list[list] = []
+    width = cells = 0
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        try:
+            sheet = book.worksheets[0]
+            sheet.reset_dimensions()  # the sheet's declared size is neither trusted nor padded to
+            for row in sheet.iter_rows(values_only=True):
+                cells += len(row)
+                if len(row) > width:
+                    width = len(row)
+                    limits.check_count(name, "columns", width, limits.MAX_COLUMNS)
+                limits.check_count(name, "cells", cells, limits.MAX_SPREADSHEET_CELLS)
+                values = [as_text(v) for v in row]
+                if any(v is not None for v in values):  # blank rows are skipped
+                    rows.append(values)
+        finally:
+            book.close()
+    except limits.LimitExceeded:
+        raise
+    except Exception as error:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
+        raise IngestRefused(f"{name}: could not be read as XLSX ({_reason(error)})") from None
+    if not rows:
+        return pd.DataFrame()
+    header = rows[0] + [None] * (width - len(rows[0]))
+    names: list[str] = []
+    for number, value in enumerate(header):
+        base = value if value is not None else f"Unnamed: {number}"
+        label, copy = base, 0
+        while label in names:  # repeated headers: a, a.1, a.2 (as pandas names them)
+            copy += 1
+            label = f"{base}.{copy}"
+        names.append(label)
+    body = [r + [None] * (width - len(r)) for r in rows[1:]]
+    return pd.DataFrame(body, columns=names, dtype=object)
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -968,10 +1071,10 @@ def _log(con, ingest_id: int, name: str, digest: str | None, status: str, r: Fil
           r.dropped_identifying_columns, r.unknown_columns, r.error, r.pseudonymised_columns])
 
 
-def _log_refusal(con, name: str, result: FileResult) -> None:
+def _log_refusal(con, name: str, digest: str | None, result: FileResult) -> None:
     try:
         con.execute("BEGIN TRANSACTION")
-        _log(con, _next_ingest_id(con), name, None, "refused", result)
+        _log(con, _next_ingest_id(con), name, digest, "refused", result)
         con.execute("COMMIT")
     except duckdb.Error:
         try:
@@ -1077,6 +1180,12 @@ def _literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def _first_line(error: BaseException) -> str:
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`")
+
+
+def _reason(error: BaseException) -> str:
+    """A reader's error for a refusal message: its first line, with anything
+    quoted in it (a value, a path) left out, so no row's value is echoed."""
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    first = _QUOTED.sub("…", text[0]) if text else ""
+    return first.split(" Original Line")[0] or type(error).__name__
