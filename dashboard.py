@@ -18,17 +18,15 @@ st.set_page_config(page_title="Ketamine pain outcomes", page_icon=":material/mon
                    layout="wide")
 
 
-def choose_source():
-    source = default_source()
-    if not source.is_demo and st.sidebar.toggle(
-            "Show the demo clinic instead", key="show_demo",
-            help="Synthetic data in its own database; never mixed with the clinic's."):
-        source = demo_source()
-    return source
-
-
-source = choose_source()
-session = auth.current(source)
+source = default_source()
+session = auth.current(source)  # clinic data: the sign-in form until signed in
+# The demo switch is drawn for a signed-in user only: nobody reaches the demo
+# (or anything else) through a clinic's dashboard without signing in, and a
+# signed-in user keeps their own role there (the demo is read-only).
+if session.method != "demo" and st.sidebar.toggle(
+        "Show the demo clinic instead", key="show_demo",
+        help="Synthetic data in its own database; never mixed with the clinic's."):
+    source = demo_source()
 
 sections: dict[str, list] = {}
 for spec in pages.pages_for(session.role):

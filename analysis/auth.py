@@ -12,6 +12,10 @@ Users live in a TOML file outside the repository (``OUTCOMES_USERS``, else
 
 Create entries with ``python -m analysis users add NAME --role ROLE``.
 Five failed sign-ins within 15 minutes lock a user out for 15 minutes.
+
+:func:`may_write` is the one rule for "may this session write?": every
+path that writes a clinic's data (saving an upload, ingesting it) needs the
+:class:`WriteGrant` it returns.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from pathlib import Path
 
 import bcrypt
 
-from analysis import audit
+from analysis import audit, db
 
 ROLES = ("clinical", "analyst", "marketing")
+#: Roles that may load exports into the clinic's database (once signed in).
+WRITER_ROLES = ("clinical", "analyst")
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)
 SESSION_TIMEOUT = dt.timedelta(minutes=30)
@@ -54,6 +60,36 @@ class SignIn:
     role: str | None
     message: str
     locked: bool = False
+
+
+class WriteRefused(PermissionError):
+    """This session may not write; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class WriteGrant:
+    """What :func:`may_write` hands a session that may write: the one
+    database it may write to, and who writes (for the audit log)."""
+    db_path: Path
+    user: str
+    role: str
+
+
+def may_write(source, user: str | None, role: str | None, signed_in: bool) -> WriteGrant:
+    """May this session write, and where?  Only a user signed in to the
+    clinic's data (password or OIDC, not the demo's "view as") with a role
+    in :data:`WRITER_ROLES`, and only into the database they are looking at;
+    the demo clinic is never written.  ``source`` is the session's
+    :class:`analysis.sources.DataSource`.  Raises :class:`WriteRefused`."""
+    if source.is_demo or db.is_demo_database(source.path):
+        raise WriteRefused("The demo clinic is read-only: exports are loaded into the clinic's "
+                           "own database, by a clinical or analyst user signed in to it (or "
+                           "with `python -m analysis ingest`).")
+    if not signed_in or not user:
+        raise WriteRefused("Sign in to load exports.")
+    if role not in WRITER_ROLES:
+        raise WriteRefused("Loading exports is for the clinical team and analysts.")
+    return WriteGrant(Path(source.path), user, role)
 
 
 def users_path() -> Path:

@@ -2,8 +2,9 @@
 complete, clean and fresh the stored data is (SPEC §2).
 
 * :func:`save_upload` / :func:`ingest_uploads` — an uploaded file is written
-  under ``data/uploads/<timestamp>_<sanitised name>`` (never executed) and
-  ingested into the clinic's database, never the demo's;
+  under ``data/uploads/<timestamp>_<sanitised name>`` (never executed),
+  ingested into the clinic's database (never the demo's) and deleted; both
+  need the :class:`analysis.auth.WriteGrant` of a session that may write;
 * :func:`mapping_request` — what the column-mapping form needs when a file
   was refused for a missing required column;
 * :func:`completeness`, :func:`key_completeness`, :func:`patient_completeness`
@@ -24,7 +25,7 @@ from typing import Callable, Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from analysis import db, ingest, limits, reference
+from analysis import auth, db, ingest, limits, reference
 from analysis.outcomes import Filters
 from analysis.reference import fold
 from analysis.queries import run_query
@@ -66,9 +67,11 @@ def sanitise_name(name: str) -> str:
     return safe
 
 
-def save_upload(name: str, data: bytes, upload_dir: str | os.PathLike | None = None,
+def save_upload(grant: auth.WriteGrant, name: str, data: bytes,
+                upload_dir: str | os.PathLike | None = None,
                 now: dt.datetime | None = None) -> Path:
-    """Write an uploaded export to ``upload_dir/<timestamp>_<sanitised name>``.
+    """Write an uploaded export to ``upload_dir/<timestamp>_<sanitised name>``
+    for a session that may write (``grant``, from :func:`analysis.auth.may_write`).
 
     Refuses (:class:`UploadRefused`) a file that is empty, larger than
     :data:`analysis.limits.MAX_UPLOAD_BYTES`
@@ -77,6 +80,7 @@ def save_upload(name: str, data: bytes, upload_dir: str | os.PathLike | None = N
     (never overwriting another) and readable by its owner only; nothing in
     it is ever executed.
     """
+    _check_grant(grant)
     safe = sanitise_name(name)
     suffix = Path(safe).suffix.lower()
     if suffix not in ALLOWED_SUFFIXES:
@@ -90,7 +94,8 @@ def save_upload(name: str, data: bytes, upload_dir: str | os.PathLike | None = N
     except limits.LimitExceeded as over:
         raise UploadRefused(str(over)) from None
     folder = Path(upload_dir) if upload_dir is not None else UPLOAD_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _sweep(folder, dt.datetime.now())
     stamp = (now or dt.datetime.now()).strftime("%Y%m%dT%H%M%S")
     for attempt in range(1, 1000):
         candidate = folder / (f"{stamp}_{safe}" if attempt == 1 else f"{stamp}-{attempt}_{safe}")
@@ -104,32 +109,59 @@ def save_upload(name: str, data: bytes, upload_dir: str | os.PathLike | None = N
     raise UploadRefused(f"{safe}: too many uploads with this name in one second")
 
 
-def is_demo_database(path: str | os.PathLike) -> bool:
-    return Path(path).resolve() == Path(db.DEMO_DB).resolve()
+#: A saved upload still waiting for a column mapping is deleted after this long.
+PENDING_UPLOAD_KEPT = dt.timedelta(hours=24)
 
 
-def ingest_uploads(paths: Iterable[str | os.PathLike], db_path: str | os.PathLike | None = None,
+def _check_grant(grant) -> None:
+    if not isinstance(grant, auth.WriteGrant) or db.is_demo_database(grant.db_path):
+        raise auth.WriteRefused("this session may not load exports")
+
+
+def _sweep(folder: Path, now: dt.datetime) -> None:
+    """Delete saved uploads left waiting for a column mapping for too long."""
+    oldest = (now - PENDING_UPLOAD_KEPT).timestamp()
+    for old in folder.iterdir():
+        try:
+            if old.is_file() and old.stat().st_mtime < oldest:
+                old.unlink()
+        except OSError:
+            pass
+
+
+def discard_upload(path: str | os.PathLike) -> None:
+    """Delete a saved upload nobody will load (a column mapping not given)."""
+    Path(path).unlink(missing_ok=True)
+
+
+def ingest_uploads(paths: Iterable[str | os.PathLike], grant: auth.WriteGrant,
                    *, column_map: Mapping[str, str] | None = None,
                    display_names: Mapping[str, str] | None = None,
                    progress: Callable[[int, int, str], None] | None = None,
                    ingest_date: dt.date | None = None) -> ingest.IngestSummary:
-    """Ingest saved uploads into the clinic database
-    (:func:`analysis.db.resolve_db_path` unless ``db_path`` is given).
+    """Ingest saved uploads into the database ``grant`` allows (never the
+    demo's), then delete each file (its SHA-256 stays in the ingest log),
+    except one refused for a missing column, kept for the column-mapping
+    form (:func:`discard_upload`, or swept after :data:`PENDING_UPLOAD_KEPT`).
 
-    Never the demo database (ValueError).  :class:`DatabaseBusy` when another
-    process holds the file for writing.
+    :class:`DatabaseBusy` when another process holds the file for writing
+    (the files are kept for another try).
     """
-    target = Path(db_path) if db_path is not None else db.resolve_db_path()
-    if is_demo_database(target):
-        raise ValueError("uploads go to the clinic's database, never the demo's")
+    _check_grant(grant)
+    paths = list(paths)
     try:
-        with db.writer(target) as con:
-            return ingest.ingest_files(con, list(paths), ingest_date=ingest_date,
-                                       column_map=column_map, display_names=display_names,
-                                       progress=progress)
+        with db.writer(grant.db_path) as con:
+            summary = ingest.ingest_files(con, paths, ingest_date=ingest_date,
+                                          column_map=column_map, display_names=display_names,
+                                          progress=progress)
     except duckdb.IOException as error:
         raise DatabaseBusy(f"the clinic database is in use by another process ({error})") \
             from None
+    kept = {str(Path(r.path)) for r in summary.files if needs_column_mapping(r)}
+    for path in paths:
+        if str(Path(path)) not in kept:
+            discard_upload(path)
+    return summary
 
 
 def summary_table(summary: ingest.IngestSummary,

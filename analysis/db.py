@@ -47,6 +47,11 @@ def resolve_db_path(cli_value: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else DEFAULT_DB
 
 
+def is_demo_database(path: str | os.PathLike) -> bool:
+    """Is ``path`` the bundled demo's database (never written by a user)?"""
+    return Path(path).resolve() == Path(DEMO_DB).resolve()
+
+
 def read_sql(name: str) -> str:
     return (SQL_DIR / name).read_text(encoding="utf-8")
 

@@ -11,14 +11,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audit, data_quality, db, limits, store
+from analysis import audit, auth as access, data_quality, limits, store
 from analysis.formatting import count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.privacy import csv_bytes
 from ui import auth, context, theme
 
 ctx = context.get()
-clinic_db = db.resolve_db_path()
+try:  # may this session load exports, and into which database?
+    grant = auth.write_grant(ctx.source)
+except access.WriteRefused as refused:
+    grant, not_allowed = None, str(refused)
 LAST = "data_last_ingest"       # the last load's result, shown after the rerun
 ROUND = "data_upload_round"     # a new uploader after each load (clears the picked files)
 
@@ -47,7 +50,7 @@ def remember(summary, display_names: dict, refused_uploads: list[str],
 
 def record_audit(summary, display_names: dict) -> None:
     try:
-        audit.record(clinic_db, "ingest", user=ctx.user, role=ctx.role,
+        audit.record(grant.db_path, "ingest", user=grant.user, role=grant.role,
                      files=[{"file": display_names.get(f.path, f.path), "status": f.status,
                              "rows_read": f.rows_read, "rows_accepted": f.rows_accepted}
                             for f in summary.files])
@@ -60,7 +63,7 @@ def refresh() -> None:
     """Show the new data: build its snapshot now (whoever loaded it waits for
     it; other sessions keep the previous one until it is ready), run again."""
     with st.spinner("Preparing the new data for the dashboard…"):
-        store.snapshot(clinic_db, warm=True)
+        store.snapshot(grant.db_path, warm=True)
     st.rerun()
 
 
@@ -114,6 +117,8 @@ def show_last_load() -> None:
         for path, name in list(last["pending"].items()):
             mapping_form(path, name)
         if st.button("Dismiss", key="data_dismiss_last"):
+            for path in last["pending"]:
+                data_quality.discard_upload(path)
             st.session_state.pop(LAST, None)
             st.rerun()
 
@@ -146,7 +151,7 @@ def mapping_form(path: str, name: str) -> None:
         st.warning(str(problem))
         return
     try:
-        summary = data_quality.ingest_uploads([path], clinic_db, column_map=column_map,
+        summary = data_quality.ingest_uploads([path], grant, column_map=column_map,
                                               display_names={path: name})
     except data_quality.DatabaseBusy as busy:
         st.warning(f"{busy}. Try again in a moment.")
@@ -158,21 +163,13 @@ def mapping_form(path: str, name: str) -> None:
 
 def upload_section() -> None:
     st.subheader("Load exports")
-    if data_quality.is_demo_database(clinic_db):
-        st.warning("OUTCOMES_DB points at the demo database; exports cannot be loaded into it. "
-                   "Point it at the clinic's database to load exports.")
-        return
     st.caption(
         f"Session, medication and measurement exports (CSV, TSV, TXT, XLSX or Parquet), or a "
         f"FHIR R4 Bulk Data export (its NDJSON files together, Bundles, or a zip), up to "
-        f"{limits.size_text(limits.MAX_UPLOAD_BYTES)} each, are saved under "
-        f"`data/uploads/` and loaded into the clinic database `{clinic_db.name}`. A later export "
-        "replaces earlier rows of the same visit; loading the same file twice changes nothing. "
-        "Columns that identify a person are dropped, never stored.")
-    if ctx.source.is_demo:
-        st.info("You are looking at the demo clinic (synthetic data). Exports you load go to the "
-                "clinic database, never the demo, and the dashboard shows the clinic's data once "
-                "it exists.")
+        f"{limits.size_text(limits.MAX_UPLOAD_BYTES)} each, are loaded into the clinic database "
+        f"`{grant.db_path.name}` and then deleted (the ingest log keeps each file's SHA-256). "
+        "A later export replaces earlier rows of the same visit; loading the same file twice "
+        "changes nothing. Columns that identify a person are dropped, never stored.")
     round_ = st.session_state.get(ROUND, 0)
     files = st.file_uploader("Exports", type=[s.lstrip(".") for s in data_quality.ALLOWED_SUFFIXES],
                              accept_multiple_files=True, key=f"data_uploader_{round_}")
@@ -184,7 +181,7 @@ def upload_section() -> None:
         saved, names, refused_uploads = [], {}, []
         for uploaded in files:
             try:
-                path = data_quality.save_upload(uploaded.name, uploaded.getvalue())
+                path = data_quality.save_upload(grant, uploaded.name, uploaded.getvalue())
             except data_quality.UploadRefused as refusal:
                 refused_uploads.append(str(refusal))
                 st.write(f"Not loaded: {refusal}")
@@ -197,7 +194,7 @@ def upload_section() -> None:
             bar.progress((number - 1) / total, text=f"Loading {shown} ({number} of {total})")
 
         try:
-            summary = data_quality.ingest_uploads(saved, clinic_db, display_names=names,
+            summary = data_quality.ingest_uploads(saved, grant, display_names=names,
                                                   progress=progress)
         except data_quality.DatabaseBusy as busy:
             status.update(label="The clinic database is busy", state="error")
@@ -211,8 +208,8 @@ def upload_section() -> None:
     refresh()
 
 
-if ctx.role == "marketing":
-    st.info("Loading exports is for the clinical team and analysts.")
+if grant is None:
+    st.info(not_allowed)
 else:
     upload_section()
     show_last_load()

@@ -73,6 +73,15 @@ def signed_in(app, role: str = "clinical", user: str | None = None):
     return app
 
 
+def write_grant(db_path, role: str = "clinical"):
+    """What a signed-in user of ``role`` gets from ``analysis.auth.may_write``
+    for the clinic database ``db_path``."""
+    from analysis import auth
+    from analysis.sources import DataSource
+    return auth.may_write(DataSource(Path(db_path), is_demo=False), f"test-{role}", role,
+                          signed_in=True)
+
+
 def run_page(page: str, query: dict | None = None, timeout: float = 120,
              role: str = "clinical"):
     """Run the real app (dashboard.py) on one page, signed in as ``role``,

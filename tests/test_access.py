@@ -218,3 +218,90 @@ def test_ingest_and_report_from_the_command_line_are_audited(tmp_path, demo_expo
     assert '"quarter": "2026Q2"' in rows["detail"].iloc[0]
     assert '"status": "ingested"' in rows["detail"].iloc[1]
     assert audit.verify(db_path).intact
+
+
+# --------------------------------------------------------------------------
+# who may write (issue 13): one rule, asked by every writing path
+
+
+def test_may_write_only_signed_in_clinical_or_analyst_on_clinic_data(tmp_path):
+    from analysis import db
+    from analysis.sources import DataSource
+    clinic = DataSource(tmp_path / "clinic.duckdb", is_demo=False)
+    for role in auth.WRITER_ROLES:
+        grant = auth.may_write(clinic, "drlee", role, signed_in=True)
+        assert (grant.db_path, grant.user, grant.role) == (clinic.path, "drlee", role)
+    refusals = [
+        (clinic, "mark", "marketing", True, "clinical team and analysts"),
+        (clinic, "demo", "clinical", False, "Sign in"),         # the demo's "view as"
+        (clinic, None, "clinical", True, "Sign in"),
+        (DataSource(clinic.path, is_demo=True), "drlee", "clinical", True, "read-only"),
+        (DataSource(db.DEMO_DB, is_demo=False), "drlee", "clinical", True, "read-only"),
+    ]
+    for source, user, role, signed_in, why in refusals:
+        with pytest.raises(auth.WriteRefused, match=why):
+            auth.may_write(source, user, role, signed_in)
+
+
+def test_every_writing_path_needs_a_grant(tmp_path, demo_exports):
+    from analysis import data_quality, db
+    export = tmp_path / "sessions.csv"
+    shutil.copy(demo_exports.sessions, export)
+    clinic = tmp_path / "clinic.duckdb"
+    for not_a_grant in (None, clinic, str(clinic), "drlee",
+                        auth.WriteGrant(db.DEMO_DB, "drlee", "clinical")):
+        with pytest.raises(auth.WriteRefused):
+            data_quality.save_upload(not_a_grant, "x.csv", b"a,b\n1,2\n", tmp_path)
+        with pytest.raises(auth.WriteRefused):
+            data_quality.ingest_uploads([export], not_a_grant)
+    assert not clinic.exists() and export.exists()
+
+
+def _upload_controls(app) -> list:
+    return [*app.get("file_uploader"), *[b for b in app.button if b.key == "data_load"]]
+
+
+def test_anonymous_session_cannot_flip_to_the_demo_and_upload(clinic):
+    """The attack: with clinic data loaded, flip "Show the demo clinic
+    instead" before signing in, view as clinical, open the Data page and
+    load an export (it went into the clinic's database)."""
+    app = AppTest.from_file(DASHBOARD, default_timeout=120)
+    app.session_state["show_demo"] = True
+    app.session_state["demo_role"] = "clinical"
+    app.run()
+    assert_no_errors(app)
+    assert [t.value for t in app.title] == ["Sign in"]
+    assert not [t for t in app.toggle if t.key == "show_demo"]
+    assert not _upload_controls(app)
+    with pytest.raises(Exception):
+        app.switch_page("pages/data.py").run()
+
+
+def test_signed_in_marketing_cannot_upload_through_the_demo(clinic):
+    from tests.conftest import signed_in
+    app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120), "marketing", "mark")
+    app.session_state["show_demo"] = True
+    app.session_state["demo_role"] = "clinical"
+    app.run()
+    assert_no_errors(app)
+    assert not [s for s in app.selectbox if s.key == "demo_role"]  # no "view as" once signed in
+    assert [t.value for t in app.title] == ["Claim check"]  # marketing's pages, its own role
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        app.switch_page("pages/data.py")                    # not in marketing's navigation
+    assert not _upload_controls(app)
+
+
+def test_signed_in_clinician_on_the_demo_cannot_upload(clinic):
+    from tests.conftest import signed_in
+    app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120), "clinical", "drlee")
+    app.session_state["show_demo"] = True
+    app.run()
+    assert_no_errors(app)
+    assert any("synthetic" in i.value for i in app.info)     # it is the demo
+    app.switch_page("pages/data.py").run()
+    assert_no_errors(app)
+    assert not _upload_controls(app)
+    assert any("demo clinic is read-only" in i.value for i in app.info)
+    # On the clinic's data the same user may load exports.
+    app = run_page("pages/data.py", role="clinical")
+    assert _upload_controls(app)

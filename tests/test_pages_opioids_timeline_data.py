@@ -16,8 +16,9 @@ from analysis import data_quality, opioids, store, timeline
 from analysis.formatting import count, long_date, number, percent
 from analysis.outcomes import TIMEPOINT_LABELS, Filters
 from analysis.sources import DataSource
-from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
-                            metric_values, run_page, trace_values)
+from tests.conftest import (DASHBOARD, NON_DEFAULT_QUERY, assert_no_errors, caption_text,
+                            frame_with, metric_values, run_page, signed_in, trace_values,
+                            write_grant)
 from ui.context import CONTEXT_KEY, PageContext
 
 SETTINGS = {
@@ -245,14 +246,13 @@ def test_data_page_maps_the_columns_of_a_refused_file(demo_db, tmp_path, monkeyp
     visits_before = before.scalar("SELECT count(*) FROM visits")
     before.close()
     export = data_quality.save_upload(
-        "odd export.csv", b"Patient,Seen On,Encounter Kind,Pain Score\n"
+        write_grant(clinic), "odd export.csv", b"Patient,Seen On,Encounter Kind,Pain Score\n"
                           b"Z1,2026-01-05,intake,7\nZ1,2026-01-06,infusion,6\n", tmp_path)
     names = {str(export): "odd export.csv"}
-    refused = data_quality.ingest_uploads([export], clinic, display_names=names)
+    refused = data_quality.ingest_uploads([export], write_grant(clinic), display_names=names)
     assert data_quality.needs_column_mapping(refused.files[0])
 
     from streamlit.testing.v1 import AppTest
-    from tests.conftest import DASHBOARD, signed_in
     app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120))
     app.session_state["data_last_ingest"] = {
         "table": data_quality.summary_table(refused, names), "pending": names,

@@ -6,14 +6,17 @@ test_opioids, and against pandas on the demo clinic."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import stat
 
+import duckdb
 import pandas as pd
 import pytest
 
 from analysis import data_quality, db, limits, store, timeline
 from analysis.outcomes import Filters
+from tests.conftest import write_grant
 from tests.test_opioids import INGEST_DATE, build_tiny_clinic, write_tiny_export
 
 
@@ -126,34 +129,37 @@ def test_sanitise_name_keeps_the_extension_within_100_characters():
     assert len(safe) == 100 and safe.endswith(".parquet")
 
 
+GRANT = write_grant("clinic.duckdb")  # a signed-in clinical user's (files only)
+
+
 def test_save_upload(tmp_path, monkeypatch):
     now = dt.datetime(2030, 1, 2, 3, 4, 5)
-    path = data_quality.save_upload("../My Export.csv", b"a,b\n1,2\n", tmp_path, now=now)
+    path = data_quality.save_upload(GRANT, "../My Export.csv", b"a,b\n1,2\n", tmp_path, now=now)
     assert path == tmp_path / "20300102T030405_My_Export.csv"
     assert path.read_bytes() == b"a,b\n1,2\n"
     mode = stat.S_IMODE(os.stat(path).st_mode)
     assert not mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    again = data_quality.save_upload("My Export.csv", b"other", tmp_path, now=now)
+    again = data_quality.save_upload(GRANT, "My Export.csv", b"other", tmp_path, now=now)
     assert again != path and path.read_bytes() == b"a,b\n1,2\n"   # never overwritten
     for name in ("evil.py", "export.sh", "export.xls", "noextension"):
         with pytest.raises(data_quality.UploadRefused):
-            data_quality.save_upload(name, b"x", tmp_path)
+            data_quality.save_upload(GRANT, name, b"x", tmp_path)
     with pytest.raises(data_quality.UploadRefused, match="empty"):
-        data_quality.save_upload("empty.csv", b"", tmp_path)
+        data_quality.save_upload(GRANT, "empty.csv", b"", tmp_path)
     monkeypatch.setattr(limits, "MAX_UPLOAD_BYTES", 10)
     with pytest.raises(data_quality.UploadRefused, match="limit"):
-        data_quality.save_upload("big.csv", b"x" * 11, tmp_path)
-    assert data_quality.save_upload("ok.tsv", b"x" * 10, tmp_path).exists()
+        data_quality.save_upload(GRANT, "big.csv", b"x" * 11, tmp_path)
+    assert data_quality.save_upload(GRANT, "ok.tsv", b"x" * 10, tmp_path).exists()
 
 
 def test_ingest_uploads_into_the_clinic_database(tmp_path, monkeypatch):
     export = write_tiny_export(tmp_path / "original.csv")
-    saved = data_quality.save_upload("Sessions export.csv", export.read_bytes(),
+    saved = data_quality.save_upload(GRANT, "Sessions export.csv", export.read_bytes(),
                                      tmp_path / "uploads")
     clinic = tmp_path / "clinic.duckdb"
-    monkeypatch.setenv("OUTCOMES_DB", str(clinic))
     names = {str(saved): "Sessions export.csv"}
-    summary = data_quality.ingest_uploads([saved], display_names=names, ingest_date=INGEST_DATE)
+    summary = data_quality.ingest_uploads([saved], write_grant(clinic), display_names=names,
+                                          ingest_date=INGEST_DATE)
     table = data_quality.summary_table(summary, names)
     row = table.iloc[0]
     assert (row["file"], row["status"], row["export"]) == ("Sessions export.csv", "ingested",
@@ -165,11 +171,16 @@ def test_ingest_uploads_into_the_clinic_database(tmp_path, monkeypatch):
     assert snap.scalar("SELECT count(*) FROM visits") == 19
     assert snap.scalar("SELECT count(*) FROM visits WHERE patient_id = 'A'") == 5
     snap.close()
+    # the raw upload is deleted once ingested; its SHA-256 stays in the log
+    assert not saved.exists()
+    with duckdb.connect(str(clinic), read_only=True) as con:
+        logged = con.execute("SELECT sha256 FROM ingest_log").fetchall()
+    assert logged == [(hashlib.sha256(export.read_bytes()).hexdigest(),)]
     # the same file again changes nothing
-    again = data_quality.ingest_uploads([saved], clinic, ingest_date=INGEST_DATE)
-    assert again.files[0].status == "unchanged"
-    with pytest.raises(ValueError, match="demo"):
-        data_quality.ingest_uploads([saved], db.DEMO_DB)
+    again = data_quality.save_upload(GRANT, "again.csv", export.read_bytes(), tmp_path / "uploads")
+    assert data_quality.ingest_uploads([again], write_grant(clinic),
+                                       ingest_date=INGEST_DATE).files[0].status == "unchanged"
+    assert not again.exists()
 
 
 def test_column_mapping_for_a_refused_file(tmp_path):
@@ -177,7 +188,8 @@ def test_column_mapping_for_a_refused_file(tmp_path):
     export.write_text("Patient,Seen On,Encounter Kind,Pain Score\n"
                       "P1,2029-01-01,intake,7\nP1,2029-01-02,infusion,6\n")
     clinic = tmp_path / "clinic.duckdb"
-    refused = data_quality.ingest_uploads([export], clinic, ingest_date=INGEST_DATE).files[0]
+    refused = data_quality.ingest_uploads([export], write_grant(clinic),
+                                          ingest_date=INGEST_DATE).files[0]
     assert refused.status == "refused" and data_quality.needs_column_mapping(refused)
 
     request = data_quality.mapping_request(export)
@@ -195,9 +207,11 @@ def test_column_mapping_for_a_refused_file(tmp_path):
     with pytest.raises(ValueError, match="more than one"):
         data_quality.column_map_from_choices({**choices, "visit_type": "Patient"})
 
-    loaded = data_quality.ingest_uploads([export], clinic, column_map=column_map,
+    assert export.exists()  # kept for the mapping form
+    loaded = data_quality.ingest_uploads([export], write_grant(clinic), column_map=column_map,
                                          ingest_date=INGEST_DATE).files[0]
     assert loaded.status == "ingested" and loaded.rows_accepted == 2
+    assert not export.exists()
     snap = store.Snapshot(clinic)
     assert snap.scalar("SELECT count(*) FROM visits WHERE patient_id = 'P1'") == 2
     assert snap.scalar("SELECT count(*) FROM ingest_log WHERE status = 'refused'") == 1

@@ -110,6 +110,16 @@ def _sign_in_form(source: DataSource) -> None:
         st.error(result.message)
 
 
+def write_grant(source: DataSource) -> auth.WriteGrant:
+    """May this session write?  :func:`analysis.auth.may_write` for the
+    user signed in to this Streamlit session (the demo's "view as" is no
+    sign-in).  Raises :class:`analysis.auth.WriteRefused` with the reason."""
+    session: Session | None = st.session_state.get(SESSION_KEY)
+    signed_in = session is not None and session.method in ("password", "oidc")
+    return auth.may_write(source, session.user if session else None,
+                          session.role if session else None, signed_in)
+
+
 def log_page_view(source: DataSource, session: Session, page_title: str, filters_text: str,
                   setting_text: str) -> None:
     """One audit row per page (or filter change) a signed-in user looks at."""
