@@ -5,9 +5,17 @@ It is kept in its own DuckDB file beside the clinic's database
 (``clinic.duckdb`` -> ``clinic.audit.duckdb``), so that an ingest, which holds
 the clinic file's one write lock, never blocks a sign-in or an audit row.
 
-Append-only: this module is the only writer and it only INSERTs.  Each row's
-hash covers the previous row's hash, so :func:`verify` notices a row that
-was edited or deleted afterwards.
+Append-only and tamper-evident: this module is the only writer and it only
+INSERTs.  Each row carries a sequence number and a MAC (HMAC-SHA-256 under
+the clinic's ``audit`` key, :mod:`analysis.keys`, kept outside the database
+and the repository) over its content and the previous row's MAC.  After
+every append the chain head (last sequence number and MAC) is also written
+outside the audit database, to a small file in the keys folder
+(:func:`head_path`).  So :func:`verify` (``python -m analysis audit
+verify``) catches an edited row, a chain recomputed without the key, rows
+cut off the end and a deleted audit file.  A write that finds the log
+behind its head (rows removed) records that in an ``audit_gap`` row first,
+so the next row never papers over it.
 
 :func:`record` writes at once (sign-ins, downloads, ingests).
 :func:`record_soon` is for page views, which come with every click: the row
@@ -20,38 +28,75 @@ exit, so rows keep their order and a reader of this process sees them all.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import json
-import atexit
 import logging
 import os
+import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from analysis import db
+from analysis import db, keys
 
 log = logging.getLogger(__name__)
 
 ACTIONS = ("sign_in", "sign_in_failed", "locked_out", "sign_out", "page_view", "download",
-           "report", "ingest")
+           "report", "ingest", "audit_gap")
+KEY = "audit"  # the analysis.keys key that signs the rows
 
 
-def _row_hash(prev_hash: str | None, seq: int, at: dt.datetime, user: str | None,
-              role: str | None, action: str, detail: str) -> str:
-    payload = json.dumps([prev_hash, seq, at.isoformat(), user, role, action, detail])
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+def _row_mac(prev_mac: str | None, seq: int, at: dt.datetime, user: str | None,
+             role: str | None, action: str, detail: str) -> str:
+    payload = json.dumps([prev_mac, seq, at.isoformat(), user, role, action, detail])
+    return keys.mac(KEY, payload.encode("utf-8"))
 
 
 def audit_path(db_path: str | os.PathLike) -> Path:
     """The audit file of a clinic database."""
     path = Path(db_path)
     return path.with_name(f"{path.stem}.audit.duckdb")
+
+
+def head_path(db_path: str | os.PathLike) -> Path:
+    """Where the chain head of a clinic's audit log is kept: in the keys
+    folder (outside the database and the repository), named by a hash of
+    the audit file's absolute path."""
+    where = os.path.abspath(audit_path(db_path))
+    return keys.secrets_dir() / f"audit-head-{hashlib.sha256(where.encode()).hexdigest()[:24]}.json"
+
+
+def read_head(db_path: str | os.PathLike) -> tuple[int, str] | None:
+    """(last sequence number, its MAC) as last written, or None."""
+    try:
+        head = json.loads(head_path(db_path).read_text(encoding="utf-8"))
+        return int(head["seq"]), str(head["mac"])
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        return (-1, "")  # unreadable: never matches a real row
+
+
+def _write_head(db_path: Path, seq: int, mac: str) -> None:
+    """Replace the head file atomically (mode 600): a reader sees the old or
+    the new head, never half of one."""
+    target = head_path(db_path)
+    keys.private_folder(target.parent)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, json.dumps({"audit_file": os.path.abspath(audit_path(db_path)),
+                                 "seq": seq, "mac": mac}).encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, target)
 
 
 def _row(action: str, user: str | None, role: str | None, at: dt.datetime | None,
@@ -102,24 +147,46 @@ def _write_queued_or_log() -> None:
 
 
 def _append(db_path: Path, rows: list[tuple]) -> None:
-    """Append rows, in order, in one short transaction, each chained to the last."""
+    """Append rows, in order, in one short transaction, each chained to the
+    last; then write the new head (still holding the file, so heads are
+    written in the order of the rows)."""
     with db.writer(audit_path(db_path), schema="audit_schema.sql") as con:
         con.execute("BEGIN TRANSACTION")
         try:
             last = con.execute(
                 "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev_hash = (last[0], last[1]) if last else (0, None)
+            seq, prev_mac = (last[0], last[1]) if last else (0, None)
+            gap = _gap(read_head(db_path), seq, prev_mac)
+            if gap:
+                rows = [_row("audit_gap", None, None, None, gap), *rows]
             values = []
             for at, user, role, action, detail_json in rows:
                 seq += 1
-                row_hash = _row_hash(prev_hash, seq, at, user, role, action, detail_json)
-                values.append([seq, at, user, role, action, detail_json, prev_hash, row_hash])
-                prev_hash = row_hash
+                mac = _row_mac(prev_mac, seq, at, user, role, action, detail_json)
+                values.append([seq, at, user, role, action, detail_json, prev_mac, mac])
+                prev_mac = mac
             con.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        _write_head(db_path, seq, prev_mac)
+
+
+def _gap(head: tuple[int, str] | None, last_seq: int, last_mac: str | None) -> dict | None:
+    """What an append finds wrong with the log it appends to: rows removed
+    since the head was written (or the head itself gone), else None.  Rows
+    *after* the head are fine: a write that stopped before its head."""
+    if head is None:
+        return {"found": "no head for an existing audit log", "log_seq": last_seq} \
+            if last_seq else None
+    head_seq, head_mac = head
+    if last_seq < head_seq:
+        return {"found": "rows removed", "head_seq": head_seq, "log_seq": last_seq}
+    if last_seq == head_seq and last_mac != head_mac:
+        return {"found": "last row differs from the head", "head_seq": head_seq,
+                "log_seq": last_seq}
+    return None
 
 
 # -- the queue of page views -------------------------------------------------
@@ -185,13 +252,16 @@ def _flush_at_exit() -> None:
 atexit.register(_flush_at_exit)
 
 
+_COLUMNS = ["seq", "logged_at", "user_name", "role", "action", "detail", "prev_hash", "row_hash"]
+
+
 def read(db_path: str | os.PathLike, since: dt.datetime | None = None,
          actions: tuple[str, ...] = (), user: str | None = None) -> pd.DataFrame:
     """Audit rows, newest first (queued rows written first, if they can be)."""
     with _write_lock:
         _write_queued_or_log()
     path = audit_path(db_path)
-    columns = ["seq", "logged_at", "user_name", "role", "action", "detail", "prev_hash", "row_hash"]
+    columns = _COLUMNS
     if not path.exists():
         return pd.DataFrame(columns=columns)
     clauses, params = ["true"], {}
@@ -221,24 +291,113 @@ def read(db_path: str | os.PathLike, since: dt.datetime | None = None,
 
 @dataclass(frozen=True)
 class ChainCheck:
+    """What :func:`verify` checked and found."""
     rows: int
     intact: bool
     first_broken_seq: int | None
+    problem: str | None = None         # one sentence: what is wrong
+    head_seq: int | None = None        # the last sequence number the head records
+    checked: tuple[str, ...] = field(default_factory=tuple)  # what was checked, line by line
+
+    @property
+    def verdict(self) -> str:
+        return "intact" if self.intact else f"NOT intact: {self.problem}"
+
+    def report(self) -> str:
+        """What was checked and the verdict, as ``audit verify`` prints it."""
+        return "\n".join([*self.checked, f"verdict: {self.verdict}"])
 
 
 def verify(db_path: str | os.PathLike) -> ChainCheck:
-    """Recompute the hash chain; report the first row that does not fit."""
-    rows = read(db_path).sort_values("seq")
-    prev = None
-    expected_seq = 1
+    """Check the audit log of ``db_path``: contiguous sequence numbers from
+    1, each row's MAC under the audit key, each row chained to the one
+    before, no ``audit_gap`` row, and the last row equal to the head kept
+    outside the database.  Never creates a key."""
+    with _write_lock:
+        _write_queued_or_log()
+    path = audit_path(db_path)
+    key_file = keys.key_path(KEY)
+    checked = [f"audit log: {path}", f"key: {key_file}", f"head: {head_path(db_path)}"]
+
+    def result(intact, problem=None, rows=0, broken=None, head_seq=None, more=()):
+        return ChainCheck(rows, intact, broken, problem, head_seq, tuple([*checked, *more]))
+
+    with db.file_lock(path):
+        # Rows and head are read while the file is held (read-only: no
+        # writer of any process can append in between).
+        def load():
+            if not path.exists():
+                return None, read_head(db_path)
+            con = duckdb.connect(str(path), read_only=True)
+            try:
+                frame = con.execute("SELECT * FROM audit_log ORDER BY seq").df()
+            except duckdb.CatalogException:
+                frame = pd.DataFrame(columns=_COLUMNS)
+            finally:
+                con.close()
+            return frame, read_head(db_path)
+        rows, head = db.with_retry(load)
+
+    head_seq = head[0] if head else None
+    if rows is None:
+        if head is None:
+            return result(False, f"no audit log for {Path(db_path).name} (and no head): nothing "
+                                 "was recorded for this database, or both were removed")
+        return result(False, f"the audit file is missing; its head records {head_seq} rows",
+                      head_seq=head_seq)
+    count = len(rows)
+    if count and not key_file.exists():
+        return result(False, f"the audit key {key_file} is missing: restore it from the "
+                             "backup of the keys folder to verify the log", count,
+                      head_seq=head_seq)
+    prev, expected = None, 1
     for row in rows.itertuples():
         at = pd.Timestamp(row.logged_at).to_pydatetime()
-        if row.seq != expected_seq or row.prev_hash != prev or row.row_hash != _row_hash(
+        if row.seq != expected:
+            gap = (f"rows {expected}–{row.seq - 1} are" if row.seq - 1 > expected
+                   else f"row {expected} is")
+            return result(False, f"{gap} missing from the middle of the log", count, expected,
+                          head_seq)
+        if row.prev_hash != prev or row.row_hash != _row_mac(
                 prev, int(row.seq), at, row.user_name, row.role, row.action, row.detail):
-            return ChainCheck(len(rows), False, int(row.seq))
-        prev = row.row_hash
-        expected_seq += 1
-    return ChainCheck(len(rows), True, None)
+            return result(False, f"row {row.seq} was altered after it was written (its MAC "
+                                 "does not match)", count, int(row.seq), head_seq)
+        if row.action == "audit_gap":
+            return result(False, _gap_text(row), count, int(row.seq), head_seq)
+        prev, expected = row.row_hash, expected + 1
+    last_seq = expected - 1
+    span = f"{count} rows (seq 1–{last_seq})" if count else "0 rows"
+    more = [f"checked {span}: sequence numbers contiguous, every row's HMAC-SHA-256 valid "
+            "and chained to the row before"]
+    if head is None:
+        return result(False, "the head file is missing (removed, or the keys folder is not the "
+                             "one this log was written with)", count, None, None, more)
+    if last_seq < head_seq:
+        missing = (f"rows {last_seq + 1}–{head_seq} are" if head_seq > last_seq + 1
+                   else f"row {head_seq} is")
+        return result(False, f"{missing} missing: the log ends at {last_seq or 'no row'}, its "
+                             f"head records {head_seq}", count, last_seq + 1, head_seq, more)
+    head_row = rows[rows.seq == head_seq]
+    if head_seq and (head_row.empty or head_row.iloc[0].row_hash != head[1]):
+        return result(False, f"row {head_seq} differs from the head kept outside the database",
+                      count, head_seq, head_seq, more)
+    more.append(f"head: seq {head_seq} matches row {head_seq}"
+                + (f" (rows {head_seq + 1}–{last_seq} were written by a process that stopped "
+                   "before updating the head)" if last_seq > head_seq else ""))
+    return result(True, None, count, None, head_seq, more)
+
+
+def _gap_text(row) -> str:
+    detail = json.loads(row.detail or "{}")
+    found = detail.get("found")
+    when = f"{pd.Timestamp(row.logged_at):%Y-%m-%d %H:%M}"
+    if found == "rows removed":
+        first, last = detail.get("log_seq", 0) + 1, detail.get("head_seq")
+        span = f"rows {first}–{last} were" if last != first else f"row {first} was"
+        ended = (f"the audit file ended at row {first - 1}" if first > 1
+                 else "the audit file was missing or empty")
+        return f"{span} removed ({ended} when row {row.seq} was written, {when})"
+    return f"{found} (noticed when row {row.seq} was written, {when})"
 
 
 def failures_since_last_success(db_path: str | os.PathLike, user: str,

@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
                                     "~/.config/ketamine-outcomes/users.toml)")
     listing = users_commands.add_parser("list", help="list users and roles (never hashes)")
     listing.add_argument("--file")
+
+    audit = commands.add_parser("audit", help="check the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", parser_class=_Parser)
+    verify = audit_commands.add_parser(
+        "verify", help="check every row's keyed MAC, the chain and the head kept outside the "
+                       "database; exit 0 only when the log is intact")
+    _add_db(verify)
     return parser
 
 
@@ -300,8 +307,17 @@ def cmd_users(args) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args) -> int:
+    from analysis import audit
+    if args.audit_command != "verify":
+        raise UsageError("audit: say 'verify [--db PATH]'")
+    check = audit.verify(db.resolve_db_path(args.db))
+    print(check.report())
+    return EXIT_OK if check.intact else EXIT_FAILED
+
+
 COMMANDS = {"ingest": cmd_ingest, "demo": cmd_demo, "responders": cmd_responders,
-            "claim": cmd_claim, "report": cmd_report, "users": cmd_users}
+            "claim": cmd_claim, "report": cmd_report, "users": cmd_users, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

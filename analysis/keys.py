@@ -76,13 +76,18 @@ def key(name: str) -> bytes:
         return value
 
 
-def _read_or_create(path: Path) -> bytes:
-    folder = path.parent
+def private_folder(folder: Path) -> None:
+    """Create the keys folder (mode 700) if needed."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         os.chmod(folder, 0o700)
     except PermissionError:  # pragma: no cover - a folder owned by someone else
         pass
+
+
+def _read_or_create(path: Path) -> bytes:
+    folder = path.parent
+    private_folder(folder)
     if not path.exists():
         fresh = secrets.token_bytes(KEY_BYTES).hex() + "\n"
         temporary = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"

@@ -13,9 +13,15 @@ st.title("Audit log")
 if ctx.role != "clinical":
     st.warning("The audit log is for the clinical team only.")
     st.stop()
+if ctx.source.is_demo:
+    st.info("The demo clinic writes no audit rows, by design: nobody signs in to it and nothing "
+            "viewed there is logged. Switch back to the clinic's data to see its audit log.")
+    st.stop()
 
 st.caption("Every sign-in (and failed attempt), page view, filter change, download, report and "
-           "ingest, newest first. Rows are chained by hash: an edited or deleted row shows below.")
+           "ingest, newest first. Each row carries a keyed MAC chained to the row before, and the "
+           "last one is also kept outside the database: an edited, removed or recomputed row, or "
+           "a deleted log, shows below (`python -m analysis audit verify` checks the same).")
 left, middle, right = st.columns(3)
 days = left.number_input("Days to show", min_value=1, max_value=3650, value=30, step=1)
 actions = middle.multiselect("Actions", audit.ACTIONS, placeholder="All actions")
@@ -29,10 +35,10 @@ if audit.queued():
                "(its file could not be written just now); they are retried and are not lost "
                "while the dashboard runs.", icon=":material/hourglass_top:")
 if chain.intact:
-    st.success(f"Hash chain intact over all {chain.rows:,} audit rows.", icon=":material/verified:")
+    st.success(f"Audit log {chain.verdict}: all {chain.rows:,} rows checked.",
+               icon=":material/verified:")
 else:
-    st.error(f"The audit chain is broken at row {chain.first_broken_seq}: a row was altered or "
-             "removed after it was written.")
+    st.error(f"Audit log {chain.verdict}", icon=":material/gpp_bad:")
 
 if rows.empty:
     st.info("No audit rows match.")
