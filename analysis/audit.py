@@ -401,10 +401,16 @@ def _gap_text(row) -> str:
 
 
 def failures_since_last_success(db_path: str | os.PathLike, user: str,
-                                window: dt.timedelta, now: dt.datetime | None = None) -> int:
-    """Failed sign-ins for ``user`` inside ``window``, since their last success."""
+                                window: dt.timedelta, now: dt.datetime | None = None,
+                                attempt: str | None = None) -> int:
+    """Failed sign-ins for ``user`` inside ``window``, since their last
+    success; for an unknown user, those of one typed name (``attempt``, its
+    keyed hash)."""
     now = now or dt.datetime.now()
     rows = read(db_path, since=now - window, actions=("sign_in", "sign_in_failed"), user=user)
+    if attempt is not None:
+        rows = rows.loc[pd.Series([json.loads(d or "{}").get("attempt") == attempt
+                                   for d in rows["detail"]], index=rows.index, dtype=bool)]
     count = 0
     for action in rows["action"]:  # newest first
         if action == "sign_in":

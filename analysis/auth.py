@@ -11,7 +11,12 @@ Users live in a TOML file outside the repository (``OUTCOMES_USERS``, else
     "lee@clinic.example" = "clinical"
 
 Create entries with ``python -m analysis users add NAME --role ROLE``.
-Five failed sign-ins within 15 minutes lock a user out for 15 minutes.
+Five failed sign-ins within 15 minutes lock a user out for 15 minutes.  The
+failure count and the password check are one step per account (a lock in
+this process and one across processes), so parallel attempts never check
+more than five passwords.  A name that is not a user's (often a password
+typed into the wrong box) is logged as "unknown user" with a short keyed
+hash to correlate attempts, never as typed.
 
 :func:`may_write` is the one rule for "may this session write?": every
 path that writes a clinic's data (saving an upload, ingesting it) needs the
@@ -21,15 +26,20 @@ path that writes a clinic's data (saving an upload, ingesting it) needs the
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
 import os
 import re
+import threading
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import bcrypt
 
-from analysis import audit, db
+from analysis import audit, db, keys
 
 ROLES = ("clinical", "analyst", "marketing")
 #: Roles that may load exports into the clinic's database (once signed in).
@@ -37,6 +47,7 @@ WRITER_ROLES = ("clinical", "analyst")
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)
 SESSION_TIMEOUT = dt.timedelta(minutes=30)
+UNKNOWN_USER = "unknown user"  # what the audit log says for a name that is no user's
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
@@ -149,25 +160,40 @@ def add_user(path: str | os.PathLike, name: str, role: str, password: str) -> No
     os.chmod(path, 0o600)
 
 
+def name_key(name: str) -> str:
+    """A short keyed hash of a name that is no user's: the same typed name
+    gives the same key (attempts can be correlated and locked out), and
+    without the clinic's audit key nobody can tell what was typed."""
+    return keys.mac(audit.KEY, b"sign-in name\0" + name.encode("utf-8"))[:12]
+
+
 def sign_in(db_path: str | os.PathLike, directory: UserDirectory, name: str, password: str,
             now: dt.datetime | None = None) -> SignIn:
-    """Check a password, with lockout, and write the outcome to the audit log."""
+    """Check a password, with lockout, and write the outcome to the audit log.
+
+    Counting the account's failures, checking the password and recording
+    the outcome are one step per account (:func:`_one_attempt_at_a_time`):
+    thirty parallel attempts check five passwords, and the others are
+    refused as locked without a check.
+    """
     now = now or dt.datetime.now()
     name = (name or "").strip()
-    failures = audit.failures_since_last_success(db_path, name, LOCKOUT, now) if name else 0
-    if failures >= MAX_FAILURES:
-        audit.record(db_path, "locked_out", user=name, at=now)
-        return SignIn(False, None, None, "Too many failed sign-ins: this account is locked "
-                      f"for {int(LOCKOUT.total_seconds() // 60)} minutes.", locked=True)
     user = directory.users.get(name)
-    # Check a hash even for an unknown user, so timing does not reveal names.
-    candidate = user.password_hash if user else "$2b$12$" + "." * 53
-    if user and check_password(password or "", candidate):
-        audit.record(db_path, "sign_in", user=name, role=user.role, at=now)
-        return SignIn(True, name, user.role, f"Signed in as {name} ({user.role}).")
-    if not user:
-        check_password(password or "", candidate)
-    audit.record(db_path, "sign_in_failed", user=name or None, at=now)
+    who = name if user else UNKNOWN_USER
+    detail = {} if user else {"attempt": name_key(name)}
+    with _one_attempt_at_a_time(db_path, name if user else "?" + detail["attempt"]):
+        failures = audit.failures_since_last_success(db_path, who, LOCKOUT, now,
+                                                     attempt=detail.get("attempt"))
+        if failures >= MAX_FAILURES:
+            audit.record(db_path, "locked_out", user=who, at=now, **detail)
+            return SignIn(False, None, None, "Too many failed sign-ins: this account is locked "
+                          f"for {int(LOCKOUT.total_seconds() // 60)} minutes.", locked=True)
+        # Check a hash even for an unknown user, so timing does not reveal names.
+        candidate = user.password_hash if user else _NO_USER_HASH
+        if check_password(password or "", candidate) and user:
+            audit.record(db_path, "sign_in", user=name, role=user.role, at=now)
+            return SignIn(True, name, user.role, f"Signed in as {name} ({user.role}).")
+        audit.record(db_path, "sign_in_failed", user=who, at=now, **detail)
     left = MAX_FAILURES - failures - 1
     message = "Wrong user name or password."
     if 0 < left <= 2:
@@ -175,6 +201,64 @@ def sign_in(db_path: str | os.PathLike, directory: UserDirectory, name: str, pas
     elif left <= 0:
         message += " The account is now locked for 15 minutes."
     return SignIn(False, None, None, message, locked=left <= 0)
+
+
+_NO_USER_HASH = bcrypt.hashpw(b"no user has this password", bcrypt.gensalt()).decode("ascii")
+
+
+# -- one attempt at a time per account ---------------------------------------
+
+class _FifoLock:
+    """A lock that lets waiters in by order of arrival: attempts on one
+    account are judged in the order they came in."""
+
+    def __init__(self):
+        self._turn = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self):
+        with self._turn:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._turn.wait()
+
+    def __exit__(self, *exc):
+        with self._turn:
+            self._serving += 1
+            self._turn.notify_all()
+
+
+_BUCKETS = 1024  # accounts share a lock per bucket: bounded, whatever names are tried
+_in_process: dict[tuple[str, int], _FifoLock] = {}
+_lock_files: dict[str, int] = {}
+_guard = threading.Lock()
+
+
+@contextmanager
+def _one_attempt_at_a_time(db_path: str | os.PathLike, account: str) -> Iterator[None]:
+    """Hold the account's lock: first in this process (FIFO, threads), then
+    across processes (an exclusive byte-range lock on the account's byte of
+    a lock file beside the audit log; the operating system releases it if a
+    process dies)."""
+    lock_file = os.path.abspath(audit.audit_path(db_path)) + ".sign-in.lock"
+    bucket = int(hashlib.sha256(account.encode("utf-8")).hexdigest()[:8], 16) % _BUCKETS
+    with _guard:
+        local = _in_process.setdefault((lock_file, bucket), _FifoLock())
+        descriptor = _lock_files.get(lock_file)
+        if descriptor is None:
+            # Kept open for the life of the process: closing any descriptor
+            # of the file would drop every lock this process holds on it.
+            Path(lock_file).parent.mkdir(parents=True, exist_ok=True)
+            descriptor = _lock_files[lock_file] = os.open(lock_file, os.O_RDWR | os.O_CREAT,
+                                                          0o600)
+    with local:
+        fcntl.lockf(descriptor, fcntl.LOCK_EX, 1, bucket)
+        try:
+            yield
+        finally:
+            fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, bucket)
 
 
 def expired(last_seen: dt.datetime, now: dt.datetime | None = None,

@@ -88,8 +88,8 @@ def _sign_in_form(source: DataSource) -> None:
                 audit.record(source.path, "sign_in", user=email, role=role, method="oidc")
                 st.session_state[SESSION_KEY] = Session(email, role, dt.datetime.now(), "oidc")
                 st.rerun()
-            audit.record(source.path, "sign_in_failed", user=email, method="oidc",
-                         reason="no role for this account")
+            audit.record(source.path, "sign_in_failed", user=auth.UNKNOWN_USER, method="oidc",
+                         attempt=auth.name_key(email), reason="no role for this account")
             st.warning(f"{email} has no role in this dashboard. Ask the clinic's administrator.")
         elif st.button("Sign in with the clinic's account", type="primary"):
             st.login()
