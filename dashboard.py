@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import store
+from analysis import db, store
 from analysis.sources import default_source, demo_source
 from ui import auth, context, pages
 
+db.private_files()  # databases, audit logs, uploads: the owner's only
 st.set_page_config(page_title="Ketamine pain outcomes", page_icon=":material/monitoring:",
                    layout="wide")
 

@@ -321,6 +321,7 @@ COMMANDS = {"ingest": cmd_ingest, "demo": cmd_demo, "responders": cmd_responders
 
 
 def main(argv: list[str] | None = None) -> int:
+    db.private_files()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -2,7 +2,10 @@
 
 The DuckDB file is created at run time and never committed.  Its path comes
 from ``--db`` (CLI), else the ``OUTCOMES_DB`` environment variable, else
-``data/outcomes.duckdb``.  The bundled demo lives in its own file
+``data/outcomes.duckdb``.  Database files (and their WAL) are their owner's
+only (mode 600): :func:`connect` makes them so, and the dashboard and the
+command line call :func:`private_files` at start so that everything they
+create is.  The bundled demo lives in its own file
 (``data/demo.duckdb``) so that it never mixes with a clinic's data.
 """
 
@@ -47,6 +50,21 @@ def resolve_db_path(cli_value: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else DEFAULT_DB
 
 
+def private_files() -> None:
+    """From now on this process creates files readable by their owner only
+    (mode 600, folders 700): databases and their WAL, audit logs, uploads,
+    reports.  Called once at start by the dashboard and the command line."""
+    os.umask(0o077)
+
+
+def _private(path: Path) -> None:
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            os.chmod(file, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 def is_demo_database(path: str | os.PathLike) -> bool:
     """Is ``path`` the bundled demo's database (never written by a user)?"""
     return Path(path).resolve() == Path(DEMO_DB).resolve()
@@ -64,7 +82,9 @@ def connect(path: str | os.PathLike, read_only: bool = False,
         return duckdb.connect(str(path), read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
+    _private(path)  # created (or left by an older version) with the process's umask
     con.execute(read_sql(schema))
+    _private(path)
     return con
 
 

@@ -305,3 +305,46 @@ def test_signed_in_clinician_on_the_demo_cannot_upload(clinic):
     # On the clinic's data the same user may load exports.
     app = run_page("pages/data.py", role="clinical")
     assert _upload_controls(app)
+
+
+# --------------------------------------------------------------------------
+# files holding health data or secrets are their owner's only (mode 600)
+
+
+def _mode(path) -> int:
+    import os
+    import stat
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_database_audit_and_key_files_are_created_mode_600(tmp_path, demo_exports):
+    import os
+    import subprocess
+    import sys
+
+    from analysis import db, keys
+    from tests.conftest import ROOT
+    # In this process (the dashboard's and the tests' way in) ...
+    con = db.connect(tmp_path / "inproc.duckdb")
+    con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    assert _mode(tmp_path / "inproc.duckdb") == 0o600
+    con.close()
+    audit.record(tmp_path / "inproc.duckdb", "sign_in", user="drlee", role="clinical")
+    assert _mode(audit.audit_path(tmp_path / "inproc.duckdb")) == 0o600
+    # ... and from the command line, with the default umask of a shell.
+    clinic = tmp_path / "cli" / "clinic.duckdb"
+    done = subprocess.run([sys.executable, "-c", "import os, sys; os.umask(0o022); "
+                           "from analysis.cli import main; sys.exit(main(sys.argv[1:]))",
+                           "ingest", str(demo_exports.sessions), "--db", str(clinic)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    written = [p for p in clinic.parent.iterdir()]
+    assert clinic in written and audit.audit_path(clinic) in written
+    assert {p.name: _mode(p) for p in written} == {p.name: 0o600 for p in written}
+    secrets = [p for p in keys.secrets_dir().iterdir() if p.is_file()]
+    assert keys.key_path("audit") in secrets and audit.head_path(clinic) in secrets
+    assert {p.name: _mode(p) for p in secrets} == {p.name: 0o600 for p in secrets}
+    # A database left world-readable by an older version is tightened on opening.
+    os.chmod(clinic, 0o644)
+    db.connect(clinic).close()
+    assert _mode(clinic) == 0o600
