@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from analysis import claim, fingerprint, memo, outcomes
 from analysis.formatting import long_date
-from ui import auth, context, theme
+from ui import auth, context, safe, theme
 
 ctx = context.get()
 
@@ -101,7 +101,7 @@ metrics[3].metric("One-sided 95% exact bounds", report.bounds_text(),
                        "target, contradicted when the upper bound is below it.")
 metrics[4].metric("p-value (one-sided)", report.p_text())
 st.caption(f"{report.test_text} Reading: {report.reading.describe()}. Patients in view: "
-           f"{filters.describe()}. Data cutoff {long_date(report.cutoff)}.")
+           f"{safe.text(filters.describe())}. Data cutoff {long_date(report.cutoff)}.")
 st.markdown(f"**In words:** {report.headline.text}")
 if population == "completers":
     st.warning(f"Completers only is {claim.OPTIMISTIC}: it leaves out patients who reached "

@@ -15,7 +15,7 @@ from analysis import audit, auth as access, data_quality, limits, store
 from analysis.formatting import count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.privacy import csv_bytes
-from ui import auth, context, theme
+from ui import auth, context, safe, theme
 
 ctx = context.get()
 try:  # may this session load exports, and into which database?
@@ -75,7 +75,7 @@ def show_last_load() -> None:
     with st.container(border=True):
         st.markdown(f"**Last load** ({last['at']:%H:%M})")
         for message in last["refused_uploads"]:
-            st.warning(message)
+            st.warning(safe.text(message))
         if not table.empty:
             refused = table[table.status == "refused"]
             loaded = table[table.status == "ingested"]
@@ -85,7 +85,7 @@ def show_last_load() -> None:
             if len(unchanged):
                 st.info(f"{count(len(unchanged))} file(s) already loaded before: nothing changed.")
             for file_name, error in zip(refused["file"], refused["error"]):
-                st.warning(f"Refused, nothing stored from it: {error or file_name}")
+                st.warning(f"Refused, nothing stored from it: {safe.text(error or file_name)}")
             m = st.columns(5)
             for column, (label, key) in zip(m, (("Rows read", "rows read"),
                                                 ("Accepted", "accepted"),
@@ -101,19 +101,19 @@ def show_last_load() -> None:
             dropped = sorted({c.strip() for cell in table["identifying columns dropped"]
                               for c in cell.split(",") if c.strip()})
             if dropped:
-                st.caption("Identifying columns dropped, never stored: " + ", ".join(dropped))
+                st.caption("Identifying columns dropped, never stored: " + safe.texts(dropped))
             keyed = sorted({c.strip() for cell in table["patient key pseudonymised"]
                             for c in cell.split(",") if c.strip()})
             if keyed:
                 st.caption("Patient key that identifies a person, stored only as keyed "
-                           "pseudonyms: " + ", ".join(keyed))
+                           "pseudonyms: " + safe.texts(keyed))
             unknown = sorted({c.strip() for cell in table["unknown columns"]
                               for c in cell.split(",") if c.strip()})
             if unknown:
-                st.caption("Unknown columns reported, not used: " + ", ".join(unknown))
+                st.caption("Unknown columns reported, not used: " + safe.texts(unknown))
         warning = st.session_state.pop("data_audit_warning", None)
         if warning:
-            st.warning(warning)
+            st.warning(safe.text(warning))
         for path, name in list(last["pending"].items()):
             mapping_form(path, name)
         if st.button("Dismiss", key="data_dismiss_last"):
@@ -128,9 +128,9 @@ def mapping_form(path: str, name: str) -> None:
     try:
         request = data_quality.mapping_request(path)
     except Exception as error:  # the saved file can no longer be read
-        st.warning(f"{name}: cannot offer a column mapping ({error}).")
+        st.warning(f"{safe.text(name)}: cannot offer a column mapping ({safe.text(error)}).")
         return
-    st.markdown(f"**{name}**: which column holds each required field? "
+    st.markdown(f"**{safe.text(name)}**: which column holds each required field? "
                 f"(read as a {request.export_kind} export)")
     form_key = "data_mapping_" + hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
     with st.form(form_key):
@@ -154,7 +154,7 @@ def mapping_form(path: str, name: str) -> None:
         summary = data_quality.ingest_uploads([path], grant, column_map=column_map,
                                               display_names={path: name})
     except data_quality.DatabaseBusy as busy:
-        st.warning(f"{busy}. Try again in a moment.")
+        st.warning(f"{safe.text(busy)}. Try again in a moment.")
         return
     remember(summary, {path: name}, [], previous=st.session_state.get(LAST))
     record_audit(summary, {path: name})
@@ -184,7 +184,7 @@ def upload_section() -> None:
                 path = data_quality.save_upload(grant, uploaded.name, uploaded.getvalue())
             except data_quality.UploadRefused as refusal:
                 refused_uploads.append(str(refusal))
-                st.write(f"Not loaded: {refusal}")
+                st.write(f"Not loaded: {safe.text(refusal)}")
                 continue
             saved.append(path)
             names[str(path)] = uploaded.name
@@ -198,7 +198,7 @@ def upload_section() -> None:
                                                   progress=progress)
         except data_quality.DatabaseBusy as busy:
             status.update(label="The clinic database is busy", state="error")
-            st.warning(f"{busy}. Try again in a moment.")
+            st.warning(f"{safe.text(busy)}. Try again in a moment.")
             return
         bar.progress(1.0, text="Done")
         status.update(label="Loaded", state="complete")
@@ -216,14 +216,14 @@ else:
 
 # -- what is stored ------------------------------------------------------------------
 
-scope_filters = ctx.filters.describe()
+scope_filters = safe.text(ctx.filters.describe())
 fresh = ctx.call(data_quality.freshness, ctx.filters)
 if fresh.ingests == 0 and fresh.refused == 0:
     st.info("No export has been loaded into this database yet.")
     st.stop()
 
 st.subheader("Freshness")
-st.caption(f"From here on: {ctx.source.label}.")
+st.caption(f"From here on: {safe.text(ctx.source.label)}.")
 f1, f2, f3, f4 = st.columns([2, 2, 1, 1])
 f1.metric("Data cutoff (latest visit)", long_date(fresh.cutoff))
 f2.metric("Last load", long_date(fresh.last_ingest_at.date()) if fresh.last_ingest_at else "–")
@@ -273,8 +273,8 @@ else:
     grid = long.pivot(index="column", columns="visit_type", values="share").reindex(
         index=list(data_quality.COMPLETENESS_COLUMNS), columns=present)
     visits_by_type = long.drop_duplicates("visit_type").set_index("visit_type")["visits"]
-    labels = [f"{'all visits' if v == 'all' else v.replace('_', '-')}<br>"
-              f"({count(visits_by_type[v])})" for v in present]
+    labels = [safe.Markup(f"{'all visits' if v == 'all' else v.replace('_', '-')}<br>"
+                          f"({count(visits_by_type[v])})") for v in present]
     fig = go.Figure(go.Heatmap(
         z=grid.values, x=labels, y=list(grid.index), zmin=0, zmax=1,
         colorscale=[[0, "#f7f7f7"], [1, theme.PRIMARY]],
@@ -300,7 +300,7 @@ if quarantine.empty:
     st.success("No row has been quarantined.")
 else:
     reasons = quarantine.groupby("reason").size().sort_values(ascending=False)
-    st.markdown(" · ".join(f"{reason}: **{count(n)}**" for reason, n in reasons.items()))
+    st.markdown(" · ".join(f"{safe.text(reason)}: **{count(n)}**" for reason, n in reasons.items()))
     shown = quarantine.rename(columns={"ingest_id": "load", "ingested_at": "loaded at",
                                        "file_name": "file", "raw_row": "row as exported"})
     st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch")

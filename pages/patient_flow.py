@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis import formatting, outcomes, privacy, program
-from ui import context, theme
+from ui import context, safe, theme
 
 ctx = context.get()
 st.title("Patient flow")
@@ -57,7 +57,8 @@ def consort(flow: program.PatientFlow) -> go.Figure:
         box(0.3, 4.7, y - 0.42, y + 0.42, "#eaf5ee" if responder else "#eef4f9",
             theme.GOOD if responder else theme.PRIMARY)
         annotations.append(dict(x=2.5, y=y, showarrow=False, align="center",
-                                text=f"{stage.label}<br><b>{formatting.count(stage.patients)}</b>",
+                                text=safe.Markup(f"{stage.label}<br><b>"
+                                                 f"{formatting.count(stage.patients)}</b>"),
                                 font=dict(size=14, color="#222")))
         if i + 1 < len(stages):
             arrow(2.5, y - gap + 0.44, 2.5, y - 0.44)
@@ -67,7 +68,7 @@ def consort(flow: program.PatientFlow) -> go.Figure:
             half = 0.16 * len(lines) + 0.12
             box(5.6, 9.9, middle - half, middle + half, "#f4f5f7", theme.NEUTRAL)
             annotations.append(dict(x=5.75, y=middle, xanchor="left", showarrow=False,
-                                    align="left", text="<br>".join(lines),
+                                    align="left", text=safe.Markup("<br>".join(lines)),
                                     font=dict(size=13, color="#222")))
             arrow(5.58, middle, 2.5, middle)
     figure = go.Figure(layout=dict(shapes=shapes, annotations=annotations))

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from analysis import timeline
 from analysis.formatting import count, long_date, number, percent
 from analysis.outcomes import DEFINITION_LABELS
-from ui import context, theme
+from ui import context, safe, theme
 
 ctx = context.get()
 st.title("Patient timeline")
@@ -52,7 +52,8 @@ search = left.text_input("Search patient id", key="timeline_search",
                          placeholder="e.g. P0001")
 options = timeline.search_patients(ids, search)
 if not options:
-    st.info(f"No patient id among the {count(len(ids))} patients in view contains “{search}”.")
+    st.info(f"No patient id among the {count(len(ids))} patients in view contains "
+            f"“{safe.text(search)}”.")
     st.stop()
 if st.session_state.get("timeline_pick") not in options:
     st.session_state["timeline_pick"] = options[0]
@@ -63,7 +64,7 @@ patient_id = right.selectbox(f"Patient ({count(len(options))} of {count(len(ids)
                              options, key="timeline_pick")
 missing = st.session_state.pop("timeline_not_in_view", None)
 if missing:
-    st.info(f"Patient {missing} is not among the patients matching the sidebar filters "
+    st.info(f"Patient {safe.text(missing)} is not among the patients matching the sidebar filters "
             "(or not in the data). Widen the filters to see them.")
 st.session_state["timeline_requested"] = patient_id  # shown: no longer a new request
 if st.query_params.get("patient") != patient_id:
@@ -72,16 +73,18 @@ if st.query_params.get("patient") != patient_id:
 summary = ctx.call(timeline.patient_summary, patient_id, ctx.definition)
 visits = ctx.call(timeline.patient_visits, patient_id)
 if summary is None or visits.empty:
-    st.info(f"No visits recorded for patient {patient_id}.")
+    st.info(f"No visits recorded for patient {safe.text(patient_id)}.")
     st.stop()
 
 # -- summary ---------------------------------------------------------------------
 
 recorded_as = summary.condition_raw
-condition = summary.condition + (f" (recorded as “{recorded_as}”)"
-                                 if recorded_as and recorded_as != summary.condition else "")
+condition = safe.text(summary.condition) + (f" (recorded as “{safe.text(recorded_as)}”)"
+                                            if recorded_as and recorded_as != summary.condition
+                                            else "")
 st.markdown(
-    f"**{condition}** · site **{summary.site}** · route **{summary.route}** · "
+    f"**{condition}** · site **{safe.text(summary.site)}** · route "
+    f"**{safe.text(summary.route)}** · "
     + (f"first infusion (index date) **{long_date(summary.index_date)}** "
        f"({summary.cohort_quarter} cohort)" if summary.treated else "**not treated**")
     + f" · visits {long_date(summary.first_visit_date)} to {long_date(summary.last_visit_date)}")

@@ -4,7 +4,7 @@ tables and charts, download the same report as HTML, XLSX or PDF."""
 import streamlit as st
 
 from analysis import formatting, privacy, report
-from ui import auth, context, theme
+from ui import auth, context, safe, theme
 
 ctx = context.get()
 st.title("Quarterly report")
@@ -38,13 +38,13 @@ else:
 try:
     quarterly = ctx.call(report.build_report, quarter, audience, ctx.filters)
 except report.NoDataError as error:
-    st.info(f"Nothing to report: {error}. Choose another quarter or widen the sites, "
+    st.info(f"Nothing to report: {safe.text(error)}. Choose another quarter or widen the sites, "
             "conditions or routes in the sidebar.", icon=":material/filter_alt_off:")
     st.stop()
 
 st.caption(
     f"{quarterly.period_text} · data cutoff {formatting.long_date(quarterly.cutoff)} · "
-    f"{quarterly.filters.describe()} · fingerprint `{quarterly.fingerprint[:12]}` · the report "
+    f"{safe.text(quarterly.filters.describe())} · fingerprint `{quarterly.fingerprint[:12]}` · the report "
     "sets its own periods, so the sidebar's cohort range and outcome settings do not apply "
     "(sites, conditions and routes do).")
 

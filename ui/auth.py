@@ -17,6 +17,7 @@ import streamlit as st
 
 from analysis import audit, auth
 from analysis.sources import DataSource
+from ui import safe
 
 SESSION_KEY = "signed_in"
 
@@ -59,7 +60,7 @@ def current(source: DataSource) -> Session:
     if session:
         session.last_seen = now
         with st.sidebar:
-            st.caption(f"Signed in as **{session.user}** ({session.role})")
+            st.caption(f"Signed in as **{safe.text(session.user)}** ({session.role})")
             if st.button("Sign out", key="sign_out"):
                 audit.record(source.path, "sign_out", user=session.user, role=session.role)
                 st.session_state.pop(SESSION_KEY, None)
@@ -75,7 +76,7 @@ def current(source: DataSource) -> Session:
 def _sign_in_form(source: DataSource) -> None:
     directory = auth.load_users()
     st.title("Sign in")
-    st.caption(f"{source.label}: health data. Access is limited to the clinic's users.")
+    st.caption(f"{safe.text(source.label)}: health data. Access is limited to the clinic's users.")
     notice = st.session_state.pop("sign_in_notice", None)
     if notice:
         st.info(notice)
@@ -90,7 +91,8 @@ def _sign_in_form(source: DataSource) -> None:
                 st.rerun()
             audit.record(source.path, "sign_in_failed", user=auth.UNKNOWN_USER, method="oidc",
                          attempt=auth.name_key(email), reason="no role for this account")
-            st.warning(f"{email} has no role in this dashboard. Ask the clinic's administrator.")
+            st.warning(f"{safe.text(email)} has no role in this dashboard. Ask the clinic's "
+                       "administrator.")
         elif st.button("Sign in with the clinic's account", type="primary"):
             st.login()
         st.divider()

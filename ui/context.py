@@ -25,6 +25,7 @@ from analysis import outcomes, store
 from analysis.formatting import count, long_date
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
+from ui import safe
 from ui.pages import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,6 +248,6 @@ def status_line(context: PageContext) -> None:
     """The line on every page: cutoff, what is in view, the active definition."""
     scope = context.call(outcomes.scope, context.filters)
     st.caption(
-        f"**{context.source.label}** · data cutoff {long_date(scope.cutoff)} · "
+        f"**{safe.text(context.source.label)}** · data cutoff {long_date(scope.cutoff)} · "
         f"{count(scope.patients)} treated patients and {count(scope.visits)} visits in view "
-        f"({context.filters.describe()}) · {context.setting_text}")
+        f"({safe.text(context.filters.describe())}) · {context.setting_text}")

@@ -9,6 +9,8 @@ import plotly.io as pio
 # clinic default set below is the one that stays.
 import streamlit.elements.plotly_chart  # noqa: F401
 
+from ui import safe
+
 PRIMARY = "#1f5f8b"
 ACCENT = "#e07a1f"
 GOOD = "#2e8b57"
@@ -41,14 +43,16 @@ pio.templates.default = "clinic"
 
 
 def styled(fig: go.Figure, title: str | None = None, height: int = 420) -> go.Figure:
-    """Size and title a figure; it already carries the clinic template (the
-    default since this module was imported)."""
+    """Size and title a figure (it already carries the clinic template, the
+    default since this module was imported), and make every string in it
+    text, never markup (:func:`ui.safe.plain_figure`): every chart passes
+    here before it is drawn."""
     fig.update_layout(height=height)
     if title:
         # Title on top, the horizontal legend under it: room for both.
         fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top"),
                           margin=dict(t=95))
-    return fig
+    return safe.plain_figure(fig)
 
 
 _LINE_LABEL = {  # annotation_position -> where the label sits on the line

@@ -1,0 +1,174 @@
+"""Everything from the data reaches the screen as text, never markup (issue
+13).  A clinic whose export carries hostile site, condition, route, visit
+type, adverse event and patient id values (markdown images and links, HTML
+anchors) is shown on every page, for every role: no markdown element holds
+them unescaped and no chart holds them as Plotly markup."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pandas as pd
+import pytest
+
+from analysis import data_quality, db, ingest
+from tests.conftest import assert_no_errors, plotly_figures, run_page
+from ui import pages
+
+SITE_MD = "![t](http://attacker.example/site.png)"
+SITE_HTML = '<a href="http://attacker.example/site">Boulder</a>'
+CONDITION = "[migraine](http://attacker.example/condition) <b>loud</b>"
+ROUTE = '<a href="http://attacker.example/route">IM</a>'
+VISIT_TYPE = "[call](http://attacker.example/visit-type)"
+ADVERSE = '<a href="http://attacker.example/ae">nausea</a>'
+PATIENT = "P-![p](http://attacker.example/patient.png)"
+FILE_NAME = "[export](http://attacker.example/file).csv"
+UNESCAPED_TAG = re.compile(r"(?<!\\)<(a|img|b)[\s>]", re.IGNORECASE)
+HOSTILE = (SITE_MD, SITE_HTML, CONDITION, ROUTE, VISIT_TYPE, ADVERSE, PATIENT, FILE_NAME)
+
+
+def hostile_sessions(sessions) -> pd.DataFrame:
+    """The demo clinic's visits with hostile values in every free-text column."""
+    frame = pd.read_csv(sessions, dtype=str)
+    frame["site"] = frame["site"].replace({"Boulder": SITE_MD, "Colorado Springs": SITE_HTML})
+    frame.loc[frame["condition"] == "Migraine", "condition"] = CONDITION
+    frame["route"] = frame["route"].replace({"IM": ROUTE})
+    frame["adverse_event"] = frame["adverse_event"].replace({"nausea": ADVERSE})
+    first = frame["patient_id"].iloc[0]
+    frame["patient_id"] = frame["patient_id"].replace({first: PATIENT})
+    odd = frame.iloc[:3].copy()
+    odd["visit_type"] = VISIT_TYPE
+    odd["visit_id"] = ["hostile-1", "hostile-2", "hostile-3"]
+    return pd.concat([frame, odd], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def hostile_db(demo_exports, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    export = folder / "sessions.csv"
+    hostile_sessions(demo_exports.sessions).to_csv(export, index=False)
+    path = folder / "clinic.duckdb"
+    con = db.connect(path)
+    summary = ingest.ingest_files(con, [export, demo_exports.medications])
+    con.close()
+    assert summary.ok, summary.to_dict()
+    return path
+
+
+def markdown_bodies(app) -> list[str]:
+    """The source of every element Streamlit renders as markdown."""
+    bodies = []
+    for kind in ("markdown", "caption", "info", "warning", "error", "success", "title",
+                 "header", "subheader", "exception", "toast"):
+        bodies += [str(e.value) for e in app.get(kind)]
+    bodies += [m.label for m in app.metric]
+    bodies += [e.label for e in app.get("expander")]
+    bodies += [t.label for t in app.get("tab")]
+    for radio in app.radio:
+        bodies += [str(o) for o in radio.options]
+    return bodies
+
+
+def figure_strings(fig) -> list[str]:
+    """Every string a chart renders (its hover and text templates excepted)."""
+    found = []
+
+    def walk(node, key=""):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k != "template" and not k.endswith("template"):
+                    walk(v, k)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str):
+            found.append(node)
+
+    walk(fig.to_plotly_json())
+    return found
+
+
+def assert_shown_as_text(app, where: str) -> None:
+    for body in markdown_bodies(app):
+        for value in HOSTILE:
+            assert value not in body, f"{where}: unescaped {value!r} in markdown {body[:300]!r}"
+        assert "](http://attacker" not in body and not UNESCAPED_TAG.search(body), (where, body)
+    for fig in plotly_figures(app):
+        for text in figure_strings(fig):
+            if "attacker" in text:
+                assert "<" not in text, f"{where}: Plotly markup from the data: {text[:300]!r}"
+
+
+def _pages(role):
+    return [spec.path for spec in pages.pages_for(role)]
+
+
+@pytest.mark.parametrize("page", _pages("clinical"))
+def test_every_page_shows_hostile_values_as_text(hostile_db, monkeypatch, page):
+    monkeypatch.setenv("OUTCOMES_DB", str(hostile_db))
+    query = {"site": [SITE_MD, SITE_HTML, "Denver"]}
+    if page == "pages/patient_timeline.py":
+        query = {"patient": PATIENT}
+    app = run_page(page, query=query)
+    assert_no_errors(app)
+    assert_shown_as_text(app, page)
+    if page == "pages/overview.py":   # the status line names the filtered sites
+        assert any("attacker" in c.value for c in app.caption)
+    if page == "pages/patient_timeline.py":
+        assert any("attacker" in t.value for t in [*app.title, *app.markdown, *app.caption]) or \
+            any("attacker" in s for f in plotly_figures(app) for s in figure_strings(f))
+
+
+@pytest.mark.parametrize("page", _pages("marketing"))
+def test_marketing_pages_show_hostile_values_as_text(hostile_db, monkeypatch, page):
+    monkeypatch.setenv("OUTCOMES_DB", str(hostile_db))
+    app = run_page(page, query={"site": [SITE_MD, SITE_HTML, "Denver"]}, role="marketing")
+    assert_no_errors(app)
+    assert_shown_as_text(app, page)
+
+
+def test_data_page_shows_a_hostile_file_name_and_reason_as_text(hostile_db, tmp_path,
+                                                                monkeypatch):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+    from tests.conftest import DASHBOARD, signed_in, write_grant
+    clinic = tmp_path / "clinic.duckdb"
+    shutil.copy(hostile_db, clinic)
+    monkeypatch.setenv("OUTCOMES_DB", str(clinic))
+    export = data_quality.save_upload(write_grant(clinic), "odd.csv",
+                                      b"Patient,Seen On,Kind\nZ1,2026-01-05,intake\n", tmp_path)
+    names = {str(export): FILE_NAME}
+    refused = data_quality.ingest_uploads([export], write_grant(clinic), display_names=names)
+    app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120))
+    app.session_state["data_last_ingest"] = {
+        "table": data_quality.summary_table(refused, names), "pending": names,
+        "refused_uploads": [f"{FILE_NAME}: the file is empty"], "at": dt.datetime.now()}
+    app.run()
+    app.switch_page("pages/data.py").run()
+    assert_no_errors(app)
+    assert_shown_as_text(app, "data page")
+    assert any("attacker" in w.value for w in app.warning)       # the refusal names the file
+    assert any("attacker" in m.value for m in app.markdown)      # the quarantine reasons
+
+
+def test_one_helper_for_markdown_and_one_chokepoint_for_plotly():
+    import plotly.graph_objects as go
+
+    from ui import safe, theme
+    assert safe.text(SITE_MD) == r"\!\[t\]\(http\://attacker\.example/site\.png\)"
+    assert safe.text("Denver\n# Heading") == r"Denver \# Heading"   # no new line, no heading
+    assert safe.text("St. Mary's") == r"St\. Mary\'s"
+    fig = go.Figure(go.Bar(x=[SITE_HTML, "A&B"], y=[1, 2], name=SITE_HTML,
+                           text=[safe.Markup("all<br>(3)"), "&lt;b&gt;"],
+                           hovertemplate="%{x}<br>%{y}<extra></extra>"))
+    fig.add_annotation(text=ADVERSE)
+    theme.styled(fig, f"Pain at {SITE_HTML}")
+    trace = fig.data[0]
+    assert list(trace.x) == [SITE_HTML.replace("<", "&lt;"), "A&amp;B"]
+    assert trace.name == SITE_HTML.replace("<", "&lt;")
+    assert list(trace.text) == ["all<br>(3)", "&amp;lt;b&amp;gt;"]   # code markup kept
+    assert trace.hovertemplate == "%{x}<br>%{y}<extra></extra>"      # templates are code
+    assert fig.layout.annotations[0].text == ADVERSE.replace("<", "&lt;")
+    assert fig.layout.title.text == f"Pain at {SITE_HTML}".replace("<", "&lt;")
