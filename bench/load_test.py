@@ -452,6 +452,30 @@ def _describe(run: Run) -> str:
             f"; headings {run.headings()}")
 
 
+async def open_sign_in(client: StreamlitClient) -> tuple[float, Run]:
+    """The first run, as a browser opening the root URL: the sign-in page."""
+    return await client.rerun(page_name="")
+
+
+async def submit_sign_in(client: StreamlitClient, run: Run, user_name: str,
+                         password: str) -> tuple[float, Run]:
+    """Fill in and submit the sign-in form ``run`` drew; (seconds, what the
+    next run drew: the first page, or the form again with its message)."""
+    widgets = run.widgets()
+    by_label = {getattr(el, el.WhichOneof("type")).label: el for el in widgets.values()}
+    user, secret = by_label.get("User name"), by_label.get("Password")
+    submit = next((el for el in widgets.values() if el.WhichOneof("type") == "button"
+                   and el.button.is_form_submitter and el.button.label == "Sign in"), None)
+    if not (user and secret and submit):
+        raise RuntimeError(f"no sign-in form; got {_describe(run)}; errors {run.errors()}")
+    # Submitting a form: the values of the widgets on screen, the form's
+    # fields included, plus a trigger for the submit button.
+    states = client.states(widgets, **{user.text_input.id: user_name,
+                                       secret.text_input.id: password,
+                                       submit.button.id: True})
+    return await client.rerun(run.page_script_hash, widgets=states)
+
+
 async def ws_user_session(base: str, number: int, rounds: int, think: float, loads: list,
                           errors: list, verbose: bool) -> None:
     await asyncio.sleep(number * RAMP_UP)  # users arrive over a few seconds, not at once
@@ -465,22 +489,9 @@ async def ws_user_session(base: str, number: int, rounds: int, think: float, loa
 
     try:
         await client.connect()
-        # The first run, as a browser opening the root URL: the sign-in page.
-        seconds, run = await client.rerun(page_name="")
+        seconds, run = await open_sign_in(client)
         show("open", seconds, run)
-        widgets = run.widgets()
-        by_label = {getattr(el, el.WhichOneof("type")).label: el for el in widgets.values()}
-        user, password = by_label.get("User name"), by_label.get("Password")
-        submit = next((el for el in widgets.values() if el.WhichOneof("type") == "button"
-                       and el.button.is_form_submitter and el.button.label == "Sign in"), None)
-        if not (user and password and submit):
-            raise RuntimeError(f"no sign-in form; got {_describe(run)}; errors {run.errors()}")
-        # Submitting a form: the values of the widgets on screen, the form's
-        # fields included, plus a trigger for the submit button.
-        states = client.states(widgets, **{user.text_input.id: f"user{number}",
-                                           password.text_input.id: PASSWORD,
-                                           submit.button.id: True})
-        seconds, run = await client.rerun(run.page_script_hash, widgets=states)
+        seconds, run = await submit_sign_in(client, run, f"user{number}", PASSWORD)
         show("sign in", seconds, run)
         if "Sign in" in run.headings() or headings["Overview"] not in run.headings():
             raise RuntimeError(f"sign-in failed: {run.errors() or _describe(run)}")

@@ -157,7 +157,10 @@ def test_one_helper_for_markdown_and_one_chokepoint_for_plotly():
     import plotly.graph_objects as go
 
     from ui import safe, theme
-    assert safe.text(SITE_MD) == r"\!\[t\]\(http\://attacker\.example/site\.png\)"
+    assert safe.text(SITE_MD) == \
+        r"\!\[t\]\(http\:" + safe.WORD_JOINER + r"//attacker\.example/site\.png\)"
+    assert safe.text("www.x.org a@b.org") == \
+        f"www{safe.WORD_JOINER}\\.x\\.org a\\@{safe.WORD_JOINER}b\\.org"   # no autolinks
     assert safe.text("Denver\n# Heading") == r"Denver \# Heading"   # no new line, no heading
     assert safe.text("St. Mary's") == r"St\. Mary\'s"
     fig = go.Figure(go.Bar(x=[SITE_HTML, "A&B"], y=[1, 2], name=SITE_HTML,

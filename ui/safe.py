@@ -8,7 +8,8 @@ in a caption, and ``<a href=...>`` a link in a chart.  So:
 * :func:`text` escapes a value for Streamlit's markdown (``st.markdown``,
   ``st.caption``, ``st.info``/``warning``/``error``/``success``, titles,
   metric and expander labels): every markdown punctuation character is
-  backslash-escaped and line breaks become spaces, so it reads as written.
+  backslash-escaped, line breaks become spaces and an invisible word joiner
+  stops GFM from turning a URL or address into a link, so it reads as written.
 * :func:`plain_figure` is the one chokepoint for Plotly (``theme.styled``
   calls it on every chart): every string in the figure (labels, names, tick
   labels, hover text, titles, annotations) is HTML-escaped (``&`` and ``<``), because Plotly
@@ -26,12 +27,19 @@ from typing import Any
 import numpy as np
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'^@])")
+# Streamlit's markdown (GFM) turns a URL, a www. name or an e-mail address in
+# plain text into a link after escapes are resolved, so a backslash cannot stop
+# it: an invisible WORD JOINER (U+2060) inside "://", after "www" and after "@"
+# does, and the text still reads as written.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def text(value: Any) -> str:
-    """``value`` as literal text inside Streamlit markdown."""
+    """``value`` as literal text inside Streamlit markdown: no markup, no
+    link, no image, on one line."""
     flat = " ".join(str(value).split())  # no line starts: no headings, lists, tables
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, flat))
 
 
 def texts(values, separator: str = ", ") -> str:
