@@ -131,7 +131,7 @@ def ingest_export(con: duckdb.DuckDBPyConnection, paths: list[Path], *,
     ingest_date = ingest_date or dt.date.today()
     result = FileResult(path=str(paths[0]) if len(paths) == 1 else name, status="refused",
                         export_kind="fhir")
-    export = None
+    export = digest = None
     try:
         codes = fhir_codes.load(codes_file)
         export = fhir_files.collect(paths, name)
@@ -166,7 +166,7 @@ def ingest_export(con: duckdb.DuckDBPyConnection, paths: list[Path], *,
         if export is not None:
             export.close()
         _drop_temp(con)
-    _log_refusal(con, name, result)
+    _log_refusal(con, name, digest, result)
     return result
 
 

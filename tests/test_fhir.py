@@ -633,14 +633,18 @@ def test_only_unknown_patients_quarantines_every_resource_and_stores_no_visit(co
 
 def test_fhir_files_uploaded_on_the_data_page_are_one_export(tmp_path):
     from analysis import data_quality
+    from tests.conftest import write_grant
+    grant = write_grant(tmp_path / "clinic.duckdb")
     folder = export(tmp_path / "x", patient(), encounter("e1", "2024-01-02T09:00:00-07:00", text="Intake"),
                     obs("o1", "44261-6", 11, "2024-01-02T09:10:00-07:00", enc="e1"))
     saved, names = [], {}
     for path in sorted(folder.iterdir()):
-        stored = data_quality.save_upload(path.name, path.read_bytes(), upload_dir=tmp_path / "up")
+        stored = data_quality.save_upload(grant, path.name, path.read_bytes(),
+                                          upload_dir=tmp_path / "up")
         saved.append(stored)
         names[str(stored)] = path.name
-    summary = data_quality.ingest_uploads(saved, tmp_path / "clinic.duckdb", display_names=names,
+    summary = data_quality.ingest_uploads(saved, grant, display_names=names,
                                           ingest_date=INGEST_DATE)
     assert [f.status for f in summary.files] == ["ingested"]
+    assert not any(path.exists() for path in saved)   # every raw upload deleted once ingested
     assert summary.files[0].export_kind == "fhir" and summary.files[0].rows_read == 3

@@ -165,9 +165,10 @@ def test_the_mapping_form_choosing_a_name_column_as_patient_id_stores_pseudonyms
     from analysis import data_quality
     export = write(tmp_path, "odd.csv", "Full Name,When,What\n" + "".join(
         f"{name},2024-01-05,infusion\n" for name in NAMES))
+    from tests.conftest import write_grant
     db_path = tmp_path / "clinic.duckdb"
     summary = data_quality.ingest_uploads(
-        [export], db_path, ingest_date=INGEST_DATE,
+        [export], write_grant(db_path), ingest_date=INGEST_DATE,
         column_map=data_quality.column_map_from_choices(
             {"patient_id": "Full Name", "visit_date": "When", "visit_type": "What"}))
     assert summary.ok, summary.to_dict()
