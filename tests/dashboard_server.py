@@ -20,6 +20,33 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-dev-shm-usage"]
 
 
+@contextlib.contextmanager
+def chromium() -> Iterator:
+    """Debian's Chromium, headless, through Playwright (its sync API)."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_until_idle(page, quiet: float = 1.0, timeout: float = 90) -> None:
+    """Wait until the app has not been running (no "Running" status) for
+    ``quiet`` seconds."""
+    deadline = time.time() + timeout
+    quiet_since = None
+    while time.time() < deadline:
+        if page.query_selector("[data-testid='stStatusWidget']"):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since > quiet:
+            return
+        time.sleep(0.2)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import pytest
 
 from analysis import auth
 from tests.conftest import ROOT
-from tests.dashboard_server import CHROMIUM, CHROMIUM_ARGS, running_dashboard
+from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
 from ui.pages import PAGES
 
 USER, PASSWORD = "e2e-clinician", "e2e password 123"
@@ -27,7 +27,7 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError("Debian's chromium is required in CI (scripts/test.sh installs it)")
     pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-playwright = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 
 def _url_path(page_path: str) -> str:
@@ -47,26 +47,15 @@ def server(demo_db, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 def _wait_for_app(page) -> None:
     # Every page shows the status line ("... data cutoff ...") once the
     # script has run; then wait until the app no longer shows "Running".
     page.wait_for_selector("[data-testid='stMain'] >> text=data cutoff", timeout=90_000)
-    deadline = time.time() + 90
-    quiet_since = None
-    while time.time() < deadline:
-        if page.query_selector("[data-testid='stStatusWidget']"):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.time()
-        elif time.time() - quiet_since > 1.0:
-            break
-        time.sleep(0.2)
+    wait_until_idle(page)
     if page.query_selector(".js-plotly-plot"):
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
     time.sleep(1.0)  # let the data grids paint

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -43,17 +44,21 @@ def hostile_sessions(sessions) -> pd.DataFrame:
     return pd.concat([frame, odd], ignore_index=True)
 
 
-@pytest.fixture(scope="module")
-def hostile_db(demo_exports, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hostile")
+def build_hostile_db(demo_exports, folder) -> Path:
+    """The demo clinic with :func:`hostile_sessions`, ingested into ``folder``."""
     export = folder / "sessions.csv"
     hostile_sessions(demo_exports.sessions).to_csv(export, index=False)
     path = folder / "clinic.duckdb"
-    con = db.connect(path)
-    summary = ingest.ingest_files(con, [export, demo_exports.medications])
-    con.close()
+    with db.writer(path) as con:
+        summary = ingest.ingest_files(con, [export, demo_exports.medications])
     assert summary.ok, summary.to_dict()
+    export.unlink()
     return path
+
+
+@pytest.fixture(scope="module")
+def hostile_db(demo_exports, tmp_path_factory):
+    return build_hostile_db(demo_exports, tmp_path_factory.mktemp("hostile"))
 
 
 def markdown_bodies(app) -> list[str]:
@@ -150,7 +155,7 @@ def test_data_page_shows_a_hostile_file_name_and_reason_as_text(hostile_db, tmp_
     assert_no_errors(app)
     assert_shown_as_text(app, "data page")
     assert any("attacker" in w.value for w in app.warning)       # the refusal names the file
-    assert any("attacker" in m.value for m in app.markdown)      # the quarantine reasons
+    assert any("attacker" in m.value for m in app.markdown)      # the mapping form names it
 
 
 def test_one_helper_for_markdown_and_one_chokepoint_for_plotly():
