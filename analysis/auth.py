@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -189,7 +190,7 @@ def sign_in(db_path: str | os.PathLike, directory: UserDirectory, name: str, pas
             return SignIn(False, None, None, "Too many failed sign-ins: this account is locked "
                           f"for {int(LOCKOUT.total_seconds() // 60)} minutes.", locked=True)
         # Check a hash even for an unknown user, so timing does not reveal names.
-        candidate = user.password_hash if user else _NO_USER_HASH
+        candidate = user.password_hash if user else _no_user_hash()
         if check_password(password or "", candidate) and user:
             audit.record(db_path, "sign_in", user=name, role=user.role, at=now)
             return SignIn(True, name, user.role, f"Signed in as {name} ({user.role}).")
@@ -203,7 +204,12 @@ def sign_in(db_path: str | os.PathLike, directory: UserDirectory, name: str, pas
     return SignIn(False, None, None, message, locked=left <= 0)
 
 
-_NO_USER_HASH = bcrypt.hashpw(b"no user has this password", bcrypt.gensalt()).decode("ascii")
+@functools.cache
+def _no_user_hash() -> str:
+    """A real bcrypt hash (the default cost, as users' are) checked for a
+    name that is no user's: a malformed one fails at once and would tell the
+    names apart by timing.  Made on first use, not at every import."""
+    return bcrypt.hashpw(b"no user has this password", bcrypt.gensalt()).decode("ascii")
 
 
 # -- one attempt at a time per account ---------------------------------------

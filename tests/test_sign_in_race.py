@@ -124,3 +124,20 @@ def test_a_password_typed_as_the_user_name_is_never_stored(clinic):
     other = auth.sign_in(db_path, directory, "someone-else", "x")  # another name: its own count
     assert not other.locked
     assert json.loads(audit.read(db_path)["detail"].iloc[0])["attempt"] not in PASSWORD
+
+
+def test_an_unknown_name_costs_a_real_password_check(clinic, monkeypatch):
+    """Timing does not tell names apart: an unknown name's password is
+    checked against a real bcrypt hash of the users' cost (a malformed
+    hash, as before, failed at once)."""
+    import bcrypt
+    db_path, directory = clinic
+    hashes = []
+    real = auth.check_password
+    monkeypatch.setattr(auth, "check_password",
+                        lambda password, password_hash: hashes.append(password_hash)
+                        or real(password, password_hash))
+    auth.sign_in(db_path, directory, "nobody", "guess")
+    [dummy] = hashes
+    assert dummy[:7] == directory.users["drlee"].password_hash[:7]   # $2b$12$
+    assert bcrypt.checkpw(b"guess", dummy.encode()) is False       # well-formed: no ValueError
