@@ -7,9 +7,12 @@ the questionnaires:
 * **follow-up**: the non-null score from the visit closest to the
   timepoint's target day inside its window, never on the index date; a tie
   goes to the later visit;
-* **due**: index + window end ≤ data cutoff, or the follow-up is already there;
+* **due**: index + window end ≤ data cutoff (the whole window inside the
+  data); an early follow-up of a patient not yet due is *provisional* and
+  never counted;
 * **itt** (default): eligible and due, a missing follow-up counts as *not* a
-  responder; **completers**: eligible with a follow-up score.
+  responder; **completers**: due with a follow-up score (a subset of ITT).
+* **pain × depression**: on patients with both follow-ups observed (SPEC §4).
 
 Measures, and who is eligible for each (the questionnaires' usual cut-offs):
 
@@ -66,7 +69,8 @@ def mood_outcomes(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     follow-up (and their dates), eligible, complete, due, responder and, for
     patients outside the ITT denominator, why (``itt_exclusion``)."""
     frame = run_query(snap, "mood_outcomes", filters)
-    for column in ("eligible", "complete", "due", "responder"):
+    for column in ("eligible", "complete", "due", "completer", "responder", "provisional",
+                   "provisional_responder"):
         frame[column] = frame[column].astype(bool)
     return frame
 
@@ -157,6 +161,8 @@ def _exclusions(counts: pd.Series | None, population: str) -> dict[str, int]:
         "no_baseline_score": get("no_baseline_score"),
         "baseline_below_threshold": get("baseline_below_threshold"),
         "not_yet_due": get("not_yet_due"),
+        # of the not yet due, those with an early follow-up (provisional, not counted)
+        "provisional": get("provisional"),
     }
     if population == "itt":
         # In ITT, a due patient without the follow-up counts as a non-responder.
@@ -173,10 +179,12 @@ def _exclusions(counts: pd.Series | None, population: str) -> dict[str, int]:
 @dataclass(frozen=True)
 class PainMoodTable:
     """2×2 table of pain30 response × PHQ-9 response at one timepoint, among
-    patients in the population (ITT: eligible and due; completers: eligible
-    with both follow-ups) for both measures."""
+    the patients with *both* follow-ups observed (SPEC §4: due for each, with
+    each follow-up score).  Whatever population the rest of the page uses, a
+    missing follow-up is never counted as "no" on both axes, so ``n`` is
+    smaller than either rate's ITT denominator; ``pain_n`` and ``mood_n`` (the
+    ITT denominators of the two rates) say by how much."""
     timepoint: str
-    population: str
     both: int          # pain responder and PHQ-9 responder
     pain_only: int     # pain responder, not a PHQ-9 responder
     mood_only: int     # PHQ-9 responder, not a pain responder
@@ -196,6 +204,10 @@ class PainMoodTable:
     def pain_non_responders(self) -> int:
         return self.mood_only + self.neither
 
+    @property
+    def mood_responders(self) -> int:
+        return self.both + self.mood_only
+
     def mood_rate_given_pain(self, pain_responder: bool) -> float | None:
         """Share of PHQ-9 responders among pain responders (or non-responders)."""
         k, n = ((self.both, self.pain_responders) if pain_responder
@@ -203,30 +215,34 @@ class PainMoodTable:
         return k / n if n else None
 
 
-def pain_mood_pairs(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
+ASSOCIATION_BASIS = ("patients with both follow-ups observed (pain and PHQ-9, each due and "
+                     "recorded): a missing follow-up is never counted as no response on both")
+
+
+def pain_mood_pairs(snap: Snapshot, timepoint: str = "3m",
                     filters: Filters = Filters()) -> pd.DataFrame:
-    """Per patient in the population for both pain30 and PHQ-9 response at the
-    timepoint: ``pain_responder`` and ``mood_responder``."""
-    check_setting(timepoint, population=population)
-    pairs = run_query(snap, "mood_pain_pairs", filters,
-                      {"timepoint": timepoint, "population": population})
+    """Per patient with both the pain30 and the PHQ-9 response follow-up
+    observed at the timepoint: ``pain_responder`` and ``mood_responder``."""
+    check_setting(timepoint)
+    pairs = run_query(snap, "mood_pain_pairs", filters, {"timepoint": timepoint})
     for column in ("pain_responder", "mood_responder"):
         pairs[column] = pairs[column].astype(bool)
     return pairs
 
 
-def pain_mood_table(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
+def pain_mood_table(snap: Snapshot, timepoint: str = "3m",
                     filters: Filters = Filters()) -> PainMoodTable:
-    """How pain response (pain30) and depression response (PHQ-9) go together:
-    the 2×2 table and the odds ratio of PHQ-9 response for pain responders
-    against pain non-responders (Woolf CI, Fisher p)."""
-    pairs = pain_mood_pairs(snap, timepoint, population, filters)
+    """How pain response (pain30) and depression response (PHQ-9) go together
+    among patients with both follow-ups observed: the 2×2 table and the odds
+    ratio of PHQ-9 response for pain responders against pain non-responders
+    (Woolf CI, Fisher p)."""
+    pairs = pain_mood_pairs(snap, timepoint, filters)
     pain, mood = pairs["pain_responder"], pairs["mood_responder"]
     a = int((pain & mood).sum())
     b = int((pain & ~mood).sum())
     c = int((~pain & mood).sum())
     d = int((~pain & ~mood).sum())
-    return PainMoodTable(timepoint, population, a, b, c, d, stats.odds_ratio(a, b, c, d),
+    return PainMoodTable(timepoint, a, b, c, d, stats.odds_ratio(a, b, c, d),
                          a + b + c + d < SMALL_CELL)
 
 

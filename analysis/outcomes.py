@@ -184,9 +184,13 @@ def cutoff(snap: Snapshot) -> dt.date | None:
     return optional_date(snap.scalar("SELECT cutoff_date FROM data_cutoff"))
 
 
+# The two populations of SPEC §3, over the columns of outcome_rules and
+# patient_outcomes (which own the due rule): ITT = eligible and due;
+# completers = due with every follow-up value needed (a subset of ITT).  A
+# provisional result (not yet due, early follow-up) is in neither.
 POPULATION_SQL = {
     "itt": "eligible AND due",
-    "completers": "eligible AND complete",
+    "completers": "completer",
 }
 
 
@@ -329,6 +333,7 @@ def exclusions(snap: Snapshot, timepoint: str, definition: str, population: str,
             count(*) FILTER (WHERE itt_exclusion = 'not on opioids at baseline') AS not_on_opioids_at_baseline,
             count(*) FILTER (WHERE NOT eligible) AS no_baseline,
             count(*) FILTER (WHERE eligible AND NOT due) AS not_yet_due,
+            count(*) FILTER (WHERE provisional) AS provisional,
             count(*) FILTER (WHERE eligible AND due AND NOT complete) AS missing_follow_up,
             count(*) AS treated
         FROM patient_outcomes
@@ -435,16 +440,17 @@ def claim_check(snap: Snapshot, target: float = 0.70, timepoint: str = "3m",
 
 
 def pain_changes(snap: Snapshot, timepoint: str = "3m", filters: Filters = Filters()) -> pd.DataFrame:
-    """Per patient with baseline pain > 0 and a follow-up: baseline, follow-up,
-    change (follow-up − baseline) and % change."""
+    """Per patient with baseline pain > 0 who is due at the timepoint and has
+    its follow-up (SPEC §3: an early follow-up of a patient not yet due is
+    provisional and left out): baseline, follow-up, change (follow-up −
+    baseline) and % change."""
     where, params = filters.sql()
     return snap.query(f"""
         SELECT patient_id, condition, site, route, cohort_quarter, baseline_pain, follow_up_pain,
                follow_up_pain - baseline_pain AS change,
                100 * (follow_up_pain - baseline_pain) / baseline_pain AS percent_change
         FROM patient_outcomes
-        WHERE definition = 'pain30' AND timepoint = $timepoint AND eligible
-          AND follow_up_pain IS NOT NULL AND {where}
+        WHERE definition = 'pain30' AND timepoint = $timepoint AND completer AND {where}
         ORDER BY percent_change, patient_id
     """, {"timepoint": timepoint, **params})
 

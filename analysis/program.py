@@ -236,7 +236,7 @@ def outcomes_due(snap: Snapshot, timepoint: str, definitions: tuple[str, ...],
 def _in_population(frame: pd.DataFrame, population: str) -> pd.Series:
     if population == "itt":
         return frame["eligible"] & frame["due"]
-    return frame["eligible"] & frame["complete"]
+    return frame["completer"]
 
 
 def _in_quarter(frame: pd.DataFrame, column: str, quarter: Quarter | None) -> pd.Series:
@@ -265,9 +265,9 @@ def _rate_measure(key: str, label: str, rows: pd.DataFrame, population: str, ci:
 
 def _median_measure(rows: pd.DataFrame, quarter: Quarter | None,
                     previous: Quarter | None) -> Measure:
-    # Same patients as outcomes.pain_changes: baseline pain > 0 and a follow-up.
-    changes = rows[(rows["definition"] == "pain30") & rows["eligible"]
-                   & rows["follow_up_pain"].notna()]
+    # Same patients as outcomes.pain_changes: baseline pain > 0, due, with
+    # the follow-up (pain30's completers).
+    changes = rows[(rows["definition"] == "pain30") & rows["completer"]]
 
     def part(q: Quarter | None) -> QuarterValue:
         if q is None:

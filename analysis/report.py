@@ -479,8 +479,10 @@ def _definitions(snap) -> list[tuple[str, str]]:
          "; ".join(f"{r.definition}: {r.label}" for r in definitions.itertuples())
          + "; ratios compared with a tolerance of 1e-9"),
         ("Population", "ITT: eligible patients (every baseline the definition needs) whose "
-                       "window had closed by the data cutoff or who have the follow-up; a "
-                       "missing follow-up counts as not a responder"),
+                       "whole follow-up window had closed by the data cutoff (index + window "
+                       "end ≤ cutoff); a missing follow-up counts as not a responder. An "
+                       "early follow-up of a patient whose window is still open is "
+                       "provisional and not in this report"),
         ("Results due in the quarter", "patients whose index date + target day falls in "
                                        "the quarter"),
         ("Confidence intervals", f"{100 * CONFIDENCE:.0f}% Wilson score interval"),
@@ -591,8 +593,9 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
         TableSpec("due", f"Results that came due in {report.quarter}",
                   "Patients whose index date + target day (28, 90, 180, 365) falls in the "
                   "quarter, ITT: a due patient without the follow-up counts as a "
-                  "non-responder. 'Not yet due': window still open at the data cutoff and no "
-                  f"follow-up yet. Comparisons: the same reading in {prev} and in {year}; "
+                  "non-responder. 'Not yet due': window still open at the data cutoff (an "
+                  "early follow-up is provisional and not counted). Comparisons: the same "
+                  f"reading in {prev} and in {year}; "
                   "changes in percentage points.",
                   rates),
         TableSpec("cohort", f"Responder rates of the {report.quarter} cohort",

@@ -65,6 +65,10 @@ class TimepointStatus:
     responder: bool
     exclusion: str | None
     status: str              # in words: "responder", "not a responder", "not yet due", …
+    # An early follow-up while the window is still open (SPEC §3): shown on
+    # this clinical page only, labelled provisional; never in a rate.
+    provisional: bool = False
+    provisional_responder: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,21 @@ class PatientSummary:
     timepoints: tuple[TimepointStatus, ...]
 
 
+PROVISIONAL = "provisional"
+
+
 def status_text(eligible: bool, due: bool, complete: bool, responder: bool,
-                exclusion: str | None) -> str:
-    """A patient's standing at one timepoint, in words."""
+                exclusion: str | None, provisional_responder: bool = False,
+                window_end: dt.date | None = None) -> str:
+    """A patient's standing at one timepoint, in words.  A follow-up recorded
+    before the window has closed is provisional (a closer visit may still
+    come) and says so."""
     if not eligible:
         return f"not counted: {exclusion or 'no baseline'}"
+    if not due and complete:
+        closes = f"; window closes {window_end.isoformat()}" if window_end else ""
+        so_far = "responder" if provisional_responder else "not a responder"
+        return f"{PROVISIONAL}: {so_far} so far (not yet due, not counted{closes})"
     if not due:
         return "not yet due"
     if not complete:
@@ -119,14 +133,19 @@ def patient_summary(snap: Snapshot, patient_id: str,
     for o in outcomes.itertuples():
         eligible, due, complete, responder = (_bool(o.eligible), _bool(o.due),
                                               _bool(o.complete), _bool(o.responder))
+        provisional, provisional_responder = (_bool(o.provisional),
+                                              _bool(o.provisional_responder))
         exclusion = None if o.itt_exclusion is None or pd.isna(o.itt_exclusion) \
             else str(o.itt_exclusion)
+        window_end = optional_date(o.window_end_date)
         timepoints.append(TimepointStatus(
             o.timepoint, o.label, optional_date(o.target_date), optional_date(o.window_start_date),
-            optional_date(o.window_end_date), optional_float(o.follow_up_pain), optional_date(o.follow_up_pain_date),
+            window_end, optional_float(o.follow_up_pain), optional_date(o.follow_up_pain_date),
             optional_float(o.follow_up_mme), optional_date(o.follow_up_mme_date), optional_float(o.pain_reduction),
             optional_float(o.mme_reduction), eligible, due, complete, responder, exclusion,
-            status_text(eligible, due, complete, responder, exclusion)))
+            status_text(eligible, due, complete, responder, exclusion, provisional_responder,
+                        window_end),
+            provisional, provisional_responder))
     return PatientSummary(
         str(r.patient_id), _bool(r.treated), str(r.condition),
         None if pd.isna(r.condition_raw) else str(r.condition_raw), str(r.site), str(r.route),

@@ -138,6 +138,7 @@ with st.expander("Who is counted"):
         "no_baseline_score": "No baseline score",
         "baseline_below_threshold": "Baseline below the threshold",
         "not_yet_due": "Not yet due",
+        "provisional": "↳ of those, with an early (provisional) score: not counted",
         "missing_follow_up_counted_as_non_responder": "Due, no follow-up score (counted as not improved)",
         "missing_follow_up": "No follow-up score (left out)",
     }
@@ -147,4 +148,6 @@ with st.expander("Who is counted"):
     who.loc["Counted"] = pd.Series(denominators)
     st.dataframe(who, width="stretch")
     st.caption(f"Data cutoff {rates.cutoff or '–'}. A patient is due at {timepoint_label} when "
-               "the window has closed by the cutoff or the follow-up score is already there.")
+               "the whole window has closed by the cutoff (first infusion + window end ≤ "
+               "cutoff). A score recorded while the window is still open is provisional: a "
+               "closer visit may still come, so it is not counted (see Patient timeline).")

@@ -96,8 +96,9 @@ b2.metric("Baseline opioid dose", "–" if summary.baseline_mme is None
           else f"{number(summary.baseline_mme)} MME/day")
 b2.caption(f"recorded {long_date(summary.baseline_mme_date)}" if summary.baseline_mme_date
            else "none in the 90 days up to the first infusion")
-b3.metric("Infusions and boosters", f"{count(summary.infusions)} + {count(summary.boosters)}")
-b3.caption(f"{count(summary.visits)} visits in all")
+b3.metric("Infusion visits + boosters", f"{count(summary.infusions)} + {count(summary.boosters)}")
+b3.caption(f"{count(summary.infusions + summary.boosters)} treatment sessions; "
+           f"{count(summary.visits)} visits in all")
 
 if summary.treated:
     st.markdown(f"**Outcome by timepoint**: {DEFINITION_LABELS[ctx.definition]} "
@@ -114,6 +115,11 @@ if summary.treated:
             "Status": t.status,
         })
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if any(t.provisional for t in summary.timepoints):
+        st.caption("**Provisional**: a follow-up recorded before the timepoint's window has "
+                   "closed. A visit closer to the target day may still come, so it is shown "
+                   "here only and is not counted in any rate, claim or report until the "
+                   "window closes.")
     responders = [t.label for t in summary.timepoints if t.responder]
     due = [t for t in summary.timepoints if t.due]
     b4.metric(f"Responder ({ctx.definition})", f"{count(len(responders))} of {count(len(due))}"

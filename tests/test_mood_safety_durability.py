@@ -169,7 +169,8 @@ def test_mood_rates_itt_and_completers(mood_clinic):
     assert by == {"Migraine": (2, 3), "Neuropathy": (1, 3)}
     excluded = itt.get("phq9_response").excluded
     assert excluded == {"treated": 9, "no_baseline_score": 1, "baseline_below_threshold": 1,
-                        "not_yet_due": 1, "missing_follow_up_counted_as_non_responder": 1}
+                        "not_yet_due": 1, "provisional": 0,
+                        "missing_follow_up_counted_as_non_responder": 1}
     # the grid carries the same cell
     grid = mood.mood_grid(mood_clinic)
     cell = grid[(grid.timepoint == "3m") & (grid.measure == "phq9_response")
@@ -187,29 +188,32 @@ def test_mood_respects_filters(mood_clinic):
 
 
 def test_pain_mood_table_by_hand(mood_clinic):
-    # Counted for both pain30 and PHQ-9 response (ITT, 3 months): A B C F H J.
+    # SPEC §4: on patients with both follow-ups observed (3 months): A B C H J.
+    # F (eligible and due for both, no follow-up at all) is in both ITT
+    # denominators but never in the 2x2 table, where ITT would have made it
+    # "neither" and inflated the association.
     #   A pain 8->4 yes, PHQ yes  -> both       C 8->5 yes, yes -> both
     #   J 8->4 yes, PHQ 20->15 no -> pain only  H 8->7 no, yes  -> mood only
-    #   B 8->7 no, no; F missing  -> neither (2)
-    table = mood.pain_mood_table(mood_clinic, "3m", "itt")
-    assert (table.both, table.pain_only, table.mood_only, table.neither) == (2, 1, 1, 2)
-    assert table.n == 6
-    expected = stats.odds_ratio(2, 1, 1, 2)
+    #   B 8->7 no, no             -> neither
+    table = mood.pain_mood_table(mood_clinic, "3m")
+    assert (table.both, table.pain_only, table.mood_only, table.neither) == (2, 1, 1, 1)
+    assert table.n == 5
+    expected = stats.odds_ratio(2, 1, 1, 1)
     assert table.odds_ratio == expected
-    assert table.odds_ratio.odds_ratio == pytest.approx(4.0)      # (2*2)/(1*1)
+    assert table.odds_ratio.odds_ratio == pytest.approx(2.0)      # (2*1)/(1*1)
+    # Fisher's exact test by hand: hypergeometric over tables with margins
+    # (3, 2) x (3, 2): P(a) for a = 1, 2, 3 is 3/10, 6/10, 1/10; the observed
+    # a = 2 is the most likely, so two-sided p = 1.
+    assert table.odds_ratio.p_value == pytest.approx(1.0)
     assert table.mood_rate_given_pain(True) == pytest.approx(2 / 3)
-    assert table.mood_rate_given_pain(False) == pytest.approx(1 / 3)
-    assert mood.odds_ratio_text(table).startswith("4.0 (95% CI ")
+    assert table.mood_rate_given_pain(False) == pytest.approx(1 / 2)
+    assert mood.odds_ratio_text(table).startswith("2.0 (95% CI ")
     g = mood.mood_rates(mood_clinic, "3m", "itt").get("phq9_response").overall
     p = stats.proportion(3, 6)
     assert mood.rate_cell(g) == (f"50% ({100 * p.ci_low:.0f}–{100 * p.ci_high:.0f}%) "
                                  f"· 3 of 6 ⚠")
-    # completers drop F (no follow-up at all)
-    completers = mood.pain_mood_table(mood_clinic, "3m", "completers")
-    assert (completers.both, completers.pain_only, completers.mood_only,
-            completers.neither) == (2, 1, 1, 1)
-    pairs = mood.pain_mood_pairs(mood_clinic, "3m", "itt")
-    assert list(pairs["patient_id"]) == ["A", "B", "C", "F", "H", "J"]
+    pairs = mood.pain_mood_pairs(mood_clinic, "3m")
+    assert list(pairs["patient_id"]) == ["A", "B", "C", "H", "J"]
 
 
 def test_unknown_arguments_are_refused(mood_clinic):
@@ -511,7 +515,7 @@ def test_mood_counts_in_sql_equal_a_pandas_count_of_the_patient_rows(demo_snapsh
     grid = mood.mood_grid(demo_snapshot, filters).set_index(
         ["timepoint", "measure", "population", "group"])
     in_population = {"itt": frame["eligible"] & frame["due"],
-                     "completers": frame["eligible"] & frame["complete"]}
+                     "completers": frame["eligible"] & frame["due"] & frame["complete"]}
     checked = 0
     for population, chosen in in_population.items():
         rows = frame[chosen]
@@ -541,12 +545,33 @@ def test_mood_counts_in_sql_equal_a_pandas_count_of_the_patient_rows(demo_snapsh
     assert excluded["missing_follow_up_counted_as_non_responder"] == int(
         (at["eligible"] & at["due"] & ~at["complete"]).sum())
 
-    table = mood.pain_mood_table(demo_snapshot, "3m", "itt", filters)
+    # The association: patients with both follow-ups observed (SPEC §4),
+    # worked out from the raw facts rather than the models' completer flag,
+    # and its odds ratio against statsmodels' Table2x2.
+    table = mood.pain_mood_table(demo_snapshot, "3m", filters)
+    where, params = filters.sql()
     pain = demo_snapshot.query(
-        "SELECT patient_id, responder FROM patient_outcomes WHERE definition = 'pain30' "
-        "AND timepoint = '3m' AND eligible AND due")
+        "SELECT patient_id, follow_up_pain, baseline_pain FROM patient_outcomes "
+        "WHERE definition = 'pain30' AND timepoint = '3m' AND eligible AND due "
+        f"AND follow_up_pain IS NOT NULL AND {where}", params)
+    pain["pain_met"] = (pain.baseline_pain - pain.follow_up_pain) / pain.baseline_pain >= 0.3 - 1e-9
     phq = frame[(frame["timepoint"] == "3m") & (frame["measure"] == "phq9_response")
-                & frame["eligible"] & frame["due"]]
-    both = phq.merge(pain, on="patient_id", suffixes=("_mood", "_pain"))
+                & frame["eligible"] & frame["due"] & frame["follow_up"].notna()].copy()
+    phq["mood_met"] = (phq.baseline - phq.follow_up) / phq.baseline >= 0.5 - 1e-9
+    both = phq.merge(pain, on="patient_id")
     assert table.n == len(both) > 0
-    assert table.both == int((both["responder_mood"] & both["responder_pain"].astype(bool)).sum())
+    cells = [int((both.pain_met & both.mood_met).sum()), int((both.pain_met & ~both.mood_met).sum()),
+             int((~both.pain_met & both.mood_met).sum()), int((~both.pain_met & ~both.mood_met).sum())]
+    assert [table.both, table.pain_only, table.mood_only, table.neither] == cells
+    from statsmodels.stats.contingency_tables import Table2x2
+    reference = Table2x2(np.array([cells[:2], cells[2:]], dtype=float))
+    if min(cells) > 0:
+        assert table.odds_ratio.odds_ratio == pytest.approx(reference.oddsratio, rel=1e-9)
+        low, high = reference.oddsratio_confint(0.05)
+        assert (table.odds_ratio.ci_low, table.odds_ratio.ci_high) == pytest.approx((low, high),
+                                                                                    rel=1e-9)
+    # A pair whose follow-up is missing on one side is in neither table cell.
+    itt_pain = demo_snapshot.query(
+        "SELECT count(*) AS n FROM patient_outcomes WHERE definition = 'pain30' "
+        f"AND timepoint = '3m' AND eligible AND due AND {where}", params).n.iloc[0]
+    assert table.n < itt_pain

@@ -189,21 +189,30 @@ def test_benzodiazepine_by_month_by_hand(tiny):
 
 
 def test_mme_changes_and_summary_by_hand(tiny):
+    # Cutoff May 4.  3-month windows (days 60-120) close: A (index Jan 2) May 2,
+    # due; B (Jan 6) May 6 and E (Feb 3) Jun 3, not yet due: their early
+    # follow-ups (B -60%, E stopped) are provisional and never counted (SPEC §3).
     changes = opioids.mme_changes(tiny, "3m").set_index("patient_id")
-    assert changes["percent_change"].to_dict() == pytest.approx({"A": -40, "B": -60, "E": -100})
+    assert changes["percent_change"].to_dict() == pytest.approx({"A": -40})
 
     summary = opioids.opioid_summary(tiny, "3m", "itt")
     assert (summary.treated, summary.baseline_known, summary.baseline_users) == (5, 4, 3)
     assert (summary.baseline_at_least_50, summary.baseline_at_least_90) == (3, 2)
     assert summary.median_baseline_mme == 100
-    assert (summary.stopped.responders, summary.stopped.n) == (1, 3)    # E
-    assert (summary.halved.responders, summary.halved.n) == (2, 3)      # B and E
-    assert summary.with_follow_up == 3 and summary.median_percent_change == -60
+    assert (summary.stopped.responders, summary.stopped.n) == (0, 1)    # A: 100 -> 60
+    assert (summary.halved.responders, summary.halved.n) == (0, 1)
+    assert summary.with_follow_up == 1 and summary.median_percent_change == -40
+    # 4 weeks (window closed for all three; days 14-42): A Feb 12 60 (-40%; Jan 15 is
+    # day 13, outside), B Feb 2 90 (-10%), E none.
+    four = opioids.opioid_summary(tiny, "4w", "itt")
+    assert (four.halved.responders, four.halved.n) == (0, 3)
+    assert opioids.mme_changes(tiny, "4w").set_index("patient_id")["percent_change"].to_dict() \
+        == pytest.approx({"A": -40, "B": -10})
     # 6 months: nobody's window has closed and nobody has the follow-up yet
     later = opioids.opioid_summary(tiny, "6m", "itt")
     assert later.stopped.n == 0 and later.stopped.rate is None
     boulder = opioids.opioid_summary(tiny, "3m", "completers", Filters(sites=("Boulder",)))
-    assert (boulder.baseline_users, boulder.halved.responders, boulder.halved.n) == (1, 1, 1)
+    assert (boulder.baseline_users, boulder.halved.responders, boulder.halved.n) == (1, 0, 0)
     with pytest.raises(ValueError):
         opioids.opioid_summary(tiny, "5y")
 

@@ -317,21 +317,54 @@ def test_claim_needs_both(thresholds, case):
     assert outcome(thresholds, patient, "3m", "claim")["responder"] == claim
 
 
-def test_claim_is_due_only_with_both_follow_ups_or_a_closed_window(tmp_path):
-    # Window still open at the cutoff (day 90 < 0 + 120): due only when complete.
+def test_an_early_follow_up_is_provisional_for_every_definition(tmp_path):
+    # Window still open at the cutoff (day 90 < 0 + 120): nobody is due, with
+    # or without the follow-ups a definition needs (SPEC §3, the due rule).
     rows = [*treated("pain_only", pain=8, mme=60), visit("pain_only", 90, "follow_up", pain=3),
             *treated("both", pain=8, mme=60), visit("both", 90, "follow_up", pain=3, mme=20)]
     snap = build(tmp_path, rows)
     assert outcomes.cutoff(snap) == day(90)
-    pain_only = outcome(snap, "pain_only", "3m", "claim")
-    assert pain_only["eligible"] and not pain_only["due"]
-    assert pain_only["itt_exclusion"] == "not yet due"
-    assert outcome(snap, "pain_only", "3m", "pain30")["due"]   # pain30 has what it needs
-    both = outcome(snap, "both", "3m", "claim")
-    assert both["due"] and both["responder"]
-    rates = outcomes.responder_rates(snap, "3m", "claim")
-    assert (rates.overall.n, rates.overall.responders) == (1, 1)
-    assert rates.excluded["not_yet_due"] == 1
+    for patient, definition, complete in (("pain_only", "claim", False),
+                                          ("pain_only", "pain30", True),
+                                          ("both", "claim", True), ("both", "mme50", True)):
+        row = outcome(snap, patient, "3m", definition)
+        assert row["eligible"] and not row["due"] and not row["completer"], (patient, definition)
+        assert row["itt_exclusion"] == "not yet due"
+        assert not row["responder"]                       # never in a rate
+        assert row["provisional"] == complete             # shown on clinical pages only
+        assert row["provisional_responder"] == complete   # 8 -> 3 and 60 -> 20 both met
+    for definition in ("claim", "pain30"):
+        for population in outcomes.POPULATIONS:
+            rates = outcomes.responder_rates(snap, "3m", definition, population)
+            assert (rates.overall.n, rates.overall.responders) == (0, 0)
+            assert rates.excluded["not_yet_due"] == 2
+    assert outcomes.exclusions(snap, "3m", "claim", "itt")["provisional"] == 1
+    assert outcomes.exclusions(snap, "3m", "pain30", "itt")["provisional"] == 2
+    assert outcomes.claim_check(snap, timepoint="3m").test.verdict == "no data"
+    assert outcomes.pain_changes(snap, "3m").empty
+
+
+@pytest.mark.parametrize("cutoff_day, due", [(119, False), (120, True), (121, True)])
+def test_held_out_edge_three_month_follow_up_at_day_90(tmp_path, cutoff_day, due):
+    """A 3-month follow-up on day 90: not yet due while index + 120 > cutoff
+    (in ITT and in completers alike), due from index + 120 = cutoff on."""
+    rows = [*treated("p", pain=8, mme=60), visit("p", 90, "follow_up", pain=4, mme=0),
+            clock("other", cutoff_day)]
+    snap = build(tmp_path, rows)
+    assert outcomes.cutoff(snap) == day(cutoff_day)
+    for definition in outcomes.DEFINITIONS:
+        row = outcome(snap, "p", "3m", definition)
+        assert row["due"] == due and row["completer"] == due, definition
+        assert row["responder"] == due and row["provisional"] == (not due), definition
+    grid = outcomes.responder_grid(snap)
+    for definition in outcomes.DEFINITIONS:
+        for population in outcomes.POPULATIONS:
+            assert cell(grid, "3m", definition, population) == ((1, 1) if due else (0, 0))
+    itt = outcomes.responder_rates(snap, "3m", "pain30", "itt")
+    assert itt.excluded["not_yet_due"] == (0 if due else 1)
+    # The 4-week window (day 42) closed long ago: due, no follow-up in it.
+    assert cell(grid, "4w", "pain30", "itt") == (1, 0)
+    assert cell(grid, "4w", "pain30", "completers") == (0, 0)
 
 
 # --------------------------------------------------------------------------
@@ -516,18 +549,21 @@ def test_not_yet_due_versus_due_without_follow_up(tmp_path):
     assert outcomes.responder_rates(snap, "4w", "pain30", "completers").overall.n == 0
 
 
-def test_open_window_with_a_follow_up_is_due(tmp_path):
+def test_open_window_with_a_follow_up_is_provisional_not_due(tmp_path):
     rows = [*treated("early", pain=8), visit("early", 90, "follow_up", pain=3),
             *treated("waiting", pain=8)]
     snap = build(tmp_path, rows)
     assert outcomes.cutoff(snap) == day(90)                    # 3m window ends day 120
     early = outcome(snap, "early")
-    assert early["due"] and early["complete"] and early["responder"]
+    assert not early["due"] and early["complete"] and not early["responder"]
+    assert early["provisional"] and early["provisional_responder"]
     waiting = outcome(snap, "waiting")
     assert not waiting["due"] and waiting["itt_exclusion"] == "not yet due"
+    assert not waiting["provisional"]
     rates = outcomes.responder_rates(snap)
-    assert (rates.overall.n, rates.overall.responders) == (1, 1)
-    assert rates.excluded["not_yet_due"] == 1
+    assert (rates.overall.n, rates.overall.responders) == (0, 0)
+    assert rates.excluded["not_yet_due"] == 2
+    assert rates.excluded["provisional"] == 1
     assert outcomes.responder_rates(snap, "6m").overall.n == 0  # nothing due at 6m
     assert outcomes.responder_rates(snap, "6m").overall.rate is None
 
@@ -789,7 +825,8 @@ def reference_counts(rows: list[dict]) -> tuple[dict, dt.date]:
                 complete = (not needs_pain or fp is not None) and (not needs_mme or fm is not None)
                 responder = complete and (
                     met["pain30"] and met["mme50"] if definition == "claim" else met[definition])
-                for population, member in (("itt", closed or complete), ("completers", complete)):
+                # SPEC §3: due only when the whole window lies inside the data.
+                for population, member in (("itt", closed), ("completers", closed and complete)):
                     if member:
                         for group in ("All", condition):
                             counts[timepoint, definition, population, group, "n"] += 1
@@ -845,10 +882,10 @@ def test_counts_equal_a_plain_count_of_patient_outcomes(program, group_by, filte
             SELECT *, 'itt', 'All' FROM patient_outcomes WHERE eligible AND due AND {where}
             UNION ALL
             SELECT *, 'completers', {group_by} FROM patient_outcomes
-            WHERE eligible AND complete AND {where}
+            WHERE eligible AND due AND complete AND {where}
             UNION ALL
             SELECT *, 'completers', 'All' FROM patient_outcomes
-            WHERE eligible AND complete AND {where}
+            WHERE eligible AND due AND complete AND {where}
         )
         GROUP BY ALL
     """, params)

@@ -79,9 +79,30 @@ def test_reporting_quarters_without_data():
 # overview: quarter edges 31 March / 1 April
 
 
+QUARTER_ROWS = [
+    row("A", "2026-03-31", "infusion", pain=7),
+    row("A", "2026-04-01", "booster"),
+    row("B", "2025-12-31", "infusion", pain=8, mme=60),
+    row("B", "2026-01-01", "infusion"),
+    row("B", "2026-01-28", "follow_up", pain=4, mme=20),
+    row("C", "2025-10-01", "infusion", pain=6, mme=30),
+    row("C", "2025-10-03", "infusion"),
+    row("C", "2025-10-29", "follow_up", pain=5, mme=0),
+    row("C", "2026-03-31", "booster"),
+    row("D", "2026-01-15", "intake", pain=5),
+    row("E", "2025-09-30", "infusion", pain=10, mme=0),
+    row("F", "2026-03-03", "infusion", pain=5),
+    row("F", "2026-03-20", "follow_up", pain=2),
+    row("G", "2026-03-04", "infusion", pain=4),
+    row("G", "2026-03-25", "follow_up", pain=4),
+]
+
+
 @pytest.fixture(scope="module")
 def quarter_snap(tmp_path_factory):
-    """Cutoff 1 April 2026 (A's booster): quarter 2026Q1 vs 2025Q4.
+    """Cutoff 15 April 2026 (D's second intake): quarter 2026Q1 vs 2025Q4.
+    The 4-week window (days 14–42) of F closes on 14 April and G's on 15
+    April (the cutoff itself: due), so both are due (SPEC §3); A's is open.
 
     At 4 weeks (target day 28, window 14–42):
       B  index 2025-12-31 (Q4 start); infusion 2026-01-01 (Q1); target 2026-01-28 (Q1);
@@ -93,31 +114,36 @@ def quarter_snap(tmp_path_factory):
       F  index 2026-03-03 (Q1); target 2026-03-31 (Q1, last day); pain 5 -> 2 (responder, -3)
       G  index 2026-03-04 (Q1); target 2026-04-01 (Q2: neither quarter); pain 4 -> 4 (0)
       A  index 2026-03-31 (Q1 start, last day); booster 2026-04-01 (Q2); pain 7, not due
-      D  intake 2026-01-15 only: never treated
+      D  intakes 2026-01-15 and 2026-04-15 only: never treated
     """
-    rows = [
-        row("A", "2026-03-31", "infusion", pain=7),
-        row("A", "2026-04-01", "booster"),
-        row("B", "2025-12-31", "infusion", pain=8, mme=60),
-        row("B", "2026-01-01", "infusion"),
-        row("B", "2026-01-28", "follow_up", pain=4, mme=20),
-        row("C", "2025-10-01", "infusion", pain=6, mme=30),
-        row("C", "2025-10-03", "infusion"),
-        row("C", "2025-10-29", "follow_up", pain=5, mme=0),
-        row("C", "2026-03-31", "booster"),
-        row("D", "2026-01-15", "intake", pain=5),
-        row("E", "2025-09-30", "infusion", pain=10, mme=0),
-        row("F", "2026-03-03", "infusion", pain=5),
-        row("F", "2026-03-20", "follow_up", pain=2),
-        row("G", "2026-03-04", "infusion", pain=4),
-        row("G", "2026-03-25", "follow_up", pain=4),
-    ]
+    rows = [*QUARTER_ROWS, row("D", "2026-04-15", "intake")]
     return snapshot_of(tmp_path_factory.mktemp("quarters"), rows)
+
+
+def test_overview_arrow_leaves_provisional_results_out(tmp_path):
+    """The same clinic with the cutoff on 1 April: F's and G's 4-week windows
+    are still open, so their early follow-ups (F a responder) are provisional
+    and stay out of the rate and its quarter-on-quarter arrow (SPEC §3); the
+    old rule counted them and made 2026Q1 look better (2 of 3 -> 1 of 1)."""
+    snap = snapshot_of(tmp_path, QUARTER_ROWS)
+    view = program.overview(snap, Filters(), "4w", "pain30", "itt", "wilson")
+    assert view.cutoff == dt.date(2026, 4, 1)
+    rate = view.measure("responder_rate")
+    assert (rate.responders, rate.n) == (1, 3)                   # B of B C E
+    assert rate.quarter == program.QuarterValue(1.0, 1, 1)       # B only (F is provisional)
+    assert rate.previous == program.QuarterValue(0.0, 2, 0)      # C, E
+    median = view.measure("median_pain_change")
+    assert (median.value, median.n) == (-2.5, 2)                 # B -4, C -1
+    assert median.quarter == program.QuarterValue(-4.0, 1)
+    waterfall = program.pain_waterfall(snap, "4w", "pain30")
+    assert list(waterfall.bars["patient_id"]) == ["C", "B"]
+    flow = program.patient_flow(snap, "4w", "pain30")
+    assert flow.reconciles
 
 
 def test_overview_quarter_edges(quarter_snap):
     view = program.overview(quarter_snap, Filters(), "4w", "pain30", "itt", "wilson")
-    assert view.cutoff == dt.date(2026, 4, 1) and view.target_day == 28
+    assert view.cutoff == dt.date(2026, 4, 15) and view.target_day == 28
     assert (view.quarter.name, view.previous.name) == ("2026Q1", "2025Q4")
 
     treated = view.measure("patients_treated")
@@ -515,8 +541,8 @@ def test_demo_overview_agrees_with_outcomes(demo_snapshot, filters, setting):
     # The quarter's results: patients whose target day falls in it, by pandas.
     rows = program.outcomes_due(demo_snapshot, timepoint, (definition,), filters)
     inside = rows[[view.quarter.start <= d <= view.quarter.end for d in rows["target_date"]]]
-    chosen = inside[inside["eligible"] & (inside["due"] if population == "itt"
-                                          else inside["complete"])]
+    chosen = inside[inside["eligible"] & inside["due"]
+                    & (True if population == "itt" else inside["complete"])]
     rate = view.measure("responder_rate")
     assert rate.quarter.n == len(chosen)
     assert rate.quarter.responders == int(chosen["responder"].sum())

@@ -313,7 +313,9 @@ def test_safety_per_100_infusions_equals_pandas(visits, clinical, quarter):
 @pytest.fixture
 def edges(tmp_path) -> store.Snapshot:
     """Index dates on 31 March, 1 April, 31 December and 1 January, each
-    with a 4-week follow-up (so their 4-week result is due at once)."""
+    with a 4-week follow-up; the data run to 12 February 2029, when the last
+    4-week window (1 January + 42 days) closes, so every 4-week result is
+    due (SPEC §3)."""
     rows = []
     for patient, index, site in (("mar31", dt.date(2028, 3, 31), "North"),
                                  ("apr01", dt.date(2028, 4, 1), "North"),
@@ -321,6 +323,7 @@ def edges(tmp_path) -> store.Snapshot:
                                  ("jan01", dt.date(2029, 1, 1), "South")):
         rows += treated(patient, index, site=site, follow_up=28, follow_up_pain=4)
     rows.append(visit("mar31", dt.date(2028, 4, 1), "booster", site="North"))
+    rows.append(visit("jan01", dt.date(2029, 2, 12), "follow_up", site="South"))
     return build(tmp_path, rows)
 
 

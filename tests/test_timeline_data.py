@@ -67,12 +67,19 @@ def test_patient_summary_by_hand(tiny):
     assert d.baseline_mme is None and d.baseline_pain == 5
     assert d_status["4w"].due and not d_status["4w"].complete
     assert d_status["4w"].status.startswith("no follow-up in the window")
-    assert d_status["3m"].responder                      # 5 -> 2
+    # 3-month window [Mar 22, May 21] still open at the cutoff (May 4): the
+    # Apr 21 score (5 -> 2) is provisional, never a responder yet (SPEC §3).
+    assert not d_status["3m"].due and d_status["3m"].provisional
+    assert not d_status["3m"].responder and d_status["3m"].provisional_responder
+    assert d_status["3m"].status == ("provisional: responder so far (not yet due, not counted; "
+                                     "window closes 2029-05-21)")
 
     c = timeline.patient_summary(tiny, "C", "mme50")
     assert all(t.status == "not counted: not on opioids at baseline" for t in c.timepoints)
     e = timeline.patient_summary(tiny, "E", "mme_stop")
-    assert [t.responder for t in e.timepoints] == [False, True, False, False]
+    # E (index Feb 3) stopped on May 4: the 3-month window closes Jun 3.
+    assert [t.responder for t in e.timepoints] == [False, False, False, False]
+    assert [t.provisional_responder for t in e.timepoints] == [False, True, False, False]
 
     f = timeline.patient_summary(tiny, "F")
     assert not f.treated and f.index_date is None and f.timepoints == ()

@@ -1,8 +1,20 @@
 -- outcome_rules: the responder rules of SPEC §3 as a lookup table.  One row
 -- per responder definition and per combination of the boolean facts of
 -- patient_timepoints (2^12 combinations x 6 definitions), saying whether a
--- patient with those facts is eligible, complete, due and a responder, and
--- why they are not in the ITT denominator.
+-- patient with those facts is eligible, complete, due, a completer, a
+-- responder or a provisional result, and why they are not in the ITT
+-- denominator.
+--
+-- The due rule (SPEC §3): an eligible patient is due only when index +
+-- window end <= cutoff (window_closed), whether or not a follow-up is
+-- already recorded.  An early follow-up of a patient not yet due is
+-- *provisional* (a closer visit may still come): it is never a responder and
+-- never in a population; only clinical pages show it, labelled so.
+--   due          eligible AND window_closed                (the ITT population)
+--   completer    due AND complete        (completers: always a subset of ITT)
+--   responder    due AND complete AND the definition met
+--   provisional  eligible AND NOT window_closed AND complete
+--   provisional_responder  provisional AND the definition met
 --
 -- patient_outcomes joins every patient and timepoint to its rows here, and
 -- the grid counts (analysis/outcomes.py) join patient counts per combination
@@ -38,25 +50,35 @@ flagged AS (
             AND (NOT d.needs_mme OR f.has_follow_up_mme) AS complete
     FROM facts AS f
     CROSS JOIN definitions AS d
+),
+
+met AS (
+    SELECT
+        *,
+        CASE definition
+            WHEN 'pain30' THEN pain30_met
+            WHEN 'pain50' THEN pain50_met
+            WHEN 'pain2pt' THEN pain2pt_met
+            WHEN 'mme50' THEN mme50_met
+            WHEN 'mme_stop' THEN mme_stop_met
+            WHEN 'claim' THEN pain30_met AND mme50_met
+        END AS definition_met
+    FROM flagged
 )
 
 SELECT
-    * EXCLUDE (needs_pain, needs_mme),
-    eligible AND (window_closed OR complete) AS due,
-    eligible AND complete AND CASE definition
-        WHEN 'pain30' THEN pain30_met
-        WHEN 'pain50' THEN pain50_met
-        WHEN 'pain2pt' THEN pain2pt_met
-        WHEN 'mme50' THEN mme50_met
-        WHEN 'mme_stop' THEN mme_stop_met
-        WHEN 'claim' THEN pain30_met AND mme50_met
-    END AS responder,
+    * EXCLUDE (needs_pain, needs_mme, definition_met),
+    eligible AND window_closed AS due,
+    eligible AND window_closed AND complete AS completer,
+    eligible AND window_closed AND complete AND definition_met AS responder,
+    eligible AND NOT window_closed AND complete AS provisional,
+    eligible AND NOT window_closed AND complete AND definition_met AS provisional_responder,
     -- why a treated patient is not in the ITT denominator
     CASE
         WHEN needs_pain AND NOT baseline_pain_known THEN 'no baseline pain'
         WHEN needs_pain AND NOT has_baseline_pain THEN 'baseline pain 0'
         WHEN needs_mme AND NOT baseline_mme_known THEN 'opioid use at baseline unknown'
         WHEN needs_mme AND NOT baseline_opioid_user THEN 'not on opioids at baseline'
-        WHEN NOT (window_closed OR complete) THEN 'not yet due'
+        WHEN NOT window_closed THEN 'not yet due'
     END AS itt_exclusion
-FROM flagged
+FROM met

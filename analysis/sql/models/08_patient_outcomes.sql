@@ -1,6 +1,7 @@
 -- patient_outcomes: one row per treated patient, timepoint and responder
--- definition: eligibility, due-ness, completeness and responder status
--- (SPEC §3), read from outcome_rules by the patient's facts.
+-- definition: eligibility, due-ness, completeness, responder status and
+-- provisional (early, not yet due) results (SPEC §3), read from outcome_rules
+-- by the patient's facts.
 
 SELECT
     pt.patient_id, pt.condition, pt.condition_raw, pt.site, pt.route, pt.index_date,
@@ -9,7 +10,10 @@ SELECT
     r.eligible,
     r.complete,
     r.due,
+    r.completer,
     r.responder,
+    r.provisional,
+    r.provisional_responder,
     r.itt_exclusion
 FROM patient_timepoints AS pt
 JOIN outcome_rules AS r USING (

@@ -4,7 +4,11 @@
 --   follow-up = non-null score from the visit closest to the target day
 --               inside the inclusive window, never on the index date itself;
 --               a tie goes to the later visit
---   due       = eligible and (index + window end <= cutoff, or has the follow-up)
+--   due       = eligible and index + window end <= cutoff (the whole window
+--               lies inside the data), with or without a follow-up
+--   completer = due and the follow-up is there (a subset of ITT)
+--   provisional = eligible, not yet due, the follow-up already there: an
+--               early result, never counted (shown on clinical pages only)
 -- Measures and who is eligible for them:
 --   phq9_response    PHQ-9 at least 50% lower than baseline; eligible when
 --                    baseline PHQ-9 >= 10 (at least moderate depression)
@@ -125,12 +129,15 @@ SELECT
     baseline, baseline_date, follow_up, follow_up_date,
     eligible,
     complete,
-    eligible AND (window_closed OR complete) AS due,
-    eligible AND complete AND met AS responder,
+    eligible AND window_closed AS due,
+    eligible AND window_closed AND complete AS completer,
+    eligible AND window_closed AND complete AND met AS responder,
+    eligible AND NOT window_closed AND complete AS provisional,
+    eligible AND NOT window_closed AND complete AND met AS provisional_responder,
     -- why a treated patient is not in the ITT denominator
     CASE
         WHEN baseline IS NULL THEN 'no baseline score'
         WHEN NOT eligible THEN 'baseline below threshold'
-        WHEN NOT (window_closed OR complete) THEN 'not yet due'
+        WHEN NOT window_closed THEN 'not yet due'
     END AS itt_exclusion
 FROM flagged

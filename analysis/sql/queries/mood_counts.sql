@@ -3,7 +3,7 @@
 -- the patients in view:
 --   itt         eligible and due (a due patient without the follow-up counts
 --               as a non-responder)
---   completers  eligible with a follow-up score
+--   completers  due with a follow-up score (a subset of ITT)
 -- Population 'in_view' counts every treated patient in view, so a condition
 -- without anyone in a denominator is still listed (with n = 0).
 -- {{ patient_filter }} is the shared Filters predicate (parameterised).
@@ -18,7 +18,7 @@ populations AS (
     UNION ALL
     SELECT 'itt', * FROM outcomes WHERE eligible AND coalesce(due, false)
     UNION ALL
-    SELECT 'completers', * FROM outcomes WHERE eligible AND complete
+    SELECT 'completers', * FROM outcomes WHERE completer
 )
 
 SELECT

@@ -1,7 +1,9 @@
 -- mood_exclusions: per mood measure at $timepoint, the treated patients in
 -- view and why some are not in the denominator:
 --   no_baseline_score, baseline_below_threshold   not eligible
---   not_yet_due        eligible, window still open and no follow-up yet
+--   not_yet_due        eligible, window still open at the cutoff (with or
+--                      without an early follow-up)
+--   provisional        ... of those, with an early follow-up score (not counted)
 --   missing_follow_up  eligible and due without the follow-up (ITT counts
 --                      them as non-responders; completers leave them out)
 -- {{ patient_filter }} is the shared Filters predicate (parameterised).
@@ -13,6 +15,7 @@ SELECT
     count(*) FILTER (WHERE itt_exclusion = 'baseline below threshold')
         AS baseline_below_threshold,
     count(*) FILTER (WHERE eligible AND NOT coalesce(due, false)) AS not_yet_due,
+    count(*) FILTER (WHERE provisional) AS provisional,
     count(*) FILTER (WHERE eligible AND coalesce(due, false) AND NOT complete)
         AS missing_follow_up
 FROM mood_outcomes

@@ -1,23 +1,24 @@
--- mood_pain_pairs: per patient in view who is in the $population ('itt':
--- eligible and due; 'completers': eligible with the follow-up) at $timepoint
--- both for pain30 and for PHQ-9 response: whether they responded to each.
+-- mood_pain_pairs: per patient in view with *both* follow-ups observed at
+-- $timepoint (SPEC §4): due for pain30 with its follow-up pain score and due
+-- for PHQ-9 response with its follow-up PHQ-9 (the completers of each), and
+-- whether they responded to each.  A missing follow-up is never counted as
+-- "no" on both axes, whatever the population setting elsewhere: under ITT a
+-- patient without either follow-up would land in "neither" and make the two
+-- outcomes look associated.  An early (provisional) follow-up does not count.
 -- {{ patient_filter }} is the shared Filters predicate (parameterised).
 
 WITH pain AS (
-    SELECT patient_id, coalesce(responder, false) AS pain_responder
+    SELECT patient_id, responder AS pain_responder
     FROM patient_outcomes
-    WHERE definition = 'pain30' AND timepoint = $timepoint AND {{ patient_filter }}
-      AND coalesce(eligible, false)
-      AND CASE WHEN $population = 'itt' THEN coalesce(due, false)
-               ELSE coalesce(complete, false) END
+    WHERE definition = 'pain30' AND timepoint = $timepoint AND completer
+      AND {{ patient_filter }}
 ),
 
 mood AS (
-    SELECT patient_id, condition, coalesce(responder, false) AS mood_responder
+    SELECT patient_id, condition, responder AS mood_responder
     FROM mood_outcomes
-    WHERE measure = 'phq9_response' AND timepoint = $timepoint AND {{ patient_filter }}
-      AND eligible
-      AND CASE WHEN $population = 'itt' THEN coalesce(due, false) ELSE complete END
+    WHERE measure = 'phq9_response' AND timepoint = $timepoint AND completer
+      AND {{ patient_filter }}
 )
 
 SELECT patient_id, condition, pain_responder, mood_responder

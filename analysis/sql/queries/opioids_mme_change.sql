@@ -1,6 +1,7 @@
--- opioids_mme_change: per baseline opioid user in view with a follow-up MME
--- at the timepoint, baseline and follow-up MME/day and the % change
--- (negative = lower dose).
+-- opioids_mme_change: per baseline opioid user in view due at the timepoint
+-- with its follow-up MME (mme50's completers; an early follow-up of a
+-- patient not yet due is provisional and left out), baseline and follow-up
+-- MME/day and the % change (negative = lower dose).
 
 WITH outcomes AS (
     SELECT *
@@ -17,5 +18,5 @@ SELECT
     p.follow_up_mme,
     100 * (p.follow_up_mme - p.baseline_mme) / p.baseline_mme AS percent_change
 FROM outcomes AS p
-WHERE p.eligible AND p.follow_up_mme IS NOT NULL AND {{ patient_filter }}
+WHERE p.completer AND {{ patient_filter }}
 ORDER BY percent_change, p.patient_id

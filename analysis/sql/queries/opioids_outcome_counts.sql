@@ -12,8 +12,8 @@ SELECT
     p.definition,
     count(*) FILTER (WHERE p.eligible AND p.due) AS itt_n,
     count(*) FILTER (WHERE p.eligible AND p.due AND p.responder) AS itt_responders,
-    count(*) FILTER (WHERE p.eligible AND p.complete) AS completers_n,
-    count(*) FILTER (WHERE p.eligible AND p.complete AND p.responder) AS completers_responders
+    count(*) FILTER (WHERE p.completer) AS completers_n,
+    count(*) FILTER (WHERE p.completer AND p.responder) AS completers_responders
 FROM outcomes AS p
 WHERE {{ patient_filter }}
 GROUP BY p.definition

@@ -23,6 +23,7 @@ SELECT
     o.eligible,
     o.due,
     o.complete,
+    o.completer,
     o.responder,
     o.baseline_pain,
     o.follow_up_pain,

@@ -1,5 +1,6 @@
--- program_waterfall: each patient in view with baseline pain > 0 and a
--- follow-up pain score at $timepoint: % change (negative = less pain) and
+-- program_waterfall: each patient in view with baseline pain > 0, due at
+-- $timepoint and with its follow-up pain score (an early follow-up of a
+-- patient not yet due is provisional: not drawn): % change (negative = less pain) and
 -- whether they respond by $definition (a pain definition).  Sorted from the
 -- largest increase to the largest decrease, as a waterfall is drawn.
 
@@ -17,5 +18,5 @@ SELECT
     100 * (follow_up_pain - baseline_pain) / baseline_pain AS percent_change,
     responder
 FROM outcomes
-WHERE eligible AND follow_up_pain IS NOT NULL
+WHERE completer
 ORDER BY percent_change DESC, patient_id

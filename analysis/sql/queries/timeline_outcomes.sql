@@ -34,6 +34,8 @@ SELECT
     o.due,
     o.complete,
     o.responder,
+    o.provisional,
+    o.provisional_responder,
     o.itt_exclusion
 FROM outcomes AS o
 JOIN timepoints AS t USING (timepoint)
