@@ -99,9 +99,16 @@ st.caption("Rate (95% CI) · improved of patients counted. ⚠ = fewer than 11 p
 # -- pain and mood together ----------------------------------------------------
 
 st.subheader("Pain relief and depression response together")
-pair = ctx.call(mood.pain_mood_table, ctx.timepoint, ctx.population, ctx.filters)
-st.caption(f"Patients counted for both ≥30% less pain and PHQ-9 response at {timepoint_label} "
-           f"({population_label}).")
+pair = ctx.call(mood.pain_mood_table, ctx.timepoint, ctx.filters)
+depression = rates.get("phq9_response").overall
+st.caption(f"Patients with both follow-ups observed at {timepoint_label}: a pain score and a "
+           f"PHQ-9 score, each due (window closed) and recorded, among patients eligible for "
+           f"both (baseline pain above 0, baseline PHQ-9 10 or more). A missing follow-up is "
+           f"never counted as no response on both, so this table holds fewer patients than "
+           f"the depression-response rate above ({population_label}"
+           + ("" if hidden(depression) else
+              f": {count(depression.responders)} of {count(depression.n)} patients")
+           + ", which counts everyone due whatever their pain follow-up).")
 if pair.n == 0:
     st.info("No patient is counted for both pain and depression response at this timepoint "
             "with these filters.")

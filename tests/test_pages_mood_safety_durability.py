@@ -48,7 +48,7 @@ def test_mood_page(app_db, demo_snapshot, setting):
     for measure in rates.measures:
         shown = list(table[mood.MEASURE_SHORT[measure.measure]])
         assert shown == [mood.rate_cell(g) for g in measure.by_condition]
-    pair = mood.pain_mood_table(demo_snapshot, timepoint, population, filters)
+    pair = mood.pain_mood_table(demo_snapshot, timepoint, filters)
     assert pair.n > 0
     crosstab = frame_with(app, "Depression response")
     assert list(crosstab["Depression response"]) == [pair.both, pair.mood_only,
