@@ -11,10 +11,17 @@ def _missing(value) -> bool:
 
 
 def percent(value, digits: int = 0) -> str:
-    """0.6403 -> "64%"; None -> "–"."""
+    """0.6403 -> "64%"; None -> "–".  A rate above 0 never reads "0%": it
+    gets the decimals it needs (0.002 -> "0.2%", 0.0004 -> "0.04%", below
+    that "<0.01%"), so a grid cell and a sentence about the same rate agree."""
     if _missing(value):
         return "–"
-    return f"{100 * value:.{digits}f}%"
+    text = f"{100 * value:.{digits}f}"
+    if value != 0 and float(text) == 0:
+        if digits >= 2:
+            return f"<{10 ** -digits:.{digits}f}%" if value > 0 else f"{text}%"
+        return percent(value, digits + 1)
+    return f"{text}%"
 
 
 def rate_with_ci(rate, ci_low, ci_high, digits: int = 0) -> str:
@@ -23,6 +30,8 @@ def rate_with_ci(rate, ci_low, ci_high, digits: int = 0) -> str:
         return "–"
     if not _missing(ci_high) and ci_high < 0.01 and digits == 0:
         digits = 1  # "0.2% (95% CI 0.1–0.8%)", not "0% (95% CI 0–0%)"
+    while rate != 0 and digits < 2 and float(f"{100 * rate:.{digits}f}") == 0:
+        digits += 1  # the interval in the decimals the rate needs (see percent)
     if _missing(ci_low) or _missing(ci_high):
         return percent(rate, digits)
     return (f"{percent(rate, digits)} (95% CI {100 * ci_low:.{digits}f}–"

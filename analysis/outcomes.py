@@ -18,6 +18,7 @@ import scipy.special
 import scipy.stats
 
 from analysis import stats
+from analysis.formatting import count
 from analysis.store import Snapshot
 
 TIMEPOINTS = ("4w", "3m", "6m", "12m")
@@ -505,21 +506,42 @@ def condition_table(snap: Snapshot, timepoint: str = "3m", definition: str = "pa
 class Scope:
     cutoff: dt.date | None
     patients: int   # treated patients matching the filters
-    visits: int     # their visits
+    visits: int     # their visits (every visit type)
     first_index: dt.date | None
     last_index: dt.date | None
+    all_patients: int = 0   # every patient matching the filters, untreated included
+    all_visits: int = 0     # their visits (what the Data page counts)
+
+    def text(self) -> str:
+        """"1,827 treated patients and their 15,356 visits" (the status line)."""
+        return f"{count(self.patients)} treated patients and their {count(self.visits)} visits"
+
+    def all_visits_text(self) -> str:
+        """How the Data page's visit count (all patients) reconciles with the
+        status line's (treated patients)."""
+        untreated = self.all_visits - self.visits
+        return (f"{count(self.all_visits)} visits of all {count(self.all_patients)} patients in "
+                f"view: the {count(self.visits)} visits of the {count(self.patients)} treated "
+                f"patients (the status line's count) and {count(untreated)} visits of "
+                f"{count(self.all_patients - self.patients)} patients never treated")
 
 
 def scope(snap: Snapshot, filters: Filters = Filters()) -> Scope:
+    """What is in view: the treated patients matching the filters and their
+    visits (the status line), and every patient matching them with their
+    visits, untreated included (the Data page, which filters the same way)."""
     where, params = filters.sql("p")
     row = snap.query(f"""
-        SELECT count(*) AS patients, coalesce(sum(p.visits), 0) AS visits,
-               min(p.index_date) AS first_index, max(p.index_date) AS last_index
+        SELECT count(*) FILTER (WHERE p.treated) AS patients,
+               coalesce(sum(p.visits) FILTER (WHERE p.treated), 0) AS visits,
+               min(p.index_date) AS first_index, max(p.index_date) AS last_index,
+               count(*) AS all_patients, coalesce(sum(p.visits), 0) AS all_visits
         FROM patients p
-        WHERE p.treated AND {where}
+        WHERE {where}
     """, params).iloc[0]
     return Scope(cutoff(snap), int(row.patients), int(row.visits),
-                 optional_date(row.first_index), optional_date(row.last_index))
+                 optional_date(row.first_index), optional_date(row.last_index),
+                 int(row.all_patients), int(row.all_visits))
 
 
 @dataclass(frozen=True)

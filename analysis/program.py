@@ -317,7 +317,7 @@ def overview(snap: Snapshot, filters: Filters = Filters(), timepoint: str = "3m"
 
     measures = (
         count_measure("patients_treated", "Patients treated", "patients_starting"),
-        count_measure("infusions", "Infusions", "infusions"),
+        count_measure("infusions", "Infusion visits", "infusions"),
         count_measure("boosters", "Boosters", "boosters"),
         rate("responder_rate", f"Responders ({definition})", definition),
         _median_measure(rows, quarter, previous),

@@ -9,7 +9,7 @@ tables and fingerprint; only ``generated_at`` differs.
 Tables (``QuarterlyReport.tables()``):
 
 * ``activity``  new patients (index date in the quarter), patients treated,
-  infusions and boosters (visits dated in the quarter), by site.
+  infusion visits and boosters (visits dated in the quarter), by site.
 * ``cohort``    responder rates (ITT, Wilson 95% CI) of the quarter's new
   patients, every timepoint x definition, with the change from the previous
   quarter's cohort and from the same quarter a year earlier.  Recent cohorts
@@ -24,9 +24,12 @@ Tables (``QuarterlyReport.tables()``):
   >= 90 MME/day.
 * ``benzodiazepines``  share of visits with a benzodiazepine (and with an
   opioid as well) among the visits recording it.
-* ``safety``    adverse events per 100 infusions (infusion + booster visits
-  dated in the quarter) by event type, and SBP >= 180 / SpO2 < 90, with the
-  Wilson interval of the per-infusion proportion.
+* ``safety``    the Safety page's rates (:func:`analysis.safety.safety_summary`,
+  one computation for both) over the treatment sessions (infusion visits and
+  boosters) dated in the quarter: adverse events per 100 treatment sessions
+  by type (a session listing several counts once for each), and SBP >= 180 /
+  SpO2 < 90 per 100 sessions that recorded that vital sign, with the Wilson
+  interval of the per-session proportion.
 
 Audiences: ``clinical`` shows every cell; ``external`` blanks groups with
 n < 11 through :func:`analysis.privacy.suppress` (complementary) and holds
@@ -49,7 +52,7 @@ from pathlib import Path
 import pandas as pd
 
 import analysis
-from analysis import formatting, outcomes, privacy, queries, stats
+from analysis import formatting, outcomes, privacy, queries, safety, stats, words
 from analysis.outcomes import DEFINITIONS, TIMEPOINTS, Filters
 from analysis.store import Snapshot
 
@@ -85,7 +88,7 @@ class Column:
     ``n`` (a group size: suppressed for outsiders when < 11), ``count`` (a
     count inside a group), ``rate`` (a proportion 0-1), ``ci`` (an interval
     end of the rate before it, merged into it when displayed), ``change`` (a
-    difference of proportions), ``per100`` / ``ci100`` (per 100 infusions).
+    difference of proportions), ``per100`` / ``ci100`` (per 100 treatment sessions).
     ``n`` names the group-size column a rate belongs to; ``ci`` its interval.
     """
     name: str
@@ -186,13 +189,12 @@ class QuarterlyReport:
         total = self.activity[self.activity["site"] == ALL_SITES].iloc[0]
         counts = ("new_patients", "infusions", "boosters", "patients_treated")
         if any(_missing(total[c]) for c in counts):
-            lines = ["New patients: {}; infusions: {}; boosters: {}; patients treated: {}."
+            lines = ["New patients: {}; infusion visits: {}; boosters: {}; patients treated: {}."
                      .format(*(_count_text(total[c]) for c in counts))]
         else:
             lines = [f"{_count_text(total['new_patients'])} new patients started treatment; "
-                     f"{_count_text(total['infusions'])} infusions and "
-                     f"{_count_text(total['boosters'])} boosters were given to "
-                     f"{_count_text(total['patients_treated'])} patients."]
+                     f"{words.sessions_text(total['infusions'], total['boosters'])} were given "
+                     f"to {_count_text(total['patients_treated'])} patients."]
         reading = self.due[(self.due["timepoint"] == PCHART_READING["timepoint"])
                            & (self.due["definition"] == PCHART_READING["definition"])]
         if not reading.empty:
@@ -221,11 +223,11 @@ class QuarterlyReport:
         any_event = self.safety[self.safety["event"] == ANY_EVENT]
         if not any_event.empty:
             e = any_event.iloc[0]
-            if _missing(e["infusions"]):
+            if _missing(e["n"]):
                 lines.append(f"Adverse events: {SUPPRESSED_TEXT}.")
-            elif e["infusions"]:
-                lines.append(f"Adverse events: {formatting.number(e['per_100'])} per 100 "
-                             f"infusions (95% CI {formatting.number(e['ci_low'])}–"
+            elif e["n"]:
+                lines.append(f"Adverse events: {formatting.number(e['per_100'])} "
+                             f"{words.PER_100_SESSIONS} (95% CI {formatting.number(e['ci_low'])}–"
                              f"{formatting.number(e['ci_high'])}).")
         if not self.complete:
             lines.append(f"The quarter is not over: data run to "
@@ -437,29 +439,27 @@ def _benzodiazepines(row: pd.Series) -> pd.DataFrame:
     ])
 
 
+SAFETY_VITALS = {"sbp_180": f"Systolic BP ≥ {SBP_THRESHOLD} mmHg",
+                 "spo2_below_90": f"SpO₂ < {SPO2_THRESHOLD}%"}
+
+
 def _safety(snap, start, end, filters) -> pd.DataFrame:
-    frame = _query(snap, "report_safety", filters, "p", start=start, end=end)
-    infusions = int(frame["visits"].sum())
-    events = frame[frame["adverse_event"].notna()].copy()
-    events = events.sort_values(["visits", "adverse_event"], ascending=[False, True])
-
-    def row(category, event, k, recorded=None):
-        p = _proportion(k, infusions)
-        scale = lambda v: None if v is None else 100 * v
-        return {"category": category, "event": event, "events": int(k),
-                "infusions": infusions, "recorded": recorded,
-                "per_100": scale(p.rate), "ci_low": scale(p.ci_low), "ci_high": scale(p.ci_high)}
-
-    rows = [row("Adverse events", ANY_EVENT, events["visits"].sum())]
-    rows += [row("Adverse events", str(e).capitalize(), k)
-             for e, k in zip(events["adverse_event"], events["visits"])]
-    rows.append(row("Vital signs", f"Systolic BP ≥ {SBP_THRESHOLD} mmHg", frame["sbp_180"].sum(),
-                    int(frame["sbp_recorded"].sum())))
-    rows.append(row("Vital signs", f"SpO₂ < {SPO2_THRESHOLD}%", frame["spo2_below_90"].sum(),
-                    int(frame["spo2_recorded"].sum())))
-    out = pd.DataFrame(rows)
-    out["recorded"] = out["recorded"].astype(object).where(out["recorded"].notna(), None)
-    return out
+    """The Safety page's rates for the treatment sessions dated in the
+    quarter: the same computation (safety.safety_summary), so the page and
+    the report cannot disagree on a definition.  ``n`` is each row's
+    denominator: every session for adverse events, the sessions that
+    recorded the vital sign for SBP and SpO2."""
+    summary = safety.safety_summary(snap, filters, CI_METHOD, visits_from=start, visits_to=end)
+    rows = [("Adverse events", ANY_EVENT, summary.rate("any_adverse_event"))]
+    rows += [("Adverse events", event.capitalize(), summary.rate(event))
+             for event in summary.adverse_event_types]
+    rows += [("Vital signs", label, summary.rate(measure))
+             for measure, label in SAFETY_VITALS.items()]
+    return pd.DataFrame(
+        [{"category": category, "event": event, "events": rate.events, "n": rate.n,
+          "per_100": rate.per_100, "ci_low": rate.ci_low, "ci_high": rate.ci_high}
+         for category, event, rate in rows],
+        columns=["category", "event", "events", "n", "per_100", "ci_low", "ci_high"])
 
 
 def _definitions(snap) -> list[tuple[str, str]]:
@@ -490,8 +490,10 @@ def _definitions(snap) -> list[tuple[str, str]]:
                           f"limits ±{PCHART_SIGMA:g} sigma using each quarter's n"),
         ("Opioid thresholds", "≥50 and ≥90 MME/day (CDC 2022); MME from the session export, "
                               "else the medication export"),
-        ("Safety", f"events per 100 infusion and booster visits dated in the quarter; "
-                   f"systolic BP ≥ {SBP_THRESHOLD} mmHg, SpO₂ < {SPO2_THRESHOLD}%"),
+        ("Safety", f"as on the Safety page: adverse events {words.PER_100_SESSIONS} "
+                   f"(infusion visits and boosters dated in the quarter; a session listing "
+                   f"several events counts once for each); systolic BP ≥ {SBP_THRESHOLD} "
+                   f"mmHg and SpO₂ < {SPO2_THRESHOLD}% per 100 sessions that recorded them"),
         ("Small-cell rule", f"groups with n < {privacy.MIN_CELL} are 'too few to report' "
                             "for outsiders (complementary suppression)"),
     ]
@@ -540,8 +542,7 @@ def _suppress_for_outsiders(report: QuarterlyReport) -> None:
     for name in ("opioids", "benzodiazepines"):
         setattr(report, name, _suppress_rows(getattr(report, name), "n",
                                              ["count", "rate", "ci_low", "ci_high"]))
-    report.safety = _suppress_rows(report.safety, "infusions",
-                                   ["events", "recorded", "per_100", "ci_low", "ci_high"])
+    report.safety = _suppress_rows(report.safety, "n", ["events", "per_100", "ci_low", "ci_high"])
 
 
 # --------------------------------------------------------------------------
@@ -583,12 +584,12 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
     return [
         TableSpec("activity", "Activity by site",
                   f"New patients: first infusion or booster in {report.quarter}. Patients "
-                  f"treated, infusions and boosters: visits dated in the quarter. Site: the "
-                  f"patient's site.",
+                  f"treated, infusion visits and boosters (together: treatment sessions): "
+                  f"visits dated in the quarter. Site: the patient's site.",
                   (Column("site", "Site"),
                    Column("new_patients", "New patients", "n"),
                    Column("patients_treated", "Patients treated", "n"),
-                   Column("infusions", "Infusions", "n"),
+                   Column("infusions", "Infusion visits", "n"),
                    Column("boosters", "Boosters", "n"))),
         TableSpec("due", f"Results that came due in {report.quarter}",
                   "Patients whose index date + target day (28, 90, 180, 365) falls in the "
@@ -627,17 +628,19 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
                   "Visits dated in the quarter that record whether a benzodiazepine is taken "
                   "(session export, else the medication export).",
                   measure),
-        TableSpec("safety", "Safety per 100 infusions",
-                  f"Infusion and booster visits dated in {report.quarter}; one adverse event "
-                  "is recorded per visit. Vital signs: visits with a reading beyond the "
-                  "threshold per 100 infusions ('Recorded': visits with a reading). 95% "
-                  "Wilson interval of the per-infusion proportion.",
+        TableSpec("safety", "Safety per 100 treatment sessions",
+                  f"The Safety page's definitions, for the treatment sessions (infusion visits "
+                  f"and boosters) dated in {report.quarter}. Adverse events: sessions with the "
+                  "event per 100 sessions; a session listing several events (\"nausea; "
+                  "headache\") counts once for each, so the types add up to more than 'Any "
+                  "adverse event'. Vital signs: sessions with a reading beyond the threshold "
+                  "per 100 sessions that recorded that vital sign. 95% Wilson interval of the "
+                  "per-session proportion.",
                   (Column("category", "Category"),
                    Column("event", "Event"),
-                   Column("events", "Events", "count"),
-                   Column("infusions", "Infusions", "n"),
-                   Column("recorded", "Recorded", "count"),
-                   Column("per_100", "Per 100 infusions (95% CI)", "per100", n="infusions",
+                   Column("events", "Sessions with the event", "count"),
+                   Column("n", "Sessions counted", "n"),
+                   Column("per_100", "Per 100 sessions (95% CI)", "per100", n="n",
                           ci=("ci_low", "ci_high")),
                    Column("ci_low", "CI low", "ci100"),
                    Column("ci_high", "CI high", "ci100"))),
@@ -721,7 +724,7 @@ def _iso(day: dt.date | None) -> str:
 # charts: matplotlib (HTML as inline SVG, PDF as PNG) and Plotly (the page)
 
 PRIMARY, ACCENT, GOOD, BAD, NEUTRAL = "#1f5f8b", "#e07a1f", "#2e8b57", "#c0392b", "#8a8f98"
-SERIES = {"new_patients": ("New patients", PRIMARY), "infusions": ("Infusions", ACCENT),
+SERIES = {"new_patients": ("New patients", PRIMARY), "infusions": ("Infusion visits", ACCENT),
           "boosters": ("Boosters", GOOD)}
 
 
@@ -729,7 +732,7 @@ def chart_titles(report: QuarterlyReport) -> dict[str, str]:
     return {
         "activity": f"Activity by site, {report.quarter}",
         "pchart": "Responders (≥30% less pain at 3 months, ITT) by cohort quarter",
-        "safety": f"Adverse events per 100 infusions, {report.quarter}",
+        "safety": f"Adverse events {words.PER_100_SESSIONS}, {report.quarter}",
     }
 
 
@@ -814,9 +817,9 @@ def matplotlib_charts(report: QuarterlyReport) -> dict[str, object]:
                   [float(hi) - v for v, hi in zip(values, events["ci_high"])]]
         ax.barh(list(events["event"]), values, xerr=errors, color=ACCENT, capsize=3,
                 error_kw={"linewidth": 0.8})
-        ax.set_xlabel("per 100 infusions (95% CI)")
+        ax.set_xlabel(f"{words.PER_100_SESSIONS} (95% CI)")
     else:
-        ax.text(0.5, 0.5, SUPPRESSED_TEXT if report.external else "No infusions",
+        ax.text(0.5, 0.5, SUPPRESSED_TEXT if report.external else "No treatment sessions",
                 ha="center", transform=ax.transAxes)
     ax.set_title(titles["safety"], loc="left", fontsize=11)
     _tidy(ax)
@@ -899,8 +902,8 @@ def plotly_charts(report: QuarterlyReport) -> dict[str, object]:
                 error_x=dict(type="data", symmetric=False,
                              array=[float(h) - v for v, h in zip(values, events["ci_high"])],
                              arrayminus=[v - float(lo) for v, lo in zip(values, events["ci_low"])]),
-                hovertemplate="%{y}: %{x:.1f} per 100 infusions<extra></extra>")
-    fig.update_layout(xaxis_title="per 100 infusions (95% CI)", title=titles["safety"],
+                hovertemplate=f"%{{y}}: %{{x:.1f}} {words.PER_100_SESSIONS}<extra></extra>")
+    fig.update_layout(xaxis_title=f"{words.PER_100_SESSIONS} (95% CI)", title=titles["safety"],
                       showlegend=False)
     charts["safety"] = fig
     return charts

@@ -1,16 +1,20 @@
-"""Safety: adverse events, blood pressure and oxygen saturation per 100 infusions.
+"""Safety: adverse events, blood pressure and oxygen saturation per 100
+treatment sessions (SPEC §3, "Words").
 
-The denominator is every ``infusion`` and ``booster`` visit of the treated
-patients in view (the shared filters pick the patients; all their ketamine
-visits count), whatever the route.  Each rate is a per-infusion proportion
-× 100 with a 95% Wilson interval (Clopper–Pearson on request):
+The denominator is every treatment session, i.e. every ``infusion`` visit and
+``booster`` of the treated patients in view (the shared filters pick the
+patients; all their sessions count), whatever the route.  Each rate is a
+per-session proportion × 100 with a 95% Wilson interval (Clopper–Pearson on
+request).  The quarterly report reads the same rates for its quarter
+(``visits_from``/``visits_to``), so the page and the report share one
+computation:
 
 * **adverse events**: the ``adverse_event`` text of a visit may list several,
   separated by ";" or "," ("nausea; headache"): it is split, lower-cased and
-  trimmed, and each type counts once per visit.  "Any adverse event" counts
-  infusions with at least one;
-* **systolic BP ≥ 180** (``sbp_max``), among infusions with a BP recorded;
-* **SpO2 below 90%** (``spo2_min``), among infusions with SpO2 recorded.  The
+  trimmed, and each type counts once per session.  "Any adverse event"
+  counts sessions with at least one;
+* **systolic BP ≥ 180** (``sbp_max``), per 100 sessions that recorded a BP;
+* **SpO2 below 90%** (``spo2_min``), per 100 sessions that recorded SpO2.  The
   clinic says ketamine does not suppress breathing: the rate is shown with
   its denominator and without comment, for the reader to judge.
 
@@ -72,8 +76,8 @@ class SafetyRate:
     dimension: str
     group: str
     measure: str
-    events: int       # infusions with the event
-    n: int            # infusions in the denominator
+    events: int       # treatment sessions with the event
+    n: int            # treatment sessions in the denominator
     per_100: float | None
     ci_low: float | None   # per 100
     ci_high: float | None
@@ -85,10 +89,12 @@ class SafetySummary:
     ci_method: str
     cutoff: dt.date | None
     patients: int
-    infusions: int
+    sessions: int                    # treatment sessions: infusion visits + boosters
+    infusion_visits: int
+    boosters: int
     adverse_event_types: list[str]   # most frequent first
-    weight_from_nearest_visit: int   # infusions dosed with another visit's weight
-    dose_unknown: int                # infusions without a dose or any weight
+    weight_from_nearest_visit: int   # sessions dosed with another visit's weight
+    dose_unknown: int                # sessions without a dose or any weight
     rates: pd.DataFrame              # RATE_COLUMNS, one row per dimension × group × measure
     filters: Filters = field(default_factory=Filters)
 
@@ -188,7 +194,8 @@ def safety_summary(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
 
     return SafetySummary(
         ci_method=ci, cutoff=cutoff(snap),
-        patients=total("patients"), infusions=total("infusions"),
+        patients=total("patients"), sessions=total("infusions"),
+        infusion_visits=total("infusion_visits"), boosters=total("boosters"),
         adverse_event_types=types,
         weight_from_nearest_visit=total("weight_from_nearest_visit"),
         dose_unknown=total("dose_unknown"),
@@ -200,7 +207,7 @@ def safety_summary(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
 
 
 def per_100_text(rate: SafetyRate, digits: int = 1) -> str:
-    """"9.8 per 100 (95% CI 8.7–10.9)"; "–" without infusions."""
+    """"9.8 per 100 (95% CI 8.7–10.9)"; "–" without sessions."""
     if rate.per_100 is None:
         return "–"
     text = f"{rate.per_100:.{digits}f} per 100"
@@ -211,9 +218,9 @@ def per_100_text(rate: SafetyRate, digits: int = 1) -> str:
 
 def per_100_cell(rate: SafetyRate, digits: int = 1) -> str:
     """A table cell for people: "10.2 (9.1–11.5) · 247 of 2,421", with "⚠"
-    when the denominator is too small to report; "no infusions" when n = 0."""
+    when the denominator is too small to report; "no sessions" when n = 0."""
     if rate.n == 0:
-        return "no infusions"
+        return "no sessions"
     text = f"{rate.per_100:.{digits}f}"
     if rate.ci_low is not None and rate.ci_high is not None:
         text += f" ({rate.ci_low:.{digits}f}–{rate.ci_high:.{digits}f})"

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audit, auth as access, data_quality, limits, store
+from analysis import audit, auth as access, data_quality, limits, outcomes, store
 from analysis.formatting import count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.privacy import csv_bytes
@@ -242,8 +242,10 @@ else:
         "Visits": [count(v) for v in sites["visits"]],
         "Patients": [count(v) for v in sites["patients"]],
     }), hide_index=True, width="stretch")
+    in_view = ctx.call(outcomes.scope, ctx.filters)
     st.caption(f"Per site of the visit, for {scope_filters}. A site far behind the cutoff may "
-               "have missed an export.")
+               f"have missed an export. Visits here count every patient in view: "
+               f"{in_view.all_visits_text()}.")
 
 # -- completeness ------------------------------------------------------------------------
 

@@ -51,9 +51,10 @@ tile(columns[0], view.measure("patients_treated"),
      "Patients with at least one infusion or booster. Change: patients whose first infusion "
      "fell in each quarter.")
 tile(columns[1], view.measure("infusions"),
-     "Infusion visits (induction series). Change: infusions given in each quarter.")
+     "Infusion visits (the induction series). With the boosters, they are the treatment "
+     "sessions. Change: infusion visits in each quarter.")
 tile(columns[2], view.measure("boosters"),
-     "Booster visits. Change: boosters given in each quarter.")
+     "Booster visits, after the induction series. Change: boosters given in each quarter.")
 
 st.subheader(f"Outcomes at {timepoint_label}")
 columns = st.columns(4)
@@ -72,7 +73,7 @@ st.caption(
     f"**Large numbers: everything in view** (all cohorts, up to the data cutoff "
     f"{formatting.long_date(view.cutoff)}). **Arrows: {quarter.label} compared with "
     f"{previous.label}**, the last complete quarter before the cutoff and the one before it. "
-    f"Activity counts patients whose first infusion, and infusions and boosters given, in each "
+    f"Activity counts patients whose first infusion, and infusion visits and boosters, in each "
     f"quarter; outcomes count the patients whose result at {timepoint_label} came due in each "
     f"quarter (first infusion + {view.target_day} days). Outcome rates: {ctx.setting_text}; 95% "
     f"{ci_text} intervals.")
@@ -96,7 +97,7 @@ labels = [q if complete else f"{q} (to {formatting.long_date(view.cutoff)})"
           for q, complete in zip(activity["quarter"], activity["complete"])]
 opacity = [1.0 if complete else 0.45 for complete in activity["complete"]]
 figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                       subplot_titles=("Patients starting treatment", "Infusions given"))
+                       subplot_titles=("Patients starting treatment", "Infusion visits"))
 figure.add_trace(go.Bar(
     x=labels, y=activity["patients_starting"], marker=dict(color=theme.PRIMARY, opacity=opacity),
     name="Patients starting treatment",
@@ -104,8 +105,8 @@ figure.add_trace(go.Bar(
     hovertemplate="%{x}: %{text} patients started<extra></extra>"), row=1, col=1)
 figure.add_trace(go.Bar(
     x=labels, y=activity["infusions"], marker=dict(color=theme.ACCENT, opacity=opacity),
-    name="Infusions", text=[formatting.count(v) for v in activity["infusions"]],
-    textposition="outside", hovertemplate="%{x}: %{text} infusions<extra></extra>"),
+    name="Infusion visits", text=[formatting.count(v) for v in activity["infusions"]],
+    textposition="outside", hovertemplate="%{x}: %{text} infusion visits<extra></extra>"),
     row=1, col=2)
 figure.update_layout(showlegend=False, bargap=0.25)
 figure.update_yaxes(rangemode="tozero", tickformat=",d")

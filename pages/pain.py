@@ -115,9 +115,9 @@ else:
 # -- acute effect ---------------------------------------------------------------
 
 acute = ctx.call(program.acute_by_infusion, filters, min_patients)
-st.subheader("Acute effect of each infusion")
+st.subheader("Acute effect of each treatment session")
 if acute.empty:
-    st.info(f"No infusion number has before-and-after scores from at least {min_patients} "
+    st.info(f"No session number has before-and-after scores from at least {min_patients} "
             f"patients ({who}).")
 else:
     figure = go.Figure()
@@ -132,14 +132,15 @@ else:
                      formatting.count(n)]
                     for m, a, b, n in zip(acute["median"], acute["q1"], acute["q3"],
                                           acute["patients"])],
-        hovertemplate="infusion %{x}: median %{customdata[0]} points (IQR %{customdata[1]}–"
+        hovertemplate="session %{x}: median %{customdata[0]} points (IQR %{customdata[1]}–"
                       "%{customdata[2]}), %{customdata[3]} patients<extra></extra>"))
-    figure.update_xaxes(title="infusion number (infusions and boosters in date order)",
+    figure.update_xaxes(title="treatment session number (infusion visits and boosters in date "
+                              "order)",
                         dtick=1 if len(acute) <= 30 else None,
                         range=[0.4, int(numbers.max()) + 0.6])
     figure.update_yaxes(title="pain before − pain right after (points)", rangemode="tozero")
-    st.plotly_chart(theme.styled(figure, f"Acute relief by infusion number: {who}"),
+    st.plotly_chart(theme.styled(figure, f"Acute relief by treatment session number: {who}"),
                     width="stretch")
-    st.caption(f"Acute relief = pain_score before the infusion minus pain_post right after it "
-               f"(the same day; positive = less pain). Infusion numbers with at least "
+    st.caption(f"Acute relief = pain_score before the session minus pain_post right after it "
+               f"(the same day; positive = less pain). Session numbers with at least "
                f"{min_patients} patients are shown.")

@@ -1,4 +1,5 @@
-"""Safety: adverse events, blood pressure and oxygen saturation per 100 infusions."""
+"""Safety: adverse events, blood pressure and oxygen saturation per 100
+treatment sessions (infusion visits and boosters)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import safety
+from analysis import safety, words
 from analysis.formatting import count
 from analysis.privacy import SUPPRESSED
 from ui import context, theme
@@ -15,16 +16,17 @@ ctx = context.get()
 
 st.title("Safety")
 st.caption(
-    "Per 100 infusions: every infusion and booster visit of the patients in view, all routes. "
-    "A visit listing several adverse events (\"nausea; headache\") counts once for each. "
-    "Blood pressure and SpO2 rates count only infusions where they were recorded. "
+    "Per 100 treatment sessions: every infusion visit and booster of the patients in view, all "
+    "routes. A session listing several adverse events (\"nausea; headache\") counts once for "
+    "each. Blood pressure and SpO2 rates are per 100 sessions that recorded them. The "
+    "quarterly report's safety table is this same computation for one quarter. "
     "95% Wilson intervals" + (" (Clopper–Pearson chosen)" if ctx.ci == "exact" else "")
     + ". Timepoint, responder definition and population do not apply to this page.")
 
 summary = ctx.call(safety.safety_summary, ctx.filters, ctx.ci)
-if summary.infusions == 0:
-    st.info("No infusions for the patients matching these filters. Widen the filters in the "
-            "sidebar.")
+if summary.sessions == 0:
+    st.info("No treatment sessions for the patients matching these filters. Widen the filters "
+            "in the sidebar.")
     st.stop()
 
 
@@ -48,12 +50,13 @@ any_ae = summary.rate("any_adverse_event")
 sbp = summary.rate("sbp_180")
 spo2 = summary.rate("spo2_below_90")
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Infusions in view", count(summary.infusions))
-c1.caption(f"{count(summary.patients)} patients")
+c1.metric("Treatment sessions in view", count(summary.sessions))
+c1.caption(f"{count(summary.infusion_visits)} {words.INFUSION_VISITS} and "
+           f"{count(summary.boosters)} {words.BOOSTERS} · {count(summary.patients)} patients")
 for column, rate, label, denominator in (
-        (c2, any_ae, "Any adverse event, per 100", "infusions"),
-        (c3, sbp, "Systolic BP ≥ 180, per 100", "infusions with BP recorded"),
-        (c4, spo2, "SpO2 below 90%, per 100", "infusions with SpO2 recorded")):
+        (c2, any_ae, "Any adverse event, per 100 sessions", "sessions"),
+        (c3, sbp, "Systolic BP ≥ 180, per 100 sessions", "sessions with BP recorded"),
+        (c4, spo2, "SpO2 below 90%, per 100 sessions", "sessions with SpO2 recorded")):
     column.metric(label, value_text(rate))
     if rate.n and not hidden(rate):
         column.caption(f"95% CI {rate.ci_low:.1f}–{rate.ci_high:.1f} · "
@@ -61,16 +64,16 @@ for column, rate, label, denominator in (
 
 st.markdown(
     f"**Breathing.** The clinic says ketamine does not suppress breathing. In these data, SpO2 "
-    f"fell below 90% during **{count(spo2.events)} of {count(spo2.n)}** infusions with SpO2 "
+    f"fell below 90% during **{count(spo2.events)} of {count(spo2.n)}** sessions with SpO2 "
     f"recorded: {safety.per_100_text(spo2)}. "
-    f"{count(summary.infusions - spo2.n)} infusions have no SpO2 recorded.")
+    f"{count(summary.sessions - spo2.n)} sessions have no SpO2 recorded.")
 
 # -- adverse events by type --------------------------------------------------------
 
 st.subheader("Adverse events by type")
 types = summary.table("overall", kind="adverse_event")
 if types.empty:
-    st.info("No adverse event is recorded for these infusions.")
+    st.info("No adverse event is recorded for these sessions.")
 else:
     ordered = types.iloc[::-1]
     fig = go.Figure(go.Bar(
@@ -80,12 +83,13 @@ else:
         customdata=list(zip(ordered["events"], ordered["n"])),
         hovertemplate="%{y}: %{x:.1f} per 100 (%{customdata[0]} of %{customdata[1]})"
                       "<extra></extra>"))
-    fig.update_xaxes(title="Per 100 infusions (95% CI)", rangemode="tozero")
-    st.plotly_chart(theme.styled(fig, "Infusions with each adverse event, per 100",
+    fig.update_xaxes(title=f"{words.capitalised(words.PER_100_SESSIONS)} (95% CI)",
+                     rangemode="tozero")
+    st.plotly_chart(theme.styled(fig, "Sessions with each adverse event, per 100",
                                  height=120 + 36 * len(types)), width="stretch")
 
 
-COUNT_COLUMN = {"Infusions": st.column_config.NumberColumn(format="localized")}
+COUNT_COLUMN = {"Sessions": st.column_config.NumberColumn(format="localized")}
 
 
 def dimension_table(dimension: str, label: str) -> pd.DataFrame:
@@ -93,15 +97,15 @@ def dimension_table(dimension: str, label: str) -> pd.DataFrame:
     for group in summary.groups(dimension):
         rows.append({
             label: safety.DOSE_BAND_LABELS.get(group, group) if dimension == "dose_band" else group,
-            "Infusions": summary.rate("any_adverse_event", dimension, group).n,
+            "Sessions": summary.rate("any_adverse_event", dimension, group).n,
             "Any adverse event": cell_text(summary.rate("any_adverse_event", dimension, group)),
             "Systolic BP ≥ 180": cell_text(summary.rate("sbp_180", dimension, group)),
             "SpO2 below 90%": cell_text(summary.rate("spo2_below_90", dimension, group)),
         })
     frame = pd.DataFrame(rows)
     if ctx.external:
-        frame["Infusions"] = [SUPPRESSED if n < safety.SMALL_CELL else n
-                              for n in frame["Infusions"]]
+        frame["Sessions"] = [SUPPRESSED if n < safety.SMALL_CELL else n
+                             for n in frame["Sessions"]]
     return frame
 
 
@@ -119,7 +123,7 @@ def rate_bars(dimension: str, title: str, labels=None) -> go.Figure:
         customdata=list(zip(rows["events"], rows["n"])),
         hovertemplate="%{x}: %{y:.1f} per 100 (%{customdata[0]} of %{customdata[1]})"
                       "<extra></extra>"))
-    fig.update_yaxes(title="Any adverse event per 100", rangemode="tozero")
+    fig.update_yaxes(title="Any adverse event per 100 sessions", rangemode="tozero")
     return theme.styled(fig, title, height=340)
 
 
@@ -136,12 +140,12 @@ st.markdown("**By ketamine dose** (mg per kg of body weight)")
 st.dataframe(dimension_table("dose_band", "Dose"), hide_index=True, width="stretch",
              column_config=COUNT_COLUMN)
 st.caption(
-    "Each cell: per 100 infusions (95% CI) · infusions with the event of those counted (for BP "
-    "and SpO2, of those where it was recorded). ⚠ = fewer than 11 infusions: too few to report "
-    "outside the clinical team. "
-    f"Dose per kg uses the weight recorded at the infusion, else the patient's nearest recorded "
-    f"weight ({count(summary.weight_from_nearest_visit)} infusions); "
-    f"{count(summary.dose_unknown)} infusions have no dose or no weight at all (\"unknown\").")
+    "Each cell: per 100 treatment sessions (95% CI) · sessions with the event of those counted "
+    "(for BP and SpO2, of those where it was recorded). ⚠ = fewer than 11 sessions: too few to "
+    "report outside the clinical team. "
+    f"Dose per kg uses the weight recorded at the session, else the patient's nearest recorded "
+    f"weight ({count(summary.weight_from_nearest_visit)} sessions); "
+    f"{count(summary.dose_unknown)} sessions have no dose or no weight at all (\"unknown\").")
 
 with st.expander("Each adverse event by route and dose"):
     for dimension, label in (("route", "Route"), ("dose_band", "Dose")):
@@ -183,9 +187,9 @@ for measure, label in safety.CORE_MEASURES.items():
         customdata=list(zip(rows["events"], rows["n"])),
         hovertemplate="%{x}: %{y:.1f} per 100 (%{customdata[0]} of %{customdata[1]})"
                       f"<extra>{label}</extra>"))
-fig.update_yaxes(title="Per 100 infusions (95% CI band)", rangemode="tozero")
+fig.update_yaxes(title="Per 100 treatment sessions (95% CI band)", rangemode="tozero")
 fig.update_xaxes(title="Quarter of the visit", type="category")
 st.plotly_chart(theme.styled(
-    fig, "Safety events per 100 infusions, by quarter", height=400), width="stretch")
+    fig, "Safety events per 100 treatment sessions, by quarter", height=400), width="stretch")
 st.dataframe(dimension_table("quarter", "Quarter"), hide_index=True, width="stretch",
              column_config=COUNT_COLUMN)

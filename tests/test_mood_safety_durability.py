@@ -282,7 +282,8 @@ def test_infusion_rows_by_hand(safety_clinic):
 
 def test_adverse_events_per_100_by_hand(safety_clinic):
     summary = safety.safety_summary(safety_clinic)
-    assert summary.infusions == 6 and summary.patients == 3
+    assert summary.sessions == 6 and summary.patients == 3
+    assert (summary.infusion_visits, summary.boosters) == (5, 1)   # S1 V3 is the booster
     # any: V1, V2, V4 -> 3 of 6; V1's two events count once here
     any_ae = summary.rate("any_adverse_event")
     assert (any_ae.events, any_ae.n, any_ae.per_100) == (3, 6, pytest.approx(50.0))
@@ -324,12 +325,12 @@ def test_safety_by_route_dose_and_quarter(safety_clinic):
 
 def test_safety_filters_and_date_range(safety_clinic):
     boulder = safety.safety_summary(safety_clinic, Filters(sites=("Boulder",)))
-    assert boulder.infusions == 1 and boulder.rate("any_adverse_event").events == 0
+    assert boulder.sessions == 1 and boulder.rate("any_adverse_event").events == 0
     q2 = safety.safety_summary(safety_clinic, visits_from=day("2025-04-01"),
                                visits_to=day("2025-06-30"))
-    assert q2.infusions == 2 and q2.rate("any_adverse_event").events == 1
+    assert q2.sessions == 2 and q2.rate("any_adverse_event").events == 1
     none = safety.safety_summary(safety_clinic, Filters(sites=("Nowhere",)))
-    assert none.infusions == 0 and none.rate("any_adverse_event").per_100 is None
+    assert none.sessions == 0 and none.rate("any_adverse_event").per_100 is None
 
 
 # --------------------------------------------------------------------------
@@ -484,7 +485,9 @@ def test_safety_counts_in_sql_equal_a_pandas_count_of_the_infusions(demo_snapsho
     # for every dimension, group and measure on the (messy) demo clinic.
     summary = safety.safety_summary(demo_snapshot, filters)
     frame = safety.infusions(demo_snapshot, filters)
-    assert summary.infusions == len(frame) > 0
+    assert summary.sessions == len(frame) > 0
+    assert summary.infusion_visits == int((frame["visit_type"] == "infusion").sum())
+    assert summary.boosters == int((frame["visit_type"] == "booster").sum())
     assert summary.patients == frame["patient_id"].nunique()
     assert summary.dose_unknown == int((frame["dose_band"] == "unknown").sum())
     assert summary.weight_from_nearest_visit == int(

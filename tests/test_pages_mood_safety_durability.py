@@ -67,18 +67,20 @@ def test_safety_page(app_db, demo_snapshot, setting):
     query, filters, timepoint, population = SETTINGS[setting]
     app = _open("pages/safety.py", query, filters, timepoint, population)
     summary = safety.safety_summary(demo_snapshot, filters)
-    assert summary.infusions > 0
+    assert summary.sessions > 0
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Infusions in view"] == count(summary.infusions)
-    for label, measure in (("Any adverse event, per 100", "any_adverse_event"),
-                           ("Systolic BP ≥ 180, per 100", "sbp_180"),
-                           ("SpO2 below 90%, per 100", "spo2_below_90")):
+    assert metrics["Treatment sessions in view"] == count(summary.sessions)
+    assert (f"{count(summary.infusion_visits)} infusion visits and {count(summary.boosters)} "
+            f"boosters") in caption_text(app)
+    for label, measure in (("Any adverse event, per 100 sessions", "any_adverse_event"),
+                           ("Systolic BP ≥ 180, per 100 sessions", "sbp_180"),
+                           ("SpO2 below 90%, per 100 sessions", "spo2_below_90")):
         rate = summary.rate(measure)
         assert metrics[label] == f"{rate.per_100:.1f}"
         assert (f"95% CI {rate.ci_low:.1f}–{rate.ci_high:.1f} · {count(rate.events)} of "
                 f"{count(rate.n)}") in caption_text(app)
     spo2 = summary.rate("spo2_below_90")
-    assert (f"**{count(spo2.events)} of {count(spo2.n)}** infusions with SpO2 recorded"
+    assert (f"**{count(spo2.events)} of {count(spo2.n)}** sessions with SpO2 recorded"
             f": {safety.per_100_text(spo2)}.") in markdown_text(app)
     for dimension, column in (("route", "Route"), ("dose_band", "Dose"), ("quarter", "Quarter")):
         table = frame_with(app, column)

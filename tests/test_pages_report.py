@@ -38,7 +38,7 @@ def test_page_shows_the_default_quarter(app_db):
     activity = shown[0].set_index("Site")
     total = expected.activity.set_index("site").loc[report.ALL_SITES]
     assert activity.loc[report.ALL_SITES, "New patients"] == f"{total['new_patients']:,}"
-    assert activity.loc[report.ALL_SITES, "Infusions"] == f"{total['infusions']:,}"
+    assert activity.loc[report.ALL_SITES, "Infusion visits"] == f"{total['infusions']:,}"
     assert any(expected.fingerprint[:12] in c.value for c in app.caption)
 
 
@@ -49,7 +49,7 @@ def test_page_switches_quarter_and_audience(app_db):
     app.radio(key="report_audience").set_value("external").run()
     assert_no_errors(app)
     activity = tables(app)[0]
-    for column in ("New patients", "Patients treated", "Infusions", "Boosters"):
+    for column in ("New patients", "Patients treated", "Infusion visits", "Boosters"):
         for text in activity[column]:
             assert text == privacy.SUPPRESSED or int(text.replace(",", "")) >= privacy.MIN_CELL
     assert any(privacy.SUPPRESSED in str(v) for t in tables(app) for v in t.to_numpy().ravel())

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import cli, db, ingest, outcomes, privacy, report, stats, store
+from analysis import cli, db, ingest, outcomes, privacy, report, safety, stats, store
 from analysis.fingerprint import data_fingerprint
 from analysis.outcomes import Filters
 from tests.conftest import ROOT
@@ -287,23 +287,56 @@ def test_baseline_opioid_users_among_new_patients(demo_snapshot, clinical, quart
     assert row["count"] == (new["baseline_mme"] > 0).sum()
 
 
-def test_safety_per_100_infusions_equals_pandas(visits, clinical, quarter):
+def _event_types(text) -> set[str]:
+    """A session's adverse events as the Safety page reads them: split on ';'
+    and ',', lower-cased, spaces collapsed, 'none' and the like dropped."""
+    if text is None or pd.isna(text):
+        return set()
+    parts = {" ".join(part.split()).lower() for part in re.split(r"[;,]", str(text))}
+    return parts - {"", "none", "no", "n/a", "na", "nil", "0", "false"}
+
+
+def test_safety_per_100_sessions_equals_pandas(visits, clinical, quarter):
     in_q = visits[in_quarter(visits["visit_date"], quarter)
                   & visits["visit_type"].isin(["infusion", "booster"])]
     n = len(in_q)
     safety = clinical.safety.set_index("event")
-    assert (safety["infusions"] == n).all()
-    events = in_q["adverse_event"].dropna().str.capitalize().value_counts()
-    assert safety.loc[report.ANY_EVENT, "events"] == events.sum()
-    for event, k in events.items():
-        assert safety.loc[event, "events"] == k
-        assert safety.loc[event, "per_100"] == pytest.approx(100 * k / n)
+    types = in_q["adverse_event"].map(_event_types)
+    assert safety.loc[report.ANY_EVENT, "events"] == int((types.map(len) > 0).sum())
+    counts = pd.Series([t for ts in types for t in ts]).value_counts()
+    for event, k in counts.items():
+        row = safety.loc[event.capitalize()]
+        assert (row["events"], row["n"]) == (k, n)
+        assert row["per_100"] == pytest.approx(100 * k / n)
         low, high = proportion_confint(k, n, method="wilson")
-        assert safety.loc[event, "ci_low"] == pytest.approx(100 * low)
-        assert safety.loc[event, "ci_high"] == pytest.approx(100 * high)
-    assert safety.loc["Systolic BP ≥ 180 mmHg", "events"] == int((in_q["sbp_max"] >= 180).sum())
-    assert safety.loc["SpO₂ < 90%", "events"] == int((in_q["spo2_min"] < 90).sum())
-    assert safety.loc["SpO₂ < 90%", "recorded"] == in_q["spo2_min"].notna().sum()
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((100 * low, 100 * high))
+    # Vital signs: denominators are the sessions that recorded that vital sign.
+    sbp = safety.loc["Systolic BP ≥ 180 mmHg"]
+    assert (sbp["events"], sbp["n"]) == (int((in_q["sbp_max"] >= 180).sum()),
+                                         int(in_q["sbp_max"].notna().sum()))
+    spo2 = safety.loc["SpO₂ < 90%"]
+    assert (spo2["events"], spo2["n"]) == (int((in_q["spo2_min"] < 90).sum()),
+                                           int(in_q["spo2_min"].notna().sum()))
+    assert spo2["n"] < n
+
+
+@pytest.mark.parametrize("filters", [Filters(), Filters(sites=("Denver",))])
+def test_safety_table_is_the_safety_pages_computation(demo_snapshot, quarter, filters):
+    """One computation for the page and the report: the report's rows are the
+    Safety page's rates for the sessions dated in the quarter."""
+    start, end = outcomes.quarter_bounds(quarter)
+    page = safety.safety_summary(demo_snapshot, filters, visits_from=start, visits_to=end)
+    table = report.build_report(demo_snapshot, quarter, filters=filters).safety.set_index("event")
+    expected = {report.ANY_EVENT: page.rate("any_adverse_event"),
+                "Systolic BP ≥ 180 mmHg": page.rate("sbp_180"),
+                "SpO₂ < 90%": page.rate("spo2_below_90"),
+                **{t.capitalize(): page.rate(t) for t in page.adverse_event_types}}
+    assert set(table.index) == set(expected)
+    for event, rate in expected.items():
+        row = table.loc[event]
+        assert (row["events"], row["n"]) == (rate.events, rate.n)
+        assert (row["per_100"], row["ci_low"], row["ci_high"]) == pytest.approx(
+            (rate.per_100, rate.ci_low, rate.ci_high))
 
 
 # --------------------------------------------------------------------------

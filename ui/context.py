@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover
     PagesManager = None
 
 from analysis import outcomes, store
-from analysis.formatting import count, long_date
+from analysis.formatting import long_date
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from ui import safe
@@ -249,5 +249,5 @@ def status_line(context: PageContext) -> None:
     scope = context.call(outcomes.scope, context.filters)
     st.caption(
         f"**{safe.text(context.source.label)}** · data cutoff {long_date(scope.cutoff)} · "
-        f"{count(scope.patients)} treated patients and {count(scope.visits)} visits in view "
-        f"({safe.text(context.filters.describe())}) · {context.setting_text}")
+        f"{scope.text()} in view ({safe.text(context.filters.describe())}) · "
+        f"{context.setting_text}")

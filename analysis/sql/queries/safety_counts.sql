@@ -3,7 +3,9 @@
 -- (same patients in view, same $visits_from / $visits_to).
 -- One row per dimension × group × adverse event type seen in the group
 -- (adverse_event NULL when the group has none), each carrying the group's
---   infusions            the denominator of adverse-event rates
+--   infusions            treatment sessions (infusion visits + boosters): the
+--                        denominator of adverse-event rates
+--   infusion_visits, boosters   the two kinds of session
 --   any_adverse_event    infusions with at least one adverse event
 --   sbp_recorded, sbp_180_or_more       systolic BP recorded; >= 180
 --   spo2_recorded, spo2_below_90        SpO2 recorded; below 90
@@ -30,6 +32,8 @@ group_counts AS (
         dimension,
         group_name,
         count(*) AS infusions,
+        count(*) FILTER (WHERE visit_type = 'infusion') AS infusion_visits,
+        count(*) FILTER (WHERE visit_type = 'booster') AS boosters,
         count(*) FILTER (WHERE any_adverse_event) AS any_adverse_event,
         count(sbp_max) AS sbp_recorded,
         count(*) FILTER (WHERE sbp_180_or_more) AS sbp_180_or_more,

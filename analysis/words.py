@@ -1,0 +1,33 @@
+"""The clinic's words for what a count counts (SPEC §3, "Words").
+
+One owner for the vocabulary every page, report and memo uses, so that one
+quantity is always called the same thing:
+
+* an **infusion visit** is a visit of the induction series (``infusion``);
+* a **booster** is a ketamine visit after it (``booster``);
+* both are **treatment sessions**: per-session rates (safety) are per 100
+  treatment sessions;
+* a **visit** is any row of the session export (intake, infusion, booster,
+  follow-up);
+* a **patient** is counted once, whatever their visits.
+"""
+
+from __future__ import annotations
+
+from analysis.formatting import count
+
+INFUSION_VISITS = "infusion visits"
+BOOSTERS = "boosters"
+TREATMENT_SESSIONS = "treatment sessions"
+VISITS = "visits"
+PER_100_SESSIONS = "per 100 treatment sessions"
+
+
+def capitalised(words: str) -> str:
+    return words[:1].upper() + words[1:]
+
+
+def sessions_text(infusion_visits: int, boosters: int) -> str:
+    """"1,593 treatment sessions (1,000 infusion visits and 593 boosters)"."""
+    return (f"{count(infusion_visits + boosters)} {TREATMENT_SESSIONS} "
+            f"({count(infusion_visits)} {INFUSION_VISITS} and {count(boosters)} {BOOSTERS})")
