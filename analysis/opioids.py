@@ -6,9 +6,11 @@
 * :func:`mme_changes`         % MME change at a timepoint (for a histogram);
 * :func:`opioid_summary`      baseline use, and the mme_stop / mme50 rates with CIs;
 * :func:`benzodiazepine_by_month`  benzodiazepine co-prescription over time;
-* :func:`taper_intervals`     pace of each drop between consecutive MME records,
-  flagged when faster than a threshold (HHS 2019: ~10%/month is a common
-  start, 10%/week already fast).
+* :func:`taper_intervals`     pace of each drop between consecutive MME records
+  (SPEC §3, HHS 2019): *rapid* at ≥ 10% of the baseline dose per week,
+  *faster than the usual starting pace* at ≥ 10% per 30 days (boundaries
+  inclusive, a stop to 0 counts like any other drop), and flagged against a
+  threshold the user sets in % per week or % per month (30 days).
 
 Every function takes a :class:`analysis.store.Snapshot` first and the shared
 :class:`analysis.outcomes.Filters`; results are DataFrames or small frozen
@@ -29,12 +31,48 @@ from analysis.store import Snapshot
 
 # CDC 2022 risk thresholds (MME/day).
 THRESHOLDS = (50, 90)
-# Default taper-pace flag: a drop of more than 10% of the baseline dose per week.
-FAST_TAPER_PER_WEEK = 0.10
+# Taper paces (SPEC §3, HHS 2019), as a share of the baseline dose per unit
+# of time; a "month" is 30 days (HHS: ~10% a month is a common starting pace).
+DAYS_PER_UNIT = {"week": 7, "month": 30}
+UNIT_TEXT = {"week": "per week", "month": "per month (30 days)"}
 # Weeks with fewer baseline users recorded are left out of the weekly curve.
 MIN_PATIENTS_PER_WEEK = 5
 TOLERANCE = 1e-9
 
+
+
+@dataclass(frozen=True)
+class TaperThreshold:
+    """A taper pace: ``percent`` of the patient's baseline dose per ``unit``
+    ("week" or "month" = 30 days).  A drop at least this fast meets it
+    (inclusive, with the 1e-9 tolerance of every ratio)."""
+    percent: float
+    unit: str = "week"
+
+    def __post_init__(self):
+        if self.unit not in DAYS_PER_UNIT:
+            raise ValueError(f"unknown taper unit {self.unit!r}; one of week, month")
+        if not self.percent > 0:
+            raise ValueError("a taper threshold must be above 0%")
+
+    def pace_in_unit(self, pace_per_week: float) -> float:
+        """A pace per week as a fraction of the baseline per this unit."""
+        return pace_per_week * DAYS_PER_UNIT[self.unit] / 7
+
+    def met_by(self, mme_before: float, mme_after: float, baseline_mme: float,
+               days: int) -> bool:
+        drop = (mme_before - mme_after) / baseline_mme / (days / DAYS_PER_UNIT[self.unit])
+        return drop >= self.percent / 100 - TOLERANCE
+
+    def text(self) -> str:
+        return f"{self.percent:g}% of the baseline dose {UNIT_TEXT[self.unit]}"
+
+
+# SPEC §3: rapid (HHS "10% a week is already fast") and faster than the usual
+# starting pace (HHS "about 10% a month").
+RAPID = TaperThreshold(10, "week")
+FASTER_THAN_USUAL = TaperThreshold(10, "month")
+DEFAULT_THRESHOLD = RAPID
 
 
 def _share(part, whole) -> float | None:
@@ -208,19 +246,23 @@ def taper_pace(mme_before: float, mme_after: float, baseline_mme: float, days: i
 
 
 def taper_intervals(snap: Snapshot, filters: Filters = Filters(),
-                    threshold: float = FAST_TAPER_PER_WEEK) -> pd.DataFrame:
+                    threshold: TaperThreshold = DEFAULT_THRESHOLD) -> pd.DataFrame:
     """Every interval between consecutive MME records of each baseline user,
     from the baseline record on, with its pace (fraction of the baseline dose
-    per week) and ``fast`` when the pace exceeds ``threshold``.
+    per week; a stop to 0 is a drop like any other) and whether it is
+    ``rapid`` (≥ 10%/week), ``faster_than_usual`` (≥ 10%/30 days) and
+    ``flagged`` (at least as fast as ``threshold``).
 
     Columns: patient_id, condition, site, baseline_mme, from_date, to_date,
-    days, mme_before, mme_after, pace, fast.
+    days, mme_before, mme_after, pace, pace_per_30_days, rapid,
+    faster_than_usual, flagged.
     """
-    if not threshold > 0:
-        raise ValueError("the fast-taper threshold must be above 0")
+    if not isinstance(threshold, TaperThreshold):
+        raise TypeError("threshold must be a TaperThreshold (percent and unit)")
     records = mme_records(snap, filters).sort_values(["patient_id", "record_date"])
     columns = ["patient_id", "condition", "site", "baseline_mme", "from_date", "to_date",
-               "days", "mme_before", "mme_after", "pace", "fast"]
+               "days", "mme_before", "mme_after", "pace", "pace_per_30_days", "rapid",
+               "faster_than_usual", "flagged"]
     if records.empty:
         return pd.DataFrame(columns=columns)
     by_patient = records.groupby("patient_id")
@@ -230,30 +272,41 @@ def taper_intervals(snap: Snapshot, filters: Filters = Filters(),
         columns={"record_date": "to_date", "mme": "mme_after"})
     intervals["days"] = [(b - a).days for a, b in
                          zip(intervals["from_date"], intervals["to_date"])]
-    intervals["pace"] = [taper_pace(b, a, base, d) for b, a, base, d in
-                         zip(intervals["mme_before"], intervals["mme_after"],
-                             intervals["baseline_mme"], intervals["days"])]
-    intervals["fast"] = intervals["pace"] > threshold + TOLERANCE
+    rows = list(zip(intervals["mme_before"], intervals["mme_after"],
+                    intervals["baseline_mme"], intervals["days"]))
+    intervals["pace"] = [taper_pace(b, a, base, d) for b, a, base, d in rows]
+    intervals["pace_per_30_days"] = intervals["pace"] * DAYS_PER_UNIT["month"] / 7
+    for column, rule in (("rapid", RAPID), ("faster_than_usual", FASTER_THAN_USUAL),
+                         ("flagged", threshold)):
+        intervals[column] = [rule.met_by(*row) for row in rows]
     intervals["days"] = intervals["days"].astype(int)
     return intervals[columns].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
 class FastTapers:
-    threshold: float              # fraction of baseline per week
+    threshold: TaperThreshold     # the user's flag
     baseline_users: int           # baseline users in view with at least one interval
     intervals: int
-    fast_intervals: int
-    fast_patients: int
-    flagged: pd.DataFrame         # the fast intervals (see taper_intervals)
+    flagged_intervals: int        # at least as fast as the threshold
+    flagged_patients: int
+    rapid_patients: int           # with an interval >= 10% per week
+    faster_than_usual_patients: int   # with an interval >= 10% per 30 days
+    flagged: pd.DataFrame         # the flagged intervals (see taper_intervals)
 
 
 def fast_tapers(snap: Snapshot, filters: Filters = Filters(),
-                threshold: float = FAST_TAPER_PER_WEEK) -> FastTapers:
-    """The intervals tapered faster than ``threshold`` and how many patients."""
+                threshold: TaperThreshold = DEFAULT_THRESHOLD) -> FastTapers:
+    """The intervals tapered at least as fast as ``threshold``, and how many
+    patients had a rapid taper and a taper faster than the usual starting
+    pace (SPEC §3)."""
     intervals = taper_intervals(snap, filters, threshold)
-    flagged = intervals[intervals["fast"].astype(bool)].sort_values(
+    flagged = intervals[intervals["flagged"].astype(bool)].sort_values(
         ["pace", "patient_id"], ascending=[False, True]).reset_index(drop=True)
-    return FastTapers(float(threshold), int(intervals["patient_id"].nunique()),
-                      int(len(intervals)), int(len(flagged)),
-                      int(flagged["patient_id"].nunique()), flagged)
+
+    def patients(column: str) -> int:
+        return int(intervals.loc[intervals[column].astype(bool), "patient_id"].nunique())
+
+    return FastTapers(threshold, int(intervals["patient_id"].nunique()), int(len(intervals)),
+                      int(len(flagged)), int(flagged["patient_id"].nunique()),
+                      patients("rapid"), patients("faster_than_usual"), flagged)

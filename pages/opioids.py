@@ -38,13 +38,18 @@ def hidden(n: int) -> bool:
     return ctx.external and n < SMALL_CELL
 
 
+# Four counts of baseline opioid users appear on this page; each says which.
+counted_who = (f"due at {timepoint_label} (ITT)" if ctx.population == "itt"
+               else f"due at {timepoint_label} with a dose recorded (completers)")
+
+
 def rate_caption(rate) -> str:
     if rate.n == 0:
         return "no baseline opioid user has reached this timepoint"
     if hidden(rate.n):
         return SUPPRESSED
     return (f"95% CI {percent(rate.ci_low)}–{percent(rate.ci_high)} · "
-            f"{count(rate.responders)} of {count(rate.n)} baseline opioid users")
+            f"{count(rate.responders)} of {count(rate.n)} baseline opioid users {counted_who}")
 
 
 def chart(fig: go.Figure, title: str, height: int = 420) -> None:
@@ -56,8 +61,8 @@ def chart(fig: go.Figure, title: str, height: int = 420) -> None:
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Baseline opioid users", count(summary.baseline_users))
-c1.caption(f"of {count(summary.baseline_known)} treated patients with a baseline dose recorded "
-           f"({count(summary.treated - summary.baseline_known)} unknown)")
+c1.caption(f"all cohorts in view: of {count(summary.baseline_known)} treated patients with a "
+           f"baseline dose recorded ({count(summary.treated - summary.baseline_known)} unknown)")
 c2.metric("Median baseline dose", f"{number(summary.median_baseline_mme)} MME/day")
 c2.caption(f"{count(summary.baseline_at_least_50)} at ≥50 and "
            f"{count(summary.baseline_at_least_90)} at ≥90 MME/day")
@@ -154,8 +159,13 @@ if summary.baseline_users:
         fig.update_yaxes(title="Patients")
         chart(fig, f"Dose change at {timepoint_label}, baseline opioid users with a "
                    "follow-up dose")
-        st.caption(f"{count(len(changes))} patients with a dose recorded in the window; median "
-                   f"change {number(summary.median_percent_change, 0)}%. Negative = lower dose.")
+        st.caption(f"{count(len(changes))} baseline opioid users due at {timepoint_label} with a "
+                   f"dose recorded in the window; median change "
+                   f"{number(summary.median_percent_change, 0)}%. Negative = lower dose. (The "
+                   f"rates above count {count(summary.halved.n)} baseline opioid users "
+                   f"{counted_who}"
+                   + ("; those without a dose in the window count as not improved.)"
+                      if ctx.population == "itt" else ".)"))
 
 # -- benzodiazepines -------------------------------------------------------------------
 
@@ -200,21 +210,35 @@ if summary.baseline_users:
     st.caption("HHS 2019 (Guide for Clinicians on Tapering Long-Term Opioids): a decrease of about "
                "10% a month is a common starting pace; 10% a week is already fast, and faster "
                "tapers raise the risk of overdose and suicide. Pace = drop between two consecutive "
-               "dose records, as a share of the patient's baseline dose, per week.")
-    threshold_percent = st.number_input(
-        "Flag a taper faster than (% of the baseline dose per week)", min_value=1.0,
-        max_value=100.0, value=100 * opioids.FAST_TAPER_PER_WEEK, step=1.0, format="%.0f",
-        key="opioids_fast_taper_threshold")
-    tapers = ctx.call(opioids.fast_tapers, ctx.filters, threshold_percent / 100)
-    t1, t2, t3 = st.columns(3)
-    t1.metric("Patients with a fast taper", count(tapers.fast_patients))
-    t1.caption(f"of {count(tapers.baseline_users)} baseline opioid users with two or more "
-               "dose records")
-    t2.metric("Fast intervals", count(tapers.fast_intervals))
-    t2.caption(f"of {count(tapers.intervals)} intervals between dose records")
-    t3.metric("Threshold", f"{number(threshold_percent, 0)}% per week")
-    if tapers.fast_intervals == 0:
-        st.success("No taper in view was faster than this pace.")
+               "dose records, as a share of the patient's baseline dose, per week (or per 30 "
+               "days); a stop to 0 MME/day counts like any other drop. **Rapid**: at least "
+               f"{opioids.RAPID.text()}. **Faster than the usual starting pace**: at least "
+               f"{opioids.FASTER_THAN_USUAL.text()}. Both boundaries count.")
+    left, right = st.columns([1, 2])
+    unit = right.radio("Threshold unit", list(opioids.DAYS_PER_UNIT), horizontal=True,
+                       format_func=lambda u: f"% of the baseline dose {opioids.UNIT_TEXT[u]}",
+                       key="opioids_fast_taper_unit")
+    threshold_percent = left.number_input(
+        "Flag a taper at least as fast as (%)", min_value=0.5, max_value=100.0,
+        value=float(opioids.DEFAULT_THRESHOLD.percent), step=0.5, format="%g",
+        key="opioids_fast_taper_threshold",
+        help="10% per week flags rapid tapers; 10% per month flags every taper faster than "
+             "the usual starting pace.")
+    threshold = opioids.TaperThreshold(threshold_percent, unit)
+    tapers = ctx.call(opioids.fast_tapers, ctx.filters, threshold)
+    t1, t2, t3, t4 = st.columns(4)
+    t1.metric("Patients with a rapid taper", count(tapers.rapid_patients))
+    t1.caption(f"≥ {opioids.RAPID.text()}")
+    t2.metric("Patients tapered faster than the usual starting pace",
+              count(tapers.faster_than_usual_patients))
+    t2.caption(f"≥ {opioids.FASTER_THAN_USUAL.text()}")
+    t3.metric("Patients flagged at your threshold", count(tapers.flagged_patients))
+    t3.caption(f"≥ {threshold.text()}; of {count(tapers.baseline_users)} baseline opioid users "
+               "with two or more dose records")
+    t4.metric("Intervals flagged", count(tapers.flagged_intervals))
+    t4.caption(f"of {count(tapers.intervals)} intervals between dose records")
+    if tapers.flagged_intervals == 0:
+        st.success("No taper in view was at least this fast.")
     elif ctx.role == "clinical":
         flagged = tapers.flagged
         table = pd.DataFrame({
@@ -228,6 +252,9 @@ if summary.baseline_users:
             "MME/day before": [number(v, 1) for v in flagged["mme_before"]],
             "MME/day after": [number(v, 1) for v in flagged["mme_after"]],
             "Pace (% of baseline per week)": [percent(p, 1) for p in flagged["pace"]],
+            "Pace (% of baseline per 30 days)": [percent(p, 1)
+                                                 for p in flagged["pace_per_30_days"]],
+            "Rapid": ["yes" if r else "" for r in flagged["rapid"]],
         })
         st.dataframe(table, hide_index=True, width="stretch")
         patient = st.selectbox("Open a flagged patient's timeline",

@@ -100,7 +100,7 @@ def test_taper_pace_by_hand():
         opioids.taper_pace(100, 50, 100, 0)
 
 
-def test_fast_tapers_flag_only_intervals_faster_than_the_threshold(tiny):
+def test_fast_tapers_flag_intervals_at_least_as_fast_as_the_threshold(tiny):
     intervals = opioids.taper_intervals(tiny)
     by_patient = {p: part.reset_index(drop=True) for p, part in intervals.groupby("patient_id")}
     assert set(by_patient) == {"A", "B", "E"}          # baseline users only
@@ -108,27 +108,95 @@ def test_fast_tapers_flag_only_intervals_faster_than_the_threshold(tiny):
     assert list(a["from_date"].map(str)) == ["2029-01-01", "2029-01-15", "2029-02-12"]
     assert list(a["days"]) == [14, 28, 49]
     assert a["pace"].tolist() == pytest.approx([0.15, 0.025, 0.0])
-    assert a["fast"].tolist() == [True, False, False]
+    assert a["pace_per_30_days"].tolist() == pytest.approx([0.15 * 30 / 7, 0.025 * 30 / 7, 0])
+    assert a["flagged"].tolist() == a["rapid"].tolist() == [True, False, False]
+    # 2.5%/week = 10.7% per 30 days: faster than the usual starting pace
+    assert a["faster_than_usual"].tolist() == [True, True, False]
     assert by_patient["B"]["pace"].tolist() == pytest.approx([0.025, 0.5 / 9])
     assert by_patient["E"]["pace"].tolist() == pytest.approx([1.0 / (92 / 7)])
-    assert not by_patient["B"]["fast"].any() and not by_patient["E"]["fast"].any()
+    assert not by_patient["B"]["rapid"].any() and not by_patient["E"]["rapid"].any()
+    # E stopped (60 -> 0 over 92 days = 19.6% per 30 days): a stop is a drop
+    assert by_patient["E"]["faster_than_usual"].tolist() == [True]
+    assert by_patient["B"]["faster_than_usual"].tolist() == [True, True]
 
     fast = opioids.fast_tapers(tiny)
-    assert (fast.intervals, fast.fast_intervals, fast.fast_patients, fast.baseline_users) == \
-        (6, 1, 1, 3)
+    assert fast.threshold == opioids.RAPID
+    assert (fast.intervals, fast.flagged_intervals, fast.flagged_patients,
+            fast.baseline_users) == (6, 1, 1, 3)
+    assert (fast.rapid_patients, fast.faster_than_usual_patients) == (1, 3)
     row = fast.flagged.iloc[0]
     assert (row.patient_id, row.mme_before, row.mme_after, row.baseline_mme) == \
         ("A", 100, 70, 100)
     assert (str(row.from_date), str(row.to_date)) == ("2029-01-01", "2029-01-15")
     assert row.pace == pytest.approx(0.15)
 
-    slower = opioids.fast_tapers(tiny, threshold=0.05)
+    slower = opioids.fast_tapers(tiny, threshold=opioids.TaperThreshold(5, "week"))
     assert sorted(slower.flagged["patient_id"]) == ["A", "B", "E"]
-    assert opioids.fast_tapers(tiny, Filters(sites=("Boulder",))).fast_intervals == 0
-    # exactly at the threshold is not "faster than" it
-    assert opioids.fast_tapers(tiny, threshold=0.15).fast_intervals == 0
+    assert opioids.fast_tapers(tiny, Filters(sites=("Boulder",))).flagged_intervals == 0
+    # exactly at the threshold counts (SPEC §3: boundaries are inclusive)
+    assert opioids.fast_tapers(tiny, threshold=opioids.TaperThreshold(15)).flagged_intervals == 1
+    assert opioids.fast_tapers(tiny, threshold=opioids.TaperThreshold(15.5)).flagged_intervals == 0
+    # the same threshold per month: 10%/month flags what is faster than the usual pace
+    monthly = opioids.fast_tapers(tiny, threshold=opioids.FASTER_THAN_USUAL)
+    assert monthly.flagged_intervals == 5 and monthly.flagged_patients == 3   # A 2, B 2, E 1
     with pytest.raises(ValueError):
-        opioids.fast_tapers(tiny, threshold=0)
+        opioids.TaperThreshold(0)
+    with pytest.raises(ValueError):
+        opioids.TaperThreshold(10, "fortnight")
+    with pytest.raises(TypeError):
+        opioids.fast_tapers(tiny, threshold=0.1)
+
+
+def _taper_clinic(tmp_path, drops):
+    """One baseline user per (patient, mme_after, days): baseline 100 MME/day
+    recorded the day before the first infusion, the next record ``days``
+    after the baseline record."""
+    rows = []
+    for patient, after, days in drops:
+        start = dt.date(2029, 1, 1)
+        rows += [(patient, start.isoformat(), "intake", "Migraine", "Denver", "", "8", "",
+                  "100", "", "", ""),
+                 (patient, (start + dt.timedelta(1)).isoformat(), "infusion", "", "Denver",
+                  "IV", "8", "", "", "", "", ""),
+                 (patient, (start + dt.timedelta(days)).isoformat(), "follow_up", "", "Denver",
+                  "", "", "", str(after), "", "", "")]
+    path = tmp_path / "tapers.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS[:3] + COLUMNS[4:13])
+        for r in rows:
+            writer.writerow(r)
+    db_path = tmp_path / "tapers.duckdb"
+    con = db.connect(db_path)
+    result = ingest.ingest_file(con, path, ingest_date=INGEST_DATE)
+    con.close()
+    assert result.status == "ingested" and result.rows_quarantined == 0, result
+    return store.Snapshot(db_path)
+
+
+def test_taper_boundaries_by_hand(tmp_path):
+    """SPEC §3 edges, worked out by hand (baseline 100 MME/day):
+      week     100 -> 90 in 7 days   10%/week exactly: rapid (inclusive)
+      month    100 -> 90 in 30 days  10%/30 days exactly: faster than usual, not rapid
+      slow     100 -> 91 in 30 days  9%/30 days: neither
+      stop     100 -> 0 in 70 days   100%/10 weeks = 10%/week: a stop is rapid too
+      up       100 -> 120 in 7 days  an increase: neither
+    """
+    snap = _taper_clinic(tmp_path, [("week", 90, 7), ("month", 90, 30), ("slow", 91, 30),
+                                    ("stop", 0, 70), ("up", 120, 7)])
+    got = opioids.taper_intervals(snap).set_index("patient_id")
+    assert got["rapid"].to_dict() == {"month": False, "slow": False, "stop": True,
+                                      "up": False, "week": True}
+    assert got["faster_than_usual"].to_dict() == {"month": True, "slow": False, "stop": True,
+                                                  "up": False, "week": True}
+    assert got.loc["month", "pace_per_30_days"] == pytest.approx(0.10)
+    # thresholds set either way: 2.5%/week is 10.7%/30 days
+    per_month = opioids.fast_tapers(snap, threshold=opioids.TaperThreshold(9, "month"))
+    assert sorted(per_month.flagged["patient_id"]) == ["month", "slow", "stop", "week"]
+    per_week = opioids.fast_tapers(snap, threshold=opioids.TaperThreshold(2.1, "week"))
+    assert sorted(per_week.flagged["patient_id"]) == ["month", "slow", "stop", "week"]
+    assert opioids.fast_tapers(snap).rapid_patients == 2
+    assert opioids.fast_tapers(snap).faster_than_usual_patients == 3
 
 
 # --------------------------------------------------------------------------
@@ -293,7 +361,12 @@ def test_taper_intervals_match_pandas(demo_snapshot, filters):
     assert list(got.patient_id) == [p for p, _ in expected]
     assert got.pace.tolist() == pytest.approx([pace for _, pace in expected])
     flagged = opioids.fast_tapers(demo_snapshot, filters)
-    assert flagged.fast_intervals == sum(pace > 0.10 + 1e-9 for _, pace in expected)
+    assert flagged.flagged_intervals == sum(pace >= 0.10 - 1e-9 for _, pace in expected)
+    rapid = {p for p, pace in expected if pace >= 0.10 - 1e-9}
+    usual = {p for p, pace in expected if pace * 30 / 7 >= 0.10 - 1e-9}
+    assert (flagged.rapid_patients, flagged.faster_than_usual_patients) == (len(rapid),
+                                                                           len(usual))
+    assert len(usual) > len(rapid) > 0
 
 
 def test_mme_by_week_matches_pandas(demo_snapshot):

@@ -90,29 +90,39 @@ def test_opioids_page(app_db, demo_snapshot, setting):
         benzo["share_visits"].tolist())
 
     tapers = opioids.fast_tapers(demo_snapshot, filters)
-    assert metrics["Patients with a fast taper"] == count(tapers.fast_patients)
-    assert metrics["Fast intervals"] == count(tapers.fast_intervals)
-    if tapers.fast_intervals:
+    assert metrics["Patients with a rapid taper"] == count(tapers.rapid_patients)
+    assert metrics["Patients tapered faster than the usual starting pace"] == count(
+        tapers.faster_than_usual_patients)
+    assert metrics["Patients flagged at your threshold"] == count(tapers.flagged_patients)
+    assert metrics["Intervals flagged"] == count(tapers.flagged_intervals)
+    if tapers.flagged_intervals:
         table = frame_with(app, "Pace (% of baseline per week)")
         assert list(table["Patient"]) == list(tapers.flagged["patient_id"])
         assert list(table["Pace (% of baseline per week)"]) == \
             [percent(p, 1) for p in tapers.flagged["pace"]]
         assert list(table["MME/day after"]) == [number(v) for v in tapers.flagged["mme_after"]]
 
-    if setting == "default":  # the threshold is the user's
+    if setting == "default":  # the threshold is the user's, in % per week or per month
         app.number_input(key="opioids_fast_taper_threshold").set_value(5.0).run()
         assert_no_errors(app)
-        slower = opioids.fast_tapers(demo_snapshot, filters, 0.05)
-        assert slower.fast_intervals > tapers.fast_intervals
-        assert metric_values(app)["Fast intervals"] == count(slower.fast_intervals)
-        assert len(frame_with(app, "Patient")) == slower.fast_intervals
+        slower = opioids.fast_tapers(demo_snapshot, filters, opioids.TaperThreshold(5, "week"))
+        assert slower.flagged_intervals > tapers.flagged_intervals
+        assert metric_values(app)["Intervals flagged"] == count(slower.flagged_intervals)
+        assert len(frame_with(app, "Patient")) == slower.flagged_intervals
+        app.number_input(key="opioids_fast_taper_threshold").set_value(10.0).run()
+        app.radio(key="opioids_fast_taper_unit").set_value("month").run()
+        assert_no_errors(app)
+        monthly = opioids.fast_tapers(demo_snapshot, filters, opioids.FASTER_THAN_USUAL)
+        assert monthly.flagged_patients == monthly.faster_than_usual_patients
+        assert metric_values(app)["Patients flagged at your threshold"] == count(
+            monthly.flagged_patients)
 
 
 def test_opioids_page_hides_patient_ids_outside_the_clinical_team(app_db, demo_snapshot):
     app = _open("pages/opioids.py", "default", role="analyst")
     tapers = opioids.fast_tapers(demo_snapshot)
-    assert tapers.fast_intervals > 0
-    assert metric_values(app)["Patients with a fast taper"] == count(tapers.fast_patients)
+    assert tapers.flagged_intervals > 0
+    assert metric_values(app)["Patients with a rapid taper"] == count(tapers.rapid_patients)
     assert not any("Patient" in d.value.columns for d in app.dataframe)
     assert any("clinical team only" in i.value for i in app.info)
 
