@@ -56,6 +56,17 @@ def signed(value, digits: int = 1, unit: str = "") -> str:
     return f"{sign}{text}{(' ' + unit) if unit else ''}"
 
 
+def change_with_ci(value, low, high, digits: int = 1, unit: str = "points") -> str:
+    """"−3.0 points (95% CI −3.0 to −2.5)"; the interval left out when there
+    is none; "–" without a value."""
+    if _missing(value):
+        return "–"
+    text = signed(value, digits, unit)
+    if _missing(low) or _missing(high):
+        return text
+    return f"{text} (95% CI {signed(low, digits)} to {signed(high, digits)})"
+
+
 def p_value(value) -> str:
     if _missing(value):
         return "–"

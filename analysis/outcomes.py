@@ -458,44 +458,63 @@ def pain_changes(snap: Snapshot, timepoint: str = "3m", filters: Filters = Filte
 
 def median_pain_change(snap: Snapshot, timepoint: str = "3m",
                        filters: Filters = Filters()) -> stats.PairedChange:
+    """Median pain change (points, follow-up − baseline) of the patients due
+    with a follow-up, its exact 95% interval and the Wilcoxon signed-rank p
+    (:func:`analysis.stats.median_change`)."""
     changes = pain_changes(snap, timepoint, filters)["change"].to_numpy(dtype=float)
     return stats.median_change(changes)
+
+
+def ranking_key(n: int, rate: float | None, name: str) -> tuple:
+    """The order of a ranking by rate (highest first): groups with fewer
+    than SMALL_CELL patients go last, never first, however high their rate
+    ("Unspecified (n=1)" at 100% must not top a chart), then groups
+    without a rate."""
+    return (n < SMALL_CELL, rate is None, -(rate or 0), name)
 
 
 @dataclass(frozen=True)
 class ConditionRow:
     condition: str
-    n: int
+    n: int                        # responder-rate denominator (the population's)
     responders: int
     rate: float | None
     ci_low: float | None
     ci_high: float | None
     too_few: bool
-    median_change: float | None
+    median_change: float | None   # pain change of the patients due with a follow-up
     p_value: float | None
     p_holm: float | None
+    change_n: int = 0             # ... how many they are (<= n in ITT)
+    median_ci_low: float | None = None    # exact order-statistic 95% CI
+    median_ci_high: float | None = None
+    wilcoxon_p: float | None = None       # Wilcoxon signed-rank, change vs 0
 
 
 def condition_table(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
                     population: str = "itt", filters: Filters = Filters(),
                     ci: str = "wilson") -> list[ConditionRow]:
-    """Responder rate by condition with its CI, median pain change and the
-    Holm-adjusted Fisher p-value of each condition against all others."""
+    """Responder rate by condition with its CI, median pain change with its
+    exact CI and Wilcoxon p, and the Holm-adjusted Fisher p-value of each
+    condition against all others.  Ranked by rate, highest first, with the
+    conditions of fewer than SMALL_CELL patients last (:func:`ranking_key`)."""
     rates = responder_rates(snap, timepoint, definition, population, filters, ci)
     comparisons = {c.group: c for c in stats.compare_groups(
         {g.group: (g.responders, g.n) for g in rates.by_condition})}
     changes = pain_changes(snap, timepoint, filters)
-    medians = changes.groupby("condition")["change"].median().to_dict()
+    by_condition = {name: part["change"].to_numpy(dtype=float)
+                    for name, part in changes.groupby("condition")}
     rows = []
     for g in rates.by_condition:
         comparison = comparisons.get(g.group)
-        median = medians.get(g.group)
+        change = stats.median_change(by_condition.get(g.group, []))
         rows.append(ConditionRow(
             g.group, g.n, g.responders, g.rate, g.ci_low, g.ci_high, g.too_few,
-            None if median is None or pd.isna(median) else float(median),
+            change.median,
             comparison.p_value if comparison else None,
-            comparison.p_holm if comparison else None))
-    return sorted(rows, key=lambda r: (r.rate is None, -(r.rate or 0), r.condition))
+            comparison.p_holm if comparison else None,
+            change.n, change.ci_low, change.ci_high, change.wilcoxon_p))
+    return sorted(rows, key=lambda r: ranking_key(r.n, r.rate, r.condition))
 
 
 # --------------------------------------------------------------------------

@@ -114,6 +114,7 @@ class Measure:
     quarter: QuarterValue
     previous: QuarterValue
     higher_is_better: bool = True
+    p_value: float | None = None   # medians: Wilcoxon signed-rank p of the changes
 
     @property
     def delta(self) -> float | None:
@@ -144,7 +145,10 @@ class Measure:
                     f"{formatting.count(self.n)} patients")
         ci = (f"95% CI {formatting.signed(self.ci_low, 1)} to {formatting.signed(self.ci_high, 1)}"
               if self.ci_low is not None else "no CI")
-        return f"{ci} · {formatting.count(self.n)} patients"
+        text = f"{ci} · {formatting.count(self.n)} patients"
+        if self.p_value is not None:
+            text += f" · Wilcoxon p {p_text(self.p_value)}"
+        return text
 
     def quarter_text(self, which: str) -> str:
         part = self.quarter if which == "quarter" else self.previous
@@ -278,7 +282,8 @@ def _median_measure(rows: pd.DataFrame, quarter: Quarter | None,
     overall = stats.median_change(changes["pain_change"].to_numpy(dtype=float))
     return Measure("median_pain_change", "Median pain change", "median", overall.median,
                    overall.n, None, overall.ci_low, overall.ci_high,
-                   part(quarter), part(previous), higher_is_better=False)
+                   part(quarter), part(previous), higher_is_better=False,
+                   p_value=overall.wilcoxon_p)
 
 
 def overview(snap: Snapshot, filters: Filters = Filters(), timepoint: str = "3m",
@@ -341,15 +346,20 @@ class ConditionSummary:
     population: str
     ci_method: str
     overall: GroupRate
-    median_change: float | None   # over all conditions in view (outcomes.median_pain_change)
+    pain_change: stats.PairedChange   # all conditions in view (outcomes.median_pain_change)
     external: bool
-    # condition, n, responders, rate, ci_low, ci_high, too_few, median_change,
-    # p_value, p_holm, suppressed; sorted by rate (highest first)
+    # the fields of outcomes.ConditionRow and suppressed; ranked by rate
+    # (highest first), conditions with n < 11 last
     table: pd.DataFrame
+
+    @property
+    def median_change(self) -> float | None:
+        return self.pain_change.median
 
 
 CONDITION_VALUE_COLUMNS = ["responders", "rate", "ci_low", "ci_high", "median_change",
-                           "p_value", "p_holm"]
+                           "p_value", "p_holm", "change_n", "median_ci_low", "median_ci_high",
+                           "wilcoxon_p"]
 
 
 def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
@@ -366,15 +376,24 @@ def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "
     rows = outcomes.condition_table(snap, timepoint, definition, population, filters, ci)
     columns = [f.name for f in dataclasses.fields(outcomes.ConditionRow)]
     table = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=columns)
-    table = table.astype({"n": int, "responders": int, "too_few": bool}) if len(table) else table
+    table = table.astype({"n": int, "responders": int, "too_few": bool, "change_n": int}) \
+        if len(table) else table
     if external:
         table = privacy.suppress(table, "n", CONDITION_VALUE_COLUMNS)
     else:
         table["suppressed"] = False
     table = table.reset_index(drop=True)
-    median = outcomes.median_pain_change(snap, timepoint, filters).median
-    return ConditionSummary(timepoint, definition, population, ci, rates.overall, median,
+    change = outcomes.median_pain_change(snap, timepoint, filters)
+    return ConditionSummary(timepoint, definition, population, ci, rates.overall, change,
                             external, table)
+
+
+def p_text(p: float | None) -> str:
+    """"< 0.001", "= 0.042" or "–" (a p-value after its label)."""
+    if p is None:
+        return "–"
+    text = formatting.p_value(p)
+    return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
 
 
 def percent_range(low, high) -> str:

@@ -7,7 +7,7 @@ computed is ``None`` rather than NaN, so callers can test ``is None``.
 * :func:`proportion`     responder rate with a Wilson (default) or
   Clopper-Pearson ("exact") interval.
 * :func:`claim_test`     one-sided exact binomial check of a marketing claim.
-* :func:`median_change`  median paired change, percentile bootstrap CI,
+* :func:`median_change`  median paired change, exact order-statistic CI,
   Wilcoxon signed-rank p.
 * :func:`holm`           Holm step-down adjusted p-values.
 * :func:`compare_groups` each group vs all other groups pooled (Fisher's
@@ -32,7 +32,7 @@ from scipy.stats import contingency
 __all__ = [
     "ClaimTest", "ControlLimits", "GroupComparison", "KaplanMeier", "OddsRatio",
     "PairedChange", "Proportion", "claim_test", "compare_groups", "holm",
-    "kaplan_meier", "median_change", "odds_ratio", "p_chart", "proportion",
+    "kaplan_meier", "median_change", "median_ranks", "odds_ratio", "p_chart", "proportion",
 ]
 
 _METHODS = {"wilson": "wilson", "exact": "exact"}
@@ -182,21 +182,43 @@ class PairedChange:
     wilcoxon_p: float | None
 
 
-def median_change(changes: Sequence[float], confidence: float = 0.95,
-                  n_resamples: int = 2000, seed: int = 20240601) -> PairedChange:
-    """Median of paired changes (follow-up minus baseline).
+def median_ranks(n: int, confidence: float = 0.95) -> tuple[int, int] | None:
+    """The 1-based ranks (l, u) of the exact distribution-free interval
+    [x_(l), x_(u)] for the median of n values, u = n + 1 - l: the largest l
+    with P(B <= l - 1) <= (1 - confidence) / 2 for B ~ Binomial(n, 1/2), so
+    the interval covers the population median with probability at least
+    ``confidence`` for any distribution, discrete ones included.  None when
+    even [x_(1), x_(n)] falls short (n <= 5 at 95%)."""
+    alpha = (1 - _level(confidence)) / 2
+    if n < 1:
+        return None
+    # binom.cdf(l - 1) is increasing in l: the last l that keeps it <= alpha.
+    l = int(stats.binom.ppf(alpha, n, 0.5))          # smallest k with cdf(k) >= alpha
+    while l >= 1 and stats.binom.cdf(l - 1, n, 0.5) > alpha:
+        l -= 1
+    while stats.binom.cdf(l, n, 0.5) <= alpha:
+        l += 1
+    return None if l < 1 else (l, n + 1 - l)
 
-    * CI: percentile bootstrap with ``numpy.random.default_rng(seed)``, so
-      the same data and seed always give the same interval.  Drawing n
-      values with replacement from the sample is a multinomial draw of how
-      often each *distinct* value is picked, so each resample is drawn as
-      counts over the k distinct changes and its median read off their
-      running sum: the same bootstrap distribution as
-      ``scipy.stats.bootstrap(..., np.median, method="percentile")`` (which
-      the tests check, and against the exact bootstrap distribution), in
-      O(k) per resample instead of O(n).  Pain changes take a few dozen
-      values, so at 50,000 patients this is ~100× faster.  Mostly distinct
-      values (k > n/8, k > 64) are resampled by index instead, as scipy does.
+
+def median_change(changes: Sequence[float], confidence: float = 0.95) -> PairedChange:
+    """Median of paired changes (follow-up minus baseline) with its exact
+    95% interval and the Wilcoxon signed-rank p-value (SPEC §4).
+
+    * CI: the exact distribution-free (order-statistic, sign-test inversion)
+      interval of :func:`median_ranks`, the interval
+      ``scipy.stats.quantile_test(x, p=0.5).confidence_interval`` gives.
+      Chosen over the percentile bootstrap because pain scores are whole or
+      half points: many patients share a change, the bootstrap distribution
+      of the median is then a handful of values and its percentiles
+      collapse (or wander with the seed), and its coverage on discrete data
+      is not guaranteed.  The order-statistic interval needs no resampling
+      (the same data always give the same interval) and covers the median
+      with at least 95% probability for any distribution, discrete ones
+      included.  Its ends are data values: when so many patients changed by
+      exactly the median's value that both ends land on it, the interval is
+      that single value, which then is the statement that the median *is*
+      that value with at least 95% confidence.  ``None`` for n <= 5.
     * ``wilcoxon_p``: two-sided Wilcoxon signed-rank p from
       ``scipy.stats.wilcoxon`` with its defaults: zero differences are
       dropped (``zero_method="wilcox"``); scipy 1.17 picks the exact null
@@ -205,9 +227,9 @@ def median_change(changes: Sequence[float], confidence: float = 0.95,
       n <= 13, and the normal approximation (tie-corrected, no continuity
       correction) otherwise.  ``None`` when every difference is zero.
 
-    ``n == 0`` -> everything ``None``; ``n == 1`` -> median only (CI ``None``;
-    the p-value of a single non-zero difference is 1.0).  Missing values are
-    not dropped silently: NaN/inf raise ``ValueError``, so filter first.
+    ``n == 0`` -> everything ``None``; ``n == 1`` -> median only (the
+    p-value of a single non-zero difference is 1.0).  Missing values are not
+    dropped silently: NaN/inf raise ``ValueError``, so filter first.
     """
     x = np.asarray(changes, dtype=float).ravel()
     c = _level(confidence)
@@ -217,50 +239,12 @@ def median_change(changes: Sequence[float], confidence: float = 0.95,
     if n == 0:
         return PairedChange(0, None, None, None, None)
     med = float(np.median(x))
-    if np.all(x == 0):
-        p = None
-    else:
-        p = _opt(stats.wilcoxon(x).pvalue)
-    if n == 1:
-        return PairedChange(1, med, None, None, p)
-    n_resamples = _count(n_resamples, "n_resamples")
-    if n_resamples < 1:
-        raise ValueError("n_resamples must be >= 1")
-    low, high = _bootstrap_median_percentiles(x, n_resamples, c, np.random.default_rng(seed))
-    return PairedChange(n, med, _opt(low), _opt(high), p)
-
-
-def _bootstrap_median_percentiles(x: np.ndarray, n_resamples: int, confidence: float,
-                                  rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile bootstrap interval of the median, resampling by multinomial
-    counts over the distinct values (see :func:`median_change`)."""
-    values, counts = np.unique(x, return_counts=True)
-    n = int(x.size)
-    medians = np.empty(n_resamples)
-    if values.size > 64 and values.size > n // 8:
-        # Mostly distinct values (continuous data): drawing k counts costs
-        # more than drawing n indices, so resample the values themselves.
-        batch = max(1, min(n_resamples, 4_000_000 // n))
-        for start in range(0, n_resamples, batch):
-            size = min(batch, n_resamples - start)
-            medians[start:start + size] = np.median(x[rng.integers(0, n, (size, n))], axis=1)
-    else:
-        # 0-based ranks of the middle order statistics (equal when n is
-        # odd); np.median averages them.
-        low_rank, high_rank = (n - 1) // 2, n // 2
-        # Bound memory: each batch materialises a batch x k array of counts.
-        batch = max(1, min(n_resamples, 4_000_000 // values.size))
-        for start in range(0, n_resamples, batch):
-            size = min(batch, n_resamples - start)
-            running = np.cumsum(rng.multinomial(n, counts / n, size=size), axis=1)
-            # The value of order statistic r is the first distinct value
-            # whose running count exceeds r.
-            low = values[(running <= low_rank).sum(axis=1)]
-            high = values[(running <= high_rank).sum(axis=1)]
-            medians[start:start + size] = (low + high) / 2
-    alpha = (1 - confidence) / 2
-    return (float(np.percentile(medians, 100 * alpha)),
-            float(np.percentile(medians, 100 * (1 - alpha))))
+    p = None if np.all(x == 0) else _opt(stats.wilcoxon(x).pvalue)
+    ranks = median_ranks(n, c)
+    if ranks is None:
+        return PairedChange(n, med, None, None, p)
+    ordered = np.sort(x)
+    return PairedChange(n, med, float(ordered[ranks[0] - 1]), float(ordered[ranks[1] - 1]), p)
 
 
 # --------------------------------------------------------------------------

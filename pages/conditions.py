@@ -16,8 +16,9 @@ overall = summary.overall
 ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 
 st.caption(f"Responder rate by condition: {ctx.setting_text}. Bars are 95% {ci_name} "
-           f"intervals; the dashed line is the rate over all conditions in view. Conditions "
-           f"with fewer than {outcomes.SMALL_CELL} patients are too few to report.")
+           f"intervals; the dashed line is the rate over all conditions in view. Highest rate "
+           f"first; conditions with fewer than {outcomes.SMALL_CELL} patients are too few to "
+           f"report and come last, whatever their rate.")
 
 if overall.n == 0:
     st.info("No patients match the filters at this timepoint: nobody in view has the baseline "
@@ -34,7 +35,8 @@ def row_label(row) -> str:
 
 
 # -- forest plot --------------------------------------------------------------
-# Highest rate at the top: Plotly draws the first category at the bottom.
+# The table's ranking (highest rate first, too few last) from the top down:
+# Plotly draws the first category at the bottom.
 shown = table.iloc[::-1]
 labels = [row_label(r) for r in shown.itertuples()]
 figure = go.Figure()
@@ -85,30 +87,42 @@ def cell(row, text):
     return privacy.SUPPRESSED if row.suppressed else text
 
 
+CHANGE = "Median pain change (95% CI)"
 rows = [{
     "Condition": r.condition,
     "Patients (n)": cell(r, formatting.count(r.n)),
     "Responders": cell(r, formatting.count(r.responders)),
     "Rate": cell(r, formatting.percent(r.rate)),
     f"95% CI ({ci_name})": cell(r, program.percent_range(r.ci_low, r.ci_high)),
-    "Median pain change": cell(r, formatting.signed(r.median_change, 1, "points")),
     "p vs other conditions (Holm)": cell(r, formatting.p_value(r.p_holm)),
+    "With a pain follow-up (n)": cell(r, formatting.count(r.change_n)),
+    CHANGE: cell(r, formatting.change_with_ci(r.median_change, r.median_ci_low,
+                                              r.median_ci_high)),
+    "Wilcoxon p": cell(r, formatting.p_value(r.wilcoxon_p)),
     "Note": "" if r.suppressed else ("too few" if r.too_few else ""),
 } for r in table.itertuples()]
+change = summary.pain_change
 rows.append({
     "Condition": "All conditions in view",
     "Patients (n)": formatting.count(overall.n),
     "Responders": formatting.count(overall.responders),
     "Rate": formatting.percent(overall.rate),
     f"95% CI ({ci_name})": program.percent_range(overall.ci_low, overall.ci_high),
-    "Median pain change": formatting.signed(summary.median_change, 1, "points"),
     "p vs other conditions (Holm)": "",
+    "With a pain follow-up (n)": formatting.count(change.n),
+    CHANGE: formatting.change_with_ci(change.median, change.ci_low, change.ci_high),
+    "Wilcoxon p": formatting.p_value(change.wilcoxon_p),
     "Note": "",
 })
 st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)
 st.caption(f"Too few: fewer than {outcomes.SMALL_CELL} patients, shown to the clinical team "
            f"only and not to be reported outside it. "
            "Median pain change: follow-up minus baseline pain (0–10 scale) among patients with "
-           "baseline pain above 0 and a follow-up score at this timepoint, whatever the "
-           "definition. p: Fisher's exact test of each condition's responder rate against all "
-           "other conditions pooled, Holm-adjusted across conditions.")
+           "baseline pain above 0 who are due at this timepoint and have its pain score (n: "
+           "fewer than the rate's n in ITT, which also counts due patients without a score), "
+           "whatever the definition; 95% CI: exact distribution-free interval for the median "
+           "(order statistics, no resampling), which is a single value when so many patients "
+           "changed by exactly the median that it is the median with at least 95% confidence; "
+           "none under 6 patients. Wilcoxon p: signed-rank test of the changes against no "
+           "change. p vs other conditions: Fisher's exact test of each condition's responder "
+           "rate against all other conditions pooled, Holm-adjusted across conditions.")

@@ -62,7 +62,8 @@ tile(columns[0], view.measure("responder_rate"),
      f"{outcomes.DEFINITION_LABELS[ctx.definition]}, {population_text}, 95% {ci_text} CI.")
 tile(columns[1], view.measure("median_pain_change"),
      "Median of follow-up minus baseline pain (0–10) among patients with baseline pain above 0 "
-     "and a follow-up score; bootstrap 95% CI. Negative = less pain.")
+     "who are due at this timepoint with its score; exact distribution-free 95% CI (order "
+     "statistics) and the Wilcoxon signed-rank p against no change. Negative = less pain.")
 tile(columns[2], view.measure("mme50"),
      f"Baseline opioid users whose daily MME fell by at least half, {population_text}.")
 tile(columns[3], view.measure("mme_stop"),

@@ -103,12 +103,23 @@ else:
     if waterfall.definition != waterfall.requested_definition:
         note = (f" The responder definition in use ({waterfall.requested_definition}) is not a "
                 f"pain measure, so bars are coloured by {waterfall.definition}.")
+    change = ctx.call(outcomes.median_pain_change, ctx.timepoint, filters)
+    median_text = formatting.change_with_ci(change.median, change.ci_low, change.ci_high)
+    st.markdown(
+        f"**Median change in pain: {median_text}**, Wilcoxon signed-rank p "
+        f"{program.p_text(change.wilcoxon_p)} (against no change), "
+        f"{formatting.count(change.n)} patients.")
     st.caption(
-        f"{formatting.count(len(bars))} patients with baseline pain above 0 and a pain score "
-        f"at {timepoint_label}; {formatting.count(waterfall.responders)} "
+        f"{formatting.count(len(bars))} patients with baseline pain above 0, due at "
+        f"{timepoint_label} (window closed) and with its pain score; "
+        f"{formatting.count(waterfall.responders)} "
         f"respond by {waterfall.definition} ({outcomes.DEFINITION_LABELS[waterfall.definition]})."
         f" Not drawn: {formatting.count(waterfall.due_without_follow_up)} patients who reached "
-        f"the timepoint without a pain score (counted as non-responders in ITT)."
+        f"the timepoint without a pain score (counted as non-responders in ITT), and early "
+        f"(provisional) scores of patients whose window is still open (see Patient timeline)."
+        f" Median CI: exact distribution-free interval (order statistics), a single value "
+        f"when so many patients changed by exactly the median that it is the median with at "
+        f"least 95% confidence."
         f"{note}{'' if show_ids else ' Patient ids are shown to the clinical team only.'}"
         + (f" Every {step}th patient of the sorted list is drawn." if step > 1 else ""))
 

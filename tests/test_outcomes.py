@@ -978,10 +978,30 @@ def test_condition_table_and_pain_changes(program):
     changes = outcomes.pain_changes(snap, "3m")
     assert (changes.change == changes.follow_up_pain - changes.baseline_pain).all()
     assert (changes.baseline_pain > 0).all()
+    checked = 0
     for row in table:
         group = changes[changes.condition == row.condition]
+        assert row.change_n == len(group)
         if len(group):
             assert row.median_change == pytest.approx(group.change.median())
+            x = group.change.to_numpy(dtype=float)
+            if (x != 0).any():
+                assert row.wilcoxon_p == pytest.approx(scipy.stats.wilcoxon(x).pvalue)
+            ci = scipy.stats.quantile_test(x, q=0, p=0.5).confidence_interval(0.95)
+            if len(x) > 5:
+                assert (row.median_ci_low, row.median_ci_high) == (ci.low, ci.high)
+                checked += 1
+            else:
+                assert row.median_ci_low is None and row.median_ci_high is None
+    assert checked >= 5
+    # Only patients due with the follow-up: pain30's completers.
+    completers = snap.scalar("SELECT count(*) FROM patient_outcomes WHERE timepoint = '3m' "
+                             "AND definition = 'pain30' AND eligible AND due "
+                             "AND follow_up_pain IS NOT NULL")
+    assert len(changes) == completers
+    # Ranked by rate, the conditions of fewer than 11 patients last.
+    keys = [(r.n < outcomes.SMALL_CELL, -(r.rate or 0)) for r in table]
+    assert keys == sorted(keys)
 
 
 # --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from analysis import formatting, outcomes, program, store
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from tests.conftest import (NON_DEFAULT_QUERY, ROOT, assert_no_errors, caption_text, frame_with,
-                            plotly_figures, run_page, trace_values)
+                            markdown_text, plotly_figures, run_page, trace_values)
 from ui.context import CONTEXT_KEY, PageContext
 
 SETTINGS = {
@@ -99,8 +99,16 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     assert list(body["Rate"]) == [formatting.percent(r.rate) for r in rows]
     assert list(body["95% CI (Wilson)"]) == [program.percent_range(r.ci_low, r.ci_high)
                                              for r in rows]
-    assert list(body["Median pain change"]) == [formatting.signed(r.median_change, 1, "points")
-                                                for r in rows]
+    assert list(body["Median pain change (95% CI)"]) == [
+        formatting.change_with_ci(r.median_change, r.median_ci_low, r.median_ci_high)
+        for r in rows]
+    assert list(body["Wilcoxon p"]) == [formatting.p_value(r.wilcoxon_p) for r in rows]
+    assert list(body["With a pain follow-up (n)"]) == [formatting.count(r.change_n) for r in rows]
+    # ranked: highest rate first, conditions with n < 11 last (never first)
+    small = [r.n < outcomes.SMALL_CELL for r in rows]
+    assert small == sorted(small)
+    rated = [r.rate for r in rows if r.n >= outcomes.SMALL_CELL and r.rate is not None]
+    assert rated == sorted(rated, reverse=True)
     assert list(body["p vs other conditions (Holm)"]) == [formatting.p_value(r.p_holm)
                                                           for r in rows]
     assert list(body["Note"]) == ["too few" if r.n < outcomes.SMALL_CELL else "" for r in rows]
@@ -109,8 +117,10 @@ def test_conditions_page(app_db, demo_snapshot, setting):
                                        filters).overall
     assert total["Patients (n)"] == formatting.count(overall.n)
     assert total["Rate"] == formatting.percent(overall.rate)
-    assert total["Median pain change"] == formatting.signed(
-        outcomes.median_pain_change(demo_snapshot, timepoint, filters).median, 1, "points")
+    change = outcomes.median_pain_change(demo_snapshot, timepoint, filters)
+    assert total["Median pain change (95% CI)"] == formatting.change_with_ci(
+        change.median, change.ci_low, change.ci_high)
+    assert total["Wilcoxon p"] == formatting.p_value(change.wilcoxon_p)
 
     (chart,) = plotly_figures(app)
     drawn = {}
@@ -168,6 +178,12 @@ def _check_pain(app, snap, filters, timepoint, definition):
             in captions)
     assert (f"Not drawn: {formatting.count(waterfall.due_without_follow_up)} patients"
             in captions)
+    # The median change shown with its exact CI and the Wilcoxon p, for the
+    # waterfall's patients.
+    change = outcomes.median_pain_change(snap, timepoint, filters)
+    assert change.n == len(waterfall.bars)
+    assert (f"**Median change in pain: {formatting.change_with_ci(change.median, change.ci_low, change.ci_high)}**"
+            f", Wilcoxon signed-rank p {program.p_text(change.wilcoxon_p)}") in markdown_text(app)
 
     (points,) = infusions.data
     assert trace_values(points.x) == list(acute["infusion_number"])

@@ -231,85 +231,75 @@ def test_median_change_large_sample_normal_approximation():
     assert res.median == approx(float(np.median(changes)))
 
 
-def test_median_change_bootstrap_ci_reproducible_and_sane():
-    rng = np.random.default_rng(11)
-    changes = np.round(rng.normal(-2.0, 1.5, size=60), 1)
-    a = S.median_change(changes)
-    b = S.median_change(list(changes))
-    assert a == b                                     # same seed, same CI
-    assert a.ci_low <= a.median <= a.ci_high
-    assert a.ci_low < a.ci_high
-    # Bootstrap percentiles of the median are values (or midpoints) of the data grid.
-    assert a.ci_low * 20 == pytest.approx(round(a.ci_low * 20))
-    # Another seed may move the CI but it still brackets the median.
-    c = S.median_change(changes, seed=1)
-    assert c.ci_low <= c.median <= c.ci_high
+@pytest.mark.parametrize("n, ranks", [(5, None), (6, (1, 6)), (9, (2, 8)), (20, (6, 15)),
+                                      (100, (40, 61))])
+def test_median_ranks_by_hand(n, ranks):
+    # P(B <= l - 1) <= 2.5% for B ~ Bin(n, 1/2), l as large as possible:
+    #   n = 5: P(B = 0) = 1/32 = 3.1% > 2.5%: no 95% interval
+    #   n = 6: P(B = 0) = 1/64 = 1.6%, P(B <= 1) = 7/64 = 10.9%: l = 1
+    #   n = 9: P(B <= 1) = 10/512 = 2.0%, P(B <= 2) = 46/512 = 9.0%: l = 2
+    #   n = 20: P(B <= 5) = 21,700/1,048,576 = 2.07%, P(B <= 6) = 5.8%: l = 6
+    #   n = 100: the textbook (40, 61) (e.g. Conover, Practical Nonparametric Statistics)
+    assert S.median_ranks(n) == ranks
+    if ranks:
+        l, u = ranks
+        assert scipy.stats.binom.cdf(l - 1, n, 0.5) <= 0.025 < scipy.stats.binom.cdf(l, n, 0.5)
+        assert u == n + 1 - l
 
 
-def test_median_change_percentile_ci_matches_manual_resampling():
-    # Percentile bootstrap by hand with the same generator stream: each
-    # resample is the multinomial counts of the distinct values, expanded to
-    # the n values themselves and passed to np.median (no running-sum trick).
-    for changes in (np.array([-4.0, -3, -3, -2, -1, -1, 0, 1, -2, -5, -6, -2]),     # even n
-                    np.array([-4.0, -3, -3, -2, -1, -1, 0, 1, -2, -5, -6, -2, 2.5])):  # odd n
-        res = S.median_change(changes, n_resamples=500, seed=3)
-        rng = np.random.default_rng(3)
-        values, counts = np.unique(changes, return_counts=True)
-        draws = rng.multinomial(len(changes), counts / len(changes), size=500)
-        meds = np.array([np.median(np.repeat(values, row)) for row in draws])
-        assert res.ci_low == approx(np.percentile(meds, 2.5))
-        assert res.ci_high == approx(np.percentile(meds, 97.5))
+def test_median_change_ci_is_the_order_statistic_interval():
+    changes = [y - x for x, y in zip(HW_X, HW_Y)]      # n = 9: ranks 2 and 8
+    res = S.median_change(changes)
+    ordered = sorted(changes)
+    assert (res.ci_low, res.ci_high) == (ordered[1], ordered[7])
+    assert res.ci_low <= res.median <= res.ci_high
 
 
-def test_median_change_mostly_distinct_values_resample_by_index():
-    # Continuous changes (k > n/8): resampled by index, like scipy, by hand.
-    changes = np.random.default_rng(8).normal(-1.0, 1.0, size=400)
-    res = S.median_change(changes, n_resamples=300, seed=4)
-    rng = np.random.default_rng(4)
-    meds = np.median(changes[rng.integers(0, 400, (300, 400))], axis=1)
-    assert res.ci_low == approx(np.percentile(meds, 2.5))
-    assert res.ci_high == approx(np.percentile(meds, 97.5))
+@pytest.mark.parametrize("seed", range(4))
+def test_median_change_ci_matches_scipy_quantile_test_on_whole_and_half_points(seed):
+    # An independent implementation: scipy's quantile test inverts the sign
+    # test into the same exact interval, ties and all.
+    rng = np.random.default_rng(seed)
+    for n in (6, 7, 13, 40, 41, 150, 999):
+        changes = np.round(rng.normal(-2.0, 2.0, size=n) * 2) / 2   # whole and half points
+        res = S.median_change(changes)
+        ci = scipy.stats.quantile_test(changes, q=0, p=0.5).confidence_interval(0.95)
+        assert (res.ci_low, res.ci_high) == (float(ci.low), float(ci.high))
 
 
-def _exact_bootstrap_median_cdf(changes, v):
-    """P(median of a resample <= v) for odd n: the median is the
-    (n+1)/2-th order statistic, at most v when at least (n+1)/2 draws are
-    (a binomial count with p = the sample's share of values <= v)."""
-    n = len(changes)
-    share = float(np.mean(np.asarray(changes) <= v))
-    return float(scipy.stats.binom.sf((n + 1) // 2 - 1, n, share))
+def test_median_change_ci_inverts_statsmodels_sign_test():
+    # On continuous data the interval is the set of m the two-sided exact
+    # sign test does not reject at 5%: just inside either end p > 0.05, just
+    # outside p <= 0.05 (statsmodels' sign test, a second method).
+    from statsmodels.stats.descriptivestats import sign_test
+    changes = np.random.default_rng(12).normal(-1.0, 1.5, size=57)
+    res = S.median_change(changes)
+    eps = 1e-9
+    assert sign_test(changes, res.ci_low + eps)[1] > 0.05
+    assert sign_test(changes, res.ci_high - eps)[1] > 0.05
+    assert sign_test(changes, res.ci_low - eps)[1] <= 0.05
+    assert sign_test(changes, res.ci_high + eps)[1] <= 0.05
 
 
-def test_median_change_ci_matches_the_exact_bootstrap_distribution():
-    # Independent of any resampling: the exact percentile-bootstrap limits
-    # of the median (odd n, binomial formula above).  Data chosen so no
-    # value's CDF is within Monte Carlo noise of 2.5% or 97.5%.
-    rng = np.random.default_rng(4)
-    changes = np.round(rng.normal(-2.0, 2.0, size=101))
-    support = np.unique(changes)
-    cdf = [_exact_bootstrap_median_cdf(changes, v) for v in support]
-    assert all(min(abs(p - 0.025), abs(p - 0.975)) > 0.005 for p in cdf)
-    exact_low = support[next(i for i, p in enumerate(cdf) if p >= 0.025)]
-    exact_high = support[next(i for i, p in enumerate(cdf) if p >= 0.975)]
-    res = S.median_change(changes, n_resamples=20_000)
-    assert (res.ci_low, res.ci_high) == (exact_low, exact_high)
-    # scipy's own bootstrap (index resampling) on the same data agrees.
-    ref = scipy.stats.bootstrap((changes,), np.median, n_resamples=20_000,
-                                method="percentile", rng=np.random.default_rng(9))
-    assert (ref.confidence_interval.low, ref.confidence_interval.high) == (exact_low, exact_high)
+def test_median_change_ci_covers_on_discrete_scores():
+    # Whole- and half-point changes (a discrete distribution whose median is
+    # -2.0, with a lot of mass on it): the interval covers the median in at
+    # least 95% of samples, where a collapsing percentile bootstrap did not
+    # promise to.  Deterministic: a fixed generator.
+    values = np.array([-5, -4, -3, -2.5, -2, -2, -2, -1.5, -1, 0, 1])
+    rng = np.random.default_rng(2024)
+    assert np.median(values) == -2.0
+    for n in (20, 40, 120):   # (n <= 13 with ties: scipy's slow exhaustive Wilcoxon)
+        covered = 0
+        for _ in range(1000):
+            res = S.median_change(rng.choice(values, size=n))
+            covered += res.ci_low <= -2.0 <= res.ci_high
+        assert covered >= 950, (n, covered)
 
 
-def test_median_change_many_distinct_values_batches():
-    # Continuous data: k distinct values ~ n, so counts are drawn in batches.
-    rng = np.random.default_rng(5)
-    changes = rng.normal(-1.0, 1.0, size=5_001)
-    res = S.median_change(changes, n_resamples=2_000)
-    ref = scipy.stats.bootstrap((changes,), np.median, n_resamples=2_000,
-                                method="percentile", rng=np.random.default_rng(6))
-    width = ref.confidence_interval.high - ref.confidence_interval.low
-    assert res.ci_low == pytest.approx(ref.confidence_interval.low, abs=0.15 * width)
-    assert res.ci_high == pytest.approx(ref.confidence_interval.high, abs=0.15 * width)
-    assert res.ci_low < res.median < res.ci_high
+def test_median_change_is_deterministic():
+    changes = np.round(np.random.default_rng(11).normal(-2.0, 1.5, size=60), 1)
+    assert S.median_change(changes) == S.median_change(list(changes)[::-1])
 
 
 def test_median_change_edge_cases():
@@ -317,9 +307,11 @@ def test_median_change_edge_cases():
     one = S.median_change([-2.5])
     assert (one.n, one.median, one.ci_low, one.ci_high) == (1, -2.5, None, None)
     assert one.wilcoxon_p == 1.0
-    zeros = S.median_change([0.0, 0.0, 0.0, 0.0])
+    zeros = S.median_change([0.0] * 6)
     assert zeros.median == 0.0 and zeros.wilcoxon_p is None
-    assert (zeros.ci_low, zeros.ci_high) == (0.0, 0.0)
+    assert (zeros.ci_low, zeros.ci_high) == (0.0, 0.0)          # every change is 0
+    five = S.median_change([-1.0, -2.0, -3.0, -2.0, 0.0])
+    assert five.median == -2.0 and (five.ci_low, five.ci_high) == (None, None)  # n <= 5
     with pytest.raises(ValueError):
         S.median_change([1.0, float("nan")])
 
