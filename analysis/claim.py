@@ -6,19 +6,26 @@ of the substantiation memo (:mod:`analysis.memo`):
 
 * :func:`statement` / :func:`statements`: one sentence per reading
   (timepoint × definition × population): what the data support, or why the
-  wording is not supported and what the data show instead.  Pure functions.
+  wording is not supported and what the data show instead, each with its
+  *defensible figure* (SPEC §4): the one-sided 95% exact lower bound L and
+  the strongest wording it supports, "At least L% of the N patients who
+  reached three months reported at least 30% less pain".  Pure functions.
+* :func:`strongest`: the readings with the highest L, what "What you can
+  say" leads with.
 * :func:`claim_report`: everything the page and the memo show for one
   reading, computed once.  Everything in it is meant for people outside the
   clinical team: groups with fewer than 11 patients are suppressed through
-  :func:`analysis.privacy.suppress` (complementary suppression), sensitivity
-  cells under 11 say "too few", and responder counts are never shown (only
-  rates of groups of 11 or more).
+  :func:`analysis.privacy.suppress` (complementary suppression), a reading
+  of 1–10 patients is "too few to tell" (never a verdict, never a verdict
+  colour), and responder counts are never shown (only rates of groups of 11
+  or more).
 * :func:`memo_data`: the memo's content as plain text tables.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -31,12 +38,23 @@ from analysis.store import Snapshot
 CLAIM_AS_PUBLISHED = ("over 70% of patients have meaningful relief and can significantly "
                       "decrease their use of opioid medications.")
 DEFAULT_TARGET = 0.70
-TOO_FEW = "too few"                     # a sensitivity cell with n < 11
+# SPEC §4: for the external audience a reading of 1-10 patients is "too few
+# to tell", never a verdict (this module speaks to the external audience).
+TOO_FEW = "too few to tell"
 SUPPRESSED = privacy.SUPPRESSED         # a suppressed group or count ("too few to report")
 OPTIMISTIC = "optimistic (completers only)"
 
 VERDICT_LABELS = {"supported": "Supported", "contradicted": "Contradicted",
-                  "inconclusive": "Inconclusive", "no data": "No data"}
+                  "inconclusive": "Inconclusive", "no data": "No data",
+                  TOO_FEW: "Too few to tell"}
+# The verdicts that carry a colour; "no data" and "too few to tell" are grey.
+VERDICTS = ("supported", "inconclusive", "contradicted")
+
+
+def external_verdict(verdict: str, n: int) -> str:
+    """The verdict shown outside the clinical team: "too few to tell" for
+    1-10 patients, whatever the test says (SPEC §4)."""
+    return TOO_FEW if 0 < n < SMALL_CELL else verdict
 
 # "three months" / "three-month"
 TIMEPOINT_WORDS = {
@@ -149,6 +167,35 @@ def rate_text(responders: int, n: int) -> str:
     return rate_with_ci(p.rate, p.ci_low, p.ci_high)
 
 
+def at_least_text(lower_bound: float | None) -> str | None:
+    """The defensible figure rounded *down*, so the wording stays inside the
+    bound: 0.6234 -> "62%", 0.0047 -> "0.4%"; None when the bound is 0 (or
+    missing): nothing above 0 can be stated."""
+    if lower_bound is None or lower_bound <= 0:
+        return None
+    for digits in (0, 1, 2):
+        scale = 10 ** digits
+        value = math.floor(100 * lower_bound * scale + 1e-9) / scale
+        if value > 0:
+            return f"{value:.{digits}f}%"
+    return None
+
+
+def defensible_text(cell: SensitivityCell, first: dt.date | None = None,
+                    last: dt.date | None = None) -> str | None:
+    """The strongest wording the data support for one reading (SPEC §4): "At
+    least 23% of the 1,234 patients treated between January 2025 and June
+    2026 who reached three months reported at least 30% less pain."  None
+    for fewer than 11 patients or a lower bound of 0."""
+    at_least = at_least_text(cell.lower_bound)
+    if cell.n < SMALL_CELL or at_least is None:
+        return None
+    clause = denominator_clause(cell.definition, cell.timepoint, cell.population)
+    return (f"At least {at_least} of the {count(cell.n)} patients {period_text(first, last)} "
+            f"{clause} {PHRASES[cell.definition].past} (one-sided 95% lower bound; "
+            f"observed {percent(cell.rate)}).")
+
+
 @dataclass(frozen=True)
 class Statement:
     timepoint: str
@@ -158,6 +205,8 @@ class Statement:
     n: int
     kind: str   # "supported" | "not supported" | "too few" | "no data" | "completers only"
     text: str
+    lower_bound: float | None = None   # the defensible figure L (one-sided 95% exact)
+    defensible: str | None = None      # "At least L% of the N patients ..." (n >= 11, L > 0)
 
 
 def statement(cell: SensitivityCell, target: float, first: dt.date | None = None,
@@ -175,8 +224,11 @@ def statement(cell: SensitivityCell, target: float, first: dt.date | None = None
     clause = denominator_clause(cell.definition, cell.timepoint, cell.population)
 
     def make(kind: str, text: str) -> Statement:
-        return Statement(cell.timepoint, cell.definition, cell.population, cell.verdict,
-                         cell.n, kind, text)
+        shown = cell.n >= SMALL_CELL
+        return Statement(cell.timepoint, cell.definition, cell.population,
+                         external_verdict(cell.verdict, cell.n), cell.n, kind, text,
+                         cell.lower_bound if shown else None,
+                         defensible_text(cell, first, last) if shown else None)
 
     if cell.n == 0:
         who = "patient taking opioids" if phrase.opioids else "patient"
@@ -277,6 +329,18 @@ def statements(sensitivity: list[SensitivityCell], target: float,
     return out + gaps
 
 
+def strongest(statements_: list[Statement], limit: int | None = None) -> list[Statement]:
+    """The ITT readings with a defensible figure, highest lower bound L first
+    (ties: the clinic's order of timepoints and definitions).  Completers-only
+    readings are left out: they overstate the program."""
+    order = {(t, d): i for i, (t, d) in enumerate(
+        (t, d) for t in outcomes.TIMEPOINTS for d in outcomes.DEFINITIONS)}
+    usable = [s for s in statements_ if s.population == "itt" and s.defensible
+              and s.kind != "completers only"]
+    usable.sort(key=lambda s: (-s.lower_bound, order[(s.timepoint, s.definition)]))
+    return usable if limit is None else usable[:limit]
+
+
 def _key(cell: SensitivityCell) -> tuple[str, str, str]:
     return cell.timepoint, cell.definition, cell.population
 
@@ -347,7 +411,18 @@ class ClaimReport:
 
     @property
     def verdict(self) -> str:
-        return self.test.verdict
+        """The test's verdict, or "too few to tell" for 1-10 patients."""
+        return external_verdict(self.test.verdict, self.test.n)
+
+    @property
+    def defensible(self) -> list[Statement]:
+        """The readings with the highest defensible figure first."""
+        return strongest(self.statements)
+
+    def at_least_text(self) -> str:
+        """The chosen reading's defensible figure: "at least 62%", or "–"."""
+        figure = None if self.too_few else at_least_text(self.test.lower_bound)
+        return f"at least {figure}" if figure else "–"
 
     def rate_text(self) -> str:
         if self.test.n == 0:
@@ -409,8 +484,11 @@ def sensitivity_frame(cells: list[SensitivityCell]) -> pd.DataFrame:
             "timepoint": c.timepoint, "definition": c.definition, "population": c.population,
             "n": None if too_few else c.n,
             "rate": None if too_few else c.rate,
-            "verdict": c.verdict,
+            "verdict": external_verdict(c.verdict, c.n),
             "too_few": too_few,
+            "lower_bound": None if too_few else c.lower_bound,
+            "at_least_text": (TOO_FEW if too_few else
+                              "–" if c.n == 0 else f"≥{at_least_text(c.lower_bound) or '0%'}"),
             "rate_text": TOO_FEW if too_few else ("–" if c.n == 0 else percent(c.rate)),
             "rate_ci_text": TOO_FEW if too_few else rate_text(c.responders, c.n),
             "bounds_text": "–" if too_few or c.n == 0 else
@@ -583,6 +661,7 @@ class Memo:
     facts: list[tuple[str, str]]          # label, value
     flow_text: str
     tables: list[MemoTable]
+    defensible: list[str]                 # the strongest wording, highest lower bound first
     supported: list[str]
     not_supported: list[str]
     warnings: list[str]                   # completers-only passes but ITT does not
@@ -610,13 +689,15 @@ def sensitivity_table(frame: pd.DataFrame) -> MemoTable:
             if r.too_few or r.n in (0, None):
                 row.append(r.rate_text)
             else:
-                row.append(f"{r.rate_text} of {count(r.n)}")
-            colours.append(None if r.too_few else r.verdict)
+                row.append(f"{r.rate_text} of {count(r.n)} ({r.at_least_text})")
+            colours.append(r.verdict if r.verdict in VERDICTS else None)
         rows.append(row)
         verdicts.append(colours)
     return MemoTable("Sensitivity: every reading of the claim", columns, rows, verdicts,
-                     note=f"Each cell: responder rate of the patients counted (n), coloured by "
-                          f"its verdict. “{TOO_FEW}”: fewer than {SMALL_CELL} patients. "
+                     note=f"Each cell: responder rate of the patients counted (n) and, in "
+                          f"brackets, the defensible figure (≥ the one-sided 95% exact lower "
+                          f"bound: at least that share did it), coloured by its verdict. "
+                          f"“{TOO_FEW}”: fewer than {SMALL_CELL} patients, no verdict. "
                           f"Completers-only cells are {OPTIMISTIC}: they leave out patients "
                           f"who missed the follow-up.")
 
@@ -627,7 +708,8 @@ def breakdown_table(frame: pd.DataFrame, title: str, group_label: str,
     for r in frame.itertuples():
         verdict = "–" if r.suppressed or r.verdict is None else VERDICT_LABELS[r.verdict]
         rows.append([r.group, r.patients, r.rate_text, verdict])
-        verdicts.append([None, None, None, None if r.suppressed else r.verdict])
+        verdicts.append([None, None, None,
+                         r.verdict if not r.suppressed and r.verdict in VERDICTS else None])
     return MemoTable(title, [group_label, "Patients", "Rate (95% CI)",
                              f"Against {target_text(target)}"], rows, verdicts,
                      note=f"“{SUPPRESSED}”: fewer than {SMALL_CELL} patients, or hidden so that "
@@ -639,7 +721,6 @@ def memo_data(report: ClaimReport, fingerprint: str,
     """The substantiation memo's content: only text fit for outsiders."""
     generated = generated or dt.datetime.now()
     reading = report.reading
-    test = report.test
     first, last = report.period
     filters = report.filters
     facts = [
@@ -655,6 +736,7 @@ def memo_data(report: ClaimReport, fingerprint: str,
         ("Patients counted (n)", report.n_text()),
         ("Responder rate (95% CI, Wilson)", report.rate_text()),
         ("One-sided 95% exact bounds", report.bounds_text()),
+        ("Defensible figure (rounded down from the lower bound)", report.at_least_text()),
         ("Test", report.test_text),
         ("p-value (one-sided exact binomial)", report.p_text()),
     ]
@@ -669,6 +751,7 @@ def memo_data(report: ClaimReport, fingerprint: str,
                         reading.target),
         breakdown_table(report.by_site, "By site (this reading)", "Site", reading.target),
     ]
+    defensible = [s.defensible for s in report.defensible]
     supported = [s.text for s in report.statements if s.kind == "supported"]
     not_supported = [s.text for s in report.statements
                      if s.kind in ("not supported", "too few", "no data")]
@@ -682,7 +765,12 @@ def memo_data(report: ClaimReport, fingerprint: str,
         "inside its window.",
         "ITT (intention to treat) counts every eligible patient whose follow-up window has "
         "closed; one without the follow-up counts as not improved. Completers-only counts only "
-        "patients with the follow-up and overstates a program that loses patients.",
+        "patients with the follow-up and overstates a program that loses patients. An early "
+        "follow-up of a patient whose window is still open is provisional and not counted.",
+        "Defensible figure: the one-sided 95% exact (Clopper–Pearson) lower bound L of a "
+        "reading’s rate, rounded down. “At least L% of the N patients …” is the strongest "
+        "wording the data support for that reading; readings of fewer than "
+        f"{SMALL_CELL} patients are too few to tell.",
         f"Small cells: no group or count of fewer than {SMALL_CELL} patients is shown; "
         "complementary cells are hidden too. No patient identifier appears in this memo.",
         "Data fingerprint: SHA-256 of the visit records in a canonical order (ingest "
@@ -690,8 +778,8 @@ def memo_data(report: ClaimReport, fingerprint: str,
     ]
     return Memo(
         title="Claim substantiation memo", claim=CLAIM_AS_PUBLISHED, reading=reading.describe(),
-        verdict=test.verdict, verdict_text=report.verdict_text, facts=facts,
-        flow_text=report.flow_text, tables=tables, supported=supported,
+        verdict=report.verdict, verdict_text=report.verdict_text, facts=facts,
+        flow_text=report.flow_text, tables=tables, defensible=defensible, supported=supported,
         not_supported=not_supported, warnings=warnings, fingerprint=fingerprint,
         generated=f"{long_date(generated.date())}, {generated:%H:%M}", footnotes=footnotes)
 

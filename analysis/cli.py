@@ -240,10 +240,10 @@ def cmd_claim(args) -> int:
     print(f"verdict: {t.verdict}  rate {_percent(t.rate)} ({t.responders}/{t.n}), "
           f"one-sided 95% bounds {_percent(t.lower_bound)}–{_percent(t.upper_bound)}, "
           f"p = {'–' if t.p_value is None else f'{t.p_value:.3g}'}")
-    print("sensitivity:")
+    print("sensitivity (rate, one-sided 95% exact lower bound, verdict):")
     for c in check.sensitivity:
         print(f"  {c.timepoint:>4} {c.definition:<9} {c.population:<11} n={c.n:<6} "
-              f"{_percent(c.rate):>5}  {c.verdict}")
+              f"{_percent(c.rate):>5}  >={_percent(c.lower_bound):>4}  {c.verdict}")
     return EXIT_OK
 
 

@@ -12,15 +12,19 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from analysis.claim import VERDICT_LABELS, Memo, MemoTable
+from analysis.claim import TOO_FEW, VERDICT_LABELS, Memo, MemoTable
 
 # The dashboard's verdict colours (ui.theme.VERDICT_COLOURS), repeated here so
-# that analysis/ does not depend on the UI package.
+# that analysis/ does not depend on the UI package.  "Too few to tell" is
+# grey like "no data": never a verdict colour.
 VERDICT_COLOURS = {"supported": "#2e8b57", "contradicted": "#c0392b",
-                   "inconclusive": "#d4ac0d", "no data": "#8a8f98"}
+                   "inconclusive": "#d4ac0d", "no data": "#8a8f98", TOO_FEW: "#8a8f98"}
 # Light cell backgrounds for tables (dark text stays readable on them).
 VERDICT_FILLS = {"supported": "#cdebd9", "contradicted": "#f5cdc8",
                  "inconclusive": "#f7eab0", "no data": "#e3e5e8"}
+STRONGEST_TITLE = "The strongest statements the data support"
+STRONGEST_NOTE = ("Highest defensible figure first: each “at least” is the one-sided 95% exact "
+                  "lower bound of the rate, rounded down (ITT).")
 
 
 # --------------------------------------------------------------------------
@@ -73,7 +77,7 @@ def _legend_html() -> str:
     return '<p class="note">Colours: ' + " ".join(
         f'<span style="background:{VERDICT_FILLS[v]};padding:0 0.4em">'
         f"{_e(VERDICT_LABELS[v])}</span>"
-        for v in VERDICT_LABELS) + "</p>"
+        for v in VERDICT_FILLS) + "</p>"
 
 
 def memo_html(memo: Memo) -> str:
@@ -102,7 +106,12 @@ def memo_html(memo: Memo) -> str:
         if table.verdicts and not legend_shown:   # once, under the first coloured table
             parts.append(_legend_html())
             legend_shown = True
-    parts.append("<h2>What the data support</h2>")
+    parts.append(f"<h2>{_e(STRONGEST_TITLE)}</h2>")
+    parts.append(f'<p class="note">{_e(STRONGEST_NOTE)}</p>')
+    parts.append("<ol>" + "".join(f"<li>{_e(s)}</li>" for s in memo.defensible) + "</ol>"
+                 if memo.defensible else "<p>No reading has enough patients to state a "
+                                          "figure.</p>")
+    parts.append("<h2>The claim at its target</h2>")
     if memo.supported:
         parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in memo.supported) + "</ul>")
     else:
@@ -217,7 +226,13 @@ def memo_pdf(memo: Memo) -> bytes:
             _pdf_legend(pdf, family, clean)
             legend_shown = True
 
-    heading("What the data support")
+    heading(STRONGEST_TITLE)
+    paragraph(STRONGEST_NOTE, size=8)
+    for number, text in enumerate(memo.defensible, start=1):
+        paragraph(f"{number}. {text}")
+    if not memo.defensible:
+        paragraph("No reading has enough patients to state a figure.")
+    heading("The claim at its target")
     if memo.supported:
         for text in memo.supported:
             paragraph(f"• {text}" if family == "DejaVu" else f"- {text}")
@@ -238,7 +253,8 @@ def memo_pdf(memo: Memo) -> bytes:
 def _pdf_legend(pdf, family: str, clean) -> None:
     pdf.set_font(family, "", 7.5)
     pdf.cell(14, 4.5, clean("Colours:"))
-    for verdict, label in VERDICT_LABELS.items():
+    for verdict in VERDICT_FILLS:
+        label = VERDICT_LABELS[verdict]
         pdf.set_fill_color(*_rgb(VERDICT_FILLS[verdict]))
         pdf.cell(pdf.get_string_width(label) + 4, 4.5, clean(label), fill=True, align="C")
         pdf.cell(2, 4.5, "")

@@ -83,26 +83,31 @@ test = report.test
 # --------------------------------------------------------------------------
 # the verdict
 
-colour = theme.VERDICT_COLOURS[test.verdict]
+colour = theme.VERDICT_COLOURS[report.verdict]
 st.markdown(
     f'<div style="border-left: 8px solid {colour}; padding: 0.5rem 1rem; margin: 0.5rem 0 1rem;'
     f' background: #f7f8fa;">'
     f'<div style="color: {colour}; font-size: 1.6rem; font-weight: 700;">'
-    f"{html.escape(claim.VERDICT_LABELS[test.verdict])}</div>"
+    f"{html.escape(claim.VERDICT_LABELS[report.verdict])}</div>"
     f'<div style="font-size: 1.05rem;">{html.escape(report.verdict_text)}</div></div>',
     unsafe_allow_html=True)
 
-metrics = st.columns(5)
+metrics = st.columns(6)
 metrics[0].metric("Responder rate", report.rate_only_text())
 metrics[1].metric("95% CI (Wilson, two-sided)", report.ci_text())
 metrics[2].metric("Patients counted (n)", report.n_text())
-metrics[3].metric("One-sided 95% exact bounds", report.bounds_text(),
+metrics[3].metric("Defensible figure", report.at_least_text(),
+                  help="The one-sided 95% exact lower bound of the rate, rounded down: the "
+                       "strongest figure the data support (“at least …”).")
+metrics[4].metric("One-sided 95% exact bounds", report.bounds_text(),
                   help="The bounds the test uses: supported when the lower bound is above the "
                        "target, contradicted when the upper bound is below it.")
-metrics[4].metric("p-value (one-sided)", report.p_text())
+metrics[5].metric("p-value (one-sided)", report.p_text())
 st.caption(f"{report.test_text} Reading: {report.reading.describe()}. Patients in view: "
            f"{safe.text(filters.describe())}. Data cutoff {long_date(report.cutoff)}.")
 st.markdown(f"**In words:** {report.headline.text}")
+if report.headline.defensible:
+    st.markdown(f"**The strongest wording for this reading:** {report.headline.defensible}")
 if population == "completers":
     st.warning(f"Completers only is {claim.OPTIMISTIC}: it leaves out patients who reached "
                "the timepoint without a follow-up. Public wording should rest on ITT.",
@@ -129,7 +134,7 @@ st.dataframe(flow[["step", "shown"]].rename(columns={"step": "Who", "shown": "Pa
 
 def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
     """Definitions × timepoints, ITT beside completers-only, coloured by verdict."""
-    categories = ["supported", "inconclusive", "contradicted", "no data", claim.TOO_FEW]
+    categories = [*claim.VERDICTS, "no data", claim.TOO_FEW]
     palette = [theme.VERDICT_COLOURS[c] for c in categories[:4]] + ["#c9ced6"]
     scale = []
     for i, c in enumerate(palette):
@@ -149,8 +154,10 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
                 state = claim.TOO_FEW if r.too_few else r.verdict
                 zr.append(categories.index(state))
                 label = r.rate_text if pop == "itt" or r.too_few else f"{r.rate_text}*"
+                if not r.too_few and r.n:
+                    label += f"<br><sub>{r.at_least_text}</sub>"
                 tr.append(label)
-                cr.append([claim.VERDICT_LABELS[r.verdict] if not r.too_few else claim.TOO_FEW,
+                cr.append([claim.VERDICT_LABELS[r.verdict],
                            f"fewer than {outcomes.SMALL_CELL}" if r.too_few else f"{r.n:,}",
                            r.rate_ci_text, r.bounds_text, r.population_label])
             z.append(zr)
@@ -185,10 +192,12 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
 
 
 st.subheader("Every reading of the claim")
-st.caption(f"Responder rate against {claim.target_text(target)}, coloured by verdict; the framed "
-           f"cell is the reading above. “{claim.TOO_FEW}”: fewer than {outcomes.SMALL_CELL} "
-           "patients. * completers only: optimistic, since it leaves out patients who missed "
-           "the follow-up. Hover a cell for n, the 95% CI and the test bounds.")
+st.caption(f"Responder rate against {claim.target_text(target)}, coloured by verdict, and under "
+           "it the defensible figure (≥ the one-sided 95% exact lower bound, rounded down); the "
+           f"framed cell is the reading above. “{claim.TOO_FEW}”: fewer than "
+           f"{outcomes.SMALL_CELL} patients, no verdict. * completers only: optimistic, since "
+           "it leaves out patients who missed the follow-up. Hover a cell for n, the 95% CI "
+           "and the test bounds.")
 st.plotly_chart(sensitivity_figure(report.sensitivity), width="stretch",
                 key="claim_sensitivity")
 
@@ -220,20 +229,33 @@ for column, frame, label in ((left, report.by_condition, "Condition"),
 # what you can say
 
 st.subheader("What you can say")
+strongest = report.defensible
 supported = [s for s in report.statements if s.kind == "supported"]
 gaps = [s for s in report.statements if s.kind == "completers only"]
 unsupported = [s for s in report.statements if s.kind in ("not supported", "too few", "no data")]
+LEAD = 5
+if strongest:
+    st.markdown("**The strongest statements the data support**, highest defensible figure first "
+                "(ITT; each “at least” is the one-sided 95% exact lower bound, rounded down; keep "
+                "the numbers, the period and the definition with them):")
+    st.markdown("\n".join(f"{i}. {s.defensible}" for i, s in enumerate(strongest[:LEAD], 1)))
+    if len(strongest) > LEAD:
+        with st.expander(f"Every other reading with a defensible figure ({len(strongest) - LEAD})"):
+            st.markdown("\n".join(f"{i}. {s.defensible}"
+                                   for i, s in enumerate(strongest[LEAD:], LEAD + 1)))
+else:
+    st.markdown(f"No reading has {outcomes.SMALL_CELL} or more patients with a rate above 0: "
+                "no figure can be stated yet.")
 if supported:
-    st.markdown("The data support these sentences (ITT unless marked; keep the numbers, the "
-                "period and the definition with them):")
+    st.markdown(f"**At {claim.target_text(target)}**, the data support these sentences (ITT "
+                "unless marked):")
     st.markdown("\n".join(f"- {s.text}" for s in supported))
 else:
-    st.markdown(f"**No reading of the claim is supported at {claim.target_text(target)}.** "
-                "What the data show instead is listed below.")
+    st.markdown(f"**At {claim.target_text(target)}, no reading of the claim is supported:** "
+                "use the statements above instead.")
 for gap in gaps:
     st.warning(gap.text, icon=":material/warning:")
-with st.expander(f"Wording the data do not support ({len(unsupported)} readings)",
-                 expanded=not supported):
+with st.expander(f"Wording the data do not support ({len(unsupported)} readings)"):
     st.markdown("\n".join(f"- {s.text}" for s in unsupported) or "None.")
 
 # --------------------------------------------------------------------------

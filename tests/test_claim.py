@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import scipy.stats
 
 from analysis import claim, db, ingest, memo, outcomes, stats, store
 from analysis.fingerprint import data_fingerprint
@@ -246,11 +247,14 @@ def test_program_with_40_percent_responders_is_contradicted(tmp_path):
     assert f"{wilson(60, 150)} reported at least 30% less pain and cut" in report.headline.text
 
 
-def test_program_with_8_patients_is_inconclusive_and_shows_no_rate(tmp_path):
+def test_program_with_8_patients_is_too_few_to_tell_and_shows_no_rate(tmp_path):
     snap = program_snapshot(tmp_path, Program(responders=6, non_responders=2))
     report = claim.claim_report(snap)
-    assert report.verdict == "inconclusive"
+    # SPEC §4: for the external audience 1-10 patients is "too few to tell",
+    # never a verdict (the engine's test alone says inconclusive).
+    assert report.verdict == claim.TOO_FEW and report.test.verdict == "inconclusive"
     assert report.test.n == 8
+    assert report.at_least_text() == "–" and report.headline.defensible is None
     assert report.too_few
     assert report.rate_text() == claim.TOO_FEW and report.rate_only_text() == claim.TOO_FEW
     assert report.n_text() == f"fewer than {SMALL_CELL}"
@@ -260,10 +264,91 @@ def test_program_with_8_patients_is_inconclusive_and_shows_no_rate(tmp_path):
     cell = report.sensitivity.query("timepoint == '3m' and definition == 'claim' "
                                     "and population == 'itt'").iloc[0]
     assert cell.rate_text == claim.TOO_FEW and pd.isna(cell.n)
+    assert cell.verdict == claim.TOO_FEW and pd.isna(cell.lower_bound)
     # and nothing in the memo gives the 8 away
     html_text = memo.memo_html(claim.memo_data(report, data_fingerprint(snap)))
     assert_memo_html_safe(html_text)
     assert " 8 patients" not in html_text
+
+
+def test_too_few_patients_never_show_a_verdict_colour(tmp_path):
+    """0 of 10: the exact test alone would say contradicted (upper bound
+    1 - 0.05^(1/10) = 25.9% < 70%), but the text says the rate cannot be
+    stated, so no red banner may stand beside it: too few to tell, grey."""
+    snap = program_snapshot(tmp_path, Program(responders=0, non_responders=10))
+    report = claim.claim_report(snap)
+    assert report.test.verdict == "contradicted" and report.test.n == 10
+    assert report.test.upper_bound == pytest.approx(1 - 0.05 ** (1 / 10))
+    assert report.verdict == claim.TOO_FEW
+    assert "cannot be stated" in report.verdict_text
+    data = claim.memo_data(report, data_fingerprint(snap))
+    assert data.verdict == claim.TOO_FEW
+    assert memo.VERDICT_COLOURS[data.verdict] == memo.VERDICT_COLOURS["no data"]
+    html_text = memo.memo_html(data)
+    banner = html_text[html_text.index('<div class="verdict"'):]
+    banner = banner[:banner.index("</div>")]
+    assert "Contradicted" not in banner and memo.VERDICT_COLOURS["contradicted"] not in banner
+    grid = claim.sensitivity_table(report.sensitivity)
+    row = grid.rows[list(outcomes.DEFINITIONS).index("claim")]
+    column = grid.columns.index("3 months, ITT")
+    assert row[column] == claim.TOO_FEW and grid.verdicts[
+        list(outcomes.DEFINITIONS).index("claim")][column] is None
+    assert not any(s.verdict == "contradicted" for s in report.statements if s.n < SMALL_CELL)
+
+
+@pytest.mark.parametrize("lower, text", [(0.6299, "62%"), (0.62, "62%"), (0.0999999, "9%"),
+                                         (0.0047, "0.4%"), (0.00047, "0.04%"), (0.0, None),
+                                         (None, None), (0.000004, None)])
+def test_at_least_rounds_the_lower_bound_down(lower, text):
+    assert claim.at_least_text(lower) == text
+
+
+def test_defensible_figure_for_every_reading(tmp_path):
+    """L is the one-sided 95% exact lower bound (statsmodels' Clopper-Pearson
+    at alpha = 0.10, two-sided, gives the same end), and "What you can say"
+    leads with the readings of highest L."""
+    from statsmodels.stats.proportion import proportion_confint
+    spec = Program(responders=60, non_responders=40, missing=20)
+    snap = program_snapshot(tmp_path, spec)
+    report = claim.claim_report(snap)
+    check = outcomes.claim_check(snap)
+    first, last = period_of(spec)
+    by_key = {(s.timepoint, s.definition, s.population): s for s in report.statements}
+    checked = 0
+    for cell in check.sensitivity:
+        if cell.n == 0:
+            assert cell.lower_bound is None
+            continue
+        expected = proportion_confint(cell.responders, cell.n, alpha=0.10, method="beta")[0]
+        assert cell.lower_bound == pytest.approx(expected, abs=1e-12)
+        statement = by_key.get((cell.timepoint, cell.definition, cell.population))
+        if statement is None or cell.n < SMALL_CELL:
+            continue
+        assert statement.lower_bound == cell.lower_bound
+        if cell.responders == 0:                 # L = 0: nothing above 0 can be said
+            assert cell.lower_bound == 0 and statement.defensible is None
+            continue
+        floor = int(100 * cell.lower_bound)
+        assert statement.defensible.startswith(f"At least {floor}% of the {cell.n} patients")
+        checked += 1
+    assert checked == 5      # 3 months, ITT: pain30, pain50, pain2pt, mme50, claim
+    # 3 months, claim, ITT: 60 of 120.
+    chosen = by_key[("3m", "claim", "itt")]
+    lower = scipy.stats.binomtest(60, 120, alternative="greater").proportion_ci(0.95).low
+    assert chosen.defensible == (
+        f"At least {int(100 * lower)}% of the 120 patients {claim.period_text(first, last)} who "
+        "were taking opioids when treatment began and reached three months reported at least "
+        "30% less pain and cut their daily opioid dose by at least half (one-sided 95% lower "
+        "bound; observed 50%).")
+    strongest = report.defensible
+    assert [s.lower_bound for s in strongest] == sorted((s.lower_bound for s in strongest),
+                                                        reverse=True)
+    assert all(s.population == "itt" for s in strongest)
+    assert strongest[0].lower_bound == max(c.lower_bound for c in check.sensitivity
+                                           if c.population == "itt" and c.n >= SMALL_CELL)
+    data = claim.memo_data(report, data_fingerprint(snap))
+    assert data.defensible == [s.defensible for s in strongest]
+    assert report.at_least_text() == f"at least {int(100 * lower)}%"
 
 
 def test_completers_pass_but_itt_does_not(tmp_path):

@@ -8,6 +8,7 @@ import json
 import math
 
 import pytest
+import scipy.stats
 
 from analysis import cli, outcomes, store
 from tests.test_outcomes import (INJECTION, _filter_rows, build_db, claim_program, clock, day,
@@ -141,7 +142,8 @@ def test_responders_filters(capsys, tmp_path):
 
 CLAIM_KEYS = {"verdict", "n", "responders", "rate", "p_value", "lower_bound", "upper_bound",
               "target", "sensitivity"}
-CELL_KEYS = {"timepoint", "definition", "population", "n", "responders", "rate", "verdict"}
+CELL_KEYS = {"timepoint", "definition", "population", "n", "responders", "rate", "verdict",
+             "lower_bound", "upper_bound"}
 
 
 @pytest.mark.parametrize("patients, responding, verdict", [
@@ -162,6 +164,13 @@ def test_claim_json(capsys, tmp_path, patients, responding, verdict):
     for c in d["sensitivity"]:
         assert (c["rate"] is None) == (c["n"] == 0)
         assert (c["verdict"] == "no data") == (c["n"] == 0)
+        # the defensible figure of every reading: the one-sided 95% exact lower bound
+        if c["n"]:
+            low = scipy.stats.binomtest(c["responders"], c["n"], alternative="greater") \
+                .proportion_ci(0.95, method="exact").low
+            assert c["lower_bound"] == pytest.approx(low, abs=1e-12)
+        else:
+            assert c["lower_bound"] is None
     chosen = next(c for c in d["sensitivity"]
                   if (c["timepoint"], c["definition"], c["population"]) == ("3m", "claim", "itt"))
     assert (chosen["n"], chosen["responders"], chosen["verdict"]) == (patients, k, verdict)

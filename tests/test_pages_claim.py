@@ -14,6 +14,7 @@ from analysis.outcomes import SMALL_CELL, Filters
 from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, run_page
 from tests.test_claim import (Program, assert_no_small_cells_in_table, build_program,
                               counts_in_text)
+from ui import theme
 
 PAGE = "pages/claim_check.py"
 _LABEL = re.compile(r'font-weight: 700;">([^<]+)</div>')
@@ -42,8 +43,27 @@ def bullet_items(app) -> list[str]:
     return items
 
 
+def banner_colour(app) -> str:
+    colours = [m.group(1) for el in app.markdown
+               if (m := re.search(r"border-left: 8px solid ([^;]+);", el.value))]
+    assert len(colours) == 1, colours
+    return colours[0]
+
+
+def numbered_items(app) -> list[str]:
+    items = []
+    for el in app.markdown:
+        items += [re.sub(r"^\d+\. ", "", line) for line in el.value.splitlines()
+                  if re.match(r"^\d+\. At least", line)]
+    return items
+
+
 def assert_matches_report(app, report: claim.ClaimReport) -> None:
     assert shown_verdict(app) == claim.VERDICT_LABELS[report.verdict]
+    assert banner_colour(app) == theme.VERDICT_COLOURS[report.verdict]
+    assert metric(app, "Defensible figure") == report.at_least_text()
+    # "What you can say" leads with the strongest wording, highest L first
+    assert numbered_items(app) == [s.defensible for s in report.defensible]
     assert any(report.verdict_text in el.value for el in app.markdown)
     assert metric(app, "Responder rate") == report.rate_only_text()
     assert metric(app, "95% CI (Wilson, two-sided)") == report.ci_text()
@@ -174,13 +194,29 @@ def test_page_on_a_supported_program_and_its_target(program_app, capsys):
     assert_matches_report(app, claim.claim_report(store.snapshot(path), 0.95))
 
 
-def test_page_on_8_patients_is_inconclusive_and_shows_no_count(program_app, capsys):
+def test_page_on_8_patients_is_too_few_to_tell_and_shows_no_count(program_app, capsys):
     path = program_app(Program(responders=6, non_responders=2))
     app = run_page(PAGE, role="marketing")
     assert_no_errors(app)
-    assert shown_verdict(app) == "Inconclusive" == claim.VERDICT_LABELS[
-        cli_claim(path, capsys)["verdict"]]
+    # SPEC §4: for the external audience 1-10 patients is "too few to tell";
+    # the command line (clinic staff) keeps the test's own verdict.
+    assert shown_verdict(app) == "Too few to tell"
+    assert cli_claim(path, capsys)["verdict"] == "inconclusive"
     assert metric(app, "Responder rate") == claim.TOO_FEW
     assert metric(app, "Patients counted (n)") == f"fewer than {SMALL_CELL}"
     assert_matches_report(app, claim.claim_report(store.snapshot(path)))
     assert_no_small_cells_on_page(app)
+
+
+def test_page_on_10_non_responders_shows_no_red_banner(program_app):
+    """0 of 10 (Boulder + Gastroparesis in the review): the test alone says
+    contradicted, the text says the rate cannot be stated: the banner says
+    too few to tell, in grey, never a red Contradicted."""
+    program_app(Program(responders=0, non_responders=10))
+    app = run_page(PAGE, role="marketing")
+    assert_no_errors(app)
+    assert shown_verdict(app) == "Too few to tell"
+    assert banner_colour(app) == theme.NEUTRAL != theme.BAD
+    banner = next(el.value for el in app.markdown if "border-left: 8px solid" in el.value)
+    assert "Contradicted" not in banner and "cannot be stated" in banner
+    assert metric(app, "Defensible figure") == "–"

@@ -19,8 +19,10 @@ NEUTRAL = "#8a8f98"
 BAND = "rgba(31, 95, 139, 0.18)"
 COLORWAY = ["#1f5f8b", "#e07a1f", "#2e8b57", "#8e44ad", "#c0392b", "#16a085",
             "#d4ac0d", "#5d6d7e", "#a04000", "#1abc9c", "#7d3c98", "#2874a6", "#b03a2e"]
+# "too few to tell" (1-10 patients, SPEC §4) is grey like "no data": never a
+# verdict colour.
 VERDICT_COLOURS = {"supported": GOOD, "contradicted": BAD, "inconclusive": "#d4ac0d",
-                   "no data": NEUTRAL}
+                   "no data": NEUTRAL, "too few to tell": NEUTRAL}
 
 _CLINIC = go.layout.Template(
     layout=dict(
