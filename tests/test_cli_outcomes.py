@@ -183,7 +183,7 @@ def test_claim_options_and_table(capsys, tmp_path):
     code, out, err = run(capsys, "claim", "--db", path)
     assert code == 0 and err == ""
     assert "verdict: contradicted" in out and "(60/150)" in out and "70%" in out
-    sensitivity = out.split("sensitivity:")[1].strip().splitlines()
+    sensitivity = out.split("verdict):")[1].strip().splitlines()
     assert len(sensitivity) == 48
     assert any(line.split()[:3] == ["3m", "claim", "itt"] and line.endswith("contradicted")
                for line in sensitivity)
