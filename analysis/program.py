@@ -515,6 +515,16 @@ class PatientFlow:
         return next(s for s in self.stages if s.key == key)
 
     @property
+    def itt_n(self) -> int:
+        """The program's ITT denominator (as on Overview): due patients who
+        completed induction and those who stopped before completing it."""
+        return self.stage("due").patients + self.stopped_early_due
+
+    @property
+    def itt_responders(self) -> int:
+        return self.stage("responder").patients + self.stopped_early_responders
+
+    @property
     def reconciles(self) -> bool:
         """Each stage = the next stage + the exits between them."""
         return all(a.patients == b.patients + a.exited

@@ -118,8 +118,10 @@ ex = response.excluded
 section(response,
         "From the first visit after the first infusion with at least 30% less pain than "
         "baseline, to the first later pain score above 70% of baseline. Patients still "
-        "responding are censored at their last visit with a pain score (not at the data "
-        f"cutoff). Not on this curve: {count(ex['no_baseline_pain'])} without baseline pain "
+        "responding are censored at their last visit with a pain score, not at the data "
+        "cutoff or a later visit without one: a loss of response can only be seen at a visit "
+        "that records pain, so that is the last time it could have been observed. Not on "
+        f"this curve: {count(ex['no_baseline_pain'])} without baseline pain "
         f"above 0, {count(ex['no_pain_score_after_index'])} without a pain score after the "
         f"first infusion, {count(ex['never_responded'])} who never reached 30% relief.")
 

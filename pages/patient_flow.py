@@ -23,6 +23,34 @@ if flow.stages[0].patients == 0:
             "the sidebar.", icon=":material/filter_alt_off:")
     st.stop()
 
+# The path ends with the patients who completed induction; the program's
+# responder rate (Overview, Conditions, the report) also counts those who
+# stopped early.  Both, side by side, before the diagram.
+due, followed = flow.stage("due"), flow.stage("follow_up")
+responders = flow.stage("responder")
+
+
+def share(k: int, n: int) -> str:
+    return formatting.percent(k / n if n else None)
+
+
+def of(k: int, n: int) -> str:
+    return f"{formatting.count(k)} of {formatting.count(n)} patients"
+
+
+if not ctx.external:
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"Responders, ITT (the program's rate, as on Overview)",
+              share(flow.itt_responders, flow.itt_n))
+    m1.caption(of(flow.itt_responders, flow.itt_n) + f" due at {timepoint_label}")
+    m2.metric("… who completed induction (the path below)",
+              share(responders.patients, due.patients))
+    m2.caption(of(responders.patients, due.patients))
+    m3.metric("… who stopped before completing induction",
+              share(flow.stopped_early_responders, flow.stopped_early_due))
+    m3.caption(of(flow.stopped_early_responders, flow.stopped_early_due)
+               + " (left the path at step 2, yet due and counted)")
+
 table = flow.table()
 if ctx.external:
     # Outside the clinical team, counts under 11 are not shown: the diagram
@@ -101,8 +129,6 @@ rows = [{
 } for r in shown.itertuples(index=False)]
 st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)
 
-due, followed = flow.stage("due"), flow.stage("follow_up")
-responders = flow.stage("responder")
 st.caption(
     f"Among patients who completed induction: {formatting.count(responders.patients)} of "
     f"{formatting.count(due.patients)} due patients respond "
@@ -110,7 +136,8 @@ st.caption(
     f"ITT: no follow-up counts as non-responder); "
     f"{formatting.percent(responders.patients / followed.patients if followed.patients else None)}"
     f" of the {formatting.count(followed.patients)} with a follow-up (completers). "
-    f"The program's responder rate on other pages also counts the "
+    f"The program's responder rate ({share(flow.itt_responders, flow.itt_n)}, "
+    f"{of(flow.itt_responders, flow.itt_n)}) also counts the "
     f"{formatting.count(flow.stopped_early_due)} patients who stopped before completing "
     f"induction but were due ({formatting.count(flow.stopped_early_responders)} of them "
     f"responders). Patients never treated have no route or first-infusion date: the cohort "

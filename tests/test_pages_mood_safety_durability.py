@@ -109,6 +109,9 @@ def test_durability_page(app_db, demo_snapshot, setting):
         assert table.loc[durability.POOLED].tolist() == [pooled.at_risk[d]
                                                          for d in durability.AT_RISK_DAYS]
     assert len(app.get("plotly_chart")) == 2
+    # SPEC §4: the page says where loss of response is censored, and why
+    assert ("censored at their last visit with a pain score, not at the data cutoff"
+            in caption_text(app))
     # pick the largest condition: its curve joins the pooled one
     booster = results[0]
     biggest = max(booster.by_condition, key=lambda c: c.n)

@@ -246,6 +246,15 @@ def test_patient_flow_page(app_db, demo_snapshot, setting):
             assert f"{exit_.label}: <b>{formatting.count(exit_.patients)}</b>" in text
     captions = caption_text(app)
     assert f"also counts the {formatting.count(flow.stopped_early_due)} patients" in captions
+    # The flow leads with the program's ITT rate, the same number as Overview's.
+    rates = outcomes.responder_rates(demo_snapshot, timepoint, definition, population, filters)
+    metrics = {m.label: m.value for m in app.metric}
+    if population == "itt":
+        assert (flow.itt_responders, flow.itt_n) == (rates.overall.responders, rates.overall.n)
+        assert metrics["Responders, ITT (the program's rate, as on Overview)"] == \
+            formatting.percent(rates.overall.rate)
+    assert metrics["… who completed induction (the path below)"] == formatting.percent(
+        flow.stage("responder").patients / flow.stage("due").patients)
 
 
 # --------------------------------------------------------------------------

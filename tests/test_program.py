@@ -555,6 +555,7 @@ def test_demo_flow_reconciles(demo_snapshot, filters):
         assert flow.reconciles
         rates = outcomes.responder_rates(demo_snapshot, "3m", definition, "itt", filters)
         assert rates.overall.n == flow.stage("due").patients + flow.stopped_early_due
+        assert (rates.overall.n, rates.overall.responders) == (flow.itt_n, flow.itt_responders)
         assert flow.stage("treated").patients == outcomes.scope(demo_snapshot, filters).patients
 
 
