@@ -128,3 +128,35 @@ def test_clicking_through_pages_keeps_filters_and_shows_no_error(server, browser
             assert "6 months" in text
     finally:
         page.close()
+
+
+def test_status_line_and_data_page_visits_reconcile(server, browser, demo_db):
+    """The status line (drawn by dashboard.py, so read here in Chromium)
+    counts the treated patients' visits; the Data page counts every
+    patient's, and says how the two make up each other (issue 15)."""
+    import re
+
+    from analysis import outcomes, store
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        _sign_in(page, server + "/?site=Denver")
+        text = page.inner_text("[data-testid='stMain']")
+        line = re.search(r"([\d,]+) treated patients and their ([\d,]+) visits in view", text)
+        assert line, text[:800]
+        patients, visits = (int(v.replace(",", "")) for v in line.groups())
+        _open(page, next(s for s in PAGES if s.title == "Data"))
+        data = " ".join(page.inner_text("[data-testid='stMain']").split())
+        reconcile = re.search(r"the ([\d,]+) visits of the ([\d,]+) treated patients \(the status "
+                              r"line's count\)", data)
+        assert reconcile, data[:2000]
+        assert (int(reconcile.group(1).replace(",", "")),
+                int(reconcile.group(2).replace(",", ""))) == (visits, patients)
+        snap = store.Snapshot(demo_db)
+        try:
+            scope = outcomes.scope(snap, outcomes.Filters(sites=("Denver",)))
+        finally:
+            snap.close()
+        assert (scope.patients, scope.visits) == (patients, visits)
+        assert scope.all_visits > scope.visits     # the Data page's count differs, on purpose
+    finally:
+        page.close()
