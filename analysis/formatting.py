@@ -64,7 +64,10 @@ def change_with_ci(value, low, high, digits: int = 1, unit: str = "points") -> s
     text = signed(value, digits, unit)
     if _missing(low) or _missing(high):
         return text
-    return f"{text} (95% CI {signed(low, digits)} to {signed(high, digits)})"
+
+    def end(v) -> str:   # an interval end of 0 is "0.0", not "±0.0"
+        return f"{0:.{digits}f}" if round(v, digits) == 0 else signed(v, digits)
+    return f"{text} (95% CI {end(low)} to {end(high)})"
 
 
 def p_value(value) -> str:

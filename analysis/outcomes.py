@@ -465,12 +465,14 @@ def median_pain_change(snap: Snapshot, timepoint: str = "3m",
     return stats.median_change(changes)
 
 
-def ranking_key(n: int, rate: float | None, name: str) -> tuple:
-    """The order of a ranking by rate (highest first): groups with fewer
-    than SMALL_CELL patients go last, never first, however high their rate
-    ("Unspecified (n=1)" at 100% must not top a chart), then groups
-    without a rate."""
-    return (n < SMALL_CELL, rate is None, -(rate or 0), name)
+def ranking_key(n: int, rate: float | None, ci_low: float | None, name: str) -> tuple:
+    """The order of a ranking of groups by their rate: by the lower end of
+    the 95% interval, highest first (then the rate), so that a small group's
+    lucky rate does not lead ("Unspecified (n=11)" at 55%, 95% CI 28–79%,
+    ranks below Neuropathy at 48%, 41–55%); groups with fewer than
+    SMALL_CELL patients go last, never first, however high their rate
+    ("Unspecified (n=1)" at 100%), then groups without a rate."""
+    return (n < SMALL_CELL, rate is None, -(ci_low or 0), -(rate or 0), name)
 
 
 @dataclass(frozen=True)
@@ -496,8 +498,9 @@ def condition_table(snap: Snapshot, timepoint: str = "3m", definition: str = "pa
                     ci: str = "wilson") -> list[ConditionRow]:
     """Responder rate by condition with its CI, median pain change with its
     exact CI and Wilcoxon p, and the Holm-adjusted Fisher p-value of each
-    condition against all others.  Ranked by rate, highest first, with the
-    conditions of fewer than SMALL_CELL patients last (:func:`ranking_key`)."""
+    condition against all others.  Ranked by the lower end of the rate's
+    interval, highest first, with the conditions of fewer than SMALL_CELL
+    patients last (:func:`ranking_key`)."""
     rates = responder_rates(snap, timepoint, definition, population, filters, ci)
     comparisons = {c.group: c for c in stats.compare_groups(
         {g.group: (g.responders, g.n) for g in rates.by_condition})}
@@ -514,7 +517,7 @@ def condition_table(snap: Snapshot, timepoint: str = "3m", definition: str = "pa
             comparison.p_value if comparison else None,
             comparison.p_holm if comparison else None,
             change.n, change.ci_low, change.ci_high, change.wilcoxon_p))
-    return sorted(rows, key=lambda r: ranking_key(r.n, r.rate, r.condition))
+    return sorted(rows, key=lambda r: ranking_key(r.n, r.rate, r.ci_low, r.condition))
 
 
 # --------------------------------------------------------------------------

@@ -348,8 +348,8 @@ class ConditionSummary:
     overall: GroupRate
     pain_change: stats.PairedChange   # all conditions in view (outcomes.median_pain_change)
     external: bool
-    # the fields of outcomes.ConditionRow and suppressed; ranked by rate
-    # (highest first), conditions with n < 11 last
+    # the fields of outcomes.ConditionRow and suppressed; ranked by the lower
+    # end of the rate's CI (highest first), conditions with n < 11 last
     table: pd.DataFrame
 
     @property

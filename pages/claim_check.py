@@ -96,9 +96,9 @@ metrics = st.columns(6)
 metrics[0].metric("Responder rate", report.rate_only_text())
 metrics[1].metric("95% CI (Wilson, two-sided)", report.ci_text())
 metrics[2].metric("Patients counted (n)", report.n_text())
-metrics[3].metric("Defensible figure", report.at_least_text(),
-                  help="The one-sided 95% exact lower bound of the rate, rounded down: the "
-                       "strongest figure the data support (“at least …”).")
+metrics[3].metric("At least (defensible)", report.at_least_text().removeprefix("at least "),
+                  help="The defensible figure: the one-sided 95% exact lower bound of the rate, "
+                       "rounded down, the strongest figure the data support (“at least …”).")
 metrics[4].metric("One-sided 95% exact bounds", report.bounds_text(),
                   help="The bounds the test uses: supported when the lower bound is above the "
                        "target, contradicted when the upper bound is below it.")

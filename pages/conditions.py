@@ -16,8 +16,9 @@ overall = summary.overall
 ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 
 st.caption(f"Responder rate by condition: {ctx.setting_text}. Bars are 95% {ci_name} "
-           f"intervals; the dashed line is the rate over all conditions in view. Highest rate "
-           f"first; conditions with fewer than {outcomes.SMALL_CELL} patients are too few to "
+           f"intervals; the dashed line is the rate over all conditions in view. Ranked by the "
+           f"lower end of the interval, highest first, so that a small group's lucky rate does "
+           f"not lead; conditions with fewer than {outcomes.SMALL_CELL} patients are too few to "
            f"report and come last, whatever their rate.")
 
 if overall.n == 0:

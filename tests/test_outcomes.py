@@ -999,8 +999,9 @@ def test_condition_table_and_pain_changes(program):
                              "AND definition = 'pain30' AND eligible AND due "
                              "AND follow_up_pain IS NOT NULL")
     assert len(changes) == completers
-    # Ranked by rate, the conditions of fewer than 11 patients last.
-    keys = [(r.n < outcomes.SMALL_CELL, -(r.rate or 0)) for r in table]
+    # Ranked by the lower end of the interval, the conditions of fewer than
+    # 11 patients last.
+    keys = [(r.n < outcomes.SMALL_CELL, -(r.ci_low or 0)) for r in table]
     assert keys == sorted(keys)
 
 

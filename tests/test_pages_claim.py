@@ -61,7 +61,8 @@ def numbered_items(app) -> list[str]:
 def assert_matches_report(app, report: claim.ClaimReport) -> None:
     assert shown_verdict(app) == claim.VERDICT_LABELS[report.verdict]
     assert banner_colour(app) == theme.VERDICT_COLOURS[report.verdict]
-    assert metric(app, "Defensible figure") == report.at_least_text()
+    assert metric(app, "At least (defensible)") == \
+        report.at_least_text().removeprefix("at least ")
     # "What you can say" leads with the strongest wording, highest L first
     assert numbered_items(app) == [s.defensible for s in report.defensible]
     assert any(report.verdict_text in el.value for el in app.markdown)
@@ -219,4 +220,4 @@ def test_page_on_10_non_responders_shows_no_red_banner(program_app):
     assert banner_colour(app) == theme.NEUTRAL != theme.BAD
     banner = next(el.value for el in app.markdown if "border-left: 8px solid" in el.value)
     assert "Contradicted" not in banner and "cannot be stated" in banner
-    assert metric(app, "Defensible figure") == "–"
+    assert metric(app, "At least (defensible)") == "–"

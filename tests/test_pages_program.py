@@ -104,10 +104,10 @@ def test_conditions_page(app_db, demo_snapshot, setting):
         for r in rows]
     assert list(body["Wilcoxon p"]) == [formatting.p_value(r.wilcoxon_p) for r in rows]
     assert list(body["With a pain follow-up (n)"]) == [formatting.count(r.change_n) for r in rows]
-    # ranked: highest rate first, conditions with n < 11 last (never first)
+    # ranked: highest lower CI end first, conditions with n < 11 last (never first)
     small = [r.n < outcomes.SMALL_CELL for r in rows]
     assert small == sorted(small)
-    rated = [r.rate for r in rows if r.n >= outcomes.SMALL_CELL and r.rate is not None]
+    rated = [r.ci_low for r in rows if r.n >= outcomes.SMALL_CELL and r.rate is not None]
     assert rated == sorted(rated, reverse=True)
     assert list(body["p vs other conditions (Holm)"]) == [formatting.p_value(r.p_holm)
                                                           for r in rows]

@@ -566,19 +566,32 @@ def test_demo_condition_summary(demo_snapshot):
     assert list(summary.table["n"]) == [r.n for r in rows]
     assert list(summary.table["too_few"]) == [r.n < outcomes.SMALL_CELL for r in rows]
     assert not summary.table["suppressed"].any()
-    # Ranked by rate, highest first, with the conditions of fewer than 11
-    # patients last whatever their rate (an n = 1 group at 100% never leads).
+    # Ranked by the lower end of the 95% CI, highest first, with the
+    # conditions of fewer than 11 patients last whatever their rate (an n = 1
+    # group at 100% never leads).
     small = list(summary.table["n"] < outcomes.SMALL_CELL)
     assert small == sorted(small) and any(small)
     for part in (summary.table[summary.table["n"] >= outcomes.SMALL_CELL],
                  summary.table[summary.table["n"] < outcomes.SMALL_CELL]):
-        rates = list(part["rate"].fillna(-1))
-        assert rates == sorted(rates, reverse=True)
+        lows = list(part["ci_low"].fillna(-1))
+        assert lows == sorted(lows, reverse=True)
     external = program.condition_summary(demo_snapshot, "3m", "pain30", "itt", Filters(),
                                          "wilson", external=True)
     small = external.table[[r.n < outcomes.SMALL_CELL for r in rows]]
     assert small["suppressed"].all() and small["n"].isna().all() and small["rate"].isna().all()
     assert external.overall == summary.overall
+
+
+def test_a_tiny_group_never_leads_the_ranking():
+    """Hand-made: n = 1 at 100% goes last; n = 11 at 55% (Wilson 28–79%)
+    ranks below n = 199 at 48% (41–55%) by the lower end of its interval."""
+    rows = [("Unspecified", 1, 1.0), ("Small", 11, 6 / 11), ("Neuropathy", 199, 95 / 199),
+            ("Lupus", 53, 9 / 53)]
+    keyed = []
+    for name, n, rate in rows:
+        p = stats.proportion(round(rate * n), n)
+        keyed.append((outcomes.ranking_key(n, p.rate, p.ci_low, name), name))
+    assert [name for _, name in sorted(keyed)] == ["Neuropathy", "Small", "Lupus", "Unspecified"]
 
 
 @pytest.mark.parametrize("filters", DEMO_FILTERS)
