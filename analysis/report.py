@@ -632,7 +632,7 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
                   f"The Safety page's definitions, for the treatment sessions (infusion visits "
                   f"and boosters) dated in {report.quarter}. Adverse events: sessions with the "
                   "event per 100 sessions; a session listing several events (\"nausea; "
-                  "headache\") counts once for each, so the types add up to more than 'Any "
+                  "headache\") counts once for each, so the types can add up to more than 'Any "
                   "adverse event'. Vital signs: sessions with a reading beyond the threshold "
                   "per 100 sessions that recorded that vital sign. 95% Wilson interval of the "
                   "per-session proportion.",

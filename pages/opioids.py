@@ -228,10 +228,9 @@ if summary.baseline_users:
     tapers = ctx.call(opioids.fast_tapers, ctx.filters, threshold)
     t1, t2, t3, t4 = st.columns(4)
     t1.metric("Patients with a rapid taper", count(tapers.rapid_patients))
-    t1.caption(f"≥ {opioids.RAPID.text()}")
-    t2.metric("Patients tapered faster than the usual starting pace",
-              count(tapers.faster_than_usual_patients))
-    t2.caption(f"≥ {opioids.FASTER_THAN_USUAL.text()}")
+    t1.caption(f"a drop ≥ {opioids.RAPID.text()}")
+    t2.metric("Faster than the usual starting pace", count(tapers.faster_than_usual_patients))
+    t2.caption(f"patients with a drop ≥ {opioids.FASTER_THAN_USUAL.text()}")
     t3.metric("Patients flagged at your threshold", count(tapers.flagged_patients))
     t3.caption(f"≥ {threshold.text()}; of {count(tapers.baseline_users)} baseline opioid users "
                "with two or more dose records")

@@ -91,7 +91,7 @@ def test_opioids_page(app_db, demo_snapshot, setting):
 
     tapers = opioids.fast_tapers(demo_snapshot, filters)
     assert metrics["Patients with a rapid taper"] == count(tapers.rapid_patients)
-    assert metrics["Patients tapered faster than the usual starting pace"] == count(
+    assert metrics["Faster than the usual starting pace"] == count(
         tapers.faster_than_usual_patients)
     assert metrics["Patients flagged at your threshold"] == count(tapers.flagged_patients)
     assert metrics["Intervals flagged"] == count(tapers.flagged_intervals)
