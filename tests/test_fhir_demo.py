@@ -85,7 +85,7 @@ def test_mood_safety_and_opioid_tables_are_the_same_by_both_routes(routes):
             same(x, y)
         else:
             assert x == y, field.name
-    assert a.infusions > 0 and a.adverse_event_types
+    assert a.sessions > 0 and a.adverse_event_types
 
 
 def patient_secrets(folder: Path) -> set[bytes]:
