@@ -408,6 +408,7 @@ class ClaimReport:
     statements: list[Statement]
     treated: int
     excluded: dict = field(default_factory=dict)
+    synthetic: bool = False              # invented data (the demo): the memo says so
 
     @property
     def verdict(self) -> str:
@@ -635,7 +636,8 @@ def claim_report(snap: Snapshot, target: float = DEFAULT_TARGET, timepoint: str 
         by_condition=breakdown(snap, reading, filters, "condition"),
         by_site=breakdown(snap, reading, filters, "site"),
         statements=statements(check.sensitivity, target, periods, include_completers),
-        treated=int(check.excluded.get("treated", 0)), excluded=dict(check.excluded))
+        treated=int(check.excluded.get("treated", 0)), excluded=dict(check.excluded),
+        synthetic=snap.synthetic)
 
 
 # --------------------------------------------------------------------------
@@ -668,6 +670,7 @@ class Memo:
     fingerprint: str
     generated: str
     footnotes: list[str]
+    synthetic: bool = False               # invented data: every page says so
 
 
 def sensitivity_table(frame: pd.DataFrame) -> MemoTable:
@@ -781,6 +784,7 @@ def memo_data(report: ClaimReport, fingerprint: str,
         verdict=report.verdict, verdict_text=report.verdict_text, facts=facts,
         flow_text=report.flow_text, tables=tables, defensible=defensible, supported=supported,
         not_supported=not_supported, warnings=warnings, fingerprint=fingerprint,
-        generated=f"{long_date(generated.date())}, {generated:%H:%M}", footnotes=footnotes)
+        generated=f"{long_date(generated.date())}, {generated:%H:%M}", footnotes=footnotes,
+        synthetic=report.synthetic)
 
 

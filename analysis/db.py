@@ -70,6 +70,15 @@ def is_demo_database(path: str | os.PathLike) -> bool:
     return Path(path).resolve() == Path(DEMO_DB).resolve()
 
 
+SYNTHETIC = "synthetic"
+
+
+def mark_synthetic(con) -> None:
+    """Mark the database's rows as invented (the demo clinic's)."""
+    con.execute("INSERT INTO dataset_marks VALUES ($mark, now()::TIMESTAMP) "
+                "ON CONFLICT DO NOTHING", {"mark": SYNTHETIC})
+
+
 def read_sql(name: str) -> str:
     return (SQL_DIR / name).read_text(encoding="utf-8")
 

@@ -9,9 +9,11 @@ matplotlib) so that "≥", "–" and "“”" print as they are.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from pathlib import Path
 
+from analysis import synthetic_mark
 from analysis.claim import TOO_FEW, VERDICT_LABELS, Memo, MemoTable
 
 # The dashboard's verdict colours (ui.theme.VERDICT_COLOURS), repeated here so
@@ -25,6 +27,31 @@ VERDICT_FILLS = {"supported": "#cdebd9", "contradicted": "#f5cdc8",
 STRONGEST_TITLE = "The strongest statements the data support"
 STRONGEST_NOTE = ("Highest defensible figure first: each “at least” is the one-sided 95% exact "
                   "lower bound of the rate, rounded down (ITT).")
+
+
+FORMATS = ("html", "pdf")
+MIME_TYPES = {"html": "text/html", "pdf": "application/pdf"}
+
+
+def build_memo(snap, report, generated: dt.datetime | None = None) -> Memo:
+    """The memo of one claim check (:func:`analysis.claim.claim_report`):
+    the page's download and ``python -m analysis memo`` alike."""
+    from analysis import claim
+    from analysis.fingerprint import data_fingerprint
+    return claim.memo_data(report, data_fingerprint(snap), generated or dt.datetime.now())
+
+
+def file_stem(report) -> str:
+    """``claim-memo-<data cutoff>``: the file name without its extension."""
+    return f"claim-memo-{report.cutoff.isoformat() if report.cutoff else 'no-data'}"
+
+
+def render(memo: Memo, fmt: str) -> bytes:
+    if fmt == "html":
+        return memo_html(memo).encode("utf-8")
+    if fmt == "pdf":
+        return memo_pdf(memo)
+    raise ValueError(f"unknown memo format {fmt!r}; one of {', '.join(FORMATS)}")
 
 
 # --------------------------------------------------------------------------
@@ -88,7 +115,9 @@ def memo_html(memo: Memo) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_e(memo.title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{_CSS}{synthetic_mark.HTML_STYLE if memo.synthetic else ''}</style>"
+        "</head><body>",
+        synthetic_mark.html_banner() if memo.synthetic else "",
         f"<h1>{_e(memo.title)}</h1>",
         f'<p class="meta">Generated {_e(memo.generated)} · data fingerprint (SHA-256) '
         f"<code>{_e(memo.fingerprint)}</code></p>",
@@ -156,15 +185,21 @@ def memo_pdf(memo: Memo) -> bytes:
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
-    pdf = FPDF(orientation="landscape", format="A4")
+    fonts = _font_dir()
+    family = "DejaVu" if fonts else "Helvetica"
+
+    class _PDF(FPDF):
+        def header(self):
+            if memo.synthetic:
+                synthetic_mark.pdf_header(self, family)
+
+    pdf = _PDF(orientation="landscape", format="A4")
     pdf.set_margins(14, 12, 14)
     pdf.set_auto_page_break(True, margin=14)
-    fonts = _font_dir()
     if fonts:
         pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
         pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
         pdf.add_font("DejaVu", "I", str(fonts / "DejaVuSans-Oblique.ttf"))
-        family = "DejaVu"
         clean = str
     else:  # core font: replace what Latin-1 cannot encode
         family = "Helvetica"

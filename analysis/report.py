@@ -52,7 +52,7 @@ from pathlib import Path
 import pandas as pd
 
 import analysis
-from analysis import formatting, outcomes, privacy, queries, safety, stats, words
+from analysis import formatting, outcomes, privacy, queries, safety, stats, synthetic_mark, words
 from analysis.outcomes import DEFINITIONS, TIMEPOINTS, Filters
 from analysis.store import Snapshot
 
@@ -135,6 +135,7 @@ class QuarterlyReport:
     benzodiazepines: pd.DataFrame
     safety: pd.DataFrame
     definitions: list[tuple[str, str]] = field(default_factory=list)
+    synthetic: bool = False   # made from invented data: every page and sheet says so
 
     @property
     def external(self) -> bool:
@@ -174,6 +175,7 @@ class QuarterlyReport:
                               f"same quarter a year earlier {self.year_earlier}"),
             ("Audience", audience),
             ("Patients in view", self.filters.describe()),
+            *([("Data", synthetic_mark.TEXT)] if self.synthetic else []),
             ("Data cutoff (latest visit date)", _iso(self.cutoff)),
             ("Data fingerprint (SHA-256 of the visits table)", self.fingerprint),
             *self.definitions,
@@ -294,6 +296,7 @@ def build_report(snap: Snapshot, quarter: str, audience: str = "clinical",
         benzodiazepines=_benzodiazepines(medication),
         safety=_safety(snap, start, end, filters),
         definitions=_definitions(snap),
+        synthetic=snap.synthetic,
     )
     if external:
         _suppress_for_outsiders(report)
@@ -939,7 +942,9 @@ def render_html(report: QuarterlyReport) -> str:
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(report.title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{e(report.title)}</title><style>{_CSS}"
+        f"{synthetic_mark.HTML_STYLE if report.synthetic else ''}</style></head><body>",
+        synthetic_mark.html_banner() if report.synthetic else "",
         f"<h1>{e(report.title)}<span class=\"badge{' external' if report.external else ''}\">"
         f"{e(report.audience)}</span></h1>",
         f"<p class=\"sub\">{e(report.period_text)} · data cutoff "
@@ -1031,11 +1036,14 @@ def render_xlsx(report: QuarterlyReport) -> bytes:
         "wrap": book.add_format({"text_wrap": True, "valign": "top"}),
     }
     safe = privacy.neutralise_formula
+    mark = synthetic_mark.xlsx_format(book) if report.synthetic else None
     for spec, frame in report.tables():
         sheet = book.add_worksheet(_SHEET_NAMES[spec.key])
         sheet.write_string(0, 0, safe(spec.title), formats["title"])
         sheet.merge_range(1, 0, 1, max(len(spec.columns) - 1, 1), safe(spec.note), formats["note"])
         sheet.set_row(1, 45)
+        if mark:   # the empty row between the note and the table
+            synthetic_mark.xlsx_mark(sheet, 2, mark, len(spec.columns) - 1)
         header_row = 3
         table = _xlsx_frame(spec, frame)
         widths = []
@@ -1067,6 +1075,8 @@ def render_xlsx(report: QuarterlyReport) -> bytes:
     prov = privacy.safe_for_spreadsheet(report.provenance_frame())
     sheet = book.add_worksheet("Provenance")
     sheet.write_string(0, 0, safe(report.title), formats["title"])
+    if mark:
+        synthetic_mark.xlsx_mark(sheet, 1, mark, 1)
     sheet.write_string(2, 0, "Item", formats["header"])
     sheet.write_string(2, 1, "Value", formats["header"])
     for i, (item, value) in enumerate(prov.itertuples(index=False), start=3):
@@ -1120,6 +1130,10 @@ def render_pdf(report: QuarterlyReport) -> bytes:
                    f"fingerprint {report.fingerprint[:12]}")
 
     class _PDF(FPDF):
+        def header(self):
+            if report.synthetic:
+                synthetic_mark.pdf_header(self, "DejaVu")
+
         def footer(self):
             self.set_y(-12)
             self.set_font("DejaVu", size=7)

@@ -61,6 +61,7 @@ def ensure_demo_db(path: Path = db.DEMO_DB, exports: list[Path] | None = None) -
         if not summary.ok:
             raise RuntimeError("the bundled demo exports were refused: "
                                + "; ".join(f.error or "" for f in summary.files))
+        db.mark_synthetic(con)   # outputs made from it (or from a copy) say so
         con.execute("CHECKPOINT")
     finally:
         con.close()

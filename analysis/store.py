@@ -36,7 +36,8 @@ from analysis import db
 log = logging.getLogger(__name__)
 
 MODEL_DIR = db.SQL_DIR / "models"
-STORED_TABLES = ("visits", "medications", "ingest_log", "quarantine", "value_issues")
+STORED_TABLES = ("visits", "medications", "ingest_log", "quarantine", "value_issues",
+                 "dataset_marks")
 # Models kept as tables (everything else is a view): the ones many queries read.
 MATERIALISED = {"stg_visits", "patients", "baselines", "patient_timepoints", "mood_outcomes"}
 MEMORY_LIMIT = os.environ.get("OUTCOMES_MEMORY_LIMIT", "3GB")
@@ -183,6 +184,14 @@ class Snapshot:
         with self.con.cursor() as cursor:
             row = cursor.execute(sql, params or {}).fetchone()
         return row[0] if row else None
+
+    @property
+    def synthetic(self) -> bool:
+        """The rows are invented: the bundled demo's file, or a file marked
+        so (a copy of it).  Every output made from it says so."""
+        return db.is_demo_database(self.db_path) or bool(self.memo(
+            "synthetic", lambda: self.scalar("SELECT count(*) FROM dataset_marks WHERE mark = $m",
+                                             {"m": db.SYNTHETIC})))
 
     def memo(self, key: str, compute):
         """``compute()`` once per snapshot (that is, per data version), for

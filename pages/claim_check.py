@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import claim, fingerprint, memo, outcomes
+from analysis import claim, memo, outcomes
 from analysis.formatting import long_date
 from ui import auth, context, safe, theme
 
@@ -270,10 +270,10 @@ snap = ctx.snap
 
 
 def _memo() -> claim.Memo:
-    return claim.memo_data(report, fingerprint.data_fingerprint(snap), dt.datetime.now())
+    return memo.build_memo(snap, report)
 
 
-stem = f"claim-memo-{report.cutoff.isoformat() if report.cutoff else 'no-data'}"
+stem = memo.file_stem(report)
 what = f"claim memo: {report.reading.describe()}; {filters.describe()}"
 buttons = st.columns([1, 1, 4])
 with buttons[0]:

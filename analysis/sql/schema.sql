@@ -23,6 +23,15 @@ CREATE TABLE IF NOT EXISTS ingest_log (
 -- A database made before the column existed.
 ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS pseudonymised_columns VARCHAR[];
 
+-- Marks on the data as a whole.  'synthetic': the rows are invented (the
+-- bundled demo clinic marks its database so, analysis.sources), and every
+-- report, memo and summary made from them, or from a copy of the file, says
+-- so on every page and sheet.
+CREATE TABLE IF NOT EXISTS dataset_marks (
+    mark      VARCHAR PRIMARY KEY,
+    marked_at TIMESTAMP NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS visits (
     natural_key        VARCHAR NOT NULL,  -- 'id:<visit_id>' or 'pt:<patient>|<date>|<type>'
     patient_id         VARCHAR NOT NULL,
