@@ -33,13 +33,14 @@ def _add_db(parser):
     parser.add_argument("--db", help="database file (default: $OUTCOMES_DB or data/outcomes.duckdb)")
 
 
-def _add_filters(parser):
+def _add_filters(parser, cohort: bool = True):
     parser.add_argument("--site", action="append", default=[], help="only this site (repeatable)")
     parser.add_argument("--condition", action="append", default=[],
                         help="only this condition (repeatable)")
     parser.add_argument("--route", action="append", default=[], help="only this route (repeatable)")
-    parser.add_argument("--from-quarter", help="first cohort quarter, e.g. 2025Q1")
-    parser.add_argument("--to-quarter", help="last cohort quarter, e.g. 2026Q2")
+    if cohort:
+        parser.add_argument("--from-quarter", help="first cohort quarter, e.g. 2025Q1")
+        parser.add_argument("--to-quarter", help="last cohort quarter, e.g. 2026Q2")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +95,34 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", default="html,xlsx,pdf",
                         help="comma-separated formats among html, xlsx, pdf (default: all)")
 
+    memo = commands.add_parser(
+        "memo", help="write the claim substantiation memo (HTML, PDF)",
+        description="The memo the Claim check page downloads, for the whole program: it is "
+                    "meant for people outside the clinical team (small groups hidden, no "
+                    "patient identifier), who see fixed tables rather than filtered views.")
+    _add_db(memo)
+    memo.add_argument("--target", type=float, default=0.70,
+                      help="the claimed share, a proportion (default 0.70)")
+    memo.add_argument("--timepoint", default="3m", choices=outcomes.TIMEPOINTS)
+    memo.add_argument("--definition", default="claim", choices=outcomes.DEFINITIONS)
+    memo.add_argument("--population", default="itt", choices=outcomes.POPULATIONS)
+    memo.add_argument("--out", required=True, help="folder to write the files into")
+    memo.add_argument("--format", default="html,pdf",
+                      help="comma-separated formats among html, pdf (default: both)")
+
+    summary = commands.add_parser(
+        "summary", help="write the director's one-page summary of a quarter (PDF, HTML)",
+        description="Patients treated, the headline outcomes with their denominators and "
+                    "intervals, what changed since the quarter before, safety and the "
+                    "follow-up backlog, on one page.")
+    _add_db(summary)
+    summary.add_argument("--quarter", help="the quarter, e.g. 2026Q3 (default: the latest "
+                                           "quarter that had ended by the data cutoff)")
+    _add_filters(summary, cohort=False)   # the quarter sets the period
+    summary.add_argument("--out", required=True, help="folder to write the files into")
+    summary.add_argument("--format", default="pdf,html",
+                         help="comma-separated formats among pdf, html (default: both)")
+
     users = commands.add_parser("users", help="manage dashboard users (file outside the repo)")
     users_commands = users.add_subparsers(dest="users_command", parser_class=_Parser)
     add = users_commands.add_parser("add", help="add a user or reset their password and role")
@@ -118,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _filters(args):
     from analysis.outcomes import Filters
     try:
-        return Filters.from_quarters(args.from_quarter, args.to_quarter,
+        return Filters.from_quarters(getattr(args, "from_quarter", None),
+                                     getattr(args, "to_quarter", None),
                                      sites=tuple(args.site), conditions=tuple(args.condition),
                                      routes=tuple(args.route))
     except ValueError as error:
@@ -126,9 +156,12 @@ def _filters(args):
 
 
 def _audit(db_path: Path, action: str, **detail) -> None:
-    """Audit rows from the command line carry the operating-system user."""
+    """Audit rows from the command line carry the operating-system user.
+    The demo clinic writes none (it is read-only and holds no one's data)."""
     import getpass
     from analysis import audit
+    if db.is_demo_database(db_path):
+        return
     try:
         user = getpass.getuser()
     except Exception:  # no user name in this environment
@@ -138,6 +171,9 @@ def _audit(db_path: Path, action: str, **detail) -> None:
 
 def _existing_db(args) -> Path:
     path = db.resolve_db_path(args.db)
+    if db.is_demo_database(path):   # --db data/demo.duckdb: built from the bundled exports
+        from analysis.sources import ensure_demo_db
+        return ensure_demo_db(path)
     if not path.exists():
         raise FileNotFoundError(f"no database at {path}: ingest an export first "
                                 f"(python -m analysis ingest FILE --db {path})")
@@ -147,6 +183,9 @@ def _existing_db(args) -> Path:
 def cmd_ingest(args) -> int:
     from analysis import ingest
     path = db.resolve_db_path(args.db)
+    if db.is_demo_database(path):
+        raise UsageError(f"{path} is the demo clinic's database, which is read-only: load a "
+                         "clinic's exports into its own database (--db PATH or OUTCOMES_DB)")
     con = db.connect(path)
     try:
         progress = None if args.json else (
@@ -253,11 +292,7 @@ def cmd_report(args) -> int:
         outcomes.quarter_bounds(args.quarter)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in report.FORMATS]
-    if unknown or not formats:
-        raise UsageError(f"--format: unknown format {', '.join(unknown) or '(none)'}; "
-                         f"use a comma-separated list of {', '.join(report.FORMATS)}")
+    formats = _formats(args.format, report.FORMATS)
     steps = 2 + len(formats)
 
     def step(number: int, text: str) -> None:
@@ -279,6 +314,62 @@ def cmd_report(args) -> int:
         print(target)
     _audit(path, "report", quarter=args.quarter.strip().upper(), audience=args.audience,
            files=[Path(t).name for t in written])
+    return EXIT_OK
+
+
+def _formats(text: str, known: tuple[str, ...]) -> list[str]:
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in known]
+    if unknown or not formats:
+        raise UsageError(f"--format: unknown format {', '.join(unknown) or '(none)'}; "
+                         f"use a comma-separated list of {', '.join(known)}")
+    return formats
+
+
+def cmd_memo(args) -> int:
+    from analysis import claim, memo, store
+    if not 0 < args.target < 1:
+        raise UsageError("--target must be a proportion between 0 and 1, e.g. 0.70")
+    formats = _formats(args.format, memo.FORMATS)
+    path = _existing_db(args)
+    snap = store.snapshot(path)
+    report = claim.claim_report(snap, args.target, args.timepoint, args.definition,
+                                args.population)
+    content = memo.build_memo(snap, report)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        target = out / f"{memo.file_stem(report)}.{fmt}"
+        target.write_bytes(memo.render(content, fmt))
+        written.append(target)
+        print(target)
+    _audit(path, "report", document="claim memo", reading=report.reading.describe(),
+           files=[t.name for t in written])
+    return EXIT_OK
+
+
+def cmd_summary(args) -> int:
+    from analysis import outcomes, report, store, summary
+    formats = _formats(args.format, summary.FORMATS)
+    if args.quarter:
+        try:
+            outcomes.quarter_bounds(args.quarter)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    path = _existing_db(args)
+    snap = store.snapshot(path)
+    quarter = args.quarter or report.default_quarter(snap)
+    if quarter is None:
+        raise ValueError(f"{path} has no visits: nothing to summarise")
+    try:
+        result = summary.build_summary(snap, quarter, _filters(args))
+    except report.NoDataError as error:
+        raise ValueError(str(error)) from None
+    written = summary.write(result, args.out, formats)
+    for target in written:
+        print(target)
+    _audit(path, "report", document="program summary", quarter=result.quarter, files=[t.name for t in written])
     return EXIT_OK
 
 
@@ -317,7 +408,9 @@ def cmd_audit(args) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "demo": cmd_demo, "responders": cmd_responders,
-            "claim": cmd_claim, "report": cmd_report, "users": cmd_users, "audit": cmd_audit}
+            "claim": cmd_claim, "report": cmd_report, "memo": cmd_memo, "summary": cmd_summary,
+            "users": cmd_users,
+            "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,24 +4,13 @@ tables and charts, download the same report as HTML, XLSX or PDF."""
 import streamlit as st
 
 from analysis import formatting, privacy, report
-from ui import auth, context, safe, theme
+from ui import auth, context, quarters, safe, theme
 
 ctx = context.get()
 st.title("Quarterly report")
 
-quarters = ctx.call(report.quarters_with_data)
-if not quarters:
-    st.info("No visits yet: ingest a session export on the Data page first.",
-            icon=":material/upload_file:")
-    st.stop()
-
-newest_first = list(reversed(quarters))
-default = ctx.call(report.default_quarter)
 left, right = st.columns([1, 2])
-quarter = left.selectbox(
-    "Quarter", newest_first, index=newest_first.index(default) if default in newest_first else 0,
-    key="report_quarter", help="Quarters with at least one visit; the default is the latest "
-                               "quarter that had ended by the data cutoff.")
+quarter = quarters.pick(ctx, left, "report_quarter")
 audience_labels = {"clinical": "Clinical team", "external": "External (small cells hidden)"}
 if ctx.external:
     audience = "external"

@@ -35,6 +35,8 @@ PAGES = (
     PageSpec("pages/durability.py", "Durability", ":material/timelapse:", "Program", AGGREGATE),
     PageSpec("pages/patient_timeline.py", "Patient timeline", ":material/person:", "Patients",
              ("clinical",)),
+    PageSpec("pages/summary.py", "Program summary", ":material/description:", "Reporting",
+             AGGREGATE),
     PageSpec("pages/claim_check.py", "Claim check", ":material/fact_check:", "Reporting", ALL),
     PageSpec("pages/quarterly_report.py", "Quarterly report", ":material/summarize:", "Reporting", ALL),
     PageSpec("pages/data.py", "Data", ":material/upload_file:", "Data", AGGREGATE),

@@ -1,0 +1,171 @@
+"""Every file made from the demo clinic says it is synthetic, on every page
+and sheet (issue 19): the quarterly report (HTML, XLSX, PDF, both
+audiences), the claim memo (HTML, PDF) and the director's one-page summary,
+made the way a user makes them (the command line on ``--db
+data/demo.duckdb``-like files).  A clinic's files carry no such mark, and a
+copy of the demo file keeps it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from analysis import cli, db, store, synthetic_mark
+from analysis.sources import ensure_demo_db
+
+QUARTER = "2025Q4"
+MARK = synthetic_mark.TEXT
+
+
+@pytest.fixture(autouse=True)
+def _fresh_snapshots(monkeypatch):
+    monkeypatch.delenv("OUTCOMES_DB", raising=False)
+    yield
+    store.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def demo_file(demo_exports, tmp_path_factory) -> Path:
+    """The demo clinic's database as the dashboard builds it (marked)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    return ensure_demo_db(path, [demo_exports.sessions, demo_exports.medications])
+
+
+def _outputs(db_path: Path, out: Path, capsys) -> list[Path]:
+    """Every document the command line makes: the report for both
+    audiences, the memo and the one-page summary."""
+    for audience in ("clinical", "external"):
+        assert cli.main(["report", "--quarter", QUARTER, "--db", str(db_path), "--audience",
+                         audience, "--out", str(out)]) == 0
+    assert cli.main(["memo", "--db", str(db_path), "--out", str(out)]) == 0
+    assert cli.main(["summary", "--db", str(db_path), "--out", str(out)]) == 0
+    capsys.readouterr()
+    files = sorted(out.iterdir())
+    assert {f.suffix for f in files} == {".html", ".xlsx", ".pdf"}
+    assert len(files) == 2 * 3 + 2 + 2   # report x2 audiences x3 formats, memo x2, summary x2
+    return files
+
+
+def _words(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def pdf_pages(path: Path) -> list[str]:
+    """The text of each page (poppler's pdftotext; pages end with a form feed)."""
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    pages = text.split("\f")
+    if pages and not pages[-1].strip():
+        pages = pages[:-1]
+    return [_words(p) for p in pages]
+
+
+def xlsx_sheets(path: Path) -> dict[str, str]:
+    book = openpyxl.load_workbook(path)
+    return {sheet.title: _words(" ".join(str(c.value) for row in sheet.iter_rows()
+                                         for c in row if c.value is not None)
+                                + " " + (sheet.oddHeader.center.text or ""))
+            for sheet in book.worksheets}
+
+
+class _VisibleText(HTMLParser):
+    """The text a browser draws: not the head, styles or scripts."""
+
+    def __init__(self):
+        super().__init__()
+        self.skip = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("head", "style", "script", "title"):
+            self.skip += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("head", "style", "script", "title"):
+            self.skip -= 1
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_body_text(path: Path) -> str:
+    parser = _VisibleText()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return _words(" ".join(parser.parts))
+
+
+def test_every_page_and_sheet_made_from_the_demo_says_synthetic(demo_file, tmp_path, capsys):
+    assert store.Snapshot(demo_file).synthetic
+    files = _outputs(demo_file, tmp_path / "out", capsys)
+    pages = sheets = 0
+    for path in files:
+        if path.suffix == ".pdf":
+            texts = pdf_pages(path)
+            assert texts, path.name
+            for number, text in enumerate(texts, start=1):
+                assert MARK in text, f"{path.name} page {number}"
+            pages += len(texts)
+        elif path.suffix == ".xlsx":
+            for name, text in xlsx_sheets(path).items():
+                assert MARK in text, f"{path.name} sheet {name}"
+                sheets += 1
+        else:
+            text = html_body_text(path)
+            assert text.lstrip().startswith(MARK), path.name   # first thing on the page
+            # and in the margin of every printed page
+            assert "@top-center" in path.read_text(encoding="utf-8"), path.name
+    assert pages >= 6 and sheets == 2 * 8   # the reports run to several pages; 8 sheets each
+
+
+def test_the_summary_pdf_is_one_page(demo_file, tmp_path, capsys):
+    assert cli.main(["summary", "--db", str(demo_file), "--out", str(tmp_path),
+                     "--format", "pdf"]) == 0
+    capsys.readouterr()
+    (pdf,) = tmp_path.glob("*.pdf")
+    assert len(pdf_pages(pdf)) == 1
+
+
+def test_the_xlsx_mark_is_a_visible_cell_above_each_table(demo_file, tmp_path, capsys):
+    files = _outputs(demo_file, tmp_path / "out", capsys)
+    for path in (f for f in files if f.suffix == ".xlsx"):
+        for sheet in openpyxl.load_workbook(path).worksheets:
+            rows = [r for r in sheet.iter_rows(max_row=3) if any(c.value == MARK for c in r)]
+            assert rows, f"{path.name} {sheet.title}: the mark is not in the first rows"
+            cell = next(c for c in rows[0] if c.value == MARK)
+            assert cell.font.b and cell.font.color.rgb.endswith(synthetic_mark.COLOUR[1:].upper())
+
+
+def test_a_copy_of_the_demo_file_keeps_its_mark(demo_file, tmp_path, capsys):
+    copy = tmp_path / "renamed.duckdb"
+    shutil.copyfile(demo_file, copy)
+    assert not db.is_demo_database(copy)
+    snap = store.Snapshot(copy)
+    try:
+        assert snap.synthetic
+    finally:
+        snap.close()
+    assert cli.main(["memo", "--db", str(copy), "--out", str(tmp_path / "m"),
+                     "--format", "pdf"]) == 0
+    capsys.readouterr()
+    (pdf,) = (tmp_path / "m").glob("*.pdf")
+    assert all(MARK in page for page in pdf_pages(pdf))
+
+
+def test_a_clinics_files_carry_no_mark(demo_db, tmp_path, capsys):
+    """The same kind of data, ingested as a clinic's: nothing says synthetic
+    (the mark is the data's, not every output's)."""
+    assert not store.Snapshot(demo_db).synthetic
+    for path in _outputs(demo_db, tmp_path / "out", capsys):
+        if path.suffix == ".pdf":
+            assert not any("ynthetic" in page for page in pdf_pages(path)), path.name
+        elif path.suffix == ".xlsx":
+            assert not any("ynthetic" in t for t in xlsx_sheets(path).values()), path.name
+        else:
+            assert "ynthetic" not in path.read_text(encoding="utf-8"), path.name
