@@ -31,10 +31,15 @@ The patient journey, one named function per stage:
    (mostly ~10% of the dose a month, a few >10% a week), non-responders mostly
    do not.  ~15% take a benzodiazepine.  The session MME equals the
    medication export's MME wherever both exist.
-8. ``_record_mood``: PHQ-9, PCL-5 (PTSD, ~30%) and PGIC.  PGIC follows the
-   IMMPACT wording: 1 = very much improved, 4 = no change, 7 = very much worse.
+8. ``_record_mood``: PHQ-9, PCL-5 (PTSD, ~30%) and PGIC.  The demo's PGIC
+   orientation is ``PGIC_BEST = 1`` (the IMMPACT / CGI-I wording: 1 = very
+   much improved, 2 = much improved, 4 = no change, 7 = very much worse).
 9. ``_record_treatment``: route, ketamine dose, weight, vital signs, adverse
-   events.
+   events.  ``_assign_providers``: each patient's attending clinician (a
+   pseudonymous code, ``PROVIDERS``) at their site, on every visit; ~8% of
+   treatment sessions are covered by a colleague at the same site.  Drawn
+   from a generator of their own, so providers change no other value, and
+   they have no effect on response (the funnel plot should find none).
 10. ``_make_messy`` (``messy=True``): ~0.3% bad rows or values.
 
 Size: about 7.9 visit rows and 2.7 medication rows per patient, whatever
@@ -61,6 +66,18 @@ from analysis.reference import CANONICAL_COLUMNS
 # the clinic
 
 SITES = ("Denver", "Boulder", "Colorado Springs")
+# Clinicians (pseudonymous codes) by site, with their share of the site's
+# patients: one locum per site sees few patients (a small provider on the
+# funnel plot).
+PROVIDERS = (
+    (("CLN-01", 0.45), ("CLN-02", 0.35), ("CLN-03", 0.17), ("CLN-L1", 0.03)),
+    (("CLN-04", 0.55), ("CLN-05", 0.40), ("CLN-L2", 0.05)),
+    (("CLN-06", 0.60), ("CLN-07", 0.35), ("CLN-L3", 0.05)),
+)
+PROVIDER_CODES = tuple(code for site in PROVIDERS for code, _ in site)
+COVER_SHARE = 0.08        # treatment sessions given by a colleague at the same site
+# The demo's PGIC orientation: 1 = very much improved ... 7 = very much worse.
+PGIC_BEST = 1
 SITE_SHARE = (0.45, 0.30, 0.25)
 SITE_SHOW_RATE = (0.90, 0.92, 0.82)      # follow-up attendance while in care
 SITE_DECIMAL_PAIN = (0.05, 0.60, 0.25)   # share of pain scores with one decimal
@@ -219,6 +236,7 @@ def generate_demo(out_dir: str | Path, patients: int = 600, seed: int = 7,
     _record_mood(rng, p, v)
     _record_treatment(rng, p, v)
     _record_conditions(rng, p, v)
+    _assign_providers(np.random.default_rng([seed, 18]), p, v)
 
     sessions = _session_table(p, v)
     if format == "fhir":
@@ -682,6 +700,23 @@ def _record_treatment(rng: np.random.Generator, p: SimpleNamespace, v: SimpleNam
     v.spo2 = np.where(monitored, spo2, -1).astype(np.int64)
 
 
+def _assign_providers(rng: np.random.Generator, p: SimpleNamespace, v: SimpleNamespace) -> None:
+    """Each patient's attending clinician at their site, on all their visits;
+    a colleague at the same site covers ~8% of treatment sessions."""
+    offset = np.cumsum([0] + [len(site) for site in PROVIDERS])
+    p.provider = np.empty(p.n, dtype=np.int64)
+    cover = np.empty(p.n, dtype=np.int64)
+    for s, site in enumerate(PROVIDERS):
+        rows = np.nonzero(p.site == s)[0]
+        shares = np.array([share for _, share in site])
+        own = rng.choice(len(site), size=rows.size, p=shares / shares.sum())
+        # the colleague: the next clinician of the site
+        p.provider[rows] = offset[s] + own
+        cover[rows] = offset[s] + (own + 1) % len(site)
+    covered = v.treatment & (rng.random(v.n) < COVER_SHARE)
+    v.provider = np.where(covered, cover[v.pi], p.provider[v.pi])
+
+
 # --------------------------------------------------------------------------
 # conditions
 
@@ -733,6 +768,7 @@ def _session_table(p: SimpleNamespace, v: SimpleNamespace) -> pa.Table:
         "visit_id": visit_id,
         "condition": _take_text(v.condition_vocabulary, v.condition),
         "site": _take_text(SITES, p.site[v.pi]),
+        "provider": _take_text(PROVIDER_CODES, v.provider),
         "route": _take_text(ROUTES, v.route),
         "ketamine_mg": _float(v.ketamine),
         "weight_kg": _float(v.weight),

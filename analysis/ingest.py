@@ -570,6 +570,7 @@ def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
                visit_date__iso, visit_date__us,
                nullif(trim(condition), '') AS condition__value,
                nullif(trim(site), '') AS site__value,
+               nullif(trim(provider), '') AS provider__value,
                route__value, benzodiazepine__value,
                CASE WHEN nullif(trim(adverse_event), '') IS NULL THEN NULL
                     WHEN lower(trim(adverse_event)) IN ({no_event}) THEN NULL
@@ -871,7 +872,7 @@ def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
         SELECT a.natural_key, a.patient__value AS patient_id, a.visit_date__value AS visit_date,
                a.visit_type__value AS visit_type, a.visit_id__value AS visit_id,
                cm.condition, a.condition__value AS condition_raw, a.site__value AS site,
-               {typed_values}, a.adverse_event__value AS adverse_event,
+               a.provider__value AS provider, {typed_values}, a.adverse_event__value AS adverse_event,
                $ingest_id AS ingest_id, a.line AS source_line
         FROM accepted a
         LEFT JOIN condition_map cm ON cm.raw = a.condition__value

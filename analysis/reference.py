@@ -19,7 +19,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 REQUIRED_COLUMNS = ("patient_id", "visit_date", "visit_type")
 CANONICAL_COLUMNS = (
     "patient_id", "visit_date", "visit_type", "visit_id", "condition", "site",
-    "route", "ketamine_mg", "weight_kg", "pain_score", "pain_post",
+    "provider", "route", "ketamine_mg", "weight_kg", "pain_score", "pain_post",
     "opioid_mme_per_day", "benzodiazepine", "phq9", "pcl5", "pgic",
     "adverse_event", "sbp_max", "spo2_min",
 )

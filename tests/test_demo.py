@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from analysis import reference
-from analysis.demo import (CONDITION_LABELS, OTHER_LABELS, SITES, DemoFiles,
-                           generate_demo)
+from analysis.demo import (CONDITION_LABELS, COVER_SHARE, OTHER_LABELS, PGIC_BEST, PROVIDERS,
+                           SITES, DemoFiles, generate_demo)
 
 END = dt.date(2026, 9, 30)
 HIGH = ("Neuropathy", "Phantom limb pain", "Trigeminal neuralgia")
@@ -214,6 +214,42 @@ def test_clinical_values_look_real(clean):
     assert 0.05 <= (intake.benzodiazepine == "yes").mean() <= 0.25
     ptsd = sessions[sessions.pcl5 != ""].patient_id.nunique() / sessions.patient_id.nunique()
     assert 0.2 <= ptsd <= 0.4
+
+
+def test_providers_belong_to_their_site(clean):
+    _, sessions, _ = clean
+    assert sessions.provider.ne("").all()
+    site_of = {code: SITES[s] for s, site in enumerate(PROVIDERS) for code, _ in site}
+    assert (sessions.provider.map(site_of) == sessions.site).all()
+    # one attending per patient: every intake and follow-up has it; a
+    # colleague covers a few treatment sessions
+    attending = sessions[sessions.visit_type == "intake"].set_index("patient_id").provider
+    own = sessions.provider == sessions.patient_id.map(attending)
+    assert own[sessions.visit_type.isin(["intake", "follow_up"])].all()
+    covered = 1 - own[sessions.visit_type.isin(["infusion", "booster"])].mean()
+    assert abs(covered - COVER_SHARE) < 0.02
+    # every clinician sees patients, locums (CLN-L*) few
+    per_provider = attending.value_counts(normalize=True)
+    assert set(per_provider.index) == set(site_of)
+    assert per_provider[per_provider.index.str.startswith("CLN-L")].max() < 0.03
+    assert list(sessions.columns) == list(reference.CANONICAL_COLUMNS)
+
+
+def test_pgic_follows_the_demo_orientation(clean):
+    """The demo states its PGIC orientation (PGIC_BEST = 1: 1 = very much
+    improved): patients with the most pain relief at follow-up answer 1-2."""
+    assert PGIC_BEST == 1
+    _, sessions, _ = clean
+    baseline = (sessions[sessions.visit_type == "intake"].set_index("patient_id")
+                .pain_score.pipe(_number))
+    follow = sessions[(sessions.visit_type == "follow_up") & (sessions.pgic != "")].copy()
+    follow["relief"] = 1 - _number(follow.pain_score) / follow.patient_id.map(baseline)
+    follow["pgic"] = _number(follow.pgic)
+    follow = follow.dropna(subset=["relief"])
+    relieved = follow[follow.relief >= 0.5].pgic
+    unrelieved = follow[follow.relief <= 0.1].pgic
+    assert relieved.le(2).mean() >= 0.6 and unrelieved.le(2).mean() <= 0.15
+    assert follow.pgic.corr(follow.relief, method="spearman") < -0.5
 
 
 # --------------------------------------------------------------------------

@@ -136,12 +136,13 @@ def test_fold_rules():
 
 def test_ehr_aliases_with_us_dates(tmp_path, con):
     path = write(tmp_path, "ehr.csv", csv_lines(
-        "Patient,DOS,Session Type,Encounter ID,Dx,Clinic,Route of Administration,"
+        "Patient,DOS,Session Type,Encounter ID,Dx,Clinic,Attending Provider,"
+        "Route of Administration,"
         "Ketamine Dose (mg),Weight,Pain Score (0-10),Pain After,Daily MME,Benzo,PHQ-9,PCL-5,"
         "PGI-C,AE,Max SBP,Min SpO2,Notes",
-        "A-1,01/15/2024,Consult,E1,Fibromyalgia,Denver,,,81.5,7,,30,no,14,40,,,,,first visit",
-        "A-1,1/22/2024,Induction,E2,,Denver,IV,40.5,81.5,6.5,3,30,no,,,,Nausea,142,94,",
-        "A-1,03/01/2024,Check-in,E3,,Boulder,,,,4,,15,yes,9,22,6,none,,,",
+        "A-1,01/15/2024,Consult,E1,Fibromyalgia,Denver, C-7 ,,,81.5,7,,30,no,14,40,,,,,first visit",
+        "A-1,1/22/2024,Induction,E2,,Denver,C-7,IV,40.5,81.5,6.5,3,30,no,,,,Nausea,142,94,",
+        "A-1,03/01/2024,Check-in,E3,,Boulder,,,,,4,,15,yes,9,22,6,none,,,",
     ))
     result = run(con, path)
     assert (result.status, result.export_kind, result.date_format) == (
@@ -153,11 +154,11 @@ def test_ehr_aliases_with_us_dates(tmp_path, con):
     columns = [c for c in reference.CANONICAL_COLUMNS]
     got = rows(con, f"SELECT {', '.join(columns)}, source_line FROM visits ORDER BY visit_date")
     assert got == [
-        ("A-1", dt.date(2024, 1, 15), "intake", "E1", "Fibromyalgia", "Denver", None, None,
-         81.5, 7.0, None, 30.0, False, 14, 40, None, None, None, None, 2),
-        ("A-1", dt.date(2024, 1, 22), "infusion", "E2", None, "Denver", "IV", 40.5,
+        ("A-1", dt.date(2024, 1, 15), "intake", "E1", "Fibromyalgia", "Denver", "C-7", None,
+         None, 81.5, 7.0, None, 30.0, False, 14, 40, None, None, None, None, 2),
+        ("A-1", dt.date(2024, 1, 22), "infusion", "E2", None, "Denver", "C-7", "IV", 40.5,
          81.5, 6.5, 3.0, 30.0, False, None, None, None, "nausea", 142.0, 94.0, 3),
-        ("A-1", dt.date(2024, 3, 1), "follow_up", "E3", None, "Boulder", None, None,
+        ("A-1", dt.date(2024, 3, 1), "follow_up", "E3", None, "Boulder", None, None, None,
          None, 4.0, None, 15.0, True, 9, 22, 6, None, None, None, 4),
     ]
     assert scalar(con, "SELECT natural_key FROM visits WHERE visit_id = 'E2'") == "id:E2"

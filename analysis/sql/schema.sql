@@ -55,8 +55,11 @@ CREATE TABLE IF NOT EXISTS visits (
     sbp_max            DOUBLE,
     spo2_min           DOUBLE,
     ingest_id          BIGINT NOT NULL,
-    source_line        BIGINT
+    source_line        BIGINT,
+    provider           VARCHAR            -- pseudonymous clinician code (optional column)
 );
+-- A database made before the provider column existed.
+ALTER TABLE visits ADD COLUMN IF NOT EXISTS provider VARCHAR;
 
 CREATE TABLE IF NOT EXISTS medications (
     patient_id    VARCHAR NOT NULL,

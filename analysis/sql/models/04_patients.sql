@@ -20,6 +20,13 @@ per_patient AS (
             FILTER (WHERE condition IS NOT NULL) AS first_condition,
         arg_min(site, (visit_date, same_day_order, source_line))
             FILTER (WHERE site IS NOT NULL) AS first_site,
+        -- The provider (clinician code) of the first ketamine visit that
+        -- records one, else of the first visit that does.
+        coalesce(
+            arg_min(provider, (visit_date, same_day_order, source_line))
+                FILTER (WHERE provider IS NOT NULL AND visit_type IN ('infusion', 'booster')),
+            arg_min(provider, (visit_date, same_day_order, source_line))
+                FILTER (WHERE provider IS NOT NULL)) AS first_provider,
         -- The route of the first ketamine visit that records one.
         arg_min(route, (visit_date, same_day_order, source_line))
             FILTER (WHERE route IS NOT NULL AND visit_type IN ('infusion', 'booster')) AS first_route,
@@ -42,6 +49,7 @@ SELECT
     first_condition.condition_raw,
     coalesce(first_site, 'Unknown') AS site,
     coalesce(first_route, 'Unknown') AS route,
+    coalesce(first_provider, 'Unknown') AS provider,
     CASE WHEN index_date IS NOT NULL
          THEN year(index_date) || 'Q' || quarter(index_date) END AS cohort_quarter,
     first_visit_date,

@@ -23,6 +23,7 @@ SELECT
     count(visit_id) AS visit_id,
     count(condition) AS condition,
     count(site) AS site,
+    count(provider) AS provider,
     count(route) AS route,
     count(ketamine_mg) AS ketamine_mg,
     count(weight_kg) AS weight_kg,
