@@ -1,4 +1,5 @@
--- follow_ups: per treated patient and timepoint, the follow-up pain and MME.
+-- follow_ups: per treated patient and timepoint, the follow-up pain, MME and
+-- PGIC (the patient's global impression of change).
 -- Each is the non-null value from the visit closest to the target day inside
 -- the (inclusive) window, never on the index date itself; a tie goes to the
 -- later visit.  Pain uses pain_score, never pain_post.
@@ -27,6 +28,7 @@ visits_in_window AS (
         v.visit_date,
         v.pain_score,
         v.opioid_mme_per_day,
+        v.pgic,
         (abs((v.visit_date - p.index_date) - t.target_day),
          p.index_date - v.visit_date,
          -v.same_day_order,
@@ -36,7 +38,7 @@ visits_in_window AS (
     JOIN timepoints AS t
         ON v.visit_date BETWEEN p.index_date + t.window_start AND p.index_date + t.window_end
     WHERE v.visit_date <> p.index_date
-      AND (v.pain_score IS NOT NULL OR v.opioid_mme_per_day IS NOT NULL)
+      AND (v.pain_score IS NOT NULL OR v.opioid_mme_per_day IS NOT NULL OR v.pgic IS NOT NULL)
 ),
 
 closest AS (
@@ -46,7 +48,9 @@ closest AS (
         arg_min({'value': pain_score, 'date': visit_date}, closeness)
             FILTER (WHERE pain_score IS NOT NULL) AS pain,
         arg_min({'value': opioid_mme_per_day, 'date': visit_date}, closeness)
-            FILTER (WHERE opioid_mme_per_day IS NOT NULL) AS mme
+            FILTER (WHERE opioid_mme_per_day IS NOT NULL) AS mme,
+        arg_min({'value': pgic, 'date': visit_date}, closeness)
+            FILTER (WHERE pgic IS NOT NULL) AS pgic
     FROM visits_in_window
     GROUP BY patient_id, timepoint
 )
@@ -57,7 +61,9 @@ SELECT
     c.pain.value AS follow_up_pain,
     c.pain.date AS follow_up_pain_date,
     c.mme.value AS follow_up_mme,
-    c.mme.date AS follow_up_mme_date
+    c.mme.date AS follow_up_mme_date,
+    c.pgic.value AS follow_up_pgic,
+    c.pgic.date AS follow_up_pgic_date
 FROM patients AS p
 CROSS JOIN timepoints AS t
 LEFT JOIN closest AS c USING (patient_id, timepoint)

@@ -26,6 +26,7 @@ SELECT
     p.condition,
     p.condition_raw,
     p.site,
+    p.provider,
     p.route,
     p.index_date,
     p.cohort_quarter,
@@ -35,14 +36,22 @@ SELECT
     t.timepoint,
     t.target_day,
     t.window_end,
+    -- the window's first and last day (inclusive)
+    CAST(p.index_date + t.window_start AS DATE) AS window_start_date,
+    CAST(p.index_date + t.window_end AS DATE) AS window_end_date,
     b.baseline_pain,
     b.baseline_mme,
     f.follow_up_pain,
     f.follow_up_pain_date,
     f.follow_up_mme,
     f.follow_up_mme_date,
-    -- window fully elapsed by the data cutoff
-    p.index_date + t.window_end <= c.cutoff_date AS window_closed,
+    f.follow_up_pgic,
+    f.follow_up_pgic_date,
+    -- window fully elapsed by the data cutoff (SPEC §3: only then is the
+    -- patient due and the follow-up value final)
+    window_end_date <= c.cutoff_date AS window_closed,
+    -- window begun but not over at the cutoff: a follow-up may still come
+    window_start_date <= c.cutoff_date AND NOT window_closed AS window_open,
     -- The facts every responder definition is decided on (SPEC §3), as
     -- booleans that are never NULL: outcome_rules maps each combination of
     -- them to eligible / complete / due / responder per definition.  Ratios
