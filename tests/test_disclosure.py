@@ -1,0 +1,331 @@
+"""Complementary suppression (analysis.disclosure) against the attacks of
+issue 14 and against brute force.
+
+The brute-force check is independent of the algorithm: for every protected
+random table it builds the linear system an attacker has (every sum, the
+shown cells as constants, the hidden ones unknown), computes its null space
+exactly (rational arithmetic) and enumerates every sum of hidden cells: a sum
+the shown cells determine (its indicator is orthogonal to the null space)
+must be 0 or at least 11.  A linear program then bounds each hidden small
+count with counts never negative: none may be pinned to one value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from analysis import disclosure
+from analysis.audience import SMALL_CELL
+
+
+# --------------------------------------------------------------------------
+# the attacker's view
+
+
+def null_space(matrix: list[list[Fraction]], width: int) -> list[list[Fraction]]:
+    """A basis of {x : M x = 0}, by Gauss-Jordan elimination over Q."""
+    rows = [list(r) for r in matrix if any(r)]
+    pivot_of: dict[int, int] = {}
+    r = 0
+    for c in range(width):
+        found = next((i for i in range(r, len(rows)) if rows[i][c] != 0), None)
+        if found is None:
+            continue
+        rows[r], rows[found] = rows[found], rows[r]
+        rows[r] = [v / rows[r][c] for v in rows[r]]
+        for i in range(len(rows)):
+            if i != r and rows[i][c] != 0:
+                f = rows[i][c]
+                rows[i] = [a - f * b for a, b in zip(rows[i], rows[r])]
+        pivot_of[c] = r
+        r += 1
+    basis = []
+    for free in (c for c in range(width) if c not in pivot_of):
+        vector = [Fraction(0)] * width
+        vector[free] = Fraction(1)
+        for c, i in pivot_of.items():
+            vector[c] = -rows[i][free]
+        basis.append(vector)
+    return basis
+
+
+def attacker_system(tables: disclosure.Tables):
+    """Unknowns (every hidden or unpublished cell) and the equations over them."""
+    unknown = sorted((k for k in tables.values if tables.hidden(k)), key=repr)
+    index = {k: j for j, k in enumerate(unknown)}
+    rows, rhs = [], []
+    for s in tables.sums:
+        row = [Fraction(0)] * len(unknown)
+        constant = 0
+        for coefficient, key in [(1, s.total)] + [(-1, p) for p in s.parts]:
+            if key in index:
+                row[index[key]] += coefficient
+            else:
+                constant -= coefficient * tables.values[key]
+        rows.append(row)
+        rhs.append(constant)
+    return unknown, rows, rhs
+
+
+def derivable_sums(tables: disclosure.Tables, most: int = 14):
+    """Every set of hidden cells (all subsets when at most ``most`` are
+    hidden, else every subset of up to four) whose sum the shown cells
+    determine, with that sum."""
+    unknown, rows, _ = attacker_system(tables)
+    if not unknown:
+        return []
+    basis = null_space(rows, len(unknown))
+    values = np.array([tables.values[k] for k in unknown], dtype=np.int64)
+    if basis:
+        scale = [np.lcm.reduce([v.denominator for v in b]) for b in basis]
+        null = np.array([[int(v * s) for v in b] for b, s in zip(basis, scale)],
+                        dtype=np.int64).T                       # unknowns x null dimension
+    else:
+        null = np.zeros((len(unknown), 1), dtype=np.int64)
+    if len(unknown) <= most:
+        masks = ((np.arange(1, 2 ** len(unknown))[:, None] >> np.arange(len(unknown))) & 1)
+    else:
+        masks = np.array([[1 if j in combo else 0 for j in range(len(unknown))]
+                          for size in range(1, 5)
+                          for combo in itertools.combinations(range(len(unknown)), size)])
+    determined = np.all(masks @ null == 0, axis=1)
+    sums = masks @ values
+    return [([unknown[j] for j in np.flatnonzero(mask)], int(total))
+            for mask, total, fixed in zip(masks, sums, determined) if fixed]
+
+
+def bounds(tables: disclosure.Tables, key) -> tuple[float, float]:
+    """The least and greatest value of a hidden cell an attacker can tell,
+    counts never negative (a linear program)."""
+    unknown, rows, rhs = attacker_system(tables)
+    j = unknown.index(key)
+    a_eq = np.array([[float(v) for v in row] for row in rows]) if rows else None
+    b_eq = np.array(rhs, dtype=float) if rows else None
+    objective = np.zeros(len(unknown))
+    objective[j] = 1
+    low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    assert low.status == 0
+    return low.fun, (float("inf") if high.status == 3 else -high.fun)
+
+
+def assert_protected(tables: disclosure.Tables) -> None:
+    tables.protect()
+    for key in tables.published:
+        if 0 < tables.values[key] < SMALL_CELL:
+            assert tables.hidden(key), f"small count shown: {key}"
+    for cells, total in derivable_sums(tables):
+        assert not 0 < total < SMALL_CELL, f"derivable: {cells} = {total}"
+    for key in tables.values:
+        if tables.hidden(key) and 0 < tables.values[key] < SMALL_CELL:
+            low, high = bounds(tables, key)
+            assert high - low > 0.5, f"{key} pinned to {low}"
+
+
+# --------------------------------------------------------------------------
+# the attacks of issue 14, by hand
+
+
+def one_way(values: dict[str, int], total: str = "total") -> disclosure.Tables:
+    tables = disclosure.Tables()
+    for key, value in values.items():
+        tables.cell(key, value)
+    tables.cell(total, sum(values.values()))
+    tables.add_sum(total, list(values))
+    return tables
+
+
+def test_a_lone_small_part_gets_a_complement_so_the_total_does_not_give_it_away():
+    # new patients 234 − (74 + 46 + 113) = 1
+    tables = one_way({"Boulder": 74, "Denver": 46, "Colorado Springs": 113, "Pueblo": 1})
+    assert tables.withheld() == {"Pueblo", "Denver"}
+    assert tables.shown("total") == 234
+    assert_protected(tables)
+
+
+def test_two_small_parts_adding_up_to_under_11_get_a_third():
+    # the old rule added a complement only when exactly one cell was hidden
+    tables = one_way({"a": 3, "b": 4, "c": 50, "d": 80})
+    assert tables.withheld() == {"a", "b", "c"}
+    assert_protected(tables)
+
+
+def test_hidden_parts_adding_up_to_11_or_more_need_no_complement():
+    tables = one_way({"a": 5, "b": 7, "c": 50})
+    assert tables.withheld() == {"a", "b"}
+    assert_protected(tables)
+
+
+def test_a_small_total_is_hidden_with_its_parts():
+    tables = one_way({"a": 0, "b": 4, "c": 3})
+    assert tables.withheld() == {"b", "c", "total"}
+    assert_protected(tables)
+
+
+def test_itt_minus_completers_cannot_give_the_patients_without_a_follow_up():
+    # 59 ITT, 50 completers: 9 patients without a follow-up, never shown
+    tables = disclosure.Tables()
+    tables.cell("itt", 59)
+    tables.cell("completers", 50)
+    tables.cell("missing", 9, published=False)
+    tables.add_sum("itt", ["completers", "missing"])
+    assert tables.withheld() == {"completers"}
+    assert tables.shown("itt") == 59
+    assert_protected(tables)
+
+
+def rate_table(groups: dict[str, tuple[int, int]]) -> disclosure.Tables:
+    """Groups with n and responders k (non-responders n − k), and the total."""
+    tables = disclosure.Tables()
+    for g, (n, k) in groups.items():
+        tables.cell(("n", g), n)
+        tables.cell(("k", g), k)
+        tables.cell(("nr", g), n - k)
+        tables.add_sum(("n", g), [("k", g), ("nr", g)])
+    for measure in ("n", "k", "nr"):
+        tables.cell((measure, "all"), sum(tables.values[(measure, g)] for g in groups))
+        tables.add_sum((measure, "all"), [(measure, g) for g in groups])
+    tables.add_sum(("n", "all"), [("k", "all"), ("nr", "all")])
+    return tables
+
+
+def test_a_numerator_under_11_inside_a_large_group_is_hidden_with_its_rate():
+    # "1 of 122" responders: n stays, the numerator (and so the rate) goes
+    tables = rate_table({"Migraine": (122, 1), "Neuropathy": (80, 40), "Lupus": (60, 25)})
+    assert tables.hidden(("k", "Migraine")) and tables.shown(("n", "Migraine")) == 122
+    assert tables.shown(("k", "all")) == 66
+    assert_protected(tables)
+
+
+def test_a_quarter_and_its_months_cannot_be_differenced():
+    tables = disclosure.Tables()
+    months = {"Jan": 30, "Feb": 4, "Mar": 25, "Apr": 20, "May": 22, "Jun": 18}
+    for month, value in months.items():
+        tables.cell(month, value)
+    tables.cell("Q1", 59)
+    tables.cell("Q2", 60)
+    tables.cell("H1", 119)
+    tables.add_sum("Q1", ["Jan", "Feb", "Mar"])
+    tables.add_sum("Q2", ["Apr", "May", "Jun"])
+    tables.add_sum("H1", ["Q1", "Q2"])
+    assert tables.hidden("Feb") and tables.hidden("Mar")
+    assert_protected(tables)
+
+
+def test_a_bridge_between_two_hidden_patterns_is_caught_by_the_exact_check():
+    # In both rows the hidden cells add up to 11 or more, yet row b's single
+    # hidden cell is the row total minus its shown cells, and with it the
+    # column gives a's small count away: the exact check hides one more.
+    tables = rate_table({"a": (40, 3), "b": (30, 20), "c": (50, 25)})
+    assert_protected(tables)
+    assert not tables.shown(("k", "a"))
+
+
+# --------------------------------------------------------------------------
+# brute force
+
+
+def random_count(rng: random.Random) -> int:
+    roll = rng.random()
+    if roll < 0.15:
+        return 0
+    if roll < 0.55:
+        return rng.randint(1, 10)
+    return rng.randint(11, 60)
+
+
+def random_one_way(rng):
+    return one_way({f"p{i}": random_count(rng) for i in range(rng.randint(2, 7))})
+
+
+def random_two_way(rng):
+    rows, columns = rng.randint(2, 4), rng.randint(2, 4)
+    tables = disclosure.Tables()
+    grid = {(r, c): random_count(rng) for r in range(rows) for c in range(columns)}
+    for key, value in grid.items():
+        tables.cell(key, value)
+    for r in range(rows):
+        tables.cell((r, "all"), sum(grid[(r, c)] for c in range(columns)))
+        tables.add_sum((r, "all"), [(r, c) for c in range(columns)])
+    for c in range(columns):
+        tables.cell(("all", c), sum(grid[(r, c)] for r in range(rows)))
+        tables.add_sum(("all", c), [(r, c) for r in range(rows)])
+    tables.cell(("all", "all"), sum(grid.values()))
+    tables.add_sum(("all", "all"), [(r, "all") for r in range(rows)])
+    tables.add_sum(("all", "all"), [("all", c) for c in range(columns)])
+    return tables
+
+
+def random_rates(rng):
+    groups = {}
+    for g in range(rng.randint(2, 5)):
+        n = random_count(rng)
+        groups[f"g{g}"] = (n, rng.randint(0, n))
+    return rate_table(groups)
+
+
+def random_hierarchy(rng):
+    tables = disclosure.Tables()
+    quarters = []
+    for q in range(rng.randint(2, 3)):
+        months = [tables.cell((q, m), random_count(rng)) for m in range(3)]
+        quarters.append(tables.cell(("Q", q), sum(tables.values[m] for m in months)))
+        tables.add_sum(("Q", q), months)
+    tables.cell("year", sum(tables.values[q] for q in quarters))
+    tables.add_sum("year", quarters)
+    return tables
+
+
+def random_itt_completers(rng):
+    """Groups with ITT n = completers n + missing (never shown) and shared responders."""
+    tables = disclosure.Tables()
+    groups = [f"g{i}" for i in range(rng.randint(1, 4))]
+    for g in groups:
+        completers = random_count(rng)
+        missing = random_count(rng)
+        k = rng.randint(0, completers)
+        tables.cell(("itt", g), completers + missing)
+        tables.cell(("completers", g), completers)
+        tables.cell(("missing", g), missing, published=False)
+        tables.cell(("k", g), k)
+        tables.cell(("nr_itt", g), completers + missing - k)
+        tables.cell(("nr_completers", g), completers - k)
+        tables.add_sum(("itt", g), [("completers", g), ("missing", g)])
+        tables.add_sum(("itt", g), [("k", g), ("nr_itt", g)])
+        tables.add_sum(("completers", g), [("k", g), ("nr_completers", g)])
+    for measure in ("itt", "completers", "missing", "k", "nr_itt", "nr_completers"):
+        total = sum(tables.values[(measure, g)] for g in groups)
+        tables.cell((measure, "all"), total, published=measure != "missing")
+        tables.add_sum((measure, "all"), [(measure, g) for g in groups])
+    tables.add_sum(("itt", "all"), [("completers", "all"), ("missing", "all")])
+    return tables
+
+
+SHAPES = [random_one_way, random_two_way, random_rates, random_hierarchy, random_itt_completers]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda f: f.__name__)
+def test_brute_force_on_random_small_tables(shape):
+    rng = random.Random(f"issue14-{shape.__name__}")
+    hidden_somewhere = 0
+    for _ in range(250):   # 5 shapes x 250 = 1,250 tables
+        tables = shape(rng)
+        assert_protected(tables)
+        hidden_somewhere += bool(tables.withheld())
+    assert hidden_somewhere > 150     # the tables did exercise suppression
+
+
+def test_the_check_catches_the_old_rule():
+    """The brute-force check is not blind: the old rule (one complement only
+    when exactly one cell is hidden) fails it."""
+    tables = one_way({"a": 3, "b": 4, "c": 50, "d": 80})
+    tables._hidden = {"a", "b"}
+    with pytest.raises(AssertionError, match="derivable"):
+        for cells, total in derivable_sums(tables):
+            assert not 0 < total < SMALL_CELL, f"derivable: {cells} = {total}"
