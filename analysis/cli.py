@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("--target", type=float, default=0.70)
 
+    worklist = commands.add_parser(
+        "worklist", help="who needs follow-up: open windows, missed follow-ups, stopped in "
+                         "induction (patient ids: for the clinical team)")
+    _add_db(worklist)
+    worklist.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_filters(worklist)
+
     report = commands.add_parser("report", help="write the quarterly report (HTML, XLSX, PDF)")
     report.add_argument("--quarter", required=True, help="the quarter, e.g. 2026Q3")
     _add_db(report)
@@ -286,6 +293,44 @@ def cmd_claim(args) -> int:
     return EXIT_OK
 
 
+def cmd_worklist(args) -> int:
+    from analysis import outcomes, store, worklist
+    path = _existing_db(args)
+    snap = store.snapshot(path)
+    result = worklist.worklist(snap, _filters(args))
+    # Patient ids leave the database: audited like a download from the dashboard.
+    _audit(path, "download", what="follow-up worklist", file="standard output",
+           filters=result.filters.describe())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return EXIT_OK
+    print(f"Follow-up worklist, data cutoff {result.cutoff} ({result.filters.describe()})")
+    for timepoint in worklist.TIMEPOINTS:
+        rows = result.due(timepoint)
+        print(f"\n{outcomes.TIMEPOINT_LABELS[timepoint]}: {len(rows)} patients with the window "
+              f"open and no pain score yet")
+        if len(rows):
+            print(f"  {'patient':<16}{'window closes':<15}{'days left':>10}  last visit")
+        for r in rows.itertuples():
+            print(f"  {r.patient_id:<16}{r.window_end_date.isoformat():<15}{r.days_left:>10}  "
+                  f"{r.last_visit_date}")
+    print(f"\nMissed (window closed without a pain score; ITT non-responders when baseline "
+          f"pain > 0): {len(result.missed)}")
+    if len(result.missed):
+        print(f"  {'patient':<16}{'timepoint':<11}{'window closed':<15}{'last visit':<12}"
+              f"{'days since':>11}")
+    for r in result.missed.itertuples():
+        print(f"  {r.patient_id:<16}{r.timepoint:<11}{r.window_end_date.isoformat():<15}"
+              f"{r.last_visit_date.isoformat():<12}{r.days_since_last_visit:>11}")
+    print(f"\nStopped during induction: {len(result.stopped_in_induction)}")
+    if len(result.stopped_in_induction):
+        print(f"  {'patient':<16}{'infusions':>10}  {'last visit':<12}{'days since':>11}")
+    for r in result.stopped_in_induction.itertuples():
+        print(f"  {r.patient_id:<16}{r.induction_infusions:>10}  "
+              f"{r.last_visit_date.isoformat():<12}{r.days_since_last_visit:>11}")
+    return EXIT_OK
+
+
 def cmd_report(args) -> int:
     from analysis import outcomes, report, store
     try:
@@ -408,9 +453,8 @@ def cmd_audit(args) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "demo": cmd_demo, "responders": cmd_responders,
-            "claim": cmd_claim, "report": cmd_report, "memo": cmd_memo, "summary": cmd_summary,
-            "users": cmd_users,
-            "audit": cmd_audit}
+            "claim": cmd_claim, "worklist": cmd_worklist, "report": cmd_report,
+            "memo": cmd_memo, "summary": cmd_summary, "users": cmd_users, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,3 +82,37 @@ def safe_for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """Every CSV the product hands out: UTF-8, formulas neutralised."""
     return safe_for_spreadsheet(frame).to_csv(index=False).encode("utf-8")
+
+
+def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
+    """A workbook of plain tables (one sheet per frame, named by its key),
+    formulas neutralised and every string written as text."""
+    import io
+
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
+                                        "strings_to_urls": False})
+    header = book.add_format({"bold": True})
+    day = book.add_format({"num_format": "yyyy-mm-dd"})
+    for name, frame in sheets.items():
+        sheet = book.add_worksheet(str(neutralise_formula(name))[:31])
+        safe = safe_for_spreadsheet(frame)
+        for column, title in enumerate(safe.columns):
+            sheet.write_string(0, column, str(title), header)
+            sheet.set_column(column, column, max(12, len(str(title)) + 2))
+        for row, values in enumerate(safe.itertuples(index=False), start=1):
+            for column, value in enumerate(values):
+                if value is None or (isinstance(value, float) and value != value):
+                    continue
+                if isinstance(value, str):
+                    sheet.write_string(row, column, value)
+                elif hasattr(value, "isoformat") and hasattr(value, "year"):
+                    sheet.write_datetime(row, column, pd.Timestamp(value).to_pydatetime(), day)
+                elif isinstance(value, bool):
+                    sheet.write_boolean(row, column, value)
+                else:
+                    sheet.write_number(row, column, float(value))
+    book.close()
+    return buffer.getvalue()
