@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import formatting, outcomes, privacy, stats
+from analysis import formatting, outcomes, pgic, privacy, stats
 from analysis.outcomes import Filters, GroupRate, optional_date
 from analysis.queries import run_query
 from analysis.store import Snapshot
@@ -288,8 +288,10 @@ def _median_measure(rows: pd.DataFrame, quarter: Quarter | None,
 
 def overview(snap: Snapshot, filters: Filters = Filters(), timepoint: str = "3m",
              definition: str = "pain30", population: str = "itt",
-             ci: str = "wilson") -> Overview:
+             ci: str = "wilson", pgic_best: int = pgic.DEFAULT_BEST) -> Overview:
     """The headline numbers of the program with their quarter-on-quarter change.
+
+    ``pgic_best``: the data's PGIC orientation (1 or 7 = very much improved).
 
     Values cover everything in view (all cohorts); each measure also carries
     its value in the reporting quarter and the quarter before (see the module
@@ -325,6 +327,9 @@ def overview(snap: Snapshot, filters: Filters = Filters(), timepoint: str = "3m"
         count_measure("infusions", "Infusion visits", "infusions"),
         count_measure("boosters", "Boosters", "boosters"),
         rate("responder_rate", f"Responders ({definition})", definition),
+        _rate_measure("pgic_improved", pgic.LABEL,
+                      pgic.pgic_patients(snap, timepoint, filters, pgic_best), population, ci,
+                      quarter, previous),
         _median_measure(rows, quarter, previous),
         rate("mme50", "Opioid dose halved (mme50)", "mme50"),
         rate("mme_stop", "Off opioids (mme_stop)", "mme_stop"),
@@ -349,8 +354,12 @@ class ConditionSummary:
     pain_change: stats.PairedChange   # all conditions in view (outcomes.median_pain_change)
     external: bool
     # the fields of outcomes.ConditionRow and suppressed; ranked by the lower
-    # end of the rate's CI (highest first), conditions with n < 11 last
+    # end of the rate's CI (highest first), conditions with n < 11 last; and
+    # the PGIC result beside the pain one: pgic_n, pgic_responders,
+    # pgic_rate, pgic_ci_low, pgic_ci_high (internal readers only; None for
+    # the external audience)
     table: pd.DataFrame
+    pgic: GroupRate | None = None  # PGIC much or very much improved, all conditions in view
 
     @property
     def median_change(self) -> float | None:
@@ -364,12 +373,15 @@ CONDITION_VALUE_COLUMNS = ["responders", "rate", "ci_low", "ci_high", "median_ch
 
 def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
                       population: str = "itt", filters: Filters = Filters(),
-                      ci: str = "wilson", external: bool = False) -> ConditionSummary:
-    """Responder rate by condition (outcomes.condition_table) and program-wide.
+                      ci: str = "wilson", external: bool = False,
+                      pgic_best: int = pgic.DEFAULT_BEST) -> ConditionSummary:
+    """Responder rate by condition (outcomes.condition_table) and program-wide,
+    with the PGIC result beside it (internal readers).
 
     ``too_few`` marks n < 11.  For people outside the clinical team
     (``external``) small cells are suppressed with their complements
-    (privacy.suppress): n and every value blanked, ``suppressed`` True.
+    (privacy.suppress): n and every value blanked, ``suppressed`` True; the
+    PGIC columns (another denominator) are left empty.
     """
     outcomes.check_setting(timepoint, definition, population, ci)
     rates = outcomes.responder_rates(snap, timepoint, definition, population, filters, ci)
@@ -383,9 +395,23 @@ def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "
     else:
         table["suppressed"] = False
     table = table.reset_index(drop=True)
+    overall_pgic = None
+    pgic_columns = {"n": "pgic_n", "responders": "pgic_responders", "rate": "pgic_rate",
+                    "ci_low": "pgic_ci_low", "ci_high": "pgic_ci_high"}
+    if external:
+        for column in pgic_columns.values():
+            table[column] = None
+    else:
+        improved = pgic.pgic_rates(snap, timepoint, population, filters, ci, pgic_best)
+        overall_pgic = improved.overall
+        by_condition = pd.DataFrame(
+            [{"condition": g.group, **{c: getattr(g, f) for f, c in pgic_columns.items()}}
+             for g in improved.by_condition],
+            columns=["condition", *pgic_columns.values()])
+        table = table.merge(by_condition, on="condition", how="left")
     change = outcomes.median_pain_change(snap, timepoint, filters)
     return ConditionSummary(timepoint, definition, population, ci, rates.overall, change,
-                            external, table)
+                            external, table, overall_pgic)
 
 
 def p_text(p: float | None) -> str:

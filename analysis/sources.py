@@ -24,6 +24,17 @@ class DataSource:
     def label(self) -> str:
         return "Demo clinic (synthetic data)" if self.is_demo else f"Clinic data ({self.path.name})"
 
+    @property
+    def pgic_best(self) -> int:
+        """Which end of the PGIC scale is "very much improved" in this data:
+        the demo states its own (``demo.PGIC_BEST``); a clinic's is the
+        ``OUTCOMES_PGIC_BEST`` setting (:func:`analysis.pgic.configured_best`)."""
+        if self.is_demo:
+            from analysis.demo import PGIC_BEST
+            return PGIC_BEST
+        from analysis.pgic import configured_best
+        return configured_best()
+
 
 _complete_demos: set[tuple] = set()
 

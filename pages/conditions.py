@@ -3,14 +3,14 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import formatting, outcomes, privacy, program
+from analysis import formatting, outcomes, pgic, privacy, program
 from ui import context, theme
 
 ctx = context.get()
 st.title("Results by condition")
 
 summary = ctx.call(program.condition_summary, ctx.timepoint, ctx.definition, ctx.population,
-                   ctx.filters, ctx.ci, ctx.external)
+                   ctx.filters, ctx.ci, ctx.external, ctx.source.pgic_best)
 table = summary.table
 overall = summary.overall
 ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
@@ -64,6 +64,22 @@ for kind, rows in (("reported", shown[~shown["too_few"] & ~shown["suppressed"]])
         hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>"
                       "%{customdata[2]} of %{customdata[3]} patients<extra></extra>",
     ))
+pgic_shown = shown[~shown["suppressed"] & shown["pgic_rate"].notna()]
+if not pgic_shown.empty:
+    # What patients say, beside the pain result (no interval: see the table).
+    figure.add_trace(go.Scatter(
+        x=pgic_shown["pgic_rate"].astype(float),
+        y=[row_label(r) for r in pgic_shown.itertuples()],
+        mode="markers", name=pgic.LABEL,
+        marker=dict(size=10, color=theme.ACCENT, symbol="diamond-open", line=dict(width=2)),
+        customdata=[[r.condition, formatting.rate_with_ci(r.pgic_rate, r.pgic_ci_low,
+                                                          r.pgic_ci_high),
+                     formatting.count(r.pgic_responders), formatting.count(r.pgic_n)]
+                    for r in pgic_shown.itertuples()],
+        hovertemplate="<b>%{customdata[0]}</b><br>PGIC much or very much improved: "
+                      "%{customdata[1]}<br>%{customdata[2]} of %{customdata[3]} patients"
+                      "<extra></extra>",
+    ))
 suppressed = shown[shown["suppressed"]]
 if not suppressed.empty:
     # Keep the category on the axis, with nothing drawn: too few to report.
@@ -95,6 +111,8 @@ rows = [{
     "Responders": cell(r, formatting.count(r.responders)),
     "Rate": cell(r, formatting.percent(r.rate)),
     f"95% CI ({ci_name})": cell(r, program.percent_range(r.ci_low, r.ci_high)),
+    "PGIC much improved": cell(r, formatting.rate_with_ci(r.pgic_rate, r.pgic_ci_low,
+                                                          r.pgic_ci_high)),
     "p vs other conditions (Holm)": cell(r, formatting.p_value(r.p_holm)),
     "With a pain follow-up (n)": cell(r, formatting.count(r.change_n)),
     CHANGE: cell(r, formatting.change_with_ci(r.median_change, r.median_ci_low,
@@ -109,6 +127,9 @@ rows.append({
     "Responders": formatting.count(overall.responders),
     "Rate": formatting.percent(overall.rate),
     f"95% CI ({ci_name})": program.percent_range(overall.ci_low, overall.ci_high),
+    "PGIC much improved": formatting.rate_with_ci(*((summary.pgic.rate, summary.pgic.ci_low,
+                                                      summary.pgic.ci_high) if summary.pgic
+                                                    else (None, None, None))),
     "p vs other conditions (Holm)": "",
     "With a pain follow-up (n)": formatting.count(change.n),
     CHANGE: formatting.change_with_ci(change.median, change.ci_low, change.ci_high),
@@ -126,4 +147,10 @@ st.caption(f"Too few: fewer than {outcomes.SMALL_CELL} patients, shown to the cl
            "changed by exactly the median that it is the median with at least 95% confidence; "
            "none under 6 patients. Wilcoxon p: signed-rank test of the changes against no "
            "change. p vs other conditions: Fisher's exact test of each condition's responder "
-           "rate against all other conditions pooled, Holm-adjusted across conditions.")
+           "rate against all other conditions pooled, Holm-adjusted across conditions. "
+           f"PGIC much improved (◇ on the chart): patients answering much or very much improved "
+           f"on the Patient Global Impression of Change "
+           f"({pgic.orientation_text(ctx.source.pgic_best)}) at this timepoint, "
+           f"{'ITT (no PGIC in the window counts as not improved)' if ctx.population == 'itt' else 'completers only'}, "
+           f"with its 95% {ci_name} interval; its denominator is every treated patient due, "
+           "since PGIC needs no baseline.")

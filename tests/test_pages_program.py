@@ -9,7 +9,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import formatting, outcomes, program, store
+from analysis import formatting, outcomes, pgic, program, store
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from tests.conftest import (NON_DEFAULT_QUERY, ROOT, assert_no_errors, caption_text, frame_with,
@@ -54,7 +54,7 @@ def test_overview_page(app_db, demo_snapshot, setting):
     view = program.overview(demo_snapshot, filters, timepoint, definition, population, "wilson")
     assert view.patients > 0
     metrics = {m.label: m for m in app.metric}
-    assert len(metrics) == len(view.measures) == 7
+    assert len(metrics) == len(view.measures) == 8
     captions = caption_text(app)
     for measure in view.measures:
         shown = metrics[measure.label]
@@ -68,6 +68,10 @@ def test_overview_page(app_db, demo_snapshot, setting):
                                                                      filters).patients
     rate = outcomes.responder_rates(demo_snapshot, timepoint, definition, population, filters)
     assert metrics[f"Responders ({definition})"].value == formatting.percent(rate.overall.rate)
+    improved = pgic.pgic_rates(demo_snapshot, timepoint, population, filters)
+    assert metrics[pgic.LABEL].value == formatting.percent(improved.overall.rate)
+    assert (f"{formatting.count(improved.overall.responders)} of "
+            f"{formatting.count(improved.overall.n)} patients") in captions
 
     side = frame_with(app, "measure")
     assert list(side["measure"]) == [m.label for m in view.measures]
@@ -112,6 +116,14 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     assert list(body["p vs other conditions (Holm)"]) == [formatting.p_value(r.p_holm)
                                                           for r in rows]
     assert list(body["Note"]) == ["too few" if r.n < outcomes.SMALL_CELL else "" for r in rows]
+    improved = pgic.pgic_rates(demo_snapshot, timepoint, population, filters)
+    by_condition = {g.group: g for g in improved.by_condition}
+    assert list(body["PGIC much improved"]) == [
+        formatting.rate_with_ci(by_condition[r.condition].rate, by_condition[r.condition].ci_low,
+                                by_condition[r.condition].ci_high)
+        if r.condition in by_condition else "–" for r in rows]
+    assert table.iloc[-1]["PGIC much improved"] == formatting.rate_with_ci(
+        improved.overall.rate, improved.overall.ci_low, improved.overall.ci_high)
     total = table.iloc[-1]
     overall = outcomes.responder_rates(demo_snapshot, timepoint, definition, population,
                                        filters).overall
@@ -125,6 +137,8 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     (chart,) = plotly_figures(app)
     drawn = {}
     for trace in chart.data:
+        if trace.name == pgic.LABEL:
+            continue
         for label, x in zip(trace.y, trace_values(trace.x)):
             drawn[label] = x
     for r in rows:
@@ -132,6 +146,12 @@ def test_conditions_page(app_db, demo_snapshot, setting):
         assert drawn[label] == pytest.approx(r.rate)
     (line,) = [s for s in chart.layout.shapes if s.type == "line"]
     assert line.x0 == pytest.approx(summary.overall.rate)
+    (diamonds,) = [t for t in chart.data if t.name == pgic.LABEL]
+    drawn = dict(zip(diamonds.y, trace_values(diamonds.x)))
+    for r in rows:
+        label = f"{r.condition} (n={formatting.count(r.n)})" + (", too few" if r.n < 11 else "")
+        if r.condition in by_condition and by_condition[r.condition].rate is not None:
+            assert drawn[label] == pytest.approx(by_condition[r.condition].rate)
 
 
 # --------------------------------------------------------------------------
