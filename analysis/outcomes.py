@@ -212,7 +212,7 @@ def counts_by_condition(snap: Snapshot, filters: Filters = Filters(),
     rules ``patient_outcomes`` is built from, instead of scanning the
     patients × timepoints × definitions rows of ``patient_outcomes``.
     """
-    if group_by not in ("condition", "site", "route", "cohort_quarter"):
+    if group_by not in ("condition", "site", "provider", "route", "cohort_quarter"):
         raise ValueError(f"cannot group by {group_by!r}")
     where, params = filters.sql()
     facts = ", ".join(RULE_FACTS)

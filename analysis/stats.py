@@ -15,6 +15,8 @@ computed is ``None`` rather than NaN, so callers can test ``is None``.
 * :func:`kaplan_meier`   Kaplan-Meier curve, log-log pointwise CI, median
   with a CI read off the bands.
 * :func:`p_chart`        p-chart control limits.
+* :func:`funnel_limits`  funnel-plot control limits around a target rate
+  (exact binomial, interpolated).
 * :func:`odds_ratio`     2x2 sample odds ratio, Woolf CI, Fisher p.
 """
 
@@ -33,6 +35,7 @@ __all__ = [
     "ClaimTest", "ControlLimits", "GroupComparison", "KaplanMeier", "OddsRatio",
     "PairedChange", "Proportion", "claim_test", "compare_groups", "holm",
     "kaplan_meier", "median_change", "median_ranks", "odds_ratio", "p_chart", "proportion",
+    "funnel_limits", "FUNNEL_LEVELS",
 ]
 
 _METHODS = {"wilson": "wilson", "exact": "exact"}
@@ -478,6 +481,43 @@ def p_chart(responders: Sequence[int], n: Sequence[int], sigma: float = 3.0) -> 
         lower.append(max(0.0, centre - half))
         upper.append(min(1.0, centre + half))
     return ControlLimits(centre, lower, upper)
+
+
+FUNNEL_LEVELS = (0.95, 0.998)   # "about 2 and 3 standard deviations" (Spiegelhalter 2005)
+
+
+def funnel_limits(target: float, n, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Funnel-plot control limits for a proportion: the range of observed
+    rates k/n that a unit of volume ``n`` shows with probability ``level``
+    when its true rate is ``target`` (Spiegelhalter, Stat Med 2005;24:1185).
+
+    Exact binomial, not the normal approximation (which is poor at the small
+    volumes a funnel plot is for): for the lower limit p = (1 - level) / 2
+    and the upper p = (1 + level) / 2, r is the smallest count with
+    F(r) >= p under Binomial(n, target), interpolated between counts as
+    ``(r - a) / n`` with ``a = (F(r) - p) / (F(r) - F(r - 1))``, so that the
+    limits are smooth in n; clipped to [0, 1].  Returns (lower, upper)
+    arrays, one value per n (n >= 1).
+    """
+    target = float(target)
+    if not 0.0 <= target <= 1.0:
+        raise ValueError(f"target must be a proportion, got {target!r}")
+    c = _level(level)
+    volume = np.asarray(n, dtype=float)
+    if np.any(volume < 1) or np.any(volume != np.floor(volume)):
+        raise ValueError("volumes must be whole numbers of at least 1")
+    if target in (0.0, 1.0):
+        flat = np.full(volume.shape, target)
+        return flat, flat.copy()
+
+    def limit(p: float) -> np.ndarray:
+        r = stats.binom.ppf(p, volume, target)
+        at = stats.binom.cdf(r, volume, target)
+        below = stats.binom.cdf(r - 1, volume, target)
+        a = (at - p) / (at - below)
+        return np.clip((r - a) / volume, 0.0, 1.0)
+
+    return limit((1.0 - c) / 2.0), limit((1.0 + c) / 2.0)
 
 
 @dataclass(frozen=True)
