@@ -1,0 +1,63 @@
+"""Dose and course: response by induction infusions completed and by dose."""
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from analysis import audience, formatting, outcomes, program, treatment_course
+from ui import context, theme
+
+ctx = context.get()
+st.title("Dose & course")
+
+result = ctx.call(treatment_course.course, ctx.timepoint, ctx.definition, ctx.population,
+                  ctx.filters, ctx.ci, audience.for_role(ctx.role))
+ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
+
+st.caption(f"Responder rate ({ctx.setting_text}) by the number of induction infusions "
+           f"completed (treatment sessions on days 0–{program.INDUCTION_DAYS} after the first) "
+           f"and by the mean ketamine dose per kg over them, with 95% {ci_name} intervals.")
+st.warning(result.caveat, icon=":material/warning:")
+
+if result.by_infusions["n"].sum() == 0:
+    st.info("No patients match the filters at this timepoint.", icon=":material/filter_alt_off:")
+    st.stop()
+
+figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, shared_yaxes=True,
+                       subplot_titles=("By induction infusions completed", "By dose per kg"))
+for column, table, colour in ((1, result.by_infusions, theme.PRIMARY),
+                              (2, result.by_dose, theme.ACCENT)):
+    shown = table[table["n"] > 0]
+    figure.add_trace(go.Bar(
+        x=list(shown["group"]), y=shown["rate"], marker=dict(
+            color=[theme.NEUTRAL if few else colour for few in shown["too_few"]]),
+        error_y=dict(type="data", symmetric=False, array=shown["ci_high"] - shown["rate"],
+                     arrayminus=shown["rate"] - shown["ci_low"], color="#444", thickness=1.2),
+        text=[f"n={formatting.count(n)}" for n in shown["n"]], textposition="inside",
+        insidetextanchor="start",
+        customdata=[[formatting.rate_with_ci(r.rate, r.ci_low, r.ci_high),
+                     formatting.count(r.responders), formatting.count(r.n)]
+                    for r in shown.itertuples()],
+        hovertemplate="%{x}: %{customdata[0]}<br>%{customdata[1]} of %{customdata[2]} "
+                      "patients<extra></extra>",
+        showlegend=False), row=1, col=column)
+figure.update_yaxes(range=[0, 1], tickformat=".0%", title="responder rate", row=1, col=1)
+st.plotly_chart(theme.styled(figure, f"{outcomes.DEFINITION_LABELS[ctx.definition]} at "
+                                     f"{outcomes.TIMEPOINT_LABELS[ctx.timepoint]}", height=440),
+                width="stretch")
+
+
+def table_rows(table, name):
+    return [{name: r.group, "Patients (n)": formatting.count(r.n),
+             "Responders": formatting.count(r.responders), "Rate": formatting.percent(r.rate),
+             f"95% CI ({ci_name})": program.percent_range(r.ci_low, r.ci_high),
+             "Note": "too few" if r.too_few else ""} for r in table.itertuples()]
+
+
+left, right = st.columns(2)
+left.dataframe(table_rows(result.by_infusions, "Induction infusions"), hide_index=True,
+               width="stretch")
+right.dataframe(table_rows(result.by_dose, "Dose per kg"), hide_index=True, width="stretch")
+st.caption(f"Grey bars and 'too few': fewer than {audience.SMALL_CELL} patients. Dose per kg: "
+           f"each session's ketamine mg over the weight recorded at it (else the last weight "
+           f"before it), averaged over the induction sessions.")

@@ -1,0 +1,67 @@
+"""Follow-up worklist (clinical team): who needs a call."""
+
+import streamlit as st
+
+from analysis import audience, formatting, outcomes, program, worklist
+from ui import auth, context
+
+ctx = context.get()
+st.title("Follow-up worklist")
+
+result = ctx.call(worklist.worklist, ctx.filters, audience.for_role(ctx.role))
+tables = result.tables()
+counts = result.counts()
+
+st.caption(
+    f"Patients in view ({ctx.filters.describe()}) as of the data cutoff "
+    f"{formatting.long_date(result.cutoff)}, the latest visit in the data. **Follow-up due**: "
+    f"the window of a timepoint has begun and is not over at the cutoff, and no pain score is "
+    f"in it yet. **Missed**: the window is over without a pain score; under ITT these patients "
+    f"count as non-responders (when their baseline pain is above 0). **Stopped in induction**: "
+    f"did not complete induction ({program.INDUCTION_TEXT}), no visit since their last "
+    f"infusion, at least {worklist.STOPPED_AFTER_DAYS} days ago. Click a column header to "
+    f"sort; the sidebar's Sites filter narrows every list.")
+
+columns = st.columns(5)
+for column, timepoint in zip(columns, worklist.TIMEPOINTS):
+    column.metric(f"Due at {outcomes.TIMEPOINT_LABELS[timepoint]}",
+                  formatting.count(counts[timepoint]),
+                  help="Window open at the cutoff, no pain score in it yet.")
+columns[3].metric("Missed follow-ups", formatting.count(counts["missed"]),
+                  help="Patient-timepoints whose window closed without a pain score.")
+columns[4].metric("Stopped in induction", formatting.count(counts["stopped_in_induction"]))
+
+due, missed, stopped = st.tabs(["Follow-up due", "Missed follow-up", "Stopped in induction"])
+with due:
+    frame = tables["Follow-up due"]
+    if frame.empty:
+        st.info("No patient has an open window without a pain score.")
+    else:
+        st.dataframe(frame, hide_index=True, width="stretch")
+        st.caption("Most urgent first: fewest days left before the window closes.")
+with missed:
+    frame = tables["Missed follow-up"]
+    if frame.empty:
+        st.info("No window closed without a pain score.")
+    else:
+        st.dataframe(frame, hide_index=True, width="stretch")
+        st.caption("Most recently closed windows first. A patient may be listed at several "
+                   "timepoints.")
+with stopped:
+    frame = tables["Stopped in induction"]
+    if frame.empty:
+        st.info("Nobody stopped during induction.")
+    else:
+        st.dataframe(frame, hide_index=True, width="stretch")
+        st.caption("Most recent stops first: the likeliest to come back.")
+
+left, right = st.columns(2)
+with left:
+    auth.download_button(ctx.source, "Download the worklist (XLSX)", result.xlsx_bytes(),
+                         "follow_up_worklist.xlsx",
+                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                         what="follow-up worklist")
+with right:
+    auth.download_button(ctx.source, "Download follow-up due (CSV)",
+                         result.csv_bytes("Follow-up due"), "follow_up_due.csv", "text/csv",
+                         what="follow-up worklist")
