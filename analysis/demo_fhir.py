@@ -8,8 +8,9 @@ addresses, birth dates, medical record numbers and a narrative.  Nothing
 here is real patient data.
 
 * ``Encounter`` per visit (type as the clinic's local code with a display,
-  site as the location; times in the clinic's own UTC offset, America/Denver,
-  so late sessions fall on the next day in UTC); a few induction infusions
+  site as the location, the clinician as an attending participant; times in
+  the clinic's own UTC offset, America/Denver, so late sessions fall on the
+  next day in UTC); a few induction infusions
   carry no type, and a few have no Encounter at all (the treatment-session
   rule types them);
 * ``Observation``: pain before (72514-3) and after the infusion, weight
@@ -315,6 +316,12 @@ def _resources(messy: bool, end: dt.date) -> dict[str, str]:
                'subject', json_object('reference', 'Patient/' || s.fid),
                'period', json_object('start', {stamp('0')}, 'end', {stamp('90')}),
                'location', [json_object('location', json_object('display', s.site))],
+               'participant', CASE WHEN s.provider IS NOT NULL THEN [json_object(
+                   'type', [json_object('coding', [json_object(
+                       'system', 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
+                       'code', 'ATND', 'display', 'attender')])],
+                   'individual', json_object('reference', 'Practitioner/' || s.provider,
+                                             'display', 'Dr Demo ' || s.provider))] END,
                'serviceProvider', json_object('display', 'Front Range Ketamine Clinic'))::VARCHAR AS line
         FROM {visits} s JOIN {enc_types} USING (visit_type) WHERE NOT s.no_encounter"""
     if messy:   # cancelled appointments on days without a visit, before the export

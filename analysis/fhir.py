@@ -86,6 +86,7 @@ FIELDS = {
     "period": _PERIOD,
     "location": [{"location": _REF}],
     "serviceProvider": _REF,
+    "participant": [{"individual": _REF, "actor": _REF}],   # R4 individual, R5 actor
     "code": _CONCEPT,
     "effectiveDateTime": "VARCHAR", "effectiveInstant": "VARCHAR", "effectivePeriod": _PERIOD,
     "issued": "VARCHAR",
@@ -486,7 +487,14 @@ def _encounters(con, codes: fhir_codes.Codes, live: str, params: dict) -> None:
         WITH e AS (
             SELECT {_common("r.period.start")}, r.status AS status,
                    json_transform(r.type, {_literal(_TYPES)}) AS types,
-                   coalesce(r.location[1].location.display, r.serviceProvider.display) AS site
+                   coalesce(r.location[1].location.display, r.serviceProvider.display) AS site,
+                   -- provider: the id of the first participant that is a
+                   -- Practitioner (its reference, never its display name)
+                   nullif(regexp_extract(list_filter(
+                       list_transform(r.participant,
+                                      lambda p: coalesce(p.individual.reference, p.actor.reference)),
+                       lambda x: regexp_matches(x, '(^|/)Practitioner/[^/]+(/_history/[^/]+)?$'))[1],
+                       '(?:^|/)Practitioner/([^/]+)', 1), '') AS provider
             FROM {live} f LEFT JOIN fx_patients pt USING (pkey)
             WHERE rtype = 'Encounter'),
         keys AS (
@@ -951,9 +959,10 @@ def _write(con, result: FileResult, ingest_id: int, params: dict, fail_after) ->
             FROM vals GROUP BY ALL),
         enc AS (
             SELECT patient_id, day, vtype, arg_min(site, (t_at, line)) FILTER (WHERE site IS NOT NULL) AS site,
+                   arg_min(provider, (t_at, line)) FILTER (WHERE provider IS NOT NULL) AS provider,
                    min(line) AS first_line
             FROM fx_enc_ok WHERE vtype IS NOT NULL GROUP BY ALL)
-        SELECT d.patient_id, d.day AS visit_date, d.vtype AS visit_type, e.site,
+        SELECT d.patient_id, d.day AS visit_date, d.vtype AS visit_type, e.site, e.provider,
                k.route, k.ketamine_mg, a.* EXCLUDE (patient_id, day, vtype, first_line),
                least(e.first_line, k.first_line, a.first_line) AS source_line
         FROM fx_visit_days d
@@ -993,7 +1002,7 @@ def _write(con, result: FileResult, ingest_id: int, params: dict, fail_after) ->
                     THEN c.condition END AS condition,
                CASE WHEN v.visit_date = first.visit_date AND v.visit_type = first.visit_type
                     THEN c.condition_raw END AS condition_raw,
-               v.site, v.route, v.ketamine_mg, {numeric},
+               v.site, v.provider, v.route, v.ketamine_mg, {numeric},
                v.benzodiazepine::BOOLEAN AS benzodiazepine, v.adverse_event,
                $ingest_id AS ingest_id, v.source_line
         FROM fx_visits v

@@ -38,7 +38,7 @@ def patient(pid="p1"):
 
 
 def encounter(eid, start, text=None, coding=None, status="finished", pid="p1", site=None,
-              provider=None):
+              provider=None, participant=None):
     resource = {"resourceType": "Encounter", "id": eid, "status": status,
                 "class": {"code": "AMB"}, "subject": {"reference": f"Patient/{pid}"},
                 "period": {"start": start}}
@@ -49,6 +49,8 @@ def encounter(eid, start, text=None, coding=None, status="finished", pid="p1", s
         resource["location"] = [{"location": {"display": site}}]
     if provider:
         resource["serviceProvider"] = {"display": provider}
+    if participant:
+        resource["participant"] = participant
     return resource
 
 
@@ -263,6 +265,32 @@ def test_dose_route_and_site_from_administration_location_or_provider(con, tmp_p
     run(con, folder)
     assert visits(con, "visit_date, site, route, ketamine_mg") == [
         (day("2024-01-02"), "Boulder", "IM", 0.05), (day("2024-01-04"), "Front Range Clinic", None, None)]
+
+
+def test_provider_is_the_practitioner_id_of_the_encounter_participant(con, tmp_path):
+    """Encounter.participant -> provider: the id of the first Practitioner
+    reference (R4 individual, R5 actor, an absolute URL too); a display name
+    is never read, another kind of participant is ignored."""
+    def who(reference, display="Dr Jane Roe"):
+        return {"individual": {"reference": reference, "display": display}}
+
+    folder = export(
+        tmp_path / "x", patient(),
+        encounter("e1", "2024-01-02T09:00:00-07:00", text="Infusion",
+                  participant=[who("RelatedPerson/r1"), who("Practitioner/dr-7"),
+                               who("Practitioner/dr-8")]),
+        encounter("e2", "2024-01-04T09:00:00-07:00", text="Infusion",
+                  participant=[{"actor": {"reference": "https://ehr.example/fhir/Practitioner/"
+                                                       "dr-9/_history/2"}}]),
+        encounter("e3", "2024-01-06T09:00:00-07:00", text="Infusion",
+                  participant=[{"individual": {"display": "Dr No Reference"}}]),
+        encounter("e4", "2024-01-08T09:00:00-07:00", text="Infusion"))
+    run(con, folder)
+    assert visits(con, "visit_date, provider") == [
+        (day("2024-01-02"), "dr-7"), (day("2024-01-04"), "dr-9"), (day("2024-01-06"), None),
+        (day("2024-01-08"), None)]
+    stored = con.execute("SELECT * FROM visits").fetchall()
+    assert "Jane Roe" not in repr(stored) and "No Reference" not in repr(stored)
 
 
 # --------------------------------------------------------------------------
