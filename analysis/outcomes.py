@@ -262,11 +262,16 @@ def responder_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
     counts = counts_by_condition(snap, filters, group_by)
-    full = _complete_grid(counts, _groups(snap, filters, group_by))
-    full["rate"], full["ci_low"], full["ci_high"] = intervals(
-        full["responders"].to_numpy(), full["n"].to_numpy(), ci)
-    full["too_few"] = full["n"] < SMALL_CELL
-    return full
+    return with_rates(_complete_grid(counts, _groups(snap, filters, group_by)), ci)
+
+
+def with_rates(counts: pd.DataFrame, ci: str = "wilson") -> pd.DataFrame:
+    """``counts`` (columns n and responders) with rate, ci_low, ci_high (NaN
+    where n = 0) and too_few (n < 11) added."""
+    counts["rate"], counts["ci_low"], counts["ci_high"] = intervals(
+        counts["responders"].to_numpy(), counts["n"].to_numpy(), ci)
+    counts["too_few"] = counts["n"] < SMALL_CELL
+    return counts
 
 
 def intervals(responders, n, method: str = "wilson", confidence: float = 0.95):

@@ -106,11 +106,7 @@ def pgic_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson",
                                        names=["timepoint", "population", "group"])
     grid = (counts.set_index(["timepoint", "population", "group"])
             .reindex(index, fill_value=0).reset_index())
-    grid = grid.astype({"n": int, "responders": int})
-    grid["rate"], grid["ci_low"], grid["ci_high"] = outcomes.intervals(
-        grid["responders"].to_numpy(), grid["n"].to_numpy(), ci)
-    grid["too_few"] = grid["n"] < outcomes.SMALL_CELL
-    return grid
+    return outcomes.with_rates(grid.astype({"n": int, "responders": int}), ci)
 
 
 def pgic_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",

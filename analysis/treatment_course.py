@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from analysis import outcomes, program
@@ -75,11 +74,7 @@ def _rates(frame: pd.DataFrame, groups: list[str], population: str, ci: str) -> 
         chosen = chosen[chosen["complete"]]
     counts = chosen.groupby("group").agg(n=("responder", "size"), responders=("responder", "sum"))
     table = counts.reindex(groups, fill_value=0).reset_index()
-    table = table.astype({"n": int, "responders": int})
-    table["rate"], table["ci_low"], table["ci_high"] = outcomes.intervals(
-        table["responders"].to_numpy(), table["n"].to_numpy(), ci)
-    table["too_few"] = table["n"] < outcomes.SMALL_CELL
-    return table
+    return outcomes.with_rates(table.astype({"n": int, "responders": int}), ci)
 
 
 def course(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",

@@ -31,29 +31,21 @@ columns[3].metric("Missed follow-ups", formatting.count(counts["missed"]),
                   help="Patient-timepoints whose window closed without a pain score.")
 columns[4].metric("Stopped in induction", formatting.count(counts["stopped_in_induction"]))
 
-due, missed, stopped = st.tabs(["Follow-up due", "Missed follow-up", "Stopped in induction"])
-with due:
-    frame = tables["Follow-up due"]
-    if frame.empty:
-        st.info("No patient has an open window without a pain score.")
-    else:
-        st.dataframe(frame, hide_index=True, width="stretch")
-        st.caption("Most urgent first: fewest days left before the window closes.")
-with missed:
-    frame = tables["Missed follow-up"]
-    if frame.empty:
-        st.info("No window closed without a pain score.")
-    else:
-        st.dataframe(frame, hide_index=True, width="stretch")
-        st.caption("Most recently closed windows first. A patient may be listed at several "
-                   "timepoints.")
-with stopped:
-    frame = tables["Stopped in induction"]
-    if frame.empty:
-        st.info("Nobody stopped during induction.")
-    else:
-        st.dataframe(frame, hide_index=True, width="stretch")
-        st.caption("Most recent stops first: the likeliest to come back.")
+LISTS = (
+    ("Follow-up due", "No patient has an open window without a pain score.",
+     "Most urgent first: fewest days left before the window closes."),
+    ("Missed follow-up", "No window closed without a pain score.",
+     "Most recently closed windows first. A patient may be listed at several timepoints."),
+    ("Stopped in induction", "Nobody stopped during induction.",
+     "Most recent stops first: the likeliest to come back."),
+)
+for tab, (name, empty, order) in zip(st.tabs([name for name, _, _ in LISTS]), LISTS):
+    with tab:
+        if tables[name].empty:
+            st.info(empty)
+        else:
+            st.dataframe(tables[name], hide_index=True, width="stretch")
+            st.caption(order)
 
 left, right = st.columns(2)
 with left:

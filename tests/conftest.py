@@ -51,6 +51,17 @@ def demo_db(demo_exports, tmp_path_factory) -> Path:
     return path
 
 
+def ingested_snapshot(db_path, files):
+    """Ingest ``files`` into a new DuckDB file at ``db_path`` (every file
+    must be accepted) and return a snapshot of it."""
+    from analysis import db, ingest, store
+    con = db.connect(db_path)
+    summary = ingest.ingest_files(con, files)
+    con.close()
+    assert summary.ok, summary.to_dict()
+    return store.Snapshot(db_path)
+
+
 @pytest.fixture(scope="session")
 def demo_snapshot(demo_db):
     from analysis import store

@@ -11,7 +11,7 @@ from analysis import formatting, response_model, site_comparison, treatment_cour
 from analysis.audience import SUPPRESSED, Audience
 from analysis.outcomes import Filters
 from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
-                            markdown_text, metric_values, plotly_figures, run_page, trace_values)
+                            metric_values, plotly_figures, run_page, trace_values)
 from ui.context import CONTEXT_KEY
 
 NON_DEFAULT_FILTERS = Filters(sites=tuple(NON_DEFAULT_QUERY["site"]))

@@ -4,17 +4,17 @@ clean demo export (the window rule of SPEC §3 written again from scratch)."""
 
 from __future__ import annotations
 
-import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import db, ingest, pgic, program, reference, store
+from analysis import pgic, program, reference
 from analysis.audience import Audience
 from analysis.demo import PGIC_BEST, generate_demo
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
+from tests.conftest import ingested_snapshot
 
 WINDOWS = {"4w": (28, 14, 42), "3m": (90, 60, 120), "6m": (180, 150, 210),
            "12m": (365, 300, 430)}
@@ -23,11 +23,8 @@ WINDOWS = {"4w": (28, 14, 42), "3m": (90, 60, 120), "6m": (180, 150, 210),
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
     files = generate_demo(tmp_path_factory.mktemp("pgic"), patients=700, seed=5, messy=False)
-    path = tmp_path_factory.mktemp("pgic_db") / "clinic.duckdb"
-    con = db.connect(path)
-    assert ingest.ingest_files(con, [files.sessions, files.medications]).ok
-    con.close()
-    return files.sessions, store.Snapshot(path)
+    return files.sessions, ingested_snapshot(tmp_path_factory.mktemp("pgic_db") / "clinic.duckdb",
+                                             [files.sessions, files.medications])
 
 
 def pandas_pgic(sessions_path, best: int, flip: bool = False) -> pd.DataFrame:
@@ -83,11 +80,7 @@ def test_grid_equals_an_independent_reading(clean, best):
         frame = pd.read_csv(sessions, dtype=str, keep_default_na=False)
         frame["pgic"] = [str(8 - int(x)) if x else "" for x in frame["pgic"]]
         frame.to_csv(reversed_path, index=False)
-        path = sessions.parent / "reversed.duckdb"
-        con = db.connect(path)
-        assert ingest.ingest_files(con, [reversed_path]).ok
-        con.close()
-        snap = store.Snapshot(path)
+        snap = ingested_snapshot(sessions.parent / "reversed.duckdb", [reversed_path])
     grid = pgic.pgic_grid(snap, best=best).set_index(["timepoint", "population", "group"])
     grid = grid[grid["n"] > 0]
     assert sorted(grid.index) == sorted(expected.index)

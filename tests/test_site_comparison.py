@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis import db, ingest, site_comparison, stats, store
+from analysis import site_comparison, stats
 from analysis.audience import Audience
 from analysis.outcomes import Filters
+from tests.conftest import ingested_snapshot
 
 
 # --------------------------------------------------------------------------
@@ -142,10 +143,7 @@ def test_provider_is_the_clinician_of_the_first_treatment_session(tmp_path):
     path = tmp_path / "providers.csv"
     pd.DataFrame(rows, columns=["patient_id", "visit_date", "visit_type", "clinician"]).to_csv(
         path, index=False)
-    con = db.connect(tmp_path / "p.duckdb")
-    assert ingest.ingest_files(con, [path]).ok
-    con.close()
-    snap = store.Snapshot(tmp_path / "p.duckdb")
+    snap = ingested_snapshot(tmp_path / "p.duckdb", [path])
     got = dict(snap.query("SELECT patient_id, provider FROM patients").values.tolist())
     assert got == {"P1": "B", "P2": "C", "P3": "D", "P4": "Unknown"}
 

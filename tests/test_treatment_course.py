@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import db, ingest, store, treatment_course as tc
+from analysis import treatment_course as tc
 from analysis.audience import Audience
 from analysis.demo import generate_demo
 from analysis.outcomes import Filters
+from tests.conftest import ingested_snapshot
 
 
 def test_bands():
@@ -36,12 +37,10 @@ def test_dose_uses_the_sessions_weight_else_the_last_one_before(tmp_path):
     path = tmp_path / "doses.csv"
     pd.DataFrame(rows, columns=["patient_id", "visit_date", "visit_type", "ketamine_mg",
                                 "weight_kg"]).to_csv(path, index=False)
-    con = db.connect(tmp_path / "d.duckdb")
-    assert ingest.ingest_files(con, [path]).ok
-    con.close()
     from analysis import program
     from analysis.queries import run_query
-    frame = run_query(store.Snapshot(tmp_path / "d.duckdb"), "course_patients", Filters(), {
+    frame = run_query(ingested_snapshot(tmp_path / "d.duckdb", [path]), "course_patients",
+                      Filters(), {
         "timepoint": "3m", "definition": "pain30", "induction_days": program.INDUCTION_DAYS,
         "induction_min": program.INDUCTION_MIN_INFUSIONS}).set_index("patient_id")
     assert frame.loc["A", "mg_per_kg"] == pytest.approx((0.5 + 0.6) / 2)
@@ -52,11 +51,8 @@ def test_dose_uses_the_sessions_weight_else_the_last_one_before(tmp_path):
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
     files = generate_demo(tmp_path_factory.mktemp("course"), patients=600, seed=9, messy=False)
-    path = tmp_path_factory.mktemp("course_db") / "clinic.duckdb"
-    con = db.connect(path)
-    assert ingest.ingest_files(con, [files.sessions, files.medications]).ok
-    con.close()
-    return files.sessions, store.Snapshot(path)
+    return files.sessions, ingested_snapshot(
+        tmp_path_factory.mktemp("course_db") / "clinic.duckdb", [files.sessions, files.medications])
 
 
 @pytest.mark.parametrize("population", ["itt", "completers"])

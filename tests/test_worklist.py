@@ -14,10 +14,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from analysis import db, ingest, store, worklist
+from analysis import worklist
 from analysis.audience import Audience
 from analysis.outcomes import Filters
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ingested_snapshot
 
 CUTOFF = dt.date(2026, 6, 30)
 WINDOWS = {"3m": (60, 120), "6m": (150, 210), "12m": (300, 430)}
@@ -99,12 +99,9 @@ def export(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def snap(export, tmp_path_factory):
-    path = tmp_path_factory.mktemp("worklist_db") / "clinic.duckdb"
-    con = db.connect(path)
-    summary = ingest.ingest_files(con, [export])
-    con.close()
-    assert summary.ok and summary.total("rows_quarantined") == 0, summary.to_dict()
-    return store.Snapshot(path)
+    snap = ingested_snapshot(tmp_path_factory.mktemp("worklist_db") / "clinic.duckdb", [export])
+    assert snap.scalar("SELECT count(*) FROM quarantine") == 0
+    return snap
 
 
 def pandas_reading(path, sites: tuple[str, ...] = ()) -> dict[str, set]:
@@ -254,10 +251,7 @@ def test_exports_are_formula_safe(tmp_path):
     ])
     export = tmp_path / "hostile.csv"
     hostile.to_csv(export, index=False)
-    con = db.connect(tmp_path / "h.duckdb")
-    assert ingest.ingest_files(con, [export]).ok
-    con.close()
-    result = worklist.worklist(store.Snapshot(tmp_path / "h.duckdb"))
+    result = worklist.worklist(ingested_snapshot(tmp_path / "h.duckdb", [export]))
     assert len(result.stopped_in_induction) == 1
     text = result.csv_bytes("Stopped in induction").decode()
     assert "'=HYPERLINK" in text and "'+cmd" in text
