@@ -146,7 +146,8 @@ def design(frame: pd.DataFrame, covariates: dict = COVARIATES,
             if len(counts) < 2:
                 notes.append(f"{label} left out: every patient has the same one")
                 continue
-            order = sorted(counts.index, key=lambda v: (-counts[v], str(v)))
+            # the reference: the commonest real level, never the pooled one
+            order = sorted(counts.index, key=lambda v: (v == POOLED, -counts[v], str(v)))
             reference = order[0]
             for level in sorted(order[1:], key=str):
                 column = f"{name}[{level}]"

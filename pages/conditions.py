@@ -70,7 +70,7 @@ if not pgic_shown.empty:
     figure.add_trace(go.Scatter(
         x=pgic_shown["pgic_rate"].astype(float),
         y=[row_label(r) for r in pgic_shown.itertuples()],
-        mode="markers", name=pgic.LABEL,
+        mode="markers", name=pgic.LABEL, cliponaxis=False,
         marker=dict(size=10, color=theme.ACCENT, symbol="diamond-open", line=dict(width=2)),
         customdata=[[r.condition, formatting.rate_with_ci(r.pgic_rate, r.pgic_ci_low,
                                                           r.pgic_ci_high),

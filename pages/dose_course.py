@@ -29,12 +29,10 @@ for column, table, colour in ((1, result.by_infusions, theme.PRIMARY),
                               (2, result.by_dose, theme.ACCENT)):
     shown = table[table["n"] > 0]
     figure.add_trace(go.Bar(
-        x=list(shown["group"]), y=shown["rate"], marker=dict(
-            color=[theme.NEUTRAL if few else colour for few in shown["too_few"]]),
+        x=[f"{r.group} (n={formatting.count(r.n)})" for r in shown.itertuples()], y=shown["rate"],
+        marker=dict(color=[theme.NEUTRAL if few else colour for few in shown["too_few"]]),
         error_y=dict(type="data", symmetric=False, array=shown["ci_high"] - shown["rate"],
                      arrayminus=shown["rate"] - shown["ci_low"], color="#444", thickness=1.2),
-        text=[f"n={formatting.count(n)}" for n in shown["n"]], textposition="inside",
-        insidetextanchor="start",
         customdata=[[formatting.rate_with_ci(r.rate, r.ci_low, r.ci_high),
                      formatting.count(r.responders), formatting.count(r.n)]
                     for r in shown.itertuples()],

@@ -57,20 +57,22 @@ tile(columns[2], view.measure("boosters"),
      "Booster visits, after the induction series. Change: boosters given in each quarter.")
 
 st.subheader(f"Outcomes at {timepoint_label}")
-columns = st.columns(5)
+# What the scores say and what patients say, side by side; then the rest.
+columns = st.columns(2)
 tile(columns[0], view.measure("responder_rate"),
      f"{outcomes.DEFINITION_LABELS[ctx.definition]}, {population_text}, 95% {ci_text} CI.")
 tile(columns[1], view.measure("pgic_improved"),
      f"What patients say: a Patient Global Impression of Change of much or very much improved "
      f"({pgic.orientation_text(ctx.source.pgic_best)}), {population_text}; under ITT a patient "
      f"without a PGIC in the window counts as not improved. 95% {ci_text} CI.")
-tile(columns[2], view.measure("median_pain_change"),
+columns = st.columns(3)
+tile(columns[0], view.measure("median_pain_change"),
      "Median of follow-up minus baseline pain (0–10) among patients with baseline pain above 0 "
      "who are due at this timepoint with its score; exact distribution-free 95% CI (order "
      "statistics) and the Wilcoxon signed-rank p against no change. Negative = less pain.")
-tile(columns[3], view.measure("mme50"),
+tile(columns[1], view.measure("mme50"),
      f"Baseline opioid users whose daily MME fell by at least half, {population_text}.")
-tile(columns[4], view.measure("mme_stop"),
+tile(columns[2], view.measure("mme_stop"),
      f"Baseline opioid users at 0 MME/day at follow-up, {population_text}.")
 
 quarter, previous = view.quarter, view.previous

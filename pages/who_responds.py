@@ -12,7 +12,8 @@ st.title("Who responds")
 result = ctx.call(response_model.who_responds, ctx.timepoint, ctx.definition, ctx.filters,
                   audience.for_role(ctx.role))
 fit = result.fit
-covariates = ", ".join(label.lower() for _, label, _ in response_model.COVARIATES.values())
+covariates = ", ".join(label[0].lower() + label[1:] if label[1:2].islower() else label
+                       for _, label, _ in response_model.COVARIATES.values())
 
 st.caption(
     f"A logistic regression of response ({ctx.definition}: "
@@ -31,7 +32,7 @@ else:
 missing = {k: v for k, v in result.missing.items() if v}
 if missing:
     st.caption("Completers left out for a missing covariate: " + "; ".join(
-        f"{label.lower()} {formatting.count(v)}" for label, v in missing.items())
+        f"{label} {formatting.count(v)}" for label, v in missing.items())
         + " (a patient can lack several).")
 for note in fit.notes:
     st.caption(f"Note: {note}.")

@@ -160,3 +160,38 @@ def test_status_line_and_data_page_visits_reconcile(server, browser, demo_db):
         assert scope.all_visits > scope.visits     # the Data page's count differs, on purpose
     finally:
         page.close()
+
+
+def test_director_pages_with_their_own_settings(server, browser):
+    """Who responds with a model fitted (4 weeks: enough events on the test
+    demo), the funnel plot by provider, and the worklist's missed list."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        _sign_in(page, server + "/?tp=4w")
+        _open(page, next(s for s in PAGES if s.path == "pages/who_responds.py"))
+        text = page.inner_text("[data-testid='stMain']")
+        assert "Cross-validated AUC" in text and "Adjusted odds ratios" in text, text[:1500]
+        assert len(page.query_selector_all(".js-plotly-plot")) == 2
+        page.screenshot(path=str(SCREENSHOTS / "who_responds_fitted.png"), full_page=True)
+        page.query_selector_all(".js-plotly-plot")[1].scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.query_selector_all("[data-testid='stPlotlyChart']")[1].screenshot(
+            path=str(SCREENSHOTS / "who_responds_calibration.png"))
+
+        _open(page, next(s for s in PAGES if s.path == "pages/site_comparison.py"))
+        page.get_by_text("Providers", exact=True).click()
+        page.wait_for_timeout(500)
+        _wait_for_app(page)
+        text = page.inner_text("[data-testid='stMain']")
+        assert "by provider" in text and "CLN-01" in text, text[:1500]
+        page.screenshot(path=str(SCREENSHOTS / "site_comparison_providers.png"), full_page=True)
+
+        _open(page, next(s for s in PAGES if s.path == "pages/worklist.py"))
+        page.get_by_role("tab", name="Missed follow-up").click()
+        page.wait_for_timeout(1000)
+        assert "Most recently closed windows first" in page.inner_text("[data-testid='stMain']")
+        page.screenshot(path=str(SCREENSHOTS / "worklist_missed.png"), full_page=True)
+        assert not page.query_selector("[data-testid='stException']")
+    finally:
+        page.close()

@@ -157,6 +157,13 @@ def test_refuses_perfect_separation_and_reports_pooling():
     rare.loc[:9, "condition"] = "D"                          # 10 patients: pooled
     fitted = rm.fit(rare, covariates=SIMPLE, folds=0)
     assert any("D pooled as 'other (pooled)'" in note for note in fitted.notes)
+    # the pooled level is never the reference, even when it is the largest
+    many = cohort(4, n=600)
+    many["condition"] = np.where(many.condition == "A",
+                                 [f"rare {i % 40}" for i in range(len(many))], many.condition)
+    pooled = rm.fit(many, covariates=SIMPLE, folds=0)
+    labels = {t.label for t in pooled.terms if t.covariate == "condition"}
+    assert labels == {"Condition: C (vs B)", "Condition: other (pooled) (vs B)"}
     same = cohort(4).assign(baseline_pain=7.0)
     dropped = rm.fit(same, covariates=SIMPLE, folds=0)
     assert any("Baseline pain left out" in note for note in dropped.notes)
