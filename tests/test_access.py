@@ -110,8 +110,12 @@ def test_each_role_reaches_only_its_pages(clinic, role):
 
 
 def test_role_matrix():
-    assert {p.title for p in pages.pages_for("marketing")} == {"Claim check", "Quarterly report"}
+    # marketing's sites table is the fixed, suppressed external one (issue 18)
+    assert {p.title for p in pages.pages_for("marketing")} == {"Claim check", "Quarterly report",
+                                                               "Sites & providers"}
     assert "Patient timeline" not in {p.title for p in pages.pages_for("analyst")}
+    assert "Follow-up worklist" not in {p.title for p in pages.pages_for("analyst")}
+    assert "Follow-up worklist" in {p.title for p in pages.pages_for("clinical")}
     assert "Data" in {p.title for p in pages.pages_for("analyst")}
     assert "Audit log" in {p.title for p in pages.pages_for("clinical")}
     assert "Audit log" not in {p.title for p in pages.pages_for("analyst")}
