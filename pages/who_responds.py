@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis import audience, formatting, outcomes, response_model
-from ui import context, theme
+from ui import context, safe, theme
 
 ctx = context.get()
 st.title("Who responds")
@@ -22,12 +22,13 @@ st.caption(
     f"(due, with the follow-up; the population setting does not apply, since a missing "
     f"follow-up says nothing of who responds) with every covariate recorded: "
     f"**n = {formatting.count(result.complete_covariates)}** of "
-    f"{formatting.count(result.completers)} completers in view ({ctx.filters.describe()}).")
+    f"{formatting.count(result.completers)} completers in view "
+    f"({safe.text(ctx.filters.describe())}).")
 
 if fit.refused:
-    st.warning(result.summary, icon=":material/block:")
+    st.warning(safe.text(result.summary), icon=":material/block:")
 else:
-    st.info(result.summary, icon=":material/lightbulb:")
+    st.info(safe.text(result.summary), icon=":material/lightbulb:")
 
 missing = {k: v for k, v in result.missing.items() if v}
 if missing:
@@ -35,7 +36,7 @@ if missing:
         f"{label} {formatting.count(v)}" for label, v in missing.items())
         + " (a patient can lack several).")
 for note in fit.notes:
-    st.caption(f"Note: {note}.")
+    st.caption(f"Note: {safe.text(note)}.")
 
 if fit.refused:
     st.stop()

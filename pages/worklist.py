@@ -3,7 +3,7 @@
 import streamlit as st
 
 from analysis import audience, formatting, outcomes, program, worklist
-from ui import auth, context
+from ui import auth, context, safe
 
 ctx = context.get()
 st.title("Follow-up worklist")
@@ -13,7 +13,7 @@ tables = result.tables()
 counts = result.counts()
 
 st.caption(
-    f"Patients in view ({ctx.filters.describe()}) as of the data cutoff "
+    f"Patients in view ({safe.text(ctx.filters.describe())}) as of the data cutoff "
     f"{formatting.long_date(result.cutoff)}, the latest visit in the data. **Follow-up due**: "
     f"the window of a timepoint has begun and is not over at the cutoff, and no pain score is "
     f"in it yet. **Missed**: the window is over without a pain score; under ITT these patients "

@@ -12,6 +12,7 @@ from analysis.audience import SUPPRESSED, Audience
 from analysis.outcomes import Filters
 from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
                             metric_values, plotly_figures, run_page, trace_values)
+from ui import safe
 from ui.context import CONTEXT_KEY
 
 NON_DEFAULT_FILTERS = Filters(sites=tuple(NON_DEFAULT_QUERY["site"]))
@@ -127,7 +128,7 @@ def test_who_responds_page(app_db, demo_snapshot, query):
     captions = caption_text(app)
     assert f"n = {formatting.count(result.complete_covariates)}" in captions
     boxes = [b.value for b in (*app.info, *app.warning)]
-    assert result.summary in boxes
+    assert safe.text(result.summary) in boxes
     if result.fit.refused:
         assert not plotly_figures(app)
         return
@@ -148,7 +149,7 @@ def test_who_responds_refuses_on_few_events(app_db, demo_snapshot):
     result = response_model.who_responds(demo_snapshot, "12m", "claim",
                                          Filters(sites=("Boulder",)))
     assert result.fit.refused
-    assert result.summary in [w.value for w in app.warning]
+    assert safe.text(result.summary) in [w.value for w in app.warning]
     assert not plotly_figures(app)
 
 
