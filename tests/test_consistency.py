@@ -139,9 +139,9 @@ def test_the_median_pain_change_is_one_number(shown):
 def test_the_opioid_outcomes_are_one_number(shown):
     _, _, apps = shown
     overview, opioids = apps["overview"], apps["opioids"]
-    # Overview's outcome tiles: responders, median, mme50, mme_stop; the
-    # Opioids page's: off opioids, then dose cut.
-    _, _, halved_tile, stopped_tile = ci_captions(overview)[:4]
+    # Overview's outcome tiles: responders, PGIC, median, mme50, mme_stop;
+    # the Opioids page's: off opioids, then dose cut.
+    _, _, _, halved_tile, stopped_tile = ci_captions(overview)[:5]
     stopped_page, halved_page = ci_captions(opioids)[:2]
     for tile, title, overview_caption, page_caption in (
             ("Opioid dose halved (mme50)", f"Dose cut by ≥50% at {LABEL}", halved_tile,
@@ -155,6 +155,20 @@ def test_the_opioid_outcomes_are_one_number(shown):
     captions = caption_text(opioids)
     assert "all cohorts in view: of" in captions
     assert "baseline opioid users with two or more dose records" in captions
+
+
+def test_what_patients_say_is_one_number(shown):
+    """PGIC much or very much improved: the Overview tile and the Conditions
+    table's all-conditions row (issue 18)."""
+    _, _, apps = shown
+    from analysis import pgic
+    overview, conditions = apps["overview"], apps["conditions"]
+    tile = metric(overview, pgic.LABEL)
+    k, n = k_of_n(ci_captions(overview)[1])
+    total = frame_with(conditions, "Condition").set_index("Condition").loc[
+        "All conditions in view", "PGIC much improved"]
+    assert total.startswith(f"{tile} (95% CI ")
+    assert 0 < k < n and tile == f"{round(100 * k / n)}%"
 
 
 def test_treated_patients_and_sessions_are_one_number(shown):
