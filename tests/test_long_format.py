@@ -38,7 +38,7 @@ def run(con, tmp_path, name, text):
 
 def visits(con, columns):
     return con.execute(f"SELECT visit_date, visit_type, {columns} FROM visits "
-                       "ORDER BY visit_date, visit_type").fetchall()
+                       "ORDER BY visit_date, visit_type, patient_id").fetchall()
 
 
 def d(text):
