@@ -12,11 +12,12 @@ import streamlit as st
 
 from analysis import db, store
 from analysis.sources import default_source, demo_source
-from ui import auth, context, pages
+from ui import auth, context, pages, theme
 
 db.private_files()  # databases, audit logs, uploads: the owner's only
 st.set_page_config(page_title="Ketamine pain outcomes", page_icon=":material/monitoring:",
                    layout="wide")
+theme.page_style()   # metric and widget labels wrap instead of being cut
 
 
 source = default_source()

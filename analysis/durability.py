@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis import stats
-from analysis.outcomes import SMALL_CELL, Filters, cutoff
+from analysis.outcomes import MIN_PATIENTS_PER_POINT, SMALL_CELL, Filters, cutoff
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -183,6 +183,39 @@ def days_text(days: float | None) -> str:
         return "not reached"
     days = int(round(days))
     return f"{days:,} day" + ("" if days == 1 else "s")
+
+
+def drawn_until(km: stats.KaplanMeier, least: int = MIN_PATIENTS_PER_POINT) -> float | None:
+    """The last time at which at least ``least`` patients are still followed
+    (at risk): a curve is drawn up to there, not into a tail that one or two
+    patients make.  ``None`` when fewer are followed from the start."""
+    followed = [t for t, n in zip(km.time, km.at_risk) if n >= least]
+    return float(followed[-1]) if followed else None
+
+
+def plain_text(result: "Durability", curve: "Curve") -> str:
+    """The curve in words, its denominator in the sentence: "Half of the
+    1,827 patients had their first booster by day 103 (95% CI 98–108); 683
+    have had one, 1,144 had not by their last visit"."""
+    km = curve.km
+    low = None if km.median_ci_low is None else int(round(km.median_ci_low))
+    high = None if km.median_ci_high is None else int(round(km.median_ci_high))
+    interval = ("" if low is None else
+                f" (95% CI day {low:,}–{high:,})" if high is not None else
+                f" (95% CI from day {low:,})")
+    if result.curve == "booster":
+        half = (f"Half of the {curve.n:,} patients had their first booster by day "
+                f"{int(round(km.median)):,}{interval}" if km.median is not None else
+                f"Fewer than half of the {curve.n:,} patients had a booster in the time "
+                "they were followed")
+        return (f"{half}; {curve.events:,} have had one, {curve.censored:,} had not by their "
+                "last visit.")
+    half = (f"Half of the {curve.n:,} patients who responded had lost the response by day "
+            f"{int(round(km.median)):,} after it began{interval}" if km.median is not None else
+            f"Fewer than half of the {curve.n:,} patients who responded lost the response in "
+            "the time they were followed")
+    return (f"{half}; {curve.events:,} lost it, {curve.censored:,} were still responding at "
+            "their last pain score.")
 
 
 def median_text(km: stats.KaplanMeier) -> str:

@@ -35,8 +35,9 @@ THRESHOLDS = (50, 90)
 # of time; a "month" is 30 days (HHS: ~10% a month is a common starting pace).
 DAYS_PER_UNIT = {"week": 7, "month": 30}
 UNIT_TEXT = {"week": "per week", "month": "per month (30 days)"}
-# Weeks with fewer baseline users recorded are left out of the weekly curve.
-MIN_PATIENTS_PER_WEEK = 5
+# Weeks with fewer baseline users recorded are left out of the weekly curve,
+# months with fewer patients (or visits) recorded out of the monthly shares.
+MIN_PATIENTS_PER_WEEK = outcomes.MIN_PATIENTS_PER_POINT
 TOLERANCE = 1e-9
 
 

@@ -35,6 +35,11 @@ DEFINITION_LABELS = {
 POPULATIONS = ("itt", "completers")
 CI_METHODS = ("wilson", "exact")
 SMALL_CELL = 11  # groups with n < 11 are "too few to report"
+# A chart point (a week's median, a month's share, a survival curve's tail) is
+# drawn only from at least this many patients: from fewer it is noise (the
+# share of a month with two patients jumps from 0% to 100%), and for people
+# outside the clinical team a small cell.  Pages say which points are missing.
+MIN_PATIENTS_PER_POINT = SMALL_CELL
 
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 

@@ -38,7 +38,7 @@ INDUCTION_TEXT = (f"at least {INDUCTION_MIN_INFUSIONS} ketamine infusions (infus
                   f"visits, once per day) within {INDUCTION_DAYS // 7} weeks of the first "
                   f"(days 0–{INDUCTION_DAYS})")
 LAST_WEEK = 52
-MIN_PATIENTS_PER_POINT = 5   # weeks / infusion numbers with fewer patients are not drawn
+MIN_PATIENTS_PER_POINT = outcomes.MIN_PATIENTS_PER_POINT   # fewer: the week / session is not drawn
 
 
 

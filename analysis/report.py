@@ -215,13 +215,15 @@ class QuarterlyReport:
                     f"{self.previous_quarter}: {_change_text(r['change_prev'])}).")
         flagged = self.pchart[self.pchart["outside"].fillna(False).astype(bool)]
         if _pchart_points(self).empty:
-            lines.append("No cohort has 3-month results due yet: no p-chart.")
+            lines.append("No cohort has 3-month results due yet, so cohorts cannot be compared.")
         elif not flagged.empty:
-            lines.append("Cohort quarters outside the p-chart limits: "
-                         + ", ".join(f"{q} ({s})" for q, s in
+            lines.append("Cohorts whose 3-month pain result (≥30% less pain) differs from the "
+                         "average of all cohorts by more than chance would give: "
+                         + ", ".join(f"{q} ({s.split(' the ')[0]} the average)" for q, s in
                                      zip(flagged["cohort_quarter"], flagged["signal"])) + ".")
         else:
-            lines.append("No cohort quarter lies outside the p-chart limits (pain30, 3 months).")
+            lines.append("Every cohort's 3-month pain result (≥30% less pain) is within what "
+                         "chance gives around the average of all cohorts.")
         any_event = self.safety[self.safety["event"] == ANY_EVENT]
         if not any_event.empty:
             e = any_event.iloc[0]
@@ -609,8 +611,10 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
                   rates),
         TableSpec("pchart", "Responder rate by cohort quarter (p-chart)",
                   f"{reading}, ITT, cohorts up to {report.quarter} with results due. Centre: "
-                  f"pooled rate; limits: ±{PCHART_SIGMA:g} sigma for each quarter's n. A point "
-                  "outside the limits is more than chance variation."
+                  "the rate of all these cohorts together. Limits: how far from it chance "
+                  "alone would put a cohort of that size (they narrow as cohorts grow); a "
+                  "cohort outside them differs by more than chance would give. (A p-chart: "
+                  f"limits at {PCHART_SIGMA:g} standard errors.)"
                   + (f" Quarters with n < {privacy.MIN_CELL} are left out of the centre and "
                      "limits." if report.external else ""),
                   (Column("cohort_quarter", "Cohort quarter"),
@@ -665,6 +669,19 @@ def _count_text(value) -> str:
 def _change_text(value) -> str:
     # round first, so that a change of 0.4 points reads "±0 pp", not "+0 pp"
     return "–" if _missing(value) else formatting.signed(round(100 * float(value)), 0, "pp")
+
+
+#: On a screen a table keeps to what fits beside the sidebar: a rates table
+#: shows its rate and the two changes; every column is in the downloads.
+_KEY_COLUMNS = {"cohort": ("timepoint", "definition", "n", "rate", "change_prev", "change_yoy"),
+                "due": ("timepoint", "definition", "n", "rate", "change_prev", "change_yoy")}
+
+
+def key_labels(spec: TableSpec) -> list[str]:
+    """The labels of the columns a screen shows first (all, for most tables)."""
+    keep = _KEY_COLUMNS.get(spec.key)
+    return [c.label for c in spec.columns if c.kind not in ("ci", "ci100")
+            and (keep is None or c.name in keep)]
 
 
 def numeric_labels(spec: TableSpec) -> list[str]:
@@ -917,18 +934,18 @@ def plotly_charts(report: QuarterlyReport) -> dict[str, object]:
 
 _CSS = """
 body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;color:#222;margin:2rem auto;
-max-width:1100px;padding:0 1rem;line-height:1.4}
+max-width:1240px;padding:0 1rem;line-height:1.4}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;
 border-bottom:2px solid #1f5f8b;padding-bottom:.2rem}
 .sub{color:#555;margin-top:0}.note{color:#555;font-size:.85rem;max-width:900px}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:.6rem;font-size:.8rem;
 background:#e8f0f6;color:#1f5f8b;margin-left:.4rem;vertical-align:middle}
 .badge.external{background:#fbeee2;color:#a04000}
-table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0 1rem}
-th,td{border-bottom:1px solid #dde1e6;padding:.25rem .55rem;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0 1rem}
+th,td{border-bottom:1px solid #dde1e6;padding:.25rem .45rem;text-align:left;vertical-align:top}
 th{background:#f3f5f8;font-weight:600}td.num,th.num{text-align:right}td.num{white-space:nowrap}
 td.sup{color:#a04000;font-style:italic;white-space:normal}
-.scroll{overflow-x:auto}td.wide{min-width:15rem}
+.scroll{overflow-x:auto}td.wide{min-width:11rem}
 ul.highlights{background:#f7f9fb;border-left:4px solid #1f5f8b;padding:.6rem 1rem .6rem 2rem}
 figure{margin:.5rem 0 1rem}table.prov td:first-child{font-weight:600;width:28%}
 td.mono{font-family:"DejaVu Sans Mono",monospace;font-size:.75rem;word-break:break-all}

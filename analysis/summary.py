@@ -48,7 +48,6 @@ SAFETY_ROWS = (
      "sessions that recorded oxygen saturation"),
 )
 BACKLOG_TIMEPOINTS = ("3m", "6m", "12m")
-CHANCE = 0.05   # a change is "clear" when Fisher's exact p is below this
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,8 @@ class Change:
     def clear(self) -> bool:
         """Both quarters have 11 or more and chance would rarely give the change."""
         return (bool(self.n) and bool(self.prev_n)
-                and min(self.n, self.prev_n) >= outcomes.SMALL_CELL and self.p_value < CHANCE)
+                and min(self.n, self.prev_n) >= outcomes.SMALL_CELL
+                and words.chance_words(self.p_value, True).startswith("clearly"))
 
     def size_text(self, per_100: bool = False) -> str:
         """"−10 points" (percentage points) or "+1.5 per 100"."""

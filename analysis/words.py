@@ -31,3 +31,18 @@ def sessions_text(infusion_visits: int, boosters: int) -> str:
     """"1,593 treatment sessions (1,000 infusion visits and 593 boosters)"."""
     return (f"{count(infusion_visits + boosters)} {TREATMENT_SESSIONS} "
             f"({count(infusion_visits)} {INFUSION_VISITS} and {count(boosters)} {BOOSTERS})")
+
+
+#: A difference is called clear when a test says chance alone would give one at
+#: least as large less than 5% of the time; otherwise it "could be chance".
+#: Pages lead with these words and keep the test one click away.
+CLEAR_BELOW = 0.05
+
+
+def chance_words(p_value: float | None, higher: bool, than: str = "") -> str:
+    """"clearly higher", "clearly lower" or "could be chance" ("" without a p)."""
+    if p_value is None or p_value != p_value:
+        return ""
+    if p_value < CLEAR_BELOW:
+        return f"clearly {'higher' if higher else 'lower'}{(' ' + than) if than else ''}"
+    return "could be chance"

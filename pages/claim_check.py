@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from analysis import claim, memo, outcomes
 from analysis.formatting import long_date
-from ui import auth, context, safe, theme
+from ui import auth, context, explain, safe, theme
 
 ctx = context.get()
 
@@ -45,7 +45,7 @@ def _default_period() -> tuple[dt.date, dt.date] | None:
 
 
 with st.container(border=True):
-    cols = st.columns([1, 1.1, 2.3, 2, 2.2])
+    cols = st.columns([1, 1.4, 2.6, 2.2])
     target_percent = cols[0].number_input(
         "Target rate (%)", min_value=1.0, max_value=99.0, value=70.0, step=1.0, format="%g",
         key="claim_target", help="The claim is supported when the rate is shown to be above this.")
@@ -63,8 +63,9 @@ with st.container(border=True):
              "improved; completers-only leaves them out and overstates the program.")
     default_period = _default_period()
     filters = ctx.filters
+    second = st.columns([2, 3], vertical_alignment="bottom")
     if default_period:
-        period = cols[4].date_input(
+        period = second[0].date_input(
             "First infusion between", value=default_period, format="YYYY-MM-DD",
             help="The patients whose first infusion falls in this period (defaults to the "
                  "cohort range of the sidebar).")
@@ -72,7 +73,7 @@ with st.container(border=True):
                 and tuple(period) != default_period:
             filters = dataclasses.replace(ctx.filters, index_from=period[0],
                                           index_to=period[1])
-    include_completers = st.toggle(
+    include_completers = second[1].toggle(
         "Also write completers-only sentences (each with its caveat)", key="claim_completers")
 
 target = round(target_percent / 100, 4)
@@ -92,19 +93,22 @@ st.markdown(
     f'<div style="font-size: 1.05rem;">{html.escape(report.verdict_text)}</div></div>',
     unsafe_allow_html=True)
 
-metrics = st.columns(6)
-metrics[0].metric("Responder rate", report.rate_only_text())
-metrics[1].metric("95% CI (Wilson, two-sided)", report.ci_text())
-metrics[2].metric("Patients counted (n)", report.n_text())
-metrics[3].metric("At least (defensible)", report.at_least_text().removeprefix("at least "),
-                  help="The defensible figure: the one-sided 95% exact lower bound of the rate, "
-                       "rounded down, the strongest figure the data support (“at least …”).")
-metrics[4].metric("One-sided 95% exact bounds", report.bounds_text(),
-                  help="The bounds the test uses: supported when the lower bound is above the "
-                       "target, contradicted when the upper bound is below it.")
-metrics[5].metric("p-value (one-sided)", report.p_text())
-st.caption(f"{report.test_text} Reading: {report.reading.describe()}. Patients in view: "
-           f"{safe.text(filters.describe())}. Data cutoff {long_date(report.cutoff)}.")
+metrics = st.columns(3)
+metrics[0].metric("Responder rate", report.rate_only_text(),
+                  help="Responders of the patients counted, with its 95% interval below.")
+metrics[0].caption(f"95% CI {report.ci_text()}" if report.ci_text() not in ("", "–") else "")
+metrics[1].metric("Patients counted (n)", report.n_text())
+metrics[2].metric("At least (defensible)", report.at_least_text().removeprefix("at least "),
+                  help="The defensible figure: the strongest share the data support "
+                       "(“at least …”), with 95% confidence.")
+explain.how_computed(
+    f"{report.test_text} Reading: {report.reading.describe()}. Patients in view: "
+    f"{safe.text(filters.describe())}. Data cutoff {long_date(report.cutoff)}.",
+    table=[{"Statistic": "95% CI (Wilson, two-sided)", "Value": report.ci_text()},
+           {"Statistic": "One-sided 95% exact bounds", "Value": report.bounds_text()},
+           {"Statistic": "p-value (one-sided)", "Value": report.p_text()},
+           {"Statistic": "Defensible figure (the lower bound, rounded down)",
+            "Value": report.at_least_text()}])
 st.markdown(f"**In words:** {report.headline.text}")
 if report.headline.defensible:
     st.markdown(f"**The strongest wording for this reading:** {report.headline.defensible}")

@@ -3,8 +3,8 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import formatting, outcomes, pgic, privacy, program
-from ui import context, theme
+from analysis import formatting, outcomes, pgic, privacy, program, words
+from ui import context, explain, theme
 
 ctx = context.get()
 st.title("Results by condition")
@@ -105,52 +105,89 @@ def cell(row, text):
 
 
 CHANGE = "Median pain change (95% CI)"
+COMPARED = "Compared with the other conditions"
+
+
+def compared(row) -> str:
+    """Plain words for the condition's rate against all the others pooled."""
+    others_n = overall.n - row.n
+    if not others_n or row.n == 0:
+        return ""
+    others = (overall.responders - row.responders) / others_n
+    return words.chance_words(row.p_holm, row.rate > others)
+
+
+def rate_text(group) -> str:
+    """"48% (41%–55%), 95 of 199"."""
+    if not group.n:
+        return "no patient due"
+    return (f"{formatting.percent(group.rate)} ({program.percent_range(group.ci_low, group.ci_high)})"
+            f", {formatting.count(group.responders)} of {formatting.count(group.n)}")
+
+
+# The table a director reads: each figure with its denominator, the
+# comparison in words; the statistics behind it are one click away.
+plain = [{
+    "Condition": r.condition,
+    "Responder rate (95% CI)": cell(r, rate_text(r)),
+    COMPARED: cell(r, compared(r)),
+    "PGIC much improved": cell(r, formatting.rate_with_ci(r.pgic_rate, r.pgic_ci_low,
+                                                          r.pgic_ci_high)),
+    CHANGE: cell(r, formatting.change_with_ci(r.median_change, r.median_ci_low,
+                                              r.median_ci_high)),
+    "Note": "" if r.suppressed else ("too few to report" if r.too_few else ""),
+} for r in table.itertuples()]
+change = summary.pain_change
+plain.append({
+    "Condition": "All conditions in view",
+    "Responder rate (95% CI)": rate_text(overall),
+    COMPARED: "",
+    "PGIC much improved": formatting.rate_with_ci(*((summary.pgic.rate, summary.pgic.ci_low,
+                                                      summary.pgic.ci_high) if summary.pgic
+                                                    else (None, None, None))),
+    CHANGE: formatting.change_with_ci(change.median, change.ci_low, change.ci_high),
+    "Note": "",
+})
+st.dataframe(plain, hide_index=True, width="stretch", height="content",
+             column_config={"Condition": st.column_config.TextColumn(pinned=True)})
+st.caption(f"Each rate: responders of the patients counted ({ctx.setting_text}). “Clearly "
+           "higher” or “clearly lower”: chance alone would rarely give a difference this large "
+           "from the other conditions together; “could be chance”: it might. Median pain "
+           "change: follow-up minus baseline pain on the 0–10 scale. Too few to report: fewer "
+           f"than {outcomes.SMALL_CELL} patients, shown to the clinical team only.")
+
 rows = [{
     "Condition": r.condition,
     "Patients (n)": cell(r, formatting.count(r.n)),
     "Responders": cell(r, formatting.count(r.responders)),
     "Rate": cell(r, formatting.percent(r.rate)),
     f"95% CI ({ci_name})": cell(r, program.percent_range(r.ci_low, r.ci_high)),
-    "PGIC much improved": cell(r, formatting.rate_with_ci(r.pgic_rate, r.pgic_ci_low,
-                                                          r.pgic_ci_high)),
     "p vs other conditions (Holm)": cell(r, formatting.p_value(r.p_holm)),
     "With a pain follow-up (n)": cell(r, formatting.count(r.change_n)),
-    CHANGE: cell(r, formatting.change_with_ci(r.median_change, r.median_ci_low,
-                                              r.median_ci_high)),
     "Wilcoxon p": cell(r, formatting.p_value(r.wilcoxon_p)),
-    "Note": "" if r.suppressed else ("too few" if r.too_few else ""),
 } for r in table.itertuples()]
-change = summary.pain_change
 rows.append({
     "Condition": "All conditions in view",
     "Patients (n)": formatting.count(overall.n),
     "Responders": formatting.count(overall.responders),
     "Rate": formatting.percent(overall.rate),
     f"95% CI ({ci_name})": program.percent_range(overall.ci_low, overall.ci_high),
-    "PGIC much improved": formatting.rate_with_ci(*((summary.pgic.rate, summary.pgic.ci_low,
-                                                      summary.pgic.ci_high) if summary.pgic
-                                                    else (None, None, None))),
     "p vs other conditions (Holm)": "",
     "With a pain follow-up (n)": formatting.count(change.n),
-    CHANGE: formatting.change_with_ci(change.median, change.ci_low, change.ci_high),
     "Wilcoxon p": formatting.p_value(change.wilcoxon_p),
-    "Note": "",
 })
-st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)
-st.caption(f"Too few: fewer than {outcomes.SMALL_CELL} patients, shown to the clinical team "
-           f"only and not to be reported outside it. "
-           "Median pain change: follow-up minus baseline pain (0–10 scale) among patients with "
-           "baseline pain above 0 who are due at this timepoint and have its pain score (n: "
-           "fewer than the rate's n in ITT, which also counts due patients without a score), "
-           "whatever the definition; 95% CI: exact distribution-free interval for the median "
-           "(order statistics, no resampling), which is a single value when so many patients "
-           "changed by exactly the median that it is the median with at least 95% confidence; "
-           "none under 6 patients. Wilcoxon p: signed-rank test of the changes against no "
-           "change. p vs other conditions: Fisher's exact test of each condition's responder "
-           "rate against all other conditions pooled, Holm-adjusted across conditions. "
-           f"PGIC much improved (◇ on the chart): patients answering much or very much improved "
-           f"on the Patient Global Impression of Change "
-           f"({pgic.orientation_text(ctx.source.pgic_best)}) at this timepoint, "
-           f"{'ITT (no PGIC in the window counts as not improved)' if ctx.population == 'itt' else 'completers only'}, "
-           f"with its 95% {ci_name} interval; its denominator is every treated patient due, "
-           "since PGIC needs no baseline.")
+explain.how_computed(
+    f"**Rates** carry a 95% {ci_name} interval. **Ranking**: by the lower end of the interval, "
+    f"so a small group's lucky rate does not lead; groups under {outcomes.SMALL_CELL} patients "
+    "come last.",
+    "**Compared with the other conditions**: Fisher's exact test of each condition's responder "
+    "rate against all other conditions pooled, with Holm's adjustment for testing every "
+    f"condition at once; “clearly” when the adjusted p is below {words.CLEAR_BELOW:g}.",
+    "**Median pain change**: among patients with baseline pain above 0 who are due at this "
+    "timepoint and have its pain score (fewer than the rate's n in ITT, which also counts due "
+    "patients without a score), whatever the definition. Its 95% interval is the exact "
+    "distribution-free interval for a median (order statistics, no resampling): a single value "
+    "when so many patients changed by exactly the median that it is the median with at least "
+    "95% confidence; none under 6 patients. Wilcoxon p: signed-rank test of the changes "
+    "against no change.",
+    table=rows)

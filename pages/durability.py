@@ -7,18 +7,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import durability
+from analysis import durability, outcomes
 from analysis.formatting import count
 from analysis.privacy import SUPPRESSED
-from ui import context, theme
+from ui import context, explain, safe, theme
 
 ctx = context.get()
 
 st.title("Durability")
 st.caption(
-    "Kaplan–Meier estimates in days, with 95% bands. A patient still waiting at their last "
-    "visit is counted until then (censored), never as an event. Timepoint, responder "
-    "definition and population do not apply to this page.")
+    "How long patients go before their first booster, and how long pain relief lasts, in "
+    "days. A patient still waiting at their last visit counts as waiting up to then, never as "
+    "having had the event. Timepoint, responder definition and population do not apply to "
+    "this page.")
 
 booster = ctx.call(durability.durability, "booster", ctx.filters)
 response = ctx.call(durability.durability, "response", ctx.filters)
@@ -53,17 +54,22 @@ def km_figure(result, curves) -> go.Figure:
         if curve.n == 0 or hidden(curve):
             continue
         km = curve.km
-        t = list(km.time)
-        fig.add_trace(go.Scatter(x=t, y=100 * km.ci_high, mode="lines", line_shape="hv",
+        # Drawn while at least MIN_PATIENTS_PER_POINT patients are followed.
+        until = durability.drawn_until(km)
+        stop = 0 if until is None else sum(1 for t in km.time if t <= until)
+        if not stop:
+            continue
+        t = list(km.time[:stop])
+        fig.add_trace(go.Scatter(x=t, y=100 * km.ci_high[:stop], mode="lines", line_shape="hv",
                                  line_width=0, showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=t, y=100 * km.ci_low, mode="lines", line_shape="hv",
+        fig.add_trace(go.Scatter(x=t, y=100 * km.ci_low[:stop], mode="lines", line_shape="hv",
                                  line_width=0, fill="tonexty", fillcolor=band,
                                  showlegend=False, hoverinfo="skip"))
         name = f"{curve.group} (n={curve.n})" + (" – too few" if curve.too_few else "")
         fig.add_trace(go.Scatter(
-            x=t, y=100 * km.survival, mode="lines", line_shape="hv", name=name,
+            x=t, y=100 * km.survival[:stop], mode="lines", line_shape="hv", name=name,
             line=dict(color=colour, width=2.2),
-            customdata=list(km.at_risk),
+            customdata=list(km.at_risk[:stop]),
             hovertemplate="day %{x}: %{y:.0f}% (%{customdata} at risk)<extra>"
                           f"{curve.group}</extra>"))
     theme.reference_line(fig, y=50)
@@ -97,12 +103,24 @@ def section(result, intro: str) -> None:
         if hidden(curve):
             st.markdown(f"**{curve.group}**: {SUPPRESSED} (fewer than 11 patients).")
             continue
-        st.markdown(
-            f"**{curve.group}**: median {durability.median_text(curve.km)} · "
-            f"{count(curve.n)} patients, {count(curve.events)} "
-            f"{durability.EVENT_LABELS[result.curve]}, {count(curve.censored)} censored"
-            + (" · **too few to report** (fewer than 11 patients)" if curve.too_few else ""))
+        st.markdown(f"**{curve.group}**: {durability.plain_text(result, curve)}"
+                    + (" **Too few to report** (fewer than 11 patients)." if curve.too_few
+                       else ""))
     st.plotly_chart(km_figure(result, curves), width="stretch")
+    stops = [(c.group, durability.drawn_until(c.km)) for c in curves
+             if c.n and not hidden(c)]
+    st.caption("Each curve stops where fewer than "
+               f"{outcomes.MIN_PATIENTS_PER_POINT} patients are still followed: "
+               + "; ".join(f"{safe.text(g)} at day {int(d):,}" if d is not None else
+                           f"{safe.text(g)} not drawn" for g, d in stops) + ".")
+    explain.how_computed(
+        "Kaplan–Meier estimates in days with 95% bands (log-log, Greenwood). A patient who "
+        "has not had the event is *censored*: counted as event-free up to the last visit "
+        "where it could have been seen, and not after. The dotted line is 50%: the day the "
+        "curve crosses it is the median. Number at risk: patients still followed on that day.",
+        *(f"**{safe.text(c.group)}**: median {durability.median_text(c.km)} · "
+          f"{count(c.n)} patients, {count(c.events)} {durability.EVENT_LABELS[result.curve]}, "
+          f"{count(c.censored)} censored" for c in curves if c.n and not hidden(c)))
     st.dataframe(at_risk_table(curves), width="stretch",
                  column_config=None if ctx.external else {
                      f"day {d}": st.column_config.NumberColumn(format="localized")
@@ -111,16 +129,16 @@ def section(result, intro: str) -> None:
 
 section(booster,
         f"All {count(booster.excluded['treated'])} treated patients in view, from the first "
-        "infusion to the first booster after it; patients without a booster are censored at "
-        "their last visit.")
+        "infusion to the first booster after it; a patient without a booster counts as waiting "
+        "up to their last visit.")
 
 ex = response.excluded
 section(response,
         "From the first visit after the first infusion with at least 30% less pain than "
-        "baseline, to the first later pain score above 70% of baseline. Patients still "
-        "responding are censored at their last visit with a pain score, not at the data "
-        "cutoff or a later visit without one: a loss of response can only be seen at a visit "
-        "that records pain, so that is the last time it could have been observed. Not on "
+        "baseline, to the first later pain score above 70% of baseline. A patient still "
+        "responding counts as responding up to their last visit with a pain score, not up to "
+        "the data cutoff or a later visit without one: a loss of response can only be seen at "
+        "a visit that records pain, so that is the last time it could have been observed. Not on "
         f"this curve: {count(ex['no_baseline_pain'])} without baseline pain "
         f"above 0, {count(ex['no_pain_score_after_index'])} without a pain score after the "
         f"first infusion, {count(ex['never_responded'])} who never reached 30% relief.")

@@ -7,10 +7,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import mood, outcomes
+from analysis import mood, outcomes, words
 from analysis.formatting import count, p_value, percent
 from analysis.privacy import SUPPRESSED
-from ui import context, theme
+from ui import context, explain, theme
 
 ctx = context.get()
 timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
@@ -63,11 +63,15 @@ grid = ctx.call(mood.mood_grid, ctx.filters, ctx.ci)
 overall = grid[(grid.group == "All") & (grid.population == ctx.population)]
 fig = go.Figure()
 labels = [outcomes.TIMEPOINT_LABELS[t] for t in outcomes.TIMEPOINTS]
+missing = []
 for measure in mood.MEASURES:
     rows = overall[overall.measure == measure].set_index("timepoint").reindex(outcomes.TIMEPOINTS)
-    shown = rows["n"] > 0
-    if ctx.external:
-        shown &= ~rows["too_few"]
+    # A point from fewer than MIN_PATIENTS_PER_POINT patients is not drawn.
+    shown = rows["n"] >= outcomes.MIN_PATIENTS_PER_POINT
+    missing += [f"{mood.MEASURE_SHORT[measure]} at {outcomes.TIMEPOINT_LABELS[t]}"
+                for t, n, ok in zip(rows.index, rows["n"], shown) if n > 0 and not ok]
+    if not shown.any():
+        continue
     y = [100 * r if ok else None for r, ok in zip(rows["rate"], shown)]
     plus = [100 * (h - r) if ok else None for r, h, ok in zip(rows["rate"], rows["ci_high"], shown)]
     minus = [100 * (r - lo) if ok else None for r, lo, ok in zip(rows["rate"], rows["ci_low"], shown)]
@@ -77,13 +81,24 @@ for measure in mood.MEASURES:
         customdata=list(zip(rows["responders"], rows["n"])),
         hovertemplate="%{x}: %{y:.0f}% (%{customdata[0]} of %{customdata[1]})<extra>"
                       + mood.MEASURE_SHORT[measure] + "</extra>"))
-fig.add_vrect(x0=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) - 0.3,
-              x1=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) + 0.3,
-              fillcolor=theme.NEUTRAL, opacity=0.12, line_width=0)
-fig.update_yaxes(title="Patients improved (%)", range=[0, 100], ticksuffix="%")
-fig.update_xaxes(title="Time since first infusion")
-st.plotly_chart(theme.styled(
-    fig, f"Mood outcomes over time ({population_label}, 95% CI)", height=400), width="stretch")
+if not fig.data:
+    explain.too_few_to_draw("Mood outcomes over time")
+else:
+    fig.add_vrect(x0=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) - 0.3,
+                  x1=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) + 0.3,
+                  fillcolor=theme.NEUTRAL, opacity=0.12, line_width=0)
+    fig.update_yaxes(title="Patients improved (%)", range=[0, 100], ticksuffix="%")
+    fig.update_xaxes(title="Time since first infusion", categoryorder="array",
+                     categoryarray=labels)
+    st.plotly_chart(theme.styled(
+        fig, f"Mood outcomes over time ({population_label}, 95% CI)", height=400),
+        width="stretch")
+    explain.not_drawn(missing)
+    explain.how_computed(
+        "Each point: the share of eligible patients due at that timepoint who improved "
+        f"({population_label}); bars are 95% {'Clopper–Pearson' if ctx.ci == 'exact' else 'Wilson'} "
+        "intervals. The shaded timepoint is the sidebar's. Hover a point for its count "
+        "(improved of patients counted).")
 
 # -- by condition --------------------------------------------------------------
 
@@ -121,21 +136,27 @@ else:
          "Total": [pair.pain_responders, pair.pain_non_responders, pair.n]},
         index=pd.Index(["≥30% less pain", "Less than 30% pain relief", "Total"],
                        name="Pain relief"))
-    left, right = st.columns([3, 2])
-    with left:
-        st.dataframe(crosstab, width="stretch")
-    with right:
-        p_text = p_value(pair.odds_ratio.p_value)
-        st.markdown(f"**Odds ratio {mood.odds_ratio_text(pair)}**, Fisher's exact "
-                    f"p {p_text if p_text.startswith('<') else '= ' + p_text}.")
-        st.markdown(
-            f"Depression response in {percent(pair.mood_rate_given_pain(True))} of pain "
-            f"responders ({pair.both} of {pair.pain_responders}) and "
-            f"{percent(pair.mood_rate_given_pain(False))} of the others "
-            f"({pair.mood_only} of {pair.pain_non_responders}).")
-        if pair.too_few:
-            st.caption("Too few to report: fewer than 11 patients.")
-        st.caption("An association, not proof that one causes the other.")
+    given_pain = pair.mood_rate_given_pain(True)
+    given_none = pair.mood_rate_given_pain(False)
+    more = (given_pain or 0) > (given_none or 0)
+    reading = words.chance_words(pair.odds_ratio.p_value, more)
+    st.markdown(
+        f"**Depression lifted in {percent(given_pain)} of the patients whose pain eased "
+        f"({pair.both} of {pair.pain_responders}) and in {percent(given_none)} of the others "
+        f"({pair.mood_only} of {pair.pain_non_responders})**: "
+        + ({"clearly higher": "clearly more often when pain eased.",
+            "clearly lower": "clearly less often when pain eased."}.get(
+               reading, "the difference could be chance.")))
+    st.caption("An association, not proof that one causes the other."
+               + (" Too few to report: fewer than 11 patients." if pair.too_few else ""))
+    st.dataframe(crosstab, width="content")
+    p_text = p_value(pair.odds_ratio.p_value)
+    explain.how_computed(
+        f"Odds ratio {mood.odds_ratio_text(pair)}: how much higher the odds of a depression "
+        "response are among pain responders than among the others (1 = no difference).",
+        f"Fisher's exact test, two-sided: p {p_text if p_text.startswith('<') else '= ' + p_text}; "
+        f"“clearly” when p is below {words.CLEAR_BELOW:g}.",
+        "Only patients with both follow-ups observed are in the table (see above).")
 
 # -- who is counted --------------------------------------------------------------
 

@@ -7,11 +7,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import opioids
+from analysis import opioids, outcomes
 from analysis.formatting import count, number, percent
 from analysis.outcomes import SMALL_CELL, TIMEPOINT_LABELS
 from analysis.privacy import SUPPRESSED
-from ui import context, theme
+from ui import context, explain, theme
 
 ctx = context.get()
 timepoint_label = TIMEPOINT_LABELS[ctx.timepoint]
@@ -52,6 +52,12 @@ def rate_caption(rate) -> str:
             f"{count(rate.responders)} of {count(rate.n)} baseline opioid users {counted_who}")
 
 
+def month_list(months) -> str:
+    """"April 2024, May 2024 and June 2025"."""
+    names = [m.strftime("%B %Y") for m in months]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def chart(fig: go.Figure, title: str, height: int = 420) -> None:
     """The shared theme (which leaves room for the legend under the title)."""
     st.plotly_chart(theme.styled(fig, title, height=height), width="stretch")
@@ -82,12 +88,13 @@ if summary.baseline_users == 0:
 if summary.baseline_users:
     st.subheader("Dose by week since the first infusion")
     weekly = ctx.call(opioids.mme_by_week, ctx.filters)
-    if ctx.external:
-        weekly = weekly[weekly.patients >= SMALL_CELL]
     if weekly.empty:
-        st.info(f"No week has at least {opioids.MIN_PATIENTS_PER_WEEK} baseline opioid users "
-                "with a dose recorded.")
+        explain.too_few_to_draw("Median daily opioid dose by week",
+                                "baseline opioid users with a dose recorded that week")
     else:
+        # A missing week breaks the line instead of joining its neighbours.
+        weekly = weekly.set_index("week").reindex(
+            range(0, int(weekly["week"].max()) + 1)).rename_axis("week").reset_index()
         fig = go.Figure()
         fig.add_trace(go.Scatter(x=weekly["week"], y=weekly["q3_mme"], mode="lines",
                                  line=dict(width=0), hoverinfo="skip", showlegend=False))
@@ -106,20 +113,30 @@ if summary.baseline_users:
         fig.update_xaxes(title="Weeks since the first infusion (0 = baseline)")
         fig.update_yaxes(title="MME/day", rangemode="tozero")
         chart(fig, "Median daily opioid dose of baseline users")
-        st.caption(f"Weeks with at least {opioids.MIN_PATIENTS_PER_WEEK} patients with a dose "
-                   "recorded; a patient counts once a week (their last record). Patients are "
-                   "only seen in weeks they had a visit, so the line mixes different patients "
-                   "week to week.")
+        gaps = weekly.loc[weekly["patients"].isna(), "week"]
+        if len(gaps):
+            explain.not_drawn([f"weeks {explain.ranges(gaps)}"],
+                              "baseline opioid users with a dose recorded that week")
+        explain.how_computed(
+            "Each week: the median (and the middle half, between the quartiles) of the daily "
+            "dose of the baseline opioid users who had a dose recorded that week; a patient "
+            "counts once a week (their last record). Week 0 is the baseline. Patients are only "
+            "seen in weeks they had a visit, so the line mixes different patients week to "
+            f"week; a week is drawn from {opioids.MIN_PATIENTS_PER_WEEK} or more patients.")
 
 # -- over calendar time ------------------------------------------------------------
 
 st.subheader("Opioid use by month")
 monthly = ctx.call(opioids.monthly_use, ctx.filters)
-if ctx.external:
-    monthly = monthly[monthly.patients_recorded >= SMALL_CELL]
+thin = monthly["patients_recorded"] < outcomes.MIN_PATIENTS_PER_POINT
 if monthly.empty:
     st.info("No opioid dose is recorded for the patients matching these filters.")
+elif thin.all():
+    explain.too_few_to_draw("Opioid use by month", "patients with a dose recorded that month")
 else:
+    monthly = monthly.copy()
+    for column in ("share_on_opioids", "share_at_least_50", "share_at_least_90"):
+        monthly[column] = monthly[column].astype(object).where(~thin, None)
     fig = go.Figure()
     for column, label, colour in (("share_on_opioids", "on opioids (> 0 MME/day)", theme.PRIMARY),
                                   ("share_at_least_50", "≥ 50 MME/day", theme.ACCENT),
@@ -135,9 +152,14 @@ else:
                      range=[0, 1])
     fig.update_xaxes(title="Month")
     chart(fig, "Patients on opioids, and at the CDC 2022 risk thresholds")
-    st.caption("Each month counts the treated patients in view who had a dose recorded that "
-               "month (their last record of the month), whether or not they were on opioids at "
-               "baseline.")
+    if thin.any():
+        explain.not_drawn([month_list(monthly.loc[thin, "month"])],
+                          "patients with a dose recorded that month")
+    explain.how_computed(
+        "Each month counts the treated patients in view who had a dose recorded that month "
+        "(their last record of the month), whether or not they were on opioids at baseline, "
+        "and the shares of them on any opioid, at 50 or more and at 90 or more MME a day (the "
+        "CDC 2022 risk thresholds).")
 
 # -- change at the timepoint ----------------------------------------------------------
 
@@ -171,11 +193,16 @@ if summary.baseline_users:
 
 st.subheader("Benzodiazepine co-prescription")
 benzo = ctx.call(opioids.benzodiazepine_by_month, ctx.filters)
-if ctx.external:
-    benzo = benzo[benzo.visits_recorded >= SMALL_CELL]
+least = outcomes.MIN_PATIENTS_PER_POINT
+thin_visits = benzo["visits_recorded"] < least
 if benzo.empty:
     st.info("No benzodiazepine status is recorded for the patients matching these filters.")
+elif thin_visits.all():
+    explain.too_few_to_draw("Benzodiazepine co-prescription by month",
+                            "visits recording it a month")
 else:
+    benzo = benzo.copy()
+    benzo["share_visits"] = benzo["share_visits"].astype(object).where(~thin_visits, None)
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=benzo["month"], y=benzo["share_visits"], mode="lines+markers",
@@ -183,9 +210,10 @@ else:
         customdata=list(zip(benzo["visits_on_benzodiazepine"], benzo["visits_recorded"])),
         hovertemplate="%{x|%b %Y}: %{y:.0%} of visits (%{customdata[0]} of %{customdata[1]})"
                       "<extra></extra>"))
-    users = benzo[benzo.opioid_users_recorded > 0]
-    if ctx.external:
-        users = users[users.opioid_users_recorded >= SMALL_CELL]
+    users = benzo.copy()
+    thin_users = users["opioid_users_recorded"] < least
+    users["share_opioid_users"] = users["share_opioid_users"].astype(object).where(
+        ~thin_users, None)
     fig.add_trace(go.Scatter(
         x=users["month"], y=users["share_opioid_users"], mode="lines+markers",
         name="opioid users also on a benzodiazepine", line=dict(color=theme.BAD),
@@ -202,6 +230,12 @@ else:
     st.caption(f"Over the whole period, {percent(share)} "
                f"of visits recording it ({count(total_on)} of {count(total_visits)}) had a "
                "benzodiazepine. Opioid users: patients whose last dose of the month was above 0.")
+    missing = []
+    if thin_visits.any():
+        missing.append(f"visits in {month_list(benzo.loc[thin_visits, 'month'])}")
+    if thin_users.any():
+        missing.append(f"opioid users in {month_list(users.loc[thin_users, 'month'])}")
+    explain.not_drawn(missing, "visits or opioid users recording it that month")
 
 # -- fast tapers ---------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ at the timepoint (waterfall), and the acute effect of each infusion."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import formatting, outcomes, program
-from ui import context, theme
+from analysis import formatting, outcomes, program, words
+from ui import context, explain, theme
 
 ctx = context.get()
 st.title("Pain over time")
@@ -21,9 +21,8 @@ choice = st.selectbox("Condition", [POOLED, *options], key="pain_condition",
                       help="Narrows every chart on this page to one condition of those in view.")
 condition = None if choice == POOLED else choice
 filters = program.for_condition(ctx.filters, condition)
-# Fewer than 5 patients never make a point; for people outside the clinical
-# team the small-cell rule (11) applies.
-min_patients = max(program.MIN_PATIENTS_PER_POINT, outcomes.SMALL_CELL if ctx.external else 0)
+# Fewer than MIN_PATIENTS_PER_POINT patients never make a point.
+min_patients = program.MIN_PATIENTS_PER_POINT
 who = condition or "all conditions in view"
 timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
 
@@ -51,10 +50,16 @@ else:
     figure.update_xaxes(title="weeks since the first infusion",
                         range=[-0.5, program.LAST_WEEK + 0.5])
     st.plotly_chart(theme.styled(figure, f"Pain score by week: {who}"), width="stretch")
-    st.caption(f"Week = whole weeks since the first infusion (week 0 holds the first infusion "
-               f"day, so its pain is the pre-treatment level). A patient counts once per week "
-               f"(the mean of their scores that week). Weeks 0–{program.LAST_WEEK} with at "
-               f"least {min_patients} patients are shown; gaps are weeks with fewer.")
+    gaps = [w for w, n in zip(weeks["week"], weeks["patients"]) if n != n]
+    gaps += list(range(int(weeks["week"].max()) + 1, program.LAST_WEEK + 1))
+    if gaps:
+        explain.not_drawn([f"weeks {explain.ranges(gaps)}"], "patients with a pain score")
+    explain.how_computed(
+        "Week = whole weeks since the first infusion (week 0 holds the first infusion day, so "
+        "its pain is the pre-treatment level). A patient counts once per week (the mean of "
+        "their scores that week); the line is the median of those, the band the middle half "
+        f"of patients (between the quartiles). Weeks 0–{program.LAST_WEEK} with at least "
+        f"{min_patients} patients are drawn; gaps are weeks with fewer.")
 
 # -- waterfall ----------------------------------------------------------------
 
@@ -105,10 +110,12 @@ else:
                 f"pain measure, so bars are coloured by {waterfall.definition}.")
     change = ctx.call(outcomes.median_pain_change, ctx.timepoint, filters)
     median_text = formatting.change_with_ci(change.median, change.ci_low, change.ci_high)
+    better = words.chance_words(change.wilcoxon_p, (change.median or 0) > 0)
     st.markdown(
-        f"**Median change in pain: {median_text}**, Wilcoxon signed-rank p "
-        f"{program.p_text(change.wilcoxon_p)} (against no change), "
-        f"{formatting.count(change.n)} patients.")
+        f"**Median change in pain: {median_text}** among {formatting.count(change.n)} "
+        "patients: " + {"clearly lower": "pain clearly fell.",
+                        "clearly higher": "pain clearly rose."}.get(
+            better, "the change could be chance."))
     st.caption(
         f"{formatting.count(len(bars))} patients with baseline pain above 0, due at "
         f"{timepoint_label} (window closed) and with its pain score; "
@@ -117,11 +124,15 @@ else:
         f" Not drawn: {formatting.count(waterfall.due_without_follow_up)} patients who reached "
         f"the timepoint without a pain score (counted as non-responders in ITT), and early "
         f"(provisional) scores of patients whose window is still open (see Patient timeline)."
-        f" Median CI: exact distribution-free interval (order statistics), a single value "
-        f"when so many patients changed by exactly the median that it is the median with at "
-        f"least 95% confidence."
         f"{note}{'' if show_ids else ' Patient ids are shown to the clinical team only.'}"
         + (f" Every {step}th patient of the sorted list is drawn." if step > 1 else ""))
+    explain.how_computed(
+        "Each bar is one patient: their pain at the timepoint against their baseline, as a "
+        "percentage (−30% is moderately important, −50% substantial, IMMPACT).",
+        f"Wilcoxon signed-rank p {program.p_text(change.wilcoxon_p)} (against no change), "
+        f"{formatting.count(change.n)} patients. The median's 95% interval is the exact "
+        "distribution-free interval (order statistics), a single value when so many patients "
+        "changed by exactly the median that it is the median with at least 95% confidence.")
 
 # -- acute effect ---------------------------------------------------------------
 
@@ -152,6 +163,12 @@ else:
     figure.update_yaxes(title="pain before − pain right after (points)", rangemode="tozero")
     st.plotly_chart(theme.styled(figure, f"Acute relief by treatment session number: {who}"),
                     width="stretch")
-    st.caption(f"Acute relief = pain_score before the session minus pain_post right after it "
-               f"(the same day; positive = less pain). Session numbers with at least "
-               f"{min_patients} patients are shown.")
+    missing = sorted(set(range(1, int(numbers.max()) + 1)) - set(int(n) for n in numbers))
+    if missing:
+        explain.not_drawn([f"session numbers {explain.ranges(missing)}"],
+                          "patients with both scores")
+    explain.how_computed(
+        "Acute relief = the pain score before the session minus the score right after it (the "
+        "same day; positive = less pain). Each point is the median over the patients with both "
+        "scores at that session number, the bar the middle half of them (quartiles). Session "
+        f"numbers with at least {min_patients} patients are drawn.")

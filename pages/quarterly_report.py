@@ -57,9 +57,15 @@ for spec, frame in quarterly.tables():
         height = 300 + 26 * len(frame) if spec.key == "safety" else 400
         st.plotly_chart(theme.styled(charts[spec.key], titles[spec.key], min(height, 520)),
                         key=f"report_chart_{spec.key}")
-    st.dataframe(report.display_frame(spec, frame), hide_index=True,
+    shown = report.display_frame(spec, frame)
+    key = report.key_labels(spec)   # the rest is in the downloads
+    st.dataframe(shown, hide_index=True, height="content", column_order=key,
                  column_config={label: st.column_config.TextColumn(alignment="right")
                                 for label in report.numeric_labels(spec)})
+    if len(key) < len(shown.columns):
+        st.caption("Shown: the rate and its changes. The counts of each period ("
+                   + ", ".join(c for c in shown.columns if c not in key)
+                   + ") are in the downloads.")
 
 with st.expander("Provenance: where these numbers come from"):
     st.dataframe(quarterly.provenance_frame().rename(columns={"item": "Item", "value": "Value"}),

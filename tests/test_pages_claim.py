@@ -11,7 +11,7 @@ import pytest
 
 from analysis import claim, cli, store
 from analysis.outcomes import SMALL_CELL, Filters
-from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, run_page
+from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, frame_with, run_page
 from tests.test_claim import (Program, assert_no_small_cells_in_table, build_program,
                               counts_in_text)
 from ui import theme
@@ -67,10 +67,12 @@ def assert_matches_report(app, report: claim.ClaimReport) -> None:
     assert numbered_items(app) == [s.defensible for s in report.defensible]
     assert any(report.verdict_text in el.value for el in app.markdown)
     assert metric(app, "Responder rate") == report.rate_only_text()
-    assert metric(app, "95% CI (Wilson, two-sided)") == report.ci_text()
     assert metric(app, "Patients counted (n)") == report.n_text()
-    assert metric(app, "One-sided 95% exact bounds") == report.bounds_text()
-    assert metric(app, "p-value (one-sided)") == report.p_text()
+    # the statistics, one click away ("How this is computed")
+    statistics = dict(frame_with(app, "Statistic").values.tolist())
+    assert statistics["95% CI (Wilson, two-sided)"] == report.ci_text()
+    assert statistics["One-sided 95% exact bounds"] == report.bounds_text()
+    assert statistics["p-value (one-sided)"] == report.p_text()
     assert f"**In words:** {report.headline.text}" in [el.value for el in app.markdown]
     # "What you can say": every sentence the engine writes, and no other
     written = [s.text for s in report.statements
@@ -115,7 +117,7 @@ def test_demo_page_matches_the_engine_and_the_cli(app_db, capsys):
     assert shown_verdict(app) == claim.VERDICT_LABELS[cli_claim(app_db, capsys)["verdict"]]
     assert_no_small_cells_on_page(app)
     # the breakdown tables show the suppressed groups as such
-    conditions = app.dataframe[1].value
+    conditions = frame_with(app, "Against 70%")
     assert list(conditions.columns) == ["Condition", "Patients", "Rate (95% CI)", "Against 70%"]
     assert conditions["Patients"].tolist() == report.by_condition["patients"].tolist()
     assert [b.label for b in app.get("download_button")] == ["Memo (HTML)", "Memo (PDF)"]

@@ -103,6 +103,8 @@ def test_durability_page(app_db, demo_snapshot, setting):
     assert len(tables) == 2
     for result, table in zip(results, tables):
         pooled = result.pooled
+        # in words first, the Kaplan-Meier median one click away
+        assert f"**{durability.POOLED}**: {durability.plain_text(result, pooled)}" in text
         assert (f"**{durability.POOLED}**: median {durability.median_text(pooled.km)} · "
                 f"{count(pooled.n)} patients, {count(pooled.events)}") in text
         assert list(table.index) == [durability.POOLED]
@@ -110,8 +112,8 @@ def test_durability_page(app_db, demo_snapshot, setting):
                                                          for d in durability.AT_RISK_DAYS]
     assert len(app.get("plotly_chart")) == 2
     # SPEC §4: the page says where loss of response is censored, and why
-    assert ("censored at their last visit with a pain score, not at the data cutoff"
-            in caption_text(app))
+    assert ("counts as responding up to their last visit with a pain score, not up to the data "
+            "cutoff" in caption_text(app))
     # pick the largest condition: its curve joins the pooled one
     booster = results[0]
     biggest = max(booster.by_condition, key=lambda c: c.n)

@@ -14,7 +14,7 @@ import pytest
 
 from analysis import data_quality, opioids, store, timeline
 from analysis.formatting import count, long_date, number, percent
-from analysis.outcomes import TIMEPOINT_LABELS, Filters
+from analysis.outcomes import MIN_PATIENTS_PER_POINT, TIMEPOINT_LABELS, Filters
 from analysis.sources import DataSource
 from tests.conftest import (DASHBOARD, NON_DEFAULT_QUERY, assert_no_errors, caption_text,
                             frame_with, metric_values, run_page, signed_in, trace_values,
@@ -74,20 +74,32 @@ def test_opioids_page(app_db, demo_snapshot, setting):
     charts = _charts(app)
     weekly = opioids.mme_by_week(demo_snapshot, filters)
     week_x, week_y = charts["Median daily opioid dose of baseline users"]["median"]
-    assert week_x == weekly["week"].tolist()
-    assert week_y == pytest.approx(weekly["median_mme"].tolist())
+    # weeks from fewer than 11 patients are gaps in the line, not points
+    assert (weekly["patients"] >= MIN_PATIENTS_PER_POINT).all()
+    drawn = {x: y for x, y in zip(week_x, week_y) if y is not None}
+    assert list(drawn) == weekly["week"].tolist()
+    assert list(drawn.values()) == pytest.approx(weekly["median_mme"].tolist())
     monthly = opioids.monthly_use(demo_snapshot, filters)
+    enough = monthly["patients_recorded"] >= MIN_PATIENTS_PER_POINT
     use = charts["Patients on opioids, and at the CDC 2022 risk thresholds"]
-    assert use["≥ 90 MME/day"][1] == pytest.approx(monthly["share_at_least_90"].tolist())
-    assert use["on opioids (> 0 MME/day)"][1] == pytest.approx(
-        monthly["share_on_opioids"].tolist())
+    for name, column in (("≥ 90 MME/day", "share_at_least_90"),
+                         ("on opioids (> 0 MME/day)", "share_on_opioids")):
+        shown = use[name][1]
+        assert [v is not None for v in shown] == enough.tolist()
+        assert [v for v in shown if v is not None] == pytest.approx(
+            monthly.loc[enough, column].tolist())
+    assert ("Not drawn, from fewer than 11 patients with a dose recorded that month"
+            in caption_text(app)) == (not enough.all())
     changes = opioids.mme_changes(demo_snapshot, timepoint, filters)
     histogram = charts[f"Dose change at {label}, baseline opioid users with a follow-up dose"]
     assert sorted(histogram[None][0]) == pytest.approx(sorted(changes["percent_change"]))
     benzo = opioids.benzodiazepine_by_month(demo_snapshot, filters)
     benzo_chart = charts["Benzodiazepines alongside opioids (CDC 2022: avoid when possible)"]
-    assert benzo_chart["visits with a benzodiazepine"][1] == pytest.approx(
-        benzo["share_visits"].tolist())
+    enough = benzo["visits_recorded"] >= MIN_PATIENTS_PER_POINT
+    shown = benzo_chart["visits with a benzodiazepine"][1]
+    assert [v is not None for v in shown] == enough.tolist()
+    assert [v for v in shown if v is not None] == pytest.approx(
+        benzo.loc[enough, "share_visits"].tolist())
 
     tapers = opioids.fast_tapers(demo_snapshot, filters)
     assert metrics["Patients with a rapid taper"] == count(tapers.rapid_patients)

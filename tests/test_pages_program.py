@@ -95,15 +95,17 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     summary = program.condition_summary(demo_snapshot, timepoint, definition, population,
                                         filters, "wilson")
     rows = outcomes.condition_table(demo_snapshot, timepoint, definition, population, filters)
-    table = frame_with(app, "Condition")
-    assert list(table["Condition"]) == [r.condition for r in rows] + ["All conditions in view"]
+    plain = frame_with(app, "Responder rate (95% CI)")
+    table = frame_with(app, "Wilcoxon p")   # the statistics, in "How this is computed"
+    for shown in (plain, table):
+        assert list(shown["Condition"]) == [r.condition for r in rows] + ["All conditions in view"]
     body = table.iloc[:-1]
     assert list(body["Patients (n)"]) == [formatting.count(r.n) for r in rows]
     assert list(body["Responders"]) == [formatting.count(r.responders) for r in rows]
     assert list(body["Rate"]) == [formatting.percent(r.rate) for r in rows]
     assert list(body["95% CI (Wilson)"]) == [program.percent_range(r.ci_low, r.ci_high)
                                              for r in rows]
-    assert list(body["Median pain change (95% CI)"]) == [
+    assert list(plain["Median pain change (95% CI)"][:-1]) == [
         formatting.change_with_ci(r.median_change, r.median_ci_low, r.median_ci_high)
         for r in rows]
     assert list(body["Wilcoxon p"]) == [formatting.p_value(r.wilcoxon_p) for r in rows]
@@ -115,14 +117,28 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     assert rated == sorted(rated, reverse=True)
     assert list(body["p vs other conditions (Holm)"]) == [formatting.p_value(r.p_holm)
                                                           for r in rows]
-    assert list(body["Note"]) == ["too few" if r.n < outcomes.SMALL_CELL else "" for r in rows]
+    # The plain words: each rate with its denominator, the comparison read off
+    # the Holm p and the direction against the other conditions pooled.
+    total_k, total_n = sum(r.responders for r in rows), sum(r.n for r in rows)
+    words_expected = []
+    for r in rows:
+        others = (total_k - r.responders) / (total_n - r.n)
+        words_expected.append("" if r.p_holm is None else
+                              "could be chance" if r.p_holm >= 0.05 else
+                              "clearly higher" if r.rate > others else "clearly lower")
+    assert list(plain["Compared with the other conditions"][:-1]) == words_expected
+    for r, text in zip(rows, plain["Responder rate (95% CI)"]):
+        if r.n:
+            assert text.endswith(f", {formatting.count(r.responders)} of {formatting.count(r.n)}")
+    assert list(plain["Note"][:-1]) == ["too few to report" if r.n < outcomes.SMALL_CELL else ""
+                                        for r in rows]
     improved = pgic.pgic_rates(demo_snapshot, timepoint, population, filters)
     by_condition = {g.group: g for g in improved.by_condition}
-    assert list(body["PGIC much improved"]) == [
+    assert list(plain["PGIC much improved"][:-1]) == [
         formatting.rate_with_ci(by_condition[r.condition].rate, by_condition[r.condition].ci_low,
                                 by_condition[r.condition].ci_high)
         if r.condition in by_condition else "–" for r in rows]
-    assert table.iloc[-1]["PGIC much improved"] == formatting.rate_with_ci(
+    assert plain.iloc[-1]["PGIC much improved"] == formatting.rate_with_ci(
         improved.overall.rate, improved.overall.ci_low, improved.overall.ci_high)
     total = table.iloc[-1]
     overall = outcomes.responder_rates(demo_snapshot, timepoint, definition, population,
@@ -130,7 +146,7 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     assert total["Patients (n)"] == formatting.count(overall.n)
     assert total["Rate"] == formatting.percent(overall.rate)
     change = outcomes.median_pain_change(demo_snapshot, timepoint, filters)
-    assert total["Median pain change (95% CI)"] == formatting.change_with_ci(
+    assert plain.iloc[-1]["Median pain change (95% CI)"] == formatting.change_with_ci(
         change.median, change.ci_low, change.ci_high)
     assert total["Wilcoxon p"] == formatting.p_value(change.wilcoxon_p)
 
@@ -202,8 +218,15 @@ def _check_pain(app, snap, filters, timepoint, definition):
     # waterfall's patients.
     change = outcomes.median_pain_change(snap, timepoint, filters)
     assert change.n == len(waterfall.bars)
+    text = markdown_text(app)
     assert (f"**Median change in pain: {formatting.change_with_ci(change.median, change.ci_low, change.ci_high)}**"
-            f", Wilcoxon signed-rank p {program.p_text(change.wilcoxon_p)}") in markdown_text(app)
+            f" among {formatting.count(change.n)} patients: ") in text
+    # the test itself one click away
+    assert (f"Wilcoxon signed-rank p {program.p_text(change.wilcoxon_p)} (against no change), "
+            f"{formatting.count(change.n)} patients.") in text
+    # weeks and session numbers from fewer than 11 patients are not drawn
+    assert (weeks["patients"] >= program.MIN_PATIENTS_PER_POINT).all()
+    assert (acute["patients"] >= program.MIN_PATIENTS_PER_POINT).all()
 
     (points,) = infusions.data
     assert trace_values(points.x) == list(acute["infusion_number"])

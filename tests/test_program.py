@@ -494,7 +494,7 @@ def test_demo_pain_by_week_matches_pandas(demo_snapshot, demo_frames, filters):
     grouped = per_patient.groupby("week")["pain_score"]
     expected = pd.DataFrame({"patients": grouped.size(), "q1": grouped.quantile(0.25),
                              "median": grouped.median(), "q3": grouped.quantile(0.75)})
-    expected = expected[expected["patients"] >= 5]
+    expected = expected[expected["patients"] >= program.MIN_PATIENTS_PER_POINT]
     got = program.pain_by_week(demo_snapshot, filters).set_index("week")
     assert list(got.index) == list(expected.index)
     assert list(got["patients"]) == list(expected["patients"])
@@ -605,7 +605,7 @@ def test_demo_acute_matches_pandas(demo_snapshot, demo_frames, filters):
                                relief=ketamine["pain_score"] - ketamine["pain_post"])
     grouped = ketamine.dropna(subset=["relief"]).groupby("number")["relief"]
     expected = pd.DataFrame({"patients": grouped.size(), "median": grouped.median()})
-    expected = expected[expected["patients"] >= 5]
+    expected = expected[expected["patients"] >= program.MIN_PATIENTS_PER_POINT]
     got = program.acute_by_infusion(demo_snapshot, filters).set_index("infusion_number")
     assert list(got.index) == list(expected.index)
     np.testing.assert_allclose(got["median"], expected["median"], rtol=1e-9)

@@ -393,7 +393,7 @@ def test_a_quarter_without_treatment_still_reports(tmp_path):
     for audience in report.AUDIENCES:
         rep = report.build_report(snap, "2028Q1", audience)
         assert rep.pchart.empty and not rep.complete
-        assert any("no p-chart" in line for line in rep.highlights())
+        assert any("cohorts cannot be compared" in line for line in rep.highlights())
         written = report.write(rep, tmp_path / audience)
         assert [p.suffix for p in written] == [".html", ".xlsx", ".pdf"]
     clinical = report.build_report(snap, "2028Q1")
@@ -649,6 +649,18 @@ def test_html_opens_in_chromium_without_network(clinical, tmp_path):
             assert page.locator("figure svg").count() == 3
             assert page.locator("section#due table tbody tr").count() == len(clinical.due)
             page.screenshot(path=str(tmp_path / "r.png"), full_page=True)
+            # Every column is on the page at a laptop's width, the changes from
+            # the previous quarter and a year earlier included: no table hides
+            # a column in a scroll box (issue 19).
+            for width in (1280, 1600):
+                page.set_viewport_size({"width": width, "height": 900})
+                overflowing = page.evaluate(
+                    "() => [...document.querySelectorAll('.scroll')]"
+                    ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.parentNode.id)")
+                assert overflowing == [], (width, overflowing)
+            headers = page.locator("section#due th").all_inner_texts()
+            assert any(h.replace("\n", " ").startswith(f"Change vs {clinical.year_earlier}")
+                       for h in headers), headers
         finally:
             browser.close()
     assert [u for u in requests if not u.startswith("file:")] == []

@@ -116,3 +116,33 @@ def band(x, low, high, name: str, color: str = BAND) -> go.Scatter:
 
 def _missing(value) -> bool:
     return value is None or value != value
+
+
+# --------------------------------------------------------------------------
+# page style: text wraps instead of being cut
+
+#: Streamlit cuts a metric's label, value and delta with an ellipsis when the
+#: column is narrow ("Opioid dose halved (…", "−3.0 poi…" at 1280 px): they
+#: wrap instead, and a long value shrinks a little before it wraps.  Widget
+#: labels wrap too.  Drawn once per run by dashboard.py (one chokepoint for
+#: every page).
+PAGE_CSS = """
+<style>
+[data-testid="stMetric"] .stMarkdownEllipsis,
+[data-testid="stMetric"] .stMarkdownEllipsis p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+}
+[data-testid="stMetricValue"] { font-size: clamp(1.55rem, 2.3vw, 2.25rem); line-height: 1.2; }
+[data-testid="stMetric"] div:has(> [data-testid="stMetricDelta"]) { flex-wrap: wrap; row-gap: .2rem; }
+[data-testid="stMetricDeltaDescription"] { white-space: normal !important; }
+[data-testid="stWidgetLabel"] .stMarkdownEllipsis,
+[data-testid="stWidgetLabel"] .stMarkdownEllipsis p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+}
+</style>
+"""
+
+
+def page_style() -> None:
+    import streamlit as st
+    st.html(PAGE_CSS)
