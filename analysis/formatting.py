@@ -84,3 +84,17 @@ def month_year(day: dt.date | None) -> str:
 
 def long_date(day: dt.date | None) -> str:
     return "–" if day is None else f"{day.day} {day.strftime('%B %Y')}"
+
+
+def short_date(day: dt.date | None) -> str:
+    """"27 Nov 2024": a date that fits a table column."""
+    return "–" if day is None else f"{day.day} {day.strftime('%b %Y')}"
+
+
+def short_period(start: dt.date | None, end: dt.date | None) -> str:
+    """"25 Apr – 23 May 2024"; the year once when both ends share it."""
+    if start is None or end is None:
+        return "–"
+    if start.year == end.year:
+        return f"{start.day} {start.strftime('%b')} – {short_date(end)}"
+    return f"{short_date(start)} – {short_date(end)}"

@@ -127,7 +127,12 @@ rows = [{
     "Left the flow": r.exit,
     "Patients who left": text(r.left, r.suppressed and r.stage == ""),
 } for r in shown.itertuples(index=False)]
-st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)
+st.dataframe(rows, hide_index=True, width="stretch", height="content",
+             column_config={"Step": st.column_config.NumberColumn(width=60),
+                            "Stage": st.column_config.TextColumn(width="medium"),
+                            "Patients": st.column_config.TextColumn(width="small"),
+                            "Left the flow": st.column_config.TextColumn(width="large"),
+                            "Patients who left": st.column_config.TextColumn(width="small")})
 
 st.caption(
     f"Among patients who completed induction: {formatting.count(responders.patients)} of "

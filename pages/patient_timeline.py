@@ -11,7 +11,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from analysis import timeline
-from analysis.formatting import count, long_date, number, percent
+from analysis.formatting import short_date, short_period, count, long_date, number, percent
 from analysis.outcomes import DEFINITION_LABELS
 from ui import context, safe, theme
 
@@ -107,14 +107,15 @@ if summary.treated:
     for t in summary.timepoints:
         rows.append({
             "Timepoint": t.label + (" (sidebar)" if t.timepoint == ctx.timepoint else ""),
-            "Window": f"{long_date(t.window_start)} – {long_date(t.window_end)}",
+            "Window": short_period(t.window_start, t.window_end),
             "Follow-up pain": number(t.follow_up_pain),
             "Pain reduction": percent(t.pain_reduction),
             "Follow-up MME/day": number(t.follow_up_mme),
             "MME reduction": percent(t.mme_reduction),
             "Status": t.status,
         })
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"Window": st.column_config.TextColumn(width="medium")})
     if any(t.provisional for t in summary.timepoints):
         st.caption("**Provisional**: a follow-up recorded before the timepoint's window has "
                    "closed. A visit closer to the target day may still come, so it is shown "
@@ -223,22 +224,35 @@ def flag(value) -> str:
     return "yes" if bool(value) else "no"
 
 
-table = pd.DataFrame({
-    "Date": [long_date(d) for d in visits["visit_date"]],
-    "Day": ["" if pd.isna(d) else f"{int(d):+d}" if d else "0" for d in visits["day"]],
+# Two tables that each fit beside the sidebar: the sessions (dose, pain,
+# what happened) and the measures a visit records.
+dates = [short_date(d) for d in visits["visit_date"]]
+days = ["" if pd.isna(d) else f"{int(d):+d}" if d else "0" for d in visits["day"]]
+sessions = pd.DataFrame({
+    "Date": dates,
+    "Day": days,
     "Visit": types,
     "Route": visits["route"].fillna(""),
     "Ketamine (mg)": text(visits["ketamine_mg"]),
     "Pain before": text(visits["pain_score"]),
     "Pain after": text(visits["pain_post"]),
+    "Adverse event": visits["adverse_event"].fillna(""),
+})
+measures = pd.DataFrame({
+    "Date": dates,
+    "Day": days,
     "MME/day": text(visits["opioid_mme_per_day"]),
     "Benzodiazepine": [flag(v) for v in visits["benzodiazepine"]],
     "PHQ-9": text(visits["phq9"], 0),
     "PCL-5": text(visits["pcl5"], 0),
     "PGIC": text(visits["pgic"], 0),
-    "Adverse event": visits["adverse_event"].fillna(""),
     "Max systolic BP": text(visits["sbp_max"], 0),
     "Min SpO2 (%)": text(visits["spo2_min"], 0),
 })
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(sessions, hide_index=True, width="stretch",
+             column_config={"Date": st.column_config.TextColumn(width=105),
+                            "Adverse event": st.column_config.TextColumn(width="medium")})
+st.markdown("**Medication, mood and vital signs at each visit**")
+st.dataframe(measures, hide_index=True, width="stretch",
+             column_config={"Date": st.column_config.TextColumn(width=105)})
 st.caption("Day: days since the first infusion (negative before it).")

@@ -13,7 +13,7 @@ import plotly.io as pio
 import pytest
 
 from analysis import data_quality, opioids, store, timeline
-from analysis.formatting import count, long_date, number, percent
+from analysis.formatting import count, long_date, number, percent, short_date
 from analysis.outcomes import MIN_PATIENTS_PER_POINT, TIMEPOINT_LABELS, Filters
 from analysis.sources import DataSource
 from tests.conftest import (DASHBOARD, NON_DEFAULT_QUERY, assert_no_errors, caption_text,
@@ -162,7 +162,9 @@ def _check_patient(app, snap, patient_id, definition):
         assert metrics[f"Responder ({definition})"] == (
             f"{count(responders)} of {count(due)}" if due else "none due")
     table = frame_with(app, "Pain before")
-    assert list(table["Date"]) == [long_date(d) for d in visits["visit_date"]]
+    assert list(table["Date"]) == [short_date(d) for d in visits["visit_date"]]
+    measures = frame_with(app, "Min SpO2 (%)")
+    assert list(measures["Date"]) == list(table["Date"])
     assert list(table["Pain before"]) == [
         "" if v is None or np.isnan(v) else number(v) for v in visits["pain_score"]]
     pain = _charts(app)[f"Patient {patient_id}"]["pain before (usual pain)"][1]
