@@ -31,9 +31,11 @@ if session.method != "demo" and st.sidebar.toggle(
     source = demo_source()
 
 sections: dict[str, list] = {}
+specs = {}
 for spec in pages.pages_for(session.role):
-    sections.setdefault(spec.section, []).append(
-        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default))
+    page = st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
+    specs[page.url_path] = spec
+    sections.setdefault(spec.section, []).append(page)
 navigation = st.navigation(sections, expanded=True)
 
 if source.is_demo:
@@ -46,7 +48,8 @@ if store.building(source.path):
     st.info("New data has arrived and is being prepared. This view still shows the data as it "
             "was before; your next click shows the new data once it is ready.",
             icon=":material/hourglass_top:")
-page_context = context.sidebar(source, snap, role=session.role, user=session.user)
+page_context = context.sidebar(source, snap, role=session.role, user=session.user,
+                               page=specs.get(navigation.url_path))
 context.status_line(page_context)
 auth.log_page_view(source, session, navigation.title, page_context.filters.describe(),
                    page_context.setting_text)

@@ -19,7 +19,7 @@ st.caption(f"Responder rate by condition: {ctx.setting_text}. Bars are 95% {ci_n
            f"intervals; the dashed line is the rate over all conditions in view. Ranked by the "
            f"lower end of the interval, highest first, so that a small group's lucky rate does "
            f"not lead; conditions with fewer than {outcomes.SMALL_CELL} patients are too few to "
-           f"report and come last, whatever their rate.")
+           f"report: they come last, with no point drawn.")
 
 if overall.n == 0:
     st.info("No patients match the filters at this timepoint: nobody in view has the baseline "
@@ -32,7 +32,7 @@ def row_label(row) -> str:
     if row.suppressed:
         return f"{row.condition} ({privacy.SUPPRESSED})"
     label = f"{row.condition} (n={formatting.count(row.n)})"
-    return f"{label}, too few" if row.too_few else label
+    return f"{label}: too few to draw" if row.too_few else label
 
 
 # -- forest plot --------------------------------------------------------------
@@ -41,30 +41,30 @@ def row_label(row) -> str:
 shown = table.iloc[::-1]
 labels = [row_label(r) for r in shown.itertuples()]
 figure = go.Figure()
-for kind, rows in (("reported", shown[~shown["too_few"] & ~shown["suppressed"]]),
-                   ("too few", shown[shown["too_few"] & ~shown["suppressed"]])):
-    if rows.empty:
-        continue
+# A condition with fewer than MIN_PATIENTS_PER_POINT patients keeps its row
+# and its label ("too few to draw") but gets no point: its interval would
+# span most of the axis and its rate is noise.
+rows = shown[~shown["too_few"] & ~shown["suppressed"]]
+if not rows.empty:
     rate = rows["rate"].astype(float)
-    reported = kind == "reported"
     figure.add_trace(go.Scatter(
         x=rate,
         y=[row_label(r) for r in rows.itertuples()],
         mode="markers",
-        name="rate (95% CI)" if reported else f"too few (n < {outcomes.SMALL_CELL})",
-        marker=dict(size=11 if reported else 9, color=theme.PRIMARY if reported else theme.NEUTRAL,
-                    symbol="square" if reported else "circle-open", line=dict(width=2)),
+        name="rate (95% CI)",
+        marker=dict(size=11, color=theme.PRIMARY, symbol="square", line=dict(width=2)),
         error_x=dict(type="data", symmetric=False,
                      array=rows["ci_high"].astype(float) - rate,
                      arrayminus=rate - rows["ci_low"].astype(float),
-                     color=theme.PRIMARY if reported else theme.NEUTRAL, thickness=1.6, width=5),
+                     color=theme.PRIMARY, thickness=1.6, width=5),
         customdata=[[r.condition, formatting.rate_with_ci(r.rate, r.ci_low, r.ci_high),
                      formatting.count(r.responders), formatting.count(r.n)]
                     for r in rows.itertuples()],
         hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>"
                       "%{customdata[2]} of %{customdata[3]} patients<extra></extra>",
     ))
-pgic_shown = shown[~shown["suppressed"] & shown["pgic_rate"].notna()]
+pgic_shown = shown[~shown["suppressed"] & shown["pgic_rate"].notna()
+                   & (shown["pgic_n"] >= outcomes.MIN_PATIENTS_PER_POINT)]
 if not pgic_shown.empty:
     # What patients say, beside the pain result (no interval: see the table).
     figure.add_trace(go.Scatter(
@@ -80,9 +80,9 @@ if not pgic_shown.empty:
                       "%{customdata[1]}<br>%{customdata[2]} of %{customdata[3]} patients"
                       "<extra></extra>",
     ))
-suppressed = shown[shown["suppressed"]]
+suppressed = shown[shown["suppressed"] | shown["too_few"]]
 if not suppressed.empty:
-    # Keep the category on the axis, with nothing drawn: too few to report.
+    # Keep the category on the axis, with nothing drawn: too few.
     figure.add_trace(go.Scatter(x=[None] * len(suppressed),
                                 y=[row_label(r) for r in suppressed.itertuples()],
                                 mode="markers", showlegend=False, hoverinfo="skip"))

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
 from analysis import audit, auth
 from analysis.sources import DataSource
-from ui import safe
+from ui import pages, safe
 
 SESSION_KEY = "signed_in"
 
@@ -68,8 +69,17 @@ def current(source: DataSource) -> Session:
                     st.logout()
                 st.rerun()
         return session
-    st.navigation([st.Page(lambda: _sign_in_form(source), title="Sign in",
-                           icon=":material/login:", url_path="sign_in")]).run()
+    # The sign-in form answers on every page's address too: a reload or a
+    # shared link (/conditions?site=...) keeps its address and filters
+    # through the sign-in and opens that page after it, instead of Streamlit's
+    # "Page not found".  Every address shows only the form.
+    form = lambda: _sign_in_form(source)  # noqa: E731
+    addresses = [st.Page(form, title="Sign in", icon=":material/login:", url_path="sign_in",
+                         default=True)]
+    addresses += [st.Page(form, title="Sign in", icon=":material/login:",
+                          url_path=Path(spec.path).stem)
+                  for spec in pages.PAGES if not spec.default]
+    st.navigation(addresses, position="hidden").run()
     st.stop()
 
 

@@ -8,6 +8,7 @@ view can be shared as a link and survives a reload.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -25,7 +26,7 @@ from analysis import outcomes, store
 from analysis.formatting import long_date
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
-from ui import safe
+from ui import pages, safe
 from ui.pages import PAGES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ class PageContext:
     ci: str = "wilson"
     role: str = "clinical"
     user: str | None = None
+    controls: frozenset = pages.ALL_CONTROLS   # the shared controls that act on this page
 
     @property
     def data_key(self) -> tuple:
@@ -66,9 +68,17 @@ class PageContext:
 
     @property
     def setting_text(self) -> str:
-        return (f"{outcomes.DEFINITION_LABELS[self.definition]} ({self.definition}) at "
-                f"{outcomes.TIMEPOINT_LABELS[self.timepoint]}, "
-                f"{'ITT' if self.population == 'itt' else 'completers only'}")
+        """The outcome settings in force on this page ("" when none acts)."""
+        parts = []
+        if "definition" in self.controls:
+            parts.append(f"{outcomes.DEFINITION_LABELS[self.definition]} ({self.definition})")
+        if "timepoint" in self.controls:
+            parts.append(f"at {outcomes.TIMEPOINT_LABELS[self.timepoint]}")
+        text = " ".join(parts)
+        if "population" in self.controls:
+            population = "ITT" if self.population == "itt" else "completers only"
+            text = f"{text}, {population}" if text else population
+        return text
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -117,121 +127,207 @@ def get() -> PageContext:
 
 # --------------------------------------------------------------------------
 # shared sidebar
+#
+# The chosen filters live in one place, ``st.session_state[FILTERS_KEY]``
+# (:class:`Chosen`), seeded from the URL once per session (or data version)
+# and written back to the URL on every run, so a view survives navigation and
+# reloads and a copied link reproduces it.  Each widget is drawn with the
+# chosen value as its default and its answer becomes the chosen value; a page
+# that does not use a control does not draw it (its value is kept, in the
+# session and the URL, for the pages that do).  No widget's state is ever
+# assigned by code: Streamlit reads a range slider as a range only from its
+# ``value`` default, and the old cycle (state seeded and repaired by code, no
+# ``value``) read the dragged range back as one quarter, which the repair then
+# reset to the full range: the cohort slider snapped back on release.
 
+FILTERS_KEY = "shared_filters"
+SEEDED_KEY = "shared_filters_seeded"
 
 _PARAM = {"sites": "site", "conditions": "condition", "routes": "route",
           "from": "from", "to": "to", "timepoint": "tp", "definition": "def",
           "population": "pop", "ci": "ci"}
+_DEFAULTS = {"timepoint": "3m", "definition": "pain30", "population": "itt", "ci": "wilson"}
+_ALLOWED = {"timepoint": outcomes.TIMEPOINTS, "definition": outcomes.DEFINITIONS,
+            "population": outcomes.POPULATIONS, "ci": outcomes.CI_METHODS}
+#: The widget key of each control (none is ever assigned by code).
+_KEYS = {"sites": "f_sites", "conditions": "f_conditions", "routes": "f_routes",
+         "quarters": "f_quarters", "timepoint": "f_timepoint", "definition": "f_definition",
+         "population": "f_population", "ci": "f_ci"}
 
 
-def _seed_from_url(options: outcomes.FilterOptions) -> None:
-    """Set widget state from the URL once per session (or when the data changes)."""
-    params = st.query_params
+@dataclass(frozen=True)
+class Chosen:
+    """The shared filters and outcome settings the user chose."""
+    sites: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    quarters: tuple[str, str] | None = None     # None: every cohort
+    timepoint: str = "3m"
+    definition: str = "pain30"
+    population: str = "itt"
+    ci: str = "wilson"
+
+    @classmethod
+    def from_url(cls, params, options: outcomes.FilterOptions) -> "Chosen":
+        quarters = options.quarters
+        first, last = params.get(_PARAM["from"]), params.get(_PARAM["to"])
+        chosen_range = None
+        if quarters and (first in quarters or last in quarters):
+            chosen_range = (first if first in quarters else quarters[0],
+                            last if last in quarters else quarters[-1])
+        return cls(
+            sites=tuple(params.get_all(_PARAM["sites"])),
+            conditions=tuple(params.get_all(_PARAM["conditions"])),
+            routes=tuple(params.get_all(_PARAM["routes"])),
+            quarters=chosen_range,
+            **{name: params.get(_PARAM[name]) or default
+               for name, default in _DEFAULTS.items()},
+        ).valid(options)
+
+    def valid(self, options: outcomes.FilterOptions) -> "Chosen":
+        """Only values the data has (the options change when the data does)."""
+        quarters = options.quarters
+        chosen_range = self.quarters
+        if chosen_range is not None:
+            first, last = chosen_range
+            if first not in quarters or last not in quarters:
+                chosen_range = None
+            elif quarters.index(first) > quarters.index(last):
+                chosen_range = (last, first)
+        if chosen_range is not None and chosen_range == (quarters[0], quarters[-1]):
+            chosen_range = None
+        return dataclasses.replace(
+            self,
+            sites=tuple(v for v in self.sites if v in options.sites),
+            conditions=tuple(v for v in self.conditions if v in options.conditions),
+            routes=tuple(v for v in self.routes if v in options.routes),
+            quarters=chosen_range,
+            **{name: getattr(self, name) if getattr(self, name) in _ALLOWED[name] else default
+               for name, default in _DEFAULTS.items()})
+
+    def filters(self, controls=pages.ALL_CONTROLS) -> Filters:
+        """The patient filters of the controls that act on a page."""
+        patients = "patients" in controls
+        quarters = self.quarters if "cohort" in controls else None
+        return Filters.from_quarters(
+            quarters[0] if quarters else None, quarters[1] if quarters else None,
+            sites=self.sites if patients else (), conditions=self.conditions if patients else (),
+            routes=self.routes if patients else ())
+
+    def url(self) -> dict[str, Any]:
+        wanted: dict[str, Any] = {}
+        for name in ("sites", "conditions", "routes"):
+            if getattr(self, name):
+                wanted[_PARAM[name]] = list(getattr(self, name))
+        if self.quarters:
+            wanted[_PARAM["from"]], wanted[_PARAM["to"]] = self.quarters
+        for name, default in _DEFAULTS.items():
+            if getattr(self, name) != default:
+                wanted[_PARAM[name]] = getattr(self, name)
+        return wanted
+
+
+def _as_chosen(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _take(name: str) -> None:
+    """A widget's change callback (runs before the script): the user's new
+    value becomes the chosen one."""
     state = st.session_state
-    state["f_sites"] = [s for s in params.get_all(_PARAM["sites"]) if s in options.sites]
-    state["f_conditions"] = [c for c in params.get_all(_PARAM["conditions"])
-                             if c in options.conditions]
-    state["f_routes"] = [r for r in params.get_all(_PARAM["routes"]) if r in options.routes]
-    quarters = options.quarters or ["–"]
-    first = params.get(_PARAM["from"])
-    last = params.get(_PARAM["to"])
-    state["f_quarters"] = (first if first in quarters else quarters[0],
-                           last if last in quarters else quarters[-1])
-    state["f_timepoint"] = _choice(params.get(_PARAM["timepoint"]), outcomes.TIMEPOINTS, "3m")
-    state["f_definition"] = _choice(params.get(_PARAM["definition"]), outcomes.DEFINITIONS,
-                                    "pain30")
-    state["f_population"] = _choice(params.get(_PARAM["population"]), outcomes.POPULATIONS, "itt")
-    state["f_ci"] = _choice(params.get(_PARAM["ci"]), outcomes.CI_METHODS, "wilson")
+    chosen = state.get(FILTERS_KEY)
+    if isinstance(chosen, Chosen) and _KEYS[name] in state:
+        state[FILTERS_KEY] = dataclasses.replace(chosen, **{name: _as_chosen(state[_KEYS[name]])})
 
 
-def _repair_state(options: outcomes.FilterOptions) -> None:
-    """Keep widget state valid: a page switch can drop or reshape a value
-    (the cohort slider came back as a single quarter), and the options change
-    when the data does."""
+def _widget(name: str, chosen_value) -> dict:
+    """Forget a widget's own state when it disagrees with the chosen value
+    (the data changed, or a link was opened in this session), so that it is
+    drawn anew with the chosen value as its default; the keyword arguments
+    that tie the widget to the chosen value."""
+    key = _KEYS[name]
     state = st.session_state
-    quarters = options.quarters or ["–"]
-    value = state.get("f_quarters")
-    if not (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(q in quarters for q in value)):
-        state["f_quarters"] = (quarters[0], quarters[-1])
-    for key, allowed in (("f_sites", options.sites), ("f_conditions", options.conditions),
-                         ("f_routes", options.routes)):
-        state[key] = [v for v in state.get(key) or [] if v in allowed]
-    for key, allowed, default in (("f_timepoint", outcomes.TIMEPOINTS, "3m"),
-                                  ("f_definition", outcomes.DEFINITIONS, "pain30"),
-                                  ("f_population", outcomes.POPULATIONS, "itt"),
-                                  ("f_ci", outcomes.CI_METHODS, "wilson")):
-        if state.get(key) not in allowed:
-            state[key] = default
-
-
-def _choice(value, allowed, default):
-    return value if value in allowed else default
+    if key in state and _as_chosen(state[key]) != chosen_value:
+        del state[key]
+    return {"key": key, "on_change": _take, "args": (name,)}
 
 
 def sidebar(source: DataSource, snap: store.Snapshot, role: str = "clinical",
-            user: str | None = None) -> PageContext:
-    """Draw the shared filters and return the context every page reads."""
+            user: str | None = None, page: pages.PageSpec | None = None) -> PageContext:
+    """Draw the shared controls that act on ``page`` and return the context
+    every page reads."""
+    controls = page.controls if page is not None else pages.ALL_CONTROLS
     options = _cached_call(snap, (str(source.path), snap.version), outcomes.filter_options,
                            "analysis.outcomes.filter_options", (), ())
+    state = st.session_state
     seed_key = (str(source.path), snap.version)
-    if st.session_state.get("f_seeded") != seed_key:
-        _seed_from_url(options)
-        st.session_state["f_seeded"] = seed_key
-    _repair_state(options)
+    chosen = state.get(FILTERS_KEY)
+    if state.get(SEEDED_KEY) != seed_key or not isinstance(chosen, Chosen):
+        chosen = Chosen.from_url(st.query_params, options) if not isinstance(chosen, Chosen) \
+            else chosen.valid(options)
+        state[SEEDED_KEY] = seed_key
+    chosen = chosen.valid(options)
     bar = st.sidebar
-    bar.header("Filters")
-    sites = bar.multiselect("Sites", options.sites, key="f_sites", placeholder="All sites")
-    conditions = bar.multiselect("Conditions", options.conditions, key="f_conditions",
-                                 placeholder="All conditions")
-    routes = bar.multiselect("Routes", options.routes, key="f_routes", placeholder="All routes")
     quarters = options.quarters or ["–"]
-    if len(quarters) > 1:
-        first, last = bar.select_slider("Cohort (quarter of first infusion)", quarters,
-                                        key="f_quarters")
-    else:
-        first = last = quarters[0]
-    bar.header("Outcome")
-    timepoint = bar.selectbox("Timepoint", outcomes.TIMEPOINTS, key="f_timepoint",
-                              format_func=outcomes.TIMEPOINT_LABELS.get)
-    definition = bar.selectbox("Responder definition", outcomes.DEFINITIONS, key="f_definition",
-                               format_func=lambda d: f"{d}: {outcomes.DEFINITION_LABELS[d]}")
-    population = bar.radio("Population", outcomes.POPULATIONS, key="f_population",
-                           format_func=lambda p: {"itt": "ITT (default)",
-                                                  "completers": "Completers only"}[p],
-                           help="ITT counts a patient who reached the timepoint without a "
-                                "follow-up as a non-responder; completers-only overstates "
-                                "a program.")
-    ci = bar.radio("Confidence interval", outcomes.CI_METHODS, key="f_ci", horizontal=True,
-                   format_func={"wilson": "Wilson", "exact": "Clopper–Pearson"}.get)
 
-    full_range = options.quarters and (first, last) == (quarters[0], quarters[-1])
-    filters = Filters.from_quarters(
-        None if full_range or first == "–" else first,
-        None if full_range or last == "–" else last,
-        sites=tuple(sites), conditions=tuple(conditions), routes=tuple(routes))
-    _write_url(sites, conditions, routes, None if full_range else (first, last),
-               timepoint, definition, population, ci)
-    context = PageContext(source, snap, filters, timepoint, definition, population, ci,
-                          role=role, user=user)
-    st.session_state[CONTEXT_KEY] = context
+    if "patients" in controls or "cohort" in controls:
+        bar.header("Filters")
+    if "patients" in controls:
+        for name, label, values, placeholder in (
+                ("sites", "Sites", options.sites, "All sites"),
+                ("conditions", "Conditions", options.conditions, "All conditions"),
+                ("routes", "Routes", options.routes, "All routes")):
+            picked = bar.multiselect(label, values, default=list(getattr(chosen, name)),
+                                     placeholder=placeholder,
+                                     **_widget(name, getattr(chosen, name)))
+            chosen = dataclasses.replace(chosen, **{name: tuple(picked)})
+    if "cohort" in controls and len(quarters) > 1:
+        full = (quarters[0], quarters[-1])
+        picked = bar.select_slider("Cohort (quarter of first infusion)", quarters,
+                                   value=chosen.quarters or full,
+                                   **_widget("quarters", chosen.quarters or full))
+        chosen = dataclasses.replace(chosen, quarters=None if tuple(picked) == full
+                                     else tuple(picked))
+    outcome_controls = [c for c in ("timepoint", "definition", "population", "ci")
+                        if c in controls]
+    if outcome_controls:
+        bar.header("Outcome")
+    if "timepoint" in controls:
+        chosen = dataclasses.replace(chosen, timepoint=bar.selectbox(
+            "Timepoint", outcomes.TIMEPOINTS, **_widget("timepoint", chosen.timepoint),
+            index=outcomes.TIMEPOINTS.index(chosen.timepoint),
+            format_func=outcomes.TIMEPOINT_LABELS.get))
+    if "definition" in controls:
+        chosen = dataclasses.replace(chosen, definition=bar.selectbox(
+            "Responder definition", outcomes.DEFINITIONS, **_widget("definition", chosen.definition),
+            index=outcomes.DEFINITIONS.index(chosen.definition),
+            format_func=lambda d: f"{d}: {outcomes.DEFINITION_LABELS[d]}"))
+    if "population" in controls:
+        chosen = dataclasses.replace(chosen, population=bar.radio(
+            "Population", outcomes.POPULATIONS, **_widget("population", chosen.population),
+            index=outcomes.POPULATIONS.index(chosen.population),
+            format_func=lambda p: {"itt": "ITT (default)", "completers": "Completers only"}[p],
+            help="ITT counts a patient who reached the timepoint without a follow-up as a "
+                 "non-responder; completers-only overstates a program."))
+    if "ci" in controls:
+        chosen = dataclasses.replace(chosen, ci=bar.radio(
+            "Confidence interval", outcomes.CI_METHODS, **_widget("ci", chosen.ci), horizontal=True,
+            index=outcomes.CI_METHODS.index(chosen.ci),
+            format_func={"wilson": "Wilson", "exact": "Clopper–Pearson"}.get))
+    chosen = chosen.valid(options)
+    state[FILTERS_KEY] = chosen
+    _write_url(chosen)
+    context = PageContext(source, snap, chosen.filters(controls), chosen.timepoint,
+                          chosen.definition, chosen.population, chosen.ci, role=role, user=user,
+                          controls=controls)
+    state[CONTEXT_KEY] = context
     return context
 
 
-def _write_url(sites, conditions, routes, quarter_range, timepoint, definition, population, ci):
-    wanted: dict[str, Any] = {}
-    if sites:
-        wanted[_PARAM["sites"]] = list(sites)
-    if conditions:
-        wanted[_PARAM["conditions"]] = list(conditions)
-    if routes:
-        wanted[_PARAM["routes"]] = list(routes)
-    if quarter_range:
-        wanted[_PARAM["from"]], wanted[_PARAM["to"]] = quarter_range
-    for key, value, default in (("timepoint", timepoint, "3m"), ("definition", definition, "pain30"),
-                                ("population", population, "itt"), ("ci", ci, "wilson")):
-        if value != default:
-            wanted[_PARAM[key]] = value
+def _write_url(chosen: Chosen) -> None:
+    """The chosen view in the URL: every control's value, those a page does
+    not draw included, so a reload or a copied link gives the same view."""
+    wanted = chosen.url()
     # Only the shared filters' own keys are managed; others (a page's
     # ?patient=...) are kept.
     owned = set(_PARAM.values())
@@ -247,7 +343,8 @@ def _write_url(sites, conditions, routes, quarter_range, timepoint, definition, 
 def status_line(context: PageContext) -> None:
     """The line on every page: cutoff, what is in view, the active definition."""
     scope = context.call(outcomes.scope, context.filters)
+    setting = context.setting_text
     st.caption(
         f"**{safe.text(context.source.label)}** · data cutoff {long_date(scope.cutoff)} · "
-        f"{scope.text()} in view ({safe.text(context.filters.describe())}) · "
-        f"{context.setting_text}")
+        f"{scope.text()} in view ({safe.text(context.filters.describe())})"
+        + (f" · {setting}" if setting else ""))

@@ -1,0 +1,231 @@
+"""Filters that stick (issue 19), in the real dashboard in headless Chromium.
+
+The cohort slider used to snap back to the full range on release (mouse and
+keyboard alike): Streamlit read the dragged range back as one quarter,
+because the slider's range came from code-assigned state instead of its
+``value``, and the sidebar's repair step then reset it (``ui/context.py``).
+Here the range is changed with the keyboard and the mouse, the user moves
+through three pages (one without the slider on the way) and reloads, and the
+range holds; a link copied from the address bar opens the same view in a new
+session; and each page's sidebar has only the controls that change it.
+Screenshots under ``artifacts/screenshots/filters-*.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from analysis import auth, outcomes, store
+from tests.conftest import ROOT
+from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
+
+USER, PASSWORD = "e2e-filters", "e2e password 456"
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+SLIDER = "[data-testid='stSidebar'] input[type='range']"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("Debian's chromium is required in CI (scripts/test.sh installs it)")
+    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(demo_db, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("streamlit_filters")
+    users = folder / "users.toml"
+    auth.add_user(users, USER, "clinical", PASSWORD)
+    env = {**os.environ, "OUTCOMES_DB": str(demo_db), "OUTCOMES_USERS": str(users),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    with running_dashboard(env, log=folder / "server.log") as (base, _):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def quarters(demo_db) -> list[str]:
+    snap = store.Snapshot(demo_db)
+    try:
+        return outcomes.filter_options(snap).quarters
+    finally:
+        snap.close()
+
+
+def _settle(page) -> None:
+    page.wait_for_selector("[data-testid='stMain'] >> text=data cutoff", timeout=90_000)
+    wait_until_idle(page)
+    time.sleep(0.8)
+
+
+def _sign_in(page, url: str | None = None) -> None:
+    """Clinic data: each new session signs in (a reload is a new session)."""
+    if url is not None:
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    page.wait_for_selector("h1:has-text('Sign in')", timeout=60_000)
+    wait_until_idle(page)
+    assert "Page not found" not in page.inner_text("body")
+    page.get_by_label("User name").fill(USER)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    _settle(page)
+
+
+def _range(page) -> list[str]:
+    thumbs = page.locator(SLIDER)
+    return [thumbs.nth(i).get_attribute("aria-valuetext") for i in range(thumbs.count())]
+
+
+def _status(page) -> str:
+    """The status line dashboard.py draws on every page."""
+    return page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").first \
+        .inner_text()
+
+
+def _sidebar_labels(page) -> list[str]:
+    return page.locator("[data-testid='stSidebar'] [data-testid='stWidgetLabel']").all_inner_texts()
+
+
+def _go(page, title: str) -> None:
+    page.get_by_role("link", name=title).first.click()
+    time.sleep(0.5)
+    _settle(page)
+
+
+def _cohort_text(quarters: list[str], first: str, last: str) -> str:
+    start = outcomes.quarter_bounds(first)[0]
+    end = outcomes.quarter_bounds(last)[1]
+    return f"first infusion {start} to {end}"
+
+
+def test_the_cohort_range_holds_through_pages_and_a_reload(server, browser, quarters):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        _sign_in(page, server)
+        assert _range(page) == [quarters[0], quarters[-1]]
+        # the keyboard: the start two quarters later
+        start = page.locator(SLIDER).nth(0)
+        start.focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        _settle(page)
+        # the mouse: drag the end a step back
+        end = page.locator(SLIDER).nth(1).locator("xpath=../..")
+        box = end.bounding_box()
+        track = page.locator("[data-testid='stSidebar'] [data-testid='stSlider']").bounding_box()
+        step = track["width"] / (len(quarters) - 1)
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] / 2 - step, box["y"] + box["height"] / 2,
+                        steps=8)
+        page.mouse.up()
+        _settle(page)
+        chosen = [quarters[2], quarters[-2]]
+        assert _range(page) == chosen, "the slider snapped back on release"
+        wanted = _cohort_text(quarters, *chosen)
+        assert wanted in _status(page)
+        assert f"from={chosen[0]}" in page.url and f"to={chosen[1]}" in page.url
+        page.screenshot(path=str(SCREENSHOTS / "filters-1-range-set.png"))
+
+        # three pages with the slider, and one without it on the way
+        for number, title in enumerate(("Conditions", "Quarterly report", "Pain over time",
+                                        "Patient flow"), start=2):
+            _go(page, title)
+            if title == "Quarterly report":   # the report sets its own periods
+                assert _range(page) == [] and "first infusion" not in _status(page)
+            else:
+                assert _range(page) == chosen, f"the range was lost on {title}"
+                assert wanted in _status(page), title
+            page.screenshot(path=str(SCREENSHOTS / f"filters-{number}-{title.split()[0]}.png"))
+
+        page.reload(wait_until="domcontentloaded")   # a new session: sign in again
+        _sign_in(page)
+        assert page.url.split("?")[0].endswith("/patient_flow")
+        assert _range(page) == chosen, "the range was lost on reload"
+        assert wanted in _status(page)
+        page.screenshot(path=str(SCREENSHOTS / "filters-6-after-reload.png"))
+    finally:
+        page.close()
+
+
+def test_a_shared_link_opens_the_same_view(server, browser, quarters):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        _sign_in(page, server)
+        _go(page, "Conditions")
+        sites = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
+        sites.click()
+        page.get_by_role("option", name="Denver").click()
+        page.keyboard.press("Escape")
+        _settle(page)
+        page.locator(SLIDER).nth(1).focus()
+        page.keyboard.press("ArrowLeft")
+        _settle(page)
+        timepoint = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
+        timepoint.click()
+        page.get_by_role("option", name="6 months").click()
+        _settle(page)
+        link = page.url
+        assert re.search(r"site=Denver", link) and "tp=6m" in link and "to=" in link, link
+        status = _status(page)
+        table = page.locator("[data-testid='stMain'] h1").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "filters-7-link-copied.png"))
+    finally:
+        page.close()
+
+    # Someone else opens the link: a new browser context, a new session.
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    other = context.new_page()
+    try:
+        _sign_in(other, link)
+        assert other.url.split("?")[0].endswith("/conditions")
+        assert _status(other) == status
+        assert other.locator("[data-testid='stMain'] h1").inner_text() == table
+        assert _range(other) == [quarters[0], quarters[-2]]
+        labels = " ".join(_sidebar_labels(other))
+        assert "Sites" in labels
+        assert other.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first \
+            .inner_text().count("Denver") == 1
+        assert "at 6 months" in _status(other)
+        shown = other.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
+        assert "6 months" in (shown.inner_text() + " " + (shown.locator("input").first
+                                                           .get_attribute("value") or ""))
+        other.screenshot(path=str(SCREENSHOTS / "filters-8-link-opened.png"))
+    finally:
+        context.close()
+
+
+def test_the_sidebar_has_only_the_controls_that_act(server, browser):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        _sign_in(page, server + "/?tp=6m&def=pain50")
+        everything = " ".join(_sidebar_labels(page))
+        for label in ("Sites", "Cohort", "Timepoint", "Responder definition", "Population",
+                      "Confidence interval"):
+            assert label in everything
+        _go(page, "Claim check")   # its own reading: no outcome settings, no pain50 named
+        labels = " ".join(_sidebar_labels(page))
+        assert "Sites" in labels and "Cohort" in labels
+        assert not any(word in labels for word in ("Timepoint", "Responder definition",
+                                                   "Population", "Confidence interval"))
+        assert "pain50" not in _status(page) and "6 months" not in _status(page)
+        _go(page, "Durability")
+        labels = " ".join(_sidebar_labels(page))
+        assert "Cohort" in labels and "Timepoint" not in labels
+        _go(page, "Overview")   # the settings were kept for the pages that use them
+        assert "pain50" in _status(page) and "6 months" in _status(page)
+        _go(page, "Audit log")
+        assert _sidebar_labels(page) == [] or "Sites" not in " ".join(_sidebar_labels(page))
+    finally:
+        page.close()
