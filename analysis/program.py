@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import formatting, outcomes, pgic, privacy, stats
+from analysis import formatting, outcomes, pgic, privacy, stats, words
 from analysis.outcomes import Filters, GroupRate, optional_date
 from analysis.queries import run_query
 from analysis.store import Snapshot
@@ -146,9 +146,18 @@ class Measure:
         ci = (f"95% CI {formatting.signed(self.ci_low, 1)} to {formatting.signed(self.ci_high, 1)}"
               if self.ci_low is not None else "no CI")
         text = f"{ci} · {formatting.count(self.n)} patients"
-        if self.p_value is not None:
-            text += f" · Wilcoxon p {p_text(self.p_value)}"
+        if self.p_value is not None:   # the test itself: statistics_text
+            reading = words.chance_words(self.p_value, self.value > 0)
+            text += " · " + {"clearly lower": "pain clearly fell",
+                             "clearly higher": "pain clearly rose"}.get(reading,
+                                                                        "could be chance")
         return text
+
+    def statistics_text(self) -> str:
+        """The test behind the tile ("" when none)."""
+        if self.p_value is None:
+            return ""
+        return f"{self.label}: Wilcoxon signed-rank p {p_text(self.p_value)} against no change."
 
     def quarter_text(self, which: str) -> str:
         part = self.quarter if which == "quarter" else self.previous

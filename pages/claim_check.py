@@ -159,7 +159,8 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
                 zr.append(categories.index(state))
                 label = r.rate_text if pop == "itt" or r.too_few else f"{r.rate_text}*"
                 if not r.too_few and r.n:
-                    label += f"<br><sub>{r.at_least_text}</sub>"
+                    # the code's own markup (numbers only): kept by ui.safe
+                    label = safe.Markup(f"{label}<br><sub>{r.at_least_text}</sub>")
                 tr.append(label)
                 cr.append([claim.VERDICT_LABELS[r.verdict],
                            f"fewer than {outcomes.SMALL_CELL}" if r.too_few else f"{r.n:,}",

@@ -5,7 +5,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from analysis import formatting, outcomes, pgic, privacy, program
-from ui import context, theme
+from ui import context, explain, theme
 
 ctx = context.get()
 st.title("Program overview")
@@ -69,7 +69,8 @@ columns = st.columns(3)
 tile(columns[0], view.measure("median_pain_change"),
      "Median of follow-up minus baseline pain (0–10) among patients with baseline pain above 0 "
      "who are due at this timepoint with its score; exact distribution-free 95% CI (order "
-     "statistics) and the Wilcoxon signed-rank p against no change. Negative = less pain.")
+     "statistics); whether the change could be chance is read off the Wilcoxon signed-rank "
+     "test (How this is computed). Negative = less pain.")
 tile(columns[1], view.measure("mme50"),
      f"Baseline opioid users whose daily MME fell by at least half, {population_text}.")
 tile(columns[2], view.measure("mme_stop"),
@@ -84,6 +85,11 @@ st.caption(
     f"quarter; outcomes count the patients whose result at {timepoint_label} came due in each "
     f"quarter (first infusion + {view.target_day} days). Outcome rates: {ctx.setting_text}; 95% "
     f"{ci_text} intervals.")
+
+explain.how_computed(
+    f"Rates: responders of the patients counted, {population_text}, with 95% {ci_text} "
+    "intervals. Median pain change: exact distribution-free 95% interval for the median (order "
+    "statistics).", *(m.statistics_text() for m in view.measures))
 
 with st.expander(f"{quarter.name} and {previous.name} side by side", expanded=False):
     rows = []

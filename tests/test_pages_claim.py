@@ -101,6 +101,11 @@ def assert_no_small_cells_on_page(app) -> None:
         for text_row, custom_row in zip(trace["text"], trace["customdata"]):
             for text, custom in zip(text_row, custom_row):
                 patients = custom[1]
+                # the cell's rate over its defensible figure, as markup Plotly
+                # draws (it was escaped and shown as "<br><sub>" text)
+                assert "&lt;" not in text
+                if patients not in (f"fewer than {SMALL_CELL}", "0"):
+                    assert re.fullmatch(r"[^<]+<br><sub>≥[^<]+</sub>", text), text
                 if patients == f"fewer than {SMALL_CELL}":
                     assert text == claim.TOO_FEW and custom[2] == claim.TOO_FEW
                 else:

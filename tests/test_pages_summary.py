@@ -8,8 +8,7 @@ from analysis import report, store, summary
 from analysis.formatting import count
 from analysis.outcomes import Filters
 from ui import safe
-from tests.conftest import (assert_no_errors, frame_with, markdown_text, metric_values,
-                            run_page)
+from tests.conftest import assert_no_errors, markdown_text, metric_values, run_page
 
 PAGE = "pages/summary.py"
 
@@ -22,8 +21,11 @@ def test_the_page_shows_the_summary(app_db):
     metrics = metric_values(app)
     assert metrics["Patients treated"] == count(expected.activity["patients_treated"])
     assert metrics["Follow-ups due now"] == count(expected.backlog.open_total)
-    table = frame_with(app, "Outcome")
-    assert list(table[expected.quarter]) == [h.result_text() for h in expected.headlines]
+    (table,) = [t.value for t in app.table]
+    assert list(table[expected.quarter]) == [safe.text(h.result_text())
+                                            for h in expected.headlines]
+    assert list(table["Change"]) == [safe.text(h.change.short_words())
+                                     for h in expected.headlines]
     text = markdown_text(app)
     for line in [*expected.changes(), *expected.backlog_text()]:
         assert safe.text(line) in text
