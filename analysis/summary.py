@@ -22,7 +22,8 @@ from pathlib import Path
 
 import scipy.stats
 
-from analysis import formatting, outcomes, queries, report, synthetic_mark, words
+from analysis import formatting, outcomes, report, synthetic_mark, words, worklist
+from analysis.audience import Audience
 from analysis.outcomes import Filters
 from analysis.store import Snapshot
 
@@ -47,7 +48,7 @@ SAFETY_ROWS = (
     (report.SAFETY_VITALS["spo2_below_90"], "Sessions with oxygen saturation below 90%",
      "sessions that recorded oxygen saturation"),
 )
-BACKLOG_TIMEPOINTS = ("3m", "6m", "12m")
+BACKLOG_TIMEPOINTS = worklist.TIMEPOINTS
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class Backlog:
     open_by_timepoint: dict[str, int]
     missed_in_quarter: int
     missed_total: int
+    stopped_in_induction: int = 0
 
     @property
     def open_total(self) -> int:
@@ -263,6 +265,8 @@ class DirectorSummary:
             f"{formatting.count(b.missed_in_quarter)} follow-up windows closed in {self.quarter} "
             f"without a pain score ({formatting.count(b.missed_total)} since the program "
             "began); the rates count each of those patients who had a baseline as not improved.",
+            f"{formatting.count(b.stopped_in_induction)} patients stopped during induction: no "
+            f"visit in the {worklist.STOPPED_AFTER_DAYS} days or more since their last infusion.",
         ]
 
 
@@ -343,15 +347,17 @@ def _safety(now: report.QuarterlyReport, before: report.QuarterlyReport | None
 
 
 def _backlog(snap: Snapshot, filters: Filters, start: dt.date, end: dt.date) -> Backlog:
-    frame = queries.run_query(snap, "summary_backlog", filters,
-                              {"timepoints": list(BACKLOG_TIMEPOINTS), "start": start,
-                               "end": end}, alias="pt")
-    by = frame.set_index("timepoint")
+    """The follow-up worklist's counts (analysis.worklist: the same windows,
+    the same rule).  Only its counts leave this function, never a patient, so
+    the summary may give them to analysts too."""
+    work = worklist.worklist(snap, filters, Audience.CLINICAL)
+    counts = work.counts()
+    closed = work.missed["window_end_date"]
     return Backlog(
-        open_by_timepoint={tp: int(by.loc[tp, "open_windows"]) if tp in by.index else 0
-                           for tp in BACKLOG_TIMEPOINTS},
-        missed_in_quarter=int(frame["missed_in_period"].sum()),
-        missed_total=int(frame["missed"].sum()))
+        open_by_timepoint={tp: counts[tp] for tp in BACKLOG_TIMEPOINTS},
+        missed_in_quarter=int(sum(1 for day in closed if day is not None and start <= day <= end)),
+        missed_total=counts["missed"],
+        stopped_in_induction=counts["stopped_in_induction"])
 
 
 def _value(value) -> float | None:

@@ -177,6 +177,9 @@ def test_the_backlog_by_hand(tmp_path):
         snap.close()
     assert s.backlog.open_by_timepoint == {"3m": 1, "6m": 0, "12m": 1}
     assert (s.backlog.missed_total, s.backlog.missed_in_quarter) == (3, 1)
+    # one infusion and no visit since, 14 days or more before the cutoff: old,
+    # late and new stopped during induction (open3 and done3 came back)
+    assert s.backlog.stopped_in_induction == 3
     assert s.backlog_text()[0].startswith("2 follow-ups are due now")
     assert BASE < day(95)
 
