@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis import audit, auth as access, data_quality, limits, outcomes, store
-from analysis.formatting import count, long_date, percent
+from analysis.formatting import short_date, count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.privacy import csv_bytes
 from ui import auth, context, safe, theme
@@ -305,7 +305,12 @@ else:
     st.markdown(" · ".join(f"{safe.text(reason)}: **{count(n)}**" for reason, n in reasons.items()))
     shown = quarantine.rename(columns={"ingest_id": "load", "ingested_at": "loaded at",
                                        "file_name": "file", "raw_row": "row as exported"})
-    st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch")
+    # When a load ran is in the ingest log below; here, what was set aside.
+    st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch",
+                 column_order=[c for c in shown.columns if c != "loaded at"],
+                 column_config={"load": st.column_config.TextColumn(width=50),
+                                "line": st.column_config.TextColumn(width=60),
+                                "reason": st.column_config.TextColumn(width="large")})
     auth.download_button(ctx.source, "Download quarantine (CSV)",
                          csv_bytes(shown),
                          "quarantine.csv", "text/csv", what="quarantine",
@@ -329,9 +334,12 @@ else:
     for column in ("patient", "visit"):
         if column in shown:
             shown[column] = shown[column].fillna("")
-    shown["date"] = [long_date(d) if d is not None and not pd.isna(d) else ""
+    shown["date"] = [short_date(d) if d is not None and not pd.isna(d) else ""
                      for d in shown["date"]]
-    st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch")
+    st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch",
+                 column_config={"load": st.column_config.TextColumn(width=50),
+                                "line": st.column_config.TextColumn(width=60),
+                                "date": st.column_config.TextColumn(width=100)})
     auth.download_button(ctx.source, "Download value issues (CSV)",
                          csv_bytes(shown),
                          "value_issues.csv", "text/csv", what="value issues",
@@ -341,8 +349,11 @@ else:
 
 st.subheader("Ingest log")
 log = ctx.call(data_quality.ingest_history)
-shown = pd.DataFrame({
-    "Load": log["ingest_id"].astype(str),
+# Two tables that each fit the page: what each load counted, and what it
+# said about the export's columns.
+load = log["ingest_id"].astype(str)
+counts_table = pd.DataFrame({
+    "Load": load,
     "When": [f"{pd.Timestamp(t):%Y-%m-%d %H:%M}" for t in log["ingested_at"]],
     "File": log["file_name"],
     "Export": log["export_kind"].fillna(""),
@@ -353,9 +364,18 @@ shown = pd.DataFrame({
     "Duplicates collapsed": [count(v) for v in log["duplicates_collapsed"]],
     "Values nulled": [count(v) for v in log["values_nulled"]],
     "Rows replaced": [count(v) for v in log["rows_replaced"]],
+})
+columns_table = pd.DataFrame({
+    "Load": load,
+    "File": log["file_name"],
     "Identifying columns dropped": log["dropped_identifying_columns"],
     "Patient key pseudonymised": log["pseudonymised_columns"],
     "Unknown columns": log["unknown_columns"],
     "Message": log["message"].fillna(""),
 })
-st.dataframe(shown, hide_index=True, width="stretch")
+st.dataframe(counts_table, hide_index=True, width="stretch",
+             column_config={"Load": st.column_config.TextColumn(width=50)})
+st.markdown("**What each load said about the export's columns**")
+st.dataframe(columns_table, hide_index=True, width="stretch",
+             column_config={"Load": st.column_config.TextColumn(width=50),
+                            "Message": st.column_config.TextColumn(width="large")})

@@ -13,43 +13,20 @@ Screenshots under ``artifacts/screenshots/filters-*.png``.
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 
-from analysis import auth, outcomes, store
+from analysis import outcomes, store
 from tests.conftest import ROOT
-from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
+from tests.dashboard_server import wait_until_idle
+# The end-to-end test's dashboard on the demo clinic and its clinician
+# (fixtures); importing it skips this module where it skips (no Chromium).
+from tests.test_e2e_browser import PASSWORD, USER, browser, server  # noqa: F401
 
-USER, PASSWORD = "e2e-filters", "e2e password 456"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 SLIDER = "[data-testid='stSidebar'] input[type='range']"
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("Debian's chromium is required in CI (scripts/test.sh installs it)")
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def server(demo_db, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("streamlit_filters")
-    users = folder / "users.toml"
-    auth.add_user(users, USER, "clinical", PASSWORD)
-    env = {**os.environ, "OUTCOMES_DB": str(demo_db), "OUTCOMES_USERS": str(users),
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    with running_dashboard(env, log=folder / "server.log") as (base, _):
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +142,8 @@ def test_a_shared_link_opens_the_same_view(server, browser, quarters):
         _sign_in(page, server)
         _go(page, "Conditions")
         sites = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
-        sites.click()
-        page.get_by_role("option", name="Denver").click()
+        sites.locator("input").first.fill("Denver")
+        page.keyboard.press("Enter")
         page.keyboard.press("Escape")
         _settle(page)
         page.locator(SLIDER).nth(1).focus()
