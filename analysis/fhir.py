@@ -43,7 +43,7 @@ from typing import Mapping
 import duckdb
 import pandas as pd
 
-from analysis import fhir_codes, fhir_files, limits
+from analysis import fhir_codes, fhir_files, limits, reference
 from analysis.fhir_files import ExportRefused
 from analysis.ingest import (NUMERIC_RULES, PSEUDONYM_FUNCTION, ROUTE_ALIASES, FileResult,
                              _fold_sql, _literal, _log, _log_refusal, _next_ingest_id,
@@ -667,14 +667,14 @@ def _medications(con, codes: fhir_codes.Codes, live: str, params: dict) -> None:
         codings = tuple((c.get("system") or "", c.get("code") or "")
                         for c in ((code or {}).get("coding") or []) if isinstance(c, dict))
         med = fhir_codes.classify_medication(name or (code or {}).get("text"), codings, codes)
-        rows.append((code_json, name, med.drug, med.drug_class, med.factor, med.strength,
-                     med.strength_unit))
+        rows.append((code_json, name, med.drug, med.drug_class, med.factor,
+                     reference.reference_unit(med.drug), med.strength, med.strength_unit))
     frame = pd.DataFrame(rows, columns=["code_json", "name", "drug", "drug_class", "factor",
-                                        "strength", "strength_unit"])
+                                        "drug_unit", "strength", "strength_unit"])
     _register(con, "fx_med_map", frame.astype({"code_json": object, "name": object,
                                                "drug": object, "drug_class": object,
-                                               "factor": float, "strength": float,
-                                               "strength_unit": object}))
+                                               "factor": float, "drug_unit": object,
+                                               "strength": float, "strength_unit": object}))
 
 
 # --------------------------------------------------------------------------
@@ -1053,7 +1053,7 @@ def _medication_rows(con, result: FileResult, ingest_id: int) -> int:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fx_med_rows AS
         WITH m AS (
-            SELECT m.*, x.drug, x.drug_class, x.factor, x.strength, x.strength_unit
+            SELECT m.*, x.drug, x.drug_class, x.factor, x.drug_unit, x.strength, x.strength_unit
             FROM fx_meds m JOIN fx_med_map x
               ON x.code_json IS NOT DISTINCT FROM m.code_json AND x.name IS NOT DISTINCT FROM m.name
             WHERE m.problem IS NULL AND x.drug_class <> 'other'
@@ -1061,24 +1061,23 @@ def _medication_rows(con, result: FileResult, ingest_id: int) -> int:
               AND NOT (m.rtype = 'MedicationStatement' AND coalesce(m.status, '') IN ({_types(STATEMENT_SKIPPED)}))),
         dosed AS (
             SELECT *,
-                   CASE WHEN dose_value IS NULL THEN NULL
-                        WHEN dose_unit IN ('mg', 'milligram') THEN dose_value
-                        WHEN dose_unit = 'g' THEN dose_value * 1000
-                        WHEN dose_unit IN ('mcg', 'ug') THEN dose_value / 1000
-                        WHEN dose_unit IN ('mcg/h', 'mcg/hr', 'ug/h', 'ug/hr') THEN dose_value
-                        WHEN dose_unit = 'ml' AND strength_unit = 'mg/ml' THEN dose_value * strength
-                        WHEN strength_unit IN ('mg', 'mcg/hr') THEN dose_value * strength
-                   END AS dose,
+                   -- A FHIR dose without a unit, of a product with a named
+                   -- strength, is a count of tablets or patches.
+                   {reference.dose_sql(
+                       'dose_value',
+                       f"coalesce({reference.unit_fold_sql('dose_unit')}, "
+                       "CASE WHEN strength IS NOT NULL THEN '1' END)",
+                       'drug_unit', 'strength', 'strength_unit')} AS dose,
                    coalesce(CASE timing_code {per_day} END,
                             coalesce(frequency, 1) / nullif(period * CASE period_unit {unit_days} END, 0))
                      AS doses_per_day
             FROM m)
         SELECT patient_id, day AS record_date, coalesce(name, drug_class) AS drug_raw, drug,
                drug_class, factor, dose,
-               CASE WHEN drug = 'fentanyl transdermal' THEN 'mcg/hr' WHEN dose IS NOT NULL THEN 'mg' END AS unit,
+               CASE WHEN dose IS NOT NULL THEN coalesce(drug_unit, 'mg') END AS unit,
                doses_per_day,
                CASE WHEN drug_class <> 'opioid' THEN NULL
-                    WHEN drug = 'fentanyl transdermal' THEN dose * factor
+                    WHEN drug_unit = 'mcg/hr' THEN dose * factor
                     ELSE dose * doses_per_day * factor END AS mme,
                src, line
         FROM dosed""")

@@ -946,7 +946,7 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
     result.date_format = "MM/DD/YYYY" if date_format == "us" else "YYYY-MM-DD"
     _register_drug_map(con)
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE checked AS
+        CREATE OR REPLACE TEMP TABLE checked_rows AS
         WITH copies AS (
             SELECT *, row_number() OVER (PARTITION BY row_hash ORDER BY line) AS copy_number
             FROM staged
@@ -956,12 +956,13 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
                    nullif(trim(patient_id), '') AS patient__value,
                    {_date_sql('date', date_format)} AS date__value,
                    nullif(trim(drug), '') AS drug__value,
+                   {reference.unit_fold_sql('unit')} AS unit__folded,
                    TRY_CAST(trim(dose) AS DOUBLE) AS dose__parsed,
                    TRY_CAST(trim(doses_per_day) AS DOUBLE) AS doses_per_day__parsed
             FROM copies WHERE copy_number = 1
         )
         SELECT t.*, dm.drug AS generic, coalesce(dm.drug_class, 'unknown') AS drug_class,
-               dm.factor, dm.text_dose,
+               dm.factor, dm.text_dose, dm.drug_unit,
                CASE WHEN isfinite(dose__parsed) AND dose__parsed >= 0 THEN dose__parsed END AS dose__value,
                CASE WHEN isfinite(doses_per_day__parsed) AND doses_per_day__parsed > 0
                     THEN doses_per_day__parsed END AS doses_per_day__value,
@@ -973,8 +974,19 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
                         WHEN date__value > $ingest_date THEN 'date is after the ingest date'
                    END,
                    CASE WHEN drug__value IS NULL THEN 'missing drug' END), '') AS quarantine_reason
-        FROM typed t LEFT JOIN drug_map dm ON dm.raw = t.drug__value
+        FROM typed t LEFT JOIN drug_map dm
+          ON dm.raw = t.drug__value AND dm.unit IS NOT DISTINCT FROM t.unit__folded
     """, {"ingest_date": ingest_date})
+    # The dose in the drug's reference unit (mg; mcg/hr for a patch), NULL
+    # when the row's unit cannot be converted for it; without a dose, the
+    # strength its label names ("Percocet 5/325 mg": 5 mg).
+    dose = reference.dose_sql("dose__value", "unit__folded", "drug_unit", "text_dose", "drug_unit")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE checked AS
+        SELECT *, CASE WHEN drug_class <> 'opioid' THEN NULL
+                       WHEN dose__value IS NULL THEN text_dose
+                       ELSE {dose} END AS reference_dose
+        FROM checked_rows""")
     result.rows_read = _count(con, "staged") + _count(con, "staged_rejects")
     result.duplicates_collapsed = _count(con, "staged") - _count(con, "checked")
     _quarantine(con, ingest_id, name, plan)
@@ -999,9 +1011,8 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
                coalesce(dose__value, CASE WHEN drug_class = 'opioid' THEN text_dose END) AS dose,
                nullif(trim(unit), '') AS unit, doses_per_day__value AS doses_per_day,
                CASE WHEN drug_class <> 'opioid' THEN NULL
-                    WHEN generic = 'fentanyl transdermal'
-                      THEN coalesce(dose__value, text_dose) * factor
-                    ELSE coalesce(dose__value, text_dose) * doses_per_day__value * factor
+                    WHEN drug_unit = 'mcg/hr' THEN reference_dose * factor
+                    ELSE reference_dose * doses_per_day__value * factor
                END AS mme,
                $ingest_id AS ingest_id, line AS source_line
         FROM checked WHERE quarantine_reason IS NULL
@@ -1018,6 +1029,12 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
             FROM checked WHERE quarantine_reason IS NULL
               AND nullif(trim(dose), '') IS NOT NULL AND dose__value IS NULL
             UNION ALL
+            SELECT line, 'unit', unit,
+                   'a dose unit that cannot be converted to ' || drug_unit
+                   || ' for this drug: MME for this date unknown'
+            FROM checked WHERE quarantine_reason IS NULL AND drug_class = 'opioid'
+              AND dose__value IS NOT NULL AND reference_dose IS NULL
+            UNION ALL
             SELECT line, 'doses_per_day', doses_per_day, 'not a positive number'
             FROM checked WHERE quarantine_reason IS NULL
               AND nullif(trim(doses_per_day), '') IS NOT NULL AND doses_per_day__value IS NULL
@@ -1028,25 +1045,28 @@ def _load_medications(con, plan, result: FileResult, ingest_id: int, name: str,
 
 
 def _register_drug_map(con) -> None:
-    raw_values = [r[0] for r in con.execute(
-        "SELECT DISTINCT nullif(trim(drug), '') FROM staged WHERE nullif(trim(drug), '') IS NOT NULL"
-    ).fetchall()]
-    units = dict(con.execute(
-        "SELECT nullif(trim(drug), ''), any_value(unit) FROM staged GROUP BY 1").fetchall())
+    """What each distinct (drug text, dose unit) of the file is: generic name,
+    class, MME factor, the unit the factor applies to, and the strength its
+    label names.  By pair, not by drug text alone: plain "fentanyl" is the
+    patch only on a row whose unit is mcg/hr."""
+    pairs = con.execute(f"""
+        SELECT DISTINCT nullif(trim(drug), '') AS raw, {reference.unit_fold_sql('unit')} AS unit
+        FROM staged WHERE nullif(trim(drug), '') IS NOT NULL""").fetchall()
     rows = []
-    for raw in raw_values:
+    for raw, unit in pairs:
         if fold(raw) in ("none", "no_medications", "no_opioids_or_benzodiazepines", "nil"):
-            rows.append((raw, None, "none", None, None))
+            rows.append((raw, unit, None, "none", None, None, None))
             continue
-        drug = reference.match_drug(raw, units.get(raw))
+        drug = reference.match_drug(raw, unit)
         if drug is None:
-            rows.append((raw, None, "unknown", None, None))
+            rows.append((raw, unit, None, "unknown", None, None, None))
         else:
-            rows.append((raw, drug.generic, drug.drug_class, drug.factor,
+            rows.append((raw, unit, drug.generic, drug.drug_class, drug.factor, drug.dose_unit,
                          reference.dose_from_text(raw)))
-    frame = pd.DataFrame(rows, columns=["raw", "drug", "drug_class", "factor", "text_dose"])
-    frame = frame.astype({"raw": object, "drug": object, "drug_class": object,
-                          "factor": float, "text_dose": float})
+    frame = pd.DataFrame(rows, columns=["raw", "unit", "drug", "drug_class", "factor",
+                                        "drug_unit", "text_dose"])
+    frame = frame.astype({"raw": object, "unit": object, "drug": object, "drug_class": object,
+                          "factor": float, "drug_unit": object, "text_dose": float})
     con.register("drug_map_frame", frame)
     con.execute("CREATE OR REPLACE TEMP TABLE drug_map AS SELECT * FROM drug_map_frame")
     con.unregister("drug_map_frame")
@@ -1127,7 +1147,8 @@ def _drop_temp(con) -> None:
         con.execute(f"DROP VIEW IF EXISTS temp.{view}")
     for table in ("lf_measures", "lf_values", "lf_new_days", "lf_new_visits", "lf_targets", "lf_agg",
                   "staged_raw", "staged_numbered", "staged_lines", "staged_rejects", "checked",
-                  "dup_rows", "shared_keys", "clash_keys", "problem_rows", "condition_map", "drug_map"):
+                  "dup_rows", "shared_keys", "clash_keys", "problem_rows", "condition_map", "drug_map",
+                  "checked_rows"):
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     try:
         con.unregister("excel_import")

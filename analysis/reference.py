@@ -278,11 +278,80 @@ def match_drug(raw: object, unit: object = None) -> Drug | None:
         if f"_{name}_" in folded:
             return drug
     if "_fentanyl_" in folded:
-        unit_folded = fold(unit)
-        if unit_folded in ("mcg_hr", "mcg_h", "mcg_hour", "ug_hr") or "patch" in folded \
-                or "transdermal" in folded:
+        if fold_unit(unit) in PATCH_RATE_UNITS or "patch" in folded or "transdermal" in folded:
             return next(d for n, d in drug_lexicon() if d.generic == "fentanyl transdermal")
     return None
+
+
+def reference_unit(generic: str | None) -> str | None:
+    """The unit a drug's MME factor applies to: mg, or mcg/hr for the patch."""
+    return next((d.dose_unit for _, d in drug_lexicon() if d.generic == generic), None)
+
+
+# --------------------------------------------------------------------------
+# dose units: one rule for the medication export and FHIR dosages
+#
+# A dose is converted to its drug's reference unit (mg; mcg/hr for the
+# fentanyl patch) before the MME factor applies.  A unit that cannot be
+# converted for that drug (mcg/hr for morphine, mg for a patch, mL without a
+# strength per mL) leaves the dose, and so the date's MME, unknown: never a
+# number in the wrong unit.
+
+MASS_UNITS_MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "gram": 1000.0,
+                 "grams": 1000.0, "mcg": 0.001, "ug": 0.001, "microgram": 0.001,
+                 "micrograms": 0.001}
+PATCH_RATE_UNITS = frozenset({"mcg/hr", "mcg/h", "mcg/hour", "ug/hr", "ug/h", "ug/hour",
+                              "microgram/hr", "microgram/hour", "micrograms/hour",
+                              "mcg_hr", "mcg_h"})
+VOLUME_UNITS = frozenset({"ml", "milliliter", "milliliters", "millilitre", "millilitres"})
+# One tablet, capsule or patch: the dose is a count of the product's strength.
+UNIT_DOSE_FORMS = frozenset({"tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap",
+                             "caps", "pill", "pills", "patch", "patches", "each", "ea",
+                             "{tbl}", "{tablet}", "{tablets}", "{capsule}", "{capsules}",
+                             "{patch}", "1"})
+
+
+def fold_unit(unit: object) -> str | None:
+    """A dose unit as compared: lower case, no blanks, micro sign as u."""
+    if unit is None or (isinstance(unit, float) and unit != unit):
+        return None
+    text = "".join(str(unit).split()).lower().replace("\u00b5", "u").replace("\u03bc", "u")
+    return text or None
+
+
+def unit_fold_sql(expression: str) -> str:
+    """:func:`fold_unit` in SQL."""
+    return (f"nullif(lower(replace(replace(regexp_replace(trim(CAST({expression} AS VARCHAR)), "
+            f"'\\s+', '', 'g'), '\u00b5', 'u'), '\u03bc', 'u')), '')")
+
+
+def _in(values) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
+
+
+def dose_sql(value: str, unit: str, drug_unit: str, strength: str, strength_unit: str) -> str:
+    """SQL: a dose in its drug's reference unit, NULL when its unit cannot be
+    converted for that drug.  Arguments are SQL expressions: the dose, its
+    unit *folded* (:func:`unit_fold_sql`), the drug's reference unit
+    (:func:`reference_unit`; NULL, as for a benzodiazepine, means mg), and the product's strength per tablet, patch or
+    mL with its unit (mg, mcg/hr or mg/ml; NULL when unknown)."""
+    per_mg = " ".join(f"WHEN '{u}' THEN {f!r}" for u, f in MASS_UNITS_MG.items())
+    return f"""(CASE
+        WHEN {value} IS NULL THEN NULL
+        WHEN coalesce({drug_unit}, 'mg') = 'mg' THEN CASE
+            WHEN {unit} IS NULL THEN {value}
+            WHEN {unit} IN ({_in(MASS_UNITS_MG)}) THEN {value} * CASE {unit} {per_mg} END
+            WHEN {unit} IN ({_in(VOLUME_UNITS)}) AND {strength_unit} = 'mg/ml'
+                THEN {value} * {strength}
+            WHEN {unit} IN ({_in(UNIT_DOSE_FORMS)}) AND {strength_unit} = 'mg'
+                THEN {value} * {strength}
+            END
+        WHEN {drug_unit} = 'mcg/hr' THEN CASE
+            WHEN {unit} IS NULL OR {unit} IN ({_in(PATCH_RATE_UNITS)}) THEN {value}
+            WHEN {unit} IN ({_in(UNIT_DOSE_FORMS)}) AND {strength_unit} = 'mcg/hr'
+                THEN {value} * {strength}
+            END
+        END)"""
 
 
 # A number that is part of a product name ("Tylenol #3": 30 mg codeine) is

@@ -432,6 +432,37 @@ def stored_mme(con):
                        "ORDER BY visit_date").fetchall()
 
 
+def test_dose_quantities_are_converted_by_the_medication_exports_rule(con, tmp_path):
+    """The FHIR dose and the medication export share one unit rule
+    (reference.dose_sql): micrograms become mg, a unitless dose of a product
+    with a strength counts tablets, and a patch rate given for a tablet
+    leaves the date's MME unknown, never a number in the wrong unit."""
+    def dosed(sid, day, display, value, unit):
+        resource = statement(sid, day, display, frequency=2)
+        quantity = resource["dosage"][0]["doseAndRate"][0]["doseQuantity"]
+        quantity["value"] = value
+        if unit:
+            quantity.update(unit=unit, code=unit, system="http://unitsofmeasure.org")
+        return resource
+
+    folder = export(
+        tmp_path / "x", patient(),
+        encounter("e1", "2024-01-02T09:00:00-07:00", text="Intake"),
+        encounter("e2", "2024-01-03T09:00:00-07:00", text="Intake"),
+        encounter("e3", "2024-01-04T09:00:00-07:00", text="Intake"),
+        dosed("s1", "2024-01-02", "Hydromorphone Hydrochloride 2 MG Oral Tablet", 1000, "ug"),
+        dosed("s2", "2024-01-03", "Morphine Sulfate 15 MG Oral Tablet", 2, None),
+        dosed("s3", "2024-01-04", "Morphine Sulfate 15 MG Oral Tablet", 10, "ug/h"))
+    run(con, folder)
+    mme = con.execute("SELECT record_date::VARCHAR, mme FROM medications ORDER BY 1").fetchall()
+    assert mme == [("2024-01-02", pytest.approx(1 * 2 * 5.0)),   # 1 mg x 2/day x 5
+                   ("2024-01-03", pytest.approx(30 * 2 * 1.0)),  # 2 tablets x 15 mg x 2/day
+                   ("2024-01-04", None)]
+    assert [day for day, mme, _ in stored_mme(con)] == [dt.date(2024, 1, 2), dt.date(2024, 1, 3),
+                                                       dt.date(2024, 1, 4)]
+    assert stored_mme(con)[2][1] is None
+
+
 def test_medication_statement_with_an_rxnorm_combination_product(con, tmp_path):
     folder = export(
         tmp_path / "x", patient(), encounter("e1", "2024-01-02T09:00:00-07:00", text="Intake"),

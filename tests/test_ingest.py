@@ -992,6 +992,65 @@ def test_medication_export_mme(tmp_path, con):
         "unit": "mg", "doses_per_day": "1"})]
 
 
+def test_dose_units_are_converted_row_by_row_and_never_guessed(tmp_path, con):
+    """A dose counts in its drug's reference unit (mg; mcg/hr for the patch):
+    mcg and g are converted, a tablet or patch count takes the label's
+    strength, and a unit that cannot be converted for the drug leaves that
+    date's MME unknown.  Plain "fentanyl" is the patch on the row whose unit
+    is mcg/hr only, not on every row of the file that names it."""
+    path = write(tmp_path, "units.csv", csv_lines(
+        "patient_id,date,drug,dose,unit,doses_per_day",
+        "U1,2024-03-01,fentanyl,200,mcg,4",          # 2: buccal/injection: no 2022 factor
+        "U2,2024-03-01,fentanyl,25,mcg/hr,",         # 3: the patch
+        "U3,2024-03-01,hydromorphone,500,mcg,4",     # 4: 0.5 mg x 4 x 5
+        "U4,2024-03-01,morphine,0.03,g,2",           # 5: 30 mg x 2 x 1
+        "U5,2024-03-01,Percocet 5/325,1,tablet,4",   # 6: 1 tablet = 5 mg, x 4 x 1.5
+        "U6,2024-03-01,Duragesic 25 mcg/hr,1,patch,",  # 7: 25 mcg/hr x 2.4
+        "U7,2024-03-01,morphine,10,mcg/hr,2",        # 8: a rate for a tablet: unknown
+        "U8,2024-03-01,morphine,5,mL,3",             # 9: no strength per mL: unknown
+        "U9,2024-03-01,oxycodone,5000,µg,2",    # 10: micro sign: 5 mg x 2 x 1.5
+        "U10,2024-03-01,fentanyl patch,0.025,mg,",   # 11: a patch in mg: unknown
+    ))
+    result = run(con, path)
+    assert result.status == "ingested"
+    mme = dict(rows(con, "SELECT patient_id, mme FROM medications"))
+    assert mme == {"U1": None, "U2": pytest.approx(60.0), "U3": pytest.approx(10.0),
+                   "U4": pytest.approx(60.0), "U5": pytest.approx(30.0),
+                   "U6": pytest.approx(60.0), "U7": None, "U8": None,
+                   "U9": pytest.approx(15.0), "U10": None}
+    drugs = dict(rows(con, "SELECT patient_id, coalesce(drug, drug_class) FROM medications"))
+    assert drugs["U1"] == "unknown" and drugs["U2"] == "fentanyl transdermal"
+    unconvertible = [(line, column) for _, line, column, _, reason in issues(con)
+                     if "cannot be converted" in reason]
+    assert unconvertible == [(8, "unit"), (9, "unit"), (11, "unit")]
+    # An unknown MME is never 0 downstream: the date's MME is unknown.
+    unknown_days = scalar(con, """
+        SELECT count(*) FROM medications
+        WHERE drug_class = 'unknown' OR (drug_class = 'opioid' AND mme IS NULL)""")
+    assert unknown_days == 4
+
+
+def test_dose_unit_rule_by_hand():
+    """reference.dose_sql, evaluated by DuckDB on hand-worked cases."""
+    cases = [  # value, unit, drug unit, strength, strength unit -> dose
+        (10, "mg", "mg", None, None, 10.0), (10, None, "mg", None, None, 10.0),
+        (0.5, "g", "mg", None, None, 500.0), (250, "ug", "mg", None, None, 0.25),
+        (2, "tab", "mg", 7.5, "mg", 15.0), (2, "tab", "mg", None, None, None),
+        (4, "ml", "mg", 1.0, "mg/ml", 4.0), (4, "ml", "mg", 5.0, "mg", None),
+        (12, "mcg/h", "mcg/hr", None, None, 12.0), (1, "{patch}", "mcg/hr", 50.0, "mcg/hr", 50.0),
+        (25, "mg", "mcg/hr", None, None, None), (3, "drops", "mg", None, None, None),
+    ]
+    con = duckdb.connect()
+    for value, unit, drug_unit, strength, strength_unit, expected in cases:
+        sql = reference.dose_sql("$v", reference.unit_fold_sql("$u"), "$du", "$s", "$su")
+        got = con.execute(f"SELECT {sql}", {"v": value, "u": unit, "du": drug_unit,
+                                            "s": strength, "su": strength_unit}).fetchone()[0]
+        assert got == (pytest.approx(expected) if expected is not None else None), \
+            (value, unit, drug_unit)
+    assert reference.fold_unit(" µg / HR ") == "ug/hr"
+    assert reference.fold_unit("") is None
+
+
 def test_drug_matching_and_strength_from_the_label():
     patch = reference.match_drug("Fentanyl 50", "mcg/hr")
     assert patch.generic == "fentanyl transdermal" and patch.factor == 2.4
