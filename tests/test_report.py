@@ -256,7 +256,11 @@ def test_pchart_flags_a_quarter_outside_its_limits(tmp_path):
 
 
 def test_opioid_and_benzodiazepine_shares_equal_pandas(visits, clinical, quarter):
-    in_q = visits[in_quarter(visits["visit_date"], quarter)]
+    # Visits of treated patients only (one with an infusion or booster):
+    # untreated patients appear only in the patient flow (SPEC §3).
+    treated = set(visits.loc[visits["visit_type"].isin(["infusion", "booster"]), "patient_id"])
+    in_q = visits[in_quarter(visits["visit_date"], quarter) & visits["patient_id"].isin(treated)]
+    assert len(in_q) < int(in_quarter(visits["visit_date"], quarter).sum())  # some were untreated
     mme = in_q["opioid_mme_per_day"].dropna()
     opioids = clinical.opioids.set_index("measure")
     assert opioids.loc["Visits at ≥90 MME/day", "n"] == len(mme)

@@ -6,19 +6,20 @@
 --                (session export, else the medication export)
 --   benzo_*      visits dated in the quarter that record the benzodiazepine flag
 --   both_*       visits recording both: on an opioid (MME > 0) and a benzodiazepine
--- Visits are those of the patients in view (patient-level filters).
+-- Visits are those of the treated patients in view (patient-level filters);
+-- untreated patients appear only in the patient flow (SPEC §3).
 
 WITH selected AS (
-    SELECT patient_id, treated, index_date
+    SELECT patient_id, index_date
     FROM patients
-    WHERE {{ patient_filter }}
+    WHERE treated AND {{ patient_filter }}
 ),
 
 new_patients AS (
     SELECT b.baseline_mme
     FROM selected AS p
     JOIN baselines AS b USING (patient_id)
-    WHERE p.treated AND p.index_date BETWEEN $start AND $end
+    WHERE p.index_date BETWEEN $start AND $end
 ),
 
 quarter_visits AS (
