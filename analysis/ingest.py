@@ -758,6 +758,14 @@ def _number_issue_sql(column: str) -> str:
 # sessions
 
 
+# The typed values a session row stores: two rows with equal ones are
+# duplicates, and two rows sharing a natural key with different ones conflict.
+_STORED_VALUES = ("patient__value", "visit_id__value", "visit_type__value", "visit_date__value",
+                  "condition__value", "site__value", "provider__value", "route__value",
+                  "benzodiazepine__value", "adverse_event__value",
+                  *(f"{c}__value" for c in NUMERIC_RULES))
+
+
 def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
                    ingest_date: dt.date, fail_after: str | None, raw_rows: str) -> None:
     """Sessions: ``staged`` already holds typed values, so each step is a
@@ -780,7 +788,16 @@ def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
                END AS natural_key,
                CASE WHEN visit_id__value IS NOT NULL THEN hash('id', visit_id__value)
                     ELSE hash('pt', patient__value, visit_date__value, visit_type__value)
-               END AS key_hash
+               END AS key_hash,
+               -- Rows are the same, or conflict, by the values stored from
+               -- them ("5" and "5.0" are one pain score; an unknown or
+               -- identifying column is never read, so it cannot make two
+               -- rows differ), plus the raw text of a value that failed its
+               -- check.  A row with an identity problem keeps its whole-row hash.
+               CASE WHEN patient__value IS NOT NULL AND visit_type__value IS NOT NULL
+                         AND visit_date__value IS NOT NULL
+                    THEN hash({', '.join(_STORED_VALUES)}, raw)
+                    ELSE row_hash END AS value_hash
         FROM (SELECT *, visit_date__{date_format} AS visit_date__value FROM staged)""")
 
     # Exact duplicates and conflicting rows both share a key hash (equal rows
@@ -794,13 +811,13 @@ def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
     # Exact duplicates: one row per repeated row hash, keeping its first line.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE dup_rows AS
-        SELECT row_hash, min(line) AS first_line, count(*) AS copies
-        FROM {shared} GROUP BY row_hash HAVING count(*) > 1""")
+        SELECT value_hash, min(line) AS first_line, count(*) AS copies
+        FROM {shared} GROUP BY value_hash HAVING count(*) > 1""")
     # Natural keys shared by rows (without row problems) that differ.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE clash_keys AS
         SELECT key_hash FROM {shared} WHERE row_ok
-        GROUP BY key_hash HAVING min(row_hash) <> max(row_hash)""")
+        GROUP BY key_hash HAVING min(value_hash) <> max(value_hash)""")
     # ``kept``: one row per distinct row.  Plain joins to the two small tables
     # (a correlated EXISTS would make DuckDB materialise every row); both
     # have unique keys, and are left out when empty (the usual case).
@@ -811,8 +828,8 @@ def _load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
         SELECT t.*, {'c.key_hash IS NOT NULL' if clash_count else 'false'} AS clashes
         FROM typed t
         {'LEFT JOIN clash_keys c ON c.key_hash = t.key_hash' if clash_count else ''}
-        {'LEFT JOIN dup_rows d ON d.row_hash = t.row_hash' if dup_count else ''}
-        {'WHERE d.row_hash IS NULL OR d.first_line = t.line' if dup_count else ''}""")
+        {'LEFT JOIN dup_rows d ON d.value_hash = t.value_hash' if dup_count else ''}
+        {'WHERE d.value_hash IS NULL OR d.first_line = t.line' if dup_count else ''}""")
     con.execute("CREATE OR REPLACE TEMP VIEW accepted AS SELECT * FROM kept WHERE row_ok AND NOT clashes")
     _step("checked", fail_after)
 

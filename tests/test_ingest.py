@@ -632,6 +632,31 @@ def test_exact_duplicates_collapsed_and_counted(tmp_path, con):
         (6, "missing patient_id")]
 
 
+def test_rows_with_the_same_stored_values_are_duplicates_not_conflicts(tmp_path, con):
+    """Two rows are the same visit when the values stored from them are the
+    same: "5" and "5.0" are one pain score, "Follow-up" and "follow_up" one
+    visit type, and a column that is never read (unknown, or identifying)
+    cannot make them differ.  A value that fails its check still counts by
+    its raw text, so "abc" and "xyz" conflict."""
+    path = write(tmp_path, "same.csv", csv_lines(
+        "visit_id,patient_id,visit_date,visit_type,pain_score,notes,phone",
+        "V1,P1,2024-02-01,follow_up,5,first call,555-0100",
+        "V1,P1,2024-02-01,Follow-up,5.0,second call,555-0199",
+        "V2,P2,2024-02-01,infusion,abc,,",
+        "V2,P2,2024-02-01,infusion,xyz,,",
+        "V3,P3,2024-02-01,infusion,abc,,",
+        "V3,P3,2024-02-01,infusion,abc,,",
+    ))
+    result = run(con, path)
+    assert (result.rows_read, result.rows_accepted, result.rows_quarantined,
+            result.duplicates_collapsed) == (6, 2, 2, 2)
+    assert rows(con, "SELECT visit_id, visit_type, pain_score, source_line FROM visits "
+                     "ORDER BY 1") == [("V1", "follow_up", 5.0, 2), ("V3", "infusion", None, 6)]
+    assert [(line, reason) for line, reason, _ in quarantine(con)] == [
+        (4, "conflicting rows share the natural key visit_id"),
+        (5, "conflicting rows share the natural key visit_id")]
+
+
 def test_conflicting_rows_with_the_same_visit_id_all_quarantined(tmp_path, con):
     path = write(tmp_path, "conflict_id.csv", csv_lines(
         "visit_id,patient_id,visit_date,visit_type,pain_score",
