@@ -142,10 +142,17 @@ def test_a_shared_link_opens_the_same_view(server, browser, quarters):
         _sign_in(page, server)
         _go(page, "Conditions")
         sites = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
-        sites.locator("input").first.fill("Denver")
-        page.keyboard.press("Enter")
+        # Open the list and type, then choose the option once the list has
+        # drawn it (Enter pressed before that chose nothing).
+        sites.scroll_into_view_if_needed()
+        sites.click()
+        page.keyboard.type("Denver")
+        option = page.get_by_role("option", name="Denver")
+        option.wait_for(state="visible", timeout=30_000)
+        option.click()
         page.keyboard.press("Escape")
         _settle(page)
+        assert "Denver" in sites.inner_text()
         page.locator(SLIDER).nth(1).focus()
         page.keyboard.press("ArrowLeft")
         _settle(page)
