@@ -31,15 +31,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from analysis import db
+from analysis import db, model_chain
 
 log = logging.getLogger(__name__)
 
-MODEL_DIR = db.SQL_DIR / "models"
 STORED_TABLES = ("visits", "medications", "ingest_log", "quarantine", "value_issues",
                  "dataset_marks")
-# Models kept as tables (everything else is a view): the ones many queries read.
-MATERIALISED = {"stg_visits", "patients", "baselines", "patient_timepoints", "mood_outcomes"}
 MEMORY_LIMIT = os.environ.get("OUTCOMES_MEMORY_LIMIT", "3GB")
 IN_MEMORY_BELOW = int(os.environ.get("OUTCOMES_IN_MEMORY_BELOW", str(256 * 1024 * 1024)))
 
@@ -165,12 +162,12 @@ class Snapshot:
             raise
 
     def _build_models(self) -> None:
-        for path in sorted(MODEL_DIR.glob("*.sql")):
-            name = path.stem.split("_", 1)[1]
-            kind = "TABLE" if name in MATERIALISED else "VIEW"
+        """The models of ``sql/models/models.toml``, in dependency order."""
+        for model in model_chain.build_order():
+            kind = "TABLE" if model.materialized else "VIEW"
             started = time.perf_counter()
-            self.con.execute(f"CREATE OR REPLACE {kind} {name} AS {path.read_text()}")
-            self.build_timings[f"model {name}"] = time.perf_counter() - started
+            self.con.execute(f"CREATE OR REPLACE {kind} {model.name} AS {model.sql}")
+            self.build_timings[f"model {model.name}"] = time.perf_counter() - started
 
     # -- reading ----------------------------------------------------------
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import db, fhir, ingest, keys
+from analysis import db, fhir, ingest, keys, model_chain
 
 INGEST_DATE = dt.date(2024, 12, 31)
 LOINC = "http://loinc.org"
@@ -427,7 +427,7 @@ def test_condition_other_when_none_of_the_thirteen(con, tmp_path):
 def stored_mme(con):
     """MME and benzodiazepine flag of each visit as the outcome models see
     them (the medication rows fill what the visit does not say)."""
-    model = db.read_sql("models/02_stg_visits.sql")
+    model = model_chain.models()["stg_visits"].sql
     return con.execute(f"SELECT visit_date, opioid_mme_per_day, benzodiazepine FROM ({model}) "
                        "ORDER BY visit_date").fetchall()
 

@@ -18,8 +18,7 @@
 --
 -- patient_outcomes joins every patient and timepoint to its rows here, and
 -- the grid counts (analysis/outcomes.py) join patient counts per combination
--- to the same rows, so the rules are written once.  (Sorts before
--- 08_patient_outcomes.sql, which reads it.)
+-- to the same rows, so the rules are written once.
 
 WITH facts AS (
     SELECT
