@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
+
+import pandas as pd
 
 
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def missing(value) -> bool:
+    """A value that is not there: None, NaN, NaT or pandas' NA (a count
+    suppressed or unknown).  Text, even empty, is there."""
+    if value is None:
+        return True
+    if isinstance(value, str) or not pd.api.types.is_scalar(value):
+        return False   # a list or an array is not one missing value
+    return bool(pd.isna(value))
 
 
 def percent(value, digits: int = 0) -> str:
     """0.6403 -> "64%"; None -> "–".  A rate above 0 never reads "0%": it
     gets the decimals it needs (0.002 -> "0.2%", 0.0004 -> "0.04%", below
     that "<0.01%"), so a grid cell and a sentence about the same rate agree."""
-    if _missing(value):
+    if missing(value):
         return "–"
     text = f"{100 * value:.{digits}f}"
     if value != 0 and float(text) == 0:
@@ -26,13 +33,13 @@ def percent(value, digits: int = 0) -> str:
 
 def rate_with_ci(rate, ci_low, ci_high, digits: int = 0) -> str:
     """"64% (95% CI 60–68%)"; "–" when there is no rate."""
-    if _missing(rate):
+    if missing(rate):
         return "–"
-    if not _missing(ci_high) and ci_high < 0.01 and digits == 0:
+    if not missing(ci_high) and ci_high < 0.01 and digits == 0:
         digits = 1  # "0.2% (95% CI 0.1–0.8%)", not "0% (95% CI 0–0%)"
     while rate != 0 and digits < 2 and float(f"{100 * rate:.{digits}f}") == 0:
         digits += 1  # the interval in the decimals the rate needs (see percent)
-    if _missing(ci_low) or _missing(ci_high):
+    if missing(ci_low) or missing(ci_high):
         return percent(rate, digits)
     return (f"{percent(rate, digits)} (95% CI {100 * ci_low:.{digits}f}–"
             f"{100 * ci_high:.{digits}f}%)")
@@ -40,16 +47,16 @@ def rate_with_ci(rate, ci_low, ci_high, digits: int = 0) -> str:
 
 def count(value) -> str:
     """12345 -> "12,345"."""
-    return "–" if _missing(value) else f"{int(value):,}"
+    return "–" if missing(value) else f"{int(value):,}"
 
 
 def number(value, digits: int = 1) -> str:
-    return "–" if _missing(value) else f"{value:.{digits}f}"
+    return "–" if missing(value) else f"{value:.{digits}f}"
 
 
 def signed(value, digits: int = 1, unit: str = "") -> str:
     """A change with its sign: "+1.5", "−2.0 points"."""
-    if _missing(value):
+    if missing(value):
         return "–"
     text = f"{abs(value):.{digits}f}"
     sign = "−" if value < 0 else ("+" if value > 0 else "±")
@@ -59,10 +66,10 @@ def signed(value, digits: int = 1, unit: str = "") -> str:
 def change_with_ci(value, low, high, digits: int = 1, unit: str = "points") -> str:
     """"−3.0 points (95% CI −3.0 to −2.5)"; the interval left out when there
     is none; "–" without a value."""
-    if _missing(value):
+    if missing(value):
         return "–"
     text = signed(value, digits, unit)
-    if _missing(low) or _missing(high):
+    if missing(low) or missing(high):
         return text
 
     def end(v) -> str:   # an interval end of 0 is "0.0", not "±0.0"
@@ -71,7 +78,7 @@ def change_with_ci(value, low, high, digits: int = 1, unit: str = "points") -> s
 
 
 def p_value(value) -> str:
-    if _missing(value):
+    if missing(value):
         return "–"
     if value < 0.001:
         return "<0.001"

@@ -11,19 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from pathlib import Path
 
 from analysis import synthetic_mark
-from analysis.claim import TOO_FEW, VERDICT_LABELS, Memo, MemoTable
+from analysis.claim import VERDICT_LABELS, Memo, MemoTable
+from analysis.palette import VERDICT_COLOURS, VERDICT_FILLS, font_dir as _font_dir
 
-# The dashboard's verdict colours (ui.theme.VERDICT_COLOURS), repeated here so
-# that analysis/ does not depend on the UI package.  "Too few to tell" is
-# grey like "no data": never a verdict colour.
-VERDICT_COLOURS = {"supported": "#2e8b57", "contradicted": "#c0392b",
-                   "inconclusive": "#d4ac0d", "no data": "#8a8f98", TOO_FEW: "#8a8f98"}
-# Light cell backgrounds for tables (dark text stays readable on them).
-VERDICT_FILLS = {"supported": "#cdebd9", "contradicted": "#f5cdc8",
-                 "inconclusive": "#f7eab0", "no data": "#e3e5e8"}
 STRONGEST_TITLE = "The strongest statements the data support"
 STRONGEST_NOTE = ("Highest defensible figure first: each “at least” is the one-sided 95% exact "
                   "lower bound of the rate, rounded down (ITT).")
@@ -160,15 +152,6 @@ def memo_html(memo: Memo) -> str:
 
 # --------------------------------------------------------------------------
 # PDF
-
-def _font_dir() -> Path | None:
-    try:
-        import matplotlib
-    except ImportError:  # pragma: no cover - matplotlib is a requirement
-        return None
-    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    return folder if (folder / "DejaVuSans.ttf").exists() else None
-
 
 _FALLBACK = str.maketrans({"–": "-", "—": "-", "−": "-", "≥": ">=", "≤": "<=", "“": '"',
                            "”": '"', "’": "'", "‘": "'", "…": "...", "·": "-", "×": "x",

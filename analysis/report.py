@@ -53,7 +53,9 @@ import pandas as pd
 
 import analysis
 from analysis import formatting, outcomes, privacy, queries, safety, stats, synthetic_mark, words
+from analysis.formatting import missing as _missing
 from analysis.outcomes import DEFINITIONS, TIMEPOINTS, Filters
+from analysis.palette import ACCENT, BAD, GOOD, NEUTRAL, PRIMARY, font_dir as _font_dir
 from analysis.store import Snapshot
 
 SOFTWARE_VERSION = getattr(analysis, "__version__", None) or "0.1.0"
@@ -658,10 +660,6 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
 # numbers for people
 
 
-def _missing(value) -> bool:
-    return value is None or (not isinstance(value, str) and pd.isna(value))
-
-
 def _count_text(value) -> str:
     return SUPPRESSED_TEXT if _missing(value) else formatting.count(value)
 
@@ -743,7 +741,6 @@ def _iso(day: dt.date | None) -> str:
 # --------------------------------------------------------------------------
 # charts: matplotlib (HTML as inline SVG, PDF as PNG) and Plotly (the page)
 
-PRIMARY, ACCENT, GOOD, BAD, NEUTRAL = "#1f5f8b", "#e07a1f", "#2e8b57", "#c0392b", "#8a8f98"
 SERIES = {"new_patients": ("New patients", PRIMARY), "infusions": ("Infusion visits", ACCENT),
           "boosters": ("Boosters", GOOD)}
 
@@ -1128,11 +1125,6 @@ def write_xlsx(report: QuarterlyReport, path: str | Path) -> Path:
 
 # --------------------------------------------------------------------------
 # PDF
-
-
-def _font_dir() -> Path:
-    import matplotlib
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
 def render_pdf(report: QuarterlyReport) -> bytes:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import scipy.stats
 
-from analysis import formatting, outcomes, report, synthetic_mark, words, worklist
+from analysis import formatting, outcomes, palette, report, synthetic_mark, words, worklist
 from analysis.audience import Audience
 from analysis.outcomes import Filters
 from analysis.store import Snapshot
@@ -361,7 +361,7 @@ def _backlog(snap: Snapshot, filters: Filters, start: dt.date, end: dt.date) -> 
 
 
 def _value(value) -> float | None:
-    return None if report._missing(value) else float(value)
+    return None if formatting.missing(value) else float(value)
 
 
 # --------------------------------------------------------------------------
@@ -424,7 +424,7 @@ def summary_pdf(s: DirectorSummary) -> bytes:
                 synthetic_mark.pdf_header(self, "DejaVu")
 
     pdf = _PDF(orientation="portrait", format="A4")
-    fonts = report._font_dir()
+    fonts = palette.font_dir()
     pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
     pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
     pdf.add_font("DejaVu", "I", str(fonts / "DejaVuSans-Oblique.ttf"))

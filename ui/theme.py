@@ -9,20 +9,13 @@ import plotly.io as pio
 # clinic default set below is the one that stays.
 import streamlit.elements.plotly_chart  # noqa: F401
 
+from analysis.formatting import missing
+# The colours every output shares (the report's and the memo's too); pages use
+# them as theme.PRIMARY, theme.VERDICT_COLOURS, ...
+from analysis.palette import ACCENT, BAD, COLORWAY, GOOD, NEUTRAL, PRIMARY, VERDICT_COLOURS
 from ui import safe
 
-PRIMARY = "#1f5f8b"
-ACCENT = "#e07a1f"
-GOOD = "#2e8b57"
-BAD = "#c0392b"
-NEUTRAL = "#8a8f98"
-BAND = "rgba(31, 95, 139, 0.18)"
-COLORWAY = ["#1f5f8b", "#e07a1f", "#2e8b57", "#8e44ad", "#c0392b", "#16a085",
-            "#d4ac0d", "#5d6d7e", "#a04000", "#1abc9c", "#7d3c98", "#2874a6", "#b03a2e"]
-# "too few to tell" (1-10 patients, SPEC §4) is grey like "no data": never a
-# verdict colour.
-VERDICT_COLOURS = {"supported": GOOD, "contradicted": BAD, "inconclusive": "#d4ac0d",
-                   "no data": NEUTRAL, "too few to tell": NEUTRAL}
+BAND = "rgba(31, 95, 139, 0.18)"   # PRIMARY, see-through: an interval around a line
 
 _CLINIC = go.layout.Template(
     layout=dict(
@@ -100,7 +93,7 @@ def band(x, low, high, name: str, color: str = BAND) -> go.Scatter:
     xs, ys = [], []
     stretch: list[tuple] = []
     for point in [*zip(x, low, high), (None, None, None)]:
-        if point[0] is not None and not _missing(point[1]) and not _missing(point[2]):
+        if point[0] is not None and not missing(point[1]) and not missing(point[2]):
             stretch.append(point)
             continue
         if stretch:
@@ -112,10 +105,6 @@ def band(x, low, high, name: str, color: str = BAND) -> go.Scatter:
             stretch = []
     return go.Scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=color,
                       line=dict(width=0), hoverinfo="skip", name=name)
-
-
-def _missing(value) -> bool:
-    return value is None or value != value
 
 
 # --------------------------------------------------------------------------
