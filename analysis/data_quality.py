@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from analysis import auth, db, ingest, limits, reference
+from analysis import auth, db, ingest, limits, reference, store
 from analysis.outcomes import Filters
 from analysis.reference import fold
 from analysis.queries import run_query
@@ -162,6 +162,13 @@ def ingest_uploads(paths: Iterable[str | os.PathLike], grant: auth.WriteGrant,
         if str(Path(path)) not in kept:
             discard_upload(path)
     return summary
+
+
+def prepare_new_data(grant: auth.WriteGrant) -> None:
+    """Build the snapshot of what was just loaded now (the session that
+    loaded it waits for it; other sessions keep the previous one until it is
+    ready), and start its warm-up."""
+    store.snapshot(grant.db_path, warm=True)
 
 
 def summary_table(summary: ingest.IngestSummary,

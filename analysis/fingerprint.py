@@ -15,8 +15,10 @@ describes, and anyone holding the same database can check it.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-from analysis.store import Snapshot
+if TYPE_CHECKING:   # store imports this module to warm a new snapshot up
+    from analysis.store import Snapshot
 
 EXCLUDED_COLUMNS = frozenset({"ingest_id", "source_line"})
 _BATCH_ROWS = 50_000

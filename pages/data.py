@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audit, auth as access, data_quality, limits, outcomes, store
+from analysis import audit, auth as access, data_quality, limits, outcomes
 from analysis.formatting import short_date, count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.privacy import csv_bytes
@@ -63,7 +63,7 @@ def refresh() -> None:
     """Show the new data: build its snapshot now (whoever loaded it waits for
     it; other sessions keep the previous one until it is ready), run again."""
     with st.spinner("Preparing the new data for the dashboard…"):
-        store.snapshot(grant.db_path, warm=True)
+        data_quality.prepare_new_data(grant)
     st.rerun()
 
 
