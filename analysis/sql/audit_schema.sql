@@ -11,7 +11,9 @@ CREATE TABLE IF NOT EXISTS audit_log (
     logged_at TIMESTAMP NOT NULL,
     user_name VARCHAR,
     role      VARCHAR,
-    action    VARCHAR NOT NULL,   -- sign_in | sign_in_failed | locked_out | sign_out | page_view | download | report | ingest | audit_gap
+    -- sign_in | sign_in_failed | locked_out | sign_out | page_view | download
+    -- | report | ingest | audit_gap
+    action    VARCHAR NOT NULL,
     detail    VARCHAR,            -- JSON
     prev_hash VARCHAR,
     row_hash  VARCHAR NOT NULL

@@ -27,4 +27,4 @@ FROM visits AS v
 JOIN patients AS p USING (patient_id)
 CROSS JOIN cutoff AS c
 GROUP BY 1
-ORDER BY days_behind_cutoff DESC, site
+ORDER BY days_behind_cutoff DESC, site ASC

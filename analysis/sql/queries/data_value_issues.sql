@@ -34,4 +34,4 @@ SELECT *
 FROM located
 WHERE NOT $filtered
    OR patient_id IN (SELECT p.patient_id FROM patients AS p WHERE {{ patient_filter }})
-ORDER BY ingest_id DESC, line
+ORDER BY ingest_id DESC, line ASC

@@ -19,4 +19,4 @@ SELECT
     responder
 FROM outcomes
 WHERE completer
-ORDER BY percent_change DESC, patient_id
+ORDER BY percent_change DESC, patient_id ASC

@@ -1,5 +1,5 @@
--- mood_outcomes: one row per treated patient, timepoint and mood measure, with the same baseline, window and population rules as pain
--- (SPEC §3):
+-- mood_outcomes: one row per treated patient, timepoint and mood measure, with
+-- the same baseline, window and population rules as pain (SPEC §3):
 --   baseline  = last non-null score in [index - 30, index]
 --   follow-up = non-null score from the visit closest to the target day
 --               inside the inclusive window, never on the index date itself;
