@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from graphlib import CycleError
 
+import pandas as pd
 import pytest
 
 from analysis import model_chain, store
@@ -157,3 +158,60 @@ def test_the_snapshot_builds_the_manifest_as_declared(tmp_path):
         snap.close()
     for model in model_chain.models().values():
         assert built[model.name] == ("BASE TABLE" if model.materialized else "VIEW"), model.name
+
+
+# The mood scores' own windows, written as mood_outcomes wrote them before it
+# read the baselines and follow_ups models: the same rules, another method
+# (row_number over each window instead of arg_max / arg_min).
+MOOD_WINDOWS = """
+WITH patients AS (SELECT patient_id, index_date FROM patients WHERE treated),
+scores AS (
+    SELECT v.patient_id, v.visit_date, v.same_day_order, v.source_line,
+           'phq9' AS instrument, v.phq9 AS score
+    FROM stg_visits AS v JOIN patients AS p USING (patient_id) WHERE v.phq9 IS NOT NULL
+    UNION ALL
+    SELECT v.patient_id, v.visit_date, v.same_day_order, v.source_line,
+           'pcl5' AS instrument, v.pcl5 AS score
+    FROM stg_visits AS v JOIN patients AS p USING (patient_id) WHERE v.pcl5 IS NOT NULL
+),
+baselines AS (
+    SELECT s.patient_id, s.instrument, s.score AS baseline, s.visit_date AS baseline_date
+    FROM scores AS s JOIN patients AS p USING (patient_id)
+    WHERE s.visit_date BETWEEN p.index_date - 30 AND p.index_date
+    QUALIFY row_number() OVER (
+        PARTITION BY s.patient_id, s.instrument
+        ORDER BY s.visit_date DESC, s.same_day_order DESC, s.source_line DESC) = 1
+),
+follow_ups AS (
+    SELECT s.patient_id, s.instrument, t.timepoint,
+           s.score AS follow_up, s.visit_date AS follow_up_date
+    FROM scores AS s JOIN patients AS p USING (patient_id)
+    JOIN timepoints AS t
+        ON s.visit_date BETWEEN p.index_date + t.window_start AND p.index_date + t.window_end
+    WHERE s.visit_date <> p.index_date
+    QUALIFY row_number() OVER (
+        PARTITION BY s.patient_id, s.instrument, t.timepoint
+        ORDER BY abs((s.visit_date - p.index_date) - t.target_day),
+                 s.visit_date DESC, s.same_day_order DESC, s.source_line DESC) = 1
+)
+SELECT m.patient_id, m.timepoint, m.measure, b.baseline, b.baseline_date,
+       f.follow_up, f.follow_up_date
+FROM mood_outcomes AS m
+LEFT JOIN baselines AS b USING (patient_id, instrument)
+LEFT JOIN follow_ups AS f USING (patient_id, instrument, timepoint)
+"""
+
+
+def test_mood_scores_are_those_of_their_own_windows(demo_snapshot):
+    """mood_outcomes reads its baseline and follow-up scores from the
+    baselines and follow_ups models: they are the scores the mood windows
+    themselves choose, row for row on the demo clinic."""
+    ours = demo_snapshot.query(
+        "SELECT patient_id, timepoint, measure, baseline, baseline_date, follow_up, "
+        "follow_up_date FROM mood_outcomes")
+    theirs = demo_snapshot.query(MOOD_WINDOWS)
+    key = ["patient_id", "timepoint", "measure"]
+    ours, theirs = (f.sort_values(key).reset_index(drop=True) for f in (ours, theirs))
+    assert len(ours) == len(theirs) > 0
+    assert ours["baseline"].notna().sum() > 100 and ours["follow_up"].notna().sum() > 100
+    pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)

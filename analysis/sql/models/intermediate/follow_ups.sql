@@ -1,5 +1,6 @@
--- follow_ups: per treated patient and timepoint, the follow-up pain, MME and
--- PGIC (the patient's global impression of change).
+-- follow_ups: per treated patient and timepoint, the follow-up pain, MME,
+-- PGIC (the patient's global impression of change) and mood scores (PHQ-9,
+-- PCL-5).
 -- Each is the non-null value from the visit closest to the target day inside
 -- the (inclusive) window, never on the index date itself; a tie goes to the
 -- later visit.  Pain uses pain_score, never pain_post.
@@ -29,6 +30,8 @@ visits_in_window AS (
         v.pain_score,
         v.opioid_mme_per_day,
         v.pgic,
+        v.phq9,
+        v.pcl5,
         (abs((v.visit_date - p.index_date) - t.target_day),
          p.index_date - v.visit_date,
          -v.same_day_order,
@@ -38,7 +41,8 @@ visits_in_window AS (
     JOIN timepoints AS t
         ON v.visit_date BETWEEN p.index_date + t.window_start AND p.index_date + t.window_end
     WHERE v.visit_date <> p.index_date
-      AND (v.pain_score IS NOT NULL OR v.opioid_mme_per_day IS NOT NULL OR v.pgic IS NOT NULL)
+      AND (v.pain_score IS NOT NULL OR v.opioid_mme_per_day IS NOT NULL OR v.pgic IS NOT NULL
+           OR v.phq9 IS NOT NULL OR v.pcl5 IS NOT NULL)
 ),
 
 closest AS (
@@ -50,7 +54,11 @@ closest AS (
         arg_min({'value': opioid_mme_per_day, 'date': visit_date}, closeness)
             FILTER (WHERE opioid_mme_per_day IS NOT NULL) AS mme,
         arg_min({'value': pgic, 'date': visit_date}, closeness)
-            FILTER (WHERE pgic IS NOT NULL) AS pgic
+            FILTER (WHERE pgic IS NOT NULL) AS pgic,
+        arg_min({'value': phq9, 'date': visit_date}, closeness)
+            FILTER (WHERE phq9 IS NOT NULL) AS phq9,
+        arg_min({'value': pcl5, 'date': visit_date}, closeness)
+            FILTER (WHERE pcl5 IS NOT NULL) AS pcl5
     FROM visits_in_window
     GROUP BY patient_id, timepoint
 )
@@ -63,7 +71,11 @@ SELECT
     c.mme.value AS follow_up_mme,
     c.mme.date AS follow_up_mme_date,
     c.pgic.value AS follow_up_pgic,
-    c.pgic.date AS follow_up_pgic_date
+    c.pgic.date AS follow_up_pgic_date,
+    c.phq9.value AS follow_up_phq9,
+    c.phq9.date AS follow_up_phq9_date,
+    c.pcl5.value AS follow_up_pcl5,
+    c.pcl5.date AS follow_up_pcl5_date
 FROM patients AS p
 CROSS JOIN timepoints AS t
 LEFT JOIN closest AS c USING (patient_id, timepoint)

@@ -1,9 +1,7 @@
 -- mood_outcomes: one row per treated patient, timepoint and mood measure, with
--- the same baseline, window and population rules as pain (SPEC §3):
---   baseline  = last non-null score in [index - 30, index]
---   follow-up = non-null score from the visit closest to the target day
---               inside the inclusive window, never on the index date itself;
---               a tie goes to the later visit
+-- the same baseline, window and population rules as pain (SPEC §3): the
+-- baseline and follow-up scores are the baselines and follow_ups models'
+-- (the same windows and choice of visit as pain), and
 --   due       = eligible and index + window end <= cutoff (the whole window
 --               lies inside the data), with or without a follow-up
 --   completer = due and the follow-up is there (a subset of ITT)
@@ -24,10 +22,6 @@ WITH patients AS (
     WHERE treated
 ),
 
-visits AS (
-    SELECT * FROM stg_visits
-),
-
 timepoints AS (
     SELECT * FROM timepoints
 ),
@@ -45,45 +39,6 @@ measures AS (
     ) AS m(measure, instrument, eligible_from, measure_order)
 ),
 
-scores AS (
-    -- one row per visit and questionnaire answered
-    SELECT v.patient_id, v.visit_date, v.same_day_order, v.source_line,
-           'phq9' AS instrument, v.phq9 AS score
-    FROM visits AS v
-    JOIN patients AS p USING (patient_id)
-    WHERE v.phq9 IS NOT NULL
-    UNION ALL
-    SELECT v.patient_id, v.visit_date, v.same_day_order, v.source_line,
-           'pcl5' AS instrument, v.pcl5 AS score
-    FROM visits AS v
-    JOIN patients AS p USING (patient_id)
-    WHERE v.pcl5 IS NOT NULL
-),
-
-baselines AS (
-    SELECT s.patient_id, s.instrument, s.score AS baseline, s.visit_date AS baseline_date
-    FROM scores AS s
-    JOIN patients AS p USING (patient_id)
-    WHERE s.visit_date BETWEEN p.index_date - 30 AND p.index_date
-    QUALIFY row_number() OVER (
-        PARTITION BY s.patient_id, s.instrument
-        ORDER BY s.visit_date DESC, s.same_day_order DESC, s.source_line DESC) = 1
-),
-
-follow_ups AS (
-    SELECT s.patient_id, s.instrument, t.timepoint,
-           s.score AS follow_up, s.visit_date AS follow_up_date
-    FROM scores AS s
-    JOIN patients AS p USING (patient_id)
-    JOIN timepoints AS t
-        ON s.visit_date BETWEEN p.index_date + t.window_start AND p.index_date + t.window_end
-    WHERE s.visit_date <> p.index_date
-    QUALIFY row_number() OVER (
-        PARTITION BY s.patient_id, s.instrument, t.timepoint
-        ORDER BY abs((s.visit_date - p.index_date) - t.target_day),
-                 s.visit_date DESC, s.same_day_order DESC, s.source_line DESC) = 1
-),
-
 measured AS (
     SELECT
         p.*,
@@ -93,20 +48,21 @@ measured AS (
         m.instrument,
         m.eligible_from,
         m.measure_order,
-        b.baseline,
-        b.baseline_date,
-        f.follow_up,
-        f.follow_up_date,
+        CASE m.instrument WHEN 'phq9' THEN b.baseline_phq9 ELSE b.baseline_pcl5 END AS baseline,
+        CASE m.instrument
+            WHEN 'phq9' THEN b.baseline_phq9_date ELSE b.baseline_pcl5_date
+        END AS baseline_date,
+        CASE m.instrument WHEN 'phq9' THEN f.follow_up_phq9 ELSE f.follow_up_pcl5 END AS follow_up,
+        CASE m.instrument
+            WHEN 'phq9' THEN f.follow_up_phq9_date ELSE f.follow_up_pcl5_date
+        END AS follow_up_date,
         p.index_date + t.window_end <= c.cutoff_date AS window_closed
     FROM patients AS p
     CROSS JOIN timepoints AS t
     CROSS JOIN measures AS m
     CROSS JOIN cutoff AS c
-    LEFT JOIN baselines AS b
-        ON b.patient_id = p.patient_id AND b.instrument = m.instrument
-    LEFT JOIN follow_ups AS f
-        ON f.patient_id = p.patient_id AND f.instrument = m.instrument
-       AND f.timepoint = t.timepoint
+    JOIN baselines AS b ON b.patient_id = p.patient_id
+    JOIN follow_ups AS f ON f.patient_id = p.patient_id AND f.timepoint = t.timepoint
 ),
 
 flagged AS (
