@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.special
 import scipy.stats
 
-from analysis import stats
+from analysis import db, stats
 from analysis.formatting import count
 from analysis.store import Snapshot
 
@@ -210,52 +210,20 @@ def counts_by_condition(snap: Snapshot, filters: Filters = Filters(),
                         group_by: str = "condition") -> pd.DataFrame:
     """n and responders per timepoint × definition × population × group.
 
-    One query computes the whole grid; ``group`` is ``'All'`` for the
-    program-wide row, and cells with n = 0 are left out.  It counts the
-    patients of each combination of facts in ``patient_timepoints`` first (a
-    few hundred combinations) and only then applies ``outcome_rules``, the
-    rules ``patient_outcomes`` is built from, instead of scanning the
-    patients × timepoints × definitions rows of ``patient_outcomes``.
+    One query, ``sql/queries/outcome_grid.sql``, computes the whole grid;
+    ``group`` is ``'All'`` for the program-wide row, and cells with n = 0
+    are left out (the file says how it counts).
     """
     if group_by not in ("condition", "site", "provider", "route", "cohort_quarter"):
         raise ValueError(f"cannot group by {group_by!r}")
     where, params = filters.sql()
-    facts = ", ".join(RULE_FACTS)
-    return snap.query(f"""
-        WITH selected AS (
-            SELECT timepoint, {group_by} AS "group", {facts}, count(*) AS patients
-            FROM patient_timepoints
-            WHERE {where}
-            GROUP BY ALL
-        ),
-        counted AS (
-            SELECT s.timepoint, r.definition, s."group",
-                   sum(s.patients) FILTER (WHERE {POPULATION_SQL['itt']}) AS n_itt,
-                   sum(s.patients) FILTER (WHERE {POPULATION_SQL['itt']} AND responder) AS k_itt,
-                   sum(s.patients) FILTER (WHERE {POPULATION_SQL['completers']}) AS n_completers,
-                   sum(s.patients) FILTER (WHERE {POPULATION_SQL['completers']} AND responder)
-                       AS k_completers
-            FROM selected AS s
-            JOIN outcome_rules AS r USING ({facts})
-            GROUP BY ALL
-        ),
-        populations AS (
-            SELECT timepoint, definition, 'itt' AS population, "group",
-                   n_itt AS n, k_itt AS responders FROM counted
-            UNION ALL
-            SELECT timepoint, definition, 'completers', "group",
-                   n_completers, k_completers FROM counted
-        )
-        SELECT timepoint, definition, population,
-               CASE WHEN grouping("group") = 1 THEN 'All' ELSE "group" END AS "group",
-               CAST(sum(coalesce(n, 0)) AS BIGINT) AS n,
-               CAST(sum(coalesce(responders, 0)) AS BIGINT) AS responders
-        FROM populations
-        GROUP BY GROUPING SETS ((timepoint, definition, population, "group"),
-                                (timepoint, definition, population))
-        HAVING sum(coalesce(n, 0)) > 0
-        ORDER BY timepoint, definition, population, "group"
-    """, params)
+    sql = db.read_sql("queries/outcome_grid.sql")
+    for token, text in (("group_by", group_by), ("rule_facts", ", ".join(RULE_FACTS)),
+                        ("itt", POPULATION_SQL["itt"]),
+                        ("completers", POPULATION_SQL["completers"]),
+                        ("patient_filter", where)):
+        sql = sql.replace("{{ %s }}" % token, text)
+    return snap.query(sql, params)
 
 
 def responder_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson",
