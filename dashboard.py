@@ -22,6 +22,19 @@ theme.page_style()   # metric and widget labels wrap instead of being cut
 
 source = default_source()
 session = auth.current(source)  # clinic data: the sign-in form until signed in
+
+sections: dict[str, list] = {}
+# By title: a role's first page is its default, reached at "/" whatever its own
+# address, so the address does not always name the page (marketing's Claim
+# check drew every control there).
+specs = {}
+for spec in pages.pages_for(session.role):
+    page = st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
+    specs[spec.title] = spec
+    sections.setdefault(spec.section, []).append(page)
+navigation = st.navigation(sections, expanded=True)
+# Every widget is drawn after st.navigation (auth.account_controls says why).
+auth.account_controls(source, session)
 # The demo switch is drawn for a signed-in user only: nobody reaches the demo
 # (or anything else) through a clinic's dashboard without signing in, and a
 # signed-in user keeps their own role there (the demo is read-only).
@@ -30,17 +43,10 @@ if session.method != "demo" and st.sidebar.toggle(
         help="Synthetic data in its own database; never mixed with the clinic's."):
     source = demo_source()
 
-sections: dict[str, list] = {}
-specs = {}
-for spec in pages.pages_for(session.role):
-    page = st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
-    specs[page.url_path] = spec
-    sections.setdefault(spec.section, []).append(page)
-navigation = st.navigation(sections, expanded=True)
-
 if source.is_demo:
     st.info("**Demo clinic: synthetic data.** No real patient is shown. Load a clinic's exports "
-            "on the Data page or with `python -m analysis ingest`.", icon=":material/science:")
+            "on the Data page or with `.venv/bin/python -m analysis ingest`.",
+            icon=":material/science:")
 # A new data version is built in the background; until it is ready this
 # session keeps the previous snapshot, and says so.
 snap = store.snapshot(source.path, warm=True, background=True)
@@ -49,7 +55,7 @@ if store.building(source.path):
             "was before; your next click shows the new data once it is ready.",
             icon=":material/hourglass_top:")
 page_context = context.sidebar(source, snap, role=session.role, user=session.user,
-                               page=specs.get(navigation.url_path))
+                               page=specs.get(navigation.title))
 context.status_line(page_context)
 auth.log_page_view(source, session, navigation.title, page_context.filters.describe(),
                    page_context.setting_text)

@@ -14,8 +14,9 @@ ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 
 if reader.external:
     by = "site"
-    st.caption(f"Responder rate by site over the whole program (a fixed table: the sidebar's "
-               f"filters do not apply): {ctx.setting_text}. Counts under "
+    st.caption(f"Responder rate by site over the whole program (one fixed table, so the "
+               f"sidebar has no site, condition or cohort filter here): {ctx.setting_text}. "
+               f"Counts under "
                f"{audience.SMALL_CELL}, and any that would reveal one, are not shown.")
 else:
     by = st.radio("Compare", list(site_comparison.DIMENSIONS), horizontal=True,
@@ -50,17 +51,24 @@ if result.funnel is not None:
                 x=curve["n"], y=curve[f"{side}_{level}"], mode="lines", name=name,
                 legendgroup=name, showlegend=side == "lower",
                 line=dict(color=colour, dash=dash, width=1.5), hoverinfo="skip"))
+    # The program's label at the left, where the limits are far apart (at the
+    # right it sat on the largest site's point and label).
     theme.reference_line(figure, y=program_rate.rate, color=theme.NEUTRAL, dash="solid",
                          text=f"program {formatting.percent(program_rate.rate)}",
-                         position="top right")
+                         position="top left")
     inside = groups["position"] == site_comparison.INSIDE
     for label, rows, colour in (("within the 95% limits", groups[inside], theme.PRIMARY),
                                 ("outside the 95% limits", groups[~inside], theme.BAD)):
         if rows.empty:
             continue
+        # Each name on a pale box above its point: at a large volume the
+        # limits run through where the name is written.
+        for r in rows.itertuples():
+            figure.add_annotation(x=r.n, y=r.rate, text=str(r.group), showarrow=False,
+                                  yshift=13, bgcolor="rgba(255,255,255,0.85)",
+                                  font=dict(size=12, color="#333"))
         figure.add_trace(go.Scatter(
-            x=rows["n"], y=rows["rate"], mode="markers+text", name=label,
-            text=list(rows["group"]), textposition="top center",
+            x=rows["n"], y=rows["rate"], mode="markers", name=label, text=list(rows["group"]),
             marker=dict(size=11, color=colour, line=dict(width=1, color="white")),
             customdata=[[r.group, formatting.rate_with_ci(r.rate, r.ci_low, r.ci_high),
                          formatting.count(r.responders), formatting.count(r.n), r.position]

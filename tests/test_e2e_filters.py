@@ -13,14 +13,15 @@ Screenshots under ``artifacts/screenshots/filters-*.png``.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
 import pytest
 
-from analysis import outcomes, store
+from analysis import db, outcomes, store
 from tests.conftest import ROOT
-from tests.dashboard_server import wait_until_idle
+from tests.dashboard_server import running_dashboard, wait_until_idle
 # The end-to-end test's dashboard on the demo clinic and its clinician
 # (fixtures); importing it skips this module where it skips (no Chromium).
 from tests.test_e2e_browser import PASSWORD, USER, browser, server  # noqa: F401
@@ -211,5 +212,75 @@ def test_the_sidebar_has_only_the_controls_that_act(server, browser):
         assert "pain50" in _status(page) and "6 months" in _status(page)
         _go(page, "Audit log")
         assert _sidebar_labels(page) == [] or "Sites" not in " ".join(_sidebar_labels(page))
+    finally:
+        page.close()
+
+
+def test_the_first_click_on_a_sessions_own_controls_counts(server, browser):
+    """The sidebar's session controls were drawn before ``st.navigation``,
+    and Streamlit gave them another identity once the browser named its
+    page: the first change after a page load was dropped (the demo's "View
+    as" showed the clinical view again, the demo switch stayed off, the first
+    "Sign out" did nothing).  Each now acts on its first click."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        _sign_in(page, server)
+        assert "Demo clinic" not in page.inner_text("[data-testid='stMain']")
+        page.get_by_text("Show the demo clinic instead").click()
+        _settle(page)
+        assert "Demo clinic: synthetic data" in page.inner_text("[data-testid='stMain']")
+        page.reload(wait_until="domcontentloaded")
+        _sign_in(page)
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_selector("h1:has-text('Sign in')", timeout=30_000)
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    """The dashboard as ``scripts/dashboard.sh`` opens it with no clinic
+    database: the demo clinic, nobody signs in, "View as" picks the role."""
+    if db.DEFAULT_DB.exists():
+        pytest.skip("a clinic database exists here; the dashboard would open it, not the demo")
+    env = {k: v for k, v in os.environ.items() if k != "OUTCOMES_DB"}
+    env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+    log = tmp_path_factory.mktemp("demo_server") / "server.log"
+    with running_dashboard(env, log=log, timeout=180) as (base, _):
+        yield base
+
+
+def test_view_as_acts_on_its_first_change(demo_server, browser):
+    """As found taking the role screenshots: on the demo, choosing "View as:
+    marketing" right after the page loaded showed the clinical view again
+    (the switch was drawn before ``st.navigation``)."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        page.goto(demo_server, wait_until="domcontentloaded", timeout=120_000)
+        _settle(page)
+        nav = "[data-testid='stSidebarNav']"
+        assert "Overview" in page.inner_text(nav)
+        page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+        page.get_by_role("option", name="marketing", exact=True).click()
+        _settle(page)
+        links = page.inner_text(nav)
+        assert "Claim check" in links and "Overview" not in links, links
+        assert page.locator("[data-testid='stMain'] h1").first.inner_text() == "Claim check"
+        page.screenshot(path=str(SCREENSHOTS / "filters-9-demo-view-as-marketing.png"))
+        # marketing's pages: only controls that act, and no setting named that does
+        # not, on arrival and when its first page is opened from the navigation
+        # (at "/": the address then named no page, and every control was drawn)
+        for step in ("arrived", "Quarterly report", "Claim check"):
+            if step != "arrived":
+                _go(page, step)
+            labels = " ".join(_sidebar_labels(page))
+            assert "Sites" in labels and "Timepoint" not in labels, (step, labels)
+            assert "pain30" not in _status(page) and "3 months" not in _status(page), step
+        _go(page, "Sites & providers")   # the whole program's fixed table
+        labels = " ".join(_sidebar_labels(page))
+        assert "Timepoint" in labels and "Responder definition" in labels
+        assert not any(word in labels for word in ("Sites", "Conditions", "Routes", "Cohort"))
+        assert "all patients" in _status(page)
+        page.screenshot(path=str(SCREENSHOTS / "filters-10-demo-marketing-sites.png"))
     finally:
         page.close()

@@ -21,6 +21,7 @@ from analysis.sources import DataSource
 from ui import pages, safe
 
 SESSION_KEY = "signed_in"
+DEMO_ROLE_KEY = "demo_role"
 
 
 @dataclass
@@ -45,10 +46,11 @@ def current(source: DataSource) -> Session:
     other page (nor the ``pages/`` folder) is reachable before signing in.
     """
     if source.is_demo:
-        role = st.sidebar.selectbox(
-            "View as", auth.ROLES, key="demo_role",
-            help="The demo needs no sign-in. Pick a role to see what it would see.")
-        return Session("demo", role, dt.datetime.now(), "demo")
+        # The "View as" switch itself is drawn by account_controls, after
+        # st.navigation; its value is read here, before the pages are chosen.
+        role = st.session_state.get(DEMO_ROLE_KEY, auth.ROLES[0])
+        return Session("demo", role if role in auth.ROLES else auth.ROLES[0],
+                       dt.datetime.now(), "demo")
 
     session: Session | None = st.session_state.get(SESSION_KEY)
     now = dt.datetime.now()
@@ -60,14 +62,6 @@ def current(source: DataSource) -> Session:
         session = None
     if session:
         session.last_seen = now
-        with st.sidebar:
-            st.caption(f"Signed in as **{safe.text(session.user)}** ({session.role})")
-            if st.button("Sign out", key="sign_out"):
-                audit.record(source.path, "sign_out", user=session.user, role=session.role)
-                st.session_state.pop(SESSION_KEY, None)
-                if session.method == "oidc":
-                    st.logout()
-                st.rerun()
         return session
     # The sign-in form answers on every page's address too: a reload or a
     # shared link (/conditions?site=...) keeps its address and filters
@@ -81,6 +75,30 @@ def current(source: DataSource) -> Session:
                   for spec in pages.PAGES if not spec.default]
     st.navigation(addresses, position="hidden").run()
     st.stop()
+
+
+def account_controls(source: DataSource, session: Session) -> None:
+    """The session's own sidebar controls: the demo's "View as" switch, or
+    who is signed in and the sign-out button.
+
+    Call it after ``st.navigation``.  A widget drawn before it is given
+    another identity once the browser names the page it is on, so the first
+    change after a page load was lost: choosing "View as: marketing" on the
+    demo showed the clinical view again, and the first "Sign out" click did
+    nothing (Streamlit 1.67, pages from files)."""
+    if session.method == "demo":
+        st.sidebar.selectbox(
+            "View as", auth.ROLES, key=DEMO_ROLE_KEY,
+            help="The demo needs no sign-in. Pick a role to see what it would see.")
+        return
+    with st.sidebar:
+        st.caption(f"Signed in as **{safe.text(session.user)}** ({session.role})")
+        if st.button("Sign out", key="sign_out"):
+            audit.record(source.path, "sign_out", user=session.user, role=session.role)
+            st.session_state.pop(SESSION_KEY, None)
+            if session.method == "oidc":
+                st.logout()
+            st.rerun()
 
 
 def _sign_in_form(source: DataSource) -> None:
@@ -108,7 +126,7 @@ def _sign_in_form(source: DataSource) -> None:
         st.divider()
     if not directory.users and not _oidc_configured():
         st.warning("No users are set up. An administrator adds them with "
-                   "`python -m analysis users add NAME --role clinical` (see README).")
+                   "`.venv/bin/python -m analysis users add NAME --role clinical` (see README).")
     with st.form("sign_in"):
         name = st.text_input("User name", key="sign_in_user")
         password = st.text_input("Password", type="password", key="sign_in_password")
@@ -149,7 +167,7 @@ def log_page_view(source: DataSource, session: Session, page_title: str, filters
 def log_download(source: DataSource, what: str, file_name: str) -> None:
     session: Session | None = st.session_state.get(SESSION_KEY)
     user = session.user if session else "demo"
-    role = session.role if session else st.session_state.get("demo_role")
+    role = session.role if session else st.session_state.get(DEMO_ROLE_KEY)
     if source.is_demo:
         return
     audit.record(source.path, "download", user=user, role=role, what=what, file=file_name)

@@ -256,7 +256,7 @@ def sidebar(source: DataSource, snap: store.Snapshot, role: str = "clinical",
             user: str | None = None, page: pages.PageSpec | None = None) -> PageContext:
     """Draw the shared controls that act on ``page`` and return the context
     every page reads."""
-    controls = page.controls if page is not None else pages.ALL_CONTROLS
+    controls = page.controls_for(role) if page is not None else pages.ALL_CONTROLS
     options = _cached_call(snap, (str(source.path), snap.version), outcomes.filter_options,
                            "analysis.outcomes.filter_options", (), ())
     state = st.session_state

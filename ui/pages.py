@@ -28,6 +28,15 @@ class PageSpec:
     roles: tuple[str, ...]
     default: bool = False
     controls: frozenset = ALL_CONTROLS
+    #: The controls that act for a reader outside the clinical team, where
+    #: they differ (the page shows that audience a fixed table).
+    external_controls: frozenset | None = None
+
+    def controls_for(self, role: str) -> frozenset:
+        from analysis import audience
+        if self.external_controls is not None and audience.for_role(role).external:
+            return self.external_controls
+        return self.controls
 
 
 ALL = ROLES
@@ -65,8 +74,9 @@ PAGES = (
     PageSpec("pages/quarterly_report.py", "Quarterly report", ":material/summarize:", "Reporting",
              ALL, controls=frozenset({"patients"})),
     # After the reports: marketing lands on Claim check, and sees the fixed sites table here.
+    # Marketing gets one fixed whole-program table: only the outcome settings act.
     PageSpec("pages/site_comparison.py", "Sites & providers", ":material/scatter_plot:",
-             "Reporting", ALL),
+             "Reporting", ALL, external_controls=ALL_CONTROLS - PATIENTS),
     PageSpec("pages/data.py", "Data", ":material/upload_file:", "Data", AGGREGATE,
              controls=PATIENTS),
     PageSpec("pages/audit.py", "Audit log", ":material/policy:", "Data", ("clinical",),
