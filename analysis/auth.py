@@ -96,7 +96,7 @@ def may_write(source, user: str | None, role: str | None, signed_in: bool) -> Wr
     if source.is_demo or db.is_demo_database(source.path):
         raise WriteRefused("The demo clinic is read-only: exports are loaded into the clinic's "
                            "own database, by a clinical or analyst user signed in to it (or "
-                           "with `python -m analysis ingest`).")
+                           "with `.venv/bin/python -m analysis ingest`).")
     if not signed_in or not user:
         raise WriteRefused("Sign in to load exports.")
     if role not in WRITER_ROLES:

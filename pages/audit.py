@@ -15,13 +15,15 @@ if ctx.role != "clinical":
     st.stop()
 if ctx.source.is_demo:
     st.info("The demo clinic writes no audit rows, by design: nobody signs in to it and nothing "
-            "viewed there is logged. Switch back to the clinic's data to see its audit log.")
+            "viewed there is logged. A clinic's own data keeps its audit log here (with the demo "
+            "switched off).")
     st.stop()
 
 st.caption("Every sign-in (and failed attempt), page view, filter change, download, report and "
            "ingest, newest first. Each row carries a keyed MAC chained to the row before, and the "
            "last one is also kept outside the database: an edited, removed or recomputed row, or "
-           "a deleted log, shows below (`python -m analysis audit verify` checks the same).")
+           "a deleted log, shows below (`.venv/bin/python -m analysis audit verify` checks the "
+           "same).")
 left, middle, right = st.columns(3)
 days = left.number_input("Days to show", min_value=1, max_value=3650, value=30, step=1)
 actions = middle.multiselect("Actions", audit.ACTIONS, placeholder="All actions")
