@@ -28,11 +28,20 @@ figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, shared_yaxes=True
 for column, table, colour in ((1, result.by_infusions, theme.PRIMARY),
                               (2, result.by_dose, theme.ACCENT)):
     shown = table[table["n"] > 0]
+    # A group of fewer than 11 patients keeps its place on the axis, with no
+    # bar and no interval (a whisker from 0% to 66% for 2 patients said nothing).
+    drawn = ~shown["too_few"].astype(bool)
     figure.add_trace(go.Bar(
-        x=[f"{r.group} (n={formatting.count(r.n)})" for r in shown.itertuples()], y=shown["rate"],
-        marker=dict(color=[theme.NEUTRAL if few else colour for few in shown["too_few"]]),
-        error_y=dict(type="data", symmetric=False, array=shown["ci_high"] - shown["rate"],
-                     arrayminus=shown["rate"] - shown["ci_low"], color="#444", thickness=1.2),
+        x=[f"{r.group} (n={formatting.count(r.n)})" + (": too few" if r.too_few else "")
+           for r in shown.itertuples()],
+        y=[rate if ok else None for rate, ok in zip(shown["rate"], drawn)],
+        marker=dict(color=colour),
+        error_y=dict(type="data", symmetric=False,
+                     array=[h - r if ok else None
+                            for h, r, ok in zip(shown["ci_high"], shown["rate"], drawn)],
+                     arrayminus=[r - lo if ok else None
+                                 for r, lo, ok in zip(shown["rate"], shown["ci_low"], drawn)],
+                     color="#444", thickness=1.2),
         customdata=[[formatting.rate_with_ci(r.rate, r.ci_low, r.ci_high),
                      formatting.count(r.responders), formatting.count(r.n)]
                     for r in shown.itertuples()],
@@ -56,6 +65,6 @@ left, right = st.columns(2)
 left.dataframe(table_rows(result.by_infusions, "Induction infusions"), hide_index=True,
                width="stretch")
 right.dataframe(table_rows(result.by_dose, "Dose per kg"), hide_index=True, width="stretch")
-st.caption(f"Grey bars and 'too few': fewer than {audience.SMALL_CELL} patients. Dose per kg: "
+st.caption(f"'Too few': fewer than {audience.SMALL_CELL} patients, no bar drawn. Dose per kg: "
            f"each session's ketamine mg over the weight recorded at it (else the last weight "
            f"before it), averaged over the induction sessions.")

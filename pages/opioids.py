@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis import opioids, outcomes
-from analysis.formatting import count, number, percent
+from analysis.formatting import count, number, percent, short_period
 from analysis.outcomes import SMALL_CELL, TIMEPOINT_LABELS
 from analysis.privacy import SUPPRESSED
 from ui import context, explain, theme
@@ -274,22 +274,27 @@ if summary.baseline_users:
         st.success("No taper in view was at least this fast.")
     elif ctx.role == "clinical":
         flagged = tapers.flagged
+        # Short headers, one period column, every row: the table fits at 1280 px
+        # (its last columns were off the edge, most rows in a scroll box).
         table = pd.DataFrame({
             "Patient": flagged["patient_id"],
             "Condition": flagged["condition"],
             "Site": flagged["site"],
-            "From": flagged["from_date"].map(str),
-            "To": flagged["to_date"].map(str),
+            "Between": [short_period(a, b) for a, b in zip(flagged["from_date"],
+                                                           flagged["to_date"])],
             "Weeks": [number(d / 7, 1) for d in flagged["days"]],
-            "Baseline MME/day": [number(v, 1) for v in flagged["baseline_mme"]],
-            "MME/day before": [number(v, 1) for v in flagged["mme_before"]],
-            "MME/day after": [number(v, 1) for v in flagged["mme_after"]],
-            "Pace (% of baseline per week)": [percent(p, 1) for p in flagged["pace"]],
-            "Pace (% of baseline per 30 days)": [percent(p, 1)
-                                                 for p in flagged["pace_per_30_days"]],
+            "Baseline": [number(v, 1) for v in flagged["baseline_mme"]],
+            "Before": [number(v, 1) for v in flagged["mme_before"]],
+            "After": [number(v, 1) for v in flagged["mme_after"]],
+            "Per week": [percent(p, 1) for p in flagged["pace"]],
+            "Per 30 days": [percent(p, 1) for p in flagged["pace_per_30_days"]],
             "Rapid": ["yes" if r else "" for r in flagged["rapid"]],
         })
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.caption("Each flagged interval between two dose records. Baseline, before and after: "
+                   "daily dose in MME/day. Per week, per 30 days: the drop as a share of the "
+                   "patient's baseline dose.")
+        st.dataframe(table, hide_index=True, width="stretch",
+                     height=35 * (min(len(table), 30) + 1) + 3)
         patient = st.selectbox("Open a flagged patient's timeline",
                                sorted(flagged["patient_id"].unique()), index=None,
                                placeholder="Choose a patient", key="opioids_open_patient")

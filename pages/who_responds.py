@@ -42,6 +42,8 @@ if fit.refused:
     st.stop()
 
 # -- forest plot of adjusted odds ratios --------------------------------------
+# Labelled ticks only (the log axis labelled every minor tick: "7 8 9 0.1 2 3 ...").
+ODDS_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 terms = list(fit.terms)[::-1]          # Plotly draws the first category at the bottom
 labels = [t.label for t in terms]
 figure = go.Figure(go.Scatter(
@@ -58,8 +60,9 @@ figure = go.Figure(go.Scatter(
     hovertemplate="<b>%{customdata[0]}</b><br>OR %{customdata[1]} (95% CI %{customdata[2]})"
                   "<br>p %{customdata[3]}<extra></extra>",
     showlegend=False))
+figure.update_xaxes(type="log", title="adjusted odds ratio (95% CI), log scale",
+                    tickvals=ODDS_TICKS, ticktext=[f"{v:g}" for v in ODDS_TICKS])
 theme.reference_line(figure, x=1.0, color=theme.NEUTRAL, dash="dash", text="no association")
-figure.update_xaxes(type="log", title="adjusted odds ratio (95% CI), log scale")
 figure.update_yaxes(categoryorder="array", categoryarray=labels, title=None)
 figure.update_layout(margin=dict(l=20, r=30, t=80, b=50))
 st.plotly_chart(theme.styled(figure, "Adjusted odds ratios of response",
@@ -71,7 +74,7 @@ st.caption("Right of 1: more likely to respond, all else in the model equal; gre
 rows = [{"Covariate": t.label, "Odds ratio": f"{t.odds_ratio:.2f}",
          "95% CI": f"{t.ci_low:.2f}–{t.ci_high:.2f}", "p": formatting.p_value(t.p_value)}
         for t in fit.terms]
-st.dataframe(rows, hide_index=True, width="stretch")
+st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)
 
 # -- how predictable -----------------------------------------------------------
 st.subheader("How predictable is response?")

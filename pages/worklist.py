@@ -20,7 +20,7 @@ st.caption(
     f"count as non-responders (when their baseline pain is above 0). **Stopped in induction**: "
     f"did not complete induction, that is {program.INDUCTION_TEXT}; no visit since their last "
     f"infusion, at least {worklist.STOPPED_AFTER_DAYS} days ago. Click a column header to "
-    f"sort; the sidebar's Sites filter narrows every list.")
+    f"sort; the sidebar's filters (sites, conditions, routes, cohort) narrow every list.")
 
 columns = st.columns(5)
 for column, timepoint in zip(columns, worklist.TIMEPOINTS):

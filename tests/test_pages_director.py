@@ -82,11 +82,14 @@ def test_sites_and_providers_page(app_db, demo_snapshot, query):
     assert list(body["Patients (n)"]) == [formatting.count(n) for n in result.groups.n]
     assert list(body["Against the funnel"]) == list(result.groups.position)
     (chart,) = plotly_figures(app)
-    points = [t for t in chart.data if t.mode == "markers+text"]
+    points = [t for t in chart.data if t.mode == "markers"]
     drawn = {label: (x, y) for t in points
              for label, x, y in zip(t.text, trace_values(t.x), trace_values(t.y))}
+    # each name is written on its own point (a boxed label above it)
+    labels = {a.text: (a.x, a.y) for a in chart.layout.annotations if a.yshift}
     for r in result.groups.itertuples():
         assert drawn[r.group] == (r.n, pytest.approx(r.rate))
+        assert labels[r.group] == (r.n, pytest.approx(r.rate))
     limits = [t for t in chart.data if t.name == "95% limits"]
     upper = max(limits, key=lambda t: sum(trace_values(t.y)))
     assert trace_values(upper.y) == pytest.approx(list(result.funnel.upper_95))
@@ -177,4 +180,6 @@ def test_dose_and_course_page(app_db, demo_snapshot, query):
     assert treatment_course.CAVEAT in [w.value for w in app.warning]
     (chart,) = plotly_figures(app)
     shown = result.by_infusions[result.by_infusions.n > 0]
-    assert trace_values(chart.data[0].y) == pytest.approx(list(shown.rate))
+    # no bar from fewer than 11 patients (the group keeps its place on the axis)
+    assert trace_values(chart.data[0].y) == [None if few else pytest.approx(rate)
+                                             for rate, few in zip(shown.rate, shown.too_few)]

@@ -108,11 +108,12 @@ def test_opioids_page(app_db, demo_snapshot, setting):
     assert metrics["Patients flagged at your threshold"] == count(tapers.flagged_patients)
     assert metrics["Intervals flagged"] == count(tapers.flagged_intervals)
     if tapers.flagged_intervals:
-        table = frame_with(app, "Pace (% of baseline per week)")
+        table = frame_with(app, "Per week")
         assert list(table["Patient"]) == list(tapers.flagged["patient_id"])
-        assert list(table["Pace (% of baseline per week)"]) == \
-            [percent(p, 1) for p in tapers.flagged["pace"]]
-        assert list(table["MME/day after"]) == [number(v) for v in tapers.flagged["mme_after"]]
+        assert list(table["Per week"]) == [percent(p, 1) for p in tapers.flagged["pace"]]
+        assert list(table["Per 30 days"]) == [percent(p, 1)
+                                              for p in tapers.flagged["pace_per_30_days"]]
+        assert list(table["After"]) == [number(v) for v in tapers.flagged["mme_after"]]
 
     if setting == "default":  # the threshold is the user's, in % per week or per month
         app.number_input(key="opioids_fast_taper_threshold").set_value(5.0).run()

@@ -41,6 +41,18 @@ def test_reference_lines_match_plotly_add_vline_and_add_hline():
         theme.reference_line(ours)
 
 
+def test_a_lines_label_on_a_log_axis_stands_on_the_line():
+    """Plotly places an annotation on a log axis by the log of its value and
+    a shape by the value: the odds-ratio plot's "no association" label stood
+    at 10 while its line was at 1."""
+    fig = go.Figure(go.Scatter(x=[0.1, 10], y=["a", "b"]))
+    fig.update_xaxes(type="log")
+    theme.reference_line(fig, x=1.0, text="no association")
+    theme.reference_line(fig, x=2.0, text="two")
+    assert [s.x0 for s in fig.layout.shapes] == [1.0, 2.0]
+    assert [a.x for a in fig.layout.annotations] == pytest.approx([0.0, 0.30103], abs=1e-5)
+
+
 def test_band_is_one_closed_shape_per_stretch_without_gaps():
     nan = float("nan")
     trace = theme.band([0, 1, 2, 3, 4, 5], [1, 2, nan, 1, 1, 2], [3, 4, nan, 5, 6, 7], "IQR")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 import plotly.io as pio
 # Streamlit makes its own template Plotly's default when this module is first
@@ -77,8 +79,11 @@ def reference_line(fig: go.Figure, *, x: float | None = None, y: float | None = 
     if text:
         anchor = _LINE_LABEL[position]
         if x is not None:
-            where = dict(x=x, xref="x", y=1 if position.startswith("top") else 0,
-                         yref="y domain")
+            # An annotation on a log axis is placed by the log of its value (a
+            # shape by the value itself): the label of a line at 1 stood at 10.
+            log = fig.layout.xaxis.type == "log"
+            where = dict(x=math.log10(x) if log else x, xref="x",
+                         y=1 if position.startswith("top") else 0, yref="y domain")
         else:
             where = dict(x=1 if position.endswith("right") else 0, xref="x domain", y=y,
                          yref="y")
