@@ -1,5 +1,6 @@
 """Conditions: responder rate by condition (forest plot) and the table behind it."""
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -148,8 +149,9 @@ plain.append({
     CHANGE: formatting.change_with_ci(change.median, change.ci_low, change.ci_high),
     "Note": "",
 })
-st.dataframe(plain, hide_index=True, width="stretch", height="content",
-             column_config={"Condition": st.column_config.TextColumn(pinned=True)})
+# A static table: its cells wrap, so every column is on screen at 1280 px (the
+# grid put the median change and the note off the edge).
+st.table(pd.DataFrame(plain), hide_index=True)
 st.caption(f"Each rate: responders of the patients counted ({ctx.setting_text}). “Clearly "
            "higher” or “clearly lower”: chance alone would rarely give a difference this large "
            "from the other conditions together; “could be chance”: it might. Median pain "

@@ -1,5 +1,6 @@
 """Dose and course: response by induction infusions completed and by dose."""
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -32,7 +33,7 @@ for column, table, colour in ((1, result.by_infusions, theme.PRIMARY),
     # bar and no interval (a whisker from 0% to 66% for 2 patients said nothing).
     drawn = ~shown["too_few"].astype(bool)
     figure.add_trace(go.Bar(
-        x=[f"{r.group} (n={formatting.count(r.n)})" + (": too few" if r.too_few else "")
+        x=[f"{r.group} (n={formatting.count(r.n)})" + (", too few" if r.too_few else "")
            for r in shown.itertuples()],
         y=[rate if ok else None for rate, ok in zip(shown["rate"], drawn)],
         marker=dict(color=colour),
@@ -49,6 +50,7 @@ for column, table, colour in ((1, result.by_infusions, theme.PRIMARY),
                       "patients<extra></extra>",
         showlegend=False), row=1, col=column)
 figure.update_yaxes(range=[0, 1], tickformat=".0%", title="responder rate", row=1, col=1)
+figure.update_layout(margin=dict(r=90, b=110))   # room for the last slanted label
 st.plotly_chart(theme.styled(figure, f"{outcomes.DEFINITION_LABELS[ctx.definition]} at "
                                      f"{outcomes.TIMEPOINT_LABELS[ctx.timepoint]}", height=440),
                 width="stretch")
@@ -61,10 +63,10 @@ def table_rows(table, name):
              "Note": "too few" if r.too_few else ""} for r in table.itertuples()]
 
 
+# Static tables: they wrap, so the interval and the note stay on screen at 1280 px.
 left, right = st.columns(2)
-left.dataframe(table_rows(result.by_infusions, "Induction infusions"), hide_index=True,
-               width="stretch")
-right.dataframe(table_rows(result.by_dose, "Dose per kg"), hide_index=True, width="stretch")
+left.table(pd.DataFrame(table_rows(result.by_infusions, "Induction infusions")), hide_index=True)
+right.table(pd.DataFrame(table_rows(result.by_dose, "Dose per kg")), hide_index=True)
 st.caption(f"'Too few': fewer than {audience.SMALL_CELL} patients, no bar drawn. Dose per kg: "
            f"each session's ketamine mg over the weight recorded at it (else the last weight "
            f"before it), averaged over the induction sessions.")

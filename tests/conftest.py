@@ -155,8 +155,8 @@ def wait_until_built(db_path, timeout: float = 60) -> None:
 
 
 def frame_with(app, column: str):
-    """The first dataframe on the page that has ``column``."""
-    return next(d.value for d in app.dataframe if column in d.value.columns)
+    """The first dataframe (or static table) on the page that has ``column``."""
+    return next(d.value for d in [*app.dataframe, *app.table] if column in d.value.columns)
 
 
 def caption_text(app) -> str:

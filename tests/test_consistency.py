@@ -170,7 +170,7 @@ def test_what_patients_say_is_one_number(shown):
     overview, conditions = apps["overview"], apps["conditions"]
     tile = metric(overview, pgic.LABEL)
     k, n = k_of_n(ci_captions(overview)[1])
-    total = frame_with(conditions, "Condition").set_index("Condition").loc[
+    total = frame_with(conditions, "PGIC much improved").set_index("Condition").loc[
         "All conditions in view", "PGIC much improved"]
     assert total.startswith(f"{tile} (95% CI ")
     assert 0 < k < n and tile == f"{round(100 * k / n)}%"
