@@ -26,8 +26,8 @@ ctx = context.get()
 st.title("Claim check")
 st.markdown(f"**The claim as published:** *“{claim.CLAIM_AS_PUBLISHED[0].upper()}"
             f"{claim.CLAIM_AS_PUBLISHED[1:]}”*")
-st.caption(f"Read literally: {claim.LITERAL_READING.describe()}. Change the reading below; the "
-           "sidebar's timepoint, definition and population do not apply on this page. Groups "
+st.caption(f"Read literally: {claim.LITERAL_READING.describe()}. Change the reading below (the "
+           "outcome settings of the other pages do not apply here). Groups "
            f"with fewer than {outcomes.SMALL_CELL} patients are hidden here for everyone, as in "
            "anything shared outside the clinical team.")
 
@@ -45,27 +45,30 @@ def _default_period() -> tuple[dt.date, dt.date] | None:
 
 
 with st.container(border=True):
-    cols = st.columns([1, 1.4, 2.6, 2.2])
-    target_percent = cols[0].number_input(
-        "Target rate (%)", min_value=1.0, max_value=99.0, value=70.0, step=1.0, format="%g",
-        key="claim_target", help="The claim is supported when the rate is shown to be above this.")
-    timepoint = cols[1].selectbox("Timepoint", outcomes.TIMEPOINTS,
-                                  index=outcomes.TIMEPOINTS.index("3m"), key="claim_timepoint",
-                                  format_func=outcomes.TIMEPOINT_LABELS.get)
-    definition = cols[2].selectbox(
+    # The definition gets the width its longest name needs; at 1280 px, four
+    # controls in one row cut it ("claim: ≥30% less pain and opioid dose") and
+    # left the target box no room for its buttons.
+    first = st.columns([3.2, 1.3, 1.2])
+    definition = first[0].selectbox(
         "Responder definition", outcomes.DEFINITIONS,
         index=outcomes.DEFINITIONS.index("claim"), key="claim_definition",
         format_func=lambda d: f"{d}: {outcomes.DEFINITION_LABELS[d]}")
-    population = cols[3].radio(
+    timepoint = first[1].selectbox("Timepoint", outcomes.TIMEPOINTS,
+                                   index=outcomes.TIMEPOINTS.index("3m"), key="claim_timepoint",
+                                   format_func=outcomes.TIMEPOINT_LABELS.get)
+    target_percent = first[2].number_input(
+        "Target rate (%)", min_value=1.0, max_value=99.0, value=70.0, step=1.0, format="%g",
+        key="claim_target", help="The claim is supported when the rate is shown to be above this.")
+    second = st.columns([2, 2.2, 2], vertical_alignment="bottom")
+    population = second[0].radio(
         "Population", outcomes.POPULATIONS, key="claim_population",
         format_func={"itt": "ITT (default)", "completers": claim.OPTIMISTIC}.get,
         help="ITT counts a patient who reached the timepoint without a follow-up as not "
              "improved; completers-only leaves them out and overstates the program.")
     default_period = _default_period()
     filters = ctx.filters
-    second = st.columns([2, 3], vertical_alignment="bottom")
     if default_period:
-        period = second[0].date_input(
+        period = second[1].date_input(
             "First infusion between", value=default_period, format="YYYY-MM-DD",
             help="The patients whose first infusion falls in this period (defaults to the "
                  "cohort range of the sidebar).")
@@ -73,7 +76,7 @@ with st.container(border=True):
                 and tuple(period) != default_period:
             filters = dataclasses.replace(ctx.filters, index_from=period[0],
                                           index_to=period[1])
-    include_completers = second[1].toggle(
+    include_completers = second[2].toggle(
         "Also write completers-only sentences (each with its caveat)", key="claim_completers")
 
 target = round(target_percent / 100, 4)
@@ -280,7 +283,7 @@ def _memo() -> claim.Memo:
 
 stem = memo.file_stem(report)
 what = f"claim memo: {report.reading.describe()}; {filters.describe()}"
-buttons = st.columns([1, 1, 4])
+buttons = st.columns([1.5, 1.5, 3])   # [1, 1, 4] cut "Memo (HT…" at 1280 px
 with buttons[0]:
     auth.download_button(ctx.source, "Memo (HTML)", lambda: memo.memo_html(_memo()),
                          f"{stem}.html", "text/html", what=what,
