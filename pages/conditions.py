@@ -150,7 +150,9 @@ plain.append({
     "Note": "",
 })
 # A static table: its cells wrap, so every column is on screen at 1280 px (the
-# grid put the median change and the note off the edge).
+# grid put the median change and the note off the edge).  st.table draws
+# markdown: every cell here is the code's own words and numbers (condition
+# names are the reference list's, data/conditions.csv).
 st.table(pd.DataFrame(plain), hide_index=True)
 st.caption(f"Each rate: responders of the patients counted ({ctx.setting_text}). “Clearly "
            "higher” or “clearly lower”: chance alone would rarely give a difference this large "

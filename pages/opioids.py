@@ -293,7 +293,10 @@ if summary.baseline_users:
         st.caption("Each flagged interval between two dose records. Baseline, before and after: "
                    "daily dose in MME/day. Per week, per 30 days: the drop as a share of the "
                    "patient's baseline dose.")
-        st.table(table, hide_index=True)   # wraps: every column on screen at 1280 px
+        # A grid, not st.table: st.table draws its cells as markdown, and the
+        # patient ids and sites come from the export.
+        st.dataframe(table, hide_index=True, width="stretch",
+                     height=35 * (min(len(table), 30) + 1) + 3)
         patient = st.selectbox("Open a flagged patient's timeline",
                                sorted(flagged["patient_id"].unique()), index=None,
                                placeholder="Choose a patient", key="opioids_open_patient")

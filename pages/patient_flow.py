@@ -1,5 +1,6 @@
 """Patient flow: a CONSORT-style diagram from the first visit to responder."""
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -127,12 +128,9 @@ rows = [{
     "Left the flow": r.exit,
     "Patients who left": text(r.left, r.suppressed and r.stage == ""),
 } for r in shown.itertuples(index=False)]
-st.dataframe(rows, hide_index=True, width="stretch", height="content",
-             column_config={"Step": st.column_config.NumberColumn(width=60),
-                            "Stage": st.column_config.TextColumn(width="medium"),
-                            "Patients": st.column_config.TextColumn(width="small"),
-                            "Left the flow": st.column_config.TextColumn(width="large"),
-                            "Patients who left": st.column_config.TextColumn(width="small")})
+# A static table (the code's own words and counts): it wraps, so 'Patients who
+# left' is whole at 1280 px.
+st.table(pd.DataFrame(rows), hide_index=True)
 
 st.caption(
     f"Among patients who completed induction: {formatting.count(responders.patients)} of "

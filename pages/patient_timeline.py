@@ -114,8 +114,9 @@ if summary.treated:
             "MME reduction": percent(t.mme_reduction),
             "Status": t.status,
         })
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"Window": st.column_config.TextColumn(width="medium")})
+    # A static table (the code's own words): the status wraps instead of being
+    # cut at 1280 px ("no follo…").
+    st.table(pd.DataFrame(rows), hide_index=True)
     if any(t.provisional for t in summary.timepoints):
         st.caption("**Provisional**: a follow-up recorded before the timepoint's window has "
                    "closed. A visit closer to the target day may still come, so it is shown "

@@ -103,6 +103,11 @@ def assert_shown_as_text(app, where: str) -> None:
         for text in figure_strings(fig):
             if "attacker" in text:
                 assert "<" not in text, f"{where}: Plotly markup from the data: {text[:300]!r}"
+    # st.table draws every cell as markdown (a grid, st.dataframe, does not)
+    for table in app.table:
+        for cell in table.value.astype(str).to_numpy().ravel():
+            for value in HOSTILE:
+                assert value not in cell, f"{where}: unescaped {value!r} in a static table"
 
 
 def _pages(role):
