@@ -59,9 +59,10 @@ for spec, frame in quarterly.tables():
                         key=f"report_chart_{spec.key}")
     shown = report.display_frame(spec, frame)
     key = report.key_labels(spec)   # the rest is in the downloads
-    st.dataframe(shown, hide_index=True, height="content", column_order=key,
-                 column_config={label: st.column_config.TextColumn(alignment="right")
-                                for label in report.numeric_labels(spec)})
+    # A static table wraps, so every shown column is on screen at 1280 px (the
+    # grid cut 'Change vs 2025Q3' and the shares); its cells are markdown, so
+    # they are escaped (sites and events come from the export).
+    st.table(safe.table_frame(shown[key]), hide_index=True)
     if len(key) < len(shown.columns):
         st.caption("Shown: the rate and its changes. The counts of each period ("
                    + ", ".join(c for c in shown.columns if c not in key)

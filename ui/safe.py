@@ -47,6 +47,12 @@ def texts(values, separator: str = ", ") -> str:
     return separator.join(text(v) for v in values)
 
 
+def table_frame(frame):
+    """``frame`` for ``st.table``, which draws each cell as markdown: every
+    cell escaped as text (:func:`text`), the column labels kept."""
+    return frame.astype(str).map(text)
+
+
 class Markup(str):
     """Plotly markup written by the code (``"all visits<br>(120)"``): kept
     as it is by :func:`plain_figure`.  Escape any data inside it first
