@@ -106,7 +106,7 @@ def test_each_role_reaches_only_its_pages(clinic, role):
             app.switch_page(spec.path).run()
             assert_no_errors(app)
             assert any("not available to the" in w.value for w in app.warning)
-            assert not app.dataframe and not app.metric and not app.get("plotly_chart")
+            assert not app.dataframe and not app.table and not app.metric and not app.get("plotly_chart")
 
 
 def test_role_matrix():

@@ -66,7 +66,7 @@ def test_worklist_is_for_the_clinical_team_only(app_db, role):
     app.run()
     assert not app.exception
     assert "not available to the" in " ".join(w.value for w in app.warning)
-    assert not app.dataframe and not app.get("download_button")
+    assert not app.dataframe and not app.table and not app.get("download_button")
 
 
 @pytest.mark.parametrize("query", [None, NON_DEFAULT_QUERY], ids=["default", "non-default"])

@@ -217,7 +217,7 @@ def test_patient_timeline_is_for_the_clinical_team_only(demo_db, demo_snapshot):
     assert not app.exception
     assert any("not available to the analyst" in w.value or "clinical team only" in w.value
                for w in app.warning)
-    assert not app.dataframe and not app.get("plotly_chart")
+    assert not app.dataframe and not app.table and not app.get("plotly_chart")
 
 
 # --------------------------------------------------------------------------
