@@ -56,6 +56,10 @@ def _sign_in(page, url: str | None = None) -> None:
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     _settle(page)
+    # Under load the sidebar's controls can arrive after the status line (the
+    # full suite read an empty range right after signing in): wait for them.
+    page.wait_for_selector(SLIDER, timeout=60_000)
+    _settle(page)
 
 
 def _range(page) -> list[str]:
