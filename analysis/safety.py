@@ -9,10 +9,14 @@ request).  The quarterly report reads the same rates for its quarter
 (``visits_from``/``visits_to``), so the page and the report share one
 computation:
 
-* **adverse events**: the ``adverse_event`` text of a visit may list several,
-  separated by ";" or "," ("nausea; headache"): it is split, lower-cased and
-  trimmed, and each type counts once per session.  "Any adverse event"
-  counts sessions with at least one;
+* **adverse events**, by controlled category (:mod:`analysis.adverse_events`,
+  ``data/adverse_event_categories.csv``, a clinic may add rows): the
+  ``adverse_event`` text of a visit may list several, separated by ";" or ","
+  ("nausea; headache"); each part takes its category (text no row names:
+  ``other``) and each category counts once per session.  "Any adverse
+  event" counts sessions with at least one.  No result here carries the
+  text itself (SPEC §4): the clinical team reads it through
+  :func:`analysis.adverse_events.texts`;
 * **systolic BP ≥ 180** (``sbp_max``), per 100 sessions that recorded a BP;
 * **SpO2 below 90%** (``spo2_min``), per 100 sessions that recorded SpO2.  The
   clinic says ketamine does not suppress breathing: the rate is shown with
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from analysis import adverse_events
 from analysis.formatting import count
 from analysis.outcomes import (SMALL_CELL, Filters, check_setting, cutoff, intervals,
                                optional_float, previous_quarter)
@@ -58,10 +63,11 @@ def infusions(snap: Snapshot, filters: Filters = Filters(),
               ) -> pd.DataFrame:
     """One row per infusion or booster visit in view (optionally only those
     dated in [visits_from, visits_to]): route, dose (mg, weight used and where
-    it came from, mg/kg, band), adverse events (a list), ``sbp_max``,
+    it came from, mg/kg, band), adverse-event categories (a list), ``sbp_max``,
     ``spo2_min`` and the flags the rates count."""
     frame = run_query(snap, "safety_infusions", filters,
-                   {"visits_from": visits_from, "visits_to": visits_to})
+                      {"visits_from": visits_from, "visits_to": visits_to,
+                       **adverse_events.sql_params(snap.db_path)})
     frame["adverse_events"] = [list(events) for events in frame["adverse_events"]]
     frame["any_adverse_event"] = frame["any_adverse_event"].astype(bool)
     return frame
@@ -92,7 +98,7 @@ class SafetySummary:
     sessions: int                    # treatment sessions: infusion visits + boosters
     infusion_visits: int
     boosters: int
-    adverse_event_types: list[str]   # most frequent first
+    adverse_event_types: list[str]   # categories seen, most frequent first
     weight_from_nearest_visit: int   # sessions dosed with another visit's weight
     dose_unknown: int                # sessions without a dose or any weight
     rates: pd.DataFrame              # RATE_COLUMNS, one row per dimension × group × measure
@@ -159,7 +165,8 @@ def safety_summary(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
     # Counted in SQL (safety_counts): a million visits' infusions never
     # travel to pandas.
     counts = run_query(snap, "safety_counts", filters,
-                       {"visits_from": visits_from, "visits_to": visits_to})
+                       {"visits_from": visits_from, "visits_to": visits_to,
+                        **adverse_events.sql_params(snap.db_path)})
     per_group = counts.drop_duplicates(["dimension", "group_name"]).set_index(
         ["dimension", "group_name"])
     events: dict[tuple[str, str], dict[str, int]] = {}

@@ -7,18 +7,20 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import safety, words
+from analysis import adverse_events, audience, safety, words
 from analysis.formatting import count
-from analysis.privacy import SUPPRESSED
 from ui import context, theme
 
 ctx = context.get()
+reader = audience.for_role(ctx.role)
 
 st.title("Safety")
 st.caption(
     "Per 100 treatment sessions: every infusion visit and booster of the patients in view, all "
-    "routes. A session listing several adverse events (\"nausea; headache\") counts once for "
-    "each. Blood pressure and SpO2 rates are per 100 sessions that recorded them. The "
+    "routes. Adverse events count by category (nausea, dissociation or emergence reaction, ...; "
+    "text the clinic's table does not name is \"other\"); a session listing several "
+    "(\"nausea; headache\") counts once for each. Blood pressure and SpO2 rates are per 100 "
+    "sessions that recorded them. The "
     "quarterly report's safety table is this same computation for one quarter. "
     "95% Wilson intervals" + (" (Clopper–Pearson chosen)" if ctx.ci == "exact" else "")
     + ". Timepoint, responder definition and population do not apply to this page.")
@@ -30,18 +32,8 @@ if summary.sessions == 0:
     st.stop()
 
 
-def hidden(rate) -> bool:
-    return ctx.external and rate.too_few
-
-
 def value_text(rate) -> str:
-    if rate.n == 0:
-        return "–"
-    return SUPPRESSED if hidden(rate) else f"{rate.per_100:.1f}"
-
-
-def cell_text(rate) -> str:
-    return SUPPRESSED if rate.n and hidden(rate) else safety.per_100_cell(rate)
+    return "–" if rate.n == 0 else f"{rate.per_100:.1f}"
 
 
 # -- headline ------------------------------------------------------------------
@@ -58,7 +50,7 @@ for column, rate, label, denominator in (
         (c3, sbp, "Systolic BP ≥ 180, per 100 sessions", "sessions with BP recorded"),
         (c4, spo2, "SpO2 below 90%, per 100 sessions", "sessions with SpO2 recorded")):
     column.metric(label, value_text(rate))
-    if rate.n and not hidden(rate):
+    if rate.n:
         column.caption(f"95% CI {rate.ci_low:.1f}–{rate.ci_high:.1f} · "
                        f"{count(rate.events)} of {count(rate.n)} {denominator}")
 
@@ -70,7 +62,7 @@ st.markdown(
 
 # -- adverse events by type --------------------------------------------------------
 
-st.subheader("Adverse events by type")
+st.subheader("Adverse events by category")
 types = summary.table("overall", kind="adverse_event")
 if types.empty:
     st.info("No adverse event is recorded for these sessions.")
@@ -85,8 +77,20 @@ else:
                       "<extra></extra>"))
     fig.update_xaxes(title=f"{words.capitalised(words.PER_100_SESSIONS)} (95% CI)",
                      rangemode="tozero")
-    st.plotly_chart(theme.styled(fig, "Sessions with each adverse event, per 100",
+    st.plotly_chart(theme.styled(fig, "Sessions with each adverse event category, per 100",
                                  height=120 + 36 * len(types)), width="stretch")
+if reader.sees_free_text:
+    with st.expander("Adverse-event text as exported (clinical team only)"):
+        texts = ctx.call(adverse_events.texts, reader, ctx.filters)
+        st.caption("Each text recorded on these sessions, the categories it counts under "
+                   "(data/adverse_event_categories.csv, with the clinic's own rows) and the "
+                   "sessions that recorded it. Text counted as \"other\" can be given a "
+                   "category in the clinic's own table (see README). Analysts and every "
+                   "report see the categories only.")
+        st.dataframe(texts.rename(columns={"text": "Text as exported",
+                                           "categories": "Counted as",
+                                           "sessions": "Sessions"}),
+                     hide_index=True, width="stretch")
 
 
 COUNT_COLUMN = {"Sessions": st.column_config.NumberColumn(format="localized")}
@@ -98,23 +102,17 @@ def dimension_table(dimension: str, label: str) -> pd.DataFrame:
         rows.append({
             label: safety.DOSE_BAND_LABELS.get(group, group) if dimension == "dose_band" else group,
             "Sessions": summary.rate("any_adverse_event", dimension, group).n,
-            "Any adverse event": cell_text(summary.rate("any_adverse_event", dimension, group)),
-            "Systolic BP ≥ 180": cell_text(summary.rate("sbp_180", dimension, group)),
-            "SpO2 below 90%": cell_text(summary.rate("spo2_below_90", dimension, group)),
+            **{label: safety.per_100_cell(summary.rate(measure, dimension, group))
+               for measure, label in (("any_adverse_event", "Any adverse event"),
+                                      ("sbp_180", "Systolic BP ≥ 180"),
+                                      ("spo2_below_90", "SpO2 below 90%"))},
         })
-    frame = pd.DataFrame(rows)
-    if ctx.external:
-        frame["Sessions"] = [SUPPRESSED if n < safety.SMALL_CELL else n
-                             for n in frame["Sessions"]]
-    return frame
+    return pd.DataFrame(rows)
 
 
 def rate_bars(dimension: str, title: str, labels=None) -> go.Figure:
     rows = summary.table(dimension, kind="core")
-    rows = rows[rows.measure == "any_adverse_event"]
-    if ctx.external:
-        rows = rows[~rows.too_few]
-    rows = rows[rows.n > 0]
+    rows = rows[(rows.measure == "any_adverse_event") & (rows.n > 0)]
     names = [(labels or {}).get(g, g) for g in rows["group"]]
     fig = go.Figure(go.Bar(
         x=names, y=rows["per_100"], marker_color=theme.ACCENT,
@@ -147,19 +145,19 @@ st.caption(
     f"weight ({count(summary.weight_from_nearest_visit)} sessions); "
     f"{count(summary.dose_unknown)} sessions have no dose or no weight at all (\"unknown\").")
 
-with st.expander("Each adverse event by route and dose"):
+with st.expander("Each adverse event category by route and dose"):
     for dimension, label in (("route", "Route"), ("dose_band", "Dose")):
         rows = summary.table(dimension, kind="adverse_event")
         if rows.empty:
             st.write("No adverse event recorded.")
             break
-        rows = rows.assign(text=[cell_text(r) for r in (
+        rows = rows.assign(text=[safety.per_100_cell(r) for r in (
             summary.rate(m, dimension, g) for m, g in zip(rows["measure"], rows["group"]))])
         pivot = rows.pivot(index="measure", columns="group", values="text")
         pivot = pivot.reindex(index=summary.adverse_event_types, columns=summary.groups(dimension))
         if dimension == "dose_band":
             pivot.columns = [safety.DOSE_BAND_LABELS[c] for c in pivot.columns]
-        pivot.index.name = "Adverse event"
+        pivot.index.name = "Adverse event category"
         st.markdown(f"**{label}**")
         st.dataframe(pivot, width="stretch")
 
@@ -174,8 +172,6 @@ bands = {"any_adverse_event": "rgba(31, 95, 139, 0.15)", "sbp_180": "rgba(224, 1
          "spo2_below_90": "rgba(192, 57, 43, 0.15)"}
 for measure, label in safety.CORE_MEASURES.items():
     rows = quarters[(quarters.measure == measure) & (quarters.n > 0)]
-    if ctx.external:
-        rows = rows[~rows.too_few]
     fig.add_trace(go.Scatter(x=rows["group"], y=rows["ci_high"], mode="lines", line_width=0,
                              showlegend=False, hoverinfo="skip", legendgroup=measure))
     fig.add_trace(go.Scatter(x=rows["group"], y=rows["ci_low"], mode="lines", line_width=0,

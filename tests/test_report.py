@@ -22,9 +22,11 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import cli, db, ingest, outcomes, privacy, report, safety, stats, store
+from analysis import (adverse_events, cli, db, ingest, outcomes, privacy, report, safety, stats,
+                      store)
 from analysis.fingerprint import data_fingerprint
 from analysis.outcomes import Filters
+from analysis.reference import fold
 from tests.conftest import ROOT
 
 TARGET_DAYS = {"4w": 28, "3m": 90, "6m": 180, "12m": 365}   # SPEC §3
@@ -292,12 +294,15 @@ def test_baseline_opioid_users_among_new_patients(demo_snapshot, clinical, quart
 
 
 def _event_types(text) -> set[str]:
-    """A session's adverse events as the Safety page reads them: split on ';'
-    and ',', lower-cased, spaces collapsed, 'none' and the like dropped."""
+    """A session's adverse-event categories as the Safety page counts them:
+    text in parentheses dropped, split on ';' and ',', each part folded,
+    'none' and the like dropped, looked up in the categories table (issue
+    14: unknown text is 'other')."""
     if text is None or pd.isna(text):
         return set()
-    parts = {" ".join(part.split()).lower() for part in re.split(r"[;,]", str(text))}
-    return parts - {"", "none", "no", "n/a", "na", "nil", "0", "false"}
+    table = adverse_events.load()
+    parts = {fold(part) for part in re.split(r"[;,]", re.sub(r"\([^)]*\)", " ", str(text)))}
+    return {table.category(p) for p in parts - {"", "none", "no", "n_a", "na", "nil", "0", "false"}}
 
 
 def test_safety_per_100_sessions_equals_pandas(visits, clinical, quarter):

@@ -1,7 +1,7 @@
 -- safety_counts: the counts behind every safety rate, overall and by route,
 -- dose band and quarter of the infusion, from the rows of safety_infusions
 -- (same patients in view, same $visits_from / $visits_to).
--- One row per dimension × group × adverse event type seen in the group
+-- One row per dimension × group × adverse-event category seen in the group
 -- (adverse_event NULL when the group has none), each carrying the group's
 --   infusions            treatment sessions (infusion visits + boosters): the
 --                        denominator of adverse-event rates
@@ -10,8 +10,8 @@
 --   sbp_recorded, sbp_180_or_more       systolic BP recorded; >= 180
 --   spo2_recorded, spo2_below_90        SpO2 recorded; below 90
 --   patients, weight_from_nearest_visit, dose_unknown
--- and, for its adverse event type, events = infusions with that type (each
--- infusion lists a type once).  Groups without infusions are not here.
+-- and, for its category, events = infusions with that category (each
+-- infusion lists a category once).  Groups without infusions are not here.
 
 WITH infusions AS (
     {{ include safety_infusions }}

@@ -5,8 +5,10 @@
 --                  nearest-in-time recorded weight (any visit; a tie goes to
 --                  the earlier one, the weight known at the time)
 --   mg_per_kg      ketamine_mg / weight_used, and its dose band
---   adverse_events the visit's adverse events: the text split at ";" or ",",
---                  lower-cased, spaces trimmed and collapsed, each type once
+--   adverse_events the visit's adverse-event categories, each once
+--                  (adverse_event_categories.sql: the text split at ";" or
+--                  ",", each part's category, unknown text "other"); the
+--                  text itself is not returned
 --   sbp_max, spo2_min as recorded (NULL = not recorded)
 -- $visits_from / $visits_to (NULL = open) narrow the visits by date, e.g.
 -- to one quarter for the quarterly report.
@@ -33,7 +35,7 @@ infusions AS (
         coalesce(v.route, p.patient_route) AS route,
         v.ketamine_mg,
         v.weight_kg,
-        v.adverse_event,
+        v.adverse_event,   -- categorised below, never returned
         v.sbp_max,
         v.spo2_min
     FROM visits AS v
@@ -61,22 +63,13 @@ nearest_weights AS (
                  w.source_line) = 1
 ),
 
-event_parts AS (
-    SELECT natural_key,
-           regexp_replace(lower(trim(part)), '\s+', ' ', 'g') AS adverse_event
-    FROM (
-        SELECT natural_key, unnest(string_split_regex(adverse_event, '[;,]')) AS part
-        FROM infusions
-        WHERE adverse_event IS NOT NULL
-    )
+adverse_event_text AS (
+    SELECT natural_key, adverse_event FROM infusions
 ),
 
+-- each visit's adverse-event categories (never its text: SPEC §4)
 events AS (
-    SELECT natural_key, list(DISTINCT adverse_event ORDER BY adverse_event) AS adverse_events
-    FROM event_parts
-    WHERE adverse_event <> ''
-      AND adverse_event NOT IN ('none', 'no', 'n/a', 'na', 'nil', '0', 'false')
-    GROUP BY natural_key
+    {{ include adverse_event_categories }}
 ),
 
 dosed AS (
