@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from analysis import auth, db, ingest, limits, reference, store
+from analysis.audience import Audience
 from analysis.outcomes import Filters
 from analysis.reference import fold
 from analysis.queries import run_query
@@ -334,19 +335,38 @@ def patient_completeness(snap: Snapshot, filters: Filters = Filters()) -> pd.Dat
                          for label, key in items])
 
 
-def quarantine_rows(snap: Snapshot, include_raw: bool = True) -> pd.DataFrame:
-    """Rows refused at ingest: ingest_id, ingested_at, file_name, line,
-    reason and (unless ``include_raw`` is False) raw_row."""
+# What ingest set aside, for whom (SPEC §2: the clinical role alone sees
+# quarantined rows; issue 14: analysts see no patient identifier and no
+# value).  Everyone else reads where (file, line), what (visit type, column)
+# and why (the reason names columns, never a value).
+QUARANTINE_COLUMNS = ("ingest_id", "ingested_at", "file_name", "line", "reason")
+QUARANTINE_CLINICAL_COLUMNS = QUARANTINE_COLUMNS + ("raw_row",)
+VALUE_ISSUE_COLUMNS = ("ingest_id", "file_name", "line", "visit_type", "column_name", "reason")
+VALUE_ISSUE_CLINICAL_COLUMNS = ("ingest_id", "file_name", "line", "patient_id", "visit_date",
+                                "visit_type", "column_name", "raw_value", "reason")
+
+
+def quarantine_rows(snap: Snapshot, audience: Audience = Audience.CLINICAL) -> pd.DataFrame:
+    """Rows refused at ingest: ingest_id, ingested_at, file_name, line and
+    reason; the clinical team also reads raw_row (the row as exported,
+    identifying columns removed), nobody else."""
     frame = run_query(snap, "data_quarantine", alias="p")
-    return frame if include_raw else frame.drop(columns=["raw_row"])
+    columns = QUARANTINE_CLINICAL_COLUMNS if audience.sees_patients else QUARANTINE_COLUMNS
+    return frame[list(columns)]
 
 
-def value_issue_rows(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
-    """Values nulled at ingest, with their patient where the row is stored;
-    only the patients in view when any filter is set."""
-    frame = run_query(snap, "data_value_issues", filters, {"filtered": filters != Filters()}, alias="p")
+def value_issue_rows(snap: Snapshot, filters: Filters = Filters(),
+                     audience: Audience = Audience.CLINICAL) -> pd.DataFrame:
+    """Values nulled at ingest (only the patients in view when any filter is
+    set): ingest_id, file_name, line, visit_type, column_name and reason; the
+    clinical team also reads the patient, visit date and raw value where the
+    row is stored, nobody else."""
+    frame = run_query(snap, "data_value_issues", filters, {"filtered": filters != Filters()},
+                      alias="p")
+    if not audience.sees_patients:
+        return frame[list(VALUE_ISSUE_COLUMNS)]
     frame["visit_date"] = pd.to_datetime(frame["visit_date"]).dt.date
-    return frame
+    return frame[list(VALUE_ISSUE_CLINICAL_COLUMNS)]
 
 
 def ingest_history(snap: Snapshot) -> pd.DataFrame:

@@ -11,13 +11,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audit, auth as access, data_quality, limits, outcomes
+from analysis import audience, audit, auth as access, data_quality, limits, outcomes
 from analysis.formatting import short_date, count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.privacy import csv_bytes
 from ui import auth, context, safe, theme
 
 ctx = context.get()
+reader = audience.for_role(ctx.role)
 try:  # may this session load exports, and into which database?
     grant = auth.write_grant(ctx.source)
 except access.WriteRefused as refused:
@@ -293,11 +294,12 @@ else:
 # -- set aside at ingest -------------------------------------------------------------------
 
 st.subheader("Rows set aside at ingest (quarantine)")
-show_raw = ctx.role != "marketing"
-quarantine = ctx.call(data_quality.quarantine_rows, show_raw)
+quarantine = ctx.call(data_quality.quarantine_rows, reader)
 st.caption("Rows refused whole (no patient, date or known visit type, or conflicting copies). "
            "They belong to no stored visit, so the sidebar filters do not apply."
-           + ("" if show_raw else " Raw rows are hidden for this role."))
+           + ("" if reader.sees_patients else
+              " For your role: where each row is (file and line) and why, never its patient "
+              "or values; the clinical team sees the row as exported."))
 if quarantine.empty:
     st.success("No row has been quarantined.")
 else:
@@ -317,9 +319,11 @@ else:
                          key="data_download_quarantine")
 
 st.subheader("Values removed at ingest")
-issues = ctx.call(data_quality.value_issue_rows, ctx.filters)
+issues = ctx.call(data_quality.value_issue_rows, ctx.filters, reader)
 st.caption("A value out of range or not a number is removed (the rest of the row kept) and "
-           "logged here with what the export said."
+           "logged here"
+           + (" with what the export said." if reader.sees_patients else
+              ": file, line, column and why; for your role never the patient, date or value.")
            + (f" Only the patients of {scope_filters}." if ctx.filters != Filters()
               else ""))
 if issues.empty:
@@ -329,13 +333,12 @@ else:
                                    "patient_id": "patient", "visit_date": "date",
                                    "visit_type": "visit", "column_name": "column",
                                    "raw_value": "value in the export"})
-    if ctx.role == "marketing":
-        shown = shown.drop(columns=["patient"])
     for column in ("patient", "visit"):
         if column in shown:
             shown[column] = shown[column].fillna("")
-    shown["date"] = [short_date(d) if d is not None and not pd.isna(d) else ""
-                     for d in shown["date"]]
+    if "date" in shown:
+        shown["date"] = [short_date(d) if d is not None and not pd.isna(d) else ""
+                         for d in shown["date"]]
     st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch",
                  column_config={"load": st.column_config.TextColumn(width=50),
                                 "line": st.column_config.TextColumn(width=60),

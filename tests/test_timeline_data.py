@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from analysis import data_quality, db, limits, store, timeline
+from analysis.audience import Audience
 from analysis.outcomes import Filters
 from tests.conftest import write_grant
 from tests.test_opioids import INGEST_DATE, build_tiny_clinic, write_tiny_export
@@ -285,7 +286,11 @@ def test_quarantine_and_value_issues(tiny):
     assert "telehealth" not in quarantine.loc[0, "reason"]
     assert "patient_name" not in quarantine.loc[0, "raw_row"]
     assert "Name of" not in quarantine.loc[0, "raw_row"]
-    assert "raw_row" not in data_quality.quarantine_rows(tiny, include_raw=False).columns
+    for reader in (Audience.ANALYST, Audience.EXTERNAL):   # issue 14: the clinical team only
+        assert list(data_quality.quarantine_rows(tiny, reader).columns) == [
+            "ingest_id", "ingested_at", "file_name", "line", "reason"]
+        assert list(data_quality.value_issue_rows(tiny, audience=reader).columns) == [
+            "ingest_id", "file_name", "line", "visit_type", "column_name", "reason"]
 
     issues = data_quality.value_issue_rows(tiny)
     assert len(issues) == 1
