@@ -254,3 +254,153 @@ def test_xlsx_and_parquet_exports_keyed_by_mrn(tmp_path, suffix):
         sorted(keys.pseudonym(m) for m in MRNS)
     con.close()
     assert_nowhere(file_bytes(db_path), MRNS + NAMES)
+
+
+# --------------------------------------------------------------------------
+# Must show (issue 14): both exports, every place a byte could land.
+
+ALIAS_NAMES = ["Zebediah Quux", "Philippa Wrenfold", "Ottoline Brackwater"]
+
+
+def alias_export(tmp_path: Path) -> tuple[Path, Path]:
+    """A user's alias file mapping the name column ``pt_name`` to patient_id,
+    and an export keyed by it (a value issue and a quarantined row too)."""
+    aliases = write(tmp_path, "aliases.csv", "column,alias\npatient_id,pt_name\n")
+    rows = "".join(f"{name},2024-01-0{i + 5},infusion,Quuxville Clinic,6\n"
+                   for i, name in enumerate(ALIAS_NAMES))
+    rows += f"{ALIAS_NAMES[0]},2024-02-05,booster,Quuxville Clinic,15\n"      # value issue
+    rows += f"{ALIAS_NAMES[1]},2024-02-06,phone call,Quuxville Clinic,5\n"    # quarantined
+    export = write(tmp_path, "names.csv", "pt_name,visit_date,visit_type,site,pain_score\n" + rows)
+    return aliases, export
+
+
+def stored_text(db_path: Path) -> str:
+    """Every value of every table of a database, as text (a compressed
+    column could hide a value from a byte search; a query cannot)."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                             "WHERE table_type = 'BASE TABLE'").fetchall()
+        assert tables
+        return repr({f"{s}.{t}": con.execute(f'SELECT * FROM "{s}"."{t}"').fetchall()
+                     for s, t in tables})
+    finally:
+        con.close()
+
+
+def wal(path: Path) -> Path:
+    return Path(str(path) + ".wal")
+
+
+KILLED_INGEST = """
+import datetime as dt, os, sys
+from analysis import db, ingest
+con = db.connect(sys.argv[1])
+for path, aliases in ((sys.argv[2], None), (sys.argv[3], sys.argv[4])):
+    result = ingest.ingest_file(con, path, ingest_date=dt.date(2024, 6, 1), alias_file=aliases)
+    assert result.status == "ingested", result.error
+os._exit(0)     # killed: no close, no checkpoint; the rows are in the WAL only
+"""
+
+
+def test_an_ingest_killed_before_its_checkpoint_leaves_no_mrn_or_name_in_the_wal(tmp_path):
+    """Both exports of the Must-show, ingested by a process that dies before
+    DuckDB checkpoints: the WAL on disk holds the rows (the check can see
+    them), never an MRN or a name; a later open replays it, still none."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    db_path = tmp_path / "clinic.duckdb"
+    aliases, names = alias_export(tmp_path)
+    mrns = mrn_export(tmp_path)
+    done = subprocess.run([sys.executable, "-c", KILLED_INGEST, str(db_path), str(mrns),
+                           str(names), str(aliases)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert_nowhere(done.stdout + done.stderr, MRNS + NAMES)
+    log = wal(db_path).read_bytes()
+    assert b"Quuxville Clinic" in log                 # the rows are in the WAL
+    assert_nowhere(log, MRNS + NAMES + ALIAS_NAMES)
+    assert_nowhere(file_bytes(db_path), MRNS + NAMES + ALIAS_NAMES)
+    text = stored_text(db_path)                       # replays the WAL
+    assert "Quuxville Clinic" in text and keys.pseudonym(ALIAS_NAMES[0]) in text
+    assert keys.pseudonym(MRNS[0]) in text
+    assert_nowhere(text, MRNS + NAMES + ALIAS_NAMES)
+
+
+def test_both_exports_through_the_command_line_leave_no_mrn_or_name_anywhere(
+        tmp_path, capsys, caplog):
+    """An MRN-keyed export with a name column, and a name column made the
+    key by the user's ``--aliases``: accepted under pseudonyms; no MRN or
+    name in the database (every table: visits, quarantine, value issues,
+    ingest log), its WAL, the audit file and its WAL, or anything printed or
+    logged."""
+    import logging
+    caplog.set_level(logging.DEBUG)
+    db_path = tmp_path / "clinic.duckdb"
+    aliases, names = alias_export(tmp_path)
+    outputs = []
+    for argv in (["ingest", str(mrn_export(tmp_path)), "--db", str(db_path), "--json"],
+                 ["ingest", str(names), "--aliases", str(aliases), "--db", str(db_path),
+                  "--json"],
+                 ["ingest", str(names), "--aliases", str(aliases), "--db", str(db_path)]):
+        code = cli.main(argv)
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        outputs.append(out + err)
+    first, second = json.loads(outputs[0]), json.loads(outputs[1])
+    assert first["pseudonymised_columns"] == ["MRN"]
+    assert first["dropped_identifying_columns"] == ["Patient (Full Name)"]
+    assert second["pseudonymised_columns"] == ["pt_name"]
+    assert (second["rows_accepted"], second["rows_quarantined"], second["values_nulled"]) == \
+        (4, 1, 1)
+    audit.flush()
+    assert_nowhere("\n".join(outputs) + caplog.text, MRNS + NAMES + ALIAS_NAMES)
+
+    text = stored_text(db_path)
+    for table in ("main.visits", "main.quarantine", "main.value_issues", "main.ingest_log"):
+        assert f"'{table}'" in text
+    assert keys.pseudonym(ALIAS_NAMES[1]) in text      # the quarantined row, pseudonymised
+    assert "Quuxville Clinic" in text
+    assert_nowhere(text, MRNS + NAMES + ALIAS_NAMES)
+    audit_file = audit.audit_path(db_path)
+    assert audit_file.exists() and "ingest" in stored_text(audit_file)
+    assert_nowhere(stored_text(audit_file), MRNS + NAMES + ALIAS_NAMES)
+    data = file_bytes(db_path, audit_file)
+    assert b"Quuxville Clinic" in data
+    assert_nowhere(data, MRNS + NAMES + ALIAS_NAMES)
+
+
+def test_both_exports_through_the_data_page_leave_no_mrn_or_name(tmp_path):
+    """The Data page's path (saved upload, ingest, the load's table shown):
+    the upload is deleted once read, and neither the summary shown nor the
+    database holds an MRN or a name, while the connection is open (WAL) or
+    after."""
+    from analysis import data_quality
+    from tests.conftest import write_grant
+    db_path = tmp_path / "clinic.duckdb"
+    uploads = tmp_path / "uploads"
+    grant = write_grant(db_path)
+    aliases, names = alias_export(tmp_path)
+    saved = [data_quality.save_upload(grant, "mrn.csv", mrn_export(tmp_path).read_bytes(),
+                                      uploads),
+             data_quality.save_upload(grant, "names.csv", names.read_bytes(), uploads)]
+    summary = data_quality.ingest_uploads(
+        saved[:1], grant, ingest_date=INGEST_DATE, display_names={str(saved[0]): "mrn.csv"})
+    mapped = data_quality.ingest_uploads(
+        saved[1:], grant, ingest_date=INGEST_DATE,
+        column_map=data_quality.column_map_from_choices(
+            {"patient_id": "pt_name", "visit_date": "visit_date", "visit_type": "visit_type"}))
+    assert summary.ok and mapped.ok, (summary.to_dict(), mapped.to_dict())
+    assert mapped.files[0].pseudonymised_columns == ["pt_name"]
+    assert not list(uploads.iterdir())                 # the uploads are gone
+    shown = (data_quality.summary_table(summary).to_csv()
+             + data_quality.summary_table(mapped).to_csv()
+             + json.dumps([summary.to_dict(), mapped.to_dict()], default=str))
+    assert "MRN" in shown and "pt_name" in shown       # columns are named
+    assert_nowhere(shown, MRNS + NAMES + ALIAS_NAMES)
+    text = stored_text(db_path)
+    assert "Quuxville Clinic" in text
+    assert_nowhere(text, MRNS + NAMES + ALIAS_NAMES)
+    assert_nowhere(file_bytes(db_path), MRNS + NAMES + ALIAS_NAMES)
