@@ -38,6 +38,7 @@ import csv
 import datetime as dt
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,7 @@ from analysis.store import Snapshot
 BUNDLED = DATA_DIR / "adverse_event_categories.csv"
 CLINIC_SUFFIX = ".adverse_event_categories.csv"
 OTHER = "other"
-COLUMNS = ("category", "synonyms")
+_PARENTHESES = re.compile(r"\([^)]*\)")
 
 
 class CategoriesFileError(ValueError):
@@ -130,6 +131,15 @@ def sql_params(db_path: str | os.PathLike | None = None) -> dict:
             "category_names": [c for _, c in table.mapping],
             "other_category": OTHER,
             "not_events": list(NO_ADVERSE_EVENT)}
+
+
+def category(text: str | None, db_path: str | os.PathLike | None = None) -> str:
+    """The category of one event as written (one part of a cell, not a cell
+    listing several: :func:`categorise` splits those): its folded text looked
+    up in the table, ``other`` when no row names it.  A category's own name
+    is its category."""
+    folded = fold(_PARENTHESES.sub(" ", str(text or "")))
+    return load(db_path).category(folded)
 
 
 def categorise(cells: list[str | None], db_path: str | os.PathLike | None = None

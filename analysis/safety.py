@@ -52,6 +52,8 @@ DOSE_BANDS = ("< 0.5", "0.5–<1.0", "1.0–<1.5", "≥ 1.5", "unknown")
 DOSE_BAND_LABELS = {"< 0.5": "below 0.5 mg/kg", "0.5–<1.0": "0.5 to under 1.0 mg/kg",
                     "1.0–<1.5": "1.0 to under 1.5 mg/kg", "≥ 1.5": "1.5 mg/kg or more",
                     "unknown": "unknown (no dose or weight)"}
+#: The category of one adverse event as written (analysis.adverse_events owns the rule).
+adverse_event_category = adverse_events.category
 RATE_COLUMNS = ["dimension", "group", "kind", "measure", "events", "n", "per_100",
                 "ci_low", "ci_high", "too_few"]
 

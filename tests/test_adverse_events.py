@@ -73,6 +73,13 @@ def test_the_sql_rule_equals_an_independent_reading_of_the_table():
         return sorted(found)
 
     assert adverse_events.categorise(cells) == [expected(c) for c in cells]
+    # one event as written: the same category as the counts give it
+    for piece in pieces:
+        found = adverse_events.categorise([piece])[0]
+        if found:
+            assert [adverse_events.category(piece)] == found, piece
+    assert adverse_events.category("Dissociation or emergence reaction") == \
+        "dissociation or emergence reaction"
 
 
 def _write(path, rows):
