@@ -173,3 +173,52 @@ def test_quality_tables_for_an_analyst_carry_no_patient_or_value(probe_db):
         assert (issues["raw_value"] == PROBE_VALUE).sum() == 3
     finally:
         snap.close()
+
+
+# Where the raw text may be read at all: ingest writes it, the models carry
+# the patient's label, the clinical-only Patient timeline shows it, the
+# categoriser reads adverse-event text to count categories, the Safety page's
+# clinical expander lists it.  A new reader must be added here with its reason
+# (and shown to keep the text from analysts and the external audience).
+RAW_TEXT_READERS = {
+    "condition_raw": {
+        "analysis/ingest.py": "writes it",
+        "analysis/fhir.py": "writes it",
+        "analysis/sql/schema.sql": "stores it",
+        "analysis/sql/models/intermediate/patients.sql": "the patient's label",
+        "analysis/sql/models/marts/patient_timepoints.sql": "carried, never selected by a page",
+        "analysis/sql/models/marts/patient_outcomes.sql": "carried, never selected by a page",
+        "analysis/sql/queries/timeline_patient.sql": "Patient timeline (clinical only)",
+        "analysis/sql/queries/timeline_visits.sql": "Patient timeline (clinical only)",
+        "analysis/timeline.py": "Patient timeline (clinical only)",
+        "pages/patient_timeline.py": "Patient timeline (clinical only)",
+    },
+    "adverse_event": {
+        "analysis/ingest.py": "writes it", "analysis/fhir.py": "writes it",
+        "analysis/long_format.py": "writes it", "analysis/fhir_codes.py": "a column name",
+        "analysis/reference.py": "a column name", "analysis/demo.py": "invents it",
+        "analysis/demo_fhir.py": "invents it", "analysis/sql/schema.sql": "stores it",
+        "analysis/sql/queries/adverse_event_categories.sql": "categorises it",
+        "analysis/sql/queries/safety_infusions.sql": "passes it to the categoriser only",
+        "analysis/sql/queries/safety_counts.sql": "'adverse_event' is a category column there",
+        "analysis/sql/queries/safety_event_texts.sql": "adverse_events.texts (clinical only)",
+        "analysis/sql/queries/data_completeness.sql": "counts recorded values",
+        "analysis/sql/queries/timeline_visits.sql": "Patient timeline (clinical only)",
+        "analysis/adverse_events.py": "the categoriser; texts() refuses non-clinical readers",
+        "analysis/safety.py": "'adverse_event' is the kind of a category's rate",
+        "pages/safety.py": "'adverse_event' is the kind of a category's rate",
+        "pages/patient_timeline.py": "Patient timeline (clinical only)",
+    },
+}
+
+
+@pytest.mark.parametrize("column", RAW_TEXT_READERS)
+def test_only_known_places_read_the_raw_text(column):
+    root = Path(__file__).resolve().parent.parent
+    word = re.compile(rf"(?<![A-Za-z0-9_]){column}(?![A-Za-z0-9_])")
+    readers = {str(path.relative_to(root)) for folder in ("analysis", "pages", "ui")
+               for path in (root / folder).rglob("*") if path.suffix in (".py", ".sql")
+               and word.search(path.read_text(encoding="utf-8"))}
+    if word.search((root / "dashboard.py").read_text(encoding="utf-8")):
+        readers.add("dashboard.py")
+    assert readers - set(RAW_TEXT_READERS[column]) == set(), "new readers of the raw text"
