@@ -68,8 +68,12 @@ class Categories:
     mapping: tuple[tuple[str, str], ...]
     names: tuple[str, ...]
 
+    @functools.cached_property
+    def _by_text(self) -> dict[str, str]:
+        return dict(self.mapping)
+
     def category(self, folded_text: str) -> str:
-        return dict(self.mapping).get(folded_text, OTHER)
+        return self._by_text.get(folded_text, OTHER)
 
 
 def clinic_file(db_path: str | os.PathLike) -> Path:

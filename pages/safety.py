@@ -9,7 +9,7 @@ import streamlit as st
 
 from analysis import adverse_events, audience, safety, words
 from analysis.formatting import count
-from ui import context, theme
+from ui import context, safe, theme
 
 ctx = context.get()
 reader = audience.for_role(ctx.role)
@@ -25,7 +25,11 @@ st.caption(
     "95% Wilson intervals" + (" (Clopper–Pearson chosen)" if ctx.ci == "exact" else "")
     + ". Timepoint, responder definition and population do not apply to this page.")
 
-summary = ctx.call(safety.safety_summary, ctx.filters, ctx.ci)
+try:
+    summary = ctx.call(safety.safety_summary, ctx.filters, ctx.ci)
+except adverse_events.CategoriesFileError as problem:   # the clinic's own table
+    st.error(f"The clinic's adverse-event categories cannot be read: {safe.text(problem)}")
+    st.stop()
 if summary.sessions == 0:
     st.info("No treatment sessions for the patients matching these filters. Widen the filters "
             "in the sidebar.")

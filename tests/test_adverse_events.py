@@ -153,3 +153,19 @@ def test_the_text_as_exported_is_for_the_clinical_team_only(probe_clinic):
     for audience in (Audience.ANALYST, Audience.EXTERNAL):
         with pytest.raises(PermissionError):
             adverse_events.texts(probe_clinic, audience)
+
+
+def test_a_bad_clinic_table_is_one_line_on_the_safety_page(probe_clinic, tmp_path, monkeypatch):
+    import shutil
+
+    from tests.conftest import run_page
+    clinic_db = tmp_path / "clinic.duckdb"
+    shutil.copy(probe_clinic.db_path, clinic_db)
+    _write(adverse_events.clinic_file(clinic_db), [["text", "group"], ["x", "y"]])
+    monkeypatch.setenv("OUTCOMES_DB", str(clinic_db))
+    app = run_page("pages/safety.py")
+    assert not app.exception, [e.message for e in app.exception]
+    assert [e.value.replace("\\", "") for e in app.error] == [
+        "The clinic's adverse-event categories cannot be read: "
+        "clinic.adverse_event_categories.csv: expected the columns category,synonyms; "
+        "found text, group"]
