@@ -201,8 +201,12 @@ class Tables:
                 continue
             equations = [[(1, self.sums[i].total)] + [(-1, p) for p in self.sums[i].parts]
                          for i in sums]
-            leak = small_derivable_sum(cells, equations, self.values, self.threshold)
-            if leak:
+            if len(cells) <= EXACT_UP_TO:
+                found = [small_derivable_sum(cells, equations, self.values, self.threshold)]
+            else:
+                found = sparse_small_derivable_sums(cells, equations, self.values,
+                                                    self.threshold)
+            for leak in filter(None, found):
                 near = [i for i in sums if any(k in leak for k in self._cells_of(i))]
                 leaks.append((leak, near + [i for i in sums if i not in near]))
         return leaks
@@ -357,4 +361,164 @@ def small_derivable_sum(cells: list[Key], equations: list[list[tuple[int, Key]]]
             total = sum(values[k] for k, v in zip(under, vector) if v == 1)
             if 0 < total < threshold:
                 return {k for k, v in zip(under, vector) if v == 1}
+    return set()
+
+
+# --------------------------------------------------------------------------
+# large groups of hidden cells: sparse elimination over a prime field
+
+PRIME = 2 ** 61 - 1   # arithmetic modulo a large prime: exact for these 0/±1 systems but for
+                      # a chance of about (size / PRIME) that a rank comes out one too low
+EXACT_UP_TO = 60      # unknowns solved in rational arithmetic; larger groups sparsely
+
+
+def _sparse_reduced(rows: list[dict[int, int]]) -> dict[int, dict[int, int]]:
+    """Reduced row echelon form of sparse rows (column -> coefficient mod
+    PRIME): {pivot column: its row}, each row 1 at its pivot and 0 at every
+    other pivot column.  Pivots are chosen to keep rows short."""
+    rows = [{c: v % PRIME for c, v in r.items() if v % PRIME} for r in rows]
+    rows = [r for r in rows if r]
+    where: dict[int, set[int]] = defaultdict(set)
+    for i, r in enumerate(rows):
+        for c in r:
+            where[c].add(i)
+    active = set(range(len(rows)))
+    pivots: dict[int, int] = {}
+    while active:
+        i = min(active, key=lambda j: (len(rows[j]), j))
+        active.discard(i)
+        row = rows[i]
+        if not row:
+            continue
+        c = min(row, key=lambda col: (len(where[col]), col))
+        inverse = pow(row[c], PRIME - 2, PRIME)
+        for col in row:
+            row[col] = row[col] * inverse % PRIME
+        for j in list(where[c]):
+            if j == i:
+                continue
+            other = rows[j]
+            factor = other[c]
+            for col, v in row.items():
+                value = (other.get(col, 0) - factor * v) % PRIME
+                if value:
+                    if col not in other:
+                        where[col].add(j)
+                    other[col] = value
+                elif col in other:
+                    del other[col]
+                    where[col].discard(j)
+        pivots[c] = i
+    return {c: rows[i] for c, i in pivots.items()}
+
+
+def sparse_small_derivable_sums(cells: list[Key], equations: list[list[tuple[int, Key]]],
+                                values: dict[Key, int], threshold: int = SMALL_CELL
+                                ) -> list[set[Key]]:
+    """:func:`small_derivable_sum` for a large group of unknowns, every leak
+    it finds at once (disjoint sets; none when the list is empty).
+
+    In reduced form every unknown is a constant plus a combination of the
+    free unknowns (a pivot's row, negated; a free unknown itself), and a sum
+    of unknowns is fixed exactly when those combinations cancel.  Singles
+    and pairs are found by hashing the combinations; larger sets within each
+    group of small unknowns that share free unknowns, by enumerating the
+    group's null space when it has at most MOST_FREE dimensions (a larger
+    group is checked for singles and pairs only)."""
+    index = {k: j for j, k in enumerate(cells)}
+    rows = []
+    for equation in equations:
+        row: dict[int, int] = defaultdict(int)
+        for coefficient, key in equation:
+            j = index.get(key)
+            if j is not None:
+                row[j] += coefficient
+        rows.append(dict(row))
+    reduced = _sparse_reduced(rows)
+    free = set(range(len(cells))) - set(reduced)
+    under = [j for j in range(len(cells)) if values[cells[j]] < threshold]
+    combination: dict[int, dict[int, int]] = {}
+    for j in under:
+        if j in reduced:
+            combination[j] = {c: (-v) % PRIME for c, v in reduced[j].items() if c != j}
+        else:
+            combination[j] = {j: 1}
+    singles = [{cells[j]} for j in under if not combination[j] and values[cells[j]] > 0]
+    if singles:
+        return singles
+    leaks, used = [], set()
+    seen: dict[frozenset, int] = {}
+    for j in under:
+        negated = frozenset((c, (-v) % PRIME) for c, v in combination[j].items())
+        i = seen.get(negated)
+        if i is not None and i not in used and j not in used \
+                and 0 < values[cells[i]] + values[cells[j]] < threshold:
+            leaks.append({cells[i], cells[j]})
+            used |= {i, j}
+        seen.setdefault(frozenset(combination[j].items()), j)
+    if leaks:
+        return leaks
+    # groups of small unknowns linked through the free unknowns they share
+    by_free: dict[int, list[int]] = defaultdict(list)
+    for j in under:
+        for c in combination[j]:
+            by_free[c].append(j)
+    done: set[int] = set()
+    for start in under:
+        if start in done:
+            continue
+        group, stack = [], [start]
+        done.add(start)
+        while stack:
+            j = stack.pop()
+            group.append(j)
+            for c in combination[j]:
+                for other in by_free[c]:
+                    if other not in done:
+                        done.add(other)
+                        stack.append(other)
+        if len(group) < 3 or not any(values[cells[j]] > 0 for j in group):
+            continue
+        leak = _fixed_subset(group, combination, cells, values, threshold)
+        if leak:
+            leaks.append(leak)
+    return leaks
+
+
+def _fixed_subset(group: list[int], combination, cells, values, threshold) -> set[Key]:
+    """A subset of ``group`` whose combinations cancel (its sum is fixed)
+    with a sum from 1 to threshold - 1, else an empty set (mod PRIME)."""
+    columns = sorted({c for j in group for c in combination[j]})
+    # s is fixed when sum_j s_j * combination[j] = 0: the null space of the
+    # matrix with a row per free unknown and a column per member.
+    position = {j: i for i, j in enumerate(group)}
+    rows = [{position[j]: combination[j][c] for j in group if c in combination[j]}
+            for c in columns]
+    reduced = _sparse_reduced(rows)
+    free = [i for i in range(len(group)) if i not in reduced]
+    if not free:
+        return set()
+    if len(free) > MOST_FREE:
+        # Too many ways to combine to enumerate: singles and pairs (above)
+        # are all this path checks in such a group.
+        return set()
+    # each null vector: a free member set to 1 and the pivots it forces
+    basis = []
+    for f in free:
+        vector = {f: 1}
+        for pivot, row in reduced.items():
+            if f in row:
+                vector[pivot] = (-row[f]) % PRIME
+        basis.append(vector)
+    for choice in range(1, 2 ** len(free)):
+        total: dict[int, int] = defaultdict(int)
+        for bit, vector in enumerate(basis):
+            if choice >> bit & 1:
+                for i, v in vector.items():
+                    total[i] = (total[i] + v) % PRIME
+        if all(v in (0, 1) for v in total.values()):
+            members = [group[i] for i, v in total.items() if v == 1]
+            value = sum(values[cells[j]] for j in members)
+            if 0 < value < threshold:
+                return {cells[j] for j in members}
     return set()
