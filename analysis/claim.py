@@ -13,12 +13,22 @@ of the substantiation memo (:mod:`analysis.memo`):
 * :func:`strongest`: the readings with the highest L, what "What you can
   say" leads with.
 * :func:`claim_report`: everything the page and the memo show for one
-  reading, computed once.  Everything in it is meant for people outside the
-  clinical team: groups with fewer than 11 patients are suppressed through
-  :func:`analysis.privacy.suppress` (complementary suppression), a reading
-  of 1–10 patients is "too few to tell" (never a verdict, never a verdict
-  colour), and responder counts are never shown (only rates of groups of 11
-  or more).
+  reading, computed once, for one :class:`analysis.audience.Audience`.  For
+  the external audience (marketing, the memo) it is the whole program
+  whatever the filters, and every count of every reading (the sensitivity
+  grid, each reading's breakdowns by condition and by site, each reading's
+  patient flow) is registered in one :class:`analysis.disclosure.Tables`
+  (:func:`external_publication`) with the sums an outsider knows: groups to
+  their total, n = responders + non-responders, ITT n = completers n + the
+  patients without a follow-up, a pain or opioid definition's n = the
+  claim's n + the patients with only that baseline, the responders of a
+  stricter definition among a looser one's, the patients due at a later
+  timepoint among those due at an earlier one, the flow's steps to the
+  treated patients.  A reading whose n or responders are withheld is "too
+  few to tell" (never a verdict, a rate or a bound: a verdict against a
+  chosen target would give the bound away); a withheld count reads "too few
+  to report".  Internal audiences see every count, readings of 1–10
+  patients flagged ``too_few``.
 * :func:`memo_data`: the memo's content as plain text tables.
 """
 
@@ -30,9 +40,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import outcomes, privacy, stats
+from analysis import disclosure, outcomes, stats
+from analysis.audience import SMALL_CELL, SUPPRESSED, Audience
+from analysis.audience import parse as parse_audience
 from analysis.formatting import count, long_date, month_year, p_value, percent, rate_with_ci
-from analysis.outcomes import SMALL_CELL, Filters, SensitivityCell, optional_date
+from analysis.outcomes import Filters, SensitivityCell, optional_date
 from analysis.store import Snapshot
 
 CLAIM_AS_PUBLISHED = ("over 70% of patients have meaningful relief and can significantly "
@@ -41,7 +53,7 @@ DEFAULT_TARGET = 0.70
 # SPEC §4: for the external audience a reading of 1-10 patients is "too few
 # to tell", never a verdict (this module speaks to the external audience).
 TOO_FEW = "too few to tell"
-SUPPRESSED = privacy.SUPPRESSED         # a suppressed group or count ("too few to report")
+# SUPPRESSED ("too few to report"): a withheld group or count (analysis.audience)
 OPTIMISTIC = "optimistic (completers only)"
 
 VERDICT_LABELS = {"supported": "Supported", "contradicted": "Contradicted",
@@ -93,6 +105,41 @@ EXCLUSION_LABELS = {
     "opioid_use_unknown": "Opioid use at the start of treatment not recorded",
     "not_on_opioids_at_baseline": "Not taking opioids at the start of treatment",
 }
+
+
+# --------------------------------------------------------------------------
+# what a reader may see
+
+
+class Shown:
+    """What of the claim check a reader may see: every count (``tables``
+    None: an internal reader), or what the external publication
+    (:func:`external_publication`) leaves shown."""
+
+    def __init__(self, tables: disclosure.Tables | None = None):
+        self.tables = tables
+
+    @property
+    def external(self) -> bool:
+        return self.tables is not None
+
+    def key(self, key) -> bool:
+        return self.tables is None or not self.tables.hidden(key)
+
+    def n(self, timepoint, definition, population, dim="all", group="All") -> bool:
+        return self.key(("n", timepoint, definition, population, dim, group))
+
+    def reading(self, cell, dim="all", group="All") -> bool:
+        """Its n and its responders (so its rate, bounds and verdict)."""
+        key = (cell.timepoint, cell.definition, cell.population, dim, group)
+        return self.key(("n", *key)) and self.key(("k", *key))
+
+    def missing(self, timepoint, definition) -> bool:
+        """The patients who reached the timepoint without a follow-up."""
+        return self.key(("missing", timepoint, definition, "all", "All"))
+
+
+INTERNAL = Shown()
 
 
 # --------------------------------------------------------------------------
@@ -210,13 +257,16 @@ class Statement:
 
 
 def statement(cell: SensitivityCell, target: float, first: dt.date | None = None,
-              last: dt.date | None = None, itt_cell: SensitivityCell | None = None) -> Statement:
+              last: dt.date | None = None, itt_cell: SensitivityCell | None = None,
+              shown: Shown = INTERNAL) -> Statement:
     """What the data let the clinic say about one reading.
 
     ``first``/``last`` are the index dates of the patients in the
     denominator (the period).  A completers-only cell needs ``itt_cell`` (the
-    same timepoint and definition in ITT) for its caveat.
+    same timepoint and definition in ITT) for its caveat.  ``shown``: what
+    the reader may see (a withheld reading is "too few to tell", no number).
     """
+    withheld = cell.n > 0 and not shown.reading(cell)
     tp_words = TIMEPOINT_WORDS[cell.timepoint][0]
     phrase = PHRASES[cell.definition]
     wording = claim_wording(cell.definition, cell.timepoint, target)
@@ -224,16 +274,20 @@ def statement(cell: SensitivityCell, target: float, first: dt.date | None = None
     clause = denominator_clause(cell.definition, cell.timepoint, cell.population)
 
     def make(kind: str, text: str) -> Statement:
-        shown = cell.n >= SMALL_CELL
+        stated = cell.n >= SMALL_CELL and not withheld
         return Statement(cell.timepoint, cell.definition, cell.population,
-                         external_verdict(cell.verdict, cell.n), cell.n, kind, text,
-                         cell.lower_bound if shown else None,
-                         defensible_text(cell, first, last) if shown else None)
+                         TOO_FEW if withheld else external_verdict(cell.verdict, cell.n),
+                         cell.n, kind, text,
+                         cell.lower_bound if stated else None,
+                         defensible_text(cell, first, last) if stated else None)
 
     if cell.n == 0:
         who = "patient taking opioids" if phrase.opioids else "patient"
         return make("no data", f"{quoted} cannot be checked yet: no {who} has reached "
                                f"{tp_words}.")
+    if withheld:
+        return make("too few", f"{quoted} cannot be checked: too few patients {clause} to "
+                               f"report.")
     if cell.n < SMALL_CELL:
         return make("too few", f"{quoted} cannot be checked: fewer than {SMALL_CELL} patients "
                                f"{clause}, too few to report.")
@@ -242,7 +296,7 @@ def statement(cell: SensitivityCell, target: float, first: dt.date | None = None
     if cell.verdict == "supported":
         text = of_the
         if cell.population == "completers":
-            text = f"{of_the} {completers_caveat(cell, itt_cell)}"
+            text = f"{of_the} {completers_caveat(cell, itt_cell, shown)}"
         return make("supported", text)
     if cell.verdict == "contradicted":
         why = f"the rate is clearly below {target_text(target)}"
@@ -251,11 +305,12 @@ def statement(cell: SensitivityCell, target: float, first: dt.date | None = None
                if cell.n < 100 else f"the rate is not clearly above {target_text(target)}")
     text = f"{quoted} is not supported ({why}). {of_the}"
     if cell.population == "completers":
-        text = f"{text} {completers_caveat(cell, itt_cell)}"
+        text = f"{text} {completers_caveat(cell, itt_cell, shown)}"
     return make("not supported", text)
 
 
-def completers_caveat(cell: SensitivityCell, itt_cell: SensitivityCell | None) -> str:
+def completers_caveat(cell: SensitivityCell, itt_cell: SensitivityCell | None,
+                      shown: Shown = INTERNAL) -> str:
     """The explicit caveat every completers-only sentence carries."""
     base = ("Caveat: completers only, which overstates the program: it leaves out "
             "patients who reached {words} without a follow-up")
@@ -266,29 +321,40 @@ def completers_caveat(cell: SensitivityCell, itt_cell: SensitivityCell | None) -
     if missing <= 0:
         return ("Caveat: completers only (here every patient who reached "
                 f"{words} had a follow-up, so ITT gives the same rate).")
-    left_out = (f"the {count(missing)} patients" if missing >= SMALL_CELL
-                else f"fewer than {SMALL_CELL} patients")
+    if shown.external:
+        left_out = (f"the {count(missing)} patients"
+                    if shown.missing(cell.timepoint, cell.definition) else "the patients")
+    else:
+        left_out = (f"the {count(missing)} patients" if missing >= SMALL_CELL
+                    else f"fewer than {SMALL_CELL} patients")
     text = (f"Caveat: completers only, which overstates the program: it leaves out {left_out} "
             f"who reached {words} without a follow-up")
-    if itt_cell.n >= SMALL_CELL:
+    if itt_cell.n >= SMALL_CELL and shown.reading(itt_cell):
         text += (f"; counting them as not improved (ITT), the rate is "
                  f"{rate_text(itt_cell.responders, itt_cell.n)}")
     return text + "."
 
 
 def completers_gap(itt_cell: SensitivityCell, completers_cell: SensitivityCell, target: float,
-                   first: dt.date | None = None, last: dt.date | None = None
-                   ) -> Statement | None:
+                   first: dt.date | None = None, last: dt.date | None = None,
+                   shown: Shown = INTERNAL) -> Statement | None:
     """"Completers-only passes but ITT does not: …", or None when that is not the case."""
     if completers_cell.verdict != "supported" or itt_cell.verdict == "supported":
         return None
     if completers_cell.n < SMALL_CELL or itt_cell.n < SMALL_CELL:
         return None
+    if not (shown.reading(itt_cell) and shown.reading(completers_cell)):
+        return None
     words = TIMEPOINT_WORDS[itt_cell.timepoint][0]
     phrase = PHRASES[itt_cell.definition]
     missing = itt_cell.n - completers_cell.n
-    missing_text = (f"the {count(missing)} who had no follow-up" if missing >= SMALL_CELL
-                    else "those who had no follow-up")
+    if shown.external:
+        missing_text = (f"the {count(missing)} who had no follow-up"
+                        if shown.missing(itt_cell.timepoint, itt_cell.definition)
+                        else "those who had no follow-up")
+    else:
+        missing_text = (f"the {count(missing)} who had no follow-up" if missing >= SMALL_CELL
+                        else "those who had no follow-up")
     wording = claim_wording(itt_cell.definition, itt_cell.timepoint, target)
     text = (f"Completers-only passes but ITT does not: at {words}, "
             f"{rate_text(completers_cell.responders, completers_cell.n)} of the "
@@ -304,7 +370,8 @@ def completers_gap(itt_cell: SensitivityCell, completers_cell: SensitivityCell, 
 
 def statements(sensitivity: list[SensitivityCell], target: float,
                periods: dict[tuple[str, str, str], tuple[dt.date | None, dt.date | None]]
-               | None = None, include_completers: bool = False) -> list[Statement]:
+               | None = None, include_completers: bool = False,
+               shown: Shown = INTERNAL) -> list[Statement]:
     """One statement per reading (ITT; completers too when asked, each with
     its caveat), then every "completers-only passes but ITT does not"."""
     periods = periods or {}
@@ -316,14 +383,15 @@ def statements(sensitivity: list[SensitivityCell], target: float,
             itt = cells.get((timepoint, definition, "itt"))
             completers = cells.get((timepoint, definition, "completers"))
             if itt is not None:
-                out.append(statement(itt, target, *periods.get(_key(itt), (None, None))))
+                out.append(statement(itt, target, *periods.get(_key(itt), (None, None)),
+                                     shown=shown))
             if completers is not None and include_completers:
                 out.append(statement(completers, target,
                                      *periods.get(_key(completers), (None, None)),
-                                     itt_cell=itt))
+                                     itt_cell=itt, shown=shown))
             if itt is not None and completers is not None:
                 gap = completers_gap(itt, completers, target,
-                                     *periods.get(_key(itt), (None, None)))
+                                     *periods.get(_key(itt), (None, None)), shown=shown)
                 if gap:
                     gaps.append(gap)
     return out + gaps
@@ -345,31 +413,41 @@ def _key(cell: SensitivityCell) -> tuple[str, str, str]:
     return cell.timepoint, cell.definition, cell.population
 
 
-def verdict_text(test: stats.ClaimTest, reading: Reading) -> str:
+def verdict_text(test: stats.ClaimTest, reading: Reading, withheld: bool | None = None) -> str:
     """Why the verdict is what it is, in plain English (the verdict's label,
-    ``VERDICT_LABELS[test.verdict]``, goes beside it)."""
+    ``VERDICT_LABELS[test.verdict]``, goes beside it).  ``withheld``: the
+    external reader may not see this reading's counts (None: decided by n,
+    fewer than 11 is too few)."""
     wording = claim_wording(reading.definition, reading.timepoint, reading.target)
     target = target_text(reading.target)
     if test.verdict == "no data":
         return f"No patient counts under this reading yet, so “{wording}” cannot be checked."
-    if test.n < SMALL_CELL:
+    if withheld:
+        return (f"Too few patients count under this reading to report a rate, so “{wording}” "
+                f"cannot be stated.")
+    if withheld is None and test.n < SMALL_CELL:
         return (f"Fewer than {SMALL_CELL} patients count under this reading: too few to report "
                 f"a rate, so “{wording}” cannot be stated.")
+    flag = (f"Only {count(test.n)} patients count under this reading: too few to report "
+            f"outside the clinical team. " if test.n < SMALL_CELL else "")
     if test.verdict == "supported":
-        return (f"The data support “{wording}”: even the one-sided 95% lower bound of the rate, "
-                f"{percent(test.lower_bound)}, is above {target}.")
+        return (f"{flag}The data support “{wording}”: even the one-sided 95% lower bound of the "
+                f"rate, {percent(test.lower_bound)}, is above {target}.")
     if test.verdict == "contradicted":
-        return (f"The data contradict “{wording}”: even the one-sided 95% upper bound of the "
-                f"rate, {percent(test.upper_bound)}, is below {target}.")
-    return (f"The data can neither confirm nor rule out “{wording}”: the one-sided 95% bounds, "
-            f"{percent(test.lower_bound)} to {percent(test.upper_bound)}, include {target}.")
+        return (f"{flag}The data contradict “{wording}”: even the one-sided 95% upper bound of "
+                f"the rate, {percent(test.upper_bound)}, is below {target}.")
+    return (f"{flag}The data can neither confirm nor rule out “{wording}”: the one-sided 95% "
+            f"bounds, {percent(test.lower_bound)} to {percent(test.upper_bound)}, include "
+            f"{target}.")
 
 
-def method_text(test: stats.ClaimTest) -> str:
+def method_text(test: stats.ClaimTest, numbers: bool | None = None) -> str:
+    """How the verdict is reached; with the test's numbers when ``numbers``
+    (None: when n is 11 or more)."""
     target = target_text(test.target)
     text = (f"One-sided exact binomial test against {target} (alternative: the true rate is "
             f"above {target})")
-    if test.n >= SMALL_CELL:
+    if numbers if numbers is not None else test.n >= SMALL_CELL:
         text += (f": p = {p_value(test.p_value)}; one-sided 95% exact bounds "
                  f"{percent(test.lower_bound)} (lower) and {percent(test.upper_bound)} (upper)")
     return (text + f". Supported when the lower bound is above {target}, contradicted when the "
@@ -383,37 +461,49 @@ def method_text(test: stats.ClaimTest) -> str:
 
 @dataclass(frozen=True)
 class ClaimReport:
-    """One reading's claim check, ready to show to outsiders.
+    """One reading's claim check, ready for its audience.
 
     ``test`` and ``excluded`` are the engine's raw results (kept so callers
-    can check them against the CLI); everything meant to be shown (the
-    ``*_text`` methods, ``flow``, ``sensitivity``, the breakdowns and the
-    statements) already hides counts under 11.
+    can check them against the CLI; never shown as they are); everything
+    meant to be shown (the ``*_text`` methods, ``flow``, ``sensitivity``, the
+    breakdowns and the statements) is already safe for ``audience``.
     """
     reading: Reading
     filters: Filters
     cutoff: dt.date | None
     test: stats.ClaimTest
     display: stats.Proportion            # Wilson two-sided, for display
-    too_few: bool                        # n < 11: no rate, no n shown
+    too_few: bool                        # external: withheld; internal: n < 11 (flagged)
     period: tuple[dt.date | None, dt.date | None]   # index dates of the denominator
     verdict_text: str
     test_text: str
     headline: Statement                  # the chosen reading's statement
-    flow: pd.DataFrame                   # step, patients (None when suppressed), shown, level
+    flow: pd.DataFrame                   # step, patients (None when withheld), shown, level
     flow_text: str
     sensitivity: pd.DataFrame            # one row per reading
-    by_condition: pd.DataFrame           # suppressed breakdowns
+    by_condition: pd.DataFrame           # breakdowns (withheld cells for outsiders)
     by_site: pd.DataFrame
     statements: list[Statement]
     treated: int
     excluded: dict = field(default_factory=dict)
     synthetic: bool = False              # invented data (the demo): the memo says so
+    audience: Audience = Audience.EXTERNAL
+    n_shown: bool = True                 # the chosen reading's n may be shown
+
+    @property
+    def external(self) -> bool:
+        return self.audience.external
 
     @property
     def verdict(self) -> str:
-        """The test's verdict, or "too few to tell" for 1-10 patients."""
-        return external_verdict(self.test.verdict, self.test.n)
+        """The test's verdict; for outsiders "too few to tell" when withheld."""
+        if self.external and self.too_few and self.test.n > 0:
+            return TOO_FEW
+        return self.test.verdict
+
+    @property
+    def hides_numbers(self) -> bool:
+        return self.external and self.too_few
 
     @property
     def defensible(self) -> list[Statement]:
@@ -422,38 +512,40 @@ class ClaimReport:
 
     def at_least_text(self) -> str:
         """The chosen reading's defensible figure: "at least 62%", or "–"."""
-        figure = None if self.too_few else at_least_text(self.test.lower_bound)
+        figure = None if self.hides_numbers else at_least_text(self.test.lower_bound)
         return f"at least {figure}" if figure else "–"
 
     def rate_text(self) -> str:
         if self.test.n == 0:
             return "–"
-        if self.too_few:
-            return TOO_FEW
+        if self.hides_numbers:
+            return SUPPRESSED if self.n_shown else TOO_FEW
         return rate_with_ci(self.display.rate, self.display.ci_low, self.display.ci_high)
 
     def rate_only_text(self) -> str:
         """"64%", "too few" or "–"."""
         if self.test.n == 0:
             return "–"
-        return TOO_FEW if self.too_few else percent(self.display.rate)
+        return TOO_FEW if self.hides_numbers else percent(self.display.rate)
 
     def ci_text(self) -> str:
         """The two-sided Wilson 95% CI alone: "60–68%"."""
-        if self.test.n == 0 or self.too_few:
+        if self.test.n == 0 or self.hides_numbers:
             return "–"
         return f"{100 * self.display.ci_low:.0f}–{100 * self.display.ci_high:.0f}%"
 
     def n_text(self) -> str:
-        return f"fewer than {SMALL_CELL}" if 0 < self.test.n < SMALL_CELL else count(self.test.n)
+        if self.external and not self.n_shown:
+            return SUPPRESSED
+        return count(self.test.n)
 
     def bounds_text(self) -> str:
-        if self.too_few or self.test.n == 0:
+        if self.hides_numbers or self.test.n == 0:
             return "–"
         return f"{percent(self.test.lower_bound)} to {percent(self.test.upper_bound)}"
 
     def p_text(self) -> str:
-        return "–" if self.too_few or self.test.n == 0 else p_value(self.test.p_value)
+        return "–" if self.hides_numbers or self.test.n == 0 else p_value(self.test.p_value)
 
 
 def denominator_periods(snap: Snapshot, filters: Filters = Filters()
@@ -476,41 +568,53 @@ def denominator_periods(snap: Snapshot, filters: Filters = Filters()
             for r in frame.itertuples()}
 
 
-def sensitivity_frame(cells: list[SensitivityCell]) -> pd.DataFrame:
-    """The sensitivity grid as rows: n < 11 shows "too few" and no n."""
+def sensitivity_frame(cells: list[SensitivityCell], shown: Shown = INTERNAL) -> pd.DataFrame:
+    """The sensitivity grid as rows.  Internal: every n, rate and verdict,
+    ``too_few`` flags n < 11.  External: a reading whose n or responders are
+    withheld is "too few to tell" (``too_few``), with no rate, bound or
+    verdict, and its n only if the n itself is shown."""
     rows = []
     for c in cells:
-        too_few = 0 < c.n < SMALL_CELL
+        if shown.external:
+            too_few = c.n > 0 and not shown.reading(c)
+            n_shown = shown.n(c.timepoint, c.definition, c.population)
+            verdict = TOO_FEW if too_few else c.verdict
+        else:
+            too_few = 0 < c.n < SMALL_CELL
+            n_shown = True
+            verdict = c.verdict
+        hide = shown.external and too_few
         rows.append({
             "timepoint": c.timepoint, "definition": c.definition, "population": c.population,
-            "n": None if too_few else c.n,
-            "rate": None if too_few else c.rate,
-            "verdict": external_verdict(c.verdict, c.n),
+            "n": c.n if n_shown else None,
+            "rate": None if hide else c.rate,
+            "verdict": verdict,
             "too_few": too_few,
-            "lower_bound": None if too_few else c.lower_bound,
-            "at_least_text": (TOO_FEW if too_few else
+            "lower_bound": None if hide else c.lower_bound,
+            "at_least_text": (TOO_FEW if hide else
                               "–" if c.n == 0 else f"≥{at_least_text(c.lower_bound) or '0%'}"),
-            "rate_text": TOO_FEW if too_few else ("–" if c.n == 0 else percent(c.rate)),
-            "rate_ci_text": TOO_FEW if too_few else rate_text(c.responders, c.n),
-            "bounds_text": "–" if too_few or c.n == 0 else
+            "rate_text": TOO_FEW if hide else ("–" if c.n == 0 else percent(c.rate)),
+            "rate_ci_text": TOO_FEW if hide else rate_text(c.responders, c.n),
+            "bounds_text": "–" if hide or c.n == 0 else
             f"{percent(c.lower_bound)} to {percent(c.upper_bound)}",
+            "patients_text": count(c.n) if n_shown else SUPPRESSED,
             "population_label": "ITT" if c.population == "itt" else OPTIMISTIC,
         })
     frame = pd.DataFrame(rows)
     if not frame.empty:
-        frame["n"] = frame["n"].astype("Int64")   # <NA> where too few
+        frame["n"] = frame["n"].astype("Int64")   # <NA> where withheld
     return frame
 
 
 def breakdown(snap: Snapshot, reading: Reading, filters: Filters = Filters(),
-              group_by: str = "condition") -> pd.DataFrame:
-    """The chosen reading by condition or site, small groups suppressed.
+              group_by: str = "condition", shown: Shown = INTERNAL) -> pd.DataFrame:
+    """The chosen reading by condition or site.
 
     Columns: group, n, rate, ci_low, ci_high, verdict (against the target),
-    suppressed, is_total, and the texts shown (``patients``, ``rate_text``).
-    Groups with no patient in the denominator are left out; the rest go
-    through :func:`analysis.privacy.suppress` with the program total, so a
-    hidden group cannot be worked out by subtraction.
+    suppressed (withheld, external), too_few (n < 11), is_total, and the
+    texts shown (``patients``, ``rate_text``).  Groups with no patient in the
+    denominator are left out.  For the external audience a group's n and
+    rate are withheld as the publication decides (:func:`external_publication`).
     """
     grid = outcomes.responder_grid(snap, filters, "wilson", group_by)
     cell = grid[(grid.timepoint == reading.timepoint) & (grid.definition == reading.definition)
@@ -519,28 +623,57 @@ def breakdown(snap: Snapshot, reading: Reading, filters: Filters = Filters(),
     cell["verdict"] = [stats.claim_test(int(k), int(n), reading.target).verdict
                        for k, n in zip(cell.responders, cell.n)]
     cell = cell[["group", "n", "responders", "rate", "ci_low", "ci_high", "verdict"]]
-    hidden = privacy.suppress(cell, "n", ["responders", "rate", "ci_low", "ci_high", "verdict"],
-                              total_label="All", label_column="group")
-    hidden["is_total"] = hidden["group"] == "All"
+    cell["is_total"] = cell["group"] == "All"
+    key = (reading.timepoint, reading.definition, reading.population)
+    dims = ["all" if g == "All" else group_by for g in cell.group]
+    n_hidden = [not shown.key(("n", *key, d, g)) for d, g in zip(dims, cell.group)]
+    k_hidden = [not shown.key(("k", *key, d, g)) for d, g in zip(dims, cell.group)]
+    cell["suppressed"] = [a or b for a, b in zip(n_hidden, k_hidden)]
+    cell["too_few"] = [0 < int(n) < SMALL_CELL for n in cell.n]
     total_name = {"condition": "All conditions", "site": "All sites"}.get(group_by, "All")
-    hidden["group"] = hidden["group"].where(~hidden["is_total"], total_name)
-    hidden["patients"] = [SUPPRESSED if s else count(n)
-                          for s, n in zip(hidden.suppressed, hidden.n)]
-    hidden["rate_text"] = [SUPPRESSED if s else rate_with_ci(r, lo, hi) for s, r, lo, hi in
-                           zip(hidden.suppressed, hidden.rate, hidden.ci_low, hidden.ci_high)]
-    hidden["verdict"] = [None if s else v for s, v in zip(hidden.suppressed, hidden.verdict)]
-    hidden = hidden.drop(columns=["responders"])
-    hidden = pd.concat([hidden[~hidden.is_total].sort_values(["suppressed", "group"]),
-                        hidden[hidden.is_total]], ignore_index=True)
-    return hidden
+    cell["group"] = cell["group"].where(~cell["is_total"], total_name)
+    cell["patients"] = [SUPPRESSED if h else count(n) for h, n in zip(n_hidden, cell.n)]
+    cell["rate_text"] = [SUPPRESSED if s else rate_with_ci(r, lo, hi) for s, r, lo, hi in
+                         zip(cell.suppressed, cell.rate, cell.ci_low, cell.ci_high)]
+    cell = cell.astype({"n": object, "rate": object, "ci_low": object, "ci_high": object,
+                        "verdict": object})
+    for column in ("rate", "ci_low", "ci_high", "verdict"):
+        cell[column] = [None if s else v for s, v in zip(cell.suppressed, cell[column])]
+    cell["n"] = [None if h else int(n) for h, n in zip(n_hidden, cell.n)]
+    cell = cell.drop(columns=["responders"])
+    return pd.concat([cell[~cell.is_total].sort_values(["suppressed", "group"]),
+                      cell[cell.is_total]], ignore_index=True)
 
 
-def patient_flow(excluded: dict, n: int, reading: Reading) -> pd.DataFrame:
+FLOW_REASONS = {"no_baseline_pain": "no_baseline_pain", "baseline_pain_zero": "baseline_pain_zero",
+                "opioid_use_unknown": "opioid_use_unknown",
+                "not_on_opioids_at_baseline": "not_on_opioids_at_baseline"}
+
+
+def flow_key(key: str, reading: Reading):
+    """The publication's key of one count of a reading's patient flow."""
+    tp, d = reading.timepoint, reading.definition
+    if key == "treated":
+        return ("treated",)
+    if key in ("counted", "counted_total"):
+        return ("n", tp, d, reading.population, "all", "All")
+    if key == "with_follow_up":
+        return ("n", tp, d, "completers", "all", "All")
+    if key in ("without_follow_up", "missing_follow_up"):
+        return ("missing", tp, d, "all", "All")
+    if key == "not_yet_due":
+        return ("not_yet_due", tp, d)
+    return ("excluded", key, tp, d)
+
+
+def patient_flow(excluded: dict, n: int, reading: Reading, shown: Shown = INTERNAL
+                 ) -> pd.DataFrame:
     """Treated patients → reasons left out → counted (and, in ITT, counted
-    without a follow-up), each count suppressed when under 11.
+    with and without a follow-up); for outsiders each count withheld as the
+    publication decides.
 
-    Columns: step, patients (None when suppressed), suppressed, level
-    (0 total, 1 left out / counted, 2 within the counted), key.
+    Columns: step, patients (None when withheld), suppressed, shown (text),
+    level (0 total, 1 left out / counted, 2 within the counted), key.
     """
     words, adjective = TIMEPOINT_WORDS[reading.timepoint]
     members = []
@@ -554,46 +687,34 @@ def patient_flow(excluded: dict, n: int, reading: Reading) -> pd.DataFrame:
                         int(excluded.get("missing_follow_up", 0))))
     members = [m for m in members if m[2] > 0]
     treated = int(excluded.get("treated", 0))
-    first = pd.DataFrame(
-        [("treated", "Treated patients", treated, 0)]
-        + [(k, label, v, 1) for k, label, v in members]
-        + [("counted", "Counted in the rate", n, 1)],
-        columns=["key", "step", "patients", "level"])
-    first = privacy.suppress(first, "patients", [], total_label="treated", label_column="key")
-    frames = [first]
+    rows = ([("treated", "Treated patients", treated, 0)]
+            + [(k, label, v, 1) for k, label, v in members]
+            + [("counted", "Counted in the rate", n, 1)])
     if reading.population == "itt":
         missing = int(excluded.get("missing_follow_up_counted_as_non_responder", 0))
-        second = pd.DataFrame(
-            [("counted_total", "Counted in the rate", n, 1),
-             ("with_follow_up", f"with a {adjective} follow-up", n - missing, 2),
-             ("without_follow_up", f"without a {adjective} follow-up (counted as not improved)",
-              missing, 2)],
-            columns=["key", "step", "patients", "level"])
-        second = second[(second.patients > 0) | (second.key == "counted_total")]
-        second = privacy.suppress(second, "patients", [], total_label="counted_total",
-                                  label_column="key")
-        counted_hidden = bool(first.loc[first.key == "counted", "suppressed"].iloc[0])
-        if counted_hidden:
-            second["suppressed"] = True
-            second["patients"] = None
-        frames.append(second[second.key != "counted_total"])
-    flow = pd.concat(frames, ignore_index=True)
+        rows.append(("with_follow_up", f"with a {adjective} follow-up", n - missing, 2))
+        if missing:
+            rows.append(("without_follow_up",
+                         f"without a {adjective} follow-up (counted as not improved)", missing, 2))
+    flow = pd.DataFrame(rows, columns=["key", "step", "patients", "level"])
+    flow["suppressed"] = [not shown.key(flow_key(k, reading)) for k in flow.key]
+    flow["patients"] = pd.Series([None if s else int(v) for s, v in
+                                  zip(flow.suppressed, flow.patients)], dtype=object)
     flow["shown"] = [SUPPRESSED if s else count(v) for s, v in zip(flow.suppressed, flow.patients)]
     return flow[["key", "step", "patients", "suppressed", "shown", "level"]]
 
 
 def flow_text(flow: pd.DataFrame, reading: Reading) -> str:
-    """The flow table as one or two sentences (suppressed counts stay hidden)."""
+    """The flow table as one or two sentences (withheld counts stay hidden)."""
     rows = {r.key: r for r in flow.itertuples()}
     reasons = [r for r in flow.itertuples() if r.level == 1 and r.key != "counted"]
     treated, counted = rows["treated"], rows["counted"]
     words, adjective = TIMEPOINT_WORDS[reading.timepoint]
     if treated.suppressed:
-        return (f"Fewer than {SMALL_CELL} treated patients match these filters: too few to "
-                f"report who was counted.")
+        return "Too few treated patients to report who was counted."
     text = f"Of the {treated.shown} treated patients, "
     if counted.suppressed:
-        text += f"too few to report (fewer than {SMALL_CELL}) are counted in the rate"
+        text += f"{SUPPRESSED} are counted in the rate"
     else:
         text += f"{counted.shown} are counted in the rate"
     if reasons:
@@ -614,8 +735,17 @@ def flow_text(flow: pd.DataFrame, reading: Reading) -> str:
 
 def claim_report(snap: Snapshot, target: float = DEFAULT_TARGET, timepoint: str = "3m",
                  definition: str = "claim", population: str = "itt",
-                 filters: Filters = Filters(), include_completers: bool = False) -> ClaimReport:
-    """Everything the Claim check page and the memo show for one reading."""
+                 filters: Filters = Filters(), include_completers: bool = False,
+                 audience: Audience | str = Audience.EXTERNAL) -> ClaimReport:
+    """Everything the Claim check page and the memo show for one reading,
+    already safe for ``audience``.  The external audience (the default: the
+    claim is meant for outsiders) gets the whole program whatever
+    ``filters`` says, protected as one publication with every other reading
+    (:func:`external_publication`)."""
+    reader = parse_audience(audience)
+    if reader.external:
+        filters = Filters()
+    shown = Shown(external_publication(snap)) if reader.external else INTERNAL
     check = outcomes.claim_check(snap, target, timepoint, definition, population, filters)
     reading = Reading(timepoint, definition, population, float(target))
     test = check.test
@@ -625,19 +755,159 @@ def claim_report(snap: Snapshot, target: float = DEFAULT_TARGET, timepoint: str 
     chosen = cells[reading.key]
     itt = cells[(timepoint, definition, "itt")]
     headline = statement(chosen, target, *period,
-                         itt_cell=itt if population == "completers" else None)
-    flow = patient_flow(check.excluded, test.n, reading)
+                         itt_cell=itt if population == "completers" else None, shown=shown)
+    flow = patient_flow(check.excluded, test.n, reading, shown)
+    withheld = test.n > 0 and not shown.reading(chosen)
+    too_few = withheld if reader.external else 0 < test.n < SMALL_CELL
     return ClaimReport(
         reading=reading, filters=filters, cutoff=check.cutoff, test=test,
-        display=_wilson(test.responders, test.n), too_few=0 < test.n < SMALL_CELL,
-        period=period, verdict_text=verdict_text(test, reading), test_text=method_text(test),
+        display=_wilson(test.responders, test.n), too_few=too_few,
+        period=(None, None) if withheld else period,
+        verdict_text=verdict_text(test, reading, withheld if reader.external else False),
+        test_text=method_text(test, not withheld and test.n > 0),
         headline=headline, flow=flow, flow_text=flow_text(flow, reading),
-        sensitivity=sensitivity_frame(check.sensitivity),
-        by_condition=breakdown(snap, reading, filters, "condition"),
-        by_site=breakdown(snap, reading, filters, "site"),
-        statements=statements(check.sensitivity, target, periods, include_completers),
+        sensitivity=sensitivity_frame(check.sensitivity, shown),
+        by_condition=breakdown(snap, reading, filters, "condition", shown),
+        by_site=breakdown(snap, reading, filters, "site", shown),
+        statements=statements(check.sensitivity, target, periods, include_completers, shown),
         treated=int(check.excluded.get("treated", 0)), excluded=dict(check.excluded),
-        synthetic=snap.synthetic)
+        synthetic=snap.synthetic, audience=reader,
+        n_shown=shown.n(timepoint, definition, population))
+
+
+# --------------------------------------------------------------------------
+# the external publication: every reading, protected as one
+
+
+#: Definitions whose responders are among another's (looser, stricter).
+NESTED_RESPONDERS = (("pain30", "pain50"), ("mme50", "mme_stop"), ("pain30", "claim"),
+                     ("mme50", "claim"))
+#: Definitions that count the same patients (the same baselines needed).
+SAME_PATIENTS = (("pain30", "pain50"), ("pain30", "pain2pt"), ("mme50", "mme_stop"))
+
+
+def external_publication(snap: Snapshot) -> disclosure.Tables:
+    """Every count the external claim check and memo can show, for every
+    reading, with the sums an outsider knows, protected as one publication
+    (computed once per data version)."""
+    return snap.memo("claim_publication", lambda: _publication(snap))
+
+
+_PUBLISHED: dict = {}   # (database, data version) -> Tables, for other snapshots of the same data
+
+
+def _publication(snap: Snapshot) -> disclosure.Tables:
+    try:
+        key = (str(snap.db_path), snap.version)
+        hash(key)
+    except TypeError:
+        key = None
+    if key in _PUBLISHED:
+        return _PUBLISHED[key]
+    tables = _build_publication(snap)
+    if key is not None:
+        while len(_PUBLISHED) >= 4:
+            _PUBLISHED.pop(next(iter(_PUBLISHED)))
+        _PUBLISHED[key] = tables
+    return tables
+
+
+def _build_publication(snap: Snapshot) -> disclosure.Tables:
+    tables = disclosure.Tables()
+    values = tables.values
+
+    def rest(total, parts, key) -> None:
+        value = values[total] - sum(values[p] for p in parts)
+        if value >= 0:
+            if key not in values:
+                tables.cell(key, value, published=False)
+            if values[key] == value:
+                tables.add_sum(total, [*parts, key])
+
+    def same(a, b) -> None:
+        if a in values and b in values and values[a] == values[b]:
+            tables.add_sum(a, [b])
+
+    readings = [(t, d, p) for t in outcomes.TIMEPOINTS for d in outcomes.DEFINITIONS
+                for p in outcomes.POPULATIONS]
+    for group_by in ("condition", "site"):
+        counts = outcomes.counts_by_condition(snap, Filters(), group_by)
+        found = {(r.timepoint, r.definition, r.population, r.group): (int(r.n), int(r.responders))
+                 for r in counts.itertuples()}
+        groups = sorted({g for *_, g in found} - {"All"}) + ["All"]
+        for group in groups:
+            dim = "all" if group == "All" else group_by
+            for reading in readings:
+                if dim != "all" and reading[2] != "itt":
+                    continue        # completers-only is not broken down for outsiders
+                n, k = found.get((*reading, group), (0, 0))
+                n_key, k_key = ("n", *reading, dim, group), ("k", *reading, dim, group)
+                tables.cell(n_key, n)
+                tables.cell(k_key, k)
+                rest(n_key, [k_key], ("not responders", *reading, dim, group))
+            for t in outcomes.TIMEPOINTS:
+                for d in outcomes.DEFINITIONS:
+                    if dim == "all":
+                        rest(("n", t, d, "itt", dim, group),
+                             [("n", t, d, "completers", dim, group)], ("missing", t, d, dim, group))
+                        same(("k", t, d, "itt", dim, group), ("k", t, d, "completers", dim, group))
+                for p in (outcomes.POPULATIONS if dim == "all" else ("itt",)):
+                    for a, b in SAME_PATIENTS:
+                        same(("n", t, a, p, dim, group), ("n", t, b, p, dim, group))
+                    for wider in ("pain30", "mme50"):   # the claim needs both baselines
+                        rest(("n", t, wider, p, dim, group), [("n", t, "claim", p, dim, group)],
+                             ("one baseline", t, wider, p, dim, group))
+                    for wider, narrower in NESTED_RESPONDERS:
+                        rest(("k", t, wider, p, dim, group), [("k", t, narrower, p, dim, group)],
+                             ("responders beyond", t, wider, narrower, p, dim, group))
+            for d in outcomes.DEFINITIONS:   # due later is due earlier (ITT)
+                for earlier, later in zip(outcomes.TIMEPOINTS, outcomes.TIMEPOINTS[1:]):
+                    rest(("n", earlier, d, "itt", dim, group), [("n", later, d, "itt", dim, group)],
+                         ("due between", earlier, later, d, dim, group))
+        for reading in (r for r in readings if r[2] == "itt"):
+            for measure in ("n", "k"):
+                tables.add_sum((measure, *reading, "all", "All"),
+                               [(measure, *reading, group_by, g) for g in groups if g != "All"])
+    # the patient flow of every reading (the whole program)
+    flows = _flow_counts(snap)
+    treated = None
+    for (t, d), row in flows.items():
+        if treated is None:
+            treated = tables.cell(("treated",), row["treated"])
+        parts = []
+        for reason in (*EXCLUSION_LABELS, "not_yet_due"):
+            key = ("not_yet_due", t, d) if reason == "not_yet_due" else ("excluded", reason, t, d)
+            tables.cell(key, row[reason])
+            parts.append(key)
+        rest(treated, [*parts, ("n", t, d, "itt", "all", "All")], ("flow rest", t, d))
+        missing = ("missing", t, d, "all", "All")    # shown in the flow
+        if missing in values:
+            tables.cell(missing, values[missing])
+        for earlier in outcomes.TIMEPOINTS[:outcomes.TIMEPOINTS.index(t)]:
+            for reason in EXCLUSION_LABELS:
+                same(("excluded", reason, t, d), ("excluded", reason, earlier, d))
+    tables.protect()
+    return tables
+
+
+def _flow_counts(snap: Snapshot) -> dict[tuple[str, str], dict[str, int]]:
+    """Why treated patients are not in each reading's denominator (the whole
+    program): :func:`analysis.outcomes.exclusions` for every reading at once."""
+    frame = snap.query("""
+        SELECT timepoint, definition,
+            count(*) FILTER (WHERE itt_exclusion = 'no baseline pain') AS no_baseline_pain,
+            count(*) FILTER (WHERE itt_exclusion = 'baseline pain 0') AS baseline_pain_zero,
+            count(*) FILTER (WHERE itt_exclusion = 'opioid use at baseline unknown')
+                AS opioid_use_unknown,
+            count(*) FILTER (WHERE itt_exclusion = 'not on opioids at baseline')
+                AS not_on_opioids_at_baseline,
+            count(*) FILTER (WHERE eligible AND NOT due) AS not_yet_due,
+            count(*) AS treated
+        FROM patient_outcomes
+        GROUP BY timepoint, definition
+    """)
+    return {(r.timepoint, r.definition): {c: int(getattr(r, c)) for c in frame.columns[2:]}
+            for r in frame.itertuples()}
 
 
 # --------------------------------------------------------------------------
@@ -700,7 +970,8 @@ def sensitivity_table(frame: pd.DataFrame) -> MemoTable:
                      note=f"Each cell: responder rate of the patients counted (n) and, in "
                           f"brackets, the defensible figure (≥ the one-sided 95% exact lower "
                           f"bound: at least that share did it), coloured by its verdict. "
-                          f"“{TOO_FEW}”: fewer than {SMALL_CELL} patients, no verdict. "
+                          f"“{TOO_FEW}”: too few patients or responders to report, no "
+                          f"verdict. "
                           f"Completers-only cells are {OPTIMISTIC}: they leave out patients "
                           f"who missed the follow-up.")
 
@@ -715,8 +986,8 @@ def breakdown_table(frame: pd.DataFrame, title: str, group_label: str,
                          r.verdict if not r.suppressed and r.verdict in VERDICTS else None])
     return MemoTable(title, [group_label, "Patients", "Rate (95% CI)",
                              f"Against {target_text(target)}"], rows, verdicts,
-                     note=f"“{SUPPRESSED}”: fewer than {SMALL_CELL} patients, or hidden so that "
-                          f"a small group cannot be worked out from the total.")
+                     note=f"“{SUPPRESSED}”: withheld, a count from 1 to {SMALL_CELL - 1} or one that would let "
+                          f"such a count be worked out from the counts shown.")
 
 
 def memo_data(report: ClaimReport, fingerprint: str,
@@ -747,8 +1018,8 @@ def memo_data(report: ClaimReport, fingerprint: str,
                  for r in report.flow.itertuples()]
     tables = [
         MemoTable("Who is counted", ["Who", "Patients"], flow_rows,
-                  note=f"“{SUPPRESSED}”: fewer than {SMALL_CELL} patients, or hidden so that a "
-                       f"small count cannot be worked out from the total."),
+                  note=f"“{SUPPRESSED}”: withheld, a count from 1 to {SMALL_CELL - 1} or one that would let "
+                          f"such a count be worked out from the counts shown."),
         sensitivity_table(report.sensitivity),
         breakdown_table(report.by_condition, "By condition (this reading)", "Condition",
                         reading.target),
@@ -774,8 +1045,11 @@ def memo_data(report: ClaimReport, fingerprint: str,
         "reading’s rate, rounded down. “At least L% of the N patients …” is the strongest "
         "wording the data support for that reading; readings of fewer than "
         f"{SMALL_CELL} patients are too few to tell.",
-        f"Small cells: no group or count of fewer than {SMALL_CELL} patients is shown; "
-        "complementary cells are hidden too. No patient identifier appears in this memo.",
+        f"Small cells: the memo covers the whole program, whatever filters were chosen; no "
+        f"count from 1 to {SMALL_CELL - 1} is shown or can be worked out from the counts shown "
+        "(totals, ITT and completers, one definition beside another: complementary "
+        "suppression across every reading as one publication). No patient identifier or "
+        "free text appears in this memo.",
         "Data fingerprint: SHA-256 of the visit records in a canonical order (ingest "
         "bookkeeping left out). The same data always give the same fingerprint.",
     ]

@@ -96,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write the quarterly report (HTML, XLSX, PDF)")
     report.add_argument("--quarter", required=True, help="the quarter, e.g. 2026Q3")
     _add_db(report)
-    report.add_argument("--audience", default="clinical", choices=("clinical", "external"),
-                        help="external: groups with n < 11 suppressed, nothing patient-level")
+    report.add_argument("--audience", default="clinical",
+                        choices=("clinical", "analyst", "external"),
+                        help="external: the whole program, no count from 1 to 10 nor one "
+                             "that reveals it; analyst: every count, adverse events by category")
     report.add_argument("--out", required=True, help="folder to write the files into")
     report.add_argument("--format", default="html,xlsx,pdf",
                         help="comma-separated formats among html, xlsx, pdf (default: all)")

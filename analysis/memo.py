@@ -13,6 +13,7 @@ import datetime as dt
 import html
 
 from analysis import synthetic_mark
+from analysis.audience import Audience
 from analysis.claim import VERDICT_LABELS, Memo, MemoTable
 from analysis.palette import VERDICT_COLOURS, VERDICT_FILLS, font_dir as _font_dir
 
@@ -27,9 +28,17 @@ MIME_TYPES = {"html": "text/html", "pdf": "application/pdf"}
 
 def build_memo(snap, report, generated: dt.datetime | None = None) -> Memo:
     """The memo of one claim check (:func:`analysis.claim.claim_report`):
-    the page's download and ``python -m analysis memo`` alike."""
+    the page's download and ``python -m analysis memo`` alike.  The memo is
+    for outsiders whoever asks for it: a report built for an internal reader
+    is rebuilt for the external audience (the whole program, protected)."""
     from analysis import claim
     from analysis.fingerprint import data_fingerprint
+    if not report.external:
+        r = report.reading
+        report = claim.claim_report(snap, r.target, r.timepoint, r.definition, r.population,
+                                    include_completers=any(s.population == "completers"
+                                                           for s in report.statements),
+                                    audience=Audience.EXTERNAL)
     return claim.memo_data(report, data_fingerprint(snap), generated or dt.datetime.now())
 
 

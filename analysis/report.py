@@ -31,9 +31,18 @@ Tables (``QuarterlyReport.tables()``):
   SpO2 < 90 per 100 sessions that recorded that vital sign, with the Wilson
   interval of the per-session proportion.
 
-Audiences: ``clinical`` shows every cell; ``external`` blanks groups with
-n < 11 through :func:`analysis.privacy.suppress` (complementary) and holds
-nothing patient-level.  Exports: :func:`write_html` (self-contained, charts
+Audiences (:class:`analysis.audience.Audience`): ``clinical`` shows every
+cell and the adverse events as written; ``analyst`` every cell too, with
+groups under 11 flagged ``too_few`` and adverse events by category only;
+``external`` is the whole program whatever the filters (a fixed table: two
+filter states can never be differenced), adverse events by category, and
+every count of the report registered in one :class:`analysis.disclosure.Tables`
+with the sums that tie them (sites to their total, new patients to the
+treated and to each definition's eligible patients, ITT n to responders and
+non-responders, a definition's n to the claim's, a quarter's cohort to its
+p-chart point, sessions to the safety table's denominator): every count from
+1 to 10, every count that would reveal one, and every rate built on them
+reads "too few to report".  Exports: :func:`write_html` (self-contained, charts
 as inline SVG), :func:`write_xlsx` (one sheet per table + Provenance, every
 text cell through :func:`analysis.privacy.safe_for_spreadsheet`) and
 :func:`write_pdf` (fpdf2, DejaVu Sans, matplotlib charts as PNG).
@@ -52,14 +61,15 @@ from pathlib import Path
 import pandas as pd
 
 import analysis
-from analysis import formatting, outcomes, privacy, queries, safety, stats, synthetic_mark, words
-from analysis.formatting import missing as _missing
+from analysis import (disclosure, formatting, outcomes, privacy, queries, safety, stats,
+                      synthetic_mark, words)
+from analysis.audience import SMALL_CELL, SUPPRESSED, Audience, parse as parse_audience
 from analysis.outcomes import DEFINITIONS, TIMEPOINTS, Filters
 from analysis.palette import ACCENT, BAD, GOOD, NEUTRAL, PRIMARY, font_dir as _font_dir
 from analysis.store import Snapshot
 
 SOFTWARE_VERSION = getattr(analysis, "__version__", None) or "0.1.0"
-AUDIENCES = privacy.AUDIENCES
+AUDIENCES = tuple(a.value for a in Audience)
 FORMATS = ("html", "xlsx", "pdf")
 CI_METHOD = "wilson"
 CONFIDENCE = 0.95
@@ -71,7 +81,7 @@ SBP_THRESHOLD = 180
 SPO2_THRESHOLD = 90
 ALL_SITES = "All sites"
 ANY_EVENT = "Any adverse event"
-SUPPRESSED_TEXT = privacy.SUPPRESSED
+SUPPRESSED_TEXT = SUPPRESSED
 
 
 class NoDataError(ValueError):
@@ -118,7 +128,7 @@ class TableSpec:
 @dataclass
 class QuarterlyReport:
     quarter: str
-    audience: str
+    audience: Audience
     start: dt.date
     end: dt.date
     previous_quarter: str
@@ -138,10 +148,11 @@ class QuarterlyReport:
     safety: pd.DataFrame
     definitions: list[tuple[str, str]] = field(default_factory=list)
     synthetic: bool = False   # made from invented data: every page and sheet says so
+    disclosure: object = None  # external: the analysis.disclosure.Tables the report was protected by
 
     @property
     def external(self) -> bool:
-        return self.audience == "external"
+        return self.audience.external
 
     @property
     def complete(self) -> bool:
@@ -165,9 +176,15 @@ class QuarterlyReport:
 
     def provenance(self) -> list[tuple[str, str]]:
         """Where the numbers come from: item, value (text)."""
-        audience = ("external: groups with n < 11 suppressed (complementary), "
-                    "nothing patient-level" if self.external else
-                    "clinical team: every cell shown")
+        audience = {
+            Audience.EXTERNAL: f"external: the whole program (filters do not apply); every count "
+                               f"from 1 to {SMALL_CELL - 1}, every count that would reveal one "
+                               f"and every rate built on them withheld; adverse events by "
+                               f"category; nothing patient-level",
+            Audience.ANALYST: f"internal (analysts): every cell shown, groups under {SMALL_CELL} "
+                              f"flagged; adverse events by category",
+            Audience.CLINICAL: "clinical team: every cell shown",
+        }[self.audience]
         status = ("complete" if self.complete else
                   f"in progress: data up to {formatting.long_date(self.cutoff)}")
         return [
@@ -205,7 +222,7 @@ class QuarterlyReport:
             r = reading.iloc[0]
             label = (f"{outcomes.DEFINITION_LABELS[r['definition']]} at "
                      f"{outcomes.TIMEPOINT_LABELS[r['timepoint']]}")
-            if _missing(r["n"]):
+            if _missing(r["n"]) or _missing(r["rate"]) and r["n"]:
                 lines.append(f"Results due at 3 months this quarter ({label}): {SUPPRESSED_TEXT}.")
             elif r["n"] == 0:
                 lines.append(f"No 3-month results came due this quarter ({label}).")
@@ -229,7 +246,7 @@ class QuarterlyReport:
         any_event = self.safety[self.safety["event"] == ANY_EVENT]
         if not any_event.empty:
             e = any_event.iloc[0]
-            if _missing(e["n"]):
+            if _missing(e["n"]) or _missing(e["per_100"]) and e["n"]:
                 lines.append(f"Adverse events: {SUPPRESSED_TEXT}.")
             elif e["n"]:
                 lines.append(f"Adverse events: {formatting.number(e['per_100'])} "
@@ -258,20 +275,22 @@ def default_quarter(snap: Snapshot) -> str | None:
     return (complete or quarters or [None])[-1]
 
 
-def build_report(snap: Snapshot, quarter: str, audience: str = "clinical",
+def build_report(snap: Snapshot, quarter: str, audience: Audience | str = Audience.CLINICAL,
                  filters: Filters = Filters()) -> QuarterlyReport:
-    """The report of one quarter for one audience.
+    """The report of one quarter for one audience, already safe for it.
 
-    ``filters`` narrows the patients (sites, conditions, routes); its index
-    date range is ignored, since the report sets its own periods.  Raises
-    ``ValueError`` for a malformed quarter or unknown audience and
-    :class:`NoDataError` when no visit of the patients in view is dated in
-    the quarter.
+    ``filters`` narrows the patients (sites, conditions, routes) for an
+    internal audience; its index date range is ignored, since the report sets
+    its own periods.  The external audience always gets the whole program
+    (its fixed tables), whatever ``filters`` says.  Raises ``ValueError``
+    for a malformed quarter or unknown audience and :class:`NoDataError`
+    when no visit of the patients in view is dated in the quarter.
     """
     start, end = outcomes.quarter_bounds(quarter)
     quarter = outcomes.quarter_of(start)
-    external = privacy.is_external(audience)
-    filters = dataclasses.replace(filters, index_from=None, index_to=None)
+    reader = parse_audience(audience)
+    filters = Filters() if reader.external else \
+        dataclasses.replace(filters, index_from=None, index_to=None)
     visits = _scalar(snap, "report_quarter_visits", filters, "p", start=start, end=end)
     if not visits:
         quarters = quarters_with_data(snap)
@@ -288,7 +307,7 @@ def build_report(snap: Snapshot, quarter: str, audience: str = "clinical",
     due = _responders(snap, "due", quarter, filters)
     medication = _query(snap, "report_opioids", filters, start=start, end=end).iloc[0]
     report = QuarterlyReport(
-        quarter=quarter, audience=audience, start=start, end=end,
+        quarter=quarter, audience=reader, start=start, end=end,
         previous_quarter=previous, year_earlier=year_earlier,
         cutoff=outcomes.cutoff(snap), filters=filters,
         fingerprint=data_fingerprint(snap), software_version=SOFTWARE_VERSION,
@@ -298,12 +317,14 @@ def build_report(snap: Snapshot, quarter: str, audience: str = "clinical",
         due=due, pchart=pchart, pchart_centre=centre,
         opioids=_opioids(medication, due),
         benzodiazepines=_benzodiazepines(medication),
-        safety=_safety(snap, start, end, filters),
+        safety=_safety(snap, start, end, filters, reader.sees_free_text),
         definitions=_definitions(snap),
         synthetic=snap.synthetic,
     )
-    if external:
-        _suppress_for_outsiders(report)
+    if reader.external:
+        _protect(report)
+    else:
+        _flag_too_few(report)
     return report
 
 
@@ -383,7 +404,8 @@ def _pchart(snap, end: dt.date, filters: Filters) -> tuple[pd.DataFrame, float |
 
 def _control_limits(frame: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
     """Rates, p-chart limits and signals of the rows whose n is present."""
-    present = [not _missing(v) for v in frame["n"]]
+    present = [not _missing(n) and not _missing(k)
+               for n, k in zip(frame["n"], frame["responders"])]
     k = [int(v) for v, p in zip(frame["responders"], present) if p]
     n = [int(v) for v, p in zip(frame["n"], present) if p]
     limits = stats.p_chart(k, n, sigma=PCHART_SIGMA)
@@ -391,7 +413,8 @@ def _control_limits(frame: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
     rows = []
     for row, p in zip(frame.itertuples(index=False), present):
         if not p:
-            rows.append({"cohort_quarter": row.cohort_quarter, "n": None, "responders": None,
+            rows.append({"cohort_quarter": row.cohort_quarter, "n": SUPPRESSED_TEXT,
+                         "responders": SUPPRESSED_TEXT,
                          "rate": None, "centre": limits.centre, "lower": None, "upper": None,
                          "outside": False, "signal": ""})
             continue
@@ -405,7 +428,7 @@ def _control_limits(frame: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
     columns = ["cohort_quarter", "n", "responders", "rate", "centre", "lower", "upper",
                "outside", "signal"]
     out = pd.DataFrame(rows, columns=columns)
-    for column in ("n", "responders"):  # whole numbers, None where suppressed
+    for column in ("n", "responders"):  # whole numbers, "too few to report" where withheld
         out[column] = pd.Series([r[column] for r in rows], index=out.index, dtype=object)
     return out, limits.centre
 
@@ -450,16 +473,22 @@ SAFETY_VITALS = {"sbp_180": f"Systolic BP ≥ {SBP_THRESHOLD} mmHg",
                  "spo2_below_90": f"SpO₂ < {SPO2_THRESHOLD}%"}
 
 
-def _safety(snap, start, end, filters) -> pd.DataFrame:
+def _safety(snap, start, end, filters, free_text: bool = True) -> pd.DataFrame:
     """The Safety page's rates for the treatment sessions dated in the
     quarter: the same computation (safety.safety_summary), so the page and
     the report cannot disagree on a definition.  ``n`` is each row's
     denominator: every session for adverse events, the sessions that
-    recorded the vital sign for SBP and SpO2."""
+    recorded the vital sign for SBP and SpO2.  Without ``free_text`` (anyone
+    but the clinical team) adverse events are counted by category
+    (:func:`adverse_event_category`), never by the text as written."""
     summary = safety.safety_summary(snap, filters, CI_METHOD, visits_from=start, visits_to=end)
     rows = [("Adverse events", ANY_EVENT, summary.rate("any_adverse_event"))]
-    rows += [("Adverse events", event.capitalize(), summary.rate(event))
-             for event in summary.adverse_event_types]
+    if free_text:
+        rows += [("Adverse events", event.capitalize(), summary.rate(event))
+                 for event in summary.adverse_event_types]
+    else:
+        rows += [("Adverse events", category.capitalize(), rate)
+                 for category, rate in _category_rates(snap, start, end, filters, summary)]
     rows += [("Vital signs", label, summary.rate(measure))
              for measure, label in SAFETY_VITALS.items()]
     return pd.DataFrame(
@@ -467,6 +496,51 @@ def _safety(snap, start, end, filters) -> pd.DataFrame:
           "per_100": rate.per_100, "ci_low": rate.ci_low, "ci_high": rate.ci_high}
          for category, event, rate in rows],
         columns=["category", "event", "events", "n", "per_100", "ci_low", "ci_high"])
+
+
+#: SPEC §2's controlled adverse-event categories, with the words that place
+#: a text in one.  A stand-in until the clinic's own table
+#: (data/adverse_event_categories.csv, issue 14) is read by analysis.safety;
+#: unknown text is "other", so no text as written ever leaves the clinic.
+AE_CATEGORIES = {
+    "nausea": ("nausea", "nauseous"),
+    "vomiting": ("vomit", "emesis"),
+    "dissociation or emergence reaction": ("dissociat", "emergence", "hallucinat", "agitat"),
+    "hypertension": ("hypertens", "blood pressure", "high bp"),
+    "headache": ("headache", "migraine"),
+    "dizziness": ("dizz", "vertigo", "lightheaded"),
+    "sedation": ("sedat", "drows", "somnolen"),
+}
+OTHER_EVENT = "other"
+
+
+def adverse_event_category(text: str) -> str:
+    """The controlled category of one adverse event as written."""
+    if getattr(safety, "adverse_event_category", None) is not None:
+        return safety.adverse_event_category(text)
+    folded = " ".join(str(text).lower().split())
+    for category, words_ in AE_CATEGORIES.items():
+        if any(w in folded for w in words_):
+            return category
+    return OTHER_EVENT
+
+
+def _category_rates(snap, start, end, filters, summary) -> list[tuple[str, "safety.SafetyRate"]]:
+    """Sessions with an event of each category (a session counts once per
+    category), per 100 sessions, most frequent first."""
+    sessions = safety.infusions(snap, filters, start, end)
+    counts: dict[str, int] = {}
+    for events in sessions["adverse_events"]:
+        for category in {adverse_event_category(e) for e in events}:
+            counts[category] = counts.get(category, 0) + 1
+    n = summary.rate("any_adverse_event").n
+    out = []
+    for category in sorted(counts, key=lambda c: (-counts[c], c == OTHER_EVENT, c)):
+        p = stats.proportion(counts[category], n, method=CI_METHOD, confidence=CONFIDENCE)
+        out.append((category, safety.SafetyRate(
+            "overall", "All", category, counts[category], n, 100 * p.rate,
+            100 * p.ci_low, 100 * p.ci_high, n < SMALL_CELL)))
+    return out
 
 
 def _definitions(snap) -> list[tuple[str, str]]:
@@ -501,55 +575,249 @@ def _definitions(snap) -> list[tuple[str, str]]:
                    f"(infusion visits and boosters dated in the quarter; a session listing "
                    f"several events counts once for each); systolic BP ≥ {SBP_THRESHOLD} "
                    f"mmHg and SpO₂ < {SPO2_THRESHOLD}% per 100 sessions that recorded them"),
-        ("Small-cell rule", f"groups with n < {privacy.MIN_CELL} are 'too few to report' "
-                            "for outsiders (complementary suppression)"),
+        ("Small-cell rule", f"outside the clinical team (external): no count from 1 to "
+                            f"{SMALL_CELL - 1} is shown or can be worked out from the shown "
+                            f"ones (complementary suppression across every table of the "
+                            f"report); inside, groups with n < {SMALL_CELL} are flagged"),
     ]
 
 
 # --------------------------------------------------------------------------
 # small cells
 
+#: Definitions that count the same patients (the same baselines needed): one n.
+ELIGIBILITY = {"pain30": "pain", "pain50": "pain", "pain2pt": "pain",
+               "mme50": "opioids", "mme_stop": "opioids", "claim": "claim"}
+#: (wider, narrower): the narrower definition's responders are among the wider's.
+NESTED_RESPONDERS = (("pain30", "pain50"), ("mme50", "mme_stop"), ("pain30", "claim"),
+                     ("mme50", "claim"))
+_RATE_TABLES = ("cohort", "due")
+_MEASURE_TABLES = ("opioids", "benzodiazepines")
 
-def _suppress_rows(frame: pd.DataFrame, n_column: str, values: list[str]) -> pd.DataFrame:
-    """Suppress row by row (rows that do not add up to a total)."""
-    if frame.empty:
-        return frame
-    work = frame.reset_index(drop=True).copy()
-    work["_row"] = range(len(work))
-    out = privacy.suppress(work, n_column=n_column, value_columns=values, group_columns=["_row"])
-    return out.drop(columns=["_row", "suppressed"])
 
-
-def _suppress_for_outsiders(report: QuarterlyReport) -> None:
-    activity = report.activity.copy()
-    for column in ("new_patients", "patients_treated", "infusions", "boosters"):
-        part = privacy.suppress(activity[["site", column]], n_column=column,
-                                total_label=ALL_SITES, label_column="site")
-        activity[column] = part[column]
-    report.activity = activity
-
-    for name in ("cohort", "due"):
-        frame = getattr(report, name)
-        frame = _suppress_rows(frame, "n", ["responders", "rate", "ci_low", "ci_high"])
-        frame = _suppress_rows(frame, "prev_n", ["prev_rate"])
-        frame = _suppress_rows(frame, "yoy_n", ["yoy_rate"])
-        frame = _suppress_rows(frame, "pending", [])
-        frame["change_prev"] = [_difference(a, b) for a, b in zip(frame["rate"], frame["prev_rate"])]
-        frame["change_yoy"] = [_difference(a, b) for a, b in zip(frame["rate"], frame["yoy_rate"])]
+def _flag_too_few(report: QuarterlyReport) -> None:
+    """Internal readers see every count, and which groups are too few (n < 11)."""
+    for name in (*_RATE_TABLES, *_MEASURE_TABLES, "safety"):
+        frame = getattr(report, name).copy()
+        frame["too_few"] = [int(n) < SMALL_CELL for n in frame["n"]]
         setattr(report, name, frame)
 
-    # No total sits beside the p-chart, but its centre line (the pooled rate)
-    # would give a hidden quarter away: outsiders get the chart of the
-    # quarters they may see, centre and limits computed from those alone.
-    pchart = report.pchart[["cohort_quarter", "n", "responders"]].astype(
-        {"n": int, "responders": int})
-    pchart = _suppress_rows(pchart, "n", ["responders"])
-    report.pchart, report.pchart_centre = _control_limits(pchart)
 
-    for name in ("opioids", "benzodiazepines"):
-        setattr(report, name, _suppress_rows(getattr(report, name), "n",
-                                             ["count", "rate", "ci_low", "ci_high"]))
-    report.safety = _suppress_rows(report.safety, "n", ["events", "per_100", "ci_low", "ci_high"])
+class _Publication:
+    """The report's counts as one :class:`analysis.disclosure.Tables`."""
+
+    def __init__(self):
+        self.tables = disclosure.Tables()
+
+    def cell(self, key, value, published: bool = True):
+        return self.tables.cell(key, int(value), published)
+
+    def rest(self, total, parts, key) -> None:
+        """``total = parts + rest`` with ``rest`` never shown (it is derived),
+        when the counts say so (a relation the data break is not a relation)."""
+        values = self.tables.values
+        value = values[total] - sum(values[p] for p in parts)
+        if value >= 0:
+            self.cell(key, value, published=False)
+            self.tables.add_sum(total, [*parts, key])
+
+    def same(self, a, b) -> None:
+        if self.tables.values[a] == self.tables.values[b]:
+            self.tables.add_sum(a, [b])
+
+    def hidden(self, key) -> bool:
+        return self.tables.hidden(key)
+
+
+def _rate_keys(name: str, quarter: str, timepoint: str, definition: str):
+    base = (name if name == "due" else "cohort", quarter, timepoint)
+    return ("n", *base, ELIGIBILITY[definition]), ("k", *base, definition)
+
+
+def _register_rates(pub: _Publication, report: QuarterlyReport, name: str) -> None:
+    frame = getattr(report, name)
+    periods = (("", report.quarter), ("prev_", report.previous_quarter),
+               ("yoy_", report.year_earlier))
+    for row in frame.itertuples():
+        for prefix, quarter in periods:
+            n_key, k_key = _rate_keys(name, quarter, row.timepoint, row.definition)
+            n = getattr(row, f"{prefix}n")
+            pub.cell(n_key, n)
+            k = row.responders if not prefix else \
+                0 if not int(n) else round(float(getattr(row, f"{prefix}rate")) * int(n))
+            pub.cell(k_key, k)
+            pub.rest(n_key, [k_key], ("not responders", *k_key[1:]))
+        pending = ("pending", name, report.quarter, row.timepoint, ELIGIBILITY[row.definition])
+        pub.cell(pending, row.pending)
+        n_key, _ = _rate_keys(name, report.quarter, row.timepoint, row.definition)
+        # eligible = due + not yet due; in a cohort the same patients at every timepoint
+        eligible = ("eligible", name, report.quarter, ELIGIBILITY[row.definition]) \
+            + (() if name == "cohort" else (row.timepoint,))
+        value = int(row.n) + int(row.pending)
+        if eligible not in pub.tables.values:
+            pub.cell(eligible, value, published=False)
+        if pub.tables.values[eligible] == value:
+            pub.tables.add_sum(eligible, [n_key, pending])
+    for quarter in {q for _, q in periods}:
+        for timepoint in TIMEPOINTS:
+            keys = {d: _rate_keys(name, quarter, timepoint, d) for d in DEFINITIONS}
+            if (keys["claim"][0] not in pub.tables.values):
+                continue
+            for wider in ("pain30", "mme50"):     # the claim needs both baselines
+                pub.rest(keys[wider][0], [keys["claim"][0]],
+                         ("eligible beyond the claim", name, quarter, timepoint, wider))
+            for wider, narrower in NESTED_RESPONDERS:
+                pub.rest(keys[wider][1], [keys[narrower][1]],
+                         ("responders beyond", name, quarter, timepoint, wider, narrower))
+
+
+def _publication(report: QuarterlyReport) -> _Publication:
+    """Every count the external report shows, and the sums an outsider knows."""
+    pub = _Publication()
+    activity = report.activity.set_index("site")
+    measures = ("new_patients", "patients_treated", "infusions", "boosters")
+    for site, row in activity.iterrows():
+        for measure in measures:
+            pub.cell(("activity", measure, site), row[measure])
+        pub.rest(("activity", "patients_treated", site), [("activity", "new_patients", site)],
+                 ("returning patients", site))
+    sites = [s for s in activity.index if s != ALL_SITES]
+    for measure in measures:
+        pub.tables.add_sum(("activity", measure, ALL_SITES),
+                           [("activity", measure, s) for s in sites])
+    new = ("activity", "new_patients", ALL_SITES)
+    for name in _RATE_TABLES:
+        _register_rates(pub, report, name)
+    for group in ELIGIBILITY.values():     # the cohort is the quarter's new patients
+        eligible = ("eligible", "cohort", report.quarter, group)
+        if eligible in pub.tables.values:
+            pub.rest(new, [eligible], ("not eligible", group))
+    for row in report.pchart.itertuples():
+        n_key, k_key = _rate_keys("cohort", row.cohort_quarter, PCHART_READING["timepoint"],
+                                  PCHART_READING["definition"])
+        pub.cell(n_key, row.n)
+        pub.cell(k_key, row.responders)
+        pub.rest(n_key, [k_key], ("not responders", *k_key[1:]))
+
+    opioids = report.opioids
+    users, known = ("opioids", "users"), ("opioids", "known")
+    pub.cell(users, opioids.iloc[0]["count"])
+    pub.cell(known, opioids.iloc[0]["n"])
+    pub.rest(known, [users], ("opioids", "not users"))
+    pub.rest(new, [known], ("opioids", "unknown"))
+    pub.same(("eligible", "cohort", report.quarter, "opioids"), users) \
+        if ("eligible", "cohort", report.quarter, "opioids") in pub.tables.values else None
+    for i, definition in ((1, "mme50"), (2, "mme_stop")):
+        n_key, k_key = _rate_keys("due", report.quarter, OPIOID_TIMEPOINT, definition)
+        pub.cell(n_key, opioids.iloc[i]["n"])
+        pub.cell(k_key, opioids.iloc[i]["count"])
+    recorded = pub.cell(("visits", "mme recorded"), opioids.iloc[3]["n"])
+    pub.same(recorded, pub.cell(("visits", "mme recorded", 2), opioids.iloc[4]["n"]))
+    at_50 = pub.cell(("visits", "mme 50"), opioids.iloc[3]["count"])
+    at_90 = pub.cell(("visits", "mme 90"), opioids.iloc[4]["count"])
+    pub.rest(recorded, [at_50], ("visits", "mme below 50"))
+    pub.rest(at_50, [at_90], ("visits", "mme 50 to 90"))
+    benzo = report.benzodiazepines
+    b_yes, b_n = pub.cell(("visits", "benzo"), benzo.iloc[0]["count"]), \
+        pub.cell(("visits", "benzo recorded"), benzo.iloc[0]["n"])
+    both, both_n = pub.cell(("visits", "both"), benzo.iloc[1]["count"]), \
+        pub.cell(("visits", "both recorded"), benzo.iloc[1]["n"])
+    pub.rest(b_n, [b_yes], ("visits", "no benzo"))
+    pub.rest(both_n, [both], ("visits", "not both"))
+    pub.rest(b_yes, [both], ("visits", "benzo without opioid"))
+
+    sessions = ("safety", "sessions")
+    for row in report.safety.itertuples():
+        n_key = sessions if row.category == "Adverse events" else ("safety", "recorded", row.event)
+        pub.cell(n_key, row.n)
+        events = pub.cell(("safety", "events", row.event), row.events)
+        pub.rest(n_key, [events], ("safety", "without", row.event))
+    if sessions in pub.tables.values:
+        pub.rest(sessions, [("activity", "infusions", ALL_SITES), ("activity", "boosters", ALL_SITES)],
+                 ("safety", "sessions not in activity"))
+    return pub
+
+
+def _protect(report: QuarterlyReport) -> None:
+    """Withhold, as one publication, every count from 1 to 10, every count
+    that would let one be worked out, and every rate built on a withheld
+    count ("too few to report" in their place)."""
+    pub = _publication(report)
+    pub.tables.protect()
+    hide = lambda key, value: SUPPRESSED if pub.hidden(key) else value
+
+    activity = report.activity.copy()
+    for column in ("new_patients", "patients_treated", "infusions", "boosters"):
+        activity[column] = pd.Series([hide(("activity", column, s), v) for s, v in
+                                      zip(activity["site"], activity[column])], dtype=object)
+    report.activity = activity
+
+    for name in _RATE_TABLES:
+        frame = getattr(report, name).astype(object)
+        rows = []
+        for row in frame.to_dict("records"):
+            for prefix, quarter in (("", report.quarter), ("prev_", report.previous_quarter),
+                                    ("yoy_", report.year_earlier)):
+                n_key, k_key = _rate_keys(name, quarter, row["timepoint"], row["definition"])
+                withheld = pub.hidden(n_key) or pub.hidden(k_key)
+                row[f"{prefix}n"] = hide(n_key, row[f"{prefix}n"])
+                if withheld:
+                    row[f"{prefix}rate"] = SUPPRESSED
+                if not prefix:
+                    row["responders"] = hide(k_key, row["responders"])
+                    if withheld:
+                        row["ci_low"] = row["ci_high"] = SUPPRESSED
+            row["pending"] = hide(("pending", name, report.quarter, row["timepoint"],
+                                   ELIGIBILITY[row["definition"]]), row["pending"])
+            row["change_prev"] = _difference(row["rate"], row["prev_rate"])
+            row["change_yoy"] = _difference(row["rate"], row["yoy_rate"])
+            rows.append(row)
+        setattr(report, name, pd.DataFrame(rows, columns=frame.columns, dtype=object))
+
+    # The centre line (the pooled rate) and the limits come from the shown
+    # quarters alone: both are then sums of shown counts.
+    pchart = []
+    for row in report.pchart.itertuples():
+        n_key, k_key = _rate_keys("cohort", row.cohort_quarter, PCHART_READING["timepoint"],
+                                  PCHART_READING["definition"])
+        withheld = pub.hidden(n_key) or pub.hidden(k_key)
+        pchart.append({"cohort_quarter": row.cohort_quarter,
+                       "n": SUPPRESSED if withheld else int(row.n),
+                       "responders": SUPPRESSED if withheld else int(row.responders)})
+    report.pchart, report.pchart_centre = _control_limits(
+        pd.DataFrame(pchart, columns=["cohort_quarter", "n", "responders"]))
+
+    opioids = report.opioids.astype(object)
+    keys = [(("opioids", "users"), ("opioids", "known")),
+            (_rate_keys("due", report.quarter, OPIOID_TIMEPOINT, "mme50")[1],
+             _rate_keys("due", report.quarter, OPIOID_TIMEPOINT, "mme50")[0]),
+            (_rate_keys("due", report.quarter, OPIOID_TIMEPOINT, "mme_stop")[1],
+             _rate_keys("due", report.quarter, OPIOID_TIMEPOINT, "mme_stop")[0]),
+            (("visits", "mme 50"), ("visits", "mme recorded")),
+            (("visits", "mme 90"), ("visits", "mme recorded"))]
+    report.opioids = _hide_measures(opioids, keys, pub)
+    keys = [(("visits", "benzo"), ("visits", "benzo recorded")),
+            (("visits", "both"), ("visits", "both recorded"))]
+    report.benzodiazepines = _hide_measures(report.benzodiazepines.astype(object), keys, pub)
+    safety_keys = [(("safety", "events", r.event),
+                    ("safety", "sessions") if r.category == "Adverse events"
+                    else ("safety", "recorded", r.event)) for r in report.safety.itertuples()]
+    report.safety = _hide_measures(report.safety.astype(object), safety_keys, pub,
+                                   count="events", rate="per_100")
+    report.disclosure = pub.tables
+
+
+def _hide_measures(frame: pd.DataFrame, keys, pub: _Publication, count: str = "count",
+                   rate: str = "rate") -> pd.DataFrame:
+    rows = []
+    for row, (k_key, n_key) in zip(frame.to_dict("records"), keys):
+        withheld = pub.hidden(k_key) or pub.hidden(n_key)
+        row[count] = SUPPRESSED if pub.hidden(k_key) else row[count]
+        row["n"] = SUPPRESSED if pub.hidden(n_key) else row["n"]
+        if withheld:
+            row[rate] = row["ci_low"] = row["ci_high"] = SUPPRESSED
+        rows.append(row)
+    return pd.DataFrame(rows, columns=frame.columns, dtype=object)
 
 
 # --------------------------------------------------------------------------
@@ -617,7 +885,7 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
                   "alone would put a cohort of that size (they narrow as cohorts grow); a "
                   "cohort outside them differs by more than chance would give. (A p-chart: "
                   f"limits at {PCHART_SIGMA:g} standard errors.)"
-                  + (f" Quarters with n < {privacy.MIN_CELL} are left out of the centre and "
+                  + (" Quarters whose counts are withheld are left out of the centre and "
                      "limits." if report.external else ""),
                   (Column("cohort_quarter", "Cohort quarter"),
                    Column("n", "n (ITT)", "n"),
@@ -658,6 +926,11 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
 
 # --------------------------------------------------------------------------
 # numbers for people
+
+
+def _missing(value) -> bool:
+    """No value: none, NaN, or withheld ("too few to report")."""
+    return (isinstance(value, str) and value == SUPPRESSED_TEXT) or formatting.missing(value)
 
 
 def _count_text(value) -> str:
@@ -702,6 +975,8 @@ def display_frame(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _cell_text(c: Column, row: pd.Series) -> str:
     value = row.get(c.name)
+    if isinstance(value, str) and value == SUPPRESSED_TEXT:
+        return SUPPRESSED_TEXT
     if c.kind == "timepoint":
         return outcomes.TIMEPOINT_LABELS.get(value, str(value))
     if c.kind == "definition":
@@ -960,7 +1235,7 @@ def render_html(report: QuarterlyReport) -> str:
         f"{synthetic_mark.HTML_STYLE if report.synthetic else ''}</style></head><body>",
         synthetic_mark.html_banner() if report.synthetic else "",
         f"<h1>{e(report.title)}<span class=\"badge{' external' if report.external else ''}\">"
-        f"{e(report.audience)}</span></h1>",
+        f"{e(report.audience.value)}</span></h1>",
         f"<p class=\"sub\">{e(report.period_text)} · data cutoff "
         f"{e(formatting.long_date(report.cutoff))} · {e(report.filters.describe())} · "
         f"fingerprint {e(report.fingerprint[:12])}</p>",
@@ -1066,12 +1341,11 @@ def render_xlsx(report: QuarterlyReport) -> bytes:
             widths.append(min(max(len(label) * 0.9, 8), 40))
         for i, row in enumerate(table.itertuples(index=False), start=header_row + 1):
             for j, (column, value) in enumerate(zip(spec.columns, row)):
-                if _missing(value):
-                    if column.kind == "n" and report.external:
-                        sheet.write_string(i, j, SUPPRESSED_TEXT, formats["suppressed"])
-                        widths[j] = max(widths[j], len(SUPPRESSED_TEXT))
-                    else:
-                        sheet.write_blank(i, j, None)
+                if isinstance(value, str) and value == SUPPRESSED_TEXT:
+                    sheet.write_string(i, j, SUPPRESSED_TEXT, formats["suppressed"])
+                    widths[j] = max(widths[j], len(SUPPRESSED_TEXT))
+                elif _missing(value):
+                    sheet.write_blank(i, j, None)
                 elif isinstance(value, str):
                     sheet.write_string(i, j, value, formats["text"])
                     widths[j] = min(max(widths[j], len(value) + 1), 60)
@@ -1135,7 +1409,7 @@ def render_pdf(report: QuarterlyReport) -> bytes:
     charts = {k: _png(fig) for k, fig in matplotlib_charts(report).items()}
     generated = dt.datetime.strptime(report.generated_at, "%Y-%m-%dT%H:%M:%SZ").replace(
         tzinfo=dt.UTC)
-    footer_text = (f"{report.title} · {report.audience} · data cutoff {_iso(report.cutoff)} · "
+    footer_text = (f"{report.title} · {report.audience.value} · data cutoff {_iso(report.cutoff)} · "
                    f"fingerprint {report.fingerprint[:12]}")
 
     class _PDF(FPDF):
@@ -1167,7 +1441,7 @@ def render_pdf(report: QuarterlyReport) -> bytes:
     pdf.cell(0, 10, report.title, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", size=10)
     pdf.set_text_color(80)
-    pdf.multi_cell(0, 5, f"{report.period_text} · audience: {report.audience} · data cutoff "
+    pdf.multi_cell(0, 5, f"{report.period_text} · audience: {report.audience.value} · data cutoff "
                          f"{formatting.long_date(report.cutoff)} · {report.filters.describe()}",
                    new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0)
@@ -1262,7 +1536,7 @@ MIME_TYPES = {"html": "text/html", "xlsx": "application/vnd.openxmlformats-offic
 
 
 def file_name(report: QuarterlyReport, fmt: str) -> str:
-    return f"quarterly_report_{report.quarter}_{report.audience}.{fmt}"
+    return f"quarterly_report_{report.quarter}_{report.audience.value}.{fmt}"
 
 
 def write(report: QuarterlyReport, out_dir: str | Path, formats=FORMATS) -> list[Path]:

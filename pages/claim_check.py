@@ -1,9 +1,12 @@
 """Claim check: does the data support the clinic's 70% claim, and what can
 marketing say instead?  (issue 5)
 
-Everything on this page may leave the clinic: groups under 11 patients are
-suppressed for every role.  The numbers and sentences come from
-``analysis.claim``; this page only reads its own inputs and draws.
+For marketing (the external audience) it is the whole program whatever the
+filters, with every count that could identify a few patients withheld; the
+clinical team and analysts see every count, small groups flagged.  The memo
+is always the external one.  The numbers and sentences come from
+``analysis.claim``, already safe for the reader; this page only reads its own
+inputs and draws.
 """
 
 from __future__ import annotations
@@ -18,18 +21,24 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from analysis import claim, memo, outcomes
+from analysis.audience import SMALL_CELL, SUPPRESSED, for_role
 from analysis.formatting import long_date
 from ui import auth, context, explain, safe, theme
 
 ctx = context.get()
+reader = for_role(ctx.role)
 
 st.title("Claim check")
 st.markdown(f"**The claim as published:** *“{claim.CLAIM_AS_PUBLISHED[0].upper()}"
             f"{claim.CLAIM_AS_PUBLISHED[1:]}”*")
-st.caption(f"Read literally: {claim.LITERAL_READING.describe()}. Change the reading below (the "
-           "outcome settings of the other pages do not apply here). Groups "
-           f"with fewer than {outcomes.SMALL_CELL} patients are hidden here for everyone, as in "
-           "anything shared outside the clinical team.")
+st.caption(f"Read literally: {claim.LITERAL_READING.describe()}. Change the reading below; the "
+           "sidebar's timepoint, definition and population do not apply on this page. "
+           + ("This is the external view: the whole program, whatever the filters, and no "
+              "count that could identify a few patients (“too few to report”)."
+              if reader.external else
+              f"Every count is shown here; readings and groups of fewer than {SMALL_CELL} "
+              "patients are flagged, and hidden in the memo and anything shared outside the "
+              "clinical team."))
 
 # --------------------------------------------------------------------------
 # the reading
@@ -65,7 +74,7 @@ with st.container(border=True):
         format_func={"itt": "ITT (default)", "completers": claim.OPTIMISTIC}.get,
         help="ITT counts a patient who reached the timepoint without a follow-up as not "
              "improved; completers-only leaves them out and overstates the program.")
-    default_period = _default_period()
+    default_period = None if reader.external else _default_period()
     filters = ctx.filters
     if default_period:
         period = second[1].date_input(
@@ -81,7 +90,7 @@ with st.container(border=True):
 
 target = round(target_percent / 100, 4)
 report = ctx.call(claim.claim_report, target, timepoint, definition, population, filters,
-                  include_completers)
+                  include_completers, reader)
 test = report.test
 
 # --------------------------------------------------------------------------
@@ -106,7 +115,7 @@ metrics[2].metric("At least (defensible)", report.at_least_text().removeprefix("
                        "(“at least …”), with 95% confidence.")
 explain.how_computed(
     f"{report.test_text} Reading: {report.reading.describe()}. Patients in view: "
-    f"{safe.text(filters.describe())}. Data cutoff {long_date(report.cutoff)}.",
+    f"{safe.text(report.filters.describe())}. Data cutoff {long_date(report.cutoff)}.",
     table=[{"Statistic": "95% CI (Wilson, two-sided)", "Value": report.ci_text()},
            {"Statistic": "One-sided 95% exact bounds", "Value": report.bounds_text()},
            {"Statistic": "p-value (one-sided)", "Value": report.p_text()},
@@ -158,15 +167,14 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
             zr, tr, cr = [], [], []
             for t in outcomes.TIMEPOINTS:
                 r = cells[(t, d, pop)]
-                state = claim.TOO_FEW if r.too_few else r.verdict
+                state = r.verdict if r.verdict in categories else claim.TOO_FEW
                 zr.append(categories.index(state))
                 label = r.rate_text if pop == "itt" or r.too_few else f"{r.rate_text}*"
-                if not r.too_few and r.n:
+                if r.rate_text not in (claim.TOO_FEW, "–"):
                     # the code's own markup (numbers only): kept by ui.safe
                     label = safe.Markup(f"{label}<br><sub>{r.at_least_text}</sub>")
                 tr.append(label)
-                cr.append([claim.VERDICT_LABELS[r.verdict],
-                           f"fewer than {outcomes.SMALL_CELL}" if r.too_few else f"{r.n:,}",
+                cr.append([claim.VERDICT_LABELS[r.verdict], r.patients_text,
                            r.rate_ci_text, r.bounds_text, r.population_label])
             z.append(zr)
             text.append(tr)
@@ -202,8 +210,12 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
 st.subheader("Every reading of the claim")
 st.caption(f"Responder rate against {claim.target_text(target)}, coloured by verdict, and under "
            "it the defensible figure (≥ the one-sided 95% exact lower bound, rounded down); the "
-           f"framed cell is the reading above. “{claim.TOO_FEW}”: fewer than "
-           f"{outcomes.SMALL_CELL} patients, no verdict. * completers only: optimistic, since "
+           "framed cell is the reading above. "
+           + (f"“{claim.TOO_FEW}”: too few patients or responders to report, no verdict. "
+              if reader.external else
+              f"Readings of fewer than {SMALL_CELL} patients are too few to tell outside the "
+              "clinical team. ")
+           + "* completers only: optimistic, since "
            "it leaves out patients who missed the follow-up. Hover a cell for n, the 95% CI "
            "and the test bounds.")
 st.plotly_chart(sensitivity_figure(report.sensitivity), width="stretch",
@@ -214,19 +226,24 @@ st.plotly_chart(sensitivity_figure(report.sensitivity), width="stretch",
 
 
 def breakdown_view(frame: pd.DataFrame, label: str) -> pd.DataFrame:
-    return pd.DataFrame({
+    view = pd.DataFrame({
         label: frame["group"],
         "Patients": frame["patients"],
         "Rate (95% CI)": frame["rate_text"],
         f"Against {claim.target_text(target)}": [
             "–" if v is None else claim.VERDICT_LABELS[v] for v in frame["verdict"]],
     })
+    if not reader.external:
+        view["Small group"] = ["too few to report outside" if f else "" for f in frame["too_few"]]
+    return view
 
 
 st.subheader("By condition and by site")
-st.caption(f"This reading ({report.reading.describe()}). “{claim.SUPPRESSED}”: fewer than "
-           f"{outcomes.SMALL_CELL} patients, or hidden as well so that a small group cannot be "
-           "worked out from the total.")
+st.caption(f"This reading ({report.reading.describe()}). "
+           + (f"“{SUPPRESSED}”: withheld, a count from 1 to {SMALL_CELL - 1} or one that would "
+              "let such a count be worked out from the others (completers-only readings are "
+              "not broken down)." if reader.external else
+              f"Groups of fewer than {SMALL_CELL} patients are flagged in the last column."))
 left, right = st.columns([3, 2])
 for column, frame, label in ((left, report.by_condition, "Condition"),
                              (right, report.by_site, "Site")):
@@ -252,7 +269,7 @@ if strongest:
             st.markdown("\n".join(f"{i}. {s.defensible}"
                                    for i, s in enumerate(strongest[LEAD:], LEAD + 1)))
 else:
-    st.markdown(f"No reading has {outcomes.SMALL_CELL} or more patients with a rate above 0: "
+    st.markdown(f"No reading has {SMALL_CELL} or more patients with a rate above 0: "
                 "no figure can be stated yet.")
 if supported:
     st.markdown(f"**At {claim.target_text(target)}**, the data support these sentences (ITT "
@@ -282,7 +299,7 @@ def _memo() -> claim.Memo:
 
 
 stem = memo.file_stem(report)
-what = f"claim memo: {report.reading.describe()}; {filters.describe()}"
+what = f"claim memo: {report.reading.describe()}; {report.filters.describe()}"
 buttons = st.columns([1.5, 1.5, 3])   # [1, 1, 4] cut "Memo (HT…" at 1280 px
 with buttons[0]:
     auth.download_button(ctx.source, "Memo (HTML)", lambda: memo.memo_html(_memo()),

@@ -3,7 +3,8 @@ tables and charts, download the same report as HTML, XLSX or PDF."""
 
 import streamlit as st
 
-from analysis import formatting, privacy, report
+from analysis import audience as audiences
+from analysis import formatting, report
 from ui import auth, context, quarters, safe, theme
 
 ctx = context.get()
@@ -11,18 +12,19 @@ st.title("Quarterly report")
 
 left, right = st.columns([1, 2])
 quarter = quarters.pick(ctx, left, "report_quarter")
-audience_labels = {"clinical": "Clinical team", "external": "External (small cells hidden)"}
-if ctx.external:
-    audience = "external"
-    right.radio("Audience", privacy.AUDIENCES, index=1, horizontal=True, disabled=True,
-                key="report_audience_forced", format_func=audience_labels.get,
-                help="Your role sees the external version only.")
+choices = [a.value for a in audiences.choices_for(ctx.role)]
+label = lambda value: audiences.parse(value).label
+if len(choices) == 1:
+    audience = audiences.parse(choices[0])
+    right.radio("Audience", choices, horizontal=True, disabled=True,
+                key="report_audience_forced", format_func=label,
+                help="Your role sees the external version only: the whole program, whatever "
+                     "the sidebar's filters.")
 else:
-    audience = right.radio(
-        "Audience", privacy.AUDIENCES, horizontal=True, key="report_audience",
-        format_func=audience_labels.get,
-        help="External: groups with n < 11 are 'too few to report' (complementary "
-             "suppression); nothing patient-level.")
+    audience = audiences.parse(right.radio(
+        "Audience", choices, horizontal=True, key="report_audience", format_func=label,
+        help="External: the whole program whatever the filters; no count from 1 to 10, nor one "
+             "that would reveal it, and no rate built on them; adverse events by category."))
 
 try:
     quarterly = ctx.call(report.build_report, quarter, audience, ctx.filters)
@@ -31,11 +33,14 @@ except report.NoDataError as error:
             "conditions or routes in the sidebar.", icon=":material/filter_alt_off:")
     st.stop()
 
+applies = ("the external report is the whole program: the sidebar's filters do not apply"
+           if quarterly.external else
+           "the report sets its own periods, so the sidebar's cohort range and outcome settings "
+           "do not apply (sites, conditions and routes do)")
 st.caption(
     f"{quarterly.period_text} · data cutoff {formatting.long_date(quarterly.cutoff)} · "
-    f"{safe.text(quarterly.filters.describe())} · fingerprint `{quarterly.fingerprint[:12]}` · the report "
-    "sets its own periods, so the sidebar's cohort range and outcome settings do not apply "
-    "(sites, conditions and routes do).")
+    f"{safe.text(quarterly.filters.describe())} · fingerprint `{quarterly.fingerprint[:12]}` · "
+    f"{applies}.")
 
 st.markdown("\n".join(f"- {line}" for line in quarterly.highlights()))
 
@@ -45,7 +50,7 @@ for column, fmt in zip(downloads, report.FORMATS):
         auth.download_button(
             ctx.source, f"Download {fmt.upper()}", lambda fmt=fmt: report.RENDERERS[fmt](quarterly),
             report.file_name(quarterly, fmt), report.MIME_TYPES[fmt],
-            what=f"quarterly report {quarterly.quarter} ({quarterly.audience}, {fmt})",
+            what=f"quarterly report {quarterly.quarter} ({quarterly.audience.value}, {fmt})",
             icon=":material/download:", key=f"report_download_{fmt}", width="stretch")
 
 charts = report.plotly_charts(quarterly)

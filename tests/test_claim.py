@@ -192,10 +192,12 @@ def assert_no_small_cells_in_table(header: list[str], rows: list[list[str]]) -> 
     for row in rows:
         for name, value in zip(header, row):
             if name in COUNT_COLUMNS and value not in (claim.SUPPRESSED, "–"):
-                assert int(value.replace(",", "")) >= SMALL_CELL, (header, row)
+                # SPEC §4: no count from 1 to 10 (a 0 hides nobody)
+                assert int(value.replace(",", "")) in (0,) \
+                    or int(value.replace(",", "")) >= SMALL_CELL, (header, row)
         for value in row:
             for number in counts_in_text(value):
-                assert number >= SMALL_CELL, (header, row)
+                assert number == 0 or number >= SMALL_CELL, (header, row)
 
 
 def assert_memo_html_safe(html_text: str) -> _Tables:
@@ -205,7 +207,7 @@ def assert_memo_html_safe(html_text: str) -> _Tables:
         header, *rows = table
         assert_no_small_cells_in_table(header, rows)
     for number in counts_in_text(" ".join(parsed.text)):
-        assert number >= SMALL_CELL
+        assert number == 0 or number >= SMALL_CELL
     assert "GEN0" not in html_text and "ANCHOR" not in html_text  # no patient ids
     return parsed
 
@@ -257,7 +259,9 @@ def test_program_with_8_patients_is_too_few_to_tell_and_shows_no_rate(tmp_path):
     assert report.at_least_text() == "–" and report.headline.defensible is None
     assert report.too_few
     assert report.rate_text() == claim.TOO_FEW and report.rate_only_text() == claim.TOO_FEW
-    assert report.n_text() == f"fewer than {SMALL_CELL}"
+    # a withheld n reads "too few to report" (issue 14: "fewer than 11" would tell a
+    # small count from a complement)
+    assert report.n_text() == claim.SUPPRESSED
     assert report.bounds_text() == "–" and report.p_text() == "–"
     assert report.headline.kind == "too few"
     assert "8" not in report.headline.text and "75%" not in report.verdict_text
@@ -352,12 +356,13 @@ def test_defensible_figure_for_every_reading(tmp_path):
 
 
 def test_completers_pass_but_itt_does_not(tmp_path):
-    spec = Program(responders=90, non_responders=10, missing=50)
+    # 12 non-responders (issue 14: with 10, "90 of 100" gives the 10 away and is withheld)
+    spec = Program(responders=90, non_responders=12, missing=50)
     snap = program_snapshot(tmp_path, spec)
     itt = claim.claim_report(snap)
     completers = claim.claim_report(snap, population="completers", include_completers=True)
-    assert (itt.test.n, itt.test.responders, itt.verdict) == (150, 90, "contradicted")
-    assert (completers.test.n, completers.verdict) == (100, "supported")
+    assert (itt.test.n, itt.test.responders, itt.verdict) == (152, 90, "contradicted")
+    assert (completers.test.n, completers.verdict) == (102, "supported")
     assert itt.excluded["missing_follow_up_counted_as_non_responder"] == 50
 
     gaps = [s for s in itt.statements if s.kind == "completers only"]
@@ -365,12 +370,12 @@ def test_completers_pass_but_itt_does_not(tmp_path):
     assert len(chosen) == 1
     first, last = period_of(spec)
     assert chosen[0].text == (
-        f"Completers-only passes but ITT does not: at three months, {wilson(90, 100)} of the 100 "
+        f"Completers-only passes but ITT does not: at three months, {wilson(90, 102)} of the 102 "
         f"patients who were taking opioids when treatment began and had a three-month follow-up "
         f"reported at least 30% less pain and cut their daily opioid dose by at least half, but "
-        f"of all 150 patients treated between {month_year(first)} and {month_year(last)} who "
+        f"of all 152 patients treated between {month_year(first)} and {month_year(last)} who "
         f"were taking opioids when treatment began and reached three months, counting the 50 "
-        f"who had no follow-up as not improved, {wilson(90, 150)} did. “Over 70% of patients "
+        f"who had no follow-up as not improved, {wilson(90, 152)} did. “Over 70% of patients "
         f"taking opioids report at least 30% less pain and cut their daily opioid dose by at "
         f"least half at three months” is not supported.")
     # ITT sentences only by default; completers ones only with their caveat
@@ -378,7 +383,7 @@ def test_completers_pass_but_itt_does_not(tmp_path):
     caveated = [s for s in completers.statements
                 if s.population == "completers" and s.kind == "supported"]
     assert caveated and all("Caveat: completers only" in s.text for s in caveated)
-    assert "counting them as not improved (ITT), the rate is " + wilson(90, 150) \
+    assert "counting them as not improved (ITT), the rate is " + wilson(90, 152) \
         in completers.headline.text
     assert "the 50 patients who reached three months without a follow-up" \
         in completers.headline.text
@@ -417,8 +422,11 @@ def test_small_groups_are_suppressed_with_their_complement(tmp_path):
     for frame in (report.by_condition, report.by_site):
         shown = frame[~frame.suppressed]
         assert (shown.n >= SMALL_CELL).all()
-        assert frame[frame.suppressed][["n", "rate", "ci_low", "ci_high"]].isna().all().all()
-        assert (frame[frame.suppressed].patients == claim.SUPPRESSED).all()
+        withheld = frame[frame.suppressed]
+        assert withheld[["rate", "ci_low", "ci_high"]].isna().all().all()
+        assert (withheld.rate_text == claim.SUPPRESSED).all()
+        # a withheld group's n may stay when it gives nothing away (issue 14)
+        assert all(p == claim.SUPPRESSED or int(p) >= SMALL_CELL for p in withheld.patients)
 
 
 def test_report_agrees_with_the_engine(demo_snapshot):
@@ -430,19 +438,22 @@ def test_report_agrees_with_the_engine(demo_snapshot):
         grid = report.sensitivity.set_index(["timepoint", "definition", "population"])
         for cell in check.sensitivity:
             row = grid.loc[(cell.timepoint, cell.definition, cell.population)]
-            assert row.verdict == cell.verdict
-            if cell.n >= SMALL_CELL:
+            # issue 14: a reading whose n or responders are withheld is too few to tell
+            if row.too_few:
+                assert row.verdict == claim.TOO_FEW and row.rate_text == claim.TOO_FEW
+                assert pd.isna(row.n) or row.n >= SMALL_CELL
+            else:
+                assert row.verdict == cell.verdict
                 assert (row.n, row.rate) == (cell.n, cell.rate)
-            elif cell.n > 0:
-                assert row.rate_text == claim.TOO_FEW and pd.isna(row.n)
 
 
 def test_demo_report_shows_no_group_under_11(demo_snapshot):
     report = claim.claim_report(demo_snapshot, population="completers", include_completers=True)
     for frame in (report.by_condition, report.by_site):
-        assert frame[~frame.suppressed].n.min() >= SMALL_CELL
-    assert (report.flow[~report.flow.suppressed].patients >= SMALL_CELL).all()
-    shown = report.sensitivity[~report.sensitivity.too_few & (report.sensitivity.n > 0)]
+        # (completers-only readings are not broken down for outsiders: all withheld)
+        assert all(n >= SMALL_CELL for n in frame[~frame.suppressed].n)
+    assert all(v == 0 or v >= SMALL_CELL for v in report.flow[~report.flow.suppressed].patients)
+    shown = report.sensitivity[report.sensitivity.n.notna() & (report.sensitivity.n > 0)]
     assert shown.n.min() >= SMALL_CELL
     for s in report.statements:
         assert all(n >= SMALL_CELL for n in counts_in_text(s.text)), s.text

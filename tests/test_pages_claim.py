@@ -10,7 +10,8 @@ import re
 import pytest
 
 from analysis import claim, cli, store
-from analysis.outcomes import SMALL_CELL, Filters
+from analysis.audience import SMALL_CELL, SUPPRESSED, Audience
+from analysis.outcomes import Filters
 from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, frame_with, run_page
 from tests.test_claim import (Program, assert_no_small_cells_in_table, build_program,
                               counts_in_text)
@@ -91,7 +92,7 @@ def assert_no_small_cells_on_page(app) -> None:
     for text in texts:
         assert all(n >= SMALL_CELL for n in counts_in_text(text)), text
     n = metric(app, "Patients counted (n)")
-    assert n in ("0", f"fewer than {SMALL_CELL}") or int(n.replace(",", "")) >= SMALL_CELL
+    assert n in ("0", claim.SUPPRESSED) or int(n.replace(",", "")) >= SMALL_CELL
     charts = app.get("plotly_chart")
     assert charts, "the sensitivity grid is drawn"
     spec = json.loads(charts[0].proto.spec)
@@ -104,9 +105,9 @@ def assert_no_small_cells_on_page(app) -> None:
                 # the cell's rate over its defensible figure, as markup Plotly
                 # draws (it was escaped and shown as "<br><sub>" text)
                 assert "&lt;" not in text
-                if patients not in (f"fewer than {SMALL_CELL}", "0"):
+                if patients != "0" and text != claim.TOO_FEW:
                     assert re.fullmatch(r"[^<]+<br><sub>≥[^<]+</sub>", text), text
-                if patients == f"fewer than {SMALL_CELL}":
+                if patients == claim.SUPPRESSED:   # a withheld n: the reading is too few
                     assert text == claim.TOO_FEW and custom[2] == claim.TOO_FEW
                 else:
                     assert int(patients.replace(",", "")) in (0,) or \
@@ -114,30 +115,46 @@ def assert_no_small_cells_on_page(app) -> None:
 
 
 def test_demo_page_matches_the_engine_and_the_cli(app_db, capsys):
+    """The clinical team sees every count (internal audience, issue 14): the
+    page is the engine's and the CLI's, small groups flagged."""
     app = run_page(PAGE)
     assert_no_errors(app)
     snap = store.snapshot(app_db)
-    report = claim.claim_report(snap)
+    report = claim.claim_report(snap, audience=Audience.CLINICAL)
     assert_matches_report(app, report)
     assert shown_verdict(app) == claim.VERDICT_LABELS[cli_claim(app_db, capsys)["verdict"]]
-    assert_no_small_cells_on_page(app)
-    # the breakdown tables show the suppressed groups as such
     conditions = frame_with(app, "Against 70%")
-    assert list(conditions.columns) == ["Condition", "Patients", "Rate (95% CI)", "Against 70%"]
+    assert list(conditions.columns) == ["Condition", "Patients", "Rate (95% CI)", "Against 70%",
+                                        "Small group"]
     assert conditions["Patients"].tolist() == report.by_condition["patients"].tolist()
+    assert SUPPRESSED not in conditions["Patients"].tolist()
     assert [b.label for b in app.get("download_button")] == ["Memo (HTML)", "Memo (PDF)"]
 
 
+def test_demo_page_for_marketing_is_the_external_report(app_db, capsys):
+    app = run_page(PAGE, role="marketing")
+    assert_no_errors(app)
+    report = claim.claim_report(store.snapshot(app_db), audience=Audience.EXTERNAL)
+    assert_matches_report(app, report)
+    assert_no_small_cells_on_page(app)
+    # the breakdown tables show the withheld groups as such
+    conditions = frame_with(app, "Against 70%")
+    assert list(conditions.columns) == ["Condition", "Patients", "Rate (95% CI)", "Against 70%"]
+    assert conditions["Patients"].tolist() == report.by_condition["patients"].tolist()
+
+
 def test_marketing_view_with_sidebar_filters_and_other_readings(app_db, capsys):
-    """The sidebar's sites apply, its definition does not; changing the
-    page's own reading changes the verdict exactly as the CLI's."""
+    """Issue 14: for marketing the sidebar's filters do not apply (the whole
+    program, so two filter states cannot be differenced); changing the page's
+    own reading changes the reading exactly as the external report's."""
     app = run_page(PAGE, NON_DEFAULT_QUERY, role="marketing")
     assert_no_errors(app)
     sites = ("Denver", "Boulder")
     snap = store.snapshot(app_db)
     report = claim.claim_report(snap, filters=Filters(sites=tuple(sorted(sites))))
-    expected = cli_claim(app_db, capsys, "--site", "Denver", "--site", "Boulder")
-    assert (report.test.n, report.verdict) == (expected["n"], expected["verdict"])
+    assert report.filters == Filters()
+    expected = cli_claim(app_db, capsys)
+    assert report.test.n == expected["n"]
     assert_matches_report(app, report)
     assert_no_small_cells_on_page(app)
 
@@ -150,10 +167,9 @@ def test_marketing_view_with_sidebar_filters_and_other_readings(app_db, capsys):
     assert_no_errors(app)
     report = claim.claim_report(snap, 0.6, "6m", "pain2pt", "completers",
                                 Filters(sites=tuple(sorted(sites))), include_completers=True)
-    expected = cli_claim(app_db, capsys, "--site", "Denver", "--site", "Boulder",
-                         "--timepoint", "6m", "--definition", "pain2pt",
+    expected = cli_claim(app_db, capsys, "--timepoint", "6m", "--definition", "pain2pt",
                          "--population", "completers", "--target", "0.6")
-    assert claim.VERDICT_LABELS[expected["verdict"]] == shown_verdict(app)
+    assert report.verdict in (expected["verdict"], claim.TOO_FEW)
     assert_matches_report(app, report)
     assert any("optimistic (completers only)" in w.value for w in app.warning)
     assert_no_small_cells_on_page(app)
@@ -169,8 +185,9 @@ def program_app(tmp_path, monkeypatch):
 
 
 def test_page_says_when_completers_pass_but_itt_does_not(program_app, capsys):
-    path = program_app(Program(responders=90, non_responders=10, missing=50))
-    app = run_page(PAGE)
+    # 12 non-responders: with 10, "90 of 100" would give them away (issue 14)
+    path = program_app(Program(responders=90, non_responders=12, missing=50))
+    app = run_page(PAGE, role="marketing")
     assert_no_errors(app)
     assert shown_verdict(app) == "Contradicted"
     assert cli_claim(path, capsys)["verdict"] == "contradicted"
@@ -189,7 +206,7 @@ def test_page_on_a_supported_program_and_its_target(program_app, capsys):
     path = program_app(Program(responders=135, non_responders=15))
     app = run_page(PAGE)
     assert_no_errors(app)
-    report = claim.claim_report(store.snapshot(path))
+    report = claim.claim_report(store.snapshot(path), audience=Audience.CLINICAL)
     assert shown_verdict(app) == "Supported" == claim.VERDICT_LABELS[
         cli_claim(path, capsys)["verdict"]]
     assert_matches_report(app, report)
@@ -199,7 +216,8 @@ def test_page_on_a_supported_program_and_its_target(program_app, capsys):
     app.run()
     assert shown_verdict(app) == "Contradicted" == claim.VERDICT_LABELS[
         cli_claim(path, capsys, "--target", "0.95")["verdict"]]
-    assert_matches_report(app, claim.claim_report(store.snapshot(path), 0.95))
+    assert_matches_report(app, claim.claim_report(store.snapshot(path), 0.95,
+                                                  audience=Audience.CLINICAL))
 
 
 def test_page_on_8_patients_is_too_few_to_tell_and_shows_no_count(program_app, capsys):
@@ -211,7 +229,7 @@ def test_page_on_8_patients_is_too_few_to_tell_and_shows_no_count(program_app, c
     assert shown_verdict(app) == "Too few to tell"
     assert cli_claim(path, capsys)["verdict"] == "inconclusive"
     assert metric(app, "Responder rate") == claim.TOO_FEW
-    assert metric(app, "Patients counted (n)") == f"fewer than {SMALL_CELL}"
+    assert metric(app, "Patients counted (n)") == SUPPRESSED
     assert_matches_report(app, claim.claim_report(store.snapshot(path)))
     assert_no_small_cells_on_page(app)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from analysis import privacy, report, store
+from analysis.audience import SMALL_CELL, SUPPRESSED
+from analysis import report, store
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from tests.conftest import NON_DEFAULT_QUERY, ROOT, assert_no_errors, run_page
@@ -52,8 +53,10 @@ def test_page_switches_quarter_and_audience(app_db):
     activity = tables(app)[0]
     for column in ("New patients", "Patients treated", "Infusion visits", "Boosters"):
         for text in activity[column]:
-            assert text == privacy.SUPPRESSED or int(text.replace(",", "")) >= privacy.MIN_CELL
-    assert any(privacy.SUPPRESSED in str(v) for t in tables(app) for v in t.to_numpy().ravel())
+            # SPEC §4: no count from 1 to 10 (a 0 hides nobody)
+            assert text == SUPPRESSED or int(text.replace(",", "")) in (0,) \
+                or int(text.replace(",", "")) >= SMALL_CELL
+    assert any(SUPPRESSED in str(v) for t in tables(app) for v in t.to_numpy().ravel())
 
 
 def test_page_with_non_default_filters(app_db):
@@ -84,7 +87,7 @@ def test_marketing_gets_the_external_report_only(demo_db):
     for spec, frame in report.build_report(snap, app.selectbox(key="report_quarter").value,
                                            "external").tables():
         for column in (c for c in spec.columns if c.kind == "n"):
-            assert all(v is None or v >= privacy.MIN_CELL for v in frame[column.name])
+            assert all(v in (None, 0, SUPPRESSED) or v >= SMALL_CELL for v in frame[column.name])
 
 
 def test_a_quarter_without_visits_for_the_filters_is_a_message(demo_db):
