@@ -34,7 +34,7 @@ DEFINITION_LABELS = {
 }
 POPULATIONS = ("itt", "completers")
 CI_METHODS = ("wilson", "exact")
-SMALL_CELL = 11  # groups with n < 11 are "too few to report"
+from analysis.audience import SMALL_CELL  # noqa: E402 - the one threshold (groups with n < 11 are "too few to report")
 # A chart point (a week's median, a month's share, a survival curve's tail) is
 # drawn only from at least this many patients: from fewer it is noise (the
 # share of a month with two patients jumps from 0% to 100%), and for people

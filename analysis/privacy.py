@@ -1,62 +1,66 @@
-"""Small-cell suppression: the one place that decides what may leave the clinic.
+"""What may leave the clinic: small-cell suppression of one table, and
+spreadsheet-safe exports.
 
-SPEC §4: groups with n < 11 are "too few to report" and suppressed in every
-view and export meant for people outside the clinical team.  Suppression is
-complementary: when exactly one cell of a set is hidden, the next smallest
-is hidden too, so the hidden one cannot be recovered from the total.
+The small-cell rule is SPEC §4's, with one threshold
+(:data:`analysis.audience.SMALL_CELL`) and one algorithm
+(:class:`analysis.disclosure.Tables`): every count from 1 to 10 is withheld,
+and further cells until every hidden cell and every sum of hidden cells in
+a set is 0 or at least 11 (the old rule added a complement only when
+exactly one cell was hidden, so two hidden cells of 3 and 4 were the total
+minus the shown ones: 7).  :func:`suppress` applies it to one table's sets
+of rows; an external publication of several linked tables (the quarterly
+report, the claim check and memo) registers all its counts in one
+:class:`~analysis.disclosure.Tables` instead.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-MIN_CELL = 11
-SUPPRESSED = "too few to report"
-AUDIENCES = ("clinical", "external")
+from analysis import disclosure
+from analysis.audience import SMALL_CELL, SUPPRESSED  # noqa: F401 - SUPPRESSED: pages' text
 
 
 def suppress(frame: pd.DataFrame, n_column: str = "n", value_columns: list[str] | None = None,
              group_columns: list[str] | None = None, total_label: str | None = None,
-             label_column: str | None = None, min_n: int = MIN_CELL) -> pd.DataFrame:
+             label_column: str | None = None) -> pd.DataFrame:
     """Blank the values of small cells (and their complements) for outsiders.
 
     ``value_columns`` are blanked (set to None) where suppressed; ``n_column``
     itself is blanked too.  ``group_columns`` defines the sets within which
-    complementary suppression applies (e.g. one timepoint × definition).  A
-    row whose ``label_column`` equals ``total_label`` is a total: it is never
-    used as a complement but counts as the one that would reveal a lone
-    hidden cell.  Adds a boolean ``suppressed`` column.
+    complementary suppression applies (e.g. one timepoint × definition); each
+    set adds up to its total: the row whose ``label_column`` equals
+    ``total_label``, else a total the reader is assumed to know.  Groups of 0
+    (no rate) are marked suppressed too.  Adds a boolean ``suppressed`` column.
     """
     out = frame.copy()
     if out.empty:
         out["suppressed"] = pd.Series(dtype=bool)
         return out
     value_columns = [c for c in (value_columns or []) if c in out.columns]
-    out["suppressed"] = out[n_column].fillna(0).astype(int) < min_n
+    counts = out[n_column].fillna(0).astype(int)
+    hidden = counts < SMALL_CELL
     sets = out.groupby(group_columns, dropna=False, sort=False).groups.values() \
         if group_columns else [out.index]
     for index in sets:
-        part = out.loc[index]
-        members = part if not (total_label and label_column) else \
-            part[part[label_column] != total_label]
-        has_total = bool(total_label and label_column and (part[label_column] == total_label).any())
-        hidden = members[members["suppressed"]]
-        visible = members[~members["suppressed"]]
-        # One hidden cell beside a total (or beside all the others) can be
-        # worked out by subtraction: hide the smallest visible one as well.
-        if len(hidden) == 1 and len(visible) >= 1 and (has_total or len(members) > 1):
-            if hidden[n_column].fillna(0).sum() > 0 or has_total:
-                smallest = visible[n_column].astype(float).idxmin()
-                out.loc[smallest, "suppressed"] = True
+        tables = disclosure.Tables()
+        totals = [i for i in index if total_label and label_column
+                  and out.at[i, label_column] == total_label]
+        members = [i for i in index if i not in totals]
+        for i in index:
+            tables.cell(i, counts[i])
+        for total in totals:
+            if counts[total] == sum(counts[m] for m in members):
+                tables.add_sum(total, members)
+        if not totals and len(members) > 1:
+            tables.cell("total", sum(counts[m] for m in members))
+            tables.add_sum("total", members)
+        for i in index:
+            hidden[i] = bool(hidden[i]) or tables.hidden(i)
+    out["suppressed"] = hidden
     for column in value_columns + [n_column]:
         out[column] = out[column].astype(object).where(~out["suppressed"], None)
     return out
-
-
-def is_external(audience: str) -> bool:
-    if audience not in AUDIENCES:
-        raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}")
-    return audience == "external"
 
 
 SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

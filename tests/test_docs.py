@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from analysis import claim, opioids, outcomes, privacy, program, report, store
+from analysis import audience, claim, opioids, outcomes, privacy, program, report, store
 from tests.test_outcomes import build_db, clock, outcome, treated, visit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,7 +174,7 @@ def test_the_responder_bars_hold_at_their_edges(edges, definition):
 def test_the_settings_are_the_codes_settings():
     glance = _glance()
     checks = {
-        "Too few to report": lambda v: _number(v, r"(\d+) patients") == privacy.MIN_CELL
+        "Too few to report": lambda v: _number(v, r"(\d+) patients") == audience.SMALL_CELL
         == outcomes.SMALL_CELL,
         "Claim target": lambda v: _number(v, r"(\d+)%") / 100 == claim.DEFAULT_TARGET,
         "Confidence level": lambda v: _number(v, r"(\d+)%") / 100 == report.CONFIDENCE,

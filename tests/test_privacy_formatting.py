@@ -30,13 +30,21 @@ def test_one_hidden_cell_beside_a_total_hides_the_next_smallest():
     assert total - visible == 24  # two cells share it: 4 + 20 cannot be split
 
 
-def test_two_hidden_cells_need_no_complement_and_sets_are_separate():
+def test_two_hidden_cells_adding_up_to_under_11_get_a_complement_and_sets_are_separate():
+    # Issue 14: the old rule left 3 and 5 hidden beside a total of 48 and a
+    # shown 40, so 48 - 40 = 8 gave their sum away; now 40 is hidden too.
     frame = pd.concat([_table([3, 5, 40]).assign(tp="3m"), _table([40, 50, 60]).assign(tp="6m")],
                       ignore_index=True)
     out = privacy.suppress(frame, value_columns=["rate"], group_columns=["tp"],
                            total_label="All", label_column="group")
-    assert set(out.loc[out.suppressed & (out.tp == "3m"), "group"]) == {"g0", "g1"}
+    assert set(out.loc[out.suppressed & (out.tp == "3m"), "group"]) == {"g0", "g1", "g2"}
     assert not out.loc[out.tp == "6m", "suppressed"].any()
+
+
+def test_hidden_cells_adding_up_to_11_or_more_need_no_complement():
+    out = privacy.suppress(_table([5, 7, 40]), value_columns=["rate"],
+                           total_label="All", label_column="group")
+    assert set(out.loc[out.suppressed, "group"]) == {"g0", "g1"}
 
 
 def test_empty_frame():
