@@ -498,31 +498,14 @@ def _safety(snap, start, end, filters, free_text: bool = True) -> pd.DataFrame:
         columns=["category", "event", "events", "n", "per_100", "ci_low", "ci_high"])
 
 
-#: SPEC §2's controlled adverse-event categories, with the words that place
-#: a text in one.  A stand-in until the clinic's own table
-#: (data/adverse_event_categories.csv, issue 14) is read by analysis.safety;
-#: unknown text is "other", so no text as written ever leaves the clinic.
-AE_CATEGORIES = {
-    "nausea": ("nausea", "nauseous"),
-    "vomiting": ("vomit", "emesis"),
-    "dissociation or emergence reaction": ("dissociat", "emergence", "hallucinat", "agitat"),
-    "hypertension": ("hypertens", "blood pressure", "high bp"),
-    "headache": ("headache", "migraine"),
-    "dizziness": ("dizz", "vertigo", "lightheaded"),
-    "sedation": ("sedat", "drows", "somnolen"),
-}
 OTHER_EVENT = "other"
 
 
-def adverse_event_category(text: str) -> str:
-    """The controlled category of one adverse event as written."""
-    if getattr(safety, "adverse_event_category", None) is not None:
-        return safety.adverse_event_category(text)
-    folded = " ".join(str(text).lower().split())
-    for category, words_ in AE_CATEGORIES.items():
-        if any(w in folded for w in words_):
-            return category
-    return OTHER_EVENT
+def adverse_event_category(text: str, db_path=None) -> str:
+    """The controlled category of one adverse event as written (the
+    clinic's table, analysis.adverse_events; unknown text is "other")."""
+    from analysis import adverse_events
+    return adverse_events.category(text, db_path)
 
 
 def _category_rates(snap, start, end, filters, summary) -> list[tuple[str, "safety.SafetyRate"]]:
@@ -531,7 +514,7 @@ def _category_rates(snap, start, end, filters, summary) -> list[tuple[str, "safe
     sessions = safety.infusions(snap, filters, start, end)
     counts: dict[str, int] = {}
     for events in sessions["adverse_events"]:
-        for category in {adverse_event_category(e) for e in events}:
+        for category in {adverse_event_category(e, snap.db_path) for e in events}:
             counts[category] = counts.get(category, 0) + 1
     n = summary.rate("any_adverse_event").n
     out = []
