@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.special
 import scipy.stats
 
-from analysis import db, stats
+from analysis import audience, db, stats
 from analysis.formatting import count
 from analysis.store import Snapshot
 
@@ -524,6 +524,18 @@ class Scope:
                 f"view: the {count(self.visits)} visits of the {count(self.patients)} treated "
                 f"patients (the status line's count) and {count(untreated)} visits of "
                 f"{count(self.all_patients - self.patients)} patients never treated")
+
+
+def in_view_text(snap: Snapshot, filters: Filters = Filters(),
+                 reader: "audience.Audience" = audience.Audience.CLINICAL) -> str:
+    """What the status line says is in view, made safe for ``reader``: the
+    treated patients and visits matching the filters for the clinical team
+    and analysts; for the external audience no count at all, only that the
+    view is the whole program's fixed tables (a count of 1-10, or a difference
+    between two views, would give a patient away; SPEC §4)."""
+    if reader.external:
+        return (f"whole program: fixed tables, no count under {audience.SMALL_CELL} shown")
+    return f"{scope(snap, filters).text()} in view ({filters.describe()})"
 
 
 def scope(snap: Snapshot, filters: Filters = Filters()) -> Scope:

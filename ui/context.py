@@ -22,7 +22,7 @@ try:  # Streamlit internals; without them the fallback link still works
 except ImportError:  # pragma: no cover
     PagesManager = None
 
-from analysis import outcomes, store
+from analysis import audience, outcomes, store
 from analysis.formatting import long_date
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
@@ -62,9 +62,15 @@ class PageContext:
                             tuple(sorted(kwargs.items())))
 
     @property
+    def audience(self) -> audience.Audience:
+        """Who this view is for: the one policy (analysis.audience) decides it
+        from the role, and every builder takes it."""
+        return audience.for_role(self.role)
+
+    @property
     def external(self) -> bool:
         """Views for people outside the clinical team suppress small cells."""
-        return self.role == "marketing"
+        return self.audience.external
 
     @property
     def setting_text(self) -> str:
@@ -255,8 +261,10 @@ def _widget(name: str, chosen_value) -> dict:
 def sidebar(source: DataSource, snap: store.Snapshot, role: str = "clinical",
             user: str | None = None, page: pages.PageSpec | None = None) -> PageContext:
     """Draw the shared controls that act on ``page`` and return the context
-    every page reads."""
-    controls = page.controls_for(role) if page is not None else pages.ALL_CONTROLS
+    every page reads.  The external audience gets none: it sees fixed tables
+    over the whole program at the default settings, never an ad-hoc filter
+    (two filter states could differ by one patient; SPEC §4)."""
+    controls = pages.controls_for(page, audience.for_role(role))
     options = _cached_call(snap, (str(source.path), snap.version), outcomes.filter_options,
                            "analysis.outcomes.filter_options", (), ())
     state = st.session_state
@@ -267,6 +275,8 @@ def sidebar(source: DataSource, snap: store.Snapshot, role: str = "clinical",
             else chosen.valid(options)
         state[SEEDED_KEY] = seed_key
     chosen = chosen.valid(options)
+    if audience.for_role(role).external:
+        chosen = Chosen()   # the fixed tables: not the URL's, not another session's
     bar = st.sidebar
     quarters = options.quarters or ["–"]
 
@@ -342,9 +352,9 @@ def _write_url(chosen: Chosen) -> None:
 
 def status_line(context: PageContext) -> None:
     """The line on every page: cutoff, what is in view, the active definition."""
-    scope = context.call(outcomes.scope, context.filters)
+    cutoff = context.call(outcomes.cutoff)
+    in_view = context.call(outcomes.in_view_text, context.filters, context.audience)
     setting = context.setting_text
     st.caption(
-        f"**{safe.text(context.source.label)}** · data cutoff {long_date(scope.cutoff)} · "
-        f"{scope.text()} in view ({safe.text(context.filters.describe())})"
-        + (f" · {setting}" if setting else ""))
+        f"**{safe.text(context.source.label)}** · data cutoff {long_date(cutoff)} · "
+        f"{safe.text(in_view)}" + (f" · {setting}" if setting else ""))

@@ -28,15 +28,6 @@ class PageSpec:
     roles: tuple[str, ...]
     default: bool = False
     controls: frozenset = ALL_CONTROLS
-    #: The controls that act for a reader outside the clinical team, where
-    #: they differ (the page shows that audience a fixed table).
-    external_controls: frozenset | None = None
-
-    def controls_for(self, role: str) -> frozenset:
-        from analysis import audience
-        if self.external_controls is not None and audience.for_role(role).external:
-            return self.external_controls
-        return self.controls
 
 
 ALL = ROLES
@@ -74,14 +65,23 @@ PAGES = (
     PageSpec("pages/quarterly_report.py", "Quarterly report", ":material/summarize:", "Reporting",
              ALL, controls=frozenset({"patients"})),
     # After the reports: marketing lands on Claim check, and sees the fixed sites table here.
-    # Marketing gets one fixed whole-program table: only the outcome settings act.
     PageSpec("pages/site_comparison.py", "Sites & providers", ":material/scatter_plot:",
-             "Reporting", ALL, external_controls=ALL_CONTROLS - PATIENTS),
+             "Reporting", ALL),
     PageSpec("pages/data.py", "Data", ":material/upload_file:", "Data", AGGREGATE,
              controls=PATIENTS),
     PageSpec("pages/audit.py", "Audit log", ":material/policy:", "Data", ("clinical",),
              controls=frozenset()),
 )
+
+
+def controls_for(page: PageSpec | None, reader) -> frozenset:
+    """The shared controls drawn on ``page`` for ``reader`` (an
+    :class:`analysis.audience.Audience`): the page's own, or none at all for
+    the external audience, which sees fixed tables only (whole program; by
+    condition, site or quarter), never a filter that changes a count."""
+    if reader.external:
+        return frozenset()
+    return page.controls if page is not None else ALL_CONTROLS
 
 
 def pages_for(role: str) -> list[PageSpec]:
