@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis import stats
-from analysis.outcomes import MIN_PATIENTS_PER_POINT, SMALL_CELL, Filters, cutoff
+from analysis.audience import Audience
+from analysis.outcomes import (MIN_PATIENTS_PER_POINT, SMALL_CELL, Filters, cutoff,
+                               internal_only)
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -134,9 +136,13 @@ def _curve(group: str, frame: pd.DataFrame) -> Curve:
 
 
 def durability(snap: Snapshot, curve: str = "booster",
-               filters: Filters = Filters()) -> Durability:
-    """One Kaplan–Meier curve pooled and by condition, with who is left out."""
+               filters: Filters = Filters(),
+               audience: Audience = Audience.CLINICAL) -> Durability:
+    """One Kaplan–Meier curve pooled and by condition, with who is left out.
+    Internal readers only (groups under 11 flagged ``too_few``, each curve
+    drawn while 11 or more are followed: :func:`drawn_until`)."""
     _check(curve)
+    internal_only(audience, "Durability")
     if curve == "booster":
         frame = booster_durations(snap, filters)
         excluded = {"treated": int(len(frame))}

@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import stats
+from analysis import charts, stats
+from analysis.audience import Audience
 from analysis.formatting import count, percent
-from analysis.outcomes import (POPULATIONS, SMALL_CELL, TIMEPOINTS, Filters, GroupRate,
-                               check_setting, cutoff, intervals, optional_float)
+from analysis.outcomes import (POPULATIONS, SMALL_CELL, TIMEPOINT_LABELS, TIMEPOINTS, Filters,
+                               GroupRate, check_setting, cutoff, internal_only, intervals,
+                               optional_float)
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -127,10 +129,13 @@ class MoodRates:
 
 
 def mood_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
-               filters: Filters = Filters(), ci: str = "wilson") -> MoodRates:
+               filters: Filters = Filters(), ci: str = "wilson",
+               audience: Audience = Audience.CLINICAL) -> MoodRates:
     """The three mood measures at one timepoint, overall and by condition,
-    with who was left out and why."""
+    with who was left out and why.  Internal readers only: a group under 11
+    is flagged ``too_few``, not hidden."""
     check_setting(timepoint, population=population, ci=ci)
+    internal_only(audience, "Depression and PTSD rates")
     grid = mood_grid(snap, filters, ci)
     excluded = run_query(snap, "mood_exclusions", filters,
                          {"timepoint": timepoint}).set_index("measure")
@@ -230,12 +235,48 @@ def pain_mood_pairs(snap: Snapshot, timepoint: str = "3m",
     return pairs
 
 
+def mood_chart(snap: Snapshot, population: str = "itt", filters: Filters = Filters(),
+               ci: str = "wilson", audience: Audience = Audience.CLINICAL) -> charts.Chart:
+    """The three measures over every timepoint (all conditions in view), as a
+    page draws them: one row per measure and timepoint with rate, ci_low,
+    ci_high, responders, n and ``drawn``; a point from fewer than 11
+    patients has ``drawn`` False and no rate or interval, and is named in
+    ``not_drawn``."""
+    check_setting(population=population, ci=ci)
+    internal_only(audience, "Mood outcomes over time")
+    grid = mood_grid(snap, filters, ci)
+    overall = grid[(grid.group == "All") & (grid.population == population)]
+    rows, missing = [], []
+    for measure in MEASURES:
+        part = overall[overall.measure == measure].set_index("timepoint").reindex(TIMEPOINTS)
+        for timepoint, r in part.iterrows():
+            n = 0 if r["n"] != r["n"] else int(r["n"])
+            drawn = charts.enough(n)
+            if n and not drawn:
+                missing.append(f"{MEASURE_SHORT[measure]} at {TIMEPOINT_LABELS[timepoint]}")
+            rows.append({"measure": measure, "timepoint": timepoint, "n": n,
+                         "responders": 0 if r["responders"] != r["responders"]
+                         else int(r["responders"]),
+                         "rate": optional_float(r["rate"]) if drawn else None,
+                         "ci_low": optional_float(r["ci_low"]) if drawn else None,
+                         "ci_high": optional_float(r["ci_high"]) if drawn else None,
+                         "drawn": drawn})
+    points = pd.DataFrame(rows, columns=["measure", "timepoint", "n", "responders", "rate",
+                                         "ci_low", "ci_high", "drawn"])
+    if not points["drawn"].any():
+        return charts.Chart(points, nothing=charts.nothing_text("Mood outcomes over time"))
+    return charts.Chart(points, charts.not_drawn_text(missing))
+
+
 def pain_mood_table(snap: Snapshot, timepoint: str = "3m",
-                    filters: Filters = Filters()) -> PainMoodTable:
+                    filters: Filters = Filters(),
+                    audience: Audience = Audience.CLINICAL) -> PainMoodTable:
     """How pain response (pain30) and depression response (PHQ-9) go together
     among patients with both follow-ups observed: the 2×2 table and the odds
     ratio of PHQ-9 response for pain responders against pain non-responders
-    (Woolf CI, Fisher p)."""
+    (Woolf CI, Fisher p).  Internal readers only (a cell of the table is
+    often under 11)."""
+    internal_only(audience, "Pain and depression together")
     pairs = pain_mood_pairs(snap, timepoint, filters)
     pain, mood = pairs["pain_responder"], pairs["mood_responder"]
     a = int((pain & mood).sum())

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import outcomes, stats
-from analysis.outcomes import TIMEPOINTS, Filters
+from analysis import charts, outcomes, stats
+from analysis.audience import SUPPRESSED, Audience, too_few
+from analysis.outcomes import TIMEPOINTS, Filters, internal_only
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -176,11 +177,105 @@ def benzodiazepine_by_month(snap: Snapshot, filters: Filters = Filters()) -> pd.
 # outcomes at a timepoint
 
 
+def mme_week_chart(snap: Snapshot, filters: Filters = Filters(),
+                   audience: Audience = Audience.CLINICAL) -> charts.Chart:
+    """The weekly dose (:func:`mme_by_week`) as a page draws it: weeks 0 to
+    the last drawn one, a week from fewer than 11 baseline users empty (the
+    line breaks there), and the sentence naming those weeks."""
+    internal_only(audience, "Opioid dose by week")
+    counted = "baseline opioid users with a dose recorded that week"
+    weekly = mme_by_week(snap, filters, charts.MIN_PER_POINT)
+    if weekly.empty:
+        return charts.Chart(weekly, nothing=charts.nothing_text(
+            "Median daily opioid dose by week", counted))
+    weekly = weekly.set_index("week").reindex(
+        range(0, int(weekly["week"].max()) + 1)).rename_axis("week").reset_index()
+    gaps = list(weekly.loc[weekly["patients"].isna(), "week"])
+    return charts.Chart(weekly, charts.not_drawn_text(
+        [f"weeks {charts.ranges(gaps)}"] if gaps else [], counted))
+
+
+def monthly_chart(snap: Snapshot, filters: Filters = Filters(),
+                  audience: Audience = Audience.CLINICAL) -> charts.Chart:
+    """Opioid use by month (:func:`monthly_use`) as a page draws it: a
+    month with fewer than 11 patients recorded keeps its counts but loses
+    its shares (no point), and is named."""
+    internal_only(audience, "Opioid use by month")
+    counted = "patients with a dose recorded that month"
+    monthly = monthly_use(snap, filters)
+    if monthly.empty:
+        return charts.Chart(monthly, nothing="No opioid dose is recorded for the patients "
+                                             "matching these filters.")
+    drawn = [charts.enough(n) for n in monthly["patients_recorded"]]
+    if not any(drawn):
+        return charts.Chart(monthly, nothing=charts.nothing_text("Opioid use by month",
+                                                                 counted))
+    monthly = monthly.copy()
+    keep = pd.Series(drawn, index=monthly.index)
+    for column in ("share_on_opioids", "share_at_least_50", "share_at_least_90"):
+        monthly[column] = monthly[column].astype(object).where(keep, None)
+    thin = monthly.loc[~keep, "month"]
+    return charts.Chart(monthly, charts.not_drawn_text(
+        [charts.month_list(thin)] if len(thin) else [], counted))
+
+
+@dataclass(frozen=True)
+class BenzodiazepineChart:
+    months: pd.DataFrame     # benzodiazepine_by_month, shares from too few left empty
+    visits_recorded: int     # over the whole period
+    visits_on_benzodiazepine: int
+    not_drawn: str
+    nothing: str = ""
+
+    @property
+    def drawn(self) -> bool:
+        return not self.nothing
+
+    @property
+    def share(self) -> float | None:
+        return _share(self.visits_on_benzodiazepine, self.visits_recorded)
+
+
+def benzodiazepine_chart(snap: Snapshot, filters: Filters = Filters(),
+                         audience: Audience = Audience.CLINICAL) -> BenzodiazepineChart:
+    """Benzodiazepine co-prescription by month (:func:`benzodiazepine_by_month`)
+    as a page draws it: a month's share of visits from fewer than 11 visits,
+    and its share of opioid users from fewer than 11 users, left empty and
+    named."""
+    internal_only(audience, "Benzodiazepine co-prescription")
+    benzo = benzodiazepine_by_month(snap, filters)
+    total = int(benzo["visits_recorded"].sum()) if len(benzo) else 0
+    on = int(benzo["visits_on_benzodiazepine"].sum()) if len(benzo) else 0
+    if benzo.empty:
+        return BenzodiazepineChart(benzo, 0, 0, "", "No benzodiazepine status is recorded for "
+                                                    "the patients matching these filters.")
+    visits_ok = pd.Series([charts.enough(n) for n in benzo["visits_recorded"]], index=benzo.index)
+    users_ok = pd.Series([charts.enough(n) for n in benzo["opioid_users_recorded"]],
+                         index=benzo.index)
+    if not visits_ok.any():
+        return BenzodiazepineChart(benzo, total, on, "", charts.nothing_text(
+            "Benzodiazepine co-prescription by month", "visits recording it a month"))
+    benzo = benzo.copy()
+    benzo["share_visits"] = benzo["share_visits"].astype(object).where(visits_ok, None)
+    benzo["share_opioid_users"] = benzo["share_opioid_users"].astype(object).where(users_ok,
+                                                                                   None)
+    missing = []
+    if not visits_ok.all():
+        missing.append(f"visits in {charts.month_list(benzo.loc[~visits_ok, 'month'])}")
+    if not users_ok.all():
+        missing.append(f"opioid users in {charts.month_list(benzo.loc[~users_ok, 'month'])}")
+    return BenzodiazepineChart(benzo, total, on, charts.not_drawn_text(
+        missing, "visits or opioid users recording it that month"))
+
+
 def mme_changes(snap: Snapshot, timepoint: str = "3m",
-                filters: Filters = Filters()) -> pd.DataFrame:
+                filters: Filters = Filters(),
+                audience: Audience = Audience.CLINICAL) -> pd.DataFrame:
     """Per baseline opioid user with a follow-up MME at the timepoint:
     patient_id, condition, site, route, baseline_mme, follow_up_mme,
-    percent_change (follow-up − baseline as % of baseline; −100 = stopped)."""
+    percent_change (follow-up − baseline as % of baseline; −100 = stopped).
+    Internal readers only (one row is one patient)."""
+    internal_only(audience, "Opioid dose changes")
     if timepoint not in TIMEPOINTS:
         raise ValueError(f"unknown timepoint {timepoint!r}")
     return run_query(snap, "opioids_mme_change", filters, {"timepoint": timepoint}, alias="p")
@@ -202,11 +297,20 @@ class OpioidSummary:
     median_percent_change: float | None
 
 
+def flag(rate: stats.Proportion) -> str:
+    """" · too few to report" after a rate over fewer than 11 patients (an
+    internal reader sees it, flagged), else ""."""
+    return f" · {SUPPRESSED}" if too_few(rate.n) and rate.n else ""
+
+
 def opioid_summary(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
-                   filters: Filters = Filters(), ci: str = "wilson") -> OpioidSummary:
+                   filters: Filters = Filters(), ci: str = "wilson",
+                   audience: Audience = Audience.CLINICAL) -> OpioidSummary:
     """Opioid use at baseline and the opioid outcomes (mme_stop, mme50) at one
-    timepoint for one population, with Wilson (or exact) intervals."""
+    timepoint for one population, with Wilson (or exact) intervals.
+    Internal readers only: a rate over fewer than 11 is flagged, not hidden."""
     outcomes.check_setting(timepoint, "mme50", population, ci)
+    internal_only(audience, "Opioid tapering")
     use = run_query(snap, "opioids_baseline_use", filters, alias="p").iloc[0]
     counts = run_query(snap, "opioids_outcome_counts", filters, {"timepoint": timepoint}, alias="p")
     counts = counts.set_index("definition")
@@ -293,14 +397,19 @@ class FastTapers:
     flagged_patients: int
     rapid_patients: int           # with an interval >= 10% per week
     faster_than_usual_patients: int   # with an interval >= 10% per 30 days
-    flagged: pd.DataFrame         # the flagged intervals (see taper_intervals)
+    flagged: pd.DataFrame | None  # the flagged intervals (see taper_intervals); None
+                                  # for anyone but the clinical team (they name patients)
 
 
 def fast_tapers(snap: Snapshot, filters: Filters = Filters(),
-                threshold: TaperThreshold = DEFAULT_THRESHOLD) -> FastTapers:
+                threshold: TaperThreshold = DEFAULT_THRESHOLD,
+                audience: Audience = Audience.CLINICAL) -> FastTapers:
     """The intervals tapered at least as fast as ``threshold``, and how many
     patients had a rapid taper and a taper faster than the usual starting
-    pace (SPEC §3)."""
+    pace (SPEC §3).  The flagged intervals themselves (patient ids) for the
+    clinical team only; counts for analysts; nothing for the external
+    audience."""
+    internal_only(audience, "Fast tapers")
     intervals = taper_intervals(snap, filters, threshold)
     flagged = intervals[intervals["flagged"].astype(bool)].sort_values(
         ["pace", "patient_id"], ascending=[False, True]).reset_index(drop=True)
@@ -310,4 +419,5 @@ def fast_tapers(snap: Snapshot, filters: Filters = Filters(),
 
     return FastTapers(threshold, int(intervals["patient_id"].nunique()), int(len(intervals)),
                       int(len(flagged)), int(flagged["patient_id"].nunique()),
-                      patients("rapid"), patients("faster_than_usual"), flagged)
+                      patients("rapid"), patients("faster_than_usual"),
+                      flagged if audience.sees_patients else None)

@@ -526,6 +526,14 @@ class Scope:
                 f"{count(self.all_patients - self.patients)} patients never treated")
 
 
+def internal_only(reader: "audience.Audience", what: str) -> None:
+    """Refuse a builder of an internal page (the clinical team's and the
+    analysts') to the external audience, which sees the fixed tables only."""
+    if reader.external:
+        raise PermissionError(f"{what} is for the clinical team and analysts only, not the "
+                              f"{reader.value} audience (it sees the fixed tables)")
+
+
 def in_view_text(snap: Snapshot, filters: Filters = Filters(),
                  reader: "audience.Audience" = audience.Audience.CLINICAL) -> str:
     """What the status line says is in view, made safe for ``reader``: the

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import formatting, outcomes, pgic, privacy, stats, words
+from analysis import charts, formatting, outcomes, pgic, privacy, stats, words
+from analysis.audience import SUPPRESSED, Audience, too_few
+from analysis.charts import Chart
 from analysis.outcomes import Filters, GroupRate, optional_date
 from analysis.queries import run_query
 from analysis.store import Snapshot
@@ -117,6 +119,12 @@ class Measure:
     p_value: float | None = None   # medians: Wilcoxon signed-rank p of the changes
 
     @property
+    def too_few(self) -> bool:
+        """A rate or median over fewer than 11 patients (flagged "too few to
+        report" for internal readers; counts of activity are never flagged)."""
+        return self.kind != "count" and too_few(self.n)
+
+    @property
     def delta(self) -> float | None:
         """Quarter minus previous quarter (a proportion for rates)."""
         if self.quarter.value is None or self.previous.value is None:
@@ -142,7 +150,7 @@ class Measure:
             ci = (f"95% CI {percent_range(self.ci_low, self.ci_high)}"
                   if self.ci_low is not None else "no CI")
             return (f"{ci} · {formatting.count(self.responders)} of "
-                    f"{formatting.count(self.n)} patients")
+                    f"{formatting.count(self.n)} patients" + self._flag(self.n))
         ci = (f"95% CI {formatting.signed(self.ci_low, 1)} to {formatting.signed(self.ci_high, 1)}"
               if self.ci_low is not None else "no CI")
         text = f"{ci} · {formatting.count(self.n)} patients"
@@ -151,7 +159,10 @@ class Measure:
             text += " · " + {"clearly lower": "pain clearly fell",
                              "clearly higher": "pain clearly rose"}.get(reading,
                                                                         "could be chance")
-        return text
+        return text + self._flag(self.n)
+
+    def _flag(self, n: int | None) -> str:
+        return f" · {SUPPRESSED}" if self.kind != "count" and too_few(n) else ""
 
     def statistics_text(self) -> str:
         """The test behind the tile ("" when none)."""
@@ -167,8 +178,9 @@ class Measure:
             return "–"
         if self.kind == "rate":
             return (f"{formatting.percent(part.value)} ({formatting.count(part.responders)} "
-                    f"of {formatting.count(part.n)})")
-        return f"{formatting.signed(part.value, 1, 'points')} (n = {formatting.count(part.n)})"
+                    f"of {formatting.count(part.n)})" + self._flag(part.n))
+        return (f"{formatting.signed(part.value, 1, 'points')} (n = {formatting.count(part.n)})"
+                + self._flag(part.n))
 
     @property
     def delta_text(self) -> str | None:
@@ -297,16 +309,20 @@ def _median_measure(rows: pd.DataFrame, quarter: Quarter | None,
 
 def overview(snap: Snapshot, filters: Filters = Filters(), timepoint: str = "3m",
              definition: str = "pain30", population: str = "itt",
-             ci: str = "wilson", pgic_best: int = pgic.DEFAULT_BEST) -> Overview:
+             ci: str = "wilson", pgic_best: int = pgic.DEFAULT_BEST,
+             audience: Audience = Audience.CLINICAL) -> Overview:
     """The headline numbers of the program with their quarter-on-quarter change.
 
     ``pgic_best``: the data's PGIC orientation (1 or 7 = very much improved).
+    Internal readers only (the external audience sees the fixed tables);
+    a rate or median over fewer than 11 patients is flagged, not hidden.
 
     Values cover everything in view (all cohorts); each measure also carries
     its value in the reporting quarter and the quarter before (see the module
     docstring for what "in the quarter" means for activity and outcomes).
     """
     outcomes.check_setting(timepoint, definition, population, ci)
+    outcomes.internal_only(audience, "The program overview")
     cut = outcomes.cutoff(snap)
     quarters = reporting_quarters(cut)
     quarter, previous = quarters if quarters else (None, None)
@@ -361,18 +377,30 @@ class ConditionSummary:
     ci_method: str
     overall: GroupRate
     pain_change: stats.PairedChange   # all conditions in view (outcomes.median_pain_change)
-    external: bool
+    audience: Audience
     # the fields of outcomes.ConditionRow and suppressed; ranked by the lower
     # end of the rate's CI (highest first), conditions with n < 11 last; and
     # the PGIC result beside the pain one: pgic_n, pgic_responders,
     # pgic_rate, pgic_ci_low, pgic_ci_high (internal readers only; None for
-    # the external audience)
+    # the external audience); and what a page draws: ``drawn`` (the rate's
+    # point: 11 or more patients, not suppressed), ``pgic_drawn`` (the PGIC
+    # diamond: 11 or more answers), ``note`` ("too few to report" or "")
     table: pd.DataFrame
     pgic: GroupRate | None = None  # PGIC much or very much improved, all conditions in view
 
     @property
+    def external(self) -> bool:
+        return self.audience.external
+
+    @property
     def median_change(self) -> float | None:
         return self.pain_change.median
+
+    @property
+    def not_drawn(self) -> str:
+        """The conditions on the forest plot with no point, and why."""
+        left = [c for c, drawn in zip(self.table["condition"], self.table["drawn"]) if not drawn]
+        return charts.not_drawn_text(left)
 
 
 CONDITION_VALUE_COLUMNS = ["responders", "rate", "ci_low", "ci_high", "median_change",
@@ -382,17 +410,19 @@ CONDITION_VALUE_COLUMNS = ["responders", "rate", "ci_low", "ci_high", "median_ch
 
 def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
                       population: str = "itt", filters: Filters = Filters(),
-                      ci: str = "wilson", external: bool = False,
+                      ci: str = "wilson", audience: Audience = Audience.CLINICAL,
                       pgic_best: int = pgic.DEFAULT_BEST) -> ConditionSummary:
     """Responder rate by condition (outcomes.condition_table) and program-wide,
     with the PGIC result beside it (internal readers).
 
-    ``too_few`` marks n < 11.  For people outside the clinical team
-    (``external``) small cells are suppressed with their complements
-    (privacy.suppress): n and every value blanked, ``suppressed`` True; the
-    PGIC columns (another denominator) are left empty.
+    ``too_few`` marks n < 11: flagged for internal readers (``note``), with
+    no point drawn.  For the external audience small cells are suppressed
+    with their complements (privacy.suppress): n and every value blanked,
+    ``suppressed`` True; the PGIC columns (another denominator) are left
+    empty.
     """
     outcomes.check_setting(timepoint, definition, population, ci)
+    external = audience.external
     rates = outcomes.responder_rates(snap, timepoint, definition, population, filters, ci)
     rows = outcomes.condition_table(snap, timepoint, definition, population, filters, ci)
     columns = [f.name for f in dataclasses.fields(outcomes.ConditionRow)]
@@ -418,9 +448,16 @@ def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "
              for g in improved.by_condition],
             columns=["condition", *pgic_columns.values()])
         table = table.merge(by_condition, on="condition", how="left")
+    table["drawn"] = ~table["suppressed"].astype(bool) & ~table["too_few"].astype(bool) \
+        if len(table) else pd.Series(dtype=bool)
+    table["pgic_drawn"] = [bool(drawn) and rate is not None and rate == rate and charts.enough(n)
+                           for drawn, rate, n in zip(~table["suppressed"].astype(bool),
+                                                     table["pgic_rate"], table["pgic_n"])]
+    table["note"] = ["" if hidden else (SUPPRESSED if few else "")
+                     for hidden, few in zip(table["suppressed"], table["too_few"])]
     change = outcomes.median_pain_change(snap, timepoint, filters)
     return ConditionSummary(timepoint, definition, population, ci, rates.overall, change,
-                            external, table, overall_pgic)
+                            audience, table, overall_pgic)
 
 
 def p_text(p: float | None) -> str:
@@ -464,6 +501,41 @@ def acute_by_infusion(snap: Snapshot, filters: Filters = Filters(),
     return frame.astype({"infusion_number": int, "patients": int})
 
 
+def pain_week_chart(snap: Snapshot, filters: Filters = Filters(),
+                    audience: Audience = Audience.CLINICAL) -> Chart:
+    """Weekly pain (:func:`pain_by_week`) as a page draws it: weeks 0 to the
+    last drawn one, a week from fewer than 11 patients left empty (the line
+    breaks there), and the sentence naming the weeks left out."""
+    outcomes.internal_only(audience, "Pain by week")
+    weeks = pain_by_week(snap, filters, charts.MIN_PER_POINT)
+    if weeks.empty:
+        return Chart(weeks, nothing=f"No week has pain scores from at least "
+                                    f"{charts.MIN_PER_POINT} patients")
+    last = int(weeks["week"].max())
+    weeks = weeks.set_index("week").reindex(range(last + 1)).reset_index()
+    gaps = [int(w) for w, n in zip(weeks["week"], weeks["patients"]) if n != n]
+    gaps += list(range(last + 1, LAST_WEEK + 1))
+    return Chart(weeks, charts.not_drawn_text([f"weeks {charts.ranges(gaps)}"] if gaps else [],
+                                              "patients with a pain score"))
+
+
+def acute_chart(snap: Snapshot, filters: Filters = Filters(),
+                audience: Audience = Audience.CLINICAL) -> Chart:
+    """Acute relief by session number (:func:`acute_by_infusion`) as a page
+    draws it: session numbers from fewer than 11 patients left out, and
+    named."""
+    outcomes.internal_only(audience, "Acute relief by session")
+    acute = acute_by_infusion(snap, filters, charts.MIN_PER_POINT)
+    if acute.empty:
+        return Chart(acute, nothing=f"No session number has before-and-after scores from at "
+                                    f"least {charts.MIN_PER_POINT} patients")
+    numbers = set(int(n) for n in acute["infusion_number"])
+    missing = sorted(set(range(1, max(numbers) + 1)) - numbers)
+    return Chart(acute, charts.not_drawn_text(
+        [f"session numbers {charts.ranges(missing)}"] if missing else [],
+        "patients with both scores"))
+
+
 @dataclass(frozen=True)
 class Waterfall:
     timepoint: str
@@ -472,6 +544,7 @@ class Waterfall:
     bars: pd.DataFrame          # patient_id, condition, baseline_pain, follow_up_pain,
                                 # percent_change, responder; largest increase first
     due_without_follow_up: int  # eligible, due, no follow-up pain: not drawn
+    ids_shown: bool = True      # patient ids in ``bars`` (the clinical team only)
 
     @property
     def responders(self) -> int:
@@ -485,9 +558,13 @@ def waterfall_definition(definition: str) -> str:
 
 
 def pain_waterfall(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
-                   filters: Filters = Filters()) -> Waterfall:
-    """Each patient's % change in pain at the timepoint, coloured by responder."""
+                   filters: Filters = Filters(),
+                   audience: Audience = Audience.CLINICAL) -> Waterfall:
+    """Each patient's % change in pain at the timepoint, coloured by responder.
+    Patient ids for the clinical team only (None for analysts); not for the
+    external audience (one bar is one patient)."""
     outcomes.check_setting(timepoint, definition)
+    outcomes.internal_only(audience, "The pain waterfall")
     used = waterfall_definition(definition)
     bars = run_query(snap, "program_waterfall", filters, {"timepoint": timepoint, "definition": used})
     bars["responder"] = bars["responder"].astype(bool)
@@ -497,7 +574,10 @@ def pain_waterfall(snap: Snapshot, timepoint: str = "3m", definition: str = "pai
         WHERE timepoint = $timepoint AND definition = $definition
           AND eligible AND due AND follow_up_pain IS NULL AND {where}
     """, {"timepoint": timepoint, "definition": used, **params})
-    return Waterfall(timepoint, used, definition, bars, int(missing or 0))
+    if not audience.sees_patients:
+        bars["patient_id"] = None
+    return Waterfall(timepoint, used, definition, bars, int(missing or 0),
+                     audience.sees_patients)
 
 
 # --------------------------------------------------------------------------
@@ -589,9 +669,12 @@ def flow_patients(snap: Snapshot, timepoint: str = "3m", definition: str = "pain
 
 
 def patient_flow(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
-                 filters: Filters = Filters()) -> PatientFlow:
+                 filters: Filters = Filters(),
+                 audience: Audience = Audience.CLINICAL) -> PatientFlow:
     """CONSORT-style flow: seen → first infusion → completed induction → due →
-    with follow-up → responder, with the count and reason at every exit."""
+    with follow-up → responder, with the count and reason at every exit.
+    Internal readers only: every exit is a count, most of them small."""
+    outcomes.internal_only(audience, "The patient flow")
     people = flow_patients(snap, timepoint, definition, filters)
     reasons = people["exit_reason"].value_counts().to_dict()
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import disclosure, outcomes, stats
-from analysis.audience import Audience
+from analysis.audience import SUPPRESSED, Audience
 from analysis.outcomes import Filters, GroupRate, optional_float
 from analysis.store import Snapshot
 
@@ -54,10 +54,61 @@ class Comparison:
     def label(self) -> str:
         return DIMENSIONS[self.by]
 
+    @property
+    def fixed(self) -> bool:
+        """The external audience's fixed table: sites over the whole program,
+        the sidebar's filters not applied, no funnel."""
+        return self.audience.external
+
+    @property
+    def total_label(self) -> str:
+        return "Whole program" if self.fixed else "All in view"
+
+    def table(self, ci_name: str = "Wilson") -> list[dict]:
+        """The rows a page shows, already made safe for the audience: a
+        withheld cell reads "too few to report", a group under 11 shown to an
+        internal reader is flagged "too few"; the total last."""
+        from analysis.formatting import count, percent
+        from analysis.program import percent_range
+
+        def shown(value, text):
+            return SUPPRESSED if value is None or value != value else text
+
+        rows = []
+        for r in self.groups.itertuples():
+            hidden = bool(r.suppressed)
+            rows.append({
+                self.label: r.group,
+                "Patients (n)": shown(r.n, count(r.n)),
+                "Responders": SUPPRESSED if hidden else count(r.responders),
+                "Rate": SUPPRESSED if hidden else percent(r.rate),
+                f"95% CI ({ci_name})": SUPPRESSED if hidden else percent_range(r.ci_low,
+                                                                                r.ci_high),
+                "Against the funnel": SUPPRESSED if hidden else r.position,
+                "Note": "too few" if r.too_few and not hidden else "",
+            })
+        total = self.program
+        rows.append({
+            self.label: self.total_label,
+            "Patients (n)": shown(total.n, count(total.n)),
+            "Responders": shown(total.responders, count(total.responders)),
+            "Rate": shown(total.n, percent(total.rate)),
+            f"95% CI ({ci_name})": percent_range(total.ci_low, total.ci_high),
+            "Against the funnel": "",
+            "Note": "",
+        })
+        return rows
+
     def outside(self, level: str = "95") -> pd.DataFrame:
         """The groups outside the 95% (or 99.8%) limits."""
         marks = [p for p in POSITIONS if p != INSIDE and (level == "95" or "99.8" in p)]
         return self.groups[self.groups["position"].isin(marks)]
+
+
+def dimensions_for(audience: Audience) -> tuple[str, ...]:
+    """What a reader may compare: sites or providers internally; the
+    external audience the fixed sites table only."""
+    return ("site",) if audience.external else tuple(DIMENSIONS)
 
 
 def position(rate: float, lower_95: float, upper_95: float, lower_998: float,

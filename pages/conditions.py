@@ -4,14 +4,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import formatting, outcomes, pgic, privacy, program, words
+from analysis import audience, formatting, outcomes, pgic, program, words
 from ui import context, explain, theme
 
 ctx = context.get()
 st.title("Results by condition")
 
 summary = ctx.call(program.condition_summary, ctx.timepoint, ctx.definition, ctx.population,
-                   ctx.filters, ctx.ci, ctx.external, ctx.source.pgic_best)
+                   ctx.filters, ctx.ci, ctx.audience, ctx.source.pgic_best)
 table = summary.table
 overall = summary.overall
 ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
@@ -19,7 +19,7 @@ ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 st.caption(f"Responder rate by condition: {ctx.setting_text}. Bars are 95% {ci_name} "
            f"intervals; the dashed line is the rate over all conditions in view. Ranked by the "
            f"lower end of the interval, highest first, so that a small group's lucky rate does "
-           f"not lead; conditions with fewer than {outcomes.SMALL_CELL} patients are too few to "
+           f"not lead; conditions with fewer than {audience.SMALL_CELL} patients are too few to "
            f"report: they come last, with no point drawn.")
 
 if overall.n == 0:
@@ -30,10 +30,8 @@ if overall.n == 0:
 
 
 def row_label(row) -> str:
-    if row.suppressed:
-        return f"{row.condition} ({privacy.SUPPRESSED})"
     label = f"{row.condition} (n={formatting.count(row.n)})"
-    return f"{label}: too few to draw" if row.too_few else label
+    return label if row.drawn else f"{label}: too few to draw"
 
 
 # -- forest plot --------------------------------------------------------------
@@ -42,10 +40,10 @@ def row_label(row) -> str:
 shown = table.iloc[::-1]
 labels = [row_label(r) for r in shown.itertuples()]
 figure = go.Figure()
-# A condition with fewer than MIN_PATIENTS_PER_POINT patients keeps its row
-# and its label ("too few to draw") but gets no point: its interval would
-# span most of the axis and its rate is noise.
-rows = shown[~shown["too_few"] & ~shown["suppressed"]]
+# A condition the builder draws no point for (fewer than 11 patients) keeps
+# its row and its label ("too few to draw"): its interval would span most of
+# the axis and its rate is noise.
+rows = shown[shown["drawn"]]
 if not rows.empty:
     rate = rows["rate"].astype(float)
     figure.add_trace(go.Scatter(
@@ -64,8 +62,7 @@ if not rows.empty:
         hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>"
                       "%{customdata[2]} of %{customdata[3]} patients<extra></extra>",
     ))
-pgic_shown = shown[~shown["suppressed"] & shown["pgic_rate"].notna()
-                   & (shown["pgic_n"] >= outcomes.MIN_PATIENTS_PER_POINT)]
+pgic_shown = shown[shown["pgic_drawn"]]
 if not pgic_shown.empty:
     # What patients say, beside the pain result (no interval: see the table).
     figure.add_trace(go.Scatter(
@@ -81,11 +78,11 @@ if not pgic_shown.empty:
                       "%{customdata[1]}<br>%{customdata[2]} of %{customdata[3]} patients"
                       "<extra></extra>",
     ))
-suppressed = shown[shown["suppressed"] | shown["too_few"]]
-if not suppressed.empty:
+left_out = shown[~shown["drawn"]]
+if not left_out.empty:
     # Keep the category on the axis, with nothing drawn: too few.
-    figure.add_trace(go.Scatter(x=[None] * len(suppressed),
-                                y=[row_label(r) for r in suppressed.itertuples()],
+    figure.add_trace(go.Scatter(x=[None] * len(left_out),
+                                y=[row_label(r) for r in left_out.itertuples()],
                                 mode="markers", showlegend=False, hoverinfo="skip"))
 if overall.rate is not None:
     theme.reference_line(figure, x=overall.rate, color=theme.ACCENT, dash="dash", width=2,
@@ -97,12 +94,9 @@ title = (f"{outcomes.DEFINITION_LABELS[ctx.definition]} at "
          f"{outcomes.TIMEPOINT_LABELS[ctx.timepoint]}, by condition")
 st.plotly_chart(theme.styled(figure, title, height=max(360, 120 + 34 * len(labels))),
                 width="stretch")
+explain.not_drawn(summary.not_drawn)
 
 # -- table ----------------------------------------------------------------
-
-
-def cell(row, text):
-    return privacy.SUPPRESSED if row.suppressed else text
 
 
 CHANGE = "Median pain change (95% CI)"
@@ -130,13 +124,11 @@ def rate_text(group) -> str:
 # comparison in words; the statistics behind it are one click away.
 plain = [{
     "Condition": r.condition,
-    "Responder rate (95% CI)": cell(r, rate_text(r)),
-    COMPARED: cell(r, compared(r)),
-    "PGIC much improved": cell(r, formatting.rate_with_ci(r.pgic_rate, r.pgic_ci_low,
-                                                          r.pgic_ci_high)),
-    CHANGE: cell(r, formatting.change_with_ci(r.median_change, r.median_ci_low,
-                                              r.median_ci_high)),
-    "Note": "" if r.suppressed else ("too few to report" if r.too_few else ""),
+    "Responder rate (95% CI)": rate_text(r),
+    COMPARED: compared(r),
+    "PGIC much improved": formatting.rate_with_ci(r.pgic_rate, r.pgic_ci_low, r.pgic_ci_high),
+    CHANGE: formatting.change_with_ci(r.median_change, r.median_ci_low, r.median_ci_high),
+    "Note": r.note,
 } for r in table.itertuples()]
 change = summary.pain_change
 plain.append({
@@ -158,17 +150,18 @@ st.caption(f"Each rate: responders of the patients counted ({ctx.setting_text}).
            "higher” or “clearly lower”: chance alone would rarely give a difference this large "
            "from the other conditions together; “could be chance”: it might. Median pain "
            "change: follow-up minus baseline pain on the 0–10 scale. Too few to report: fewer "
-           f"than {outcomes.SMALL_CELL} patients, shown to the clinical team only.")
+           f"than {audience.SMALL_CELL} patients, shown flagged to the clinical team and "
+           "analysts, never outside the clinic.")
 
 rows = [{
     "Condition": r.condition,
-    "Patients (n)": cell(r, formatting.count(r.n)),
-    "Responders": cell(r, formatting.count(r.responders)),
-    "Rate": cell(r, formatting.percent(r.rate)),
-    f"95% CI ({ci_name})": cell(r, program.percent_range(r.ci_low, r.ci_high)),
-    "p vs other conditions (Holm)": cell(r, formatting.p_value(r.p_holm)),
-    "With a pain follow-up (n)": cell(r, formatting.count(r.change_n)),
-    "Wilcoxon p": cell(r, formatting.p_value(r.wilcoxon_p)),
+    "Patients (n)": formatting.count(r.n),
+    "Responders": formatting.count(r.responders),
+    "Rate": formatting.percent(r.rate),
+    f"95% CI ({ci_name})": program.percent_range(r.ci_low, r.ci_high),
+    "p vs other conditions (Holm)": formatting.p_value(r.p_holm),
+    "With a pain follow-up (n)": formatting.count(r.change_n),
+    "Wilcoxon p": formatting.p_value(r.wilcoxon_p),
 } for r in table.itertuples()]
 rows.append({
     "Condition": "All conditions in view",
@@ -182,7 +175,7 @@ rows.append({
 })
 explain.how_computed(
     f"**Rates** carry a 95% {ci_name} interval. **Ranking**: by the lower end of the interval, "
-    f"so a small group's lucky rate does not lead; groups under {outcomes.SMALL_CELL} patients "
+    f"so a small group's lucky rate does not lead; groups under {audience.SMALL_CELL} patients "
     "come last.",
     "**Compared with the other conditions**: Fisher's exact test of each condition's responder "
     "rate against all other conditions pooled, with Holm's adjustment for testing every "

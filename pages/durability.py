@@ -9,7 +9,6 @@ import streamlit as st
 
 from analysis import durability, outcomes
 from analysis.formatting import count
-from analysis.privacy import SUPPRESSED
 from ui import context, explain, safe, theme
 
 ctx = context.get()
@@ -21,8 +20,8 @@ st.caption(
     "having had the event. Timepoint, responder definition and population do not apply to "
     "this page.")
 
-booster = ctx.call(durability.durability, "booster", ctx.filters)
-response = ctx.call(durability.durability, "response", ctx.filters)
+booster = ctx.call(durability.durability, "booster", ctx.filters, ctx.audience)
+response = ctx.call(durability.durability, "response", ctx.filters, ctx.audience)
 if booster.pooled.n == 0:
     st.info("No treated patients match these filters. Widen the filters in the sidebar.")
     st.stop()
@@ -37,10 +36,6 @@ COLOURS = (theme.PRIMARY, theme.ACCENT)
 BANDS = ("rgba(31, 95, 139, 0.16)", "rgba(224, 122, 31, 0.16)")
 
 
-def hidden(curve) -> bool:
-    return ctx.external and curve.too_few
-
-
 def curves_for(result) -> list:
     chosen = [result.pooled]
     if group != durability.POOLED and group in result.groups:
@@ -51,7 +46,7 @@ def curves_for(result) -> list:
 def km_figure(result, curves) -> go.Figure:
     fig = go.Figure()
     for curve, colour, band in zip(curves, COLOURS, BANDS):
-        if curve.n == 0 or hidden(curve):
+        if curve.n == 0:
             continue
         km = curve.km
         # Drawn while at least MIN_PATIENTS_PER_POINT patients are followed.
@@ -83,8 +78,7 @@ def km_figure(result, curves) -> go.Figure:
 def at_risk_table(curves) -> pd.DataFrame:
     rows = {}
     for curve in curves:
-        rows[curve.group] = {f"day {d}": (SUPPRESSED if hidden(curve) else curve.at_risk[d])
-                             for d in durability.AT_RISK_DAYS}
+        rows[curve.group] = {f"day {d}": curve.at_risk[d] for d in durability.AT_RISK_DAYS}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "Number at risk"
     return frame
@@ -100,15 +94,11 @@ def section(result, intro: str) -> None:
         st.info("No patient is on this curve with these filters.")
         return
     for curve in curves:
-        if hidden(curve):
-            st.markdown(f"**{curve.group}**: {SUPPRESSED} (fewer than 11 patients).")
-            continue
         st.markdown(f"**{curve.group}**: {durability.plain_text(result, curve)}"
                     + (" **Too few to report** (fewer than 11 patients)." if curve.too_few
                        else ""))
     st.plotly_chart(km_figure(result, curves), width="stretch")
-    stops = [(c.group, durability.drawn_until(c.km)) for c in curves
-             if c.n and not hidden(c)]
+    stops = [(c.group, durability.drawn_until(c.km)) for c in curves if c.n]
     st.caption("Each curve stops where fewer than "
                f"{outcomes.MIN_PATIENTS_PER_POINT} patients are still followed: "
                + "; ".join(f"{safe.text(g)} at day {int(d):,}" if d is not None else
@@ -120,11 +110,10 @@ def section(result, intro: str) -> None:
         "curve crosses it is the median. Number at risk: patients still followed on that day.",
         *(f"**{safe.text(c.group)}**: median {durability.median_text(c.km)} · "
           f"{count(c.n)} patients, {count(c.events)} {durability.EVENT_LABELS[result.curve]}, "
-          f"{count(c.censored)} censored" for c in curves if c.n and not hidden(c)))
+          f"{count(c.censored)} censored" for c in curves if c.n))
     st.dataframe(at_risk_table(curves), width="stretch",
-                 column_config=None if ctx.external else {
-                     f"day {d}": st.column_config.NumberColumn(format="localized")
-                     for d in durability.AT_RISK_DAYS})
+                 column_config={f"day {d}": st.column_config.NumberColumn(format="localized")
+                                for d in durability.AT_RISK_DAYS})
 
 
 section(booster,
@@ -155,12 +144,7 @@ with st.expander("Every condition"):
                                 for c in (result.pooled, *result.by_condition)],
             "Flag": ["too few to report" if f else "" for f in table["too_few"]],
         })
-        if ctx.external:
-            small = table["too_few"]
-            for column in ("Patients", "Events", "Censored", "Median (95% CI)"):
-                shown[column] = shown[column].astype(object).where(~small, SUPPRESSED)
         st.markdown(f"**{result.label}**")
         st.dataframe(shown, hide_index=True, width="stretch", height=38 + 35 * len(shown),
-                     column_config=None if ctx.external else {
-                         c: st.column_config.NumberColumn(format="localized")
-                         for c in ("Patients", "Events", "Censored")})
+                     column_config={c: st.column_config.NumberColumn(format="localized")
+                                    for c in ("Patients", "Events", "Censored")})

@@ -9,7 +9,6 @@ import streamlit as st
 
 from analysis import mood, outcomes, words
 from analysis.formatting import count, p_value, percent
-from analysis.privacy import SUPPRESSED
 from ui import context, explain, theme
 
 ctx = context.get()
@@ -27,18 +26,11 @@ st.caption(
        if ctx.population == "itt" else
        "Completers only: patients with a follow-up score (optimistic)."))
 
-rates = ctx.call(mood.mood_rates, ctx.timepoint, ctx.population, ctx.filters, ctx.ci)
+rates = ctx.call(mood.mood_rates, ctx.timepoint, ctx.population, ctx.filters, ctx.ci,
+                ctx.audience)
 if rates.treated == 0:
     st.info("No treated patients match these filters. Widen the filters in the sidebar.")
     st.stop()
-
-
-def hidden(group) -> bool:
-    return ctx.external and group.too_few
-
-
-def cell_text(group) -> str:
-    return SUPPRESSED if group.n and hidden(group) else mood.rate_cell(group)
 
 
 # -- headline ----------------------------------------------------------------
@@ -48,41 +40,36 @@ columns = st.columns(len(mood.MEASURES))
 for column, measure in zip(columns, rates.measures):
     g = measure.overall
     with column:
-        st.metric(measure.label, SUPPRESSED if hidden(g) else percent(g.rate),
-                  help=f"Eligible: {measure.eligibility}.")
+        st.metric(measure.label, percent(g.rate), help=f"Eligible: {measure.eligibility}.")
         if g.n == 0:
             st.caption("No eligible patient has reached this timepoint.")
-        elif not hidden(g):
+        else:
             st.caption(f"95% CI {percent(g.ci_low)}–{percent(g.ci_high)} · "
                        f"{count(g.responders)} of {count(g.n)} patients"
                        + (" · too few to report" if g.too_few else ""))
 
 # -- over time ---------------------------------------------------------------
 
-grid = ctx.call(mood.mood_grid, ctx.filters, ctx.ci)
-overall = grid[(grid.group == "All") & (grid.population == ctx.population)]
+chart = ctx.call(mood.mood_chart, ctx.population, ctx.filters, ctx.ci, ctx.audience)
 fig = go.Figure()
 labels = [outcomes.TIMEPOINT_LABELS[t] for t in outcomes.TIMEPOINTS]
-missing = []
 for measure in mood.MEASURES:
-    rows = overall[overall.measure == measure].set_index("timepoint").reindex(outcomes.TIMEPOINTS)
-    # A point from fewer than MIN_PATIENTS_PER_POINT patients is not drawn.
-    shown = rows["n"] >= outcomes.MIN_PATIENTS_PER_POINT
-    missing += [f"{mood.MEASURE_SHORT[measure]} at {outcomes.TIMEPOINT_LABELS[t]}"
-                for t, n, ok in zip(rows.index, rows["n"], shown) if n > 0 and not ok]
-    if not shown.any():
+    # The builder left out every point from fewer than 11 patients.
+    rows = chart.points[chart.points.measure == measure]
+    if not rows["drawn"].any():
         continue
-    y = [100 * r if ok else None for r, ok in zip(rows["rate"], shown)]
-    plus = [100 * (h - r) if ok else None for r, h, ok in zip(rows["rate"], rows["ci_high"], shown)]
-    minus = [100 * (r - lo) if ok else None for r, lo, ok in zip(rows["rate"], rows["ci_low"], shown)]
+    rate = rows["rate"].astype(float)   # a point left out is empty (NaN): a gap
+    y = list(100 * rate)
+    plus = list(100 * (rows["ci_high"].astype(float) - rate))
+    minus = list(100 * (rate - rows["ci_low"].astype(float)))
     fig.add_trace(go.Scatter(
         x=labels, y=y, mode="lines+markers", name=mood.MEASURE_SHORT[measure],
         error_y=dict(type="data", array=plus, arrayminus=minus, visible=True, thickness=1.2),
         customdata=list(zip(rows["responders"], rows["n"])),
         hovertemplate="%{x}: %{y:.0f}% (%{customdata[0]} of %{customdata[1]})<extra>"
                       + mood.MEASURE_SHORT[measure] + "</extra>"))
-if not fig.data:
-    explain.too_few_to_draw("Mood outcomes over time")
+if not chart.drawn:
+    explain.too_few_to_draw(chart.nothing)
 else:
     fig.add_vrect(x0=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) - 0.3,
                   x1=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) + 0.3,
@@ -93,7 +80,7 @@ else:
     st.plotly_chart(theme.styled(
         fig, f"Mood outcomes over time ({population_label}, 95% CI)", height=400),
         width="stretch")
-    explain.not_drawn(missing)
+    explain.not_drawn(chart.not_drawn)
     explain.how_computed(
         "Each point: the share of eligible patients due at that timepoint who improved "
         f"({population_label}); bars are 95% {'Clopper–Pearson' if ctx.ci == 'exact' else 'Wilson'} "
@@ -105,30 +92,27 @@ else:
 st.subheader(f"By condition at {timepoint_label}")
 table = {"Condition": [g.group for g in rates.measures[0].by_condition]}
 for measure in rates.measures:
-    table[mood.MEASURE_SHORT[measure.measure]] = [cell_text(g) for g in measure.by_condition]
+    table[mood.MEASURE_SHORT[measure.measure]] = [mood.rate_cell(g) for g in measure.by_condition]
 st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch",
              height=38 + 35 * len(table["Condition"]))
 st.caption("Rate (95% CI) · improved of patients counted. ⚠ = fewer than 11 patients: too few "
-           "to report outside the clinical team.")
+           "to report outside the clinic.")
 
 # -- pain and mood together ----------------------------------------------------
 
 st.subheader("Pain relief and depression response together")
-pair = ctx.call(mood.pain_mood_table, ctx.timepoint, ctx.filters)
+pair = ctx.call(mood.pain_mood_table, ctx.timepoint, ctx.filters, ctx.audience)
 depression = rates.get("phq9_response").overall
 st.caption(f"Patients with both follow-ups observed at {timepoint_label}: a pain score and a "
            f"PHQ-9 score, each due (window closed) and recorded, among patients eligible for "
            f"both (baseline pain above 0, baseline PHQ-9 10 or more). A missing follow-up is "
            f"never counted as no response on both, so this table holds fewer patients than "
            f"the depression-response rate above ({population_label}"
-           + ("" if hidden(depression) else
-              f": {count(depression.responders)} of {count(depression.n)} patients")
-           + ", which counts everyone due whatever their pain follow-up).")
+           f": {count(depression.responders)} of {count(depression.n)} patients"
+           ", which counts everyone due whatever their pain follow-up).")
 if pair.n == 0:
     st.info("No patient is counted for both pain and depression response at this timepoint "
             "with these filters.")
-elif ctx.external and pair.too_few:
-    st.info(f"{SUPPRESSED.capitalize()}: fewer than 11 patients are counted for both.")
 else:
     crosstab = pd.DataFrame(
         {"Depression response": [pair.both, pair.mood_only, pair.both + pair.mood_only],

@@ -7,10 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import opioids, outcomes
+from analysis import charts, opioids
 from analysis.formatting import count, number, percent, short_period
-from analysis.outcomes import SMALL_CELL, TIMEPOINT_LABELS
-from analysis.privacy import SUPPRESSED
+from analysis.outcomes import TIMEPOINT_LABELS
 from ui import context, explain, theme
 
 ctx = context.get()
@@ -27,15 +26,11 @@ st.caption(
     "This page always shows the opioid definitions (off opioids; dose cut by ≥50%), whatever "
     "responder definition the sidebar holds.")
 
-summary = ctx.call(opioids.opioid_summary, ctx.timepoint, ctx.population, ctx.filters, ctx.ci)
+summary = ctx.call(opioids.opioid_summary, ctx.timepoint, ctx.population, ctx.filters, ctx.ci,
+                   ctx.audience)
 if summary.treated == 0:
     st.info("No patients match these filters. Widen the filters in the sidebar.")
     st.stop()
-
-
-def hidden(n: int) -> bool:
-    """Small cells are hidden from people outside the clinical team."""
-    return ctx.external and n < SMALL_CELL
 
 
 # Four counts of baseline opioid users appear on this page; each says which.
@@ -46,16 +41,9 @@ counted_who = (f"due at {timepoint_label} (ITT)" if ctx.population == "itt"
 def rate_caption(rate) -> str:
     if rate.n == 0:
         return "no baseline opioid user has reached this timepoint"
-    if hidden(rate.n):
-        return SUPPRESSED
     return (f"95% CI {percent(rate.ci_low)}–{percent(rate.ci_high)} · "
-            f"{count(rate.responders)} of {count(rate.n)} baseline opioid users {counted_who}")
-
-
-def month_list(months) -> str:
-    """"April 2024, May 2024 and June 2025"."""
-    names = [m.strftime("%B %Y") for m in months]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            f"{count(rate.responders)} of {count(rate.n)} baseline opioid users {counted_who}"
+            + opioids.flag(rate))
 
 
 def chart(fig: go.Figure, title: str, height: int = 420) -> None:
@@ -72,11 +60,9 @@ c1.caption(f"all cohorts in view: of {count(summary.baseline_known)} treated pat
 c2.metric("Median baseline dose", f"{number(summary.median_baseline_mme)} MME/day")
 c2.caption(f"{count(summary.baseline_at_least_50)} at ≥50 and "
            f"{count(summary.baseline_at_least_90)} at ≥90 MME/day")
-c3.metric(f"Off opioids at {timepoint_label}",
-          SUPPRESSED if hidden(summary.stopped.n) else percent(summary.stopped.rate))
+c3.metric(f"Off opioids at {timepoint_label}", percent(summary.stopped.rate))
 c3.caption(rate_caption(summary.stopped))
-c4.metric(f"Dose cut by ≥50% at {timepoint_label}",
-          SUPPRESSED if hidden(summary.halved.n) else percent(summary.halved.rate))
+c4.metric(f"Dose cut by ≥50% at {timepoint_label}", percent(summary.halved.rate))
 c4.caption(rate_caption(summary.halved))
 
 if summary.baseline_users == 0:
@@ -87,14 +73,12 @@ if summary.baseline_users == 0:
 
 if summary.baseline_users:
     st.subheader("Dose by week since the first infusion")
-    weekly = ctx.call(opioids.mme_by_week, ctx.filters)
-    if weekly.empty:
-        explain.too_few_to_draw("Median daily opioid dose by week",
-                                "baseline opioid users with a dose recorded that week")
+    week_chart = ctx.call(opioids.mme_week_chart, ctx.filters, ctx.audience)
+    if not week_chart.drawn:
+        explain.too_few_to_draw(week_chart.nothing)
     else:
-        # A missing week breaks the line instead of joining its neighbours.
-        weekly = weekly.set_index("week").reindex(
-            range(0, int(weekly["week"].max()) + 1)).rename_axis("week").reset_index()
+        # A week left out (too few) is empty: the line breaks instead of joining.
+        weekly = week_chart.points
         fig = go.Figure()
         fig.add_trace(go.Scatter(x=weekly["week"], y=weekly["q3_mme"], mode="lines",
                                  line=dict(width=0), hoverinfo="skip", showlegend=False))
@@ -113,30 +97,22 @@ if summary.baseline_users:
         fig.update_xaxes(title="Weeks since the first infusion (0 = baseline)")
         fig.update_yaxes(title="MME/day", rangemode="tozero")
         chart(fig, "Median daily opioid dose of baseline users")
-        gaps = weekly.loc[weekly["patients"].isna(), "week"]
-        if len(gaps):
-            explain.not_drawn([f"weeks {explain.ranges(gaps)}"],
-                              "baseline opioid users with a dose recorded that week")
+        explain.not_drawn(week_chart.not_drawn)
         explain.how_computed(
             "Each week: the median (and the middle half, between the quartiles) of the daily "
             "dose of the baseline opioid users who had a dose recorded that week; a patient "
             "counts once a week (their last record). Week 0 is the baseline. Patients are only "
             "seen in weeks they had a visit, so the line mixes different patients week to "
-            f"week; a week is drawn from {opioids.MIN_PATIENTS_PER_WEEK} or more patients.")
+            f"week; a week is drawn from {charts.MIN_PER_POINT} or more patients.")
 
 # -- over calendar time ------------------------------------------------------------
 
 st.subheader("Opioid use by month")
-monthly = ctx.call(opioids.monthly_use, ctx.filters)
-thin = monthly["patients_recorded"] < outcomes.MIN_PATIENTS_PER_POINT
-if monthly.empty:
-    st.info("No opioid dose is recorded for the patients matching these filters.")
-elif thin.all():
-    explain.too_few_to_draw("Opioid use by month", "patients with a dose recorded that month")
+month_chart = ctx.call(opioids.monthly_chart, ctx.filters, ctx.audience)
+if not month_chart.drawn:
+    explain.too_few_to_draw(month_chart.nothing)
 else:
-    monthly = monthly.copy()
-    for column in ("share_on_opioids", "share_at_least_50", "share_at_least_90"):
-        monthly[column] = monthly[column].astype(object).where(~thin, None)
+    monthly = month_chart.points   # a month from too few has no share: no point
     fig = go.Figure()
     for column, label, colour in (("share_on_opioids", "on opioids (> 0 MME/day)", theme.PRIMARY),
                                   ("share_at_least_50", "≥ 50 MME/day", theme.ACCENT),
@@ -152,9 +128,7 @@ else:
                      range=[0, 1])
     fig.update_xaxes(title="Month")
     chart(fig, "Patients on opioids, and at the CDC 2022 risk thresholds")
-    if thin.any():
-        explain.not_drawn([month_list(monthly.loc[thin, "month"])],
-                          "patients with a dose recorded that month")
+    explain.not_drawn(month_chart.not_drawn)
     explain.how_computed(
         "Each month counts the treated patients in view who had a dose recorded that month "
         "(their last record of the month), whether or not they were on opioids at baseline, "
@@ -165,10 +139,10 @@ else:
 
 if summary.baseline_users:
     st.subheader(f"Change in dose at {timepoint_label}")
-    changes = ctx.call(opioids.mme_changes, ctx.timepoint, ctx.filters)
-    if changes.empty or hidden(len(changes)):
+    changes = ctx.call(opioids.mme_changes, ctx.timepoint, ctx.filters, ctx.audience)
+    if changes.empty:
         st.info(f"No baseline opioid user in view has a dose recorded in the {timepoint_label} "
-                "window." if changes.empty else f"{SUPPRESSED}.")
+                "window.")
     else:
         fig = go.Figure(go.Histogram(
             x=changes["percent_change"], xbins=dict(start=-105, size=10),
@@ -192,17 +166,11 @@ if summary.baseline_users:
 # -- benzodiazepines -------------------------------------------------------------------
 
 st.subheader("Benzodiazepine co-prescription")
-benzo = ctx.call(opioids.benzodiazepine_by_month, ctx.filters)
-least = outcomes.MIN_PATIENTS_PER_POINT
-thin_visits = benzo["visits_recorded"] < least
-if benzo.empty:
-    st.info("No benzodiazepine status is recorded for the patients matching these filters.")
-elif thin_visits.all():
-    explain.too_few_to_draw("Benzodiazepine co-prescription by month",
-                            "visits recording it a month")
+benzo_chart = ctx.call(opioids.benzodiazepine_chart, ctx.filters, ctx.audience)
+if not benzo_chart.drawn:
+    explain.too_few_to_draw(benzo_chart.nothing)
 else:
-    benzo = benzo.copy()
-    benzo["share_visits"] = benzo["share_visits"].astype(object).where(~thin_visits, None)
+    benzo = benzo_chart.months   # shares from too few visits or users are empty: no point
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=benzo["month"], y=benzo["share_visits"], mode="lines+markers",
@@ -210,32 +178,21 @@ else:
         customdata=list(zip(benzo["visits_on_benzodiazepine"], benzo["visits_recorded"])),
         hovertemplate="%{x|%b %Y}: %{y:.0%} of visits (%{customdata[0]} of %{customdata[1]})"
                       "<extra></extra>"))
-    users = benzo.copy()
-    thin_users = users["opioid_users_recorded"] < least
-    users["share_opioid_users"] = users["share_opioid_users"].astype(object).where(
-        ~thin_users, None)
     fig.add_trace(go.Scatter(
-        x=users["month"], y=users["share_opioid_users"], mode="lines+markers",
+        x=benzo["month"], y=benzo["share_opioid_users"], mode="lines+markers",
         name="opioid users also on a benzodiazepine", line=dict(color=theme.BAD),
-        customdata=list(zip(users["opioid_users_on_benzodiazepine"],
-                            users["opioid_users_recorded"])),
+        customdata=list(zip(benzo["opioid_users_on_benzodiazepine"],
+                            benzo["opioid_users_recorded"])),
         hovertemplate="%{x|%b %Y}: %{y:.0%} of opioid users (%{customdata[0]} of "
                       "%{customdata[1]})<extra></extra>"))
     fig.update_yaxes(title="Share", tickformat=".0%", rangemode="tozero")
     fig.update_xaxes(title="Month")
     chart(fig, "Benzodiazepines alongside opioids (CDC 2022: avoid when possible)")
-    total_visits = int(benzo["visits_recorded"].sum())
-    total_on = int(benzo["visits_on_benzodiazepine"].sum())
-    share = total_on / total_visits if total_visits else None
-    st.caption(f"Over the whole period, {percent(share)} "
-               f"of visits recording it ({count(total_on)} of {count(total_visits)}) had a "
-               "benzodiazepine. Opioid users: patients whose last dose of the month was above 0.")
-    missing = []
-    if thin_visits.any():
-        missing.append(f"visits in {month_list(benzo.loc[thin_visits, 'month'])}")
-    if thin_users.any():
-        missing.append(f"opioid users in {month_list(users.loc[thin_users, 'month'])}")
-    explain.not_drawn(missing, "visits or opioid users recording it that month")
+    st.caption(f"Over the whole period, {percent(benzo_chart.share)} of visits recording it "
+               f"({count(benzo_chart.visits_on_benzodiazepine)} of "
+               f"{count(benzo_chart.visits_recorded)}) had a benzodiazepine. Opioid users: "
+               "patients whose last dose of the month was above 0.")
+    explain.not_drawn(benzo_chart.not_drawn)
 
 # -- fast tapers ---------------------------------------------------------------------
 
@@ -259,7 +216,7 @@ if summary.baseline_users:
         help="10% per week flags rapid tapers; 10% per month flags every taper faster than "
              "the usual starting pace.")
     threshold = opioids.TaperThreshold(threshold_percent, unit)
-    tapers = ctx.call(opioids.fast_tapers, ctx.filters, threshold)
+    tapers = ctx.call(opioids.fast_tapers, ctx.filters, threshold, ctx.audience)
     t1, t2, t3, t4 = st.columns(4)
     t1.metric("Patients with a rapid taper", count(tapers.rapid_patients))
     t1.caption(f"a drop ≥ {opioids.RAPID.text()}")
@@ -272,7 +229,7 @@ if summary.baseline_users:
     t4.caption(f"of {count(tapers.intervals)} intervals between dose records")
     if tapers.flagged_intervals == 0:
         st.success("No taper in view was at least this fast.")
-    elif ctx.role == "clinical":
+    elif tapers.flagged is not None:   # the clinical team's: it names patients
         flagged = tapers.flagged
         # Short headers, one period column, every row: the table fits at 1280 px
         # (its last columns were off the edge, most rows in a scroll box).

@@ -4,14 +4,14 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import formatting, outcomes, pgic, privacy, program
+from analysis import formatting, outcomes, pgic, program
 from ui import context, explain, theme
 
 ctx = context.get()
 st.title("Program overview")
 
 view = ctx.call(program.overview, ctx.filters, ctx.timepoint, ctx.definition, ctx.population,
-                ctx.ci, ctx.source.pgic_best)
+                ctx.ci, ctx.source.pgic_best, ctx.audience)
 
 if view.patients == 0:
     st.info("No patients match the filters: no treated patient is in view. Widen the sites, "
@@ -23,16 +23,8 @@ population_text = "ITT" if ctx.population == "itt" else "completers only"
 ci_text = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 
 
-def small(measure: program.Measure) -> bool:
-    """For people outside the clinical team, a quarter's rate or median over
-    fewer than 11 patients is not shown (nor, then, the change)."""
-    return ctx.external and measure.kind != "count" and any(
-        part.n is not None and part.n < outcomes.SMALL_CELL
-        for part in (measure.quarter, measure.previous))
-
-
 def tile(column, measure: program.Measure, help_text: str) -> None:
-    delta = None if small(measure) else measure.delta_text
+    delta = measure.delta_text
     good = measure.delta_good
     box = column.container(border=True)
     box.metric(
@@ -94,12 +86,11 @@ explain.how_computed(
 with st.expander(f"{quarter.name} and {previous.name} side by side", expanded=False):
     rows = []
     for measure in view.measures:
-        hidden = small(measure)
         rows.append({
             "measure": measure.label,
-            quarter.name: privacy.SUPPRESSED if hidden else measure.quarter_text("quarter"),
-            previous.name: privacy.SUPPRESSED if hidden else measure.quarter_text("previous"),
-            "change": privacy.SUPPRESSED if hidden else (measure.delta_text or "–"),
+            quarter.name: measure.quarter_text("quarter"),
+            previous.name: measure.quarter_text("previous"),
+            "change": measure.delta_text or "–",
         })
     st.dataframe(rows, hide_index=True, width="stretch")
 

@@ -4,7 +4,7 @@ at the timepoint (waterfall), and the acute effect of each infusion."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import formatting, outcomes, program, words
+from analysis import charts, formatting, outcomes, program, words
 from ui import context, explain, theme
 
 ctx = context.get()
@@ -21,20 +21,18 @@ choice = st.selectbox("Condition", [POOLED, *options], key="pain_condition",
                       help="Narrows every chart on this page to one condition of those in view.")
 condition = None if choice == POOLED else choice
 filters = program.for_condition(ctx.filters, condition)
-# Fewer than MIN_PATIENTS_PER_POINT patients never make a point.
-min_patients = program.MIN_PATIENTS_PER_POINT
 who = condition or "all conditions in view"
 timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
 
 # -- pain by week -------------------------------------------------------------
 
-weeks = ctx.call(program.pain_by_week, filters, min_patients)
+week_chart = ctx.call(program.pain_week_chart, filters, ctx.audience)
 st.subheader("Usual pain by week since the first infusion")
-if weeks.empty:
-    st.info(f"No week has pain scores from at least {min_patients} patients ({who}).")
+if not week_chart.drawn:
+    st.info(f"{week_chart.nothing} ({who}).")
 else:
-    # Weeks with too few patients stay empty, so the line and band break there.
-    weeks = weeks.set_index("week").reindex(range(int(weeks["week"].max()) + 1)).reset_index()
+    # Weeks with too few patients are empty, so the line and band break there.
+    weeks = week_chart.points
     figure = go.Figure()
     figure.add_trace(theme.band(weeks["week"], weeks["q1"], weeks["q3"], "interquartile range"))
     figure.add_trace(go.Scatter(
@@ -50,29 +48,26 @@ else:
     figure.update_xaxes(title="weeks since the first infusion",
                         range=[-0.5, program.LAST_WEEK + 0.5])
     st.plotly_chart(theme.styled(figure, f"Pain score by week: {who}"), width="stretch")
-    gaps = [w for w, n in zip(weeks["week"], weeks["patients"]) if n != n]
-    gaps += list(range(int(weeks["week"].max()) + 1, program.LAST_WEEK + 1))
-    if gaps:
-        explain.not_drawn([f"weeks {explain.ranges(gaps)}"], "patients with a pain score")
+    explain.not_drawn(week_chart.not_drawn)
     explain.how_computed(
         "Week = whole weeks since the first infusion (week 0 holds the first infusion day, so "
         "its pain is the pre-treatment level). A patient counts once per week (the mean of "
         "their scores that week); the line is the median of those, the band the middle half "
         f"of patients (between the quartiles). Weeks 0–{program.LAST_WEEK} with at least "
-        f"{min_patients} patients are drawn; gaps are weeks with fewer.")
+        f"{charts.MIN_PER_POINT} patients are drawn; gaps are weeks with fewer.")
 
 # -- waterfall ----------------------------------------------------------------
 
 MAX_BARS = 2000
 
-waterfall = ctx.call(program.pain_waterfall, ctx.timepoint, ctx.definition, filters)
+waterfall = ctx.call(program.pain_waterfall, ctx.timepoint, ctx.definition, filters,
+                     ctx.audience)
 bars = waterfall.bars
 st.subheader(f"Each patient's change in pain at {timepoint_label}")
-if bars.empty or (ctx.external and len(bars) < outcomes.SMALL_CELL):
-    st.info(f"No patients with a baseline and a pain score at {timepoint_label} ({who})."
-            if bars.empty else "Too few patients to report.")
+if bars.empty:
+    st.info(f"No patients with a baseline and a pain score at {timepoint_label} ({who}).")
 else:
-    show_ids = ctx.role == "clinical"
+    show_ids = waterfall.ids_shown
     # Past a few thousand bars a browser only sees the shape: draw every k-th
     # patient of the sorted list (same shape, same lines) and say so.
     step = max(1, -(-len(bars) // MAX_BARS))
@@ -136,11 +131,11 @@ else:
 
 # -- acute effect ---------------------------------------------------------------
 
-acute = ctx.call(program.acute_by_infusion, filters, min_patients)
+acute_result = ctx.call(program.acute_chart, filters, ctx.audience)
+acute = acute_result.points
 st.subheader("Acute effect of each treatment session")
-if acute.empty:
-    st.info(f"No session number has before-and-after scores from at least {min_patients} "
-            f"patients ({who}).")
+if not acute_result.drawn:
+    st.info(f"{acute_result.nothing} ({who}).")
 else:
     figure = go.Figure()
     numbers = acute["infusion_number"]
@@ -158,17 +153,14 @@ else:
                       "%{customdata[2]}), %{customdata[3]} patients<extra></extra>"))
     figure.update_xaxes(title="treatment session number (infusion visits and boosters in date "
                               "order)",
-                        dtick=1 if len(acute) <= 30 else None,
+                        dtick=1 if int(numbers.max()) <= 30 else None,
                         range=[0.4, int(numbers.max()) + 0.6])
     figure.update_yaxes(title="pain before − pain right after (points)", rangemode="tozero")
     st.plotly_chart(theme.styled(figure, f"Acute relief by treatment session number: {who}"),
                     width="stretch")
-    missing = sorted(set(range(1, int(numbers.max()) + 1)) - set(int(n) for n in numbers))
-    if missing:
-        explain.not_drawn([f"session numbers {explain.ranges(missing)}"],
-                          "patients with both scores")
+    explain.not_drawn(acute_result.not_drawn)
     explain.how_computed(
         "Acute relief = the pain score before the session minus the score right after it (the "
         "same day; positive = less pain). Each point is the median over the patients with both "
         "scores at that session number, the bar the middle half of them (quartiles). Session "
-        f"numbers with at least {min_patients} patients are drawn.")
+        f"numbers with at least {charts.MIN_PER_POINT} patients are drawn.")

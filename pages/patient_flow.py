@@ -4,13 +4,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import formatting, outcomes, privacy, program
+from analysis import formatting, outcomes, program
 from ui import context, safe, theme
 
 ctx = context.get()
 st.title("Patient flow")
 
-flow = ctx.call(program.patient_flow, ctx.timepoint, ctx.definition, ctx.filters)
+flow = ctx.call(program.patient_flow, ctx.timepoint, ctx.definition, ctx.filters, ctx.audience)
 timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
 st.caption(
     f"Where patients leave the path from first visit to responder ({ctx.definition}: "
@@ -39,28 +39,17 @@ def of(k: int, n: int) -> str:
     return f"{formatting.count(k)} of {formatting.count(n)} patients"
 
 
-if not ctx.external:
-    m1, m2, m3 = st.columns(3)
-    m1.metric(f"Responders, ITT (the program's rate, as on Overview)",
-              share(flow.itt_responders, flow.itt_n))
-    m1.caption(of(flow.itt_responders, flow.itt_n) + f" due at {timepoint_label}")
-    m2.metric("… who completed induction (the path below)",
-              share(responders.patients, due.patients))
-    m2.caption(of(responders.patients, due.patients))
-    m3.metric("… who stopped before completing induction",
-              share(flow.stopped_early_responders, flow.stopped_early_due))
-    m3.caption(of(flow.stopped_early_responders, flow.stopped_early_due)
-               + " (left the path at step 2, yet due and counted)")
-
-table = flow.table()
-if ctx.external:
-    # Outside the clinical team, counts under 11 are not shown: the diagram
-    # would reveal them, so only the suppressed table is drawn.
-    shown = table.assign(n=table["patients"].fillna(table["left"]))
-    shown = privacy.suppress(shown, "n", ["patients", "left"], group_columns=["step"])
-    hidden = shown["suppressed"].any()
-else:
-    shown, hidden = table.assign(suppressed=False), False
+m1, m2, m3 = st.columns(3)
+m1.metric(f"Responders, ITT (the program's rate, as on Overview)",
+          share(flow.itt_responders, flow.itt_n))
+m1.caption(of(flow.itt_responders, flow.itt_n) + f" due at {timepoint_label}")
+m2.metric("… who completed induction (the path below)",
+          share(responders.patients, due.patients))
+m2.caption(of(responders.patients, due.patients))
+m3.metric("… who stopped before completing induction",
+          share(flow.stopped_early_responders, flow.stopped_early_due))
+m3.caption(of(flow.stopped_early_responders, flow.stopped_early_due)
+           + " (left the path at step 2, yet due and counted)")
 
 # -- diagram ------------------------------------------------------------------
 
@@ -107,27 +96,24 @@ def consort(flow: program.PatientFlow) -> go.Figure:
     return figure
 
 
-if not hidden:
-    st.plotly_chart(theme.styled(consort(flow), f"From first visit to responder at "
-                                                f"{timepoint_label}", height=720),
-                    width="stretch", config={"displayModeBar": False})
+st.plotly_chart(theme.styled(consort(flow), f"From first visit to responder at "
+                                            f"{timepoint_label}", height=720),
+                width="stretch", config={"displayModeBar": False})
 
 # -- the same numbers as a table ----------------------------------------------
 
 
-def text(value, suppressed):
-    if suppressed:
-        return privacy.SUPPRESSED
+def text(value):
     return "" if value is None or value != value else formatting.count(value)
 
 
 rows = [{
     "Step": int(r.step),
     "Stage": r.stage,
-    "Patients": text(r.patients, r.suppressed and r.stage != ""),
+    "Patients": text(r.patients),
     "Left the flow": r.exit,
-    "Patients who left": text(r.left, r.suppressed and r.stage == ""),
-} for r in shown.itertuples(index=False)]
+    "Patients who left": text(r.left),
+} for r in flow.table().itertuples(index=False)]
 # A static table (the code's own words and counts): it wraps, so 'Patients who
 # left' is whole at 1280 px.
 st.table(pd.DataFrame(rows), hide_index=True)

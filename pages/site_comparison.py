@@ -3,27 +3,25 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audience, formatting, outcomes, program, site_comparison
-from analysis.audience import SUPPRESSED
+from analysis import audience, formatting, outcomes, site_comparison
 from ui import context, theme
 
 ctx = context.get()
 st.title("Sites & providers")
-reader = audience.for_role(ctx.role)
 ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 
-if reader.external:
-    by = "site"
-    st.caption(f"Responder rate by site over the whole program (one fixed table, so the "
-               f"sidebar has no site, condition or cohort filter here): {ctx.setting_text}. "
-               f"Counts under "
-               f"{audience.SMALL_CELL}, and any that would reveal one, are not shown.")
-else:
-    by = st.radio("Compare", list(site_comparison.DIMENSIONS), horizontal=True,
-                  format_func=lambda d: {"site": "Sites", "provider": "Providers"}[d],
-                  key="comparison_by")
+choices = site_comparison.dimensions_for(ctx.audience)
+by = choices[0] if len(choices) == 1 else st.radio(
+    "Compare", list(choices), horizontal=True,
+    format_func=lambda d: {"site": "Sites", "provider": "Providers"}[d], key="comparison_by")
 result = ctx.call(site_comparison.compare, by, ctx.timepoint, ctx.definition, ctx.population,
-                  ctx.filters, ctx.ci, reader)
+                  ctx.filters, ctx.ci, ctx.audience)
+if result.fixed:
+    st.caption(f"Responder rate by site over the whole program (a fixed table: no filter "
+               f"applies): {outcomes.DEFINITION_LABELS[result.definition]} "
+               f"({result.definition}) at {outcomes.TIMEPOINT_LABELS[result.timepoint]}, "
+               f"{'ITT' if result.population == 'itt' else 'completers only'}. Counts under "
+               f"{audience.SMALL_CELL}, and any that would reveal one, are not shown.")
 groups = result.groups
 program_rate = result.program
 
@@ -81,31 +79,9 @@ if result.funnel is not None:
              f"{outcomes.TIMEPOINT_LABELS[ctx.timepoint]}, by {result.label.lower()}")
     st.plotly_chart(theme.styled(figure, title, height=520), width="stretch")
 
-rows = []
-for r in groups.itertuples():
-    hidden = bool(r.suppressed)
-    rows.append({
-        result.label: r.group,
-        "Patients (n)": SUPPRESSED if hidden and r.n is None else formatting.count(r.n),
-        "Responders": SUPPRESSED if hidden else formatting.count(r.responders),
-        "Rate": SUPPRESSED if hidden else formatting.percent(r.rate),
-        f"95% CI ({ci_name})": SUPPRESSED if hidden else program.percent_range(r.ci_low,
-                                                                               r.ci_high),
-        "Against the funnel": SUPPRESSED if hidden else r.position,
-        "Note": "too few" if r.too_few and not hidden else "",
-    })
-rows.append({
-    result.label: "Whole program" if reader.external else "All in view",
-    "Patients (n)": formatting.count(program_rate.n) if program_rate.n is not None else SUPPRESSED,
-    "Responders": (formatting.count(program_rate.responders)
-                   if program_rate.responders is not None else SUPPRESSED),
-    "Rate": formatting.percent(program_rate.rate) if program_rate.rate is not None else SUPPRESSED,
-    f"95% CI ({ci_name})": program.percent_range(program_rate.ci_low, program_rate.ci_high),
-    "Against the funnel": "",
-    "Note": "",
-})
+rows = result.table(ci_name)
 st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)
-if not reader.external:
+if result.funnel is not None:
     outside = result.outside("95")
     st.caption(
         f"{formatting.count(len(outside))} of {formatting.count(len(groups))} "

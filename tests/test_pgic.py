@@ -141,7 +141,7 @@ def test_overview_and_conditions_show_it(clean):
         g = by_condition[row.condition]
         assert (row.pgic_n, row.pgic_responders) == (g.n, g.responders)
     assert summary.pgic == rates.overall
-    external = program.condition_summary(snap, "6m", external=True)
+    external = program.condition_summary(snap, "6m", audience=Audience.EXTERNAL)
     assert external.pgic is None and external.table["pgic_n"].isna().all()
     with pytest.raises(PermissionError):
         pgic.pgic_rates(snap, audience=Audience.EXTERNAL)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.audience import Audience
 from analysis import db, ingest, outcomes, program, stats, store
 from analysis.outcomes import Filters
 
@@ -576,7 +577,7 @@ def test_demo_condition_summary(demo_snapshot):
         lows = list(part["ci_low"].fillna(-1))
         assert lows == sorted(lows, reverse=True)
     external = program.condition_summary(demo_snapshot, "3m", "pain30", "itt", Filters(),
-                                         "wilson", external=True)
+                                         "wilson", audience=Audience.EXTERNAL)
     small = external.table[[r.n < outcomes.SMALL_CELL for r in rows]]
     assert small["suppressed"].all() and small["n"].isna().all() and small["rate"].isna().all()
     assert external.overall == summary.overall

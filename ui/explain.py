@@ -23,30 +23,21 @@ def how_computed(*paragraphs: str, table=None, key: str | None = None) -> None:
             st.dataframe(table, hide_index=True, width="stretch", height="content")
 
 
-def not_drawn(points: list[str], counted: str = "patients") -> None:
-    """Say which points a chart leaves out for having too few patients,
-    instead of drawing them (a point from two patients jumps 0% → 100%)."""
-    from analysis.outcomes import MIN_PATIENTS_PER_POINT
-    if points:
-        st.caption(f"Not drawn, from fewer than {MIN_PATIENTS_PER_POINT} {counted}: "
-                   + "; ".join(points) + ".")
+def not_drawn(note: str) -> None:
+    """The builder's sentence naming the points a chart left out for having
+    too few patients ("" when none): a point from two patients jumps 0% →
+    100%, so it is not drawn (analysis.charts decides)."""
+    if note:
+        st.caption(note)
 
 
-def too_few_to_draw(what: str, counted: str = "patients") -> None:
-    """Instead of an empty chart: what is missing, and why."""
-    from analysis.outcomes import MIN_PATIENTS_PER_POINT
-    st.info(f"{what}: no point has {MIN_PATIENTS_PER_POINT} or more {counted} with these "
-            "filters, so there is nothing reliable to draw. Widen the filters in the sidebar.",
-            icon=":material/filter_alt_off:")
+def too_few_to_draw(note: str) -> None:
+    """Instead of an empty chart: the builder's sentence saying what is
+    missing, and why."""
+    st.info(note, icon=":material/filter_alt_off:")
 
 
 def ranges(numbers) -> str:
     """[1, 2, 3, 7, 9, 10] -> "1–3, 7, 9–10"."""
-    numbers = sorted(int(n) for n in numbers)
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and n == runs[-1][-1] + 1:
-            runs[-1].append(n)
-        else:
-            runs.append([n])
-    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+    from analysis.charts import ranges as number_ranges
+    return number_ranges(numbers)
