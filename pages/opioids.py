@@ -80,11 +80,9 @@ if summary.baseline_users:
         # A week left out (too few) is empty: the line breaks instead of joining.
         weekly = week_chart.points
         fig = go.Figure()
-        fig.add_trace(go.Scatter(x=weekly["week"], y=weekly["q3_mme"], mode="lines",
-                                 line=dict(width=0), hoverinfo="skip", showlegend=False))
-        fig.add_trace(go.Scatter(x=weekly["week"], y=weekly["q1_mme"], mode="lines",
-                                 line=dict(width=0), fill="tonexty", fillcolor=theme.BAND,
-                                 name="middle half of patients (IQR)", hoverinfo="skip"))
+        # The band stops at a week left out, as the line does (tonexty bridged it).
+        fig.add_trace(theme.band(weekly["week"], weekly["q1_mme"], weekly["q3_mme"],
+                                 "middle half of patients (IQR)"))
         fig.add_trace(go.Scatter(
             x=weekly["week"], y=weekly["median_mme"], mode="lines+markers", name="median",
             line=dict(color=theme.PRIMARY, width=2.5),
