@@ -163,16 +163,7 @@ def violations(source: str, external_page: bool = False) -> list[str]:
     return found
 
 
-# Pages another part of issue 14 rewrites, landing separately: the Safety
-# page loses its hidden() helper and marketing branches with the adverse-event
-# categories (dx-data).  Not strict: it passes once that lands; then delete.
-PENDING = {"safety.py"}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(reason="rewritten by the adverse-event part of "
-                                                   "issue 14, landing separately"))
-    if p.name in PENDING else p for p in PAGES], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
 def test_no_page_decides_what_is_too_few(path):
     found = violations(path.read_text(), external_page=path.name in EXTERNAL_PAGES)
     assert not found, f"{path.name} decides small cells itself (ask analysis):\n  " \
