@@ -38,6 +38,7 @@ infusions = the activity table's infusions + boosters).
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
@@ -383,9 +384,17 @@ def _sparse_reduced(rows: list[dict[int, int]]) -> dict[int, dict[int, int]]:
         for c in r:
             where[c].add(i)
     active = set(range(len(rows)))
+    # The shortest active row next (ties: the lowest index), from a heap of
+    # (length when pushed, row): a row is pushed again whenever it changes,
+    # and an entry whose length is out of date is skipped.  The same order as
+    # min() over the active rows, without scanning them all at every step.
+    queue = [(len(r), j) for j, r in enumerate(rows)]
+    heapq.heapify(queue)
     pivots: dict[int, int] = {}
     while active:
-        i = min(active, key=lambda j: (len(rows[j]), j))
+        length, i = heapq.heappop(queue)
+        if i not in active or length != len(rows[i]):
+            continue
         active.discard(i)
         row = rows[i]
         if not row:
@@ -408,6 +417,8 @@ def _sparse_reduced(rows: list[dict[int, int]]) -> dict[int, dict[int, int]]:
                 elif col in other:
                     del other[col]
                     where[col].discard(j)
+            if j in active:
+                heapq.heappush(queue, (len(other), j))
         pivots[c] = i
     return {c: rows[i] for c, i in pivots.items()}
 
