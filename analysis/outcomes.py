@@ -15,7 +15,6 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 import scipy.special
-import scipy.stats
 
 from analysis import audience, db, stats
 from analysis.formatting import count
@@ -272,8 +271,8 @@ def intervals(responders, n, method: str = "wilson", confidence: float = 0.95):
             high = np.where(k == n, 1.0, center + delta)
         elif method == "exact":
             alpha = (1 - confidence) / 2
-            low = np.where(k == 0, 0.0, scipy.stats.beta.ppf(alpha, k, n - k + 1))
-            high = np.where(k == n, 1.0, scipy.stats.beta.ppf(1 - alpha, k + 1, n - k))
+            low = np.where(k == 0, 0.0, scipy.special.betaincinv(k, n - k + 1, alpha))
+            high = np.where(k == n, 1.0, scipy.special.betaincinv(k + 1, n - k, 1 - alpha))
         else:
             raise ValueError(f"unknown CI method {method!r}; one of {', '.join(CI_METHODS)}")
     low = np.where(empty, np.nan, low)

