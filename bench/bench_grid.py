@@ -36,25 +36,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis import db, ingest, outcomes, store  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from pandas_claim import pandas_grid, read_raw  # noqa: E402  (the peer, shared with bench_perf)
 
 OUT = ROOT / "bench" / "out"
 SEED = 1
 INGEST_DATE = dt.date(2099, 12, 31)   # the demo never writes a visit after its export date
 GRID_TARGET_S = 1.0
 SPEEDUP_TARGET = 5.0
-
-# SPEC §3 (kept here on purpose: the pandas side must not read the SQL models).
-TIMEPOINTS = {"4w": (28, 14, 42), "3m": (90, 60, 120), "6m": (180, 150, 210),
-              "12m": (365, 300, 430)}
-NEEDS = {"pain30": (True, False), "pain50": (True, False), "pain2pt": (True, False),
-         "mme50": (False, True), "mme_stop": (False, True), "claim": (True, True)}
-TOL = 1e-9
-SAME_DAY_ORDER = {"intake": 1, "follow_up": 2, "infusion": 3, "booster": 4}
-
 
 # --------------------------------------------------------------------------
 # the data
@@ -119,111 +112,6 @@ def build_database(patients: int, rebuild: bool) -> Path:
     print(f"ingest: {visits:,} visits ({time.perf_counter() - t:.1f} s)")
     marker.write_text(json.dumps({"visits": visits, "patients": patients}))
     return db_path
-
-
-# --------------------------------------------------------------------------
-# the same definitions in pandas
-
-
-def read_raw(db_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        visits = con.execute("""
-            SELECT patient_id, visit_date, visit_type, condition, pain_score,
-                   opioid_mme_per_day, source_line
-            FROM visits""").df()
-        medications = con.execute(
-            "SELECT patient_id, record_date, drug_class, mme FROM medications").df()
-    finally:
-        con.close()
-    return visits, medications
-
-
-def _pick(frame: pd.DataFrame, value: str, order: list[str], ascending: list[bool],
-          last: bool = False) -> pd.Series:
-    """Per patient, ``value`` of the first (or last) row in ``order``."""
-    ranked = frame.sort_values(["patient_id", *order], ascending=[True, *ascending])
-    grouped = ranked.groupby("patient_id", sort=False)[value]
-    return grouped.last() if last else grouped.first()
-
-
-def pandas_grid(visits: pd.DataFrame, medications: pd.DataFrame) -> pd.DataFrame:
-    """n and responders per timepoint x definition x population x group
-    ('All' and each condition), SPEC §3, with plain pandas."""
-    v = visits.copy()
-    v["visit_date"] = pd.to_datetime(v["visit_date"])
-    # Medication export: a visit takes the date's MME when the session gives none;
-    # a drug without a factor (or an opioid without a dose) leaves it unknown.
-    m = medications.copy()
-    m["record_date"] = pd.to_datetime(m["record_date"])
-    opioid = m["drug_class"] == "opioid"
-    m["unknown"] = (m["drug_class"] == "unknown") | (opioid & m["mme"].isna())
-    m["opioid_mme"] = m["mme"].where(opioid, 0.0)
-    days = m.groupby(["patient_id", "record_date"]).agg(unknown=("unknown", "any"),
-                                                         med_mme=("opioid_mme", "sum"))
-    days["med_mme"] = days["med_mme"].where(~days["unknown"])
-    v = v.merge(days[["med_mme"]], how="left", left_on=["patient_id", "visit_date"],
-                right_index=True)
-    v["mme"] = v["opioid_mme_per_day"].fillna(v["med_mme"])
-    v["order"] = v["visit_type"].map(SAME_DAY_ORDER)
-
-    cutoff = v["visit_date"].max()
-    ketamine = v[v["visit_type"].isin(["infusion", "booster"])]
-    patients = ketamine.groupby("patient_id")["visit_date"].min().rename("index_date").to_frame()
-    with_condition = v[v["condition"].notna()]
-    patients["condition"] = _pick(with_condition, "condition",
-                                  ["visit_date", "order", "source_line"], [True, True, True])
-    patients["condition"] = patients["condition"].fillna("Unspecified")
-
-    tv = v.merge(patients[["index_date"]], left_on="patient_id", right_index=True)
-    tv["day"] = (tv["visit_date"] - tv["index_date"]).dt.days
-    latest_first = ["visit_date", "order", "source_line"]
-    base = tv[(tv["day"] >= -30) & (tv["day"] <= 0) & tv["pain_score"].notna()]
-    patients["bp"] = _pick(base, "pain_score", latest_first, [True] * 3, last=True)
-    base = tv[(tv["day"] >= -90) & (tv["day"] <= 0) & tv["mme"].notna()]
-    patients["bm"] = _pick(base, "mme", latest_first, [True] * 3, last=True)
-
-    rows = []
-    for timepoint, (target, start, end) in TIMEPOINTS.items():
-        window = tv[(tv["day"] >= start) & (tv["day"] <= end) & (tv["day"] != 0)].copy()
-        window["distance"] = (window["day"] - target).abs()
-        closest = ["distance", "visit_date", "order", "source_line"]
-        ascending = [True, False, False, False]       # a tie goes to the later visit
-        p = patients.copy()
-        p["fp"] = _pick(window[window["pain_score"].notna()], "pain_score", closest, ascending)
-        p["fm"] = _pick(window[window["mme"].notna()], "mme", closest, ascending)
-        closed = (p["index_date"] + pd.to_timedelta(end, unit="D")) <= cutoff
-        r_pain = (p["bp"] - p["fp"]) / p["bp"]
-        r_mme = (p["bm"] - p["fm"]) / p["bm"]
-        met = {
-            "pain30": r_pain >= 0.30 - TOL,
-            "pain50": r_pain >= 0.50 - TOL,
-            "pain2pt": (p["bp"] - p["fp"]) >= 2 - TOL,
-            "mme50": r_mme >= 0.50 - TOL,
-            "mme_stop": p["fm"].abs() < TOL,
-        }
-        met["claim"] = met["pain30"] & met["mme50"]
-        for definition, (needs_pain, needs_mme) in NEEDS.items():
-            eligible = pd.Series(True, index=p.index)
-            complete = pd.Series(True, index=p.index)
-            if needs_pain:
-                eligible &= p["bp"] > 0
-                complete &= p["fp"].notna()
-            if needs_mme:
-                eligible &= p["bm"] > 0
-                complete &= p["fm"].notna()
-            responder = eligible & complete & met[definition]
-            for population, member in (("itt", eligible & (closed | complete)),
-                                       ("completers", eligible & complete)):
-                frame = pd.DataFrame({"condition": p["condition"], "n": member,
-                                      "responders": responder & member})
-                by = frame.groupby("condition")[["n", "responders"]].sum()
-                by.loc["All"] = by.sum()
-                for group, counts in by.iterrows():
-                    rows.append((timepoint, definition, population, group,
-                                 int(counts["n"]), int(counts["responders"])))
-    return pd.DataFrame(rows, columns=["timepoint", "definition", "population", "group",
-                                       "n", "responders"])
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,405 @@
+"""Benchmark of issue 20: the product and its peer side by side, in one run.
+
+    python bench/bench_perf.py [--visits 1000000] [--rebuild-visits 1000000,10000000]
+                               [--repeat 3] [--steps ingest,claim,rebuild,page]
+
+Every measurement is its own child process, so each reports its own peak
+memory (``ru_maxrss`` from ``os.wait4``); product and peer alternate within
+each repeat (the machine is shared: interleaving spreads the noise over
+both), and the summary gives medians, ratios and peak memory.
+
+ingest   the session export of ``--visits`` rows (clean demo data):
+         ``python -m analysis ingest sessions.csv`` into a fresh file, whole
+         process, vs a bare DuckDB ``CREATE TABLE t AS SELECT * FROM
+         read_csv(...)`` of the same file (a whole ``python -c`` process too).
+         The child also times the steps inside: the load alone (the bare
+         load's like) and saving the models.
+claim    ``python -m analysis claim --json`` whole process vs
+         ``bench/pandas_claim.py`` (plain pandas, same 48 cells, whole
+         process) on a database of both exports; the n and responders of every
+         cell are compared.
+rebuild  at each of ``--rebuild-visits``: a database of 99% of the visits (the
+         earliest) and every medication, then, per repeat, on a fresh copy:
+         the 1% ingest (the latest visits), whole process, then a fresh
+         process's snapshot (ready to query) -- the product -- vs the peer, the
+         same snapshot rebuilding every model from scratch
+         (``OUTCOMES_SAVED_MODELS=off``).
+page     at ``--visits``: a dashboard (AppTest) shows the default page, a 1%
+         ingest lands, the dashboard builds the new snapshot in the background
+         as it does for a visitor, and a visitor then opens the page: the time
+         from the ingest's end to the new snapshot being served, and the
+         page's run then (the first page view after new data).
+
+Exports are cached under ``--out``; databases are rebuilt on every run (the
+code under test writes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+PY = sys.executable
+
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def run(args: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """A child process: wall seconds, peak RSS (bytes), stdout.  Fails loudly."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=err,
+                                env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0,):
+        sys.exit(f"failed (exit {code}): {' '.join(args)}\n{stdout[-2000:]}\n{stderr[-3000:]}")
+    return seconds, usage.ru_maxrss * 1024, stdout
+
+
+def child(*args: str) -> list[str]:
+    return [PY, str(Path(__file__).resolve()), "--child", *args]
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def fresh(path: Path) -> Path:
+    for candidate in (path, Path(str(path) + ".wal")):
+        candidate.unlink(missing_ok=True)
+    return path
+
+
+def copy_db(source: Path, target: Path) -> Path:
+    fresh(target)
+    shutil.copyfile(source, target)
+    if Path(str(source) + ".wal").exists():
+        shutil.copyfile(str(source) + ".wal", str(target) + ".wal")
+    return target
+
+
+class Table:
+    """Rows of (step, product, peer) medians, printed at the end."""
+
+    def __init__(self):
+        self.rows: list[tuple] = []
+
+    def add(self, step, product_name, product_s, product_rss, peer_name, peer_s, peer_rss,
+            note=""):
+        self.rows.append((step, product_name, product_s, product_rss, peer_name, peer_s,
+                          peer_rss, note))
+        self.print_row(self.rows[-1])
+
+    @staticmethod
+    def print_row(row):
+        step, pn, ps, pr, qn, qs, qr, note = row
+        med_p, med_q = statistics.median(ps), statistics.median(qs)
+        print(f"  {step}\n"
+              f"    product {pn}: median {med_p:.2f} s of {', '.join(f'{s:.2f}' for s in ps)}"
+              f"; peak {mib(max(pr))}\n"
+              f"    peer    {qn}: median {med_q:.2f} s of {', '.join(f'{s:.2f}' for s in qs)}"
+              f"; peak {mib(max(qr))}\n"
+              f"    ratio product/peer {med_p / med_q:.2f}x (peer/product {med_q / med_p:.1f}x)"
+              + (f"\n    {note}" if note else ""), flush=True)
+
+
+# --------------------------------------------------------------------------
+# data
+
+
+def exports(out: Path, visits: int) -> tuple[Path, Path]:
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(BENCH))
+    from bench_ingest import demo_export
+    sessions = demo_export(out, visits)
+    return sessions, sessions.with_name("medications.csv")
+
+
+def split_sessions(sessions: Path, folder: Path) -> tuple[Path, Path]:
+    """99% of the visit rows (the earliest) and the latest 1%, as two exports."""
+    import duckdb
+    base, increment = folder / "sessions_99.csv", folder / "sessions_1.csv"
+    if base.exists() and increment.exists() and base.stat().st_mtime > sessions.stat().st_mtime:
+        return base, increment
+    con = duckdb.connect()
+    con.execute(f"""CREATE TABLE s AS SELECT *, row_number() OVER (ORDER BY visit_date, patient_id)
+                    AS bench_rank FROM read_csv('{sessions}', all_varchar = true)""")
+    total = con.execute("SELECT count(*) FROM s").fetchone()[0]
+    cut = int(total * 0.99)
+    for path, where in ((base, f"bench_rank <= {cut}"), (increment, f"bench_rank > {cut}")):
+        con.execute(f"COPY (SELECT * EXCLUDE (bench_rank) FROM s WHERE {where} "
+                    f"ORDER BY bench_rank) TO '{path}' (HEADER)")
+    con.close()
+    return base, increment
+
+
+def ingest_cli(db_path: Path, *files: Path) -> tuple[float, int, str]:
+    return run([PY, "-m", "analysis", "ingest", *map(str, files), "--db", str(db_path)])
+
+
+# --------------------------------------------------------------------------
+# children (each measured in its own process)
+
+
+def child_bare(csv: str, db_path: str) -> None:
+    import duckdb
+    started = time.perf_counter()
+    con = duckdb.connect(str(fresh(Path(db_path))))
+    con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [csv])
+    con.close()
+    print(json.dumps({"load": time.perf_counter() - started}))
+
+
+def child_ingest(csv: str, db_path: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    started = time.perf_counter()
+    from analysis import db, ingest
+    imported = time.perf_counter()
+    with db.writer(fresh(Path(db_path))) as con:
+        result = ingest.ingest_file(con, csv)
+    done = time.perf_counter()
+    assert result.status == "ingested", result.error
+    try:
+        from analysis import saved_models
+        models = saved_models.last_timings.get("save", 0.0)
+    except ImportError:
+        models = 0.0
+    print(json.dumps({"import": imported - started, "ingest": done - imported,
+                      "models": models, "load": done - imported - models,
+                      "rows": result.rows_read}))
+
+
+def child_snapshot(db_path: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    started = time.perf_counter()
+    from analysis import store
+    imported = time.perf_counter()
+    snap = store.Snapshot(db_path)
+    snap.scalar("SELECT count(*) FROM patient_outcomes WHERE responder")
+    ready = time.perf_counter()
+    built = [k for k in snap.build_timings if k.startswith("model ")]
+    print(json.dumps({"import": imported - started, "ready": ready - imported,
+                      "models_built": len(built),
+                      "steps": {k: round(v, 3) for k, v in snap.build_timings.items()}}))
+
+
+def child_page(db_path: str, increment: str) -> None:
+    """Default page, 1% ingest, background rebuild as the dashboard does it,
+    then the first page view after the new data."""
+    import logging
+    sys.path.insert(0, str(ROOT))
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    os.environ["OUTCOMES_DB"] = db_path
+    from streamlit.testing.v1 import AppTest
+
+    from analysis import db, ingest, store
+    from tests.conftest import signed_in
+
+    app = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600))
+    started = time.perf_counter()
+    app.run()
+    assert not app.exception, app.exception[0].message
+    before_first = time.perf_counter() - started
+    old = store.snapshot(db_path).version
+    with db.writer(db_path) as con:
+        result = ingest.ingest_file(con, increment)
+    assert result.status == "ingested", result.error
+    ingested = time.perf_counter()
+    # What a visitor's run does on new data: serve the old snapshot, build the
+    # new one in the background (and, where the product does it, warm it).
+    store.snapshot(db_path, warm=True, background=True)
+    while True:
+        snap = store.snapshot(db_path, warm=True, background=True)
+        if snap.version != old and not store.building(db_path):
+            break
+        time.sleep(0.02)
+    served = time.perf_counter()
+    app.run()
+    assert not app.exception, app.exception[0].message
+    first = time.perf_counter() - served
+    app.run()
+    again = time.perf_counter() - served - first
+    print(json.dumps({"default_page_first_run": before_first, "snapshot_served": served - ingested,
+                      "first_view": first, "repeat_view": again}))
+
+
+# --------------------------------------------------------------------------
+# steps
+
+
+def step_ingest(args, table: Table) -> None:
+    sessions, _ = exports(args.out, args.visits)
+    print(f"\n[ingest] {sessions} ({sessions.stat().st_size / 1e6:.0f} MB), load {load()}",
+          flush=True)
+    work = args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    ours, bare, inside = [], [], []
+    for run_number in range(args.repeat):
+        seconds, rss, out = run(child("bare", str(sessions), str(work / "bare.duckdb")))
+        bare.append((seconds, rss))
+        seconds, rss, out = run(child("ingest", str(sessions), str(work / "ingest.duckdb")))
+        ours.append((seconds, rss))
+        inside.append(last_json(out))
+        print(f"  run {run_number + 1}: bare {bare[-1][0]:.2f} s, ingest {seconds:.2f} s "
+              f"({json.dumps({k: round(v, 2) for k, v in inside[-1].items()})}), load {load()}",
+              flush=True)
+    median = lambda key: statistics.median(r[key] for r in inside)  # noqa: E731
+    table.add(f"ingest {inside[-1]['rows']:,} session rows (whole process)",
+              "ingest_file, fresh process", [s for s, _ in ours], [r for _, r in ours],
+              "duckdb read_csv into a table", [s for s, _ in bare], [r for _, r in bare],
+              note=f"inside the ingest process: import {median('import'):.2f} s, load "
+                   f"{median('load'):.2f} s, saving the models {median('models'):.2f} s")
+    for name in ("bare.duckdb", "ingest.duckdb"):
+        fresh(work / name)
+
+
+def step_claim(args, table: Table) -> None:
+    sessions, medications = exports(args.out, args.visits)
+    work = args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    db_path = fresh(work / "claim.duckdb")
+    print(f"\n[claim] ingesting both exports into {db_path}, load {load()}", flush=True)
+    ingest_cli(db_path, sessions, medications)
+    ours, peer = [], []
+    for run_number in range(args.repeat):
+        seconds, rss, out_ours = run([PY, "-m", "analysis", "claim", "--json", "--db",
+                                      str(db_path)])
+        ours.append((seconds, rss))
+        seconds, rss, out_peer = run([PY, str(BENCH / "pandas_claim.py"), "--db", str(db_path)])
+        peer.append((seconds, rss))
+        print(f"  run {run_number + 1}: claim --json {ours[-1][0]:.2f} s, pandas {seconds:.2f} s, "
+              f"load {load()}", flush=True)
+    key = lambda c: (c["timepoint"], c["definition"], c["population"])  # noqa: E731
+    a = {key(c): (c["n"], c["responders"]) for c in json.loads(out_ours)["sensitivity"]}
+    b = {key(c): (c["n"], c["responders"]) for c in json.loads(out_peer)["sensitivity"]}
+    same = "the same n and responders in all %d cells" % len(a) if a == b else \
+        f"DIFFERENT cells: {sorted(k for k in a if a[k] != b.get(k))[:5]}"
+    table.add("claim --json, 48-cell grid (whole process)", "python -m analysis claim --json",
+              [s for s, _ in ours], [r for _, r in ours], "plain pandas (bench/pandas_claim.py)",
+              [s for s, _ in peer], [r for _, r in peer], note=same)
+    fresh(db_path)
+
+
+def step_rebuild(args, table: Table, visits: int) -> None:
+    sessions, medications = exports(args.out, visits)
+    base_csv, increment = split_sessions(sessions, sessions.parent)
+    work = args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    base = fresh(work / f"base_{visits}.duckdb")
+    print(f"\n[rebuild {visits:,}] base database: 99% of visits + medications, load {load()}",
+          flush=True)
+    seconds, rss, _ = ingest_cli(base, base_csv, medications)
+    print(f"  base ingested in {seconds:.1f} s (peak {mib(rss)})", flush=True)
+    target = work / f"rebuild_{visits}.duckdb"
+    ours, ingests, snaps, peer = [], [], [], []
+    for run_number in range(args.repeat):
+        copy_db(base, target)
+        seconds, rss, _ = ingest_cli(target, increment)
+        ingests.append((seconds, rss))
+        snap_s, snap_rss, out = run(child("snapshot", str(target)))
+        snaps.append((snap_s, snap_rss, last_json(out)))
+        ours.append(seconds + snap_s)
+        peer_s, peer_rss, peer_out = run(child("snapshot", str(target)),
+                                         env={"OUTCOMES_SAVED_MODELS": "off"})
+        peer.append((peer_s, peer_rss, last_json(peer_out)))
+        print(f"  run {run_number + 1}: 1% ingest {seconds:.2f} s, then snapshot "
+              f"{snap_s:.2f} s ({snaps[-1][2]['models_built']} models built); full rebuild "
+              f"{peer_s:.2f} s ({peer[-1][2]['models_built']} built), load {load()}", flush=True)
+    table.add(f"after a 1% ingest at {visits:,} visits: ingest + fresh process's snapshot ready",
+              "1% ingest (saves models) + snapshot", ours,
+              [max(i[1], s[1]) for i, s in zip(ingests, snaps)],
+              "snapshot rebuilding every model", [p[0] for p in peer], [p[1] for p in peer],
+              note=f"of which: 1% ingest median {statistics.median(i[0] for i in ingests):.2f} s "
+                   f"(peak {mib(max(i[1] for i in ingests))}), snapshot median "
+                   f"{statistics.median(s[0] for s in snaps):.2f} s "
+                   f"(peak {mib(max(s[1] for s in snaps))}); snapshot steps of the last run: "
+                   f"{json.dumps(snaps[-1][2]['steps'])}")
+    fresh(target)
+    fresh(base)
+
+
+def step_page(args, table: Table) -> None:
+    sessions, medications = exports(args.out, args.visits)
+    base_csv, increment = split_sessions(sessions, sessions.parent)
+    work = args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    base = fresh(work / "page_base.duckdb")
+    print(f"\n[page] base database, load {load()}", flush=True)
+    ingest_cli(base, base_csv, medications)
+    target = work / "page.duckdb"
+    results = []
+    for run_number in range(args.repeat):
+        copy_db(base, target)
+        seconds, rss, out = run(child("page", str(target), str(increment)))
+        results.append((seconds, rss, last_json(out)))
+        print(f"  run {run_number + 1}: {json.dumps({k: round(v, 2) for k, v in results[-1][2].items()})}"
+              f", peak {mib(rss)}, load {load()}", flush=True)
+    first = [r[2]["first_view"] for r in results]
+    repeat = [r[2]["repeat_view"] for r in results]
+    served = [r[2]["snapshot_served"] for r in results]
+    table.add(f"first view of the default page after new data ({args.visits:,} visits, AppTest)",
+              "first view", first, [r[1] for r in results],
+              "same page, already cached", repeat, [r[1] for r in results],
+              note=f"ingest end -> new snapshot served (built, warmed): median "
+                   f"{statistics.median(served):.2f} s of {', '.join(f'{s:.2f}' for s in served)}")
+    fresh(target)
+    fresh(base)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--visits", type=int, default=1_000_000)
+    parser.add_argument("--rebuild-visits", default="1000000,10000000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--steps", default="ingest,claim,rebuild,page")
+    parser.add_argument("--out", type=Path, default=BENCH / "out")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        {"bare": child_bare, "ingest": child_ingest, "snapshot": child_snapshot,
+         "page": child_page}[kind](*rest)
+        return 0
+    import duckdb
+    print(f"duckdb {duckdb.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"load {load()}; repeats {args.repeat}", flush=True)
+    table = Table()
+    steps = args.steps.split(",")
+    if "ingest" in steps:
+        step_ingest(args, table)
+    if "claim" in steps:
+        step_claim(args, table)
+    if "rebuild" in steps:
+        for visits in (int(v) for v in args.rebuild_visits.split(",") if v):
+            step_rebuild(args, table, visits)
+    if "page" in steps:
+        step_page(args, table)
+    print("\n" + "=" * 78 + f"\nsummary (medians of {args.repeat}; load now {load()})")
+    for row in table.rows:
+        Table.print_row(row)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
