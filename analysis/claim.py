@@ -886,6 +886,14 @@ def _build_publication(snap: Snapshot) -> disclosure.Tables:
         for earlier in outcomes.TIMEPOINTS[:outcomes.TIMEPOINTS.index(t)]:
             for reason in EXCLUSION_LABELS:
                 same(("excluded", reason, t, d), ("excluded", reason, earlier, d))
+    # What the claim check answers first: the claim's own n and responders over
+    # the whole program at each timepoint, and the treated patients; a
+    # complement is taken from the breakdowns and the other definitions before
+    # these (mme50's n 916 beside the claim's 907 would give away the 9 with one
+    # baseline: mme50's n is withheld, not the claim's).
+    tables.headline = {key for key in values
+                       if key[0] == "treated" or (key[0] in ("n", "k") and key[2] == "claim"
+                                                  and key[-2:] == ("all", "All"))}
     tables.protect()
     return tables
 

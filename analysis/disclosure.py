@@ -63,6 +63,10 @@ class Tables:
         self.values: dict[Key, int] = {}
         self.published: set[Key] = set()
         self.sums: list[Sum] = []
+        #: Cells taken as a complement only when no other cell can be: the
+        #: whole program's figures a reader comes for (a breakdown cell is
+        #: withheld before its total).
+        self.headline: set[Key] = set()
         self._hidden: set[Key] | None = None
 
     # -- building ---------------------------------------------------------
@@ -153,7 +157,7 @@ class Tables:
         candidates = [k for k in keys if k not in hidden and self.values[k] > 0]
         if not candidates:
             return False
-        hidden.add(min(candidates, key=lambda k: (self.values[k], repr(k))))
+        hidden.add(min(candidates, key=lambda k: (k in self.headline, self.values[k], repr(k))))
         return True
 
     def _complete_sums(self, hidden: set[Key]) -> bool:
@@ -169,7 +173,12 @@ class Tables:
                 continue
             derived = sum(self.values[p] for p in hidden_parts)
             if 0 < derived < self.threshold:
-                changed |= (self._hide_smallest(s.parts, hidden)
+                # a part, else the total; a headline cell only when no other will do
+                ordinary = [k for k in s.parts if k not in self.headline]
+                total = [] if s.total in self.headline else [s.total]
+                changed |= (self._hide_smallest(ordinary, hidden)
+                            or self._hide_smallest(total, hidden)
+                            or self._hide_smallest(s.parts, hidden)
                             or self._hide_smallest([s.total], hidden))
         return changed
 
@@ -259,6 +268,11 @@ class Tables:
         seen = set(sums)
         frontier = list(sums)
         while frontier:
+            # a breakdown cell anywhere in these sums before a headline one
+            for i in frontier:
+                if self._hide_smallest([k for k in self._cells_of(i) if k not in self.headline],
+                                       hidden):
+                    return True
             for i in frontier:
                 if self._hide_smallest(self._cells_of(i), hidden):
                     return True

@@ -190,6 +190,28 @@ def test_itt_minus_completers_cannot_give_the_patients_without_a_follow_up():
     assert_protected(tables)
 
 
+def test_a_headline_figure_is_kept_and_the_other_side_of_its_difference_withheld():
+    # the claim's n 907 beside mme50's n 916 gives away the 9 patients with one
+    # baseline; the claim check's headline (the claim's n) stays, mme50's goes
+    tables = disclosure.Tables()
+    tables.cell("mme50 n", 916)
+    tables.cell("claim n", 907)
+    tables.cell("one baseline", 9, published=False)
+    tables.add_sum("mme50 n", ["claim n", "one baseline"])
+    tables.headline = {"claim n"}
+    assert tables.withheld() == {"mme50 n"}
+    assert tables.shown("claim n") == 907
+    assert_protected(tables)
+
+
+def test_a_headline_total_keeps_its_place_while_its_parts_complement_each_other():
+    tables = one_way({"Boulder": 74, "Denver": 46, "Colorado Springs": 113, "Pueblo": 1})
+    tables.headline = {"total"}
+    assert tables.shown("total") == 234
+    assert "total" not in tables.withheld() and "Pueblo" in tables.withheld()
+    assert_protected(tables)
+
+
 def rate_table(groups: dict[str, tuple[int, int]]) -> disclosure.Tables:
     """Groups with n and responders k (non-responders n − k), and the total."""
     tables = disclosure.Tables()

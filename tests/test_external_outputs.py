@@ -396,6 +396,39 @@ def test_external_claim_check_on_the_demo_gives_no_count_away(demo_snapshot):
         assert claim_leaks(rep) == [], (timepoint, definition, population)
 
 
+@pytest.fixture(scope="module")
+def bundled_demo_snapshot(tmp_path_factory):
+    """The demo clinic the dashboard opens (data/demo/*.csv, 2,000 patients)."""
+    from analysis import sources
+    path = sources.ensure_demo_db(tmp_path_factory.mktemp("bundled_demo") / "demo.duckdb")
+    snap = store.Snapshot(path)
+    yield snap
+    snap.close()
+
+
+def test_the_claim_as_published_keeps_its_answer_for_marketing(bundled_demo_snapshot):
+    """Suppression withholds what could give a patient away, not the answer:
+    on the bundled demo the literal claim at 3 months (802 patients, 33
+    responders) read "too few to tell" for marketing while the CLI said
+    "contradicted", because its n was taken as the complement of mme50's n
+    (916 - 907 = 9 with one baseline) and of small breakdown cells.  The
+    claim's own whole-program n and responders are now complemented last; the
+    breakdowns and the other definitions give way first, and nothing leaks."""
+    checked = 0
+    for timepoint in ("3m", "6m", "12m"):
+        insider = claim.claim_report(bundled_demo_snapshot, 0.7, timepoint, "claim", "itt",
+                                     audience=Audience.CLINICAL)
+        test = insider.test
+        if min(test.n, test.responders, test.n - test.responders) < SMALL_CELL:
+            continue
+        outsider = claim.claim_report(bundled_demo_snapshot, 0.7, timepoint, "claim", "itt",
+                                      audience=Audience.EXTERNAL)
+        assert (outsider.verdict, outsider.test.n) == (insider.verdict, test.n), timepoint
+        assert claim_leaks(outsider) == [], timepoint
+        checked += 1
+    assert checked >= 1
+
+
 # --------------------------------------------------------------------------
 # 4. free text never leaves
 
