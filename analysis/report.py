@@ -209,7 +209,7 @@ class QuarterlyReport:
         """A few sentences with the quarter's main numbers (suppression respected)."""
         total = self.activity[self.activity["site"] == ALL_SITES].iloc[0]
         counts = ("new_patients", "infusions", "boosters", "patients_treated")
-        if any(_missing(total[c]) for c in counts):
+        if any(_withheld_or_missing(total[c]) for c in counts):
             lines = ["New patients: {}; infusion visits: {}; boosters: {}; patients treated: {}."
                      .format(*(_count_text(total[c]) for c in counts))]
         else:
@@ -222,7 +222,7 @@ class QuarterlyReport:
             r = reading.iloc[0]
             label = (f"{outcomes.DEFINITION_LABELS[r['definition']]} at "
                      f"{outcomes.TIMEPOINT_LABELS[r['timepoint']]}")
-            if _missing(r["n"]) or _missing(r["rate"]) and r["n"]:
+            if _withheld_or_missing(r["n"]) or _withheld_or_missing(r["rate"]) and r["n"]:
                 lines.append(f"Results due at 3 months this quarter ({label}): {SUPPRESSED_TEXT}.")
             elif r["n"] == 0:
                 lines.append(f"No 3-month results came due this quarter ({label}).")
@@ -246,7 +246,7 @@ class QuarterlyReport:
         any_event = self.safety[self.safety["event"] == ANY_EVENT]
         if not any_event.empty:
             e = any_event.iloc[0]
-            if _missing(e["n"]) or _missing(e["per_100"]) and e["n"]:
+            if _withheld_or_missing(e["n"]) or _withheld_or_missing(e["per_100"]) and e["n"]:
                 lines.append(f"Adverse events: {SUPPRESSED_TEXT}.")
             elif e["n"]:
                 lines.append(f"Adverse events: {formatting.number(e['per_100'])} "
@@ -384,7 +384,7 @@ def _responders(snap, basis: str, quarter: str, filters: Filters) -> pd.DataFram
 
 
 def _difference(a, b):
-    return None if _missing(a) or _missing(b) else float(a) - float(b)
+    return None if _withheld_or_missing(a) or _withheld_or_missing(b) else float(a) - float(b)
 
 
 def _pchart(snap, end: dt.date, filters: Filters) -> tuple[pd.DataFrame, float | None]:
@@ -404,7 +404,7 @@ def _pchart(snap, end: dt.date, filters: Filters) -> tuple[pd.DataFrame, float |
 
 def _control_limits(frame: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
     """Rates, p-chart limits and signals of the rows whose n is present."""
-    present = [not _missing(n) and not _missing(k)
+    present = [not _withheld_or_missing(n) and not _withheld_or_missing(k)
                for n, k in zip(frame["n"], frame["responders"])]
     k = [int(v) for v, p in zip(frame["responders"], present) if p]
     n = [int(v) for v, p in zip(frame["n"], present) if p]
@@ -911,18 +911,18 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
 # numbers for people
 
 
-def _missing(value) -> bool:
+def _withheld_or_missing(value) -> bool:
     """No value: none, NaN, or withheld ("too few to report")."""
     return (isinstance(value, str) and value == SUPPRESSED_TEXT) or formatting.missing(value)
 
 
 def _count_text(value) -> str:
-    return SUPPRESSED_TEXT if _missing(value) else formatting.count(value)
+    return SUPPRESSED_TEXT if _withheld_or_missing(value) else formatting.count(value)
 
 
 def _change_text(value) -> str:
     # round first, so that a change of 0.4 points reads "±0 pp", not "+0 pp"
-    return "–" if _missing(value) else formatting.signed(round(100 * float(value)), 0, "pp")
+    return "–" if _withheld_or_missing(value) else formatting.signed(round(100 * float(value)), 0, "pp")
 
 
 #: On a screen a table keeps to what fits beside the sidebar: a rates table
@@ -967,15 +967,15 @@ def _cell_text(c: Column, row: pd.Series) -> str:
     if c.kind == "n":
         return _count_text(value)
     if c.kind == "count":
-        return "" if _missing(value) else formatting.count(value)
+        return "" if _withheld_or_missing(value) else formatting.count(value)
     if c.kind in ("rate", "per100"):
-        if c.n and _missing(row.get(c.n)):
+        if c.n and _withheld_or_missing(row.get(c.n)):
             return SUPPRESSED_TEXT
-        if _missing(value):
+        if _withheld_or_missing(value):
             return "–"
         if c.kind == "per100":
             text = formatting.number(float(value), 1)
-            if c.ci and not _missing(row.get(c.ci[0])):
+            if c.ci and not _withheld_or_missing(row.get(c.ci[0])):
                 text += (f" ({formatting.number(float(row[c.ci[0]]), 1)}–"
                          f"{formatting.number(float(row[c.ci[1]]), 1)})")
             return text
@@ -985,11 +985,11 @@ def _cell_text(c: Column, row: pd.Series) -> str:
         return formatting.percent(float(value))
     if c.kind == "change":
         return _change_text(value)
-    return "" if _missing(value) else str(value)
+    return "" if _withheld_or_missing(value) else str(value)
 
 
 def _float(value):
-    return None if _missing(value) else float(value)
+    return None if _withheld_or_missing(value) else float(value)
 
 
 def _iso(day: dt.date | None) -> str:
@@ -1017,12 +1017,12 @@ def _site_rows(report: QuarterlyReport) -> pd.DataFrame:
 
 def _pchart_points(report: QuarterlyReport) -> pd.DataFrame:
     frame = report.pchart
-    return frame[frame["rate"].map(lambda v: not _missing(v))]
+    return frame[frame["rate"].map(lambda v: not _withheld_or_missing(v))]
 
 
 def _event_rows(report: QuarterlyReport) -> pd.DataFrame:
     frame = report.safety
-    return frame[frame["per_100"].map(lambda v: not _missing(v))]
+    return frame[frame["per_100"].map(lambda v: not _withheld_or_missing(v))]
 
 
 def matplotlib_charts(report: QuarterlyReport) -> dict[str, object]:
@@ -1038,11 +1038,11 @@ def matplotlib_charts(report: QuarterlyReport) -> dict[str, object]:
     width = 0.26
     positions = list(range(len(sites)))
     for i, (column, (label, colour)) in enumerate(SERIES.items()):
-        values = [0 if _missing(v) else int(v) for v in sites[column]]
+        values = [0 if _withheld_or_missing(v) else int(v) for v in sites[column]]
         bars = ax.bar([p + (i - 1) * width for p in positions], values, width, label=label,
                       color=colour)
         for bar, raw in zip(bars, sites[column]):
-            ax.annotate("n<11" if _missing(raw) else formatting.count(raw),
+            ax.annotate("n<11" if _withheld_or_missing(raw) else formatting.count(raw),
                         (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                         ha="center", va="bottom", fontsize=7, color="#333")
     ax.set_xticks(positions, list(sites["site"]))
@@ -1137,9 +1137,9 @@ def plotly_charts(report: QuarterlyReport) -> dict[str, object]:
     sites = _site_rows(report)
     fig = go.Figure()
     for column, (label, colour) in SERIES.items():
-        fig.add_bar(x=list(sites["site"]), y=[None if _missing(v) else int(v) for v in sites[column]],
+        fig.add_bar(x=list(sites["site"]), y=[None if _withheld_or_missing(v) else int(v) for v in sites[column]],
                     name=label, marker_color=colour,
-                    text=[("n<11" if _missing(v) else formatting.count(v)) for v in sites[column]],
+                    text=[("n<11" if _withheld_or_missing(v) else formatting.count(v)) for v in sites[column]],
                     textposition="outside")
     fig.update_layout(barmode="group", yaxis_title="Count", title=titles["activity"],
                       margin=dict(t=90))
@@ -1148,7 +1148,7 @@ def plotly_charts(report: QuarterlyReport) -> dict[str, object]:
     points = _pchart_points(report)
     fig = go.Figure()
     quarters = list(points["cohort_quarter"])
-    pct = lambda s: [None if _missing(v) else 100 * float(v) for v in s]
+    pct = lambda s: [None if _withheld_or_missing(v) else 100 * float(v) for v in s]
     fig.add_scatter(x=quarters, y=pct(points["upper"]), mode="lines", name="upper limit (3σ)",
                     line=dict(color=NEUTRAL, dash="dash", shape="hvh"))
     fig.add_scatter(x=quarters, y=pct(points["lower"]), mode="lines", name="lower limit (3σ)",
@@ -1327,7 +1327,7 @@ def render_xlsx(report: QuarterlyReport) -> bytes:
                 if isinstance(value, str) and value == SUPPRESSED_TEXT:
                     sheet.write_string(i, j, SUPPRESSED_TEXT, formats["suppressed"])
                     widths[j] = max(widths[j], len(SUPPRESSED_TEXT))
-                elif _missing(value):
+                elif _withheld_or_missing(value):
                     sheet.write_blank(i, j, None)
                 elif isinstance(value, str):
                     sheet.write_string(i, j, value, formats["text"])
@@ -1370,7 +1370,7 @@ def _xlsx_frame(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
             out[c.label] = out[c.label].map(
                 lambda v: f"{outcomes.DEFINITION_LABELS.get(v, v)} ({v})")
         elif c.kind == "change":
-            out[c.label] = out[c.label].map(lambda v: None if _missing(v) else 100 * float(v))
+            out[c.label] = out[c.label].map(lambda v: None if _withheld_or_missing(v) else 100 * float(v))
     return privacy.safe_for_spreadsheet(out)
 
 

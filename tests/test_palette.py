@@ -54,16 +54,23 @@ def test_missing_is_none_nan_nat_or_na_and_never_text(value, expected):
 
 
 def test_report_memo_summary_and_theme_share_one_missing_and_one_font_folder():
-    assert report._missing is formatting.missing and theme.missing is formatting.missing
+    # the report's own test is "withheld or missing" (the suppressed text, or
+    # formatting.missing), a different question from formatting.missing
+    assert not hasattr(report, "_missing") and theme.missing is formatting.missing
+    assert report._withheld_or_missing(report.SUPPRESSED_TEXT)
+    assert report._withheld_or_missing(None) and report._withheld_or_missing(float("nan"))
+    assert not report._withheld_or_missing(0) and not report._withheld_or_missing("0")
     assert report._font_dir is palette.font_dir and memo._font_dir is palette.font_dir
 
 
 @pytest.mark.parametrize("name", ["_missing", "missing", "_font_dir", "font_dir"])
 def test_each_shared_helper_is_defined_once(name):
-    """No module of analysis/ or ui/ defines its own copy again."""
+    """No module of analysis/ or ui/ defines its own copy again (a module-level
+    function; a method such as ClaimReport.missing(timepoint, definition)
+    asks another question)."""
     owners = []
     for path in sorted([*(ROOT / "analysis").glob("*.py"), *(ROOT / "ui").glob("*.py")]):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") == name.lstrip("_"):
                 owners.append(path.name)
     assert len(owners) == 1, owners
