@@ -21,18 +21,19 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from analysis import claim, memo, outcomes
-from analysis.audience import SMALL_CELL, SUPPRESSED, for_role
+from analysis.audience import SMALL_CELL, SUPPRESSED
 from analysis.formatting import long_date
 from ui import auth, context, explain, safe, theme
 
 ctx = context.get()
-reader = for_role(ctx.role)
+reader = ctx.audience
 
 st.title("Claim check")
 st.markdown(f"**The claim as published:** *“{claim.CLAIM_AS_PUBLISHED[0].upper()}"
             f"{claim.CLAIM_AS_PUBLISHED[1:]}”*")
-st.caption(f"Read literally: {claim.LITERAL_READING.describe()}. Change the reading below; the "
-           "sidebar's timepoint, definition and population do not apply on this page. "
+st.caption(f"Read literally: {claim.LITERAL_READING.describe()}. Change the reading below"
+           + (". " if reader.external else
+              "; the sidebar's timepoint, definition and population do not apply on this page. ")
            + ("This is the external view: the whole program, whatever the filters, and no "
               "count that could identify a few patients (“too few to report”)."
               if reader.external else
