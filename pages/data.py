@@ -11,14 +11,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audience, audit, auth as access, data_quality, limits, outcomes
+from analysis import audit, auth as access, data_quality, limits, outcomes
 from analysis.formatting import short_date, count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.privacy import csv_bytes
 from ui import auth, context, safe, theme
 
 ctx = context.get()
-reader = audience.for_role(ctx.role)
+reader = ctx.audience
 try:  # may this session load exports, and into which database?
     grant = auth.write_grant(ctx.source)
 except access.WriteRefused as refused:

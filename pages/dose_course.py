@@ -12,7 +12,7 @@ ctx = context.get()
 st.title("Dose & course")
 
 result = ctx.call(treatment_course.course, ctx.timepoint, ctx.definition, ctx.population,
-                  ctx.filters, ctx.ci, audience.for_role(ctx.role))
+                  ctx.filters, ctx.ci, ctx.audience)
 ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 
 st.caption(f"Responder rate ({ctx.setting_text}) by the number of induction infusions "

@@ -7,12 +7,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import adverse_events, audience, safety, words
+from analysis import adverse_events, safety, words
 from analysis.formatting import count
 from ui import context, safe, theme
 
 ctx = context.get()
-reader = audience.for_role(ctx.role)
+reader = ctx.audience
 
 st.title("Safety")
 st.caption(

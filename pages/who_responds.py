@@ -3,14 +3,14 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audience, formatting, outcomes, response_model
+from analysis import formatting, outcomes, response_model
 from ui import context, safe, theme
 
 ctx = context.get()
 st.title("Who responds")
 
 result = ctx.call(response_model.who_responds, ctx.timepoint, ctx.definition, ctx.filters,
-                  audience.for_role(ctx.role))
+                  ctx.audience)
 fit = result.fit
 covariates = ", ".join(label[0].lower() + label[1:] if label[1:2].islower() else label
                        for _, label, _ in response_model.COVARIATES.values())

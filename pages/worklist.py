@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from analysis import audience, formatting, outcomes, program, worklist
+from analysis import formatting, outcomes, program, worklist
 from ui import auth, context, safe
 
 ctx = context.get()
 st.title("Follow-up worklist")
 
-result = ctx.call(worklist.worklist, ctx.filters, audience.for_role(ctx.role))
+result = ctx.call(worklist.worklist, ctx.filters, ctx.audience)
 tables = result.tables()
 counts = result.counts()
 
