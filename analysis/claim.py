@@ -556,11 +556,11 @@ def denominator_periods(snap: Snapshot, filters: Filters = Filters()
         WITH selected AS (SELECT * FROM patient_outcomes WHERE {where})
         SELECT 'itt' AS population, timepoint, definition,
                min(index_date) AS first_index, max(index_date) AS last_index
-        FROM selected WHERE {outcomes.POPULATION_SQL['itt']}
+        FROM selected WHERE in_itt
         GROUP BY timepoint, definition
         UNION ALL
         SELECT 'completers', timepoint, definition, min(index_date), max(index_date)
-        FROM selected WHERE {outcomes.POPULATION_SQL['completers']}
+        FROM selected WHERE in_completers
         GROUP BY timepoint, definition
     """, params)
     return {(r.timepoint, r.definition, r.population):
@@ -909,7 +909,7 @@ def _flow_counts(snap: Snapshot) -> dict[tuple[str, str], dict[str, int]]:
                 AS opioid_use_unknown,
             count(*) FILTER (WHERE itt_exclusion = 'not on opioids at baseline')
                 AS not_on_opioids_at_baseline,
-            count(*) FILTER (WHERE eligible AND NOT due) AS not_yet_due,
+            count(*) FILTER (WHERE not_yet_due) AS not_yet_due,
             count(*) AS treated
         FROM patient_outcomes
         GROUP BY timepoint, definition

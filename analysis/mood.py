@@ -71,8 +71,8 @@ def mood_outcomes(snap: Snapshot, filters: Filters = Filters()) -> pd.DataFrame:
     follow-up (and their dates), eligible, complete, due, responder and, for
     patients outside the ITT denominator, why (``itt_exclusion``)."""
     frame = run_query(snap, "mood_outcomes", filters)
-    for column in ("eligible", "complete", "due", "completer", "responder", "provisional",
-                   "provisional_responder"):
+    for column in ("eligible", "complete", "due", "in_itt", "in_completers", "responder",
+                   "missing_follow_up", "not_yet_due", "provisional", "provisional_responder"):
         frame[column] = frame[column].astype(bool)
     return frame
 

@@ -189,16 +189,6 @@ def cutoff(snap: Snapshot) -> dt.date | None:
     return optional_date(snap.scalar("SELECT cutoff_date FROM data_cutoff"))
 
 
-# The two populations of SPEC §3, over the columns of outcome_rules and
-# patient_outcomes (which own the due rule): ITT = eligible and due;
-# completers = due with every follow-up value needed (a subset of ITT).  A
-# provisional result (not yet due, early follow-up) is in neither.
-POPULATION_SQL = {
-    "itt": "eligible AND due",
-    "completers": "completer",
-}
-
-
 # The boolean facts of patient_timepoints that outcome_rules is keyed on.
 RULE_FACTS = ("baseline_pain_known", "has_baseline_pain", "baseline_mme_known",
               "baseline_opioid_user", "has_follow_up_pain", "has_follow_up_mme", "window_closed",
@@ -218,8 +208,6 @@ def counts_by_condition(snap: Snapshot, filters: Filters = Filters(),
     where, params = filters.sql()
     sql = db.read_sql("queries/outcome_grid.sql")
     for token, text in (("group_by", group_by), ("rule_facts", ", ".join(RULE_FACTS)),
-                        ("itt", POPULATION_SQL["itt"]),
-                        ("completers", POPULATION_SQL["completers"]),
                         ("patient_filter", where)):
         sql = sql.replace("{{ %s }}" % token, text)
     return snap.query(sql, params)
@@ -310,9 +298,9 @@ def exclusions(snap: Snapshot, timepoint: str, definition: str, population: str,
             count(*) FILTER (WHERE itt_exclusion = 'opioid use at baseline unknown') AS opioid_use_unknown,
             count(*) FILTER (WHERE itt_exclusion = 'not on opioids at baseline') AS not_on_opioids_at_baseline,
             count(*) FILTER (WHERE NOT eligible) AS no_baseline,
-            count(*) FILTER (WHERE eligible AND NOT due) AS not_yet_due,
+            count(*) FILTER (WHERE not_yet_due) AS not_yet_due,
             count(*) FILTER (WHERE provisional) AS provisional,
-            count(*) FILTER (WHERE eligible AND due AND NOT complete) AS missing_follow_up,
+            count(*) FILTER (WHERE missing_follow_up) AS missing_follow_up,
             count(*) AS treated
         FROM patient_outcomes
         WHERE timepoint = $timepoint AND definition = $definition AND {where}
@@ -428,7 +416,7 @@ def pain_changes(snap: Snapshot, timepoint: str = "3m", filters: Filters = Filte
                follow_up_pain - baseline_pain AS change,
                100 * (follow_up_pain - baseline_pain) / baseline_pain AS percent_change
         FROM patient_outcomes
-        WHERE definition = 'pain30' AND timepoint = $timepoint AND completer AND {where}
+        WHERE definition = 'pain30' AND timepoint = $timepoint AND in_completers AND {where}
         ORDER BY percent_change, patient_id
     """, {"timepoint": timepoint, **params})
 

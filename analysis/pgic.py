@@ -82,7 +82,7 @@ class PgicRates:
 def pgic_patients(snap: Snapshot, timepoint: str, filters: Filters = Filters(),
                   best: int = DEFAULT_BEST) -> pd.DataFrame:
     """Per treated patient in view at one timepoint: the follow-up PGIC and
-    the flags eligible (always), due, complete, completer, responder, with
+    the flags eligible (always), complete, due, in_itt, in_completers, responder, with
     target_date (index + target day).  See ``pgic_patients.sql``."""
     outcomes.check_setting(timepoint=timepoint)
     frame = run_query(snap, "pgic_patients", filters,

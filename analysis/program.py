@@ -259,9 +259,7 @@ def outcomes_due(snap: Snapshot, timepoint: str, definitions: tuple[str, ...],
 
 
 def _in_population(frame: pd.DataFrame, population: str) -> pd.Series:
-    if population == "itt":
-        return frame["eligible"] & frame["due"]
-    return frame["completer"]
+    return frame[f"in_{population}"]
 
 
 def _in_quarter(frame: pd.DataFrame, column: str, quarter: Quarter | None) -> pd.Series:
@@ -292,7 +290,7 @@ def _median_measure(rows: pd.DataFrame, quarter: Quarter | None,
                     previous: Quarter | None) -> Measure:
     # Same patients as outcomes.pain_changes: baseline pain > 0, due, with
     # the follow-up (pain30's completers).
-    changes = rows[(rows["definition"] == "pain30") & rows["completer"]]
+    changes = rows[(rows["definition"] == "pain30") & rows["in_completers"]]
 
     def part(q: Quarter | None) -> QuarterValue:
         if q is None:
@@ -572,7 +570,7 @@ def pain_waterfall(snap: Snapshot, timepoint: str = "3m", definition: str = "pai
     missing = snap.scalar(f"""
         SELECT count(*) FROM patient_outcomes
         WHERE timepoint = $timepoint AND definition = $definition
-          AND eligible AND due AND follow_up_pain IS NULL AND {where}
+          AND missing_follow_up AND {where}
     """, {"timepoint": timepoint, "definition": used, **params})
     if not audience.sees_patients:
         bars["patient_id"] = None
@@ -684,8 +682,8 @@ def patient_flow(snap: Snapshot, timepoint: str = "3m", definition: str = "pain3
     baseline = _baseline_reasons(definition)
     treated = people["treated"]
     completed = treated & people["completed_induction"]
-    due = completed & people["eligible"] & people["due"]
-    followed = due & people["complete"]
+    due = completed & people["in_itt"]
+    followed = due & people["in_completers"]
     responders = followed & people["responder"]
     timepoint_label = outcomes.TIMEPOINT_LABELS[timepoint]
     stages = (
@@ -698,7 +696,7 @@ def patient_flow(snap: Snapshot, timepoint: str = "3m", definition: str = "pain3
         FlowStage("follow_up", "With a follow-up", int(followed.sum()), exits("non-responder")),
         FlowStage("responder", f"Responders ({definition})", int(responders.sum()), ()),
     )
-    early = treated & ~people["completed_induction"] & people["eligible"] & people["due"]
+    early = treated & ~people["completed_induction"] & people["in_itt"]
     return PatientFlow(timepoint, definition, stages, int(early.sum()),
                        int((early & people["responder"]).sum()))
 

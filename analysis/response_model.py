@@ -346,7 +346,7 @@ def patients(snap: Snapshot, timepoint: str, definition: str,
         JOIN baselines AS b USING (patient_id)
         LEFT JOIN phq9 AS q USING (patient_id)
         WHERE o.timepoint = $timepoint AND o.definition = $definition
-          AND o.completer AND {where}
+          AND o.in_completers AND {where}
         ORDER BY o.patient_id
     """, {"timepoint": timepoint, "definition": definition, **params})
     frame["responder"] = frame["responder"].astype(bool)

@@ -69,9 +69,7 @@ def dose_band(mg_per_kg) -> str:
 
 
 def _rates(frame: pd.DataFrame, groups: list[str], population: str, ci: str) -> pd.DataFrame:
-    chosen = frame[frame["eligible"] & frame["due"]]
-    if population == "completers":
-        chosen = chosen[chosen["complete"]]
+    chosen = frame[frame[f"in_{population}"]]
     counts = chosen.groupby("group").agg(n=("responder", "size"), responders=("responder", "sum"))
     table = counts.reindex(groups, fill_value=0).reset_index()
     return outcomes.with_rates(table.astype({"n": int, "responders": int}), ci)
@@ -89,7 +87,7 @@ def course(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
         "timepoint": timepoint, "definition": definition,
         "induction_days": program.INDUCTION_DAYS,
         "induction_min": program.INDUCTION_MIN_INFUSIONS})
-    for column in ("eligible", "due", "complete", "responder"):
+    for column in ("in_itt", "in_completers", "responder"):
         frame[column] = frame[column].astype(bool)
     infusions = frame.assign(group=[infusion_group(int(c)) for c in frame["induction_infusions"]])
     infusion_groups = [infusion_group(c) for c in range(1, MOST_INFUSIONS + 1)]

@@ -328,7 +328,7 @@ def test_an_early_follow_up_is_provisional_for_every_definition(tmp_path):
                                           ("pain_only", "pain30", True),
                                           ("both", "claim", True), ("both", "mme50", True)):
         row = outcome(snap, patient, "3m", definition)
-        assert row["eligible"] and not row["due"] and not row["completer"], (patient, definition)
+        assert row["eligible"] and not row["due"] and not row["in_completers"], (patient, definition)
         assert row["itt_exclusion"] == "not yet due"
         assert not row["responder"]                       # never in a rate
         assert row["provisional"] == complete             # shown on clinical pages only
@@ -354,7 +354,7 @@ def test_held_out_edge_three_month_follow_up_at_day_90(tmp_path, cutoff_day, due
     assert outcomes.cutoff(snap) == day(cutoff_day)
     for definition in outcomes.DEFINITIONS:
         row = outcome(snap, "p", "3m", definition)
-        assert row["due"] == due and row["completer"] == due, definition
+        assert row["due"] == due and row["in_completers"] == due, definition
         assert row["responder"] == due and row["provisional"] == (not due), definition
     grid = outcomes.responder_grid(snap)
     for definition in outcomes.DEFINITIONS:

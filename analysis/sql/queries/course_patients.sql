@@ -7,7 +7,7 @@
 --                        session's mg divided by the weight recorded on it,
 --                        else the last weight recorded before it; NULL when
 --                        no session has both
---   eligible, due, complete, responder  the outcome flags (patient_outcomes)
+--   in_itt, in_completers, responder  the outcome flags (patient_outcomes)
 
 WITH flow AS (
     {{ include program_patient_flow }}
@@ -42,9 +42,8 @@ SELECT
     f.patient_id,
     f.induction_infusions,
     d.mg_per_kg,
-    f.eligible,
-    f.due,
-    f.complete,
+    f.in_itt,
+    f.in_completers,
     f.responder
 FROM flow AS f
 LEFT JOIN doses AS d USING (patient_id)

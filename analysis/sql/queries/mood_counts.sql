@@ -1,9 +1,10 @@
 -- mood_counts: the denominator (n) and responders of every timepoint ×
 -- measure × population, overall (group_name 'All') and by condition, for
 -- the patients in view:
---   itt         eligible and due (a due patient without the follow-up counts
---               as a non-responder)
---   completers  due with a follow-up score (a subset of ITT)
+--   itt         in_itt: eligible and due (a due patient without the
+--               follow-up counts as a non-responder)
+--   completers  in_completers: due with a follow-up score (a subset of ITT)
+-- (the populations model's rule, through mood_outcomes)
 -- Population 'in_view' counts every treated patient in view, so a condition
 -- without anyone in a denominator is still listed (with n = 0).
 -- {{ patient_filter }} is the shared Filters predicate (parameterised).
@@ -16,9 +17,9 @@ WITH outcomes AS (
 populations AS (
     SELECT 'in_view' AS population, * FROM outcomes
     UNION ALL
-    SELECT 'itt', * FROM outcomes WHERE eligible AND coalesce(due, false)
+    SELECT 'itt', * FROM outcomes WHERE in_itt
     UNION ALL
-    SELECT 'completers', * FROM outcomes WHERE completer
+    SELECT 'completers', * FROM outcomes WHERE in_completers
 )
 
 SELECT

@@ -14,10 +14,9 @@ SELECT
     count(*) FILTER (WHERE itt_exclusion = 'no baseline score') AS no_baseline_score,
     count(*) FILTER (WHERE itt_exclusion = 'baseline below threshold')
         AS baseline_below_threshold,
-    count(*) FILTER (WHERE eligible AND NOT coalesce(due, false)) AS not_yet_due,
+    count(*) FILTER (WHERE not_yet_due) AS not_yet_due,
     count(*) FILTER (WHERE provisional) AS provisional,
-    count(*) FILTER (WHERE eligible AND coalesce(due, false) AND NOT complete)
-        AS missing_follow_up
+    count(*) FILTER (WHERE missing_follow_up) AS missing_follow_up
 FROM mood_outcomes
 WHERE timepoint = $timepoint AND {{ patient_filter }}
 GROUP BY measure

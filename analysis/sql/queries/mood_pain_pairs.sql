@@ -10,14 +10,14 @@
 WITH pain AS (
     SELECT patient_id, responder AS pain_responder
     FROM patient_outcomes
-    WHERE definition = 'pain30' AND timepoint = $timepoint AND completer
+    WHERE definition = 'pain30' AND timepoint = $timepoint AND in_completers
       AND {{ patient_filter }}
 ),
 
 mood AS (
     SELECT patient_id, condition, responder AS mood_responder
     FROM mood_outcomes
-    WHERE measure = 'phq9_response' AND timepoint = $timepoint AND completer
+    WHERE measure = 'phq9_response' AND timepoint = $timepoint AND in_completers
       AND {{ patient_filter }}
 )
 

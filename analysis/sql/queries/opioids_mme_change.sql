@@ -18,5 +18,5 @@ SELECT
     p.follow_up_mme,
     100 * (p.follow_up_mme - p.baseline_mme) / p.baseline_mme AS percent_change
 FROM outcomes AS p
-WHERE p.completer AND {{ patient_filter }}
+WHERE p.in_completers AND {{ patient_filter }}
 ORDER BY percent_change, p.patient_id

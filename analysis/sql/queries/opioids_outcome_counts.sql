@@ -10,10 +10,10 @@ WITH outcomes AS (
 
 SELECT
     p.definition,
-    count(*) FILTER (WHERE p.eligible AND p.due) AS itt_n,
-    count(*) FILTER (WHERE p.eligible AND p.due AND p.responder) AS itt_responders,
-    count(*) FILTER (WHERE p.completer) AS completers_n,
-    count(*) FILTER (WHERE p.completer AND p.responder) AS completers_responders
+    count(*) FILTER (WHERE p.in_itt) AS itt_n,
+    count(*) FILTER (WHERE p.in_itt AND p.responder) AS itt_responders,
+    count(*) FILTER (WHERE p.in_completers) AS completers_n,
+    count(*) FILTER (WHERE p.in_completers AND p.responder) AS completers_responders
 FROM outcomes AS p
 WHERE {{ patient_filter }}
 GROUP BY p.definition

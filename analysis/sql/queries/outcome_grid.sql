@@ -8,10 +8,11 @@
 -- rules patient_outcomes is built from, instead of scanning the patients ×
 -- timepoints × definitions rows of patient_outcomes.
 --
--- Filled in by counts_by_condition: the grouping column (group_by: condition,
--- site, provider, route or cohort_quarter), outcome_rules' key columns
--- (rule_facts, outcomes.RULE_FACTS), the two populations (itt, completers:
--- outcomes.POPULATION_SQL) and the shared patient filter (parameterised).
+-- The two populations are outcome_rules' in_itt and in_completers (the
+-- populations model's rule).  Filled in by counts_by_condition: the grouping
+-- column (group_by: condition, site, provider, route or cohort_quarter),
+-- outcome_rules' key columns (rule_facts, outcomes.RULE_FACTS) and the shared
+-- patient filter (parameterised).
 
 WITH selected AS (
     SELECT timepoint, {{ group_by }} AS "group", {{ rule_facts }}, count(*) AS patients
@@ -22,11 +23,10 @@ WITH selected AS (
 
 counted AS (
     SELECT s.timepoint, r.definition, s."group",
-           sum(s.patients) FILTER (WHERE {{ itt }}) AS n_itt,
-           sum(s.patients) FILTER (WHERE {{ itt }} AND responder) AS k_itt,
-           sum(s.patients) FILTER (WHERE {{ completers }}) AS n_completers,
-           sum(s.patients) FILTER (WHERE {{ completers }} AND responder)
-               AS k_completers
+           sum(s.patients) FILTER (WHERE r.in_itt) AS n_itt,
+           sum(s.patients) FILTER (WHERE r.in_itt AND r.responder) AS k_itt,
+           sum(s.patients) FILTER (WHERE r.in_completers) AS n_completers,
+           sum(s.patients) FILTER (WHERE r.in_completers AND r.responder) AS k_completers
     FROM selected AS s
     JOIN outcome_rules AS r USING ({{ rule_facts }})
     GROUP BY ALL

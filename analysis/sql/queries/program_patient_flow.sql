@@ -46,6 +46,8 @@ staged AS (
         p.treated AND coalesce(i.induction_infusions, 0) >= $induction_min AS completed_induction,
         coalesce(o.eligible, false) AS eligible,
         coalesce(o.due, false) AS due,
+        coalesce(o.in_itt, false) AS in_itt,
+        coalesce(o.in_completers, false) AS in_completers,
         coalesce(o.complete, false) AS complete,
         coalesce(o.responder, false) AS responder,
         o.itt_exclusion
@@ -59,9 +61,9 @@ SELECT
     CASE
         WHEN NOT treated THEN 'not treated'
         WHEN NOT completed_induction THEN 'stopped before completing induction'
-        WHEN NOT eligible THEN itt_exclusion
-        WHEN NOT due THEN 'not yet due'
-        WHEN NOT complete THEN 'lost to follow-up'
+        -- no baseline, or not yet due (patient_outcomes says which)
+        WHEN NOT in_itt THEN itt_exclusion
+        WHEN NOT in_completers THEN 'lost to follow-up'
         WHEN NOT responder THEN 'non-responder'
     END AS exit_reason
 FROM staged

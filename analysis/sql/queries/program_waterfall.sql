@@ -18,5 +18,5 @@ SELECT
     100 * (follow_up_pain - baseline_pain) / baseline_pain AS percent_change,
     responder
 FROM outcomes
-WHERE completer
+WHERE in_completers
 ORDER BY percent_change DESC, patient_id ASC

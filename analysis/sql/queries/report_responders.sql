@@ -1,6 +1,6 @@
 -- report_responders: responder counts per timepoint and definition for one
--- period [$start, $end] (issue 6), ITT (SPEC §3: eligible AND due; a due
--- patient without the follow-up is a non-responder).
+-- period [$start, $end] (issue 6), ITT (SPEC §3: in_itt, eligible and due; a
+-- due patient without the follow-up is a non-responder).
 --   $basis = 'cohort': patients whose index date lies in the period
 --   $basis = 'due':    patients whose index date + target day lies in it
 --                      ("results that came due in the quarter")
@@ -13,9 +13,9 @@ SELECT
     o.definition,
     count(*) AS treated,
     count(*) FILTER (WHERE o.eligible) AS eligible,
-    count(*) FILTER (WHERE o.eligible AND o.due) AS n,
-    count(*) FILTER (WHERE o.eligible AND o.due AND o.responder) AS responders,
-    count(*) FILTER (WHERE o.eligible AND NOT o.due) AS pending
+    count(*) FILTER (WHERE o.in_itt) AS n,
+    count(*) FILTER (WHERE o.in_itt AND o.responder) AS responders,
+    count(*) FILTER (WHERE o.not_yet_due) AS pending
 FROM patient_outcomes AS o
 JOIN timepoints AS t USING (timepoint)
 WHERE {{ patient_filter }}

@@ -16,7 +16,7 @@ WITH cutoff AS (
 ),
 
 pain AS (
-    SELECT patient_id, timepoint, due, complete
+    SELECT patient_id, timepoint, missing_follow_up
     FROM patient_outcomes
     WHERE definition = 'pain30' AND list_contains($timepoints, timepoint)
 )
@@ -34,7 +34,7 @@ SELECT
     CAST(pt.window_end_date - c.cutoff_date AS BIGINT) AS days_left,
     pt.last_visit_date,
     CAST(c.cutoff_date - pt.last_visit_date AS BIGINT) AS days_since_last_visit,
-    coalesce(o.due AND NOT o.complete, false) AS counted_as_non_responder
+    o.missing_follow_up AS counted_as_non_responder
 FROM patient_timepoints AS pt
 CROSS JOIN cutoff AS c
 JOIN pain AS o USING (patient_id, timepoint)

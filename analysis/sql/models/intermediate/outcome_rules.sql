@@ -1,24 +1,15 @@
 -- outcome_rules: the responder rules of SPEC §3 as a lookup table.  One row
 -- per responder definition and per combination of the boolean facts of
 -- patient_timepoints (2^12 combinations x 6 definitions), saying whether a
--- patient with those facts is eligible, complete, due, a completer, a
--- responder or a provisional result, and why they are not in the ITT
--- denominator.
---
--- The due rule (SPEC §3): an eligible patient is due only when index +
--- window end <= cutoff (window_closed), whether or not a follow-up is
--- already recorded.  An early follow-up of a patient not yet due is
--- *provisional* (a closer visit may still come): it is never a responder and
--- never in a population; only clinical pages show it, labelled so.
---   due          eligible AND window_closed                (the ITT population)
---   completer    due AND complete        (completers: always a subset of ITT)
---   responder    due AND complete AND the definition met
---   provisional  eligible AND NOT window_closed AND complete
---   provisional_responder  provisional AND the definition met
+-- patient with those facts is eligible for the definition, complete (has
+-- every follow-up value it needs) and meets it, and why they are not in the
+-- ITT denominator.  What follows from eligible, window_closed, complete and
+-- met (due, in_itt, in_completers, responder, provisional, ...) is the
+-- population rule's, read from the populations model (SPEC §3, written once).
 --
 -- patient_outcomes joins every patient and timepoint to its rows here, and
--- the grid counts (analysis/outcomes.py) join patient counts per combination
--- to the same rows, so the rules are written once.
+-- the grid counts (sql/queries/outcome_grid.sql) join patient counts per
+-- combination to the same rows, so the rules are written once.
 
 WITH facts AS (
     SELECT
@@ -51,7 +42,7 @@ flagged AS (
     CROSS JOIN definitions AS d
 ),
 
-met AS (
+judged AS (
     SELECT
         *,
         CASE definition
@@ -61,23 +52,20 @@ met AS (
             WHEN 'mme50' THEN mme50_met
             WHEN 'mme_stop' THEN mme_stop_met
             WHEN 'claim' THEN pain30_met AND mme50_met
-        END AS definition_met
+        END AS met
     FROM flagged
 )
 
 SELECT
-    * EXCLUDE (needs_pain, needs_mme, definition_met),
-    eligible AND window_closed AS due,
-    eligible AND window_closed AND complete AS completer,
-    eligible AND window_closed AND complete AND definition_met AS responder,
-    eligible AND NOT window_closed AND complete AS provisional,
-    eligible AND NOT window_closed AND complete AND definition_met AS provisional_responder,
+    m.* EXCLUDE (needs_pain, needs_mme, met),
+    p.* EXCLUDE (eligible, window_closed, complete, met),
     -- why a treated patient is not in the ITT denominator
     CASE
-        WHEN needs_pain AND NOT baseline_pain_known THEN 'no baseline pain'
-        WHEN needs_pain AND NOT has_baseline_pain THEN 'baseline pain 0'
-        WHEN needs_mme AND NOT baseline_mme_known THEN 'opioid use at baseline unknown'
-        WHEN needs_mme AND NOT baseline_opioid_user THEN 'not on opioids at baseline'
-        WHEN NOT window_closed THEN 'not yet due'
+        WHEN m.needs_pain AND NOT m.baseline_pain_known THEN 'no baseline pain'
+        WHEN m.needs_pain AND NOT m.has_baseline_pain THEN 'baseline pain 0'
+        WHEN m.needs_mme AND NOT m.baseline_mme_known THEN 'opioid use at baseline unknown'
+        WHEN m.needs_mme AND NOT m.baseline_opioid_user THEN 'not on opioids at baseline'
+        WHEN p.not_yet_due THEN 'not yet due'
     END AS itt_exclusion
-FROM met
+FROM judged AS m
+JOIN populations AS p USING (eligible, window_closed, complete, met)

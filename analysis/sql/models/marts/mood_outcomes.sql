@@ -1,12 +1,10 @@
 -- mood_outcomes: one row per treated patient, timepoint and mood measure, with
 -- the same baseline, window and population rules as pain (SPEC §3): the
--- baseline and follow-up scores are the baselines and follow_ups models'
--- (the same windows and choice of visit as pain), and
---   due       = eligible and index + window end <= cutoff (the whole window
---               lies inside the data), with or without a follow-up
---   completer = due and the follow-up is there (a subset of ITT)
---   provisional = eligible, not yet due, the follow-up already there: an
---               early result, never counted (shown on clinical pages only)
+-- patients, their timepoints and whether each window has closed are
+-- patient_timepoints', the baseline and follow-up scores the baselines and
+-- follow_ups models' (the same windows and choice of visit as pain), and
+-- due, in_itt, in_completers, responder and provisional the populations
+-- model's (the one population rule).
 -- Measures and who is eligible for them:
 --   phq9_response    PHQ-9 at least 50% lower than baseline; eligible when
 --                    baseline PHQ-9 >= 10 (at least moderate depression)
@@ -16,18 +14,15 @@
 -- Ratios compare with a 1e-9 tolerance, as for pain.
 -- Built once per data version; queries filter it by the patient columns.
 
-WITH patients AS (
-    SELECT patient_id, condition, site, route, index_date, cohort_quarter
-    FROM patients
-    WHERE treated
+WITH patient_timepoints AS (
+    SELECT
+        patient_id, condition, site, route, index_date, cohort_quarter, timepoint,
+        window_closed
+    FROM patient_timepoints
 ),
 
 timepoints AS (
     SELECT * FROM timepoints
-),
-
-cutoff AS (
-    SELECT cutoff_date FROM data_cutoff
 ),
 
 measures AS (
@@ -41,8 +36,7 @@ measures AS (
 
 measured AS (
     SELECT
-        p.*,
-        t.timepoint,
+        pt.*,
         t.sort_order AS timepoint_order,
         m.measure,
         m.instrument,
@@ -55,14 +49,12 @@ measured AS (
         CASE m.instrument WHEN 'phq9' THEN f.follow_up_phq9 ELSE f.follow_up_pcl5 END AS follow_up,
         CASE m.instrument
             WHEN 'phq9' THEN f.follow_up_phq9_date ELSE f.follow_up_pcl5_date
-        END AS follow_up_date,
-        p.index_date + t.window_end <= c.cutoff_date AS window_closed
-    FROM patients AS p
-    CROSS JOIN timepoints AS t
+        END AS follow_up_date
+    FROM patient_timepoints AS pt
+    JOIN timepoints AS t ON t.timepoint = pt.timepoint
     CROSS JOIN measures AS m
-    CROSS JOIN cutoff AS c
-    JOIN baselines AS b ON b.patient_id = p.patient_id
-    JOIN follow_ups AS f ON f.patient_id = p.patient_id AND f.timepoint = t.timepoint
+    JOIN baselines AS b ON b.patient_id = pt.patient_id
+    JOIN follow_ups AS f ON f.patient_id = pt.patient_id AND f.timepoint = pt.timepoint
 ),
 
 flagged AS (
@@ -80,20 +72,24 @@ flagged AS (
 )
 
 SELECT
-    patient_id, condition, site, route, index_date, cohort_quarter,
-    timepoint, timepoint_order, measure, measure_order, instrument,
-    baseline, baseline_date, follow_up, follow_up_date,
-    eligible,
-    complete,
-    eligible AND window_closed AS due,
-    eligible AND window_closed AND complete AS completer,
-    eligible AND window_closed AND complete AND met AS responder,
-    eligible AND NOT window_closed AND complete AS provisional,
-    eligible AND NOT window_closed AND complete AND met AS provisional_responder,
+    f.patient_id, f.condition, f.site, f.route, f.index_date, f.cohort_quarter,
+    f.timepoint, f.timepoint_order, f.measure, f.measure_order, f.instrument,
+    f.baseline, f.baseline_date, f.follow_up, f.follow_up_date,
+    f.eligible,
+    f.complete,
+    p.due,
+    p.in_itt,
+    p.in_completers,
+    p.responder,
+    p.missing_follow_up,
+    p.not_yet_due,
+    p.provisional,
+    p.provisional_responder,
     -- why a treated patient is not in the ITT denominator
     CASE
-        WHEN baseline IS NULL THEN 'no baseline score'
-        WHEN NOT eligible THEN 'baseline below threshold'
-        WHEN NOT window_closed THEN 'not yet due'
+        WHEN f.baseline IS NULL THEN 'no baseline score'
+        WHEN NOT f.eligible THEN 'baseline below threshold'
+        WHEN p.not_yet_due THEN 'not yet due'
     END AS itt_exclusion
-FROM flagged
+FROM flagged AS f
+JOIN populations AS p USING (eligible, window_closed, complete, met)

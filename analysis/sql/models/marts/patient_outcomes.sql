@@ -1,7 +1,9 @@
 -- patient_outcomes: one row per treated patient, timepoint and responder
--- definition: eligibility, due-ness, completeness, responder status and
--- provisional (early, not yet due) results (SPEC §3), read from outcome_rules
--- by the patient's facts.
+-- definition: eligibility, due-ness, completeness, the populations the
+-- patient is in (in_itt, in_completers), responder status and provisional
+-- (early, not yet due) results (SPEC §3), read from outcome_rules by the
+-- patient's facts.  Every query counts a population by in_itt or
+-- in_completers, never by retyping the rule.
 
 SELECT
     pt.patient_id, pt.condition, pt.condition_raw, pt.site, pt.route, pt.index_date,
@@ -10,8 +12,11 @@ SELECT
     r.eligible,
     r.complete,
     r.due,
-    r.completer,
+    r.in_itt,
+    r.in_completers,
     r.responder,
+    r.missing_follow_up,
+    r.not_yet_due,
     r.provisional,
     r.provisional_responder,
     r.itt_exclusion
