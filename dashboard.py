@@ -12,7 +12,7 @@ import streamlit as st
 
 from analysis import db, store
 from analysis.sources import default_source, demo_source
-from ui import auth, context, pages, theme
+from ui import auth, pages, sidebar, status_line, theme
 
 db.private_files()  # databases, audit logs, uploads: the owner's only
 st.set_page_config(page_title="Ketamine pain outcomes", page_icon=":material/monitoring:",
@@ -54,9 +54,9 @@ if store.building(source.path):
     st.info("New data has arrived and is being prepared. This view still shows the data as it "
             "was before; your next click shows the new data once it is ready.",
             icon=":material/hourglass_top:")
-page_context = context.sidebar(source, snap, role=session.role, user=session.user,
-                               page=specs.get(navigation.title))
-context.status_line(page_context)
+page_context = sidebar.draw(source, snap, role=session.role, user=session.user,
+                            page=specs.get(navigation.title))
+status_line.draw(page_context)
 auth.log_page_view(source, session, navigation.title, page_context.filters.describe(),
                    page_context.setting_text)
 navigation.run()

@@ -6,9 +6,9 @@ import streamlit as st
 
 from analysis import audit
 from analysis.privacy import csv_bytes
-from ui import auth, context
+from ui import auth, page_context
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Audit log")
 if ctx.role != "clinical":
     st.warning("The audit log is for the clinical team only.")

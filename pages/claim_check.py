@@ -23,9 +23,9 @@ from plotly.subplots import make_subplots
 from analysis import claim, memo, outcomes
 from analysis.audience import SMALL_CELL, SUPPRESSED
 from analysis.formatting import long_date
-from ui import auth, context, explain, safe, theme
+from ui import auth, explain, page_context, safe, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 reader = ctx.audience
 
 st.title("Claim check")

@@ -15,9 +15,9 @@ from analysis import audit, auth as access, data_quality, limits, outcomes
 from analysis.formatting import short_date, count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.privacy import csv_bytes
-from ui import auth, context, safe, theme
+from ui import auth, page_context, safe, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 reader = ctx.audience
 try:  # may this session load exports, and into which database?
     grant = auth.write_grant(ctx.source)

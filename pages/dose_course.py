@@ -6,9 +6,9 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from analysis import audience, formatting, outcomes, program, treatment_course
-from ui import context, theme
+from ui import page_context, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Dose & course")
 
 result = ctx.call(treatment_course.course, ctx.timepoint, ctx.definition, ctx.population,

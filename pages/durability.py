@@ -9,9 +9,9 @@ import streamlit as st
 
 from analysis import durability, outcomes
 from analysis.formatting import count
-from ui import context, explain, safe, theme
+from ui import explain, page_context, safe, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 
 st.title("Durability")
 st.caption(

@@ -9,9 +9,9 @@ import streamlit as st
 
 from analysis import mood, outcomes, words
 from analysis.formatting import count, p_value, percent
-from ui import context, explain, theme
+from ui import explain, page_context, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
 population_label = "ITT" if ctx.population == "itt" else "completers only"
 

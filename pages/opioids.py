@@ -10,9 +10,9 @@ import streamlit as st
 from analysis import charts, opioids
 from analysis.formatting import count, number, percent, short_period
 from analysis.outcomes import TIMEPOINT_LABELS
-from ui import context, explain, theme
+from ui import explain, page_context, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 timepoint_label = TIMEPOINT_LABELS[ctx.timepoint]
 
 st.title("Opioid tapering")

@@ -5,9 +5,9 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from analysis import formatting, outcomes, pgic, program
-from ui import context, explain, theme
+from ui import explain, page_context, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Program overview")
 
 view = ctx.call(program.overview, ctx.filters, ctx.timepoint, ctx.definition, ctx.population,

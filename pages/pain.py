@@ -5,9 +5,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis import charts, formatting, outcomes, program, words
-from ui import context, explain, theme
+from ui import explain, page_context, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Pain over time")
 
 POOLED = "All conditions (pooled)"

@@ -5,9 +5,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis import formatting, outcomes, program
-from ui import context, safe, theme
+from ui import page_context, safe, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Patient flow")
 
 flow = ctx.call(program.patient_flow, ctx.timepoint, ctx.definition, ctx.filters, ctx.audience)

@@ -13,9 +13,9 @@ from plotly.subplots import make_subplots
 from analysis import timeline
 from analysis.formatting import short_date, short_period, count, long_date, number, percent
 from analysis.outcomes import DEFINITION_LABELS
-from ui import context, safe, theme
+from ui import page_context, safe, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Patient timeline")
 if ctx.role != "clinical":
     st.warning("Patient timelines are for the clinical team only.")

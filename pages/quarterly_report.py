@@ -5,9 +5,9 @@ import streamlit as st
 
 from analysis import audience as audiences
 from analysis import formatting, report
-from ui import auth, context, quarters, safe, theme
+from ui import auth, page_context, quarters, safe, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Quarterly report")
 
 left, right = st.columns([1, 2])

@@ -9,9 +9,9 @@ import streamlit as st
 
 from analysis import adverse_events, safety, words
 from analysis.formatting import count
-from ui import context, safe, theme
+from ui import page_context, safe, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 reader = ctx.audience
 
 st.title("Safety")

@@ -4,9 +4,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis import audience, formatting, outcomes, site_comparison
-from ui import context, theme
+from ui import page_context, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Sites & providers")
 ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from analysis import formatting, report, summary
-from ui import auth, context, quarters, safe
+from ui import auth, page_context, quarters, safe
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Program summary")
 
 left, right = st.columns([1, 2], vertical_alignment="bottom")

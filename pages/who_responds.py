@@ -4,9 +4,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis import formatting, outcomes, response_model
-from ui import context, safe, theme
+from ui import page_context, safe, theme
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Who responds")
 
 result = ctx.call(response_model.who_responds, ctx.timepoint, ctx.definition, ctx.filters,

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from analysis import formatting, outcomes, program, worklist
-from ui import auth, context, safe
+from ui import auth, page_context, safe
 
-ctx = context.get()
+ctx = page_context.get(__file__)
 st.title("Follow-up worklist")
 
 result = ctx.call(worklist.worklist, ctx.filters, ctx.audience)

@@ -28,7 +28,7 @@ from analysis import cli, outcomes, program, report, store
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from tests.conftest import ROOT, assert_no_errors, caption_text, frame_with, markdown_text
-from ui.context import CONTEXT_KEY, PageContext
+from ui.page_context import CONTEXT_KEY, PageContext
 
 SETTINGS = {
     "all patients": Filters(),

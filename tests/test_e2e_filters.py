@@ -3,7 +3,7 @@
 The cohort slider used to snap back to the full range on release (mouse and
 keyboard alike): Streamlit read the dragged range back as one quarter,
 because the slider's range came from code-assigned state instead of its
-``value``, and the sidebar's repair step then reset it (``ui/context.py``).
+``value``, and the sidebar's repair step then reset it (``ui/sidebar.py``).
 Here the range is changed with the keyboard and the mouse, the user moves
 through three pages (one without the slider on the way) and reloads, and the
 range holds; a link copied from the address bar opens the same view in a new

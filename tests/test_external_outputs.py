@@ -491,12 +491,12 @@ def test_marketing_pages_show_no_free_text_and_ignore_filters(small_sites_snapsh
 
     from analysis.sources import DataSource
     from tests.conftest import ROOT
-    from ui import context
+    from ui import page_context
 
     texts = []
     for filters in (Filters(), Filters(sites=("Boulder", "Pueblo"))):
         app = AppTest.from_file(str(ROOT / page), default_timeout=120)
-        app.session_state[context.CONTEXT_KEY] = context.PageContext(
+        app.session_state[page_context.CONTEXT_KEY] = page_context.PageContext(
             DataSource(Path(small_sites_snapshot.db_path), is_demo=False),
             store.snapshot(small_sites_snapshot.db_path), filters, role="marketing")
         app.run()

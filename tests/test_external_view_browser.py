@@ -36,7 +36,7 @@ pytest.importorskip("playwright.sync_api")
 PASSWORD = "external view password"
 USERS = {"clinical": "ext-drlee", "analyst": "ext-ana", "marketing": "ext-mark"}
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-# Every shared control the sidebar can draw (ui/context.py).
+# Every shared control the sidebar can draw (ui/sidebar.py).
 CONTROL_LABELS = ("Sites", "Conditions", "Routes", "Cohort", "Timepoint",
                   "Responder definition", "Population", "Confidence interval")
 # A view marketing must not be able to pick: a small site, another timepoint.
@@ -70,7 +70,7 @@ def _settle(page) -> None:
 def _close_dialog(page) -> None:
     """A fresh server sometimes answers a page's address with Streamlit's
     "Page not found" dialog over the sign-in form (its multipage mode before
-    the first navigation; ui/context.py): close it, as a user would."""
+    the first navigation; ui/direct_page_links.py): close it, as a user would."""
     for _ in range(3):
         dialog = page.locator("[role='dialog']")
         if not dialog.count() or not dialog.first.is_visible():

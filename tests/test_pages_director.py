@@ -13,7 +13,7 @@ from analysis.outcomes import Filters
 from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
                             metric_values, plotly_figures, run_page, trace_values)
 from ui import safe
-from ui.context import CONTEXT_KEY
+from ui.page_context import CONTEXT_KEY
 
 NON_DEFAULT_FILTERS = Filters(sites=tuple(NON_DEFAULT_QUERY["site"]))
 
@@ -55,7 +55,7 @@ def test_worklist_is_for_the_clinical_team_only(app_db, role):
     from analysis import store
     from analysis.sources import DataSource
     from tests.conftest import ROOT
-    from ui.context import PageContext
+    from ui.page_context import PageContext
     from ui.pages import pages_for
     assert "pages/worklist.py" not in {p.path for p in pages_for(role)}
     with pytest.raises(ValueError, match="Could not find a navigation page"):

@@ -13,7 +13,7 @@ from analysis.formatting import count, percent
 from analysis.outcomes import Filters
 from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
                             markdown_text, run_page)
-from ui.context import CONTEXT_KEY
+from ui.page_context import CONTEXT_KEY
 
 SETTINGS = {
     "default": (None, Filters(), "3m", "itt"),

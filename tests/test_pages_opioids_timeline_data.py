@@ -19,7 +19,7 @@ from analysis.sources import DataSource
 from tests.conftest import (DASHBOARD, NON_DEFAULT_QUERY, assert_no_errors, caption_text,
                             frame_with, metric_values, run_page, signed_in, trace_values,
                             write_grant)
-from ui.context import CONTEXT_KEY, PageContext
+from ui.page_context import CONTEXT_KEY, PageContext
 
 SETTINGS = {
     "default": (None, Filters(), "3m", "pain30", "itt"),

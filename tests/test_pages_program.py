@@ -14,7 +14,7 @@ from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from tests.conftest import (NON_DEFAULT_QUERY, ROOT, assert_no_errors, caption_text, frame_with,
                             markdown_text, plotly_figures, run_page, trace_values)
-from ui.context import CONTEXT_KEY, PageContext
+from ui.page_context import CONTEXT_KEY, PageContext
 
 SETTINGS = {
     "default": (None, Filters(), "3m", "pain30", "itt"),

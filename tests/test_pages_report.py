@@ -12,7 +12,7 @@ from analysis import report, store
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from tests.conftest import NON_DEFAULT_QUERY, ROOT, assert_no_errors, run_page
-from ui import context
+from ui import page_context
 
 PAGE = "pages/quarterly_report.py"
 
@@ -68,7 +68,7 @@ def test_page_with_non_default_filters(app_db):
 
 def _page_alone(db_path: Path, role: str, filters: Filters = Filters()) -> AppTest:
     app = AppTest.from_file(str(ROOT / PAGE), default_timeout=120)
-    app.session_state[context.CONTEXT_KEY] = context.PageContext(
+    app.session_state[page_context.CONTEXT_KEY] = page_context.PageContext(
         DataSource(Path(db_path), is_demo=False), store.snapshot(db_path), filters, role=role)
     app.run()
     return app

@@ -1,0 +1,88 @@
+"""What every page reads: the data source, its snapshot, the shared filters,
+the outcome settings and the signed-in role.
+
+``dashboard.py`` draws the shared sidebar (``ui/sidebar.py``), which keeps a
+:class:`PageContext` in the session; a page asks for it with
+``page_context.get(__file__)``, naming itself so that the role guard
+(``ui/page_guard.py``) can stop a page the role may not open, and then only
+calls ``analysis`` (through :meth:`PageContext.call`, cached) and draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import streamlit as st
+
+from analysis import audience, outcomes, store
+from analysis.outcomes import Filters
+from analysis.sources import DataSource
+from ui import analysis_cache, direct_page_links, page_guard, pages
+
+CONTEXT_KEY = "page_context"
+
+
+@dataclass
+class PageContext:
+    source: DataSource
+    snap: store.Snapshot
+    filters: Filters
+    timepoint: str = "3m"
+    definition: str = "pain30"
+    population: str = "itt"
+    ci: str = "wilson"
+    role: str = "clinical"
+    user: str | None = None
+    controls: frozenset = pages.ALL_CONTROLS   # the shared controls that act on this page
+
+    @property
+    def data_key(self) -> tuple:
+        return (str(self.source.path), self.snap.version)
+
+    def call(self, function: Callable, *args, **kwargs) -> Any:
+        """Run an ``analysis`` function on the snapshot, cached per data version."""
+        return analysis_cache.call(self.snap, self.data_key, function, *args, **kwargs)
+
+    @property
+    def audience(self) -> audience.Audience:
+        """Who this view is for: the one policy (analysis.audience) decides it
+        from the role, and every builder takes it."""
+        return audience.for_role(self.role)
+
+    @property
+    def external(self) -> bool:
+        """Views for people outside the clinical team suppress small cells."""
+        return self.audience.external
+
+    @property
+    def setting_text(self) -> str:
+        """The outcome settings in force on this page ("" when none acts)."""
+        parts = []
+        if "definition" in self.controls:
+            parts.append(f"{outcomes.DEFINITION_LABELS[self.definition]} ({self.definition})")
+        if "timepoint" in self.controls:
+            parts.append(f"at {outcomes.TIMEPOINT_LABELS[self.timepoint]}")
+        text = " ".join(parts)
+        if "population" in self.controls:
+            population = "ITT" if self.population == "itt" else "completers only"
+            text = f"{text}, {population}" if text else population
+        return text
+
+
+def keep(context: PageContext) -> None:
+    """This run's context, for the page ``dashboard.py`` hands over to."""
+    st.session_state[CONTEXT_KEY] = context
+
+
+def get(page_file: str | Path) -> PageContext:
+    """The context of this run, for the page in ``page_file`` (a page passes
+    its own ``__file__``); stops a page the signed-in role may not open, and a
+    page run without the dashboard around it."""
+    context = st.session_state.get(CONTEXT_KEY)
+    if context is None:
+        # Only dashboard.py (after sign-in) keeps a context.
+        direct_page_links.send_to_dashboard()
+    page_guard.stop_unless_allowed(page_file, context.role)
+    return context
