@@ -11,7 +11,8 @@
 --   phq9_remission   PHQ-9 below 5 at follow-up; eligible when baseline >= 10
 --   pcl5_improvement PCL-5 at least 10 points lower (clinically meaningful);
 --                    eligible when baseline PCL-5 >= 33 (probable PTSD)
--- Ratios compare with a 1e-9 tolerance, as for pain.
+-- The numbers are the thresholds model's; ratios compare with its
+-- tolerance, as for pain.
 -- Built once per data version; queries filter it by the patient columns.
 
 WITH patient_timepoints AS (
@@ -25,13 +26,17 @@ timepoints AS (
     SELECT * FROM timepoints
 ),
 
+thresholds AS (
+    SELECT * FROM thresholds
+),
+
 measures AS (
-    SELECT *
+    SELECT m.*
     FROM (VALUES
-        ('phq9_response',    'phq9', 10, 1),
-        ('phq9_remission',   'phq9', 10, 2),
-        ('pcl5_improvement', 'pcl5', 33, 3)
-    ) AS m(measure, instrument, eligible_from, measure_order)
+        ('phq9_response',    'phq9', 1),
+        ('phq9_remission',   'phq9', 2),
+        ('pcl5_improvement', 'pcl5', 3)
+    ) AS m(measure, instrument, measure_order)
 ),
 
 measured AS (
@@ -40,8 +45,14 @@ measured AS (
         t.sort_order AS timepoint_order,
         m.measure,
         m.instrument,
-        m.eligible_from,
         m.measure_order,
+        CASE m.instrument
+            WHEN 'phq9' THEN th.phq9_eligible_from ELSE th.pcl5_eligible_from
+        END AS eligible_from,
+        th.tolerance,
+        th.phq9_response_reduction,
+        th.phq9_remission_below,
+        th.pcl5_improvement_points,
         CASE m.instrument WHEN 'phq9' THEN b.baseline_phq9 ELSE b.baseline_pcl5 END AS baseline,
         CASE m.instrument
             WHEN 'phq9' THEN b.baseline_phq9_date ELSE b.baseline_pcl5_date
@@ -53,6 +64,7 @@ measured AS (
     FROM patient_timepoints AS pt
     JOIN timepoints AS t ON t.timepoint = pt.timepoint
     CROSS JOIN measures AS m
+    CROSS JOIN thresholds AS th
     JOIN baselines AS b ON b.patient_id = pt.patient_id
     JOIN follow_ups AS f ON f.patient_id = pt.patient_id AND f.timepoint = pt.timepoint
 ),
@@ -64,9 +76,10 @@ flagged AS (
         follow_up IS NOT NULL AS complete,
         coalesce(CASE measure
             WHEN 'phq9_response'
-                THEN (baseline - follow_up)::DOUBLE / nullif(baseline, 0) >= 0.50 - 1e-9
-            WHEN 'phq9_remission' THEN follow_up < 5
-            WHEN 'pcl5_improvement' THEN baseline - follow_up >= 10
+                THEN (baseline - follow_up)::DOUBLE / nullif(baseline, 0)
+                    >= phq9_response_reduction - tolerance
+            WHEN 'phq9_remission' THEN follow_up < phq9_remission_below
+            WHEN 'pcl5_improvement' THEN baseline - follow_up >= pcl5_improvement_points
         END, false) AS met
     FROM measured
 )

@@ -19,6 +19,10 @@ timepoints AS (
 
 cutoff AS (
     SELECT cutoff_date FROM data_cutoff
+),
+
+thresholds AS (
+    SELECT * FROM thresholds
 )
 
 SELECT
@@ -54,8 +58,9 @@ SELECT
     window_start_date <= c.cutoff_date AND NOT window_closed AS window_open,
     -- The facts every responder definition is decided on (SPEC §3), as
     -- booleans that are never NULL: outcome_rules maps each combination of
-    -- them to eligible / complete / due / responder per definition.  Ratios
-    -- compare with a 1e-9 tolerance so that 7 -> 4.9 is 30%.
+    -- them to eligible / complete / met per definition.  The numbers are
+    -- the thresholds model's; ratios compare with its tolerance (1e-9) so
+    -- that 7 -> 4.9 is 30%.
     b.baseline_pain IS NOT NULL AS baseline_pain_known,
     coalesce(b.baseline_pain > 0, false) AS has_baseline_pain,
     b.baseline_mme IS NOT NULL AS baseline_mme_known,
@@ -64,13 +69,15 @@ SELECT
     f.follow_up_mme IS NOT NULL AS has_follow_up_mme,
     (b.baseline_pain - f.follow_up_pain) / nullif(b.baseline_pain, 0) AS pain_reduction,
     (b.baseline_mme - f.follow_up_mme) / nullif(b.baseline_mme, 0) AS mme_reduction,
-    coalesce(pain_reduction >= 0.30 - 1e-9, false) AS pain30_met,
-    coalesce(pain_reduction >= 0.50 - 1e-9, false) AS pain50_met,
-    coalesce(b.baseline_pain - f.follow_up_pain >= 2 - 1e-9, false) AS pain2pt_met,
-    coalesce(mme_reduction >= 0.50 - 1e-9, false) AS mme50_met,
-    coalesce(abs(f.follow_up_mme) < 1e-9, false) AS mme_stop_met
+    coalesce(pain_reduction >= th.pain30_reduction - th.tolerance, false) AS pain30_met,
+    coalesce(pain_reduction >= th.pain50_reduction - th.tolerance, false) AS pain50_met,
+    coalesce(b.baseline_pain - f.follow_up_pain >= th.pain2pt_points - th.tolerance, false)
+        AS pain2pt_met,
+    coalesce(mme_reduction >= th.mme50_reduction - th.tolerance, false) AS mme50_met,
+    coalesce(abs(f.follow_up_mme) < th.tolerance, false) AS mme_stop_met
 FROM patients AS p
 JOIN baselines AS b USING (patient_id)
 JOIN follow_ups AS f USING (patient_id)
 JOIN timepoints AS t USING (timepoint)
 CROSS JOIN cutoff AS c
+CROSS JOIN thresholds AS th
