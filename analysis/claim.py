@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import disclosure, outcomes, stats
+from analysis import definitions, disclosure, outcomes, stats
 from analysis.audience import SMALL_CELL, SUPPRESSED, Audience
 from analysis.audience import parse as parse_audience
 from analysis.formatting import count, long_date, month_year, p_value, percent, rate_with_ci
@@ -162,8 +162,8 @@ class Reading:
     def describe(self) -> str:
         """"≥30% less pain and opioid dose cut by ≥50% (claim) at 3 months, ITT, against 70%"."""
         population = "ITT" if self.population == "itt" else OPTIMISTIC
-        return (f"{outcomes.DEFINITION_LABELS[self.definition]} ({self.definition}) at "
-                f"{outcomes.TIMEPOINT_LABELS[self.timepoint]}, {population}, against "
+        return (f"{definitions.DEFINITION_LABELS[self.definition]} ({self.definition}) at "
+                f"{definitions.TIMEPOINT_LABELS[self.timepoint]}, {population}, against "
                 f"{target_text(self.target)}")
 
 
@@ -378,8 +378,8 @@ def statements(sensitivity: list[SensitivityCell], target: float,
     cells = {(c.timepoint, c.definition, c.population): c for c in sensitivity}
     out: list[Statement] = []
     gaps: list[Statement] = []
-    for timepoint in outcomes.TIMEPOINTS:
-        for definition in outcomes.DEFINITIONS:
+    for timepoint in definitions.TIMEPOINTS:
+        for definition in definitions.DEFINITIONS:
             itt = cells.get((timepoint, definition, "itt"))
             completers = cells.get((timepoint, definition, "completers"))
             if itt is not None:
@@ -402,7 +402,7 @@ def strongest(statements_: list[Statement], limit: int | None = None) -> list[St
     (ties: the clinic's order of timepoints and definitions).  Completers-only
     readings are left out: they overstate the program."""
     order = {(t, d): i for i, (t, d) in enumerate(
-        (t, d) for t in outcomes.TIMEPOINTS for d in outcomes.DEFINITIONS)}
+        (t, d) for t in definitions.TIMEPOINTS for d in definitions.DEFINITIONS)}
     usable = [s for s in statements_ if s.population == "itt" and s.defensible
               and s.kind != "completers only"]
     usable.sort(key=lambda s: (-s.lower_bound, order[(s.timepoint, s.definition)]))
@@ -828,8 +828,8 @@ def _build_publication(snap: Snapshot) -> disclosure.Tables:
         if a in values and b in values and values[a] == values[b]:
             tables.add_sum(a, [b])
 
-    readings = [(t, d, p) for t in outcomes.TIMEPOINTS for d in outcomes.DEFINITIONS
-                for p in outcomes.POPULATIONS]
+    readings = [(t, d, p) for t in definitions.TIMEPOINTS for d in definitions.DEFINITIONS
+                for p in definitions.POPULATIONS]
     for group_by in ("condition", "site"):
         counts = outcomes.counts_by_condition(snap, Filters(), group_by)
         found = {(r.timepoint, r.definition, r.population, r.group): (int(r.n), int(r.responders))
@@ -845,13 +845,13 @@ def _build_publication(snap: Snapshot) -> disclosure.Tables:
                 tables.cell(n_key, n)
                 tables.cell(k_key, k)
                 rest(n_key, [k_key], ("not responders", *reading, dim, group))
-            for t in outcomes.TIMEPOINTS:
-                for d in outcomes.DEFINITIONS:
+            for t in definitions.TIMEPOINTS:
+                for d in definitions.DEFINITIONS:
                     if dim == "all":
                         rest(("n", t, d, "itt", dim, group),
                              [("n", t, d, "completers", dim, group)], ("missing", t, d, dim, group))
                         same(("k", t, d, "itt", dim, group), ("k", t, d, "completers", dim, group))
-                for p in (outcomes.POPULATIONS if dim == "all" else ("itt",)):
+                for p in (definitions.POPULATIONS if dim == "all" else ("itt",)):
                     for a, b in SAME_PATIENTS:
                         same(("n", t, a, p, dim, group), ("n", t, b, p, dim, group))
                     for wider in ("pain30", "mme50"):   # the claim needs both baselines
@@ -860,8 +860,8 @@ def _build_publication(snap: Snapshot) -> disclosure.Tables:
                     for wider, narrower in NESTED_RESPONDERS:
                         rest(("k", t, wider, p, dim, group), [("k", t, narrower, p, dim, group)],
                              ("responders beyond", t, wider, narrower, p, dim, group))
-            for d in outcomes.DEFINITIONS:   # due later is due earlier (ITT)
-                for earlier, later in zip(outcomes.TIMEPOINTS, outcomes.TIMEPOINTS[1:]):
+            for d in definitions.DEFINITIONS:   # due later is due earlier (ITT)
+                for earlier, later in zip(definitions.TIMEPOINTS, definitions.TIMEPOINTS[1:]):
                     rest(("n", earlier, d, "itt", dim, group), [("n", later, d, "itt", dim, group)],
                          ("due between", earlier, later, d, dim, group))
         for reading in (r for r in readings if r[2] == "itt"):
@@ -883,7 +883,7 @@ def _build_publication(snap: Snapshot) -> disclosure.Tables:
         missing = ("missing", t, d, "all", "All")    # shown in the flow
         if missing in values:
             tables.cell(missing, values[missing])
-        for earlier in outcomes.TIMEPOINTS[:outcomes.TIMEPOINTS.index(t)]:
+        for earlier in definitions.TIMEPOINTS[:definitions.TIMEPOINTS.index(t)]:
             for reason in EXCLUSION_LABELS:
                 same(("excluded", reason, t, d), ("excluded", reason, earlier, d))
     # What the claim check answers first: the claim's own n and responders over
@@ -955,15 +955,15 @@ def sensitivity_table(frame: pd.DataFrame) -> MemoTable:
     """Definitions down, timepoints × populations across, rate and verdict colour."""
     columns = ["Definition"]
     keys = []
-    for population in outcomes.POPULATIONS:
-        for timepoint in outcomes.TIMEPOINTS:
+    for population in definitions.POPULATIONS:
+        for timepoint in definitions.TIMEPOINTS:
             label = "ITT" if population == "itt" else OPTIMISTIC
-            columns.append(f"{outcomes.TIMEPOINT_LABELS[timepoint]}, {label}")
+            columns.append(f"{definitions.TIMEPOINT_LABELS[timepoint]}, {label}")
             keys.append((timepoint, population))
     index = {(r.timepoint, r.definition, r.population): r for r in frame.itertuples()}
     rows, verdicts = [], []
-    for definition in outcomes.DEFINITIONS:
-        row = [f"{outcomes.DEFINITION_LABELS[definition]} ({definition})"]
+    for definition in definitions.DEFINITIONS:
+        row = [f"{definitions.DEFINITION_LABELS[definition]} ({definition})"]
         colours: list[str | None] = [None]
         for timepoint, population in keys:
             r = index[(timepoint, definition, population)]

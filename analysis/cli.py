@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from analysis import db
+from analysis import db, definitions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -44,8 +44,6 @@ def _add_filters(parser, cohort: bool = True):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from analysis import outcomes
-
     parser = _Parser(prog="python -m analysis",
                      description="Outcomes analytics for ketamine chronic-pain programs.")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -75,14 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
                             ("claim", "check the 70%% claim")):
         sub = commands.add_parser(name, help=help_text)
         _add_db(sub)
-        sub.add_argument("--timepoint", default="3m", choices=outcomes.TIMEPOINTS)
+        sub.add_argument("--timepoint", default="3m", choices=definitions.TIMEPOINTS)
         sub.add_argument("--definition", default="pain30" if name == "responders" else "claim",
-                         choices=outcomes.DEFINITIONS)
-        sub.add_argument("--population", default="itt", choices=outcomes.POPULATIONS)
+                         choices=definitions.DEFINITIONS)
+        sub.add_argument("--population", default="itt", choices=definitions.POPULATIONS)
         sub.add_argument("--json", action="store_true")
         _add_filters(sub)
         if name == "responders":
-            sub.add_argument("--ci", default="wilson", choices=outcomes.CI_METHODS)
+            sub.add_argument("--ci", default="wilson", choices=definitions.CI_METHODS)
         else:
             sub.add_argument("--target", type=float, default=0.70)
 
@@ -112,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(memo)
     memo.add_argument("--target", type=float, default=0.70,
                       help="the claimed share, a proportion (default 0.70)")
-    memo.add_argument("--timepoint", default="3m", choices=outcomes.TIMEPOINTS)
-    memo.add_argument("--definition", default="claim", choices=outcomes.DEFINITIONS)
-    memo.add_argument("--population", default="itt", choices=outcomes.POPULATIONS)
+    memo.add_argument("--timepoint", default="3m", choices=definitions.TIMEPOINTS)
+    memo.add_argument("--definition", default="claim", choices=definitions.DEFINITIONS)
+    memo.add_argument("--population", default="itt", choices=definitions.POPULATIONS)
     memo.add_argument("--out", required=True, help="folder to write the files into")
     memo.add_argument("--format", default="html,pdf",
                       help="comma-separated formats among html, pdf (default: both)")
@@ -296,7 +294,7 @@ def cmd_claim(args) -> int:
 
 
 def cmd_worklist(args) -> int:
-    from analysis import outcomes, store, worklist
+    from analysis import store, worklist
     path = _existing_db(args)
     snap = store.snapshot(path)
     result = worklist.worklist(snap, _filters(args))
@@ -309,7 +307,7 @@ def cmd_worklist(args) -> int:
     print(f"Follow-up worklist, data cutoff {result.cutoff} ({result.filters.describe()})")
     for timepoint in worklist.TIMEPOINTS:
         rows = result.due(timepoint)
-        print(f"\n{outcomes.TIMEPOINT_LABELS[timepoint]}: {len(rows)} patients with the window "
+        print(f"\n{definitions.TIMEPOINT_LABELS[timepoint]}: {len(rows)} patients with the window "
               f"open and no pain score yet")
         if len(rows):
             print(f"  {'patient':<16}{'window closes':<15}{'days left':>10}  last visit")

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis import stats
-from analysis.audience import Audience
-from analysis.outcomes import (MIN_PATIENTS_PER_POINT, SMALL_CELL, Filters, cutoff,
-                               internal_only)
+from analysis.audience import SMALL_CELL, Audience
+from analysis.charts import MIN_PER_POINT
+from analysis.outcomes import Filters, cutoff, internal_only
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -191,7 +191,7 @@ def days_text(days: float | None) -> str:
     return f"{days:,} day" + ("" if days == 1 else "s")
 
 
-def drawn_until(km: stats.KaplanMeier, least: int = MIN_PATIENTS_PER_POINT) -> float | None:
+def drawn_until(km: stats.KaplanMeier, least: int = MIN_PER_POINT) -> float | None:
     """The last time at which at least ``least`` patients are still followed
     (at risk): a curve is drawn up to there, not into a tail that one or two
     patients make.  ``None`` when fewer are followed from the start."""

@@ -36,11 +36,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis import charts, stats
-from analysis.audience import Audience
+from analysis.audience import SMALL_CELL, Audience
+from analysis.definitions import POPULATIONS, TIMEPOINT_LABELS, TIMEPOINTS, check_setting
 from analysis.formatting import count, percent
-from analysis.outcomes import (POPULATIONS, SMALL_CELL, TIMEPOINT_LABELS, TIMEPOINTS, Filters,
-                               GroupRate, check_setting, cutoff, internal_only, intervals,
-                               optional_float)
+from analysis.outcomes import Filters, GroupRate, cutoff, internal_only, intervals, optional_float
 from analysis.queries import run_query
 from analysis.store import Snapshot
 

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import charts, outcomes, stats
+from analysis import charts, definitions, stats
 from analysis.audience import SUPPRESSED, Audience, too_few
-from analysis.outcomes import TIMEPOINTS, Filters, internal_only
+from analysis.definitions import TIMEPOINTS
+from analysis.outcomes import Filters, internal_only
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -36,11 +37,7 @@ THRESHOLDS = (50, 90)
 # of time; a "month" is 30 days (HHS: ~10% a month is a common starting pace).
 DAYS_PER_UNIT = {"week": 7, "month": 30}
 UNIT_TEXT = {"week": "per week", "month": "per month (30 days)"}
-# Weeks with fewer baseline users recorded are left out of the weekly curve,
-# months with fewer patients (or visits) recorded out of the monthly shares.
-MIN_PATIENTS_PER_WEEK = outcomes.MIN_PATIENTS_PER_POINT
 TOLERANCE = 1e-9
-
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,7 @@ def week_since_index(days: int) -> int:
 
 
 def mme_by_week(snap: Snapshot, filters: Filters = Filters(),
-                min_patients: int = MIN_PATIENTS_PER_WEEK) -> pd.DataFrame:
+                min_patients: int = charts.MIN_PER_POINT) -> pd.DataFrame:
     """Median MME/day with its quartiles by week since the index date.
 
     Week 0 is every baseline user's baseline MME; each later week takes each
@@ -309,7 +306,7 @@ def opioid_summary(snap: Snapshot, timepoint: str = "3m", population: str = "itt
     """Opioid use at baseline and the opioid outcomes (mme_stop, mme50) at one
     timepoint for one population, with Wilson (or exact) intervals.
     Internal readers only: a rate over fewer than 11 is flagged, not hidden."""
-    outcomes.check_setting(timepoint, "mme50", population, ci)
+    definitions.check_setting(timepoint, "mme50", population, ci)
     internal_only(audience, "Opioid tapering")
     use = run_query(snap, "opioids_baseline_use", filters, alias="p").iloc[0]
     counts = run_query(snap, "opioids_outcome_counts", filters, {"timepoint": timepoint}, alias="p")

@@ -17,28 +17,10 @@ import pandas as pd
 import scipy.special
 
 from analysis import audience, db, stats
+from analysis.audience import SMALL_CELL
+from analysis.definitions import CI_METHODS, DEFINITIONS, POPULATIONS, TIMEPOINTS, check_setting
 from analysis.formatting import count
 from analysis.store import Snapshot
-
-TIMEPOINTS = ("4w", "3m", "6m", "12m")
-TIMEPOINT_LABELS = {"4w": "4 weeks", "3m": "3 months", "6m": "6 months", "12m": "12 months"}
-DEFINITIONS = ("pain30", "pain50", "pain2pt", "mme50", "mme_stop", "claim")
-DEFINITION_LABELS = {
-    "pain30": "≥30% less pain",
-    "pain50": "≥50% less pain",
-    "pain2pt": "pain down ≥2 points",
-    "mme50": "opioid dose cut by ≥50%",
-    "mme_stop": "off opioids",
-    "claim": "≥30% less pain and opioid dose cut by ≥50%",
-}
-POPULATIONS = ("itt", "completers")
-CI_METHODS = ("wilson", "exact")
-from analysis.audience import SMALL_CELL  # noqa: E402 - the one threshold (groups with n < 11 are "too few to report")
-# A chart point (a week's median, a month's share, a survival curve's tail) is
-# drawn only from at least this many patients: from fewer it is noise (the
-# share of a month with two patients jumps from 0% to 100%), and for people
-# outside the clinical team a small cell.  Pages say which points are missing.
-MIN_PATIENTS_PER_POINT = SMALL_CELL
 
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 
@@ -167,18 +149,6 @@ def optional_float(value) -> float | None:
 def optional_date(value) -> dt.date | None:
     """A date, or None for a missing value (NaT)."""
     return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
-
-
-def check_setting(timepoint: str | None = None, definition: str | None = None,
-                  population: str | None = None, ci: str | None = None) -> None:
-    """ValueError naming the allowed values when a setting is unknown (a
-    setting left as None is not checked)."""
-    for name, value, allowed in (("timepoint", timepoint, TIMEPOINTS),
-                                 ("definition", definition, DEFINITIONS),
-                                 ("population", population, POPULATIONS),
-                                 ("CI method", ci, CI_METHODS)):
-        if value is not None and value not in allowed:
-            raise ValueError(f"unknown {name} {value!r}; one of {', '.join(allowed)}")
 
 
 # --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import outcomes
+from analysis import definitions, outcomes
 from analysis.audience import Audience
 from analysis.outcomes import Filters, GroupRate, optional_float
 from analysis.queries import run_query
@@ -84,7 +84,7 @@ def pgic_patients(snap: Snapshot, timepoint: str, filters: Filters = Filters(),
     """Per treated patient in view at one timepoint: the follow-up PGIC and
     the flags eligible (always), complete, due, in_itt, in_completers, responder, with
     target_date (index + target day).  See ``pgic_patients.sql``."""
-    outcomes.check_setting(timepoint=timepoint)
+    definitions.check_setting(timepoint=timepoint)
     frame = run_query(snap, "pgic_patients", filters,
                       {"improved": list(improved_answers(best))})
     frame = frame[frame["timepoint"] == timepoint].reset_index(drop=True)
@@ -97,12 +97,12 @@ def pgic_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson",
               best: int = DEFAULT_BEST) -> pd.DataFrame:
     """Every timepoint x population, over all conditions ("All") and by
     condition: n, responders (improved), rate, ci_low, ci_high, too_few."""
-    outcomes.check_setting(ci=ci)
+    definitions.check_setting(ci=ci)
     counts = run_query(snap, "pgic_counts", filters, {"improved": list(improved_answers(best))})
     # every condition with a patient in some population (a condition nobody
     # in view has reached a timepoint with is absent, as n = 0 everywhere)
     groups = ["All", *sorted(set(counts["group"]) - {"All"})]
-    index = pd.MultiIndex.from_product([outcomes.TIMEPOINTS, outcomes.POPULATIONS, groups],
+    index = pd.MultiIndex.from_product([definitions.TIMEPOINTS, definitions.POPULATIONS, groups],
                                        names=["timepoint", "population", "group"])
     grid = (counts.set_index(["timepoint", "population", "group"])
             .reindex(index, fill_value=0).reset_index())
@@ -116,7 +116,7 @@ def pgic_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
     over all conditions in view and by condition.  For the clinical team and
     analysts (groups under 11 flagged ``too_few``); an external reader gets
     no PGIC by condition from here."""
-    outcomes.check_setting(timepoint=timepoint, population=population, ci=ci)
+    definitions.check_setting(timepoint=timepoint, population=population, ci=ci)
     if audience.external:
         raise PermissionError("PGIC rates by condition are internal: the external audience "
                               "reads the fixed tables of the quarterly report")

@@ -26,21 +26,19 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import charts, formatting, outcomes, pgic, privacy, stats, words
+from analysis import charts, definitions, formatting, outcomes, pgic, privacy, stats, words
 from analysis.audience import SUPPRESSED, Audience, too_few
 from analysis.charts import Chart
 from analysis.outcomes import Filters, GroupRate, optional_date
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
-PAIN_DEFINITIONS = ("pain30", "pain50", "pain2pt")
 INDUCTION_MIN_INFUSIONS = 4
 INDUCTION_DAYS = 42          # days 0..42 after the index date: the first 6 weeks
 INDUCTION_TEXT = (f"at least {INDUCTION_MIN_INFUSIONS} ketamine infusions (infusion or booster "
                   f"visits, once per day) within {INDUCTION_DAYS // 7} weeks of the first "
                   f"(days 0–{INDUCTION_DAYS})")
 LAST_WEEK = 52
-MIN_PATIENTS_PER_POINT = outcomes.MIN_PATIENTS_PER_POINT   # fewer: the week / session is not drawn
 
 
 
@@ -319,7 +317,7 @@ def overview(snap: Snapshot, filters: Filters = Filters(), timepoint: str = "3m"
     its value in the reporting quarter and the quarter before (see the module
     docstring for what "in the quarter" means for activity and outcomes).
     """
-    outcomes.check_setting(timepoint, definition, population, ci)
+    definitions.check_setting(timepoint, definition, population, ci)
     outcomes.internal_only(audience, "The program overview")
     cut = outcomes.cutoff(snap)
     quarters = reporting_quarters(cut)
@@ -419,7 +417,7 @@ def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "
     ``suppressed`` True; the PGIC columns (another denominator) are left
     empty.
     """
-    outcomes.check_setting(timepoint, definition, population, ci)
+    definitions.check_setting(timepoint, definition, population, ci)
     external = audience.external
     rates = outcomes.responder_rates(snap, timepoint, definition, population, filters, ci)
     rows = outcomes.condition_table(snap, timepoint, definition, population, filters, ci)
@@ -478,7 +476,7 @@ def percent_range(low, high) -> str:
 
 
 def pain_by_week(snap: Snapshot, filters: Filters = Filters(),
-                 min_patients: int = MIN_PATIENTS_PER_POINT,
+                 min_patients: int = charts.MIN_PER_POINT,
                  last_week: int = LAST_WEEK) -> pd.DataFrame:
     """Median and IQR of pain_score by week since the index date (week =
     floor(days / 7), 0..52); one value per patient and week (the mean of
@@ -490,7 +488,7 @@ def pain_by_week(snap: Snapshot, filters: Filters = Filters(),
 
 
 def acute_by_infusion(snap: Snapshot, filters: Filters = Filters(),
-                      min_patients: int = MIN_PATIENTS_PER_POINT) -> pd.DataFrame:
+                      min_patients: int = charts.MIN_PER_POINT) -> pd.DataFrame:
     """Acute relief (pain_score − pain_post) by infusion number (a patient's
     infusion and booster visits numbered 1..n by date): median and IQR.
     Columns: infusion_number, patients, q1, median, q3."""
@@ -552,7 +550,7 @@ class Waterfall:
 def waterfall_definition(definition: str) -> str:
     """The responder definition a pain waterfall is coloured by: the shared one
     when it is a pain definition, else pain30."""
-    return definition if definition in PAIN_DEFINITIONS else "pain30"
+    return definition if definition in definitions.PAIN_DEFINITIONS else "pain30"
 
 
 def pain_waterfall(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
@@ -561,7 +559,7 @@ def pain_waterfall(snap: Snapshot, timepoint: str = "3m", definition: str = "pai
     """Each patient's % change in pain at the timepoint, coloured by responder.
     Patient ids for the clinical team only (None for analysts); not for the
     external audience (one bar is one patient)."""
-    outcomes.check_setting(timepoint, definition)
+    definitions.check_setting(timepoint, definition)
     outcomes.internal_only(audience, "The pain waterfall")
     used = waterfall_definition(definition)
     bars = run_query(snap, "program_waterfall", filters, {"timepoint": timepoint, "definition": used})
@@ -660,7 +658,7 @@ def flow_patients(snap: Snapshot, timepoint: str = "3m", definition: str = "pain
                   filters: Filters = Filters()) -> pd.DataFrame:
     """One row per patient in view with the stage flags and exit_reason (None
     for a responder).  See ``program_patient_flow.sql``."""
-    outcomes.check_setting(timepoint, definition)
+    definitions.check_setting(timepoint, definition)
     return run_query(snap, "program_patient_flow", filters, {
         "timepoint": timepoint, "definition": definition,
         "induction_days": INDUCTION_DAYS, "induction_min": INDUCTION_MIN_INFUSIONS})
@@ -685,7 +683,7 @@ def patient_flow(snap: Snapshot, timepoint: str = "3m", definition: str = "pain3
     due = completed & people["in_itt"]
     followed = due & people["in_completers"]
     responders = followed & people["responder"]
-    timepoint_label = outcomes.TIMEPOINT_LABELS[timepoint]
+    timepoint_label = definitions.TIMEPOINT_LABELS[timepoint]
     stages = (
         FlowStage("seen", "Patients seen", len(people), exits("not treated")),
         FlowStage("treated", "Received a first infusion", int(treated.sum()),
@@ -703,9 +701,10 @@ def patient_flow(snap: Snapshot, timepoint: str = "3m", definition: str = "pain3
 
 def _baseline_reasons(definition: str) -> tuple[str, ...]:
     """The "no baseline" exits that can apply to a definition."""
+    needs = definitions.definition(definition)
     reasons: tuple[str, ...] = ()
-    if definition in PAIN_DEFINITIONS or definition == "claim":
+    if needs.needs_pain:
         reasons += ("no baseline pain", "baseline pain 0")
-    if definition in ("mme50", "mme_stop", "claim"):
+    if needs.needs_mme:
         reasons += ("opioid use at baseline unknown", "not on opioids at baseline")
     return reasons

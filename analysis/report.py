@@ -61,10 +61,11 @@ from pathlib import Path
 import pandas as pd
 
 import analysis
-from analysis import (disclosure, formatting, outcomes, privacy, queries, safety, stats,
-                      synthetic_mark, words)
+from analysis import (definitions, disclosure, formatting, outcomes, privacy, queries, safety,
+                      stats, synthetic_mark, words)
 from analysis.audience import SMALL_CELL, SUPPRESSED, Audience, parse as parse_audience
-from analysis.outcomes import DEFINITIONS, TIMEPOINTS, Filters
+from analysis.definitions import DEFINITIONS, TIMEPOINTS
+from analysis.outcomes import Filters
 from analysis.palette import ACCENT, BAD, GOOD, NEUTRAL, PRIMARY, font_dir as _font_dir
 from analysis.store import Snapshot
 
@@ -220,8 +221,8 @@ class QuarterlyReport:
                            & (self.due["definition"] == PCHART_READING["definition"])]
         if not reading.empty:
             r = reading.iloc[0]
-            label = (f"{outcomes.DEFINITION_LABELS[r['definition']]} at "
-                     f"{outcomes.TIMEPOINT_LABELS[r['timepoint']]}")
+            label = (f"{definitions.DEFINITION_LABELS[r['definition']]} at "
+                     f"{definitions.TIMEPOINT_LABELS[r['timepoint']]}")
             if _withheld_or_missing(r["n"]) or _withheld_or_missing(r["rate"]) and r["n"]:
                 lines.append(f"Results due at 3 months this quarter ({label}): {SUPPRESSED_TEXT}.")
             elif r["n"] == 0:
@@ -230,7 +231,7 @@ class QuarterlyReport:
                 lines.append(
                     f"Of {_count_text(r['n'])} patients whose 3-month result came due, "
                     f"{formatting.rate_with_ci(r['rate'], r['ci_low'], r['ci_high'])} had "
-                    f"{outcomes.DEFINITION_LABELS[r['definition']]} (ITT; change from "
+                    f"{definitions.DEFINITION_LABELS[r['definition']]} (ITT; change from "
                     f"{self.previous_quarter}: {_change_text(r['change_prev'])}).")
         flagged = self.pchart[self.pchart["outside"].fillna(False).astype(bool)]
         if _pchart_points(self).empty:
@@ -440,7 +441,7 @@ def _measure(measure: str, basis: str, k, n) -> dict:
 
 
 def _opioids(row: pd.Series, due: pd.DataFrame) -> pd.DataFrame:
-    tp = outcomes.TIMEPOINT_LABELS[OPIOID_TIMEPOINT]
+    tp = definitions.TIMEPOINT_LABELS[OPIOID_TIMEPOINT]
     at = due[due["timepoint"] == OPIOID_TIMEPOINT].set_index("definition")
     due_basis = f"baseline opioid users whose result at {tp} came due in the quarter (ITT)"
     low, high = MME_THRESHOLDS
@@ -528,9 +529,9 @@ def _category_rates(snap, start, end, filters, summary) -> list[tuple[str, "safe
 
 def _definitions(snap) -> list[tuple[str, str]]:
     timepoints = snap.query("SELECT * FROM timepoints ORDER BY sort_order")
-    definitions = snap.query("SELECT * FROM definitions ORDER BY sort_order")
+    responder_definitions = snap.query("SELECT * FROM definitions ORDER BY sort_order")
     reading = (f"{PCHART_READING['definition']} at "
-               f"{outcomes.TIMEPOINT_LABELS[PCHART_READING['timepoint']]}, ITT")
+               f"{definitions.TIMEPOINT_LABELS[PCHART_READING['timepoint']]}, ITT")
     return [
         ("Index date", "first infusion or booster visit"),
         ("Baselines", "pain: last pain score in [index − 30, index] days, above 0; "
@@ -540,7 +541,7 @@ def _definitions(snap) -> list[tuple[str, str]]:
          "; ".join(f"{r.timepoint}: day {r.target_day} [{r.window_start}, {r.window_end}]"
                    for r in timepoints.itertuples())),
         ("Responder definitions (r = relative reduction from baseline)",
-         "; ".join(f"{r.definition}: {r.label}" for r in definitions.itertuples())
+         "; ".join(f"{r.definition}: {r.label}" for r in responder_definitions.itertuples())
          + "; ratios compared with a tolerance of 1e-9"),
         ("Population", "ITT: eligible patients (every baseline the definition needs) whose "
                        "whole follow-up window had closed by the data cutoff (index + window "
@@ -837,8 +838,8 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
         Column("ci_low", "CI low", "ci"),
         Column("ci_high", "CI high", "ci"),
     )
-    reading = (f"{outcomes.DEFINITION_LABELS[PCHART_READING['definition']]} at "
-               f"{outcomes.TIMEPOINT_LABELS[PCHART_READING['timepoint']]}")
+    reading = (f"{definitions.DEFINITION_LABELS[PCHART_READING['definition']]} at "
+               f"{definitions.TIMEPOINT_LABELS[PCHART_READING['timepoint']]}")
     return [
         TableSpec("activity", "Activity by site",
                   f"New patients: first infusion or booster in {report.quarter}. Patients "
@@ -880,7 +881,7 @@ def _specs(report: QuarterlyReport) -> list[TableSpec]:
                    Column("signal", "Signal"))),
         TableSpec("opioids", "Opioids",
                   f"Baseline: last daily MME in the 90 days up to the index date. Dose cut and "
-                  f"off opioids: results due at {outcomes.TIMEPOINT_LABELS[OPIOID_TIMEPOINT]} "
+                  f"off opioids: results due at {definitions.TIMEPOINT_LABELS[OPIOID_TIMEPOINT]} "
                   "in the quarter (as in the table of results due). Visit shares: visits dated "
                   "in the quarter.",
                   measure),
@@ -961,9 +962,9 @@ def _cell_text(c: Column, row: pd.Series) -> str:
     if isinstance(value, str) and value == SUPPRESSED_TEXT:
         return SUPPRESSED_TEXT
     if c.kind == "timepoint":
-        return outcomes.TIMEPOINT_LABELS.get(value, str(value))
+        return definitions.TIMEPOINT_LABELS.get(value, str(value))
     if c.kind == "definition":
-        return f"{outcomes.DEFINITION_LABELS.get(value, value)} ({value})"
+        return f"{definitions.DEFINITION_LABELS.get(value, value)} ({value})"
     if c.kind == "n":
         return _count_text(value)
     if c.kind == "count":
@@ -1365,10 +1366,10 @@ def _xlsx_frame(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
                         for c in spec.columns})
     for c in spec.columns:
         if c.kind == "timepoint":
-            out[c.label] = out[c.label].map(lambda v: outcomes.TIMEPOINT_LABELS.get(v, v))
+            out[c.label] = out[c.label].map(lambda v: definitions.TIMEPOINT_LABELS.get(v, v))
         elif c.kind == "definition":
             out[c.label] = out[c.label].map(
-                lambda v: f"{outcomes.DEFINITION_LABELS.get(v, v)} ({v})")
+                lambda v: f"{definitions.DEFINITION_LABELS.get(v, v)} ({v})")
         elif c.kind == "change":
             out[c.label] = out[c.label].map(lambda v: None if _withheld_or_missing(v) else 100 * float(v))
     return privacy.safe_for_spreadsheet(out)

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from analysis import outcomes
+from analysis import definitions, outcomes
 from analysis.audience import Audience
 from analysis.outcomes import Filters
 from analysis.store import Snapshot
@@ -359,7 +359,7 @@ def who_responds(snap: Snapshot, timepoint: str = "3m", definition: str = "pain3
                  filters: Filters = Filters(), audience: Audience = Audience.CLINICAL,
                  folds: int = FOLDS) -> WhoResponds:
     """The regression on the completers in view with complete covariates."""
-    outcomes.check_setting(timepoint, definition)
+    definitions.check_setting(timepoint, definition)
     if audience.external:
         raise PermissionError("who responds is an internal analysis (clinical team and "
                               "analysts)")
@@ -385,8 +385,8 @@ def strength(value: float) -> str:
 
 def summarise(result: Fit, definition: str, timepoint: str) -> str:
     """One plain-language paragraph."""
-    who = (f"{outcomes.DEFINITION_LABELS[definition]} at "
-           f"{outcomes.TIMEPOINT_LABELS[timepoint]}")
+    who = (f"{definitions.DEFINITION_LABELS[definition]} at "
+           f"{definitions.TIMEPOINT_LABELS[timepoint]}")
     if result.refused:
         return f"No model for {who}: {result.refused}"
     clear = sorted((t for t in result.terms if t.ci_low > 1 or t.ci_high < 1),

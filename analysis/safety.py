@@ -38,8 +38,9 @@ import pandas as pd
 
 from analysis import adverse_events
 from analysis.formatting import count
-from analysis.outcomes import (SMALL_CELL, Filters, check_setting, cutoff, intervals,
-                               optional_float, previous_quarter)
+from analysis.audience import SMALL_CELL
+from analysis.definitions import check_setting
+from analysis.outcomes import Filters, cutoff, intervals, optional_float, previous_quarter
 from analysis.queries import run_query
 from analysis.store import Snapshot
 

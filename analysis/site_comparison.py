@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis import disclosure, outcomes, stats
+from analysis import definitions, disclosure, outcomes, stats
 from analysis.audience import SUPPRESSED, Audience
 from analysis.outcomes import Filters, GroupRate, optional_float
 from analysis.store import Snapshot
@@ -139,7 +139,7 @@ def compare(snap: Snapshot, by: str = "site", timepoint: str = "3m",
             filters: Filters = Filters(), ci: str = "wilson",
             audience: Audience = Audience.CLINICAL) -> Comparison:
     """Responder rates by site or provider with their place in the funnel."""
-    outcomes.check_setting(timepoint, definition, population, ci)
+    definitions.check_setting(timepoint, definition, population, ci)
     if by not in DIMENSIONS:
         raise ValueError(f"compare by site or provider, not {by!r}")
     if audience.external:

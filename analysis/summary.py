@@ -22,10 +22,12 @@ from pathlib import Path
 
 import scipy.stats
 
-from analysis import formatting, outcomes, palette, report, synthetic_mark, words, worklist
+from analysis import formatting, palette, report, synthetic_mark, words, worklist
 from analysis.audience import Audience
 from analysis.outcomes import Filters
 from analysis.store import Snapshot
+from analysis import audience
+from analysis import definitions
 
 FORMATS = ("html", "pdf")
 MIME_TYPES = {"html": "text/html", "pdf": "application/pdf"}
@@ -80,7 +82,7 @@ class Change:
             return "none this quarter"
         if not self.prev_n:
             return "nothing to compare with"
-        if min(self.n, self.prev_n) < outcomes.SMALL_CELL:
+        if min(self.n, self.prev_n) < audience.SMALL_CELL:
             return "too few to tell"
         size = self.size_text(per_100)
         if self.clear:
@@ -91,7 +93,7 @@ class Change:
     def clear(self) -> bool:
         """Both quarters have 11 or more and chance would rarely give the change."""
         return (bool(self.n) and bool(self.prev_n)
-                and min(self.n, self.prev_n) >= outcomes.SMALL_CELL
+                and min(self.n, self.prev_n) >= audience.SMALL_CELL
                 and words.chance_words(self.p_value, True).startswith("clearly"))
 
     def size_text(self, per_100: bool = False) -> str:
@@ -257,7 +259,7 @@ class DirectorSummary:
 
     def backlog_text(self) -> list[str]:
         b = self.backlog
-        by = ", ".join(f"{outcomes.TIMEPOINT_LABELS[tp]}: {formatting.count(n)}"
+        by = ", ".join(f"{definitions.TIMEPOINT_LABELS[tp]}: {formatting.count(n)}"
                        for tp, n in b.open_by_timepoint.items())
         return [
             f"{formatting.count(b.open_total)} follow-ups are due now: the patient's window is "

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.outcomes import DEFINITIONS, Filters, optional_date, optional_float
+from analysis.outcomes import Filters, optional_date, optional_float
+from analysis.definitions import DEFINITIONS
 from analysis.queries import run_query
 from analysis.store import Snapshot
 

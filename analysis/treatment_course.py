@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import outcomes, program
+from analysis import definitions, outcomes, program
 from analysis.audience import Audience
 from analysis.outcomes import Filters
 from analysis.queries import run_query
@@ -79,7 +79,7 @@ def course(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
            population: str = "itt", filters: Filters = Filters(), ci: str = "wilson",
            audience: Audience = Audience.CLINICAL) -> Course:
     """Responder rate by induction infusions completed and by dose band."""
-    outcomes.check_setting(timepoint, definition, population, ci)
+    definitions.check_setting(timepoint, definition, population, ci)
     if audience.external:
         raise PermissionError("dose and course is an internal analysis (clinical team and "
                               "analysts)")

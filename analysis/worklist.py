@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import outcomes, privacy, program
+from analysis import definitions, outcomes, privacy, program
 from analysis.audience import Audience
 from analysis.outcomes import Filters, optional_date
 from analysis.queries import run_query
@@ -117,7 +117,7 @@ class Worklist:
         tables and the export's sheets)."""
         def named(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
             frame = frame.assign(timepoint_label=frame["timepoint"].map(
-                outcomes.TIMEPOINT_LABELS)) if "timepoint" in frame else frame
+                definitions.TIMEPOINT_LABELS)) if "timepoint" in frame else frame
             return frame[list(columns)].rename(columns=columns).reset_index(drop=True)
 
         return {"Follow-up due": named(self.open_windows, WINDOW_COLUMNS),

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import claim, memo, outcomes
+from analysis import claim, definitions, memo, outcomes
 from analysis.audience import SMALL_CELL, SUPPRESSED
 from analysis.formatting import long_date
 from ui import auth, explain, page_context, safe, theme
@@ -60,18 +60,18 @@ with st.container(border=True):
     # left the target box no room for its buttons.
     first = st.columns([3.2, 1.3, 1.2])
     definition = first[0].selectbox(
-        "Responder definition", outcomes.DEFINITIONS,
-        index=outcomes.DEFINITIONS.index("claim"), key="claim_definition",
-        format_func=lambda d: f"{d}: {outcomes.DEFINITION_LABELS[d]}")
-    timepoint = first[1].selectbox("Timepoint", outcomes.TIMEPOINTS,
-                                   index=outcomes.TIMEPOINTS.index("3m"), key="claim_timepoint",
-                                   format_func=outcomes.TIMEPOINT_LABELS.get)
+        "Responder definition", definitions.DEFINITIONS,
+        index=definitions.DEFINITIONS.index("claim"), key="claim_definition",
+        format_func=lambda d: f"{d}: {definitions.DEFINITION_LABELS[d]}")
+    timepoint = first[1].selectbox("Timepoint", definitions.TIMEPOINTS,
+                                   index=definitions.TIMEPOINTS.index("3m"), key="claim_timepoint",
+                                   format_func=definitions.TIMEPOINT_LABELS.get)
     target_percent = first[2].number_input(
         "Target rate (%)", min_value=1.0, max_value=99.0, value=70.0, step=1.0, format="%g",
         key="claim_target", help="The claim is supported when the rate is shown to be above this.")
     second = st.columns([2, 2.2, 2], vertical_alignment="bottom")
     population = second[0].radio(
-        "Population", outcomes.POPULATIONS, key="claim_population",
+        "Population", definitions.POPULATIONS, key="claim_population",
         format_func={"itt": "ITT (default)", "completers": claim.OPTIMISTIC}.get,
         help="ITT counts a patient who reached the timepoint without a follow-up as not "
              "improved; completers-only leaves them out and overstates the program.")
@@ -159,14 +159,14 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04, shared_yaxes=True,
                         subplot_titles=("ITT (all patients who reached the timepoint)",
                                         f"{claim.OPTIMISTIC[0].upper()}{claim.OPTIMISTIC[1:]}"))
-    y = [f"{outcomes.DEFINITION_LABELS[d]} ({d})" for d in outcomes.DEFINITIONS]
-    x = [outcomes.TIMEPOINT_LABELS[t] for t in outcomes.TIMEPOINTS]
+    y = [f"{definitions.DEFINITION_LABELS[d]} ({d})" for d in definitions.DEFINITIONS]
+    x = [definitions.TIMEPOINT_LABELS[t] for t in definitions.TIMEPOINTS]
     cells = {(r.timepoint, r.definition, r.population): r for r in frame.itertuples()}
-    for column, pop in enumerate(outcomes.POPULATIONS, start=1):
+    for column, pop in enumerate(definitions.POPULATIONS, start=1):
         z, text, custom = [], [], []
-        for d in outcomes.DEFINITIONS:
+        for d in definitions.DEFINITIONS:
             zr, tr, cr = [], [], []
-            for t in outcomes.TIMEPOINTS:
+            for t in definitions.TIMEPOINTS:
                 r = cells[(t, d, pop)]
                 state = r.verdict if r.verdict in categories else claim.TOO_FEW
                 zr.append(categories.index(state))
@@ -189,13 +189,13 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
                           "<br>Patients: %{customdata[1]}<br>Rate: %{customdata[2]}"
                           "<br>One-sided 95% exact bounds: %{customdata[3]}<extra></extra>"),
             row=1, col=column)
-    chosen_col = outcomes.POPULATIONS.index(population) + 1
+    chosen_col = definitions.POPULATIONS.index(population) + 1
     fig.add_shape(type="rect", xref=f"x{'' if chosen_col == 1 else chosen_col}",
                   yref=f"y{'' if chosen_col == 1 else chosen_col}",
-                  x0=outcomes.TIMEPOINTS.index(timepoint) - 0.5,
-                  x1=outcomes.TIMEPOINTS.index(timepoint) + 0.5,
-                  y0=outcomes.DEFINITIONS.index(definition) - 0.5,
-                  y1=outcomes.DEFINITIONS.index(definition) + 0.5,
+                  x0=definitions.TIMEPOINTS.index(timepoint) - 0.5,
+                  x1=definitions.TIMEPOINTS.index(timepoint) + 0.5,
+                  y0=definitions.DEFINITIONS.index(definition) - 0.5,
+                  y1=definitions.DEFINITIONS.index(definition) + 0.5,
                   line=dict(color="#222", width=3))
     for state, c in zip(categories, palette):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=state.capitalize(),

@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audience, formatting, outcomes, pgic, program, words
+from analysis import audience, definitions, formatting, pgic, program, words
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)
@@ -90,8 +90,8 @@ if overall.rate is not None:
 figure.update_yaxes(categoryorder="array", categoryarray=labels, title=None, showgrid=False)
 figure.update_xaxes(range=[0, 1], tickformat=".0%", title="responder rate (95% CI)")
 figure.update_layout(margin=dict(l=20, r=30, t=80, b=50))
-title = (f"{outcomes.DEFINITION_LABELS[ctx.definition]} at "
-         f"{outcomes.TIMEPOINT_LABELS[ctx.timepoint]}, by condition")
+title = (f"{definitions.DEFINITION_LABELS[ctx.definition]} at "
+         f"{definitions.TIMEPOINT_LABELS[ctx.timepoint]}, by condition")
 st.plotly_chart(theme.styled(figure, title, height=max(360, 120 + 34 * len(labels))),
                 width="stretch")
 explain.not_drawn(summary.not_drawn)

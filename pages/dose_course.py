@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import audience, formatting, outcomes, program, treatment_course
+from analysis import audience, definitions, formatting, program, treatment_course
 from ui import page_context, theme
 
 ctx = page_context.get(__file__)
@@ -51,8 +51,8 @@ for column, table, colour in ((1, result.by_infusions, theme.PRIMARY),
         showlegend=False), row=1, col=column)
 figure.update_yaxes(range=[0, 1], tickformat=".0%", title="responder rate", row=1, col=1)
 figure.update_layout(margin=dict(r=90, b=110))   # room for the last slanted label
-st.plotly_chart(theme.styled(figure, f"{outcomes.DEFINITION_LABELS[ctx.definition]} at "
-                                     f"{outcomes.TIMEPOINT_LABELS[ctx.timepoint]}", height=440),
+st.plotly_chart(theme.styled(figure, f"{definitions.DEFINITION_LABELS[ctx.definition]} at "
+                                     f"{definitions.TIMEPOINT_LABELS[ctx.timepoint]}", height=440),
                 width="stretch")
 
 

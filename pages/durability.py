@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import durability, outcomes
+from analysis import charts, durability
 from analysis.formatting import count
 from ui import explain, page_context, safe, theme
 
@@ -49,7 +49,7 @@ def km_figure(result, curves) -> go.Figure:
         if curve.n == 0:
             continue
         km = curve.km
-        # Drawn while at least MIN_PATIENTS_PER_POINT patients are followed.
+        # Drawn while at least charts.MIN_PER_POINT patients are followed.
         until = durability.drawn_until(km)
         stop = 0 if until is None else sum(1 for t in km.time if t <= until)
         if not stop:
@@ -100,7 +100,7 @@ def section(result, intro: str) -> None:
     st.plotly_chart(km_figure(result, curves), width="stretch")
     stops = [(c.group, durability.drawn_until(c.km)) for c in curves if c.n]
     st.caption("Each curve stops where fewer than "
-               f"{outcomes.MIN_PATIENTS_PER_POINT} patients are still followed: "
+               f"{charts.MIN_PER_POINT} patients are still followed: "
                + "; ".join(f"{safe.text(g)} at day {int(d):,}" if d is not None else
                            f"{safe.text(g)} not drawn" for g, d in stops) + ".")
     explain.how_computed(

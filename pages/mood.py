@@ -7,12 +7,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import mood, outcomes, words
+from analysis import definitions, mood, words
 from analysis.formatting import count, p_value, percent
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)
-timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
+timepoint_label = definitions.TIMEPOINT_LABELS[ctx.timepoint]
 population_label = "ITT" if ctx.population == "itt" else "completers only"
 
 st.title("Depression & PTSD")
@@ -52,7 +52,7 @@ for column, measure in zip(columns, rates.measures):
 
 chart = ctx.call(mood.mood_chart, ctx.population, ctx.filters, ctx.ci, ctx.audience)
 fig = go.Figure()
-labels = [outcomes.TIMEPOINT_LABELS[t] for t in outcomes.TIMEPOINTS]
+labels = [definitions.TIMEPOINT_LABELS[t] for t in definitions.TIMEPOINTS]
 for measure in mood.MEASURES:
     # The builder left out every point from fewer than 11 patients.
     rows = chart.points[chart.points.measure == measure]
@@ -71,8 +71,8 @@ for measure in mood.MEASURES:
 if not chart.drawn:
     explain.too_few_to_draw(chart.nothing)
 else:
-    fig.add_vrect(x0=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) - 0.3,
-                  x1=labels.index(outcomes.TIMEPOINT_LABELS[ctx.timepoint]) + 0.3,
+    fig.add_vrect(x0=labels.index(definitions.TIMEPOINT_LABELS[ctx.timepoint]) - 0.3,
+                  x1=labels.index(definitions.TIMEPOINT_LABELS[ctx.timepoint]) + 0.3,
                   fillcolor=theme.NEUTRAL, opacity=0.12, line_width=0)
     fig.update_yaxes(title="Patients improved (%)", range=[0, 100], ticksuffix="%")
     fig.update_xaxes(title="Time since first infusion", categoryorder="array",

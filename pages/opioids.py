@@ -9,7 +9,7 @@ import streamlit as st
 
 from analysis import charts, opioids
 from analysis.formatting import count, number, percent, short_period
-from analysis.outcomes import TIMEPOINT_LABELS
+from analysis.definitions import TIMEPOINT_LABELS
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)

@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import formatting, outcomes, pgic, program
+from analysis import definitions, formatting, pgic, program
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)
@@ -18,7 +18,7 @@ if view.patients == 0:
             "conditions, routes or cohort in the sidebar.", icon=":material/filter_alt_off:")
     st.stop()
 
-timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
+timepoint_label = definitions.TIMEPOINT_LABELS[ctx.timepoint]
 population_text = "ITT" if ctx.population == "itt" else "completers only"
 ci_text = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 
@@ -52,7 +52,7 @@ st.subheader(f"Outcomes at {timepoint_label}")
 # What the scores say and what patients say, side by side; then the rest.
 columns = st.columns(2)
 tile(columns[0], view.measure("responder_rate"),
-     f"{outcomes.DEFINITION_LABELS[ctx.definition]}, {population_text}, 95% {ci_text} CI.")
+     f"{definitions.DEFINITION_LABELS[ctx.definition]}, {population_text}, 95% {ci_text} CI.")
 tile(columns[1], view.measure("pgic_improved"),
      f"What patients say: a Patient Global Impression of Change of much or very much improved "
      f"({pgic.orientation_text(ctx.source.pgic_best)}), {population_text}; under ITT a patient "

@@ -4,7 +4,7 @@ at the timepoint (waterfall), and the acute effect of each infusion."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import charts, formatting, outcomes, program, words
+from analysis import charts, definitions, formatting, outcomes, program, words
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)
@@ -22,7 +22,7 @@ choice = st.selectbox("Condition", [POOLED, *options], key="pain_condition",
 condition = None if choice == POOLED else choice
 filters = program.for_condition(ctx.filters, condition)
 who = condition or "all conditions in view"
-timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
+timepoint_label = definitions.TIMEPOINT_LABELS[ctx.timepoint]
 
 # -- pain by week -------------------------------------------------------------
 
@@ -115,7 +115,7 @@ else:
         f"{formatting.count(len(bars))} patients with baseline pain above 0, due at "
         f"{timepoint_label} (window closed) and with its pain score; "
         f"{formatting.count(waterfall.responders)} "
-        f"respond by {waterfall.definition} ({outcomes.DEFINITION_LABELS[waterfall.definition]})."
+        f"respond by {waterfall.definition} ({definitions.DEFINITION_LABELS[waterfall.definition]})."
         f" Not drawn: {formatting.count(waterfall.due_without_follow_up)} patients who reached "
         f"the timepoint without a pain score (counted as non-responders in ITT), and early "
         f"(provisional) scores of patients whose window is still open (see Patient timeline)."

@@ -4,17 +4,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import formatting, outcomes, program
+from analysis import definitions, formatting, program
 from ui import page_context, safe, theme
 
 ctx = page_context.get(__file__)
 st.title("Patient flow")
 
 flow = ctx.call(program.patient_flow, ctx.timepoint, ctx.definition, ctx.filters, ctx.audience)
-timepoint_label = outcomes.TIMEPOINT_LABELS[ctx.timepoint]
+timepoint_label = definitions.TIMEPOINT_LABELS[ctx.timepoint]
 st.caption(
     f"Where patients leave the path from first visit to responder ({ctx.definition}: "
-    f"{outcomes.DEFINITION_LABELS[ctx.definition]}, at {timepoint_label}). "
+    f"{definitions.DEFINITION_LABELS[ctx.definition]}, at {timepoint_label}). "
     f"**Patients seen** = every patient with a visit in the data. **Completed induction** = "
     f"{program.INDUCTION_TEXT}. Each stage equals the next stage plus the patients who left "
     f"between them.")

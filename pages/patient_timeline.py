@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from analysis import timeline
 from analysis.formatting import short_date, short_period, count, long_date, number, percent
-from analysis.outcomes import DEFINITION_LABELS
+from analysis.definitions import DEFINITION_LABELS
 from ui import page_context, safe, theme
 
 ctx = page_context.get(__file__)

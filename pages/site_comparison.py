@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audience, formatting, outcomes, site_comparison
+from analysis import audience, definitions, formatting, site_comparison
 from ui import page_context, theme
 
 ctx = page_context.get(__file__)
@@ -18,8 +18,8 @@ result = ctx.call(site_comparison.compare, by, ctx.timepoint, ctx.definition, ct
                   ctx.filters, ctx.ci, ctx.audience)
 if result.fixed:
     st.caption(f"Responder rate by site over the whole program (a fixed table: no filter "
-               f"applies): {outcomes.DEFINITION_LABELS[result.definition]} "
-               f"({result.definition}) at {outcomes.TIMEPOINT_LABELS[result.timepoint]}, "
+               f"applies): {definitions.DEFINITION_LABELS[result.definition]} "
+               f"({result.definition}) at {definitions.TIMEPOINT_LABELS[result.timepoint]}, "
                f"{'ITT' if result.population == 'itt' else 'completers only'}. Counts under "
                f"{audience.SMALL_CELL}, and any that would reveal one, are not shown.")
 groups = result.groups
@@ -75,8 +75,8 @@ if result.funnel is not None:
                           "%{customdata[3]} patients<br>%{customdata[4]}<extra></extra>"))
     figure.update_xaxes(title="patients in the rate (volume)", rangemode="tozero")
     figure.update_yaxes(title="responder rate", tickformat=".0%", range=[0, 1])
-    title = (f"{outcomes.DEFINITION_LABELS[ctx.definition]} at "
-             f"{outcomes.TIMEPOINT_LABELS[ctx.timepoint]}, by {result.label.lower()}")
+    title = (f"{definitions.DEFINITION_LABELS[ctx.definition]} at "
+             f"{definitions.TIMEPOINT_LABELS[ctx.timepoint]}, by {result.label.lower()}")
     st.plotly_chart(theme.styled(figure, title, height=520), width="stretch")
 
 rows = result.table(ci_name)

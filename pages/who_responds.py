@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import formatting, outcomes, response_model
+from analysis import definitions, formatting, response_model
 from ui import page_context, safe, theme
 
 ctx = page_context.get(__file__)
@@ -17,8 +17,8 @@ covariates = ", ".join(label[0].lower() + label[1:] if label[1:2].islower() else
 
 st.caption(
     f"A logistic regression of response ({ctx.definition}: "
-    f"{outcomes.DEFINITION_LABELS[ctx.definition]}, at "
-    f"{outcomes.TIMEPOINT_LABELS[ctx.timepoint]}) on {covariates}. Patients: the completers "
+    f"{definitions.DEFINITION_LABELS[ctx.definition]}, at "
+    f"{definitions.TIMEPOINT_LABELS[ctx.timepoint]}) on {covariates}. Patients: the completers "
     f"(due, with the follow-up; the population setting does not apply, since a missing "
     f"follow-up says nothing of who responds) with every covariate recorded: "
     f"**n = {formatting.count(result.complete_covariates)}** of "

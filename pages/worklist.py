@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analysis import formatting, outcomes, program, worklist
+from analysis import definitions, formatting, program, worklist
 from ui import auth, page_context, safe
 
 ctx = page_context.get(__file__)
@@ -24,7 +24,7 @@ st.caption(
 
 columns = st.columns(5)
 for column, timepoint in zip(columns, worklist.TIMEPOINTS):
-    column.metric(f"Due at {outcomes.TIMEPOINT_LABELS[timepoint]}",
+    column.metric(f"Due at {definitions.TIMEPOINT_LABELS[timepoint]}",
                   formatting.count(counts[timepoint]),
                   help="Window open at the cutoff, no pain score in it yet.")
 columns[3].metric("Missed follow-ups", formatting.count(counts["missed"]),

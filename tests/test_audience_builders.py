@@ -21,7 +21,7 @@ import math
 
 import pytest
 
-from analysis import durability, mood, opioids, outcomes, program
+from analysis import definitions, durability, mood, opioids, outcomes, program
 from analysis.audience import SMALL_CELL, SUPPRESSED, Audience
 from analysis.outcomes import Filters
 from tests.conftest import caption_text, frame_with
@@ -129,7 +129,7 @@ def test_mood_chart_leaves_out_points_from_too_few(demo_snapshot):
         assert r.drawn == (n >= SMALL_CELL)
         assert (r.rate is None or (isinstance(r.rate, float) and math.isnan(r.rate))) \
             == (not r.drawn)
-        named = f"{mood.MEASURE_SHORT[r.measure]} at {outcomes.TIMEPOINT_LABELS[r.timepoint]}"
+        named = f"{mood.MEASURE_SHORT[r.measure]} at {definitions.TIMEPOINT_LABELS[r.timepoint]}"
         assert (named in chart.not_drawn) == (0 < n < SMALL_CELL)
 
 

@@ -21,10 +21,11 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from analysis import claim, db, ingest, memo, outcomes, stats, store
+from analysis import claim, db, definitions, ingest, memo, outcomes, stats, store
 from analysis.fingerprint import data_fingerprint
 from analysis.formatting import month_year, rate_with_ci
-from analysis.outcomes import SMALL_CELL, SensitivityCell
+from analysis.outcomes import SensitivityCell
+from analysis.audience import SMALL_CELL
 
 START = dt.date(2025, 1, 6)       # first index date of a generated program
 CUTOFF = dt.date(2025, 12, 15)    # an intake-only visit fixes the data cutoff here
@@ -293,10 +294,10 @@ def test_too_few_patients_never_show_a_verdict_colour(tmp_path):
     banner = banner[:banner.index("</div>")]
     assert "Contradicted" not in banner and memo.VERDICT_COLOURS["contradicted"] not in banner
     grid = claim.sensitivity_table(report.sensitivity)
-    row = grid.rows[list(outcomes.DEFINITIONS).index("claim")]
+    row = grid.rows[list(definitions.DEFINITIONS).index("claim")]
     column = grid.columns.index("3 months, ITT")
     assert row[column] == claim.TOO_FEW and grid.verdicts[
-        list(outcomes.DEFINITIONS).index("claim")][column] is None
+        list(definitions.DEFINITIONS).index("claim")][column] is None
     assert not any(s.verdict == "contradicted" for s in report.statements if s.n < SMALL_CELL)
 
 
@@ -596,8 +597,8 @@ def test_memo_html_is_self_contained_and_complete(demo_memo, demo_snapshot):
     titles = [t[0][0] for t in parsed.tables]
     assert titles[:3] == ["Claim as published", "Who", "Definition"]
     grid = parsed.tables[2]
-    assert len(grid) == 1 + len(outcomes.DEFINITIONS)
-    assert sum(claim.OPTIMISTIC in h for h in grid[0]) == len(outcomes.TIMEPOINTS)
+    assert len(grid) == 1 + len(definitions.DEFINITIONS)
+    assert sum(claim.OPTIMISTIC in h for h in grid[0]) == len(definitions.TIMEPOINTS)
     conditions = parsed.tables[3]
     assert conditions[-1][0] == "All conditions"
     assert any(row[1] == claim.SUPPRESSED for row in conditions[1:]), \

@@ -10,7 +10,7 @@ import math
 import pytest
 import scipy.stats
 
-from analysis import cli, outcomes, store
+from analysis import cli, definitions, store
 from tests.test_outcomes import (INJECTION, _filter_rows, build_db, claim_program, clock, day,
                                  treated, visit)
 
@@ -160,7 +160,7 @@ def test_claim_json(capsys, tmp_path, patients, responding, verdict):
     assert len(d["sensitivity"]) == 48
     assert all(CELL_KEYS <= set(c) for c in d["sensitivity"])
     assert {(c["timepoint"], c["definition"], c["population"]) for c in d["sensitivity"]} == \
-        set(itertools.product(outcomes.TIMEPOINTS, outcomes.DEFINITIONS, outcomes.POPULATIONS))
+        set(itertools.product(definitions.TIMEPOINTS, definitions.DEFINITIONS, definitions.POPULATIONS))
     for c in d["sensitivity"]:
         assert (c["rate"] is None) == (c["n"] == 0)
         assert (c["verdict"] == "no data") == (c["n"] == 0)
@@ -235,7 +235,7 @@ def test_not_a_database_exits_1(capsys, tmp_path):
 def test_json_is_strict(capsys, clinic):
     """Every float is finite: NaN would make the output invalid JSON."""
     for command in ("responders", "claim"):
-        for timepoint in outcomes.TIMEPOINTS:
+        for timepoint in definitions.TIMEPOINTS:
             code, out, _ = run(capsys, command, "--db", clinic, "--timepoint", timepoint, "--json")
             assert code == 0
             json.loads(out, parse_constant=lambda c: pytest.fail(f"{command}: {c} in JSON"))

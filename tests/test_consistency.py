@@ -24,7 +24,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import cli, outcomes, program, report, store
+from analysis import cli, definitions, program, report, store
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from tests.conftest import ROOT, assert_no_errors, caption_text, frame_with, markdown_text
@@ -35,7 +35,7 @@ SETTINGS = {
     "two sites": Filters(sites=("Boulder", "Denver")),
 }
 TIMEPOINT, DEFINITION, POPULATION = "3m", "pain30", "itt"
-LABEL = outcomes.TIMEPOINT_LABELS[TIMEPOINT]
+LABEL = definitions.TIMEPOINT_LABELS[TIMEPOINT]
 
 
 def number(text: str) -> int:

@@ -12,8 +12,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from analysis import audience, claim, opioids, outcomes, privacy, program, report, store
+from analysis import audience, claim, opioids, privacy, program, report, store
 from tests.test_outcomes import build_db, clock, outcome, treated, visit
+from analysis import definitions
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS_PAGE = ROOT / "docs" / "outcome-definitions.md"
@@ -94,12 +95,12 @@ def test_the_timepoints_are_the_models_timepoints(tmp_path):
         snap.close()
     assert _timepoint_rows() == [tuple(r) for r in model.itertuples(index=False)]
     assert [(r[0], r[1]) for r in _timepoint_rows()] == [
-        (outcomes.TIMEPOINT_LABELS[t], t) for t in outcomes.TIMEPOINTS]
+        (definitions.TIMEPOINT_LABELS[t], t) for t in definitions.TIMEPOINTS]
 
 
 def test_the_responder_table_names_every_definition():
     assert [r[0].strip("`") for r in _table(("Code", "The patient is a responder when"))] \
-        == list(outcomes.DEFINITIONS)
+        == list(definitions.DEFINITIONS)
 
 
 # Each rule of the glance table, read from the page, is tried at its edge
@@ -175,7 +176,7 @@ def test_the_settings_are_the_codes_settings():
     glance = _glance()
     checks = {
         "Too few to report": lambda v: _number(v, r"(\d+) patients") == audience.SMALL_CELL
-        == outcomes.SMALL_CELL,
+        == audience.SMALL_CELL,
         "Claim target": lambda v: _number(v, r"(\d+)%") / 100 == claim.DEFAULT_TARGET,
         "Confidence level": lambda v: _number(v, r"(\d+)%") / 100 == report.CONFIDENCE,
         "Rapid taper": lambda v: (opioids.RAPID.percent, opioids.DAYS_PER_UNIT[

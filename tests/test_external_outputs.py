@@ -25,7 +25,8 @@ import pytest
 
 from analysis import claim, memo, report, store
 from analysis.audience import SMALL_CELL, SUPPRESSED, Audience
-from analysis.outcomes import DEFINITIONS, TIMEPOINTS, Filters
+from analysis.outcomes import Filters
+from analysis.definitions import DEFINITIONS, TIMEPOINTS
 from tests.conftest import ingested_snapshot
 from tests.test_claim import Program, program_snapshot
 

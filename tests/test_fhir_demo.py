@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import audit, db, ingest, mood, opioids, outcomes, safety, store
+from analysis import audit, db, definitions, ingest, mood, opioids, outcomes, safety, store
 from analysis.demo import generate_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,9 +63,9 @@ def test_responder_grid_is_the_same_by_both_routes(routes):
     snaps, _, _ = routes
     grid = outcomes.responder_grid(snaps["csv"])
     # every cell: 6 definitions x 4 timepoints x 2 populations, by condition
-    assert set(grid["definition"]) == set(outcomes.DEFINITIONS)
-    assert set(grid["timepoint"]) == set(outcomes.TIMEPOINTS)
-    assert set(grid["population"]) == set(outcomes.POPULATIONS)
+    assert set(grid["definition"]) == set(definitions.DEFINITIONS)
+    assert set(grid["timepoint"]) == set(definitions.TIMEPOINTS)
+    assert set(grid["population"]) == set(definitions.POPULATIONS)
     assert grid["n"].sum() > 0
     same(grid, outcomes.responder_grid(snaps["fhir"]))
 

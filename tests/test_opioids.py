@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import db, ingest, opioids, outcomes, store
+from analysis import charts, db, ingest, opioids, outcomes, store
 from analysis.outcomes import Filters
 
 INGEST_DATE = dt.date(2030, 1, 1)
@@ -380,7 +380,7 @@ def test_mme_by_week_matches_pandas(demo_snapshot):
     assert weekly.loc[0, "patients"] == len(baseline)
     per_week = last.groupby(level="week")
     for week, row in weekly.drop(index=0).iterrows():
-        assert row.patients == per_week.size()[week] >= opioids.MIN_PATIENTS_PER_WEEK
+        assert row.patients == per_week.size()[week] >= charts.MIN_PER_POINT
         assert row.median_mme == pytest.approx(per_week.median()[week])
-    assert all(n < opioids.MIN_PATIENTS_PER_WEEK for w, n in per_week.size().items()
+    assert all(n < charts.MIN_PER_POINT for w, n in per_week.size().items()
                if w not in weekly.index)

@@ -26,7 +26,7 @@ import pytest
 import scipy.stats
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import db, ingest, outcomes, stats, store
+from analysis import audience, db, definitions, ingest, outcomes, stats, store
 from analysis.outcomes import Filters
 
 BASE = dt.date(2028, 1, 3)   # day 0 of every hand-made export
@@ -177,7 +177,7 @@ def test_window_edges_are_inclusive_and_one_day_outside_is_not(tmp_path):
     grid = outcomes.responder_grid(snap)
     # 2 patients per timepoint sit on its edges (responders) and 2 just
     # outside (due non-responders); the 6 others' visits are in no window.
-    for timepoint in outcomes.TIMEPOINTS:
+    for timepoint in definitions.TIMEPOINTS:
         assert cell(grid, timepoint, "pain30", "itt") == (16, 2)
         assert cell(grid, timepoint, "pain30", "completers") == (2, 2)
 
@@ -193,7 +193,7 @@ def test_follow_up_never_taken_from_the_index_date(tmp_path):
     assert snap.query("SELECT count(*) AS n FROM follow_ups WHERE patient_id = 'p' "
                       "AND (follow_up_pain_date = $d OR follow_up_mme_date = $d)",
                       {"d": day(0)}).n.iloc[0] == 0
-    for timepoint in outcomes.TIMEPOINTS:
+    for timepoint in definitions.TIMEPOINTS:
         row = outcome(snap, "p", timepoint)
         assert row["follow_up_pain"] is None and row["responder"] == False  # noqa: E712
     # On the index date the pre-infusion score is the baseline (the last of the day).
@@ -334,7 +334,7 @@ def test_an_early_follow_up_is_provisional_for_every_definition(tmp_path):
         assert row["provisional"] == complete             # shown on clinical pages only
         assert row["provisional_responder"] == complete   # 8 -> 3 and 60 -> 20 both met
     for definition in ("claim", "pain30"):
-        for population in outcomes.POPULATIONS:
+        for population in definitions.POPULATIONS:
             rates = outcomes.responder_rates(snap, "3m", definition, population)
             assert (rates.overall.n, rates.overall.responders) == (0, 0)
             assert rates.excluded["not_yet_due"] == 2
@@ -352,13 +352,13 @@ def test_held_out_edge_three_month_follow_up_at_day_90(tmp_path, cutoff_day, due
             clock("other", cutoff_day)]
     snap = build(tmp_path, rows)
     assert outcomes.cutoff(snap) == day(cutoff_day)
-    for definition in outcomes.DEFINITIONS:
+    for definition in definitions.DEFINITIONS:
         row = outcome(snap, "p", "3m", definition)
         assert row["due"] == due and row["in_completers"] == due, definition
         assert row["responder"] == due and row["provisional"] == (not due), definition
     grid = outcomes.responder_grid(snap)
-    for definition in outcomes.DEFINITIONS:
-        for population in outcomes.POPULATIONS:
+    for definition in definitions.DEFINITIONS:
+        for population in definitions.POPULATIONS:
             assert cell(grid, "3m", definition, population) == ((1, 1) if due else (0, 0))
     itt = outcomes.responder_rates(snap, "3m", "pain30", "itt")
     assert itt.excluded["not_yet_due"] == (0 if due else 1)
@@ -499,7 +499,7 @@ def test_untreated_patient_is_in_no_denominator(tmp_path):
     assert set(overall[overall.population == "itt"].n) == {1}   # only "t", in every cell
     assert set(overall[overall.population == "completers"].n) <= {0, 1}
     for timepoint, definition, population in itertools.product(
-            outcomes.TIMEPOINTS, outcomes.DEFINITIONS, outcomes.POPULATIONS):
+            definitions.TIMEPOINTS, definitions.DEFINITIONS, definitions.POPULATIONS):
         assert outcomes.exclusions(snap, timepoint, definition, population)["untreated"] == 1
     excluded = outcomes.exclusions(snap, "3m", "pain30", "itt")
     assert excluded["treated"] == 1
@@ -957,7 +957,7 @@ def test_exclusions_add_up(program):
     _, snap = program
     treated = snap.scalar("SELECT count(*) FROM patients WHERE treated")
     grid = outcomes.responder_grid(snap)
-    for timepoint, definition in itertools.product(outcomes.TIMEPOINTS, outcomes.DEFINITIONS):
+    for timepoint, definition in itertools.product(definitions.TIMEPOINTS, definitions.DEFINITIONS):
         e = outcomes.exclusions(snap, timepoint, definition, "itt")
         n_itt = cell(grid, timepoint, definition, "itt")[0]
         n_completers = cell(grid, timepoint, definition, "completers")[0]
@@ -1001,7 +1001,7 @@ def test_condition_table_and_pain_changes(program):
     assert len(changes) == completers
     # Ranked by the lower end of the interval, the conditions of fewer than
     # 11 patients last.
-    keys = [(r.n < outcomes.SMALL_CELL, -(r.ci_low or 0)) for r in table]
+    keys = [(r.n < audience.SMALL_CELL, -(r.ci_low or 0)) for r in table]
     assert keys == sorted(keys)
 
 
@@ -1051,8 +1051,8 @@ def test_claim_verdicts(tmp_path, patients, responding, verdict):
         assert check.test.upper_bound < 0.70
     # The 48 readings.
     cells = {(c.timepoint, c.definition, c.population) for c in check.sensitivity}
-    assert cells == set(itertools.product(outcomes.TIMEPOINTS, outcomes.DEFINITIONS,
-                                          outcomes.POPULATIONS))
+    assert cells == set(itertools.product(definitions.TIMEPOINTS, definitions.DEFINITIONS,
+                                          definitions.POPULATIONS))
     assert len(check.sensitivity) == 48
     by_cell = {(c.timepoint, c.definition, c.population): c for c in check.sensitivity}
     assert by_cell["3m", "claim", "itt"].verdict == verdict

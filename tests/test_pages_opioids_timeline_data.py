@@ -14,7 +14,9 @@ import pytest
 
 from analysis import data_quality, opioids, store, timeline
 from analysis.formatting import count, long_date, number, percent, short_date
-from analysis.outcomes import MIN_PATIENTS_PER_POINT, TIMEPOINT_LABELS, Filters
+from analysis.outcomes import Filters
+from analysis.charts import MIN_PER_POINT
+from analysis.definitions import TIMEPOINT_LABELS
 from analysis.sources import DataSource
 from tests.conftest import (DASHBOARD, NON_DEFAULT_QUERY, assert_no_errors, caption_text,
                             frame_with, metric_values, run_page, signed_in, trace_values,
@@ -75,12 +77,12 @@ def test_opioids_page(app_db, demo_snapshot, setting):
     weekly = opioids.mme_by_week(demo_snapshot, filters)
     week_x, week_y = charts["Median daily opioid dose of baseline users"]["median"]
     # weeks from fewer than 11 patients are gaps in the line, not points
-    assert (weekly["patients"] >= MIN_PATIENTS_PER_POINT).all()
+    assert (weekly["patients"] >= MIN_PER_POINT).all()
     drawn = {x: y for x, y in zip(week_x, week_y) if y is not None}
     assert list(drawn) == weekly["week"].tolist()
     assert list(drawn.values()) == pytest.approx(weekly["median_mme"].tolist())
     monthly = opioids.monthly_use(demo_snapshot, filters)
-    enough = monthly["patients_recorded"] >= MIN_PATIENTS_PER_POINT
+    enough = monthly["patients_recorded"] >= MIN_PER_POINT
     use = charts["Patients on opioids, and at the CDC 2022 risk thresholds"]
     for name, column in (("≥ 90 MME/day", "share_at_least_90"),
                          ("on opioids (> 0 MME/day)", "share_on_opioids")):
@@ -95,7 +97,7 @@ def test_opioids_page(app_db, demo_snapshot, setting):
     assert sorted(histogram[None][0]) == pytest.approx(sorted(changes["percent_change"]))
     benzo = opioids.benzodiazepine_by_month(demo_snapshot, filters)
     benzo_chart = charts["Benzodiazepines alongside opioids (CDC 2022: avoid when possible)"]
-    enough = benzo["visits_recorded"] >= MIN_PATIENTS_PER_POINT
+    enough = benzo["visits_recorded"] >= MIN_PER_POINT
     shown = benzo_chart["visits with a benzodiazepine"][1]
     assert [v is not None for v in shown] == enough.tolist()
     assert [v for v in shown if v is not None] == pytest.approx(

@@ -37,10 +37,10 @@ from ui import pages as page_specs
 PAGES = sorted((ROOT / "pages").glob("*.py"))
 EXTERNAL_PAGES = {Path(s.path).name for s in page_specs.PAGES if "marketing" in s.roles}
 
-THRESHOLD_WORDS = ("SMALL_CELL", "MIN_PATIENTS", "MIN_CELL")
+THRESHOLD_WORDS = ("SMALL_CELL", "MIN_PATIENTS", "MIN_PER_POINT", "MIN_CELL")
 COUNT_WORDS = ("patients", "responders", "events", "visits", "count", "at_risk", "censored",
                "users")
-# A name that holds a threshold (``least = outcomes.MIN_PATIENTS_PER_POINT``).
+# A name that holds a threshold (``least = charts.MIN_PER_POINT``).
 THRESHOLD_HINTS = ("min", "least", "few", "cell", "thresh", "enough")
 HIDING_HELPERS = {"hidden", "small", "too_few", "suppress"}
 
@@ -171,8 +171,8 @@ def test_no_page_decides_what_is_too_few(path):
 
 
 @pytest.mark.parametrize("snippet", [
-    "if len(bars) < outcomes.SMALL_CELL: pass",
-    "shown = rows['n'] >= outcomes.MIN_PATIENTS_PER_POINT",
+    "if len(bars) < audience.SMALL_CELL: pass",
+    "shown = rows['n'] >= charts.MIN_PER_POINT",
     "thin = monthly['patients_recorded'] < least",
     "ok = group.n >= 11",
     "x = value if n > 10 else None",

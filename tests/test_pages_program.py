@@ -9,7 +9,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import formatting, outcomes, pgic, program, store
+from analysis import audience, charts, formatting, outcomes, pgic, program, store
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from tests.conftest import (NON_DEFAULT_QUERY, ROOT, assert_no_errors, caption_text, frame_with,
@@ -111,9 +111,9 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     assert list(body["Wilcoxon p"]) == [formatting.p_value(r.wilcoxon_p) for r in rows]
     assert list(body["With a pain follow-up (n)"]) == [formatting.count(r.change_n) for r in rows]
     # ranked: highest lower CI end first, conditions with n < 11 last (never first)
-    small = [r.n < outcomes.SMALL_CELL for r in rows]
+    small = [r.n < audience.SMALL_CELL for r in rows]
     assert small == sorted(small)
-    rated = [r.ci_low for r in rows if r.n >= outcomes.SMALL_CELL and r.rate is not None]
+    rated = [r.ci_low for r in rows if r.n >= audience.SMALL_CELL and r.rate is not None]
     assert rated == sorted(rated, reverse=True)
     assert list(body["p vs other conditions (Holm)"]) == [formatting.p_value(r.p_holm)
                                                           for r in rows]
@@ -130,7 +130,7 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     for r, text in zip(rows, plain["Responder rate (95% CI)"]):
         if r.n:
             assert text.endswith(f", {formatting.count(r.responders)} of {formatting.count(r.n)}")
-    assert list(plain["Note"][:-1]) == ["too few to report" if r.n < outcomes.SMALL_CELL else ""
+    assert list(plain["Note"][:-1]) == ["too few to report" if r.n < audience.SMALL_CELL else ""
                                         for r in rows]
     improved = pgic.pgic_rates(demo_snapshot, timepoint, population, filters)
     by_condition = {g.group: g for g in improved.by_condition}
@@ -173,7 +173,7 @@ def test_conditions_page(app_db, demo_snapshot, setting):
         if improved_group is None or improved_group.rate is None:
             continue
         # a PGIC diamond only from 11 or more patients answering
-        if improved_group.n >= outcomes.MIN_PATIENTS_PER_POINT:
+        if improved_group.n >= charts.MIN_PER_POINT:
             assert drawn[label] == pytest.approx(improved_group.rate)
         else:
             assert label not in drawn
@@ -234,8 +234,8 @@ def _check_pain(app, snap, filters, timepoint, definition):
     assert (f"Wilcoxon signed-rank p {program.p_text(change.wilcoxon_p)} (against no change), "
             f"{formatting.count(change.n)} patients.") in text
     # weeks and session numbers from fewer than 11 patients are not drawn
-    assert (weeks["patients"] >= program.MIN_PATIENTS_PER_POINT).all()
-    assert (acute["patients"] >= program.MIN_PATIENTS_PER_POINT).all()
+    assert (weeks["patients"] >= charts.MIN_PER_POINT).all()
+    assert (acute["patients"] >= charts.MIN_PER_POINT).all()
 
     (points,) = infusions.data
     assert trace_values(points.x) == list(acute["infusion_number"])

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from analysis import durability, formatting, outcomes, stats, words
+from analysis import audience, charts, durability, formatting, stats, words
 from ui import explain
 
 
@@ -24,7 +24,7 @@ def test_chance_words(p, higher, expected):
 
 
 def test_the_point_threshold_is_the_small_cell_rule():
-    assert outcomes.MIN_PATIENTS_PER_POINT == outcomes.SMALL_CELL == 11
+    assert charts.MIN_PER_POINT == audience.SMALL_CELL == 11
 
 
 def test_a_survival_curve_is_drawn_while_11_patients_are_followed():

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from analysis.audience import Audience
-from analysis import db, ingest, outcomes, program, stats, store
+from analysis import audience, charts, db, ingest, outcomes, program, stats, store
 from analysis.outcomes import Filters
 
 COLUMNS = ("patient_id", "visit_date", "visit_type", "condition", "site", "route",
@@ -495,7 +495,7 @@ def test_demo_pain_by_week_matches_pandas(demo_snapshot, demo_frames, filters):
     grouped = per_patient.groupby("week")["pain_score"]
     expected = pd.DataFrame({"patients": grouped.size(), "q1": grouped.quantile(0.25),
                              "median": grouped.median(), "q3": grouped.quantile(0.75)})
-    expected = expected[expected["patients"] >= program.MIN_PATIENTS_PER_POINT]
+    expected = expected[expected["patients"] >= charts.MIN_PER_POINT]
     got = program.pain_by_week(demo_snapshot, filters).set_index("week")
     assert list(got.index) == list(expected.index)
     assert list(got["patients"]) == list(expected["patients"])
@@ -565,20 +565,20 @@ def test_demo_condition_summary(demo_snapshot):
     rows = outcomes.condition_table(demo_snapshot, "3m", "pain30", "itt", Filters(), "wilson")
     assert list(summary.table["condition"]) == [r.condition for r in rows]
     assert list(summary.table["n"]) == [r.n for r in rows]
-    assert list(summary.table["too_few"]) == [r.n < outcomes.SMALL_CELL for r in rows]
+    assert list(summary.table["too_few"]) == [r.n < audience.SMALL_CELL for r in rows]
     assert not summary.table["suppressed"].any()
     # Ranked by the lower end of the 95% CI, highest first, with the
     # conditions of fewer than 11 patients last whatever their rate (an n = 1
     # group at 100% never leads).
-    small = list(summary.table["n"] < outcomes.SMALL_CELL)
+    small = list(summary.table["n"] < audience.SMALL_CELL)
     assert small == sorted(small) and any(small)
-    for part in (summary.table[summary.table["n"] >= outcomes.SMALL_CELL],
-                 summary.table[summary.table["n"] < outcomes.SMALL_CELL]):
+    for part in (summary.table[summary.table["n"] >= audience.SMALL_CELL],
+                 summary.table[summary.table["n"] < audience.SMALL_CELL]):
         lows = list(part["ci_low"].fillna(-1))
         assert lows == sorted(lows, reverse=True)
     external = program.condition_summary(demo_snapshot, "3m", "pain30", "itt", Filters(),
                                          "wilson", audience=Audience.EXTERNAL)
-    small = external.table[[r.n < outcomes.SMALL_CELL for r in rows]]
+    small = external.table[[r.n < audience.SMALL_CELL for r in rows]]
     assert small["suppressed"].all() and small["n"].isna().all() and small["rate"].isna().all()
     assert external.overall == summary.overall
 
@@ -606,7 +606,7 @@ def test_demo_acute_matches_pandas(demo_snapshot, demo_frames, filters):
                                relief=ketamine["pain_score"] - ketamine["pain_post"])
     grouped = ketamine.dropna(subset=["relief"]).groupby("number")["relief"]
     expected = pd.DataFrame({"patients": grouped.size(), "median": grouped.median()})
-    expected = expected[expected["patients"] >= program.MIN_PATIENTS_PER_POINT]
+    expected = expected[expected["patients"] >= charts.MIN_PER_POINT]
     got = program.acute_by_infusion(demo_snapshot, filters).set_index("infusion_number")
     assert list(got.index) == list(expected.index)
     np.testing.assert_allclose(got["median"], expected["median"], rtol=1e-9)

@@ -29,6 +29,7 @@ from analysis.outcomes import Filters
 from analysis.reference import fold
 from analysis.audience import SMALL_CELL, SUPPRESSED
 from tests.conftest import ROOT
+from analysis import definitions
 
 TARGET_DAYS = {"4w": 28, "3m": 90, "6m": 180, "12m": 365}   # SPEC §3
 INGEST_DATE = dt.date(2035, 1, 1)
@@ -167,7 +168,7 @@ def test_cohort_counts_equal_the_engine(demo_snapshot, clinical, quarter):
         assert (r.n, r.responders) == engine(quarter, r.timepoint, r.definition)
         assert r.prev_n == engine(clinical.previous_quarter, r.timepoint, r.definition)[0]
         assert r.yoy_n == engine(clinical.year_earlier, r.timepoint, r.definition)[0]
-    assert len(clinical.cohort) == len(outcomes.TIMEPOINTS) * len(outcomes.DEFINITIONS)
+    assert len(clinical.cohort) == len(definitions.TIMEPOINTS) * len(definitions.DEFINITIONS)
 
 
 def test_results_due_equal_patient_outcomes_counted_in_pandas(demo_snapshot, clinical, quarter):
@@ -522,8 +523,8 @@ def test_provenance(demo_snapshot, clinical, quarter):
     assert re.fullmatch(r"[0-9a-f]{64}", clinical.fingerprint)
     assert "3m: day 90 [60, 120]" in items[
         "Timepoints (target day, window in days from index, inclusive)"]
-    definitions = items["Responder definitions (r = relative reduction from baseline)"]
-    assert all(d in definitions for d in outcomes.DEFINITIONS) and "≥30%" in definitions
+    described = items["Responder definitions (r = relative reduction from baseline)"]
+    assert all(d in described for d in definitions.DEFINITIONS) and "≥30%" in described
     assert "Wilson" in items["Confidence intervals"]
     assert "n < 11" in items["Small-cell rule"]
     assert items["Software version"] == f"analysis {report.SOFTWARE_VERSION}"

@@ -5,7 +5,7 @@ one snapshot side by side, and per-version values are computed once."""
 import pandas as pd
 import pytest
 
-from analysis import audit, outcomes, store
+from analysis import audit, definitions, outcomes, store
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -41,10 +41,10 @@ def test_sessions_query_one_snapshot_side_by_side(demo_snapshot):
     # at once get the same answers as one reader alone.
     import concurrent.futures
     sql = "SELECT count(*) FROM patient_outcomes WHERE timepoint = $timepoint"
-    expected = {tp: demo_snapshot.scalar(sql, {"timepoint": tp}) for tp in outcomes.TIMEPOINTS}
+    expected = {tp: demo_snapshot.scalar(sql, {"timepoint": tp}) for tp in definitions.TIMEPOINTS}
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda tp: (tp, demo_snapshot.scalar(sql, {"timepoint": tp})),
-                                list(outcomes.TIMEPOINTS) * 10))
+                                list(definitions.TIMEPOINTS) * 10))
     assert all(count == expected[tp] > 0 for tp, count in answers)
 
 

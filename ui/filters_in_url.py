@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from analysis import outcomes
+from analysis import definitions, outcomes
 from analysis.outcomes import Filters
 from ui import pages
 
@@ -23,8 +23,8 @@ PARAM = {"sites": "site", "conditions": "condition", "routes": "route",
          "from": "from", "to": "to", "timepoint": "tp", "definition": "def",
          "population": "pop", "ci": "ci"}
 DEFAULTS = {"timepoint": "3m", "definition": "pain30", "population": "itt", "ci": "wilson"}
-ALLOWED = {"timepoint": outcomes.TIMEPOINTS, "definition": outcomes.DEFINITIONS,
-           "population": outcomes.POPULATIONS, "ci": outcomes.CI_METHODS}
+ALLOWED = {"timepoint": definitions.TIMEPOINTS, "definition": definitions.DEFINITIONS,
+           "population": definitions.POPULATIONS, "ci": definitions.CI_METHODS}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from analysis import audience, outcomes, store
+from analysis import audience, definitions, store
 from analysis.outcomes import Filters
 from analysis.sources import DataSource
 from ui import analysis_cache, direct_page_links, page_guard, pages
@@ -61,9 +61,9 @@ class PageContext:
         """The outcome settings in force on this page ("" when none acts)."""
         parts = []
         if "definition" in self.controls:
-            parts.append(f"{outcomes.DEFINITION_LABELS[self.definition]} ({self.definition})")
+            parts.append(f"{definitions.DEFINITION_LABELS[self.definition]} ({self.definition})")
         if "timepoint" in self.controls:
-            parts.append(f"at {outcomes.TIMEPOINT_LABELS[self.timepoint]}")
+            parts.append(f"at {definitions.TIMEPOINT_LABELS[self.timepoint]}")
         text = " ".join(parts)
         if "population" in self.controls:
             population = "ITT" if self.population == "itt" else "completers only"

@@ -19,7 +19,7 @@ import dataclasses
 
 import streamlit as st
 
-from analysis import audience, outcomes, store
+from analysis import audience, definitions, outcomes, store
 from analysis.sources import DataSource
 from ui import analysis_cache, page_context, pages
 from ui.filters_in_url import Chosen, write_url
@@ -104,25 +104,25 @@ def draw(source: DataSource, snap: store.Snapshot, role: str = "clinical",
         bar.header("Outcome")
     if "timepoint" in controls:
         chosen = dataclasses.replace(chosen, timepoint=bar.selectbox(
-            "Timepoint", outcomes.TIMEPOINTS, **_widget("timepoint", chosen.timepoint),
-            index=outcomes.TIMEPOINTS.index(chosen.timepoint),
-            format_func=outcomes.TIMEPOINT_LABELS.get))
+            "Timepoint", definitions.TIMEPOINTS, **_widget("timepoint", chosen.timepoint),
+            index=definitions.TIMEPOINTS.index(chosen.timepoint),
+            format_func=definitions.TIMEPOINT_LABELS.get))
     if "definition" in controls:
         chosen = dataclasses.replace(chosen, definition=bar.selectbox(
-            "Responder definition", outcomes.DEFINITIONS, **_widget("definition", chosen.definition),
-            index=outcomes.DEFINITIONS.index(chosen.definition),
-            format_func=lambda d: f"{d}: {outcomes.DEFINITION_LABELS[d]}"))
+            "Responder definition", definitions.DEFINITIONS, **_widget("definition", chosen.definition),
+            index=definitions.DEFINITIONS.index(chosen.definition),
+            format_func=lambda d: f"{d}: {definitions.DEFINITION_LABELS[d]}"))
     if "population" in controls:
         chosen = dataclasses.replace(chosen, population=bar.radio(
-            "Population", outcomes.POPULATIONS, **_widget("population", chosen.population),
-            index=outcomes.POPULATIONS.index(chosen.population),
+            "Population", definitions.POPULATIONS, **_widget("population", chosen.population),
+            index=definitions.POPULATIONS.index(chosen.population),
             format_func=lambda p: {"itt": "ITT (default)", "completers": "Completers only"}[p],
             help="ITT counts a patient who reached the timepoint without a follow-up as a "
                  "non-responder; completers-only overstates a program."))
     if "ci" in controls:
         chosen = dataclasses.replace(chosen, ci=bar.radio(
-            "Confidence interval", outcomes.CI_METHODS, **_widget("ci", chosen.ci), horizontal=True,
-            index=outcomes.CI_METHODS.index(chosen.ci),
+            "Confidence interval", definitions.CI_METHODS, **_widget("ci", chosen.ci), horizontal=True,
+            index=definitions.CI_METHODS.index(chosen.ci),
             format_func={"wilson": "Wilson", "exact": "Clopper–Pearson"}.get))
     chosen = chosen.valid(options)
     state[FILTERS_KEY] = chosen
