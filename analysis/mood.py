@@ -39,7 +39,8 @@ from analysis import charts, stats
 from analysis.audience import SMALL_CELL, Audience
 from analysis.definitions import POPULATIONS, TIMEPOINT_LABELS, TIMEPOINTS, check_setting
 from analysis.formatting import count, percent
-from analysis.outcomes import Filters, GroupRate, cutoff, internal_only, intervals, optional_float
+from analysis.outcomes import (Filters, GroupRate, cutoff, internal_only, optional_float,
+                               with_rates)
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -96,11 +97,8 @@ def mood_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson") 
             .reindex(index, fill_value=0).reset_index())
     full["n"] = full["n"].astype(int)
     full["responders"] = full["responders"].astype(int)
-    # One vectorised call for the whole grid (outcomes.intervals: the numbers
-    # of stats.proportion without a scipy binomtest per cell); NaN when n = 0.
-    full["rate"], full["ci_low"], full["ci_high"] = intervals(full["responders"], full["n"], ci)
-    full["too_few"] = full["n"] < SMALL_CELL
-    return full
+    # One vectorised call for the whole grid (stats.intervals); NaN when n = 0.
+    return with_rates(full, ci)
 
 
 @dataclass(frozen=True)

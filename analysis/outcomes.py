@@ -12,9 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
-import numpy as np
 import pandas as pd
-import scipy.special
 
 from analysis import audience, db, stats
 from analysis.audience import SMALL_CELL
@@ -198,44 +196,10 @@ def responder_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
 def with_rates(counts: pd.DataFrame, ci: str = "wilson") -> pd.DataFrame:
     """``counts`` (columns n and responders) with rate, ci_low, ci_high (NaN
     where n = 0) and too_few (n < 11) added."""
-    counts["rate"], counts["ci_low"], counts["ci_high"] = intervals(
+    counts["rate"], counts["ci_low"], counts["ci_high"] = stats.intervals(
         counts["responders"].to_numpy(), counts["n"].to_numpy(), ci)
     counts["too_few"] = counts["n"] < SMALL_CELL
     return counts
-
-
-def intervals(responders, n, method: str = "wilson", confidence: float = 0.95):
-    """Vectorised rate and two-sided interval of many proportions at once.
-
-    The same numbers as :func:`analysis.stats.proportion` (scipy's
-    ``binomtest(k, n).proportion_ci``), without building one ``binomtest`` per
-    cell: ``binomtest`` computes a two-sided p-value on construction and its
-    exact interval by root finding, ~2.5 ms a cell, i.e. ~2 s for a grid of
-    768 cells.  Wilson is scipy's formula term for term; Clopper-Pearson uses
-    the beta quantiles (equal to the root found by scipy within ~1e-12).
-    Cells with n = 0 get NaN.
-    """
-    k = np.asarray(responders, dtype=float)
-    n = np.asarray(n, dtype=float)
-    empty = n == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(empty, np.nan, k / np.where(empty, 1, n))
-        if method == "wilson":
-            z = scipy.special.ndtri(0.5 + 0.5 * confidence)
-            denom = 2 * (n + z**2)
-            center = (2 * n * p + z**2) / denom
-            delta = z / denom * np.sqrt(4 * n * p * (1 - p) + z**2)
-            low = np.where(k == 0, 0.0, center - delta)
-            high = np.where(k == n, 1.0, center + delta)
-        elif method == "exact":
-            alpha = (1 - confidence) / 2
-            low = np.where(k == 0, 0.0, scipy.special.betaincinv(k, n - k + 1, alpha))
-            high = np.where(k == n, 1.0, scipy.special.betaincinv(k + 1, n - k, 1 - alpha))
-        else:
-            raise ValueError(f"unknown CI method {method!r}; one of {', '.join(CI_METHODS)}")
-    low = np.where(empty, np.nan, low)
-    high = np.where(empty, np.nan, high)
-    return p, low, high
 
 
 def _groups(snap: Snapshot, filters: Filters, group_by: str) -> list[str]:

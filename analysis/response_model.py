@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from analysis import definitions, outcomes
+from analysis import definitions, stats
 from analysis.audience import Audience
 from analysis.outcomes import Filters
 from analysis.store import Snapshot
@@ -320,7 +320,7 @@ def calibration(y, predicted, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
     table = frame.groupby("bin").agg(n=("y", "size"), mean_predicted=("p", "mean"),
                                      responders=("y", "sum")).reset_index()
     table["responders"] = table["responders"].astype(int)
-    table["observed"], table["ci_low"], table["ci_high"] = outcomes.intervals(
+    table["observed"], table["ci_low"], table["ci_high"] = stats.intervals(
         table["responders"].to_numpy(), table["n"].to_numpy())
     return table
 

@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import adverse_events
+from analysis import adverse_events, stats
 from analysis.formatting import count
 from analysis.audience import SMALL_CELL
 from analysis.definitions import check_setting
-from analysis.outcomes import Filters, cutoff, intervals, optional_float, previous_quarter
+from analysis.outcomes import Filters, cutoff, optional_float, previous_quarter
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -194,8 +194,8 @@ def safety_summary(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
             row = per_group.loc[key] if key in per_group.index else None
             rows.extend(_rate_rows(dimension, group, row, events.get(key, {}), types))
     rates = pd.DataFrame(rows, columns=RATE_COLUMNS)
-    # Every rate and interval in one vectorised call (outcomes.intervals), per 100.
-    rate, low, high = intervals(rates["events"], rates["n"], ci)
+    # Every rate and interval in one vectorised call (stats.intervals), per 100.
+    rate, low, high = stats.intervals(rates["events"], rates["n"], ci)
     rates["per_100"], rates["ci_low"], rates["ci_high"] = 100 * rate, 100 * low, 100 * high
     overall = per_group.loc[("overall", "All")] if ("overall", "All") in per_group.index else None
 

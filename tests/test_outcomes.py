@@ -934,23 +934,26 @@ def test_intervals_agree_with_statsmodels(program, timepoint, definition, popula
 
 
 @pytest.mark.parametrize("method", ["wilson", "exact"])
-def test_vectorised_intervals_equal_stats_proportion(method):
+def test_vectorised_intervals_equal_scipys_binomtest(method):
+    """stats.intervals (the one implementation, behind stats.proportion and
+    every grid) gives scipy's binomtest(k, n).proportion_ci numbers."""
     pairs = [(k, n) for n in range(0, 21) for k in range(n + 1)]
     pairs += [(k, n) for n in (150, 999, 123_457) for k in (0, 1, n // 3, n // 2, n - 1, n)]
     ks, ns = zip(*pairs)
-    rate, low, high = outcomes.intervals(ks, ns, method)
+    rate, low, high = stats.intervals(ks, ns, method)
     for i, (k, n) in enumerate(pairs):
-        expected = stats.proportion(k, n, method)
         if n == 0:
             assert math.isnan(rate[i]) and math.isnan(low[i]) and math.isnan(high[i])
+            assert stats.proportion(k, n, method).rate is None
             continue
-        assert rate[i] == expected.rate
-        assert low[i] == pytest.approx(expected.ci_low, abs=1e-11)
-        assert high[i] == pytest.approx(expected.ci_high, abs=1e-11)
+        expected = scipy.stats.binomtest(k, n).proportion_ci(method=method)
+        assert rate[i] == k / n == stats.proportion(k, n, method).rate
+        assert low[i] == pytest.approx(expected.low, abs=1e-11)
+        assert high[i] == pytest.approx(expected.high, abs=1e-11)
         if method == "wilson":      # scipy's formula term for term: identical
-            assert (low[i], high[i]) == (expected.ci_low, expected.ci_high)
+            assert (low[i], high[i]) == (expected.low, expected.high)
     with pytest.raises(ValueError):
-        outcomes.intervals([1], [2], "agresti")
+        stats.intervals([1], [2], "agresti")
 
 
 def test_exclusions_add_up(program):
