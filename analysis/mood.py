@@ -39,8 +39,8 @@ from analysis import charts, stats
 from analysis.audience import SMALL_CELL, Audience
 from analysis.definitions import POPULATIONS, TIMEPOINT_LABELS, TIMEPOINTS, check_setting
 from analysis.formatting import count, percent
-from analysis.outcomes import (Filters, GroupRate, cutoff, internal_only, optional_float,
-                               with_rates)
+from analysis.outcomes import (Filters, GroupRate, cutoff, group_rates, internal_only,
+                               optional_float, with_rates)
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -140,9 +140,7 @@ def mood_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
     for measure in MEASURES:
         cell = grid[(grid.timepoint == timepoint) & (grid.measure == measure)
                     & (grid.population == population)]
-        rows = [GroupRate(r.group, int(r.n), int(r.responders), optional_float(r.rate),
-                          optional_float(r.ci_low), optional_float(r.ci_high), bool(r.too_few))
-                for r in cell.itertuples()]
+        rows = group_rates(cell, ci)
         overall = next(r for r in rows if r.group == "All")
         by_condition = [r for r in rows if r.group != "All"]
         counts = excluded.loc[measure] if measure in excluded.index else None

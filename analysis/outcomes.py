@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import pandas as pd
@@ -99,14 +99,22 @@ def previous_quarter(quarter: str, back: int = 1) -> str:
 
 
 @dataclass(frozen=True)
-class GroupRate:
+class GroupRate(stats.RateResult):
+    """A group's responder rate: n, responders, rate, ci_low and ci_high are
+    its ``proportion``'s; ``too_few`` flags n < 11."""
     group: str
-    n: int
-    responders: int
-    rate: float | None
-    ci_low: float | None
-    ci_high: float | None
+    proportion: stats.Proportion
     too_few: bool
+
+
+def group_rates(grid: pd.DataFrame, ci: str) -> list[GroupRate]:
+    """The rows of a rate grid (columns group, n, responders, rate, ci_low,
+    ci_high, too_few: :func:`with_rates`) as GroupRates."""
+    return [GroupRate(r.group, stats.Proportion(int(r.responders), int(r.n), optional_float(r.rate),
+                                                optional_float(r.ci_low),
+                                                optional_float(r.ci_high), ci),
+                      bool(r.too_few))
+            for r in grid.itertuples()]
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ class ResponderRates:
 
     def to_dict(self) -> dict:
         def group(g: GroupRate, name: str) -> dict:
-            d = asdict(g)
+            d = g.to_dict()
             d[name] = d.pop("group")
             return d
         overall = group(self.overall, "group")
@@ -263,9 +271,7 @@ def responder_rates(snap: Snapshot, timepoint: str = "3m", definition: str = "pa
     grid = responder_grid(snap, filters, ci)
     cell = grid[(grid.timepoint == timepoint) & (grid.definition == definition)
                 & (grid.population == population)]
-    rows = [GroupRate(r.group, int(r.n), int(r.responders), optional_float(r.rate), optional_float(r.ci_low),
-                      optional_float(r.ci_high), bool(r.too_few))
-            for r in cell.itertuples()]
+    rows = group_rates(cell, ci)
     overall = next(r for r in rows if r.group == "All")
     by_condition = [r for r in rows if r.group != "All"]
     return ResponderRates(timepoint, definition, population, ci, cutoff(snap), overall,
@@ -279,15 +285,43 @@ def responder_rates(snap: Snapshot, timepoint: str = "3m", definition: str = "pa
 
 @dataclass(frozen=True)
 class SensitivityCell:
+    """One reading of the claim (timepoint × definition × population) and
+    its claim test, whose n, responders, rate, verdict and one-sided bounds
+    it reads."""
     timepoint: str
     definition: str
     population: str
-    n: int
-    responders: int
-    rate: float | None
-    verdict: str
-    lower_bound: float | None
-    upper_bound: float | None
+    test: stats.ClaimTest
+
+    @property
+    def n(self) -> int:
+        return self.test.n
+
+    @property
+    def responders(self) -> int:
+        return self.test.responders
+
+    @property
+    def rate(self) -> float | None:
+        return self.test.rate
+
+    @property
+    def verdict(self) -> str:
+        return self.test.verdict
+
+    @property
+    def lower_bound(self) -> float | None:
+        return self.test.lower_bound
+
+    @property
+    def upper_bound(self) -> float | None:
+        return self.test.upper_bound
+
+    def to_dict(self) -> dict:
+        return {"timepoint": self.timepoint, "definition": self.definition,
+                "population": self.population, "n": self.n, "responders": self.responders,
+                "rate": self.rate, "verdict": self.verdict, "lower_bound": self.lower_bound,
+                "upper_bound": self.upper_bound}
 
 
 @dataclass(frozen=True)
@@ -309,7 +343,7 @@ class ClaimCheck:
             "population": self.population,
             "cutoff": self.cutoff.isoformat() if self.cutoff else None,
             "excluded": self.excluded,
-            "sensitivity": [asdict(c) for c in self.sensitivity],
+            "sensitivity": [c.to_dict() for c in self.sensitivity],
         }
 
 
@@ -322,16 +356,12 @@ def claim_check(snap: Snapshot, target: float = 0.70, timepoint: str = "3m",
         raise ValueError(f"target must be between 0 and 1, got {target}")
     counts = counts_by_condition(snap, filters)
     overall = _complete_grid(counts[counts.group == "All"], [])
-    sensitivity = []
-    for r in overall.itertuples():
-        test = stats.claim_test(int(r.responders), int(r.n), target)
-        sensitivity.append(SensitivityCell(r.timepoint, r.definition, r.population, int(r.n),
-                                           int(r.responders), test.rate, test.verdict,
-                                           test.lower_bound, test.upper_bound))
+    sensitivity = [SensitivityCell(r.timepoint, r.definition, r.population,
+                                   stats.claim_test(int(r.responders), int(r.n), target))
+                   for r in overall.itertuples()]
     chosen = next(c for c in sensitivity if (c.timepoint, c.definition, c.population)
                   == (timepoint, definition, population))
-    return ClaimCheck(timepoint, definition, population,
-                      stats.claim_test(chosen.responders, chosen.n, target), cutoff(snap),
+    return ClaimCheck(timepoint, definition, population, chosen.test, cutoff(snap),
                       exclusions(snap, timepoint, definition, population, filters), sensitivity)
 
 
@@ -375,13 +405,9 @@ def ranking_key(n: int, rate: float | None, ci_low: float | None, name: str) -> 
 
 
 @dataclass(frozen=True)
-class ConditionRow:
+class ConditionRow(stats.RateResult):
     condition: str
-    n: int                        # responder-rate denominator (the population's)
-    responders: int
-    rate: float | None
-    ci_low: float | None
-    ci_high: float | None
+    proportion: stats.Proportion  # responder rate (n: the population's denominator)
     too_few: bool
     median_change: float | None   # pain change of the patients due with a follow-up
     p_value: float | None
@@ -411,7 +437,7 @@ def condition_table(snap: Snapshot, timepoint: str = "3m", definition: str = "pa
         comparison = comparisons.get(g.group)
         change = stats.median_change(by_condition.get(g.group, []))
         rows.append(ConditionRow(
-            g.group, g.n, g.responders, g.rate, g.ci_low, g.ci_high, g.too_few,
+            g.group, g.proportion, g.too_few,
             change.median,
             comparison.p_value if comparison else None,
             comparison.p_holm if comparison else None,

@@ -29,7 +29,7 @@ import pandas as pd
 
 from analysis import definitions, outcomes
 from analysis.audience import Audience
-from analysis.outcomes import Filters, GroupRate, optional_float
+from analysis.outcomes import Filters, GroupRate, group_rates
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -122,9 +122,7 @@ def pgic_rates(snap: Snapshot, timepoint: str = "3m", population: str = "itt",
                               "reads the fixed tables of the quarterly report")
     grid = pgic_grid(snap, filters, ci, best)
     cell = grid[(grid.timepoint == timepoint) & (grid.population == population)]
-    rows = [GroupRate(r.group, int(r.n), int(r.responders), optional_float(r.rate),
-                      optional_float(r.ci_low), optional_float(r.ci_high), bool(r.too_few))
-            for r in cell.itertuples()]
+    rows = group_rates(cell, ci)
     overall = next(r for r in rows if r.group == "All")
     return PgicRates(timepoint, population, ci, best, overall,
                      [r for r in rows if r.group != "All"])

@@ -421,8 +421,7 @@ def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "
     external = audience.external
     rates = outcomes.responder_rates(snap, timepoint, definition, population, filters, ci)
     rows = outcomes.condition_table(snap, timepoint, definition, population, filters, ci)
-    columns = [f.name for f in dataclasses.fields(outcomes.ConditionRow)]
-    table = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=columns)
+    table = pd.DataFrame([r.to_dict() for r in rows], columns=outcomes.ConditionRow.columns())
     table = table.astype({"n": int, "responders": int, "too_few": bool, "change_n": int}) \
         if len(table) else table
     if external:

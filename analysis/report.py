@@ -521,9 +521,7 @@ def _category_rates(snap, start, end, filters, summary) -> list[tuple[str, "safe
     out = []
     for category in sorted(counts, key=lambda c: (-counts[c], c == OTHER_EVENT, c)):
         p = stats.proportion(counts[category], n, method=CI_METHOD, confidence=CONFIDENCE)
-        out.append((category, safety.SafetyRate(
-            "overall", "All", category, counts[category], n, 100 * p.rate,
-            100 * p.ci_low, 100 * p.ci_high, n < SMALL_CELL)))
+        out.append((category, safety.SafetyRate("overall", "All", category, p, n < SMALL_CELL)))
     return out
 
 

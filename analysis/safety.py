@@ -40,7 +40,7 @@ from analysis import adverse_events, stats
 from analysis.formatting import count
 from analysis.audience import SMALL_CELL
 from analysis.definitions import check_setting
-from analysis.outcomes import Filters, cutoff, optional_float, previous_quarter
+from analysis.outcomes import Filters, cutoff, previous_quarter
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
@@ -82,15 +82,41 @@ def infusions(snap: Snapshot, filters: Filters = Filters(),
 
 @dataclass(frozen=True)
 class SafetyRate:
+    """One event's rate over treatment sessions: ``proportion`` is sessions
+    with the event (its responders) of the sessions counted (its n), read
+    per 100 sessions."""
     dimension: str
     group: str
     measure: str
-    events: int       # treatment sessions with the event
-    n: int            # treatment sessions in the denominator
-    per_100: float | None
-    ci_low: float | None   # per 100
-    ci_high: float | None
+    proportion: stats.Proportion
     too_few: bool
+
+    @property
+    def events(self) -> int:
+        """Treatment sessions with the event."""
+        return self.proportion.responders
+
+    @property
+    def n(self) -> int:
+        """Treatment sessions in the denominator."""
+        return self.proportion.n
+
+    @property
+    def per_100(self) -> float | None:
+        return _per_100(self.proportion.rate)
+
+    @property
+    def ci_low(self) -> float | None:
+        """Per 100 sessions."""
+        return _per_100(self.proportion.ci_low)
+
+    @property
+    def ci_high(self) -> float | None:
+        return _per_100(self.proportion.ci_high)
+
+
+def _per_100(value: float | None) -> float | None:
+    return None if value is None else 100 * value
 
 
 @dataclass(frozen=True)
@@ -113,8 +139,9 @@ class SafetySummary:
         if row.empty:
             raise KeyError(f"no rate for {measure!r} in {dimension}={group!r}")
         r = row.iloc[0]
-        return SafetyRate(dimension, group, measure, int(r.events), int(r.n), optional_float(r.per_100),
-                          optional_float(r.ci_low), optional_float(r.ci_high), bool(r.too_few))
+        # the numbers of the table's row (stats.intervals, per 100 there)
+        proportion = stats.proportion(int(r.events), int(r.n), self.ci_method)
+        return SafetyRate(dimension, group, measure, proportion, bool(r.too_few))
 
     def table(self, dimension: str, kind: str | None = None) -> pd.DataFrame:
         """The rates of one dimension (``kind``: ``"core"`` or ``"adverse_event"``)."""

@@ -25,7 +25,7 @@ import pandas as pd
 
 from analysis import definitions, disclosure, outcomes, stats
 from analysis.audience import SUPPRESSED, Audience
-from analysis.outcomes import Filters, GroupRate, optional_float
+from analysis.outcomes import Filters, GroupRate, group_rates
 from analysis.store import Snapshot
 
 DIMENSIONS = {"site": "Site", "provider": "Provider"}
@@ -149,10 +149,7 @@ def compare(snap: Snapshot, by: str = "site", timepoint: str = "3m",
     grid = outcomes.responder_grid(snap, filters, ci, group_by=by)
     cell = grid[(grid.timepoint == timepoint) & (grid.definition == definition)
                 & (grid.population == population)]
-    total = cell[cell.group == "All"].iloc[0]
-    program = GroupRate("All", int(total.n), int(total.responders), optional_float(total.rate),
-                        optional_float(total.ci_low), optional_float(total.ci_high),
-                        bool(total.too_few))
+    program = group_rates(cell[cell.group == "All"], ci)[0]
     groups = cell[cell.group != "All"].drop(columns=["timepoint", "definition", "population"])
     groups = groups[groups["n"] > 0].sort_values(["n", "group"], ascending=[False, True])
     groups = groups.reset_index(drop=True)
@@ -197,5 +194,7 @@ def _protect(groups: pd.DataFrame, program: GroupRate) -> tuple[pd.DataFrame, Gr
                 out.at[i, "n"] = None
             out.at[i, "too_few"] = bool(r.too_few)
     if tables.hidden(("n", "All")) or tables.hidden(("k", "All")):
-        program = GroupRate("All", None, None, None, None, None, True)  # type: ignore[arg-type]
+        withheld = stats.Proportion(None, None, None, None, None,  # type: ignore[arg-type]
+                                    program.proportion.method)
+        program = GroupRate("All", withheld, True)
     return out, program

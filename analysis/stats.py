@@ -24,6 +24,7 @@ computed is ``None`` rather than NaN, so callers can test ``is None``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -52,7 +53,7 @@ contingency = _OnFirstUse("scipy.stats.contingency")
 
 __all__ = [
     "ClaimTest", "ControlLimits", "GroupComparison", "KaplanMeier", "OddsRatio",
-    "PairedChange", "Proportion", "claim_test", "compare_groups", "holm",
+    "PairedChange", "Proportion", "RateResult", "claim_test", "compare_groups", "holm",
     "intervals", "kaplan_meier", "median_change", "median_ranks", "odds_ratio", "p_chart",
     "proportion",
     "funnel_limits", "FUNNEL_LEVELS",
@@ -121,6 +122,56 @@ class Proportion:
     ci_low: float | None
     ci_high: float | None
     method: str  # "wilson" | "exact"
+
+
+class RateResult:
+    """What every rate-shaped result shares: a dataclass with a field
+    ``proportion`` (a :class:`Proportion`) beside what it is the rate of (a
+    group, a condition, a reading).  Its n, responders, rate and interval read
+    through to the proportion, and :meth:`to_dict` / :meth:`columns` give it
+    flat (n, responders, rate, ci_low, ci_high where the proportion stands)."""
+
+    proportion: Proportion
+
+    @property
+    def n(self) -> int:
+        return self.proportion.n
+
+    @property
+    def responders(self) -> int:
+        return self.proportion.responders
+
+    @property
+    def rate(self) -> float | None:
+        return self.proportion.rate
+
+    @property
+    def ci_low(self) -> float | None:
+        return self.proportion.ci_low
+
+    @property
+    def ci_high(self) -> float | None:
+        return self.proportion.ci_high
+
+    def to_dict(self) -> dict:
+        out = {}
+        for name, value in dataclasses.asdict(self).items():
+            if name == "proportion":
+                out.update((k, value[k]) for k in _FLAT_PROPORTION)
+            else:
+                out[name] = value
+        return out
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        """The keys of :meth:`to_dict`, in order."""
+        out = []
+        for f in dataclasses.fields(cls):
+            out.extend(_FLAT_PROPORTION if f.name == "proportion" else [f.name])
+        return out
+
+
+_FLAT_PROPORTION = ("n", "responders", "rate", "ci_low", "ci_high")
 
 
 def proportion(responders: int, n: int, method: str = "wilson",

@@ -478,8 +478,8 @@ def test_empty_database_gives_no_data(tmp_path):
 
 def _cell(definition="pain30", population="itt", n=412, responders=264, verdict="supported",
           timepoint="3m") -> SensitivityCell:
-    return SensitivityCell(timepoint, definition, population, n, responders,
-                           responders / n if n else None, verdict, None, None)
+    return SensitivityCell(timepoint, definition, population, stats.ClaimTest(
+        verdict, n, responders, responders / n if n else None, None, None, None, 0.70))
 
 
 def test_sentence_of_the_brief():

@@ -90,14 +90,8 @@ SELECT
     f.baseline, f.baseline_date, f.follow_up, f.follow_up_date,
     f.eligible,
     f.complete,
-    p.due,
-    p.in_itt,
-    p.in_completers,
-    p.responder,
-    p.missing_follow_up,
-    p.not_yet_due,
-    p.provisional,
-    p.provisional_responder,
+    -- due, in_itt, in_completers, responder, ...: the population rule's flags
+    p.* EXCLUDE (eligible, window_closed, complete, met),
     -- why a treated patient is not in the ITT denominator
     CASE
         WHEN f.baseline IS NULL THEN 'no baseline score'
