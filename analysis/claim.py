@@ -645,11 +645,6 @@ def breakdown(snap: Snapshot, reading: Reading, filters: Filters = Filters(),
                       cell[cell.is_total]], ignore_index=True)
 
 
-FLOW_REASONS = {"no_baseline_pain": "no_baseline_pain", "baseline_pain_zero": "baseline_pain_zero",
-                "opioid_use_unknown": "opioid_use_unknown",
-                "not_on_opioids_at_baseline": "not_on_opioids_at_baseline"}
-
-
 def flow_key(key: str, reading: Reading):
     """The publication's key of one count of a reading's patient flow."""
     tp, d = reading.timepoint, reading.definition
@@ -666,11 +661,12 @@ def flow_key(key: str, reading: Reading):
     return ("excluded", key, tp, d)
 
 
-def patient_flow(excluded: dict, n: int, reading: Reading, shown: Shown = INTERNAL
-                 ) -> pd.DataFrame:
-    """Treated patients → reasons left out → counted (and, in ITT, counted
-    with and without a follow-up); for outsiders each count withheld as the
-    publication decides.
+def who_is_counted(excluded: dict, n: int, reading: Reading, shown: Shown = INTERNAL
+                   ) -> pd.DataFrame:
+    """Who one reading counts (the memo's "Who is counted"; the program's
+    CONSORT flow is :func:`analysis.program.patient_flow`): treated patients →
+    reasons left out → counted (and, in ITT, counted with and without a
+    follow-up); for outsiders each count withheld as the publication decides.
 
     Columns: step, patients (None when withheld), suppressed, shown (text),
     level (0 total, 1 left out / counted, 2 within the counted), key.
@@ -756,7 +752,7 @@ def claim_report(snap: Snapshot, target: float = DEFAULT_TARGET, timepoint: str 
     itt = cells[(timepoint, definition, "itt")]
     headline = statement(chosen, target, *period,
                          itt_cell=itt if population == "completers" else None, shown=shown)
-    flow = patient_flow(check.excluded, test.n, reading, shown)
+    flow = who_is_counted(check.excluded, test.n, reading, shown)
     withheld = test.n > 0 and not shown.reading(chosen)
     too_few = withheld if reader.external else 0 < test.n < SMALL_CELL
     return ClaimReport(
@@ -869,7 +865,7 @@ def _build_publication(snap: Snapshot) -> disclosure.Tables:
                 tables.add_sum((measure, *reading, "all", "All"),
                                [(measure, *reading, group_by, g) for g in groups if g != "All"])
     # the patient flow of every reading (the whole program)
-    flows = _flow_counts(snap)
+    flows = outcomes.exclusion_counts(snap)
     treated = None
     for (t, d), row in flows.items():
         if treated is None:
@@ -896,26 +892,6 @@ def _build_publication(snap: Snapshot) -> disclosure.Tables:
                                                   and key[-2:] == ("all", "All"))}
     tables.protect()
     return tables
-
-
-def _flow_counts(snap: Snapshot) -> dict[tuple[str, str], dict[str, int]]:
-    """Why treated patients are not in each reading's denominator (the whole
-    program): :func:`analysis.outcomes.exclusions` for every reading at once."""
-    frame = snap.query("""
-        SELECT timepoint, definition,
-            count(*) FILTER (WHERE itt_exclusion = 'no baseline pain') AS no_baseline_pain,
-            count(*) FILTER (WHERE itt_exclusion = 'baseline pain 0') AS baseline_pain_zero,
-            count(*) FILTER (WHERE itt_exclusion = 'opioid use at baseline unknown')
-                AS opioid_use_unknown,
-            count(*) FILTER (WHERE itt_exclusion = 'not on opioids at baseline')
-                AS not_on_opioids_at_baseline,
-            count(*) FILTER (WHERE not_yet_due) AS not_yet_due,
-            count(*) AS treated
-        FROM patient_outcomes
-        GROUP BY timepoint, definition
-    """)
-    return {(r.timepoint, r.definition): {c: int(getattr(r, c)) for c in frame.columns[2:]}
-            for r in frame.itertuples()}
 
 
 # --------------------------------------------------------------------------

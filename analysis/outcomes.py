@@ -229,24 +229,28 @@ def _complete_grid(counts: pd.DataFrame, groups: Iterable[str]) -> pd.DataFrame:
     return full
 
 
+def exclusion_counts(snap: Snapshot, filters: Filters = Filters(),
+                     timepoints: Iterable[str] = TIMEPOINTS,
+                     definitions: Iterable[str] = DEFINITIONS) -> dict[tuple[str, str], dict[str, int]]:
+    """Why treated patients are not in each reading's ITT denominator, with
+    counts, per (timepoint, definition) (``sql/queries/outcome_exclusions.sql``;
+    a reading without treated patients in view is left out)."""
+    where, params = filters.sql()
+    sql = db.read_sql("queries/outcome_exclusions.sql").replace("{{ patient_filter }}", where)
+    frame = snap.query(sql, {"timepoints": list(timepoints), "definitions": list(definitions),
+                             **params})
+    return {(r.timepoint, r.definition): {c: int(getattr(r, c)) for c in frame.columns[2:]}
+            for r in frame.itertuples()}
+
+
 def exclusions(snap: Snapshot, timepoint: str, definition: str, population: str,
                filters: Filters = Filters()) -> dict[str, int]:
     """Why treated patients are not in the denominator, with counts."""
-    where, params = filters.sql()
-    row = snap.query(f"""
-        SELECT
-            count(*) FILTER (WHERE itt_exclusion = 'no baseline pain') AS no_baseline_pain,
-            count(*) FILTER (WHERE itt_exclusion = 'baseline pain 0') AS baseline_pain_zero,
-            count(*) FILTER (WHERE itt_exclusion = 'opioid use at baseline unknown') AS opioid_use_unknown,
-            count(*) FILTER (WHERE itt_exclusion = 'not on opioids at baseline') AS not_on_opioids_at_baseline,
-            count(*) FILTER (WHERE NOT eligible) AS no_baseline,
-            count(*) FILTER (WHERE not_yet_due) AS not_yet_due,
-            count(*) FILTER (WHERE provisional) AS provisional,
-            count(*) FILTER (WHERE missing_follow_up) AS missing_follow_up,
-            count(*) AS treated
-        FROM patient_outcomes
-        WHERE timepoint = $timepoint AND definition = $definition AND {where}
-    """, {"timepoint": timepoint, "definition": definition, **params}).iloc[0]
+    counts = exclusion_counts(snap, filters, [timepoint], [definition])
+    row = counts.get((timepoint, definition)) or dict.fromkeys(
+        ("no_baseline_pain", "baseline_pain_zero", "opioid_use_unknown",
+         "not_on_opioids_at_baseline", "no_baseline", "not_yet_due", "provisional",
+         "missing_follow_up", "treated"), 0)
     # An untreated patient has no index date or route: as in the patient flow,
     # the cohort filter applies to their first visit and a route filter
     # leaves them out.
