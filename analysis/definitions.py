@@ -67,6 +67,17 @@ def definition(key: str) -> Definition:
     return next(d for d in RESPONDER_DEFINITIONS if d.key == key)
 
 
+#: Completed induction (the patient flow's stage, the worklist's "stopped in
+#: induction", the dose & course groups): at least 4 ketamine infusions
+#: (infusion or booster visits, counted once per day) on days 0–42 after the
+#: index date, i.e. within the first 6 weeks.
+INDUCTION_MIN_INFUSIONS = 4
+INDUCTION_DAYS = 42          # days 0..42 after the index date: the first 6 weeks
+INDUCTION_TEXT = (f"at least {INDUCTION_MIN_INFUSIONS} ketamine infusions (infusion or booster "
+                  f"visits, once per day) within {INDUCTION_DAYS // 7} weeks of the first "
+                  f"(days 0–{INDUCTION_DAYS})")
+
+
 #: SPEC §3's populations: ITT (eligible and due; a missing follow-up is not a
 #: responder; the default) and completers (due with every follow-up value
 #: needed, a subset of ITT).  Each is a flag column of the populations model

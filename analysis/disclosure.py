@@ -42,7 +42,7 @@ import heapq
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Hashable, Iterable
+from typing import Hashable, Iterable, Mapping
 
 from analysis.audience import SMALL_CELL
 
@@ -286,6 +286,26 @@ class Tables:
                                 following.append(j)
             frontier = following
         return False
+
+
+def rate_table(groups: Mapping[Key, tuple[int, int]], total: tuple[int, int],
+               total_key: Key = "All") -> Tables:
+    """One table of responder rates for outsiders, protected: each group's n
+    and responders and the total's, with the sums an outsider knows (a
+    group's n = its responders + its non-responders; the groups' n,
+    responders and non-responders add up to the total's).  ``groups`` maps a
+    group to (n, responders), ``total`` is the whole table's.  Ask the result
+    ``hidden(("n", group))`` and ``hidden(("k", group))`` (``total_key`` for
+    the total)."""
+    tables = Tables()
+    for name, (n, k) in [(total_key, total), *groups.items()]:
+        tables.cell(("n", name), n)
+        tables.cell(("k", name), k)
+        tables.cell(("other", name), n - k, published=False)
+        tables.add_sum(("n", name), [("k", name), ("other", name)])
+    for kind in ("n", "k", "other"):
+        tables.add_sum((kind, total_key), [(kind, g) for g in groups])
+    return tables
 
 
 def _reduced(rows: list[list[Fraction]], width: int) -> tuple[list[list[Fraction]], list[int]]:

@@ -1,4 +1,5 @@
-"""Numbers formatted for people: "64% (95% CI 60–68%)", not 0.6403."""
+"""Numbers formatted for people: "64% (95% CI 60–68%)", not 0.6403; and tables
+written for spreadsheets (CSV, XLSX) so that no cell runs as a formula."""
 
 from __future__ import annotations
 
@@ -85,6 +86,21 @@ def p_value(value) -> str:
     return f"{value:.3f}"
 
 
+def p_text(p: float | None) -> str:
+    """"< 0.001", "= 0.042" or "–" (a p-value after its label)."""
+    if p is None:
+        return "–"
+    text = p_value(p)
+    return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
+
+
+def percent_range(low, high) -> str:
+    """"60–68%" for a CI; "–" when either end is missing."""
+    if percent(low) == "–" or percent(high) == "–":
+        return "–"
+    return f"{percent(low)}–{percent(high)}"
+
+
 def month_year(day: dt.date | None) -> str:
     return "–" if day is None else day.strftime("%B %Y")
 
@@ -105,3 +121,66 @@ def short_period(start: dt.date | None, end: dt.date | None) -> str:
     if start.year == end.year:
         return f"{start.day} {start.strftime('%b')} – {short_date(end)}"
     return f"{short_date(start)} – {short_date(end)}"
+
+
+# --------------------------------------------------------------------------
+# spreadsheet-safe exports
+
+
+SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value):
+    """A cell that a spreadsheet would run as a formula is written as text."""
+    if isinstance(value, str) and value.startswith(SPREADSHEET_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def safe_for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells (and headers) cannot run as formulas."""
+    out = frame.copy()
+    out.columns = [neutralise_formula(str(c)) for c in out.columns]
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(neutralise_formula)
+    return out
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Every CSV the product hands out: UTF-8, formulas neutralised."""
+    return safe_for_spreadsheet(frame).to_csv(index=False).encode("utf-8")
+
+
+def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
+    """A workbook of plain tables (one sheet per frame, named by its key),
+    formulas neutralised and every string written as text."""
+    import io
+
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
+                                        "strings_to_urls": False})
+    header = book.add_format({"bold": True})
+    day = book.add_format({"num_format": "yyyy-mm-dd"})
+    for name, frame in sheets.items():
+        sheet = book.add_worksheet(str(neutralise_formula(name))[:31])
+        safe = safe_for_spreadsheet(frame)
+        for column, title in enumerate(safe.columns):
+            sheet.write_string(0, column, str(title), header)
+            sheet.set_column(column, column, max(12, len(str(title)) + 2))
+        for row, values in enumerate(safe.itertuples(index=False), start=1):
+            for column, value in enumerate(values):
+                if value is None or (isinstance(value, float) and value != value):
+                    continue
+                if isinstance(value, str):
+                    sheet.write_string(row, column, value)
+                elif hasattr(value, "isoformat") and hasattr(value, "year"):
+                    sheet.write_datetime(row, column, pd.Timestamp(value).to_pydatetime(), day)
+                elif isinstance(value, bool):
+                    sheet.write_boolean(row, column, value)
+                else:
+                    sheet.write_number(row, column, float(value))
+    book.close()
+    return buffer.getvalue()

@@ -13,9 +13,7 @@ Definitions used here (and shown on the pages):
   date for patients starting treatment, visit date for infusions and
   boosters); outcomes count the patients whose result *came due* in the
   quarter: index date + the timepoint's target day inside it.
-* **Completed induction**: at least 4 ketamine infusions (infusion or booster
-  visits, counted once per day) on days 0–42 after the index date, i.e.
-  within the first 6 weeks.
+* **Completed induction**: :data:`analysis.definitions.INDUCTION_TEXT`.
 """
 
 from __future__ import annotations
@@ -26,18 +24,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import charts, definitions, formatting, outcomes, pgic, privacy, stats, words
+from analysis import charts, definitions, disclosure, formatting, outcomes, pgic, stats, words
 from analysis.audience import SUPPRESSED, Audience, too_few
 from analysis.charts import Chart
 from analysis.outcomes import Filters, GroupRate, optional_date
 from analysis.queries import run_query
 from analysis.store import Snapshot
 
-INDUCTION_MIN_INFUSIONS = 4
-INDUCTION_DAYS = 42          # days 0..42 after the index date: the first 6 weeks
-INDUCTION_TEXT = (f"at least {INDUCTION_MIN_INFUSIONS} ketamine infusions (infusion or booster "
-                  f"visits, once per day) within {INDUCTION_DAYS // 7} weeks of the first "
-                  f"(days 0–{INDUCTION_DAYS})")
 LAST_WEEK = 52
 
 
@@ -145,7 +138,7 @@ class Measure:
         if self.value is None:
             return "no patients with a result"
         if self.kind == "rate":
-            ci = (f"95% CI {percent_range(self.ci_low, self.ci_high)}"
+            ci = (f"95% CI {formatting.percent_range(self.ci_low, self.ci_high)}"
                   if self.ci_low is not None else "no CI")
             return (f"{ci} · {formatting.count(self.responders)} of "
                     f"{formatting.count(self.n)} patients" + self._flag(self.n))
@@ -166,7 +159,7 @@ class Measure:
         """The test behind the tile ("" when none)."""
         if self.p_value is None:
             return ""
-        return f"{self.label}: Wilcoxon signed-rank p {p_text(self.p_value)} against no change."
+        return f"{self.label}: Wilcoxon signed-rank p {formatting.p_text(self.p_value)} against no change."
 
     def quarter_text(self, which: str) -> str:
         part = self.quarter if which == "quarter" else self.previous
@@ -412,8 +405,9 @@ def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "
     with the PGIC result beside it (internal readers).
 
     ``too_few`` marks n < 11: flagged for internal readers (``note``), with
-    no point drawn.  For the external audience small cells are suppressed
-    with their complements (privacy.suppress): n and every value blanked,
+    no point drawn.  For the external audience the table is protected as one
+    (disclosure.rate_table: a condition's n or responders from 1 to 10, and
+    their complements): such a condition's n and every value blanked,
     ``suppressed`` True; the PGIC columns (another denominator) are left
     empty.
     """
@@ -425,7 +419,13 @@ def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "
     table = table.astype({"n": int, "responders": int, "too_few": bool, "change_n": int}) \
         if len(table) else table
     if external:
-        table = privacy.suppress(table, "n", CONDITION_VALUE_COLUMNS)
+        protected = disclosure.rate_table({r.condition: (r.n, r.responders) for r in rows},
+                                          (rates.overall.n, rates.overall.responders))
+        # a condition without patients in the denominator has nothing to show either
+        table["suppressed"] = [r.n == 0 or protected.hidden(("n", r.condition))
+                               or protected.hidden(("k", r.condition)) for r in rows]
+        for column in CONDITION_VALUE_COLUMNS + ["n"]:
+            table[column] = table[column].astype(object).where(~table["suppressed"], None)
     else:
         table["suppressed"] = False
     table = table.reset_index(drop=True)
@@ -453,21 +453,6 @@ def condition_summary(snap: Snapshot, timepoint: str = "3m", definition: str = "
     change = outcomes.median_pain_change(snap, timepoint, filters)
     return ConditionSummary(timepoint, definition, population, ci, rates.overall, change,
                             audience, table, overall_pgic)
-
-
-def p_text(p: float | None) -> str:
-    """"< 0.001", "= 0.042" or "–" (a p-value after its label)."""
-    if p is None:
-        return "–"
-    text = formatting.p_value(p)
-    return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
-
-
-def percent_range(low, high) -> str:
-    """"60–68%" for a CI; "–" when either end is missing."""
-    if formatting.percent(low) == "–" or formatting.percent(high) == "–":
-        return "–"
-    return f"{formatting.percent(low)}–{formatting.percent(high)}"
 
 
 # --------------------------------------------------------------------------
@@ -660,7 +645,8 @@ def flow_patients(snap: Snapshot, timepoint: str = "3m", definition: str = "pain
     definitions.check_setting(timepoint, definition)
     return run_query(snap, "program_patient_flow", filters, {
         "timepoint": timepoint, "definition": definition,
-        "induction_days": INDUCTION_DAYS, "induction_min": INDUCTION_MIN_INFUSIONS})
+        "induction_days": definitions.INDUCTION_DAYS,
+        "induction_min": definitions.INDUCTION_MIN_INFUSIONS})
 
 
 def patient_flow(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",

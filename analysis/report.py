@@ -44,7 +44,7 @@ p-chart point, sessions to the safety table's denominator): every count from
 1 to 10, every count that would reveal one, and every rate built on them
 reads "too few to report".  Exports: :func:`write_html` (self-contained, charts
 as inline SVG), :func:`write_xlsx` (one sheet per table + Provenance, every
-text cell through :func:`analysis.privacy.safe_for_spreadsheet`) and
+text cell through :func:`analysis.formatting.safe_for_spreadsheet`) and
 :func:`write_pdf` (fpdf2, DejaVu Sans, matplotlib charts as PNG).
 """
 
@@ -61,8 +61,8 @@ from pathlib import Path
 import pandas as pd
 
 import analysis
-from analysis import (definitions, disclosure, formatting, outcomes, privacy, queries, safety,
-                      stats, synthetic_mark, words)
+from analysis import (definitions, disclosure, formatting, outcomes, queries, safety, stats,
+                      synthetic_mark, words)
 from analysis.audience import SMALL_CELL, SUPPRESSED, Audience, parse as parse_audience
 from analysis.definitions import DEFINITIONS, TIMEPOINTS
 from analysis.outcomes import Filters
@@ -1306,7 +1306,7 @@ def render_xlsx(report: QuarterlyReport) -> bytes:
         "bold": book.add_format({"bold": True, "valign": "top"}),
         "wrap": book.add_format({"text_wrap": True, "valign": "top"}),
     }
-    safe = privacy.neutralise_formula
+    safe = formatting.neutralise_formula
     mark = synthetic_mark.xlsx_format(book) if report.synthetic else None
     for spec, frame in report.tables():
         sheet = book.add_worksheet(_SHEET_NAMES[spec.key])
@@ -1342,7 +1342,7 @@ def render_xlsx(report: QuarterlyReport) -> bytes:
         sheet.freeze_panes(header_row + 1, 0)
         if len(table):
             sheet.autofilter(header_row, 0, header_row + len(table), len(spec.columns) - 1)
-    prov = privacy.safe_for_spreadsheet(report.provenance_frame())
+    prov = formatting.safe_for_spreadsheet(report.provenance_frame())
     sheet = book.add_worksheet("Provenance")
     sheet.write_string(0, 0, safe(report.title), formats["title"])
     if mark:
@@ -1370,7 +1370,7 @@ def _xlsx_frame(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
                 lambda v: f"{definitions.DEFINITION_LABELS.get(v, v)} ({v})")
         elif c.kind == "change":
             out[c.label] = out[c.label].map(lambda v: None if _withheld_or_missing(v) else 100 * float(v))
-    return privacy.safe_for_spreadsheet(out)
+    return formatting.safe_for_spreadsheet(out)
 
 
 def write_xlsx(report: QuarterlyReport, path: str | Path) -> Path:

@@ -69,7 +69,7 @@ class Comparison:
         withheld cell reads "too few to report", a group under 11 shown to an
         internal reader is flagged "too few"; the total last."""
         from analysis.formatting import count, percent
-        from analysis.program import percent_range
+        from analysis.formatting import percent_range
 
         def shown(value, text):
             return SUPPRESSED if value is None or value != value else text
@@ -171,18 +171,9 @@ def compare(snap: Snapshot, by: str = "site", timepoint: str = "3m",
 def _protect(groups: pd.DataFrame, program: GroupRate) -> tuple[pd.DataFrame, GroupRate]:
     """The external table: no count from 1 to 10 shown or derivable (a
     site's n, its responders, the total minus the shown sites)."""
-    tables = disclosure.Tables()
-    tables.cell(("n", "All"), program.n)
-    tables.cell(("k", "All"), program.responders)
-    tables.cell(("other", "All"), program.n - program.responders, published=False)
-    tables.add_sum(("n", "All"), [("k", "All"), ("other", "All")])
-    for r in groups.itertuples():
-        tables.cell(("n", r.group), int(r.n))
-        tables.cell(("k", r.group), int(r.responders))
-        tables.cell(("other", r.group), int(r.n - r.responders), published=False)
-        tables.add_sum(("n", r.group), [("k", r.group), ("other", r.group)])
-    for kind in ("n", "k", "other"):
-        tables.add_sum((kind, "All"), [(kind, r.group) for r in groups.itertuples()])
+    tables = disclosure.rate_table({r.group: (int(r.n), int(r.responders))
+                                    for r in groups.itertuples()},
+                                   (program.n, program.responders))
     out = groups.astype(object).copy()
     for i, r in enumerate(groups.itertuples()):
         hide_n, hide_k = tables.hidden(("n", r.group)), tables.hidden(("k", r.group))

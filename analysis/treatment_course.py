@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import definitions, outcomes, program
+from analysis import definitions, outcomes
 from analysis.audience import Audience
 from analysis.outcomes import Filters
 from analysis.queries import run_query
@@ -85,8 +85,8 @@ def course(snap: Snapshot, timepoint: str = "3m", definition: str = "pain30",
                               "analysts)")
     frame = run_query(snap, "course_patients", filters, {
         "timepoint": timepoint, "definition": definition,
-        "induction_days": program.INDUCTION_DAYS,
-        "induction_min": program.INDUCTION_MIN_INFUSIONS})
+        "induction_days": definitions.INDUCTION_DAYS,
+        "induction_min": definitions.INDUCTION_MIN_INFUSIONS})
     for column in ("in_itt", "in_completers", "responder"):
         frame[column] = frame[column].astype(bool)
     infusions = frame.assign(group=[infusion_group(int(c)) for c in frame["induction_infusions"]])

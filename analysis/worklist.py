@@ -10,7 +10,7 @@ the worklist is the day of the last export):
   cutoff) without a pain score in it.  A patient with a baseline pain above 0
   is counted as a non-responder in the ITT rate (``counted_as_non_responder``);
 * **stopped during induction**: treated patients who did not complete
-  induction (the patient flow's rule, :data:`analysis.program.INDUCTION_TEXT`),
+  induction (the patient flow's rule, :data:`analysis.definitions.INDUCTION_TEXT`),
   have had no visit of any kind since their last treatment session, and that
   was at least :data:`STOPPED_AFTER_DAYS` days before the cutoff (a patient
   between two infusions of a series that is still running is not listed).
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import definitions, outcomes, privacy, program
+from analysis import definitions, formatting, outcomes
 from analysis.audience import Audience
 from analysis.outcomes import Filters, optional_date
 from analysis.queries import run_query
@@ -126,11 +126,11 @@ class Worklist:
 
     def csv_bytes(self, table: str) -> bytes:
         """One list as CSV, formula-safe."""
-        return privacy.csv_bytes(self.tables()[table])
+        return formatting.csv_bytes(self.tables()[table])
 
     def xlsx_bytes(self) -> bytes:
         """The three lists as one workbook (a sheet each), formula-safe."""
-        return privacy.xlsx_bytes(self.tables())
+        return formatting.xlsx_bytes(self.tables())
 
 
 def worklist(snap: Snapshot, filters: Filters = Filters(),
@@ -160,7 +160,7 @@ def worklist(snap: Snapshot, filters: Filters = Filters(),
 
     stopped = run_query(snap, "worklist_stopped", filters, {
         "timepoint": TIMEPOINTS[0], "definition": "pain30",
-        "induction_days": program.INDUCTION_DAYS, "induction_min": program.INDUCTION_MIN_INFUSIONS,
+        "induction_days": definitions.INDUCTION_DAYS, "induction_min": definitions.INDUCTION_MIN_INFUSIONS,
         "stopped_after_days": STOPPED_AFTER_DAYS})
     for column in ("index_date", "last_visit_date"):
         stopped[column] = [optional_date(v) for v in stopped[column]]

@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from analysis import audit
-from analysis.privacy import csv_bytes
+from analysis.formatting import csv_bytes
 from ui import auth, page_context
 
 ctx = page_context.get(__file__)

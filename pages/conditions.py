@@ -116,7 +116,7 @@ def rate_text(group) -> str:
     """"48% (41%–55%), 95 of 199"."""
     if not group.n:
         return "no patient due"
-    return (f"{formatting.percent(group.rate)} ({program.percent_range(group.ci_low, group.ci_high)})"
+    return (f"{formatting.percent(group.rate)} ({formatting.percent_range(group.ci_low, group.ci_high)})"
             f", {formatting.count(group.responders)} of {formatting.count(group.n)}")
 
 
@@ -158,7 +158,7 @@ rows = [{
     "Patients (n)": formatting.count(r.n),
     "Responders": formatting.count(r.responders),
     "Rate": formatting.percent(r.rate),
-    f"95% CI ({ci_name})": program.percent_range(r.ci_low, r.ci_high),
+    f"95% CI ({ci_name})": formatting.percent_range(r.ci_low, r.ci_high),
     "p vs other conditions (Holm)": formatting.p_value(r.p_holm),
     "With a pain follow-up (n)": formatting.count(r.change_n),
     "Wilcoxon p": formatting.p_value(r.wilcoxon_p),
@@ -168,7 +168,7 @@ rows.append({
     "Patients (n)": formatting.count(overall.n),
     "Responders": formatting.count(overall.responders),
     "Rate": formatting.percent(overall.rate),
-    f"95% CI ({ci_name})": program.percent_range(overall.ci_low, overall.ci_high),
+    f"95% CI ({ci_name})": formatting.percent_range(overall.ci_low, overall.ci_high),
     "p vs other conditions (Holm)": "",
     "With a pain follow-up (n)": formatting.count(change.n),
     "Wilcoxon p": formatting.p_value(change.wilcoxon_p),

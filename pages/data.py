@@ -14,7 +14,7 @@ import streamlit as st
 from analysis import audit, auth as access, data_quality, limits, outcomes
 from analysis.formatting import short_date, count, long_date, percent
 from analysis.outcomes import Filters
-from analysis.privacy import csv_bytes
+from analysis.formatting import csv_bytes
 from ui import auth, page_context, safe, theme
 
 ctx = page_context.get(__file__)

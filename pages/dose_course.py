@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import audience, definitions, formatting, program, treatment_course
+from analysis import audience, definitions, formatting, treatment_course
 from ui import page_context, theme
 
 ctx = page_context.get(__file__)
@@ -16,7 +16,7 @@ result = ctx.call(treatment_course.course, ctx.timepoint, ctx.definition, ctx.po
 ci_name = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 
 st.caption(f"Responder rate ({ctx.setting_text}) by the number of induction infusions "
-           f"completed (treatment sessions on days 0–{program.INDUCTION_DAYS} after the first) "
+           f"completed (treatment sessions on days 0–{definitions.INDUCTION_DAYS} after the first) "
            f"and by the mean ketamine dose per kg over them, with 95% {ci_name} intervals.")
 st.warning(result.caveat, icon=":material/warning:")
 
@@ -59,7 +59,7 @@ st.plotly_chart(theme.styled(figure, f"{definitions.DEFINITION_LABELS[ctx.defini
 def table_rows(table, name):
     return [{name: r.group, "Patients (n)": formatting.count(r.n),
              "Responders": formatting.count(r.responders), "Rate": formatting.percent(r.rate),
-             f"95% CI ({ci_name})": program.percent_range(r.ci_low, r.ci_high),
+             f"95% CI ({ci_name})": formatting.percent_range(r.ci_low, r.ci_high),
              "Note": "too few" if r.too_few else ""} for r in table.itertuples()]
 
 

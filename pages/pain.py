@@ -124,7 +124,7 @@ else:
     explain.how_computed(
         "Each bar is one patient: their pain at the timepoint against their baseline, as a "
         "percentage (−30% is moderately important, −50% substantial, IMMPACT).",
-        f"Wilcoxon signed-rank p {program.p_text(change.wilcoxon_p)} (against no change), "
+        f"Wilcoxon signed-rank p {formatting.p_text(change.wilcoxon_p)} (against no change), "
         f"{formatting.count(change.n)} patients. The median's 95% interval is the exact "
         "distribution-free interval (order statistics), a single value when so many patients "
         "changed by exactly the median that it is the median with at least 95% confidence.")

@@ -16,7 +16,7 @@ st.caption(
     f"Where patients leave the path from first visit to responder ({ctx.definition}: "
     f"{definitions.DEFINITION_LABELS[ctx.definition]}, at {timepoint_label}). "
     f"**Patients seen** = every patient with a visit in the data. **Completed induction** = "
-    f"{program.INDUCTION_TEXT}. Each stage equals the next stage plus the patients who left "
+    f"{definitions.INDUCTION_TEXT}. Each stage equals the next stage plus the patients who left "
     f"between them.")
 
 if flow.stages[0].patients == 0:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analysis import definitions, formatting, program, worklist
+from analysis import definitions, formatting, worklist
 from ui import auth, page_context, safe
 
 ctx = page_context.get(__file__)
@@ -18,7 +18,7 @@ st.caption(
     f"the window of a timepoint has begun and is not over at the cutoff, and no pain score is "
     f"in it yet. **Missed**: the window is over without a pain score; under ITT these patients "
     f"count as non-responders (when their baseline pain is above 0). **Stopped in induction**: "
-    f"did not complete induction, that is {program.INDUCTION_TEXT}; no visit since their last "
+    f"did not complete induction, that is {definitions.INDUCTION_TEXT}; no visit since their last "
     f"infusion, at least {worklist.STOPPED_AFTER_DAYS} days ago. Click a column header to "
     f"sort; the sidebar's filters (sites, conditions, routes, cohort) narrow every list.")
 

@@ -373,3 +373,54 @@ def test_brute_force_with_the_sparse_solver_for_every_group(shape, monkeypatch):
     rng = random.Random(f"issue14-sparse-{shape.__name__}")
     for _ in range(60):
         assert_protected(shape(rng))
+
+
+# --------------------------------------------------------------------------
+# one table: its rows and their total (what privacy.suppress did, asked of
+# Tables directly), and a table of rates (disclosure.rate_table)
+
+
+def _one_table(ns: list[int]) -> set[str]:
+    """The rows of one table withheld, beside a total the reader knows."""
+    tables = disclosure.Tables()
+    rows = [tables.cell(f"g{i}", n) for i, n in enumerate(ns)]
+    tables.cell("All", sum(ns))
+    tables.add_sum("All", rows)
+    return {key for key in rows if tables.hidden(key)}
+
+
+def test_cells_under_11_are_withheld_and_10_is_small_11_is_not():
+    assert _one_table([10, 11, 50, 60]) == {"g0", "g1"}   # 11 hidden as the complement
+
+
+def test_one_hidden_cell_beside_a_total_hides_the_next_smallest():
+    assert _one_table([4, 30, 20]) == {"g0", "g2"}   # 4 and the smallest visible (20)
+
+
+def test_two_hidden_cells_adding_up_to_under_11_get_a_complement():
+    # Issue 14: the old rule left 3 and 5 hidden beside a total of 48 and a
+    # shown 40, so 48 - 40 = 8 gave their sum away; now 40 is hidden too.
+    assert _one_table([3, 5, 40]) == {"g0", "g1", "g2"}
+    assert _one_table([40, 50, 60]) == set()
+
+
+def test_hidden_cells_adding_up_to_11_or_more_need_no_complement():
+    assert _one_table([5, 7, 40]) == {"g0", "g1"}
+
+
+def test_a_rate_table_withholds_small_responders_and_their_complements():
+    """A group's responders from 1 to 10 are withheld as its n is (SPEC §4:
+    no numerator from 1 to 10), with a complement, and no withheld count can
+    be worked out from the shown ones."""
+    groups = {"a": (40, 3), "b": (50, 30), "c": (60, 40), "d": (5, 5)}
+    total = (155, 78)
+    tables = disclosure.rate_table(groups, total)
+    hidden_k = {g for g in groups if tables.hidden(("k", g))}
+    hidden_n = {g for g in groups if tables.hidden(("n", g))}
+    assert "a" in hidden_k                               # 3 responders of 40
+    assert "d" in hidden_n and "d" in hidden_k           # 5 patients
+    assert len(hidden_k) >= 2 and len(hidden_n) >= 2    # each with a complement
+    shown_k = sum(groups[g][1] for g in groups if g not in hidden_k)
+    assert total[1] - shown_k == 0 or total[1] - shown_k >= SMALL_CELL
+    shown_n = sum(groups[g][0] for g in groups if g not in hidden_n)
+    assert total[0] - shown_n == 0 or total[0] - shown_n >= SMALL_CELL

@@ -12,9 +12,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from analysis import audience, claim, opioids, privacy, program, report, store
+from analysis import audience, claim, definitions, opioids, report, store
 from tests.test_outcomes import build_db, clock, outcome, treated, visit
-from analysis import definitions
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS_PAGE = ROOT / "docs" / "outcome-definitions.md"
@@ -175,8 +174,7 @@ def test_the_responder_bars_hold_at_their_edges(edges, definition):
 def test_the_settings_are_the_codes_settings():
     glance = _glance()
     checks = {
-        "Too few to report": lambda v: _number(v, r"(\d+) patients") == audience.SMALL_CELL
-        == audience.SMALL_CELL,
+        "Too few to report": lambda v: _number(v, r"(\d+) patients") == audience.SMALL_CELL,
         "Claim target": lambda v: _number(v, r"(\d+)%") / 100 == claim.DEFAULT_TARGET,
         "Confidence level": lambda v: _number(v, r"(\d+)%") / 100 == report.CONFIDENCE,
         "Rapid taper": lambda v: (opioids.RAPID.percent, opioids.DAYS_PER_UNIT[
@@ -190,7 +188,7 @@ def test_the_settings_are_the_codes_settings():
         == report.MME_THRESHOLDS,
         "Induction completed": lambda v: tuple(int(x) for x in re.fullmatch(
             r"(\d+) infusions in (\d+) days", v).groups()) == (
-            program.INDUCTION_MIN_INFUSIONS, program.INDUCTION_DAYS),
+            definitions.INDUCTION_MIN_INFUSIONS, definitions.INDUCTION_DAYS),
         "Control-chart limits": lambda v: _number(v, r"(\d+) sigma") == report.PCHART_SIGMA,
     }
     tried_on_data = {"Pain baseline look-back", "Opioid baseline look-back",

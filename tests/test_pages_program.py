@@ -103,7 +103,7 @@ def test_conditions_page(app_db, demo_snapshot, setting):
     assert list(body["Patients (n)"]) == [formatting.count(r.n) for r in rows]
     assert list(body["Responders"]) == [formatting.count(r.responders) for r in rows]
     assert list(body["Rate"]) == [formatting.percent(r.rate) for r in rows]
-    assert list(body["95% CI (Wilson)"]) == [program.percent_range(r.ci_low, r.ci_high)
+    assert list(body["95% CI (Wilson)"]) == [formatting.percent_range(r.ci_low, r.ci_high)
                                              for r in rows]
     assert list(plain["Median pain change (95% CI)"][:-1]) == [
         formatting.change_with_ci(r.median_change, r.median_ci_low, r.median_ci_high)
@@ -231,7 +231,7 @@ def _check_pain(app, snap, filters, timepoint, definition):
     assert (f"**Median change in pain: {formatting.change_with_ci(change.median, change.ci_low, change.ci_high)}**"
             f" among {formatting.count(change.n)} patients: ") in text
     # the test itself one click away
-    assert (f"Wilcoxon signed-rank p {program.p_text(change.wilcoxon_p)} (against no change), "
+    assert (f"Wilcoxon signed-rank p {formatting.p_text(change.wilcoxon_p)} (against no change), "
             f"{formatting.count(change.n)} patients.") in text
     # weeks and session numbers from fewer than 11 patients are not drawn
     assert (weeks["patients"] >= charts.MIN_PER_POINT).all()

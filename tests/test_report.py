@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import (adverse_events, cli, db, ingest, outcomes, privacy, report, safety, stats,
+from analysis import (adverse_events, cli, db, ingest, outcomes, report, safety, stats,
                       store)
 from analysis.fingerprint import data_fingerprint
 from analysis.outcomes import Filters

@@ -10,7 +10,7 @@ import io
 import openpyxl
 import pytest
 
-from analysis import audit, data_quality, db, ingest, privacy, report, store
+from analysis import audit, data_quality, db, formatting, ingest, report, store
 
 EVIL_SITE = '=HYPERLINK("http://x","y")'
 EVIL_CONDITION = "@SUM(1)"
@@ -67,7 +67,7 @@ def test_every_csv_export_is_text(evil_clinic):
     }
     assert any(str(v).startswith("=") for v in frames["value issues"]["raw_value"])
     for name, frame in frames.items():
-        assert _assert_csv_safe(privacy.csv_bytes(frame)) > 0, name
+        assert _assert_csv_safe(formatting.csv_bytes(frame)) > 0, name
 
 
 @pytest.mark.parametrize("audience", ["clinical", "external"])

@@ -37,12 +37,12 @@ def test_dose_uses_the_sessions_weight_else_the_last_one_before(tmp_path):
     path = tmp_path / "doses.csv"
     pd.DataFrame(rows, columns=["patient_id", "visit_date", "visit_type", "ketamine_mg",
                                 "weight_kg"]).to_csv(path, index=False)
-    from analysis import program
+    from analysis import definitions
     from analysis.queries import run_query
     frame = run_query(ingested_snapshot(tmp_path / "d.duckdb", [path]), "course_patients",
                       Filters(), {
-        "timepoint": "3m", "definition": "pain30", "induction_days": program.INDUCTION_DAYS,
-        "induction_min": program.INDUCTION_MIN_INFUSIONS}).set_index("patient_id")
+        "timepoint": "3m", "definition": "pain30", "induction_days": definitions.INDUCTION_DAYS,
+        "induction_min": definitions.INDUCTION_MIN_INFUSIONS}).set_index("patient_id")
     assert frame.loc["A", "mg_per_kg"] == pytest.approx((0.5 + 0.6) / 2)
     assert frame.loc["B", "mg_per_kg"] == pytest.approx(1.0)
     assert dict(frame["induction_infusions"]) == {"A": 2, "B": 2}
