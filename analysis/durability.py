@@ -1,6 +1,6 @@
 """Durability: how long until the first booster, and how long relief lasts.
 
-Kaplan–Meier curves (``stats.kaplan_meier``, right-censoring, log-log 95%
+Kaplan–Meier curves (``survival.kaplan_meier``, right-censoring, log-log 95%
 band) in calendar days, pooled and by condition:
 
 * **first booster** (``"booster"``): from the index date (first infusion or
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import stats
+from analysis import survival
 from analysis.audience import SMALL_CELL, Audience
 from analysis.charts import MIN_PER_POINT
 from analysis.outcomes import Filters, cutoff, internal_only
@@ -91,7 +91,7 @@ def _check(curve: str) -> None:
 @dataclass(frozen=True)
 class Curve:
     group: str
-    km: stats.KaplanMeier
+    km: survival.KaplanMeier
     at_risk: dict[int, int]   # numbers at risk at AT_RISK_DAYS
     too_few: bool
 
@@ -129,7 +129,7 @@ class Durability:
 
 
 def _curve(group: str, frame: pd.DataFrame) -> Curve:
-    km = stats.kaplan_meier(frame["days"].to_numpy(dtype=float),
+    km = survival.kaplan_meier(frame["days"].to_numpy(dtype=float),
                             frame["event"].to_numpy(dtype=bool))
     return Curve(group, km, {day: km.at_risk_at(day) for day in AT_RISK_DAYS},
                  km.n < SMALL_CELL)
@@ -191,7 +191,7 @@ def days_text(days: float | None) -> str:
     return f"{days:,} day" + ("" if days == 1 else "s")
 
 
-def drawn_until(km: stats.KaplanMeier, least: int = MIN_PER_POINT) -> float | None:
+def drawn_until(km: survival.KaplanMeier, least: int = MIN_PER_POINT) -> float | None:
     """The last time at which at least ``least`` patients are still followed
     (at risk): a curve is drawn up to there, not into a tail that one or two
     patients make.  ``None`` when fewer are followed from the start."""
@@ -224,7 +224,7 @@ def plain_text(result: "Durability", curve: "Curve") -> str:
             "their last pain score.")
 
 
-def median_text(km: stats.KaplanMeier) -> str:
+def median_text(km: survival.KaplanMeier) -> str:
     """"107 days (95% CI 98–116)"; "not reached (95% CI 98 days to not reached)"."""
     if km.n == 0:
         return "–"

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from analysis import audience, charts, durability, formatting, stats, words
+from analysis import audience, charts, durability, formatting, survival, words
 from ui import explain
 
 
@@ -30,7 +30,7 @@ def test_the_point_threshold_is_the_small_cell_rule():
 def test_a_survival_curve_is_drawn_while_11_patients_are_followed():
     # 15 patients: one event a day on days 1..15, nobody censored.  Before
     # day t, 16 - t are at risk: 11 at day 5, 10 at day 6.
-    km = stats.kaplan_meier(list(range(1, 16)), [True] * 15)
+    km = survival.kaplan_meier(list(range(1, 16)), [True] * 15)
     at_risk = dict(zip(km.time, km.at_risk))
     assert at_risk[5] == 11 and at_risk[6] == 10
     assert durability.drawn_until(km) == 5
@@ -38,14 +38,14 @@ def test_a_survival_curve_is_drawn_while_11_patients_are_followed():
 
 
 def test_durability_in_words():
-    km = stats.kaplan_meier([10, 20, 30, 40], [True, True, False, False])
+    km = survival.kaplan_meier([10, 20, 30, 40], [True, True, False, False])
     curve = durability.Curve("All", km, {}, too_few=True)
     booster = durability.Durability("booster", "x", None, curve, [], {})
     text = durability.plain_text(booster, curve)
     assert text.startswith(f"Half of the 4 patients had their first booster by day "
                            f"{int(round(km.median))}")
     assert text.endswith("2 have had one, 2 had not by their last visit.")
-    never = stats.kaplan_meier([10, 20, 30], [True, False, False])
+    never = survival.kaplan_meier([10, 20, 30], [True, False, False])
     curve = durability.Curve("All", never, {}, too_few=True)
     response = durability.Durability("response", "x", None, curve, [], {})
     assert durability.plain_text(response, curve).startswith(
