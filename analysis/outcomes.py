@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis import audience, db, stats
 from analysis.audience import SMALL_CELL
-from analysis.definitions import CI_METHODS, DEFINITIONS, POPULATIONS, TIMEPOINTS, check_setting
+from analysis.definitions import DEFINITIONS, POPULATIONS, TIMEPOINTS, check_setting
 from analysis.formatting import count
 from analysis.store import Snapshot
 
@@ -195,8 +195,7 @@ def responder_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wils
 
     ``rate``/``ci_low``/``ci_high`` are NaN where n = 0 (``responder_rates``
     turns them into None)."""
-    if ci not in CI_METHODS:
-        raise ValueError(f"unknown CI method {ci!r}; one of {', '.join(CI_METHODS)}")
+    check_setting(ci=ci)
     counts = counts_by_condition(snap, filters, group_by)
     return with_rates(_complete_grid(counts, _groups(snap, filters, group_by)), ci)
 
