@@ -7,6 +7,8 @@ import datetime as dt
 
 import pandas as pd
 
+from analysis import synthetic_mark
+
 
 def missing(value) -> bool:
     """A value that is not there: None, NaN, NaT or pandas' NA (a count
@@ -147,14 +149,18 @@ def safe_for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """Every CSV the product hands out: UTF-8, formulas neutralised."""
-    return safe_for_spreadsheet(frame).to_csv(index=False).encode("utf-8")
+def csv_bytes(frame: pd.DataFrame, synthetic: bool = False) -> bytes:
+    """Every CSV the product hands out: UTF-8, formulas neutralised; made
+    from invented data (the demo), its first line says so
+    (:func:`analysis.synthetic_mark.csv_mark`)."""
+    data = safe_for_spreadsheet(frame).to_csv(index=False).encode("utf-8")
+    return synthetic_mark.csv_mark(data) if synthetic else data
 
 
-def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
+def xlsx_bytes(sheets: dict[str, pd.DataFrame], synthetic: bool = False) -> bytes:
     """A workbook of plain tables (one sheet per frame, named by its key),
-    formulas neutralised and every string written as text."""
+    formulas neutralised and every string written as text; made from
+    invented data, each sheet's first row (and printed header) says so."""
     import io
 
     import xlsxwriter
@@ -164,13 +170,17 @@ def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
                                         "strings_to_urls": False})
     header = book.add_format({"bold": True})
     day = book.add_format({"num_format": "yyyy-mm-dd"})
+    mark = synthetic_mark.xlsx_format(book) if synthetic else None
+    top = 1 if synthetic else 0   # the table starts below the mark
     for name, frame in sheets.items():
         sheet = book.add_worksheet(str(neutralise_formula(name))[:31])
         safe = safe_for_spreadsheet(frame)
+        if mark is not None:
+            synthetic_mark.xlsx_mark(sheet, 0, mark, len(safe.columns) - 1)
         for column, title in enumerate(safe.columns):
-            sheet.write_string(0, column, str(title), header)
+            sheet.write_string(top, column, str(title), header)
             sheet.set_column(column, column, max(12, len(str(title)) + 2))
-        for row, values in enumerate(safe.itertuples(index=False), start=1):
+        for row, values in enumerate(safe.itertuples(index=False), start=top + 1):
             for column, value in enumerate(values):
                 if value is None or (isinstance(value, float) and value != value):
                     continue

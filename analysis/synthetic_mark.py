@@ -1,6 +1,6 @@
 """The mark every output made from invented data carries (issue 19).
 
-A report, memo or summary made from the demo clinic (or from any database
+A report, memo, summary or table download (CSV, XLSX) made from the demo clinic (or from any database
 marked synthetic, :attr:`analysis.store.Snapshot.synthetic`) says so on every
 page and sheet, so that a document about invented patients cannot pass for a
 clinic's results once it leaves the dashboard.  The writers ask this module
@@ -9,7 +9,9 @@ how to draw the mark in their format; the text is written once, here.
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 
 #: The words of the mark.
 TEXT = "Synthetic demo data: invented patients, not a clinic's results. Do not quote."
@@ -61,3 +63,11 @@ def xlsx_mark(sheet, row: int, fmt, last_column: int = 6) -> None:
     header, so that it is on the sheet on screen and on paper."""
     sheet.merge_range(row, 0, row, max(last_column, 1), TEXT, fmt)
     sheet.set_header(f"&C&\"Bold\"&KA61B12{TEXT}")
+
+
+def csv_mark(data: bytes) -> bytes:
+    """A CSV made from invented data: the mark is its first line, a row of
+    one cell (A1 when a spreadsheet opens it), above the header."""
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow([TEXT])
+    return line.getvalue().encode("utf-8") + data

@@ -77,6 +77,7 @@ class Worklist:
     # induction_infusions, last_visit_date, days_since_last_visit; most
     # recent stop first
     stopped_in_induction: pd.DataFrame
+    synthetic: bool = False   # made from invented data (the demo): its downloads say so
 
     def due(self, timepoint: str) -> pd.DataFrame:
         """The open windows of one timepoint."""
@@ -125,12 +126,13 @@ class Worklist:
                 "Stopped in induction": named(self.stopped_in_induction, STOPPED_COLUMNS)}
 
     def csv_bytes(self, table: str) -> bytes:
-        """One list as CSV, formula-safe."""
-        return formatting.csv_bytes(self.tables()[table])
+        """One list as CSV, formula-safe (marked when the data is synthetic)."""
+        return formatting.csv_bytes(self.tables()[table], synthetic=self.synthetic)
 
     def xlsx_bytes(self) -> bytes:
-        """The three lists as one workbook (a sheet each), formula-safe."""
-        return formatting.xlsx_bytes(self.tables())
+        """The three lists as one workbook (a sheet each), formula-safe
+        (each sheet marked when the data is synthetic)."""
+        return formatting.xlsx_bytes(self.tables(), synthetic=self.synthetic)
 
 
 def worklist(snap: Snapshot, filters: Filters = Filters(),
@@ -167,4 +169,5 @@ def worklist(snap: Snapshot, filters: Filters = Filters(),
     stopped = stopped.astype({"induction_infusions": int, "days_since_last_visit": int})
     stopped = stopped.sort_values(["days_since_last_visit", "patient_id"],
                                   kind="stable").reset_index(drop=True)
-    return Worklist(outcomes.cutoff(snap), filters, open_windows, missed, stopped)
+    return Worklist(outcomes.cutoff(snap), filters, open_windows, missed, stopped,
+                    synthetic=snap.synthetic)

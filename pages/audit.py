@@ -49,5 +49,5 @@ else:
         "seq": "#", "logged_at": "when", "user_name": "user", "detail": "details"})
     st.dataframe(shown, hide_index=True, width="stretch")
     auth.download_button(ctx.source, "Download as CSV",
-                         csv_bytes(shown),
+                         csv_bytes(shown, synthetic=ctx.snap.synthetic),
                          "audit_log.csv", "text/csv", what="audit log")

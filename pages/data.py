@@ -314,7 +314,7 @@ else:
                                 "line": st.column_config.TextColumn(width=60),
                                 "reason": st.column_config.TextColumn(width="large")})
     auth.download_button(ctx.source, "Download quarantine (CSV)",
-                         csv_bytes(shown),
+                         csv_bytes(shown, synthetic=ctx.snap.synthetic),
                          "quarantine.csv", "text/csv", what="quarantine",
                          key="data_download_quarantine")
 
@@ -344,7 +344,7 @@ else:
                                 "line": st.column_config.TextColumn(width=60),
                                 "date": st.column_config.TextColumn(width=100)})
     auth.download_button(ctx.source, "Download value issues (CSV)",
-                         csv_bytes(shown),
+                         csv_bytes(shown, synthetic=ctx.snap.synthetic),
                          "value_issues.csv", "text/csv", what="value issues",
                          key="data_download_value_issues")
 

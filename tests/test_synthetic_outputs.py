@@ -169,3 +169,108 @@ def test_a_clinics_files_carry_no_mark(demo_db, tmp_path, capsys):
             assert not any("ynthetic" in t for t in xlsx_sheets(path).values()), path.name
         else:
             assert "ynthetic" not in path.read_text(encoding="utf-8"), path.name
+
+
+# --------------------------------------------------------------------------
+# the tables a page hands out (Worklist, Data, Audit log): the same mark
+
+
+def csv_says_synthetic(data: bytes) -> bool:
+    """The mark is the CSV's first line, one cell (A1 in a spreadsheet)."""
+    import csv
+    import io
+    first = next(csv.reader(io.StringIO(data.decode("utf-8"))))
+    return first == [MARK]
+
+
+def xlsx_sheet_texts(data: bytes) -> dict[str, str]:
+    import io
+    path = io.BytesIO(data)
+    book = openpyxl.load_workbook(path)
+    return {sheet.title: _words(" ".join(str(c.value) for row in sheet.iter_rows(max_row=1)
+                                         for c in row if c.value is not None)
+                                + " " + (sheet.oddHeader.center.text or ""))
+            for sheet in book.worksheets}
+
+
+def test_the_worklist_downloads_made_from_the_demo_say_synthetic(demo_file):
+    from analysis import worklist
+    snap = store.Snapshot(demo_file)
+    try:
+        result = worklist.worklist(snap)
+    finally:
+        snap.close()
+    assert result.synthetic
+    for name in result.tables():
+        data = result.csv_bytes(name)
+        assert csv_says_synthetic(data), name
+        # the table follows, header first, whole
+        import io
+
+        import pandas as pd
+        table = pd.read_csv(io.BytesIO(data), skiprows=1)
+        assert list(table.columns) == list(result.tables()[name].columns)
+        assert len(table) == len(result.tables()[name])
+    sheets = xlsx_sheet_texts(result.xlsx_bytes())
+    assert set(sheets) == set(result.tables())
+    for name, text in sheets.items():
+        assert MARK in text, name
+    book = openpyxl.load_workbook(__import__("io").BytesIO(result.xlsx_bytes()))
+    for sheet in book.worksheets:   # the mark above the header, the table below it
+        assert sheet.cell(1, 1).value == MARK and sheet.cell(1, 1).font.b
+        assert sheet.cell(2, 1).value == "Patient"
+
+
+def test_a_clinics_worklist_downloads_carry_no_mark(demo_db):
+    from analysis import worklist
+    snap = store.Snapshot(demo_db)
+    try:
+        result = worklist.worklist(snap)
+    finally:
+        snap.close()
+    assert not result.synthetic
+    for name in result.tables():
+        assert "ynthetic" not in result.csv_bytes(name).decode("utf-8"), name
+    assert not any("ynthetic" in t for t in xlsx_sheet_texts(result.xlsx_bytes()).values())
+
+
+def _page_downloads(page: str, db_path: Path, monkeypatch) -> dict[str, bytes]:
+    """Run ``page`` signed in as the clinical team on ``db_path`` and return
+    the bytes of every download button it draws, by file name."""
+    import streamlit as st
+
+    from tests.conftest import assert_no_errors, run_page
+    made: dict[str, bytes] = {}
+    real = st.download_button
+
+    def capture(label, data, file_name=None, *args, **kwargs):
+        made[file_name] = data() if callable(data) else data
+        return real(label, data, *args, file_name=file_name, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", capture)
+    monkeypatch.setenv("OUTCOMES_DB", str(db_path))
+    app = run_page(page)
+    assert_no_errors(app)
+    return made
+
+
+@pytest.mark.parametrize("page, files", [
+    ("pages/worklist.py", {"follow_up_worklist.xlsx", "follow_up_due.csv"}),
+    ("pages/data.py", {"quarantine.csv", "value_issues.csv"}),
+])
+def test_every_download_a_page_makes_from_the_demo_says_synthetic(page, files, demo_file,
+                                                                    demo_db, monkeypatch):
+    made = _page_downloads(page, demo_file, monkeypatch)
+    assert set(made) == files
+    for name, data in made.items():
+        if name.endswith(".csv"):
+            assert csv_says_synthetic(data), name
+        else:
+            assert all(MARK in t for t in xlsx_sheet_texts(data).values()), name
+    store.clear_cache()
+    # the same page on a clinic's data: no mark
+    for name, data in _page_downloads(page, demo_db, monkeypatch).items():
+        if name.endswith(".csv"):
+            assert "ynthetic" not in data.decode("utf-8"), name
+        else:
+            assert not any("ynthetic" in t for t in xlsx_sheet_texts(data).values()), name
