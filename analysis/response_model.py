@@ -383,27 +383,60 @@ def strength(value: float) -> str:
     return "predict response well"
 
 
+# Plain words first (issue 19): what a director reads before the statistic.
+
+#: Odds ratios read as "about the same odds" (the words only; whether a
+#: difference could be chance is the interval's answer, :func:`chance_text`).
+SAME_ODDS = (0.95, 1.05)
+
+def clear(term: Term) -> bool:
+    """The term's 95% interval leaves out 1 (its Wald p is below 0.05): not
+    chance alone."""
+    return term.ci_low > 1 or term.ci_high < 1
+
+
+def odds_text(term: Term) -> str:
+    """"2.3 times the odds of responding"; below 1, "less likely: 0.43 times
+    the odds"; within 5% of 1, "about the same odds (0.99 times)"."""
+    value = term.odds_ratio
+    if value >= SAME_ODDS[1]:
+        return f"{value:.1f} times the odds of responding"
+    if value <= SAME_ODDS[0]:
+        return f"less likely: {value:.2f} times the odds"
+    return f"about the same odds ({value:.2f} times)"
+
+
+def chance_text(term: Term) -> str:
+    """The answer to "could it be chance?"."""
+    if not clear(term):
+        return "yes, could be chance"
+    return "no: clearly more likely" if term.odds_ratio > 1 else "no: clearly less likely"
+
+
+def picks_text(value: float) -> str:
+    """A cross-validated AUC in words: "picks the responder 62 times in 100"."""
+    return f"picks the responder {round(100 * value)} times in 100"
+
+
 def summarise(result: Fit, definition: str, timepoint: str) -> str:
-    """One plain-language paragraph."""
+    """One plain-language paragraph; the statistics (odds ratios, AUC) are
+    the page's "How this is computed"."""
     who = (f"{definitions.DEFINITION_LABELS[definition]} at "
            f"{definitions.TIMEPOINT_LABELS[timepoint]}")
     if result.refused:
         return f"No model for {who}: {result.refused}"
-    clear = sorted((t for t in result.terms if t.ci_low > 1 or t.ci_high < 1),
-                   key=lambda t: t.p_value)
+    found = sorted((t for t in result.terms if clear(t)), key=lambda t: t.p_value)
     if result.auc is None:
         how = f"were fitted, but how well they predict is unknown ({result.cv_note})"
     else:
-        low, high = result.auc_ci
-        how = (f"{strength(result.auc)}: cross-validated AUC {result.auc:.2f} (95% CI "
-               f"{low:.2f}–{high:.2f}; 0.5 is a coin toss, 1 a sure prediction)")
-    if clear:
-        named = "; ".join(f"{t.label} (OR {t.odds_ratio:.2f}, {t.ci_low:.2f}–{t.ci_high:.2f})"
-                          for t in clear[:3])
-        found = f"Clearest associations: {named}."
+        how = (f"{strength(result.auc)}: shown one responder and one non-responder it was "
+               f"not fitted to, the model {picks_text(result.auc)} (a coin toss: 50)")
+    if found:
+        named = "; ".join(f"{t.label}: {odds_text(t)}" for t in found[:3])
+        clearest = f"Clearest differences, other things equal: {named}."
     else:
-        found = "No covariate's odds ratio is clearly different from 1."
+        clearest = "No item clearly changes the chance of responding: each could be chance."
     return (f"Among {result.n:,} patients with a result for {who} ({result.events:,} "
             f"responders), condition, baseline pain, opioid use and dose, depression, "
-            f"benzodiazepines, route and site together {how}. {found} These are "
+            f"benzodiazepines, route and site together {how}. {clearest} These are "
             f"associations, not causes.")

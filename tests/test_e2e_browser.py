@@ -171,7 +171,8 @@ def test_director_pages_with_their_own_settings(server, browser):
         _sign_in(page, server + "/?tp=4w")
         _open(page, next(s for s in PAGES if s.path == "pages/who_responds.py"))
         text = page.inner_text("[data-testid='stMain']")
-        assert "Cross-validated AUC" in text and "Adjusted odds ratios" in text, text[:1500]
+        assert "How well the model tells responders apart" in text, text[:1500]
+        assert "How much more likely to respond" in text, text[:1500]
         assert len(page.query_selector_all(".js-plotly-plot")) == 2
         page.screenshot(path=str(SCREENSHOTS / "who_responds_fitted.png"), full_page=True)
         page.query_selector_all(".js-plotly-plot")[1].scroll_into_view_if_needed()

@@ -138,13 +138,43 @@ def test_who_responds_page(app_db, demo_snapshot, query):
     if result.fit.refused:
         assert not plotly_figures(app)
         return
-    table = frame_with(app, "Odds ratio")
+    # plain words first (issue 19): no "Odds ratio", "p" or "AUC" leads ...
+    plain = frame_with(app, "How much more likely to respond")
+    assert list(plain.columns) == ["Patients with", "How much more likely to respond",
+                                   "Could be chance?"]
+    assert list(plain["Patients with"]) == [t.label for t in result.fit.terms]
+    assert list(plain["How much more likely to respond"]) == [
+        response_model.odds_text(t) for t in result.fit.terms]
+    assert list(plain["Could be chance?"]) == [
+        "yes, could be chance" if t.ci_low <= 1 <= t.ci_high else
+        "no: clearly more likely" if t.odds_ratio > 1 else "no: clearly less likely"
+        for t in result.fit.terms]
+    for term in result.fit.terms:   # the words agree with the number
+        value = term.odds_ratio
+        assert response_model.odds_text(term).startswith(
+            "less likely" if value <= 0.95 else f"{value:.1f} times" if value >= 1.05 else
+            "about the same odds")
+    # ... the statistics are one click away, in "How this is computed"
+    expanders = [e for e in app.expander if e.label == "How this is computed"]
+    assert len(expanders) == 2
+    table = frame_with(expanders[0], "Odds ratio")
     assert list(table["Covariate"]) == [t.label for t in result.fit.terms]
     assert list(table["Odds ratio"]) == [f"{t.odds_ratio:.2f}" for t in result.fit.terms]
+    assert list(table["p"]) == [formatting.p_value(t.p_value) for t in result.fit.terms]
     forest, calibration = plotly_figures(app)
     assert trace_values(forest.data[0].x) == pytest.approx(
         [t.odds_ratio for t in result.fit.terms][::-1])
-    assert metric_values(app)["Cross-validated AUC"] == f"{result.fit.auc:.2f}"
+    metrics = metric_values(app)
+    assert metrics["How well the model tells responders apart"] == \
+        f"{round(100 * result.fit.auc)} in 100"
+    assert f"cross-validated AUC** (area under the ROC curve): {result.fit.auc:.2f}" in \
+        "\n".join(m.value for m in expanders[1].markdown)
+    # denominators in the sentence
+    assert (f"{formatting.count(result.fit.events)} responders among "
+            f"{formatting.count(result.fit.n)} patients") in captions
+    leading = captions + "\n" + "\n".join(boxes) + "\n" + "\n".join(metrics)
+    assert not any(word in leading for word in ("AUC", "Odds ratio", "odds ratio", " p ")), \
+        leading
     points = calibration.data[1]
     assert trace_values(points.y) == pytest.approx(list(result.fit.calibration.observed))
 

@@ -179,7 +179,10 @@ def test_on_the_demo_clinic(demo_snapshot):
     assert result.complete_covariates == len(frame.dropna(subset=list(rm.COVARIATES)))
     assert result.missing["Baseline PHQ-9"] == frame.baseline_phq9.isna().sum()
     if result.fit.refused is None:
-        assert result.fit.auc is not None and "cross-validated AUC" in result.summary
+        assert result.fit.auc is not None
+        # plain words (issue 19): the AUC as "picks the responder N times in 100"
+        assert rm.picks_text(result.fit.auc) in result.summary
+        assert "AUC" not in result.summary and "OR " not in result.summary
         assert result.summary.startswith(f"Among {result.fit.n:,} patients")
     with pytest.raises(PermissionError):
         rm.who_responds(demo_snapshot, audience=Audience.EXTERNAL)
