@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,8 @@ from analysis import audit, auth as access, data_quality, limits, outcomes
 from analysis.formatting import short_date, count, long_date, percent
 from analysis.outcomes import Filters
 from analysis.formatting import csv_bytes
-from ui import auth, page_context, safe, theme
+from ui import auth, grid, page_context, safe, theme
+from ui.grid import Column
 
 ctx = page_context.get(__file__)
 reader = ctx.audience
@@ -26,10 +28,37 @@ except access.WriteRefused as refused:
 LAST = "data_last_ingest"       # the last load's result, shown after the rerun
 ROUND = "data_upload_round"     # a new uploader after each load (clears the picked files)
 
+# What each load counted, in columns that fit the page at 1280 px (ui.grid):
+# short headers, the long name on hover.
+COUNTS = {
+    "rows read": Column(62, "Read", "Rows read from the file.", kind="count"),
+    "accepted": Column(76, "Accepted", "Rows stored.", kind="count"),
+    "quarantined": Column(72, "Set aside",
+                          "Rows quarantined: refused whole (see “Rows set aside at ingest”).",
+                          kind="count"),
+    "duplicates collapsed": Column(64, "Merged",
+                                   "Duplicate rows of one visit collapsed into one.",
+                                   kind="count"),
+    "values nulled": Column(62, "Nulled", "Values removed (out of range or not a number); "
+                                          "the rest of the row was kept.", kind="count"),
+    "rows replaced": Column(76, "Replaced",
+                            "Rows of an earlier export of the same visit that this one replaced.",
+                            kind="count"),
+}
+
 st.title("Data")
 
 
 # -- loading exports ---------------------------------------------------------------
+
+
+def readable_row(raw: str) -> str:
+    """A quarantined row as exported, one field a line (as stored when it is
+    not JSON)."""
+    try:
+        return json.dumps(json.loads(raw), indent=1, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(raw)
 
 
 def remember(summary, display_names: dict, refused_uploads: list[str],
@@ -95,10 +124,13 @@ def show_last_load() -> None:
                                                 ("Values nulled", "values nulled"))):
                 column.metric(label, count(int(table[key].sum())))
             shown = table.copy()
-            for key in ("rows read", "accepted", "quarantined", "duplicates collapsed",
-                        "values nulled", "rows replaced"):
+            for key in COUNTS:
                 shown[key] = [count(v) for v in shown[key]]
-            st.dataframe(shown, hide_index=True, width="stretch")
+            # Identifying and unknown columns are said below, errors above.
+            grid.table(shown, {"file": Column(136, "File", wrap=True),
+                               "status": Column(80, "Status"),
+                               "export": Column(96, "Export", "The kind of export it was read as."),
+                               **COUNTS})
             dropped = sorted({c.strip() for cell in table["identifying columns dropped"]
                               for c in cell.split(",") if c.strip()})
             if dropped:
@@ -273,15 +305,15 @@ else:
 
     order = ["all", "intake", "infusion", "booster", "follow_up"]
     present = [v for v in order if v in set(long.visit_type)]
-    grid = long.pivot(index="column", columns="visit_type", values="share").reindex(
+    shares = long.pivot(index="column", columns="visit_type", values="share").reindex(
         index=list(data_quality.COMPLETENESS_COLUMNS), columns=present)
     visits_by_type = long.drop_duplicates("visit_type").set_index("visit_type")["visits"]
     labels = [safe.Markup(f"{'all visits' if v == 'all' else v.replace('_', '-')}<br>"
                           f"({count(visits_by_type[v])})") for v in present]
     fig = go.Figure(go.Heatmap(
-        z=grid.values, x=labels, y=list(grid.index), zmin=0, zmax=1,
+        z=shares.values, x=labels, y=list(shares.index), zmin=0, zmax=1,
         colorscale=[[0, "#f7f7f7"], [1, theme.PRIMARY]],
-        text=[[percent(v) for v in row] for row in grid.values], texttemplate="%{text}",
+        text=[[percent(v) for v in row] for row in shares.values], texttemplate="%{text}",
         hovertemplate="%{y} on %{x}: %{text}<extra></extra>",
         colorbar=dict(title="recorded", tickformat=".0%")))
     fig.update_yaxes(autorange="reversed")
@@ -308,11 +340,22 @@ else:
     shown = quarantine.rename(columns={"ingest_id": "load", "ingested_at": "loaded at",
                                        "file_name": "file", "raw_row": "row as exported"})
     # When a load ran is in the ingest log below; here, what was set aside.
-    st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch",
-                 column_order=[c for c in shown.columns if c != "loaded at"],
-                 column_config={"load": st.column_config.TextColumn(width=50),
-                                "line": st.column_config.TextColumn(width=60),
-                                "reason": st.column_config.TextColumn(width="large")})
+    # The row as exported (the clinical team's) is a few hundred characters:
+    # it is shown whole below the grid, one row at a time, not cut in a cell.
+    grid.table(shown.astype({"load": str, "line": str}), {
+        "load": Column(50, "Load", "The load (see the ingest log)."),
+        "file": Column(150, "File", wrap=True),
+        "line": Column(62, "Line", "Line of the file (the header is line 1)."),
+        "reason": Column(530, "Why set aside", wrap=True)})
+    if "row as exported" in shown:
+        picked = st.selectbox(
+            "See a row as exported", range(len(shown)), index=None,
+            format_func=lambda i: f"{shown['file'].iloc[i]}, line {shown['line'].iloc[i]} "
+                                  f"(load {shown['load'].iloc[i]})",
+            placeholder="Choose a row set aside", key="data_quarantine_row")
+        if picked is not None:
+            st.code(readable_row(shown["row as exported"].iloc[picked]), language="json",
+                    wrap_lines=True)
     auth.download_button(ctx.source, "Download quarantine (CSV)",
                          csv_bytes(shown, synthetic=ctx.snap.synthetic),
                          "quarantine.csv", "text/csv", what="quarantine",
@@ -339,10 +382,26 @@ else:
     if "date" in shown:
         shown["date"] = [short_date(d) if d is not None and not pd.isna(d) else ""
                          for d in shown["date"]]
-    st.dataframe(shown.astype({"load": str, "line": str}), hide_index=True, width="stretch",
-                 column_config={"load": st.column_config.TextColumn(width=50),
-                                "line": st.column_config.TextColumn(width=60),
-                                "date": st.column_config.TextColumn(width=100)})
+    # Why, per column: a few reasons, each written once (the rows below
+    # name the column; every row's reason is in the download).
+    reasons = (shown.groupby(["column", "reason"]).size().rename("values").reset_index()
+               .sort_values(["values", "column"], ascending=[False, True]))
+    reasons["values"] = [count(v) for v in reasons["values"]]
+    grid.table(reasons, {"column": Column(150, "Column"),
+                         "reason": Column(560, "Why removed", wrap=True),
+                         "values": Column(80, "Values", "Values removed for this reason.",
+                                           kind="count")})
+    sees_rows = "patient" in shown   # the clinical team's: patient, date, value
+    grid.table(shown.astype({"load": str, "line": str}), {
+        "load": Column(50, "Load", "The load (see the ingest log)."),
+        "file": Column(124, "File", wrap=True),
+        "line": Column(62, "Line", "Line of the file (the header is line 1)."),
+        "patient": Column(72, "Patient"),
+        "date": Column(88, "Date", "Date of the visit."),
+        "visit": Column(78, "Visit", "Visit type."),
+        "column": Column(150, "Column"),
+        "value in the export": Column(96, "Value", "What the export said.", wrap=True),
+        **({} if sees_rows else {"reason": Column(330, "Why removed", wrap=True)})})
     auth.download_button(ctx.source, "Download value issues (CSV)",
                          csv_bytes(shown, synthetic=ctx.snap.synthetic),
                          "value_issues.csv", "text/csv", what="value issues",
@@ -355,30 +414,38 @@ log = ctx.call(data_quality.ingest_history)
 # Two tables that each fit the page: what each load counted, and what it
 # said about the export's columns.
 load = log["ingest_id"].astype(str)
+LOAD = Column(50, "Load", "The load's number (the quarantine and value issues name it).")
 counts_table = pd.DataFrame({
     "Load": load,
     "When": [f"{pd.Timestamp(t):%Y-%m-%d %H:%M}" for t in log["ingested_at"]],
     "File": log["file_name"],
-    "Export": log["export_kind"].fillna(""),
     "Status": log["status"],
-    "Rows read": [count(v) for v in log["rows_read"]],
-    "Accepted": [count(v) for v in log["rows_accepted"]],
-    "Quarantined": [count(v) for v in log["rows_quarantined"]],
-    "Duplicates collapsed": [count(v) for v in log["duplicates_collapsed"]],
-    "Values nulled": [count(v) for v in log["values_nulled"]],
-    "Rows replaced": [count(v) for v in log["rows_replaced"]],
+    **{key.capitalize(): [count(v) for v in log[column]] for key, column in (
+        ("rows read", "rows_read"), ("accepted", "rows_accepted"),
+        ("quarantined", "rows_quarantined"), ("duplicates collapsed", "duplicates_collapsed"),
+        ("values nulled", "values_nulled"), ("rows replaced", "rows_replaced"))},
 })
 columns_table = pd.DataFrame({
     "Load": load,
     "File": log["file_name"],
+    "Export": log["export_kind"].fillna(""),
     "Identifying columns dropped": log["dropped_identifying_columns"],
     "Patient key pseudonymised": log["pseudonymised_columns"],
     "Unknown columns": log["unknown_columns"],
     "Message": log["message"].fillna(""),
 })
-st.dataframe(counts_table, hide_index=True, width="stretch",
-             column_config={"Load": st.column_config.TextColumn(width=50)})
+grid.table(counts_table, {"Load": LOAD, "When": Column(118, "Loaded", "Date and time of the load."),
+                          "File": Column(128, wrap=True), "Status": Column(80),
+                          **{key.capitalize(): spec for key, spec in COUNTS.items()}})
 st.markdown("**What each load said about the export's columns**")
-st.dataframe(columns_table, hide_index=True, width="stretch",
-             column_config={"Load": st.column_config.TextColumn(width=50),
-                            "Message": st.column_config.TextColumn(width="large")})
+grid.table(columns_table, {
+    "Load": LOAD, "File": Column(128, wrap=True),
+    "Export": Column(96, help="The kind of export it was read as."),
+    "Identifying columns dropped": Column(
+        130, "Dropped", "Columns that identify a person: dropped, never stored.", wrap=True),
+    "Patient key pseudonymised": Column(
+        116, "Pseudonymised", "A patient key that identifies a person, stored only as keyed "
+                              "pseudonyms.", wrap=True),
+    "Unknown columns": Column(110, "Unknown", "Columns not known: reported, not used.",
+                              wrap=True),
+    "Message": Column(170, wrap=True)})

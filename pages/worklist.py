@@ -3,7 +3,8 @@
 import streamlit as st
 
 from analysis import definitions, formatting, worklist
-from ui import auth, page_context, safe
+from ui import auth, grid, page_context, safe
+from ui.grid import Column
 
 ctx = page_context.get(__file__)
 st.title("Follow-up worklist")
@@ -31,6 +32,35 @@ columns[3].metric("Missed follow-ups", formatting.count(counts["missed"]),
                   help="Patient-timepoints whose window closed without a pain score.")
 columns[4].metric("Stopped in induction", formatting.count(counts["stopped_in_induction"]))
 
+# Each list's columns on screen, every one visible at 1280 px (ui.grid): short
+# headers, the long name on hover.  The downloads keep every column (window
+# opened, last visit) under their full names.
+PATIENT = {"Patient": Column(68), "Site": Column(118), "Provider": Column(70),
+           "Condition": Column(144)}
+DAYS_SINCE = Column(80, "Days since", "Days since the patient's last visit, at the cutoff.",
+                    kind="number")
+SHOWN = {
+    "Follow-up due": {**PATIENT, "Timepoint": Column(80),
+                      "Window closes": Column(84, "Closes", "Last day of the window.",
+                                             kind="date"),
+                      "Days left": Column(72, help="Days left before the window closes.",
+                                          kind="number"),
+                      "Last visit": Column(82, kind="date"), "Days since last visit": DAYS_SINCE},
+    "Missed follow-up": {**PATIENT, "Timepoint": Column(80),
+                         "Window closed": Column(84, "Closed", "Last day of the window.",
+                                                kind="date"),
+                         "Days since last visit": DAYS_SINCE,
+                         "Non-responder under ITT": Column(
+                             104, "Non-responder",
+                             "Counted as a non-responder under ITT (baseline pain above 0).",
+                             kind="checkbox")},
+    "Stopped in induction": {**PATIENT, "First infusion": Column(96, kind="date"),
+                             "Infusions in induction": Column(
+                                 76, "Infusions", "Infusions in induction.", kind="number"),
+                             "Last visit": Column(86, kind="date"),
+                             "Days since last visit": DAYS_SINCE},
+}
+
 LISTS = (
     ("Follow-up due", "No patient has an open window without a pain score.",
      "Most urgent first: fewest days left before the window closes."),
@@ -39,13 +69,17 @@ LISTS = (
     ("Stopped in induction", "Nobody stopped during induction.",
      "Most recent stops first: the likeliest to come back."),
 )
+SHOWN_NOTE = {name: "" if not hidden else
+              f"The download also has {' and '.join(hidden).lower()}."
+              for name, hidden in ((name, [c for c in table.columns if c not in SHOWN[name]])
+                                   for name, table in tables.items())}
 for tab, (name, empty, order) in zip(st.tabs([name for name, _, _ in LISTS]), LISTS):
     with tab:
         if tables[name].empty:
             st.info(empty)
         else:
-            st.dataframe(tables[name], hide_index=True, width="stretch")
-            st.caption(order)
+            grid.table(tables[name], SHOWN[name])
+            st.caption(order + " " + SHOWN_NOTE[name])
 
 left, right = st.columns(2)
 with left:
