@@ -55,16 +55,16 @@ if result.funnel is not None:
                          text=f"program {formatting.percent(program_rate.rate)}",
                          position="top left")
     inside = groups["position"] == site_comparison.INSIDE
+    # Each name on a pale box near its point (at a large volume the limits
+    # run through where it is written), where no other name or point is.
+    shown = groups.dropna(subset=["n", "rate"])
+    theme.point_labels(figure, list(shown["n"]), list(shown["rate"]), list(shown["group"]),
+                       x_range=(0, 1.03 * max(float(curve["n"].max()), float(shown["n"].max()))),
+                       y_range=(0, 1))
     for label, rows, colour in (("within the 95% limits", groups[inside], theme.PRIMARY),
                                 ("outside the 95% limits", groups[~inside], theme.BAD)):
         if rows.empty:
             continue
-        # Each name on a pale box above its point: at a large volume the
-        # limits run through where the name is written.
-        for r in rows.itertuples():
-            figure.add_annotation(x=r.n, y=r.rate, text=str(r.group), showarrow=False,
-                                  yshift=13, bgcolor="rgba(255,255,255,0.85)",
-                                  font=dict(size=12, color="#333"))
         figure.add_trace(go.Scatter(
             x=rows["n"], y=rows["rate"], mode="markers", name=label, text=list(rows["group"]),
             marker=dict(size=11, color=colour, line=dict(width=1, color="white")),

@@ -85,8 +85,10 @@ def test_sites_and_providers_page(app_db, demo_snapshot, query):
     points = [t for t in chart.data if t.mode == "markers"]
     drawn = {label: (x, y) for t in points
              for label, x, y in zip(t.text, trace_values(t.x), trace_values(t.y))}
-    # each name is written on its own point (a boxed label above it)
-    labels = {a.text: (a.x, a.y) for a in chart.layout.annotations if a.yshift}
+    # each name is written at its own point (a boxed label beside it, placed
+    # where no other name is: test_grids_browser measures the drawn boxes)
+    labels = {a.text: (a.x, a.y) for a in chart.layout.annotations if a.bgcolor}
+    assert len(labels) == len(result.groups)
     for r in result.groups.itertuples():
         assert drawn[r.group] == (r.n, pytest.approx(r.rate))
         assert labels[r.group] == (r.n, pytest.approx(r.rate))

@@ -112,6 +112,53 @@ def band(x, low, high, name: str, color: str = BAND) -> go.Scatter:
                       line=dict(width=0), hoverinfo="skip", name=name)
 
 
+# Candidate places for a point's name, tried in turn (px from the point):
+# above, below, further above, further below, right, left.
+_LABEL_SPOTS = ((0, 14), (0, -14), (0, 30), (0, -30), (1, 0), (-1, 0), (0, 46), (0, -46))
+
+
+def point_labels(fig: go.Figure, xs, ys, texts, *, x_range: tuple[float, float],
+                 y_range: tuple[float, float], plot_px: tuple[int, int] = (700, 360),
+                 font_size: int = 12) -> go.Figure:
+    """Each point's name on a pale box near it, where it overlaps no other
+    name nor point: two sites of like volume and rate wrote "Boulder" behind
+    "Colorado Springs".  Places are chosen for the plot's smallest size
+    (``plot_px``: the plotting area at a 1280 px window), so a wider chart
+    only spreads them further apart."""
+    width, height = plot_px
+    (x0, x1), (y0, y1) = x_range, y_range
+    points = [((x - x0) / ((x1 - x0) or 1) * width, (y - y0) / ((y1 - y0) or 1) * height)
+              for x, y in zip(xs, ys)]
+    taken: list[tuple[float, float, float, float]] = [  # boxes: left, bottom, right, top
+        (px - 7, py - 7, px + 7, py + 7) for px, py in points]
+
+    def free(box) -> bool:
+        return all(box[2] <= o[0] or box[0] >= o[2] or box[3] <= o[1] or box[1] >= o[3]
+                   for o in taken)
+
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    for i in order:
+        (px, py), text = points[i], str(texts[i])
+        w, h = 0.62 * font_size * len(text) + 8, font_size + 6
+        chosen = None
+        for side, lift in _LABEL_SPOTS:
+            dx = side * (w / 2 + 10)
+            cx, cy = px + dx, py + lift
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            # a name may reach into the chart's side margins, not beyond
+            if box[0] >= -50 and box[2] <= width + 25 and free(box):
+                chosen = (dx, lift, box)
+                break
+        if chosen is None:   # nowhere free: above, as before
+            chosen = (0, 14, (px - w / 2, py + 14 - h / 2, px + w / 2, py + 14 + h / 2))
+        dx, lift, box = chosen
+        taken.append(box)
+        fig.add_annotation(x=xs[i], y=ys[i], text=text, showarrow=False, xshift=dx,
+                           yshift=lift, bgcolor="rgba(255,255,255,0.85)",
+                           font=dict(size=font_size, color="#333"))
+    return fig
+
+
 # --------------------------------------------------------------------------
 # page style: text wraps instead of being cut
 
