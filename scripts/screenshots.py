@@ -12,9 +12,12 @@ role and width: ``DIR/<width>/<role>/<nn>-<page>.png`` (default DIR:
 
 The browser also reports what it can see of cut text (``clipped.txt`` beside
 the PNGs): an element whose text is wider or taller than its box while the
-box hides or scrolls the rest (an ellipsis, a scroll box), and error boxes.
-Text drawn on a canvas (data grids) or in a chart is not in that list: it is
-what the PNGs are for.
+box hides or scrolls the rest (an ellipsis, a scroll box), error boxes, data
+grids with columns past their edge or a header or on-screen cell wider than
+its column (measured in the grid's font against the column edges in its
+pixels: ``tests.dashboard_server.grid_findings``), and chart text (labels,
+ticks, titles, legends) drawn over other chart text.  Overlaps with lines
+and points, and grids' rows scrolled out of view, are what the PNGs are for.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.dashboard_server import chromium, running_dashboard, wait_until_idle  # noqa: E402
+from tests.dashboard_server import (chart_text_findings, chromium, grid_findings,  # noqa: E402
+                                   running_dashboard, wait_until_idle)
 from ui.pages import PAGES, ROLES, pages_for  # noqa: E402
 
 WIDTHS = (1600, 1280)
@@ -111,7 +115,7 @@ def _shoot(page, path: Path, width: int) -> list[str]:
     page.set_viewport_size({"width": width, "height": height})
     time.sleep(1.2)   # charts and grids redraw at the new size
     wait_until_idle(page, quiet=0.5, timeout=60)
-    clipped = page.evaluate(_CLIPPED_JS)
+    clipped = page.evaluate(_CLIPPED_JS) + grid_findings(page)[0] + chart_text_findings(page)
     errors = [e.inner_text()[:200] for e in
               page.query_selector_all("[data-testid='stException'], "
                                       "[data-testid='stAlertContentError']")]

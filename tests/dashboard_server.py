@@ -90,3 +90,138 @@ def running_dashboard(env: Mapping[str, str], log: Path | None = None,
             process.kill()
         if log:
             output.close()
+
+
+# --------------------------------------------------------------------------
+# what a page cuts or overlaps, measured in the browser (issue 19): used by
+# tests/test_grids_browser.py and scripts/screenshots.py
+
+# Each visible grid: its scroll widths, its header labels and the text of the
+# cells on screen (the grid's accessible table), measured in the grid's fonts
+# (Streamlit's theme sets the grid's CSS variables).
+GRIDS_JS = """
+() => [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stDataFrame']")]
+  .filter(g => g.offsetParent !== null)
+  .map(g => {
+    const scroller = g.querySelector('.dvn-scroller');
+    const style = getComputedStyle(g.querySelector('.stDataFrameGlideDataEditor'));
+    const family = ' ' + style.getPropertyValue('--gdg-font-family').trim();
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = style.getPropertyValue('--gdg-header-font-style').trim() + family;
+    const labels = [...g.querySelectorAll('th[role=columnheader]')].map(th => th.textContent);
+    const headerWidths = labels.map(l => ctx.measureText(l).width);
+    ctx.font = style.getPropertyValue('--gdg-base-font-style').trim() + family;
+    const cells = [...g.querySelectorAll('tbody tr[role=row]')].map(
+        tr => [...tr.querySelectorAll('td')].map(td => ({
+          text: td.textContent, width: ctx.measureText(td.textContent).width})));
+    return {scrollWidth: scroller.scrollWidth, clientWidth: scroller.clientWidth,
+            labels, textWidths: headerWidths, cells,
+            padding: parseFloat(style.getPropertyValue('--gdg-cell-horizontal-padding'))};
+  })
+"""
+
+
+def _image(png: bytes):
+    import io
+
+    from PIL import Image
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def _differs(a, b) -> bool:
+    return sum(abs(x - y) for x, y in zip(a, b)) > 24
+
+
+def _row_height(image) -> int:
+    """A body row's height: the distance between the first two horizontal
+    lines below the header, read down the first column's left padding
+    (where no text is drawn)."""
+    background = image.getpixel((3, image.height - 2))
+    lines: list[int] = []
+    for y in range(1, image.height - 1):
+        if _differs(image.getpixel((3, y)), background) and (not lines or y - lines[-1] > 3):
+            lines.append(y)
+    lines = [y for y in lines if y > 20]
+    return lines[1] - lines[0] if len(lines) > 1 else 35
+
+
+def _column_edges(image) -> list[int]:
+    """The x of each vertical line in the grid's header (the column edges),
+    along a pixel row near its top, where no header text is drawn."""
+    background = image.getpixel((image.width // 2, 1))
+    edges: list[int] = []
+    for x in range(1, image.width - 1):
+        colour = image.getpixel((x, 4))
+        if _differs(colour, background) and \
+                all(image.getpixel((x, y)) == colour for y in (8, 12)):
+            if not edges or x - edges[-1] > 3:
+                edges.append(x)
+    return [0, *edges, image.width]
+
+
+def grid_findings(page) -> tuple[list[str], int]:
+    """What the page's visible grids cut: columns past the right edge, a
+    header or an on-screen cell wider than its column (on one line, or in
+    the lines of a taller row: Streamlit wraps from 4rem, ~20 px a line).
+    The column edges are read from the grid's pixels (it is a canvas).
+    Returns the findings and the number of grids checked."""
+    grids = page.evaluate(GRIDS_JS)
+    elements = [g for g in page.query_selector_all(
+        "[data-testid='stMain'] [data-testid='stDataFrame']") if g.is_visible()]
+    found = []
+    for number, (grid, element) in enumerate(zip(grids, elements), start=1):
+        name = f"grid {number} ({', '.join(grid['labels'])[:80]})"
+        if grid["scrollWidth"] > grid["clientWidth"] + 1:
+            found.append(f"{name}: {grid['scrollWidth']} px of columns in "
+                         f"{grid['clientWidth']} px")
+            continue
+        image = _image(element.query_selector("[data-testid='data-grid-canvas']").screenshot())
+        edges = _column_edges(image)
+        widths = [b - a for a, b in zip(edges, edges[1:])]
+        if len(widths) != len(grid["labels"]):
+            found.append(f"{name}: {len(widths)} column edges for {len(grid['labels'])} "
+                         f"headers")
+            continue
+        padding = 2 * grid["padding"]
+        for label, text, width in zip(grid["labels"], grid["textWidths"], widths):
+            if text + padding > width + 1:
+                found.append(f"{name}: header {label!r} needs {text + padding:.0f} px, "
+                             f"has {width}")
+        height = _row_height(image)
+        lines = max(1, (height - 6) // 20) if height >= 64 else 1
+        for row in grid["cells"]:
+            for label, cell, width in zip(grid["labels"], row, widths):
+                room = (width - padding) * lines * (0.85 if lines > 1 else 1)
+                if cell["width"] > room + 1:
+                    found.append(f"{name}: {label!r} cell {cell['text'][:40]!r} needs "
+                                 f"{cell['width']:.0f} px, has {room:.0f}")
+    return found, len(grids)
+
+
+# Text drawn in charts (titles, axis ticks and titles, legends, annotations)
+# whose boxes overlap: one piece of text over another.
+CHART_TEXT_JS = """
+() => {
+  const found = [];
+  document.querySelectorAll("[data-testid='stMain'] .js-plotly-plot").forEach((plot, n) => {
+    const boxes = [...plot.querySelectorAll('text')]
+      .filter(t => t.textContent.trim() && getComputedStyle(t).display !== 'none'
+                   && t.getAttribute('visibility') !== 'hidden')
+      .map(t => { const r = t.getBoundingClientRect();
+                  return {text: t.textContent.trim(), l: r.left + 1, r: r.right - 1,
+                          t: r.top + 1, b: r.bottom - 1}; })
+      .filter(b => b.r > b.l && b.b > b.t);
+    for (let i = 0; i < boxes.length; i++)
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i], c = boxes[j];
+        if (a.l < c.r && c.l < a.r && a.t < c.b && c.t < a.b)
+          found.push(`chart ${n + 1}: "${a.text.slice(0, 40)}" overlaps "${c.text.slice(0, 40)}"`);
+      }
+  });
+  return found;
+}
+"""
+
+
+def chart_text_findings(page) -> list[str]:
+    return page.evaluate(CHART_TEXT_JS)

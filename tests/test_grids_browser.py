@@ -20,7 +20,6 @@ On the bundled demo clinic (``data/demo``), signed in as the clinical team.
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from pathlib import Path
@@ -28,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from analysis import auth
-from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
+from tests.dashboard_server import (CHROMIUM, GRIDS_JS, chromium, grid_findings,
+                                   running_dashboard, wait_until_idle)
 
 USER, PASSWORD = "grid-clinician", "grid password 123"
 WIDTH = 1280
@@ -80,96 +80,11 @@ def _open(tab, title: str) -> None:
     _settle(tab)
 
 
-# Each visible grid: its scroll widths, its header labels, and the header
-# font (Streamlit's theme sets the grid's CSS variables).
-_GRIDS_JS = """
-() => [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stDataFrame']")]
-  .filter(g => g.offsetParent !== null)
-  .map(g => {
-    const scroller = g.querySelector('.dvn-scroller');
-    const style = getComputedStyle(g.querySelector('.stDataFrameGlideDataEditor'));
-    const font = style.getPropertyValue('--gdg-header-font-style').trim() + ' '
-                 + style.getPropertyValue('--gdg-font-family').trim();
-    const ctx = document.createElement('canvas').getContext('2d');
-    ctx.font = font;
-    const labels = [...g.querySelectorAll('th[role=columnheader]')].map(th => th.textContent);
-    const headerWidths = labels.map(l => ctx.measureText(l).width);
-    // the cells of the rows on screen (the grid's accessible table), in the cells' font
-    ctx.font = style.getPropertyValue('--gdg-base-font-style').trim() + ' '
-               + style.getPropertyValue('--gdg-font-family').trim();
-    const cells = [...g.querySelectorAll('tbody tr[role=row]')].map(
-        tr => [...tr.querySelectorAll('td')].map(td => ({
-          text: td.textContent, width: ctx.measureText(td.textContent).width})));
-    return {scrollWidth: scroller.scrollWidth, clientWidth: scroller.clientWidth, font,
-            labels, textWidths: headerWidths, cells,
-            padding: parseFloat(style.getPropertyValue('--gdg-cell-horizontal-padding'))};
-  })
-"""
-
-
-def _image(png: bytes):
-    from PIL import Image
-    return Image.open(io.BytesIO(png)).convert("RGB")
-
-
-def _row_height(image) -> int:
-    """The height of a body row: the distance between the first two
-    horizontal lines below the header, read down the first column's left
-    padding (where no text is drawn)."""
-    x, background = 3, image.getpixel((3, image.height - 2))
-    lines = []
-    for y in range(1, image.height - 1):
-        if sum(abs(a - b) for a, b in zip(image.getpixel((x, y)), background)) > 24 and \
-                (not lines or y - lines[-1] > 3):
-            lines.append(y)
-    # the header's bottom line, then the rows' (the header's own fill is skipped)
-    lines = [y for y in lines if y > 20]
-    return lines[1] - lines[0] if len(lines) > 1 else 35
-
-
-def _column_edges(image) -> list[int]:
-    """The x of each vertical line in the grid's header (the column edges),
-    read along a pixel row near its top, where no header text is drawn."""
-    width = image.width
-    y = 4
-    background = image.getpixel((width // 2, 1))
-    edges = []
-    for x in range(1, width - 1):
-        colour = image.getpixel((x, y))
-        if sum(abs(a - b) for a, b in zip(colour, background)) > 24 and \
-                all(image.getpixel((x, yy)) == colour for yy in (y + 4, y + 8)):
-            if not edges or x - edges[-1] > 3:
-                edges.append(x)
-    return [0, *edges, width]
-
-
 def _check_grids(tab, where: str) -> int:
-    grids = tab.evaluate(_GRIDS_JS)
-    assert grids, f"{where}: no grid drawn"
-    elements = [g for g in tab.query_selector_all(
-        "[data-testid='stMain'] [data-testid='stDataFrame']") if g.is_visible()]
-    for number, (grid, element) in enumerate(zip(grids, elements), start=1):
-        name = f"{where}, grid {number} ({', '.join(grid['labels'])})"
-        # every column on screen: nothing hidden past the right edge
-        assert grid["scrollWidth"] <= grid["clientWidth"] + 1, \
-            f"{name}: {grid['scrollWidth']} px of columns in {grid['clientWidth']} px"
-        image = _image(element.query_selector("[data-testid='data-grid-canvas']").screenshot())
-        edges = _column_edges(image)
-        widths = [b - a for a, b in zip(edges, edges[1:])]
-        assert len(widths) == len(grid["labels"]), (name, edges)
-        padding = 2 * grid["padding"]
-        for label, text, width in zip(grid["labels"], grid["textWidths"], widths):
-            assert text + padding <= width + 1, \
-                f"{name}: header {label!r} needs {text + padding:.0f} px, has {width}"
-        # the rows on screen: each cell's text on one line, or wrapped in a
-        # row tall enough for it (Streamlit wraps from 4rem; lines of ~20 px)
-        lines = max(1, (_row_height(image) - 6) // 20) if _row_height(image) >= 64 else 1
-        for row in grid["cells"]:
-            for label, cell, width in zip(grid["labels"], row, widths):
-                room = (width - padding) * lines * (0.85 if lines > 1 else 1)
-                assert cell["width"] <= room + 1, \
-                    f"{name}: {label!r} cell of {cell['width']:.0f} px in {room:.0f} px"
-    return len(grids)
+    findings, checked = grid_findings(tab)
+    assert checked, f"{where}: no grid drawn"
+    assert not findings, f"{where}: {findings}"
+    return checked
 
 
 def test_data_page_grids_fit_at_1280(page):
@@ -186,7 +101,7 @@ def test_worklist_grids_fit_at_1280(page):
         time.sleep(1.0)
         checked += _check_grids(page, f"Worklist, {tab_name}")
     assert checked == 3
-    labels = [label for grid in page.evaluate(_GRIDS_JS) for label in grid["labels"]]
+    labels = [label for grid in page.evaluate(GRIDS_JS) for label in grid["labels"]]
     assert "Days since" in labels   # the column the walk-through found cut
 
 
