@@ -101,7 +101,7 @@ def running_dashboard(env: Mapping[str, str], log: Path | None = None,
 # (Streamlit's theme sets the grid's CSS variables).
 GRIDS_JS = """
 () => [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stDataFrame']")]
-  .filter(g => g.offsetParent !== null)
+  .filter(g => g.offsetParent !== null && g.querySelector('.dvn-scroller'))   // drawn
   .map(g => {
     const scroller = g.querySelector('.dvn-scroller');
     const style = getComputedStyle(g.querySelector('.stDataFrameGlideDataEditor'));
@@ -167,7 +167,8 @@ def grid_findings(page) -> tuple[list[str], int]:
     Returns the findings and the number of grids checked."""
     grids = page.evaluate(GRIDS_JS)
     elements = [g for g in page.query_selector_all(
-        "[data-testid='stMain'] [data-testid='stDataFrame']") if g.is_visible()]
+        "[data-testid='stMain'] [data-testid='stDataFrame']")
+        if g.evaluate("g => g.offsetParent !== null && !!g.querySelector('.dvn-scroller')")]
     found = []
     for number, (grid, element) in enumerate(zip(grids, elements), start=1):
         name = f"grid {number} ({', '.join(grid['labels'])[:80]})"
