@@ -114,8 +114,12 @@ GRIDS_JS = """
     const cells = [...g.querySelectorAll('tbody tr[role=row]')].map(
         tr => [...tr.querySelectorAll('td')].map(td => ({
           text: td.textContent, width: ctx.measureText(td.textContent).width})));
+    // a body row's height: the canvas below the header over the rows drawn
+    // (the accessible table holds the rows on screen, perhaps one more)
+    const canvas = g.querySelector('canvas');
+    const rowHeight = cells.length ? (canvas.clientHeight - 36) / cells.length : 35;
     return {scrollWidth: scroller.scrollWidth, clientWidth: scroller.clientWidth,
-            labels, textWidths: headerWidths, cells,
+            labels, textWidths: headerWidths, cells, rowHeight,
             padding: parseFloat(style.getPropertyValue('--gdg-cell-horizontal-padding'))};
   })
 """
@@ -137,11 +141,14 @@ def _row_height(image) -> int:
     lines below the header, read down the first column's left padding
     (where no text is drawn)."""
     background = image.getpixel((3, image.height - 2))
-    lines: list[int] = []
-    for y in range(1, image.height - 1):
-        if _differs(image.getpixel((3, y)), background) and (not lines or y - lines[-1] > 3):
-            lines.append(y)
-    lines = [y for y in lines if y > 20]
+
+    def differs(y: int) -> bool:
+        return _differs(image.getpixel((3, y)), background)
+
+    # thin lines only (the header's fill is many pixels tall)
+    lines = [y for y in range(3, image.height - 3)
+             if differs(y) and not differs(y - 2) and not differs(y + 2)]
+    lines = [y for i, y in enumerate(lines) if not i or y - lines[i - 1] > 3]
     return lines[1] - lines[0] if len(lines) > 1 else 35
 
 
@@ -188,7 +195,7 @@ def grid_findings(page) -> tuple[list[str], int]:
             if text + padding > width + 1:
                 found.append(f"{name}: header {label!r} needs {text + padding:.0f} px, "
                              f"has {width}")
-        height = _row_height(image)
+        height = max(_row_height(image), grid["rowHeight"])
         lines = max(1, (height - 6) // 20) if height >= 64 else 1
         for row in grid["cells"]:
             for label, cell, width in zip(grid["labels"], row, widths):
@@ -207,7 +214,9 @@ CHART_TEXT_JS = """
   document.querySelectorAll("[data-testid='stMain'] .js-plotly-plot").forEach((plot, n) => {
     const boxes = [...plot.querySelectorAll('text')]
       .filter(t => t.textContent.trim() && getComputedStyle(t).display !== 'none'
-                   && t.getAttribute('visibility') !== 'hidden')
+                   && t.getAttribute('visibility') !== 'hidden'
+                   // a rotated label's box is not its outline: look at the PNG
+                   && !/rotate\((?!0[,)])/.test(t.getAttribute('transform') || ''))
       .map(t => { const r = t.getBoundingClientRect();
                   return {text: t.textContent.trim(), l: r.left + 1, r: r.right - 1,
                           t: r.top + 1, b: r.bottom - 1}; })
