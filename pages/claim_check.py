@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
+import textwrap
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -23,7 +24,8 @@ from plotly.subplots import make_subplots
 from analysis import claim, definitions, memo, outcomes
 from analysis.audience import SMALL_CELL, SUPPRESSED
 from analysis.formatting import long_date
-from ui import auth, explain, page_context, safe, theme
+from ui import auth, explain, grid, page_context, safe, theme
+from ui.grid import Column
 
 ctx = page_context.get(__file__)
 reader = ctx.audience
@@ -171,7 +173,10 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
                 state = r.verdict if r.verdict in categories else claim.TOO_FEW
                 zr.append(categories.index(state))
                 label = r.rate_text if pop == "itt" or r.too_few else f"{r.rate_text}*"
-                if r.rate_text not in (claim.TOO_FEW, "–"):
+                if r.rate_text == claim.TOO_FEW:
+                    # two short lines: on one it ran into the next cells at 1280 px
+                    label = safe.Markup("<br>".join(textwrap.wrap(claim.TOO_FEW, 8)))
+                elif r.rate_text != "–":
                     # the code's own markup (numbers only): kept by ui.safe
                     label = safe.Markup(f"{label}<br><sub>{r.at_least_text}</sub>")
                 tr.append(label)
@@ -245,11 +250,14 @@ st.caption(f"This reading ({report.reading.describe()}). "
               "let such a count be worked out from the others (completers-only readings are "
               "not broken down)." if reader.external else
               f"Groups of fewer than {SMALL_CELL} patients are flagged in the last column."))
-left, right = st.columns([3, 2])
-for column, frame, label in ((left, report.by_condition, "Condition"),
-                             (right, report.by_site, "Site")):
-    column.dataframe(breakdown_view(frame, label), hide_index=True, width="stretch",
-                     height=min(36 * (len(frame) + 1) + 4, 700))
+# One above the other, each as wide as the page: side by side, the sites'
+# table lost its last columns at 1280 px.
+for frame, label in ((report.by_condition, "Condition"), (report.by_site, "Site")):
+    view = breakdown_view(frame, label)
+    widths = {label: Column(160), "Patients": Column(120), "Rate (95% CI)": Column(190),
+              view.columns[3]: Column(140, wrap=True),
+              "Small group": Column(180, wrap=True)}
+    grid.table(view, widths, height=min(36 * (len(frame) + 1) + 4, 700))
 
 # --------------------------------------------------------------------------
 # what you can say

@@ -89,11 +89,15 @@ if overall.rate is not None:
                          text=f"all conditions {formatting.percent(overall.rate)}")
 figure.update_yaxes(categoryorder="array", categoryarray=labels, title=None, showgrid=False)
 figure.update_xaxes(range=[0, 1], tickformat=".0%", title="responder rate (95% CI)")
-figure.update_layout(margin=dict(l=20, r=30, t=80, b=50))
 title = (f"{definitions.DEFINITION_LABELS[ctx.definition]} at "
          f"{definitions.TIMEPOINT_LABELS[ctx.timepoint]}, by condition")
-st.plotly_chart(theme.styled(figure, title, height=max(360, 120 + 34 * len(labels))),
-                width="stretch")
+height = max(360, 120 + 34 * len(labels))
+theme.styled(figure, title, height=height)
+# The legend 26 px above the plot: the line's label ("all conditions 36%")
+# stands on the plot's top edge, and the legend sat on it.
+figure.update_layout(margin=dict(l=20, r=30, t=110, b=50),
+                     legend=dict(y=1 + 26 / (height - 160), yanchor="bottom"))
+st.plotly_chart(figure, width="stretch")
 explain.not_drawn(summary.not_drawn)
 
 # -- table ----------------------------------------------------------------

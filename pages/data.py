@@ -315,7 +315,7 @@ else:
         colorscale=[[0, "#f7f7f7"], [1, theme.PRIMARY]],
         text=[[percent(v) for v in row] for row in shares.values], texttemplate="%{text}",
         hovertemplate="%{y} on %{x}: %{text}<extra></extra>",
-        colorbar=dict(title="recorded", tickformat=".0%")))
+        colorbar=dict(title=dict(text="recorded", side="right"), tickformat=".0%")))
     fig.update_yaxes(autorange="reversed")
     st.plotly_chart(theme.styled(fig, "Share of visits recording each column, by visit type",
                                  height=640), width="stretch")

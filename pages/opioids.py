@@ -10,7 +10,8 @@ import streamlit as st
 from analysis import charts, opioids
 from analysis.formatting import count, number, percent, short_period
 from analysis.definitions import TIMEPOINT_LABELS
-from ui import explain, page_context, theme
+from ui import explain, grid, page_context, theme
+from ui.grid import Column
 
 ctx = page_context.get(__file__)
 timepoint_label = TIMEPOINT_LABELS[ctx.timepoint]
@@ -250,8 +251,23 @@ if summary.baseline_users:
                    "patient's baseline dose.")
         # A grid, not st.table: st.table draws its cells as markdown, and the
         # patient ids and sites come from the export.
-        st.dataframe(table, hide_index=True, width="stretch",
-                     height=35 * (min(len(table), 30) + 1) + 3)
+        # Every column on screen at 1280 px (ui.grid): condition, site and
+        # period wrap, and the rows grow to hold them.
+        columns = {"Patient": Column(66), "Condition": Column(96, wrap=True),
+                   "Site": Column(88, wrap=True), "Between": Column(100, wrap=True),
+                   "Weeks": Column(56, kind="count"),
+                   "Baseline": Column(72, help="Baseline daily dose, MME/day.", kind="count"),
+                   "Before": Column(58, help="Daily dose before the interval, MME/day.",
+                                    kind="count"),
+                   "After": Column(52, help="Daily dose after the interval, MME/day.",
+                                   kind="count"),
+                   "Per week": Column(72, help="The drop per week, as a share of the "
+                                               "baseline dose.", kind="count"),
+                   "Per 30 days": Column(88, help="The drop per 30 days, as a share of the "
+                                                  "baseline dose.", kind="count"),
+                   "Rapid": Column(52, help="A rapid taper, as defined above.")}
+        row = grid.row_height(table, columns) or grid.ROW_PX
+        grid.table(table, columns, height=row * min(len(table), 30) + 38)
         patient = st.selectbox("Open a flagged patient's timeline",
                                sorted(flagged["patient_id"].unique()), index=None,
                                placeholder="Choose a patient", key="opioids_open_patient")

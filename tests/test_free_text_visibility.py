@@ -133,7 +133,9 @@ def test_the_data_page_shows_an_analyst_file_line_and_reason_only(probe_app_db):
     assert_no_errors(app)
     tables = [d.value for d in app.dataframe]
     quarantine = next(t for t in tables if "reason" in t.columns and "column" not in t.columns)
-    issues = next(t for t in tables if "reason" in t.columns and "column" in t.columns)
+    # the value issues' rows (not the page's count per column and reason)
+    issues = next(t for t in tables if "reason" in t.columns and "column" in t.columns
+                  and "line" in t.columns)
     for table in (quarantine, issues):
         assert {"file", "line", "reason"} <= set(table.columns)
         assert not {"patient", "row as exported", "value in the export", "date"} & set(
