@@ -134,3 +134,23 @@ def test_funnel_plot_names_do_not_overlap(page, bundled_demo):
         assert sorted(b["name"] for b in boxes) == sorted(names), by
         assert not _overlaps(boxes), (by, _overlaps(boxes))
     snap.close()
+
+
+_GRID_DOWNLOADS_JS = """
+() => [...document.querySelectorAll("[data-testid='stMain'] button[aria-label='Download as CSV']")]
+  .map(b => { let e = b; while (e && e !== document.body) {
+                if (getComputedStyle(e).display === 'none') return 'hidden';
+                e = e.parentElement; }
+              return 'shown'; })
+"""
+
+
+def test_no_unmarked_csv_from_a_grid_of_the_demo(page):
+    """The grids' own toolbar download writes no synthetic mark: on the demo
+    it is not offered (the pages' download buttons are, and they mark)."""
+    _open(page, "Follow-up worklist")
+    grid = page.query_selector("[data-testid='stMain'] [data-testid='stDataFrame']")
+    grid.hover()
+    time.sleep(0.5)
+    states = page.evaluate(_GRID_DOWNLOADS_JS)
+    assert states and set(states) == {"hidden"}, states

@@ -187,3 +187,23 @@ PAGE_CSS = """
 def page_style() -> None:
     import streamlit as st
     st.html(PAGE_CSS)
+
+
+#: A grid's own "Download as CSV" (its toolbar) writes the rows as they are,
+#: with no mark: on invented data (the demo) every file says it is synthetic
+#: (issue 19), so there the pages' own download buttons are the way out
+#: (analysis.synthetic_mark marks them).
+NO_GRID_DOWNLOAD_CSS = """
+<style>
+[data-testid="stElementToolbarButton"]:has(button[aria-label="Download as CSV"]) {
+  display: none !important;
+}
+</style>
+"""
+
+
+def no_grid_downloads() -> None:
+    """Hide the grids' own CSV download (drawn by dashboard.py when the
+    data is synthetic)."""
+    import streamlit as st
+    st.html(NO_GRID_DOWNLOAD_CSS)
