@@ -257,7 +257,7 @@ for frame, label in ((report.by_condition, "Condition"), (report.by_site, "Site"
     widths = {label: Column(160), "Patients": Column(120), "Rate (95% CI)": Column(190),
               view.columns[3]: Column(140, wrap=True),
               "Small group": Column(180, wrap=True)}
-    grid.table(view, widths, height=min(36 * (len(frame) + 1) + 4, 700))
+    grid.table(view, widths, height=min(35 * (len(frame) + 1) + 3, 700))
 
 # --------------------------------------------------------------------------
 # what you can say
