@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import db, store
+from analysis.storage import db, store
 from analysis.sources import default_source, demo_source
 from ui import auth, pages, sidebar, status_line, theme
 

@@ -11,7 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from analysis import db, definitions
+from analysis.storage import db
+from analysis.core import definitions
+from analysis.core.filters import quarter_bounds
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -152,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _filters(args):
-    from analysis.outcomes import Filters
+    from analysis.core.filters import Filters
     try:
         return Filters.from_quarters(getattr(args, "from_quarter", None),
                                      getattr(args, "to_quarter", None),
@@ -166,7 +168,7 @@ def _audit(db_path: Path, action: str, **detail) -> None:
     """Audit rows from the command line carry the operating-system user.
     The demo clinic writes none (it is read-only and holds no one's data)."""
     import getpass
-    from analysis import audit
+    from analysis.access import audit
     if db.is_demo_database(db_path):
         return
     try:
@@ -188,7 +190,7 @@ def _existing_db(args) -> Path:
 
 
 def cmd_ingest(args) -> int:
-    from analysis import ingest
+    from analysis.ingest import pipeline as ingest
     path = db.resolve_db_path(args.db)
     if db.is_demo_database(path):
         raise UsageError(f"{path} is the demo clinic's database, which is read-only: load a "
@@ -221,7 +223,7 @@ def cmd_ingest(args) -> int:
                 if f.unknown_columns:
                     line += f"; unknown columns not used: {', '.join(f.unknown_columns)}"
                 if f.export_kind == "fhir":
-                    from analysis import fhir
+                    from analysis.ingest import fhir
                     line = (f"{f.status:>9}  {f.path}: {f.rows_read} resources read, "
                             f"{f.rows_accepted} used, {f.rows_quarantined} quarantined, "
                             f"{f.duplicates_collapsed} duplicates collapsed, {f.values_nulled} "
@@ -234,7 +236,7 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from analysis import demo
+    from analysis.ingest import demo
     if args.patients < 1:
         raise UsageError("--patients must be at least 1")
     files = demo.generate_demo(args.out, patients=args.patients, seed=args.seed,
@@ -250,7 +252,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_responders(args) -> int:
-    from analysis import outcomes, store
+    from analysis.metrics import outcomes
+    from analysis.storage import store
     snap = store.snapshot(_existing_db(args))
     result = outcomes.responder_rates(snap, args.timepoint, args.definition, args.population,
                                       _filters(args), args.ci)
@@ -271,7 +274,8 @@ def cmd_responders(args) -> int:
 
 
 def cmd_claim(args) -> int:
-    from analysis import outcomes, store
+    from analysis.metrics import outcomes
+    from analysis.storage import store
     if not 0 < args.target < 1:
         raise UsageError("--target must be a proportion between 0 and 1, e.g. 0.70")
     snap = store.snapshot(_existing_db(args))
@@ -294,7 +298,8 @@ def cmd_claim(args) -> int:
 
 
 def cmd_worklist(args) -> int:
-    from analysis import store, worklist
+    from analysis.storage import store
+    from analysis.metrics import worklist
     path = _existing_db(args)
     snap = store.snapshot(path)
     result = worklist.worklist(snap, _filters(args))
@@ -332,9 +337,11 @@ def cmd_worklist(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from analysis import outcomes, report, store
+    from analysis.metrics import outcomes
+    from analysis.reports import quarterly as report
+    from analysis.storage import store
     try:
-        outcomes.quarter_bounds(args.quarter)
+        quarter_bounds(args.quarter)
     except ValueError as error:
         raise UsageError(str(error)) from None
     formats = _formats(args.format, report.FORMATS)
@@ -372,7 +379,9 @@ def _formats(text: str, known: tuple[str, ...]) -> list[str]:
 
 
 def cmd_memo(args) -> int:
-    from analysis import claim, memo, store
+    from analysis.claims import claim
+    from analysis.reports import memo
+    from analysis.storage import store
     if not 0 < args.target < 1:
         raise UsageError("--target must be a proportion between 0 and 1, e.g. 0.70")
     formats = _formats(args.format, memo.FORMATS)
@@ -395,11 +404,13 @@ def cmd_memo(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from analysis import outcomes, report, store, summary
+    from analysis.metrics import outcomes
+    from analysis.reports import quarterly as report, summary
+    from analysis.storage import store
     formats = _formats(args.format, summary.FORMATS)
     if args.quarter:
         try:
-            outcomes.quarter_bounds(args.quarter)
+            quarter_bounds(args.quarter)
         except ValueError as error:
             raise UsageError(str(error)) from None
     path = _existing_db(args)
@@ -419,7 +430,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_users(args) -> int:
-    from analysis import auth
+    from analysis.access import auth
     path = Path(args.file) if args.file else auth.users_path()
     if args.users_command == "list":
         directory = auth.load_users(path)
@@ -444,7 +455,7 @@ def cmd_users(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from analysis import audit
+    from analysis.access import audit
     if args.audit_command != "verify":
         raise UsageError("audit: say 'verify [--db PATH]'")
     check = audit.verify(db.resolve_db_path(args.db))

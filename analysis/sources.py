@@ -11,8 +11,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis import db, ingest
-from analysis.store import read_version
+from analysis.storage import db
+from analysis.ingest import pipeline as ingest
+from analysis.storage.store import read_version
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,11 @@ class DataSource:
     def pgic_best(self) -> int:
         """Which end of the PGIC scale is "very much improved" in this data:
         the demo states its own (``demo.PGIC_BEST``); a clinic's is the
-        ``OUTCOMES_PGIC_BEST`` setting (:func:`analysis.pgic.configured_best`)."""
+        ``OUTCOMES_PGIC_BEST`` setting (:func:`analysis.metrics.pgic.configured_best`)."""
         if self.is_demo:
-            from analysis.demo import PGIC_BEST
+            from analysis.ingest.demo import PGIC_BEST
             return PGIC_BEST
-        from analysis.pgic import configured_best
+        from analysis.metrics.pgic import configured_best
         return configured_best()
 
 

@@ -10,8 +10,8 @@ noise) holding at least ``--observations`` Observation resources (cached in
   (a) bare read: a fresh DuckDB file, for every NDJSON file of the export
       ``CREATE TABLE t AS SELECT * FROM read_json(path, sample_size = -1)``
       (DuckDB detects the schema from every line and reads every field), close;
-  (b) our import: a fresh DuckDB file, ``analysis.db.connect`` (schema),
-      ``analysis.ingest.ingest_files`` on the export's folder (checks,
+  (b) our import: a fresh DuckDB file, ``analysis.storage.db.connect`` (schema),
+      ``analysis.ingest.pipeline.ingest_files`` on the export's folder (checks,
       mapping, visits, medication rows, quarantine, log: one transaction),
       close.
 
@@ -37,14 +37,15 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb
 
-from analysis import db, ingest
+from analysis.storage import db
+from analysis.ingest import pipeline as ingest
 
 OBSERVATIONS_PER_PATIENT_GUESS = 60.0
 
 
 def demo_export(out: Path, observations: int) -> Path:
     """A FHIR demo export with at least ``observations`` Observations (cached)."""
-    from analysis.demo import generate_demo
+    from analysis.ingest.demo import generate_demo
     out.mkdir(parents=True, exist_ok=True)
     calibration = out / "fhir_calibration" / "observations_per_patient.txt"
     if not calibration.exists():

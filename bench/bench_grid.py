@@ -3,7 +3,7 @@
     python bench/bench_grid.py [--patients N] [--repeat 5] [--visits 1000000] [--rebuild]
 
 Builds (or reuses, under ``bench/out/``) a clean demo clinic
-(``analysis.demo.generate_demo(out, patients=N, seed=1, messy=False)``),
+(``analysis.ingest.demo.generate_demo(out, patients=N, seed=1, messy=False)``),
 ingests it, then times
 
 1. the snapshot build, cold (copy the tables into memory + build the SQL models);
@@ -38,7 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from analysis import db, ingest, outcomes, store  # noqa: E402
+from analysis.storage import db, store
+from analysis.ingest import pipeline as ingest
+from analysis.metrics import outcomes  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from pandas_claim import pandas_grid, read_raw  # noqa: E402  (the peer, shared with bench_perf)
@@ -54,20 +56,20 @@ SPEEDUP_TARGET = 5.0
 
 
 def demo_module(wait_s: float = 600.0):
-    """``analysis.demo`` is written concurrently: wait for it to appear."""
+    """``analysis.ingest.demo`` is written concurrently: wait for it to appear."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            module = importlib.import_module("analysis.demo")
+            module = importlib.import_module("analysis.ingest.demo")
             if hasattr(module, "generate_demo"):
                 return module
         except ImportError:
             pass
         if time.monotonic() > deadline:
-            sys.exit("analysis.demo.generate_demo is still missing; giving up")
-        print("waiting for analysis.demo.generate_demo ...", file=sys.stderr)
+            sys.exit("analysis.ingest.demo.generate_demo is still missing; giving up")
+        print("waiting for analysis.ingest.demo.generate_demo ...", file=sys.stderr)
         time.sleep(10)
-        sys.modules.pop("analysis.demo", None)
+        sys.modules.pop("analysis.ingest.demo", None)
 
 
 def calibrate(target_visits: int, sample: int = 3000) -> int:

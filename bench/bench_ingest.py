@@ -7,8 +7,8 @@ Writes a clean demo export of about ``--rows`` visit rows (cached in
 
   (a) bare load: a fresh DuckDB file, ``CREATE TABLE t AS SELECT * FROM
       read_csv(path)``, close;
-  (b) our ingest: a fresh DuckDB file, ``analysis.db.connect`` (schema),
-      ``analysis.ingest.ingest_file``, close.
+  (b) our ingest: a fresh DuckDB file, ``analysis.storage.db.connect`` (schema),
+      ``analysis.ingest.pipeline.ingest_file``, close.
 
 Prints rows/s of each run, the medians and the ratio ingest/bare (target
 <= 2x), by wall time and by CPU time (the CPU ratio is the steadier one on
@@ -30,14 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb
 
-from analysis import db, ingest
+from analysis.storage import db
+from analysis.ingest import pipeline as ingest
 
 VISITS_PER_PATIENT_GUESS = 10.5
 
 
 def demo_export(out: Path, rows: int) -> Path:
     """A clean demo session export of about ``rows`` rows (cached)."""
-    from analysis.demo import generate_demo
+    from analysis.ingest.demo import generate_demo
     out.mkdir(parents=True, exist_ok=True)
     # Calibrate visits per patient on a small clinic (once), then scale.
     calibration = out / "calibration" / "visits_per_patient.txt"

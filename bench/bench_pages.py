@@ -35,8 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analysis import db, ingest, store  # noqa: E402
-from analysis.demo import generate_demo  # noqa: E402
+from analysis.storage import db, store
+from analysis.ingest import pipeline as ingest  # noqa: E402
+from analysis.ingest.demo import generate_demo  # noqa: E402
 from ui.pages import PAGES  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

@@ -174,7 +174,8 @@ def child_bare(csv: str, db_path: str) -> None:
 def child_ingest(csv: str, db_path: str) -> None:
     sys.path.insert(0, str(ROOT))
     started = time.perf_counter()
-    from analysis import db, ingest
+    from analysis.storage import db
+    from analysis.ingest import pipeline as ingest
     imported = time.perf_counter()
     with db.writer(fresh(Path(db_path))) as con:
         result = ingest.ingest_file(con, csv)
@@ -193,7 +194,7 @@ def child_ingest(csv: str, db_path: str) -> None:
 def child_snapshot(db_path: str) -> None:
     sys.path.insert(0, str(ROOT))
     started = time.perf_counter()
-    from analysis import store
+    from analysis.storage import store
     imported = time.perf_counter()
     snap = store.Snapshot(db_path)
     snap.scalar("SELECT count(*) FROM patient_outcomes WHERE responder")
@@ -213,7 +214,8 @@ def child_page(db_path: str, increment: str) -> None:
     os.environ["OUTCOMES_DB"] = db_path
     from streamlit.testing.v1 import AppTest
 
-    from analysis import db, ingest, store
+    from analysis.storage import db, store
+    from analysis.ingest import pipeline as ingest
     from tests.conftest import signed_in
 
     app = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600))

@@ -4,7 +4,7 @@
                                 [--reuse-db] [--profile-ingest] [--profile-snapshot]
 
 1. Writes a clean demo export of about ``--visits`` visit rows
-   (``analysis.demo.generate_demo(out, patients, seed=1, messy=False)``; the
+   (``analysis.ingest.demo.generate_demo(out, patients, seed=1, messy=False)``; the
    patient count is calibrated on a small sample), reused when present.
 2. Ingest, in its own process: ``python -m analysis ingest sessions.csv
    medications.csv --db FILE`` into a fresh DuckDB file; wall time, rows/s.
@@ -95,7 +95,7 @@ def export(out: Path, visits: int) -> dict:
             print(f"reusing export {folder} ({info['visit_rows']:,} visit rows, "
                   f"{info['patients']:,} patients)")
             return info
-    from analysis.demo import generate_demo
+    from analysis.ingest.demo import generate_demo
     with tempfile.TemporaryDirectory() as tmp:
         sample = generate_demo(tmp, patients=20_000, seed=SEED, messy=False)
     per_patient = sample.visit_rows / sample.patients
@@ -103,7 +103,7 @@ def export(out: Path, visits: int) -> dict:
     print(f"calibration: {per_patient:.2f} visits per patient -> {patients:,} patients",
           flush=True)
     marker.unlink(missing_ok=True)
-    code = ("import json, sys; from analysis.demo import generate_demo; "
+    code = ("import json, sys; from analysis.ingest.demo import generate_demo; "
             f"f = generate_demo({str(folder)!r}, patients={patients}, seed={SEED}, messy=False); "
             "print(json.dumps({'visit_rows': f.visit_rows, 'medication_rows': f.medication_rows}))")
     seconds, rss, stdout = run_phase([sys.executable, "-c", code], "demo")
@@ -130,7 +130,8 @@ def child_engine(db_path: str, repeat: int, profile: bool) -> None:
     """Snapshot build + grid cold + grid warm x repeat; one JSON line."""
     import resource
 
-    from analysis import outcomes, store
+    from analysis.metrics import outcomes
+    from analysis.storage import store
 
     def rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -163,7 +164,8 @@ from bench_ingest import _TimedConnection  # noqa: E402  (one timing wrapper for
 
 
 def child_profile_ingest(db_path: str, files: list[str]) -> None:
-    from analysis import db, ingest
+    from analysis.storage import db
+    from analysis.ingest import pipeline as ingest
     con = db.connect(fresh(Path(db_path)))
     for path in files:
         timed = _TimedConnection(con)

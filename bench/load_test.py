@@ -48,8 +48,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analysis import auth, db, ingest  # noqa: E402
-from analysis.demo import generate_demo  # noqa: E402
+from analysis.access import auth
+from analysis.storage import db
+from analysis.ingest import pipeline as ingest  # noqa: E402
+from analysis.ingest.demo import generate_demo  # noqa: E402
 from tests.dashboard_server import CHROMIUM, CHROMIUM_ARGS, running_dashboard  # noqa: E402
 from ui.pages import PAGES as PAGE_SPECS  # noqa: E402
 
@@ -573,7 +575,7 @@ def main() -> None:
 
     # Serve the code as it was at start: with the file watcher on, an edit to
     # a module in the tree during the run makes Streamlit unload it under the
-    # running sessions (KeyError: 'analysis.db', cache errors).
+    # running sessions (KeyError: 'analysis.storage.db', cache errors).
     try:
         with running_dashboard(env, extra_args=["--server.fileWatcherType", "none"],
                                timeout=60) as (base, server):

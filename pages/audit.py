@@ -4,8 +4,8 @@ import datetime as dt
 
 import streamlit as st
 
-from analysis import audit
-from analysis.formatting import csv_bytes
+from analysis.access import audit
+from analysis.core.formatting import csv_bytes
 from ui import auth, page_context
 
 ctx = page_context.get(__file__)

@@ -5,7 +5,7 @@ For marketing (the external audience) it is the whole program whatever the
 filters, with every count that could identify a few patients withheld; the
 clinical team and analysts see every count, small groups flagged.  The memo
 is always the external one.  The numbers and sentences come from
-``analysis.claim``, already safe for the reader; this page only reads its own
+``analysis.claims.claim``, already safe for the reader; this page only reads its own
 inputs and draws.
 """
 
@@ -21,9 +21,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import claim, definitions, memo, outcomes
-from analysis.audience import SMALL_CELL, SUPPRESSED
-from analysis.formatting import long_date
+from analysis.claims import claim
+from analysis.core import definitions
+from analysis.reports import memo
+from analysis.metrics import outcomes
+from analysis.core.audience import SMALL_CELL, SUPPRESSED
+from analysis.core.formatting import long_date
+from analysis.core.filters import Filters
 from ui import auth, explain, grid, page_context, safe, theme
 from ui.grid import Column
 
@@ -48,7 +52,7 @@ st.caption(f"Read literally: {claim.LITERAL_READING.describe()}. Change the read
 
 
 def _default_period() -> tuple[dt.date, dt.date] | None:
-    data = ctx.call(outcomes.scope, outcomes.Filters())
+    data = ctx.call(outcomes.scope, Filters())
     start = ctx.filters.index_from or data.first_index
     end = ctx.filters.index_to or data.last_index
     if start is None or end is None:

@@ -4,7 +4,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audience, definitions, formatting, pgic, program, words
+from analysis.core import audience, definitions, formatting, words
+from analysis.metrics import pgic, program
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)

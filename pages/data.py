@@ -12,10 +12,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audit, auth as access, data_quality, limits, outcomes
-from analysis.formatting import short_date, count, long_date, percent
-from analysis.outcomes import Filters
-from analysis.formatting import csv_bytes
+from analysis.access import audit, auth as access
+from analysis.ingest import data_quality, limits
+from analysis.metrics import outcomes
+from analysis.core.formatting import short_date, count, long_date, percent
+from analysis.core.filters import Filters
+from analysis.core.formatting import csv_bytes
 from ui import auth, grid, page_context, safe, theme
 from ui.grid import Column
 

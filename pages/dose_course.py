@@ -5,7 +5,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import audience, definitions, formatting, treatment_course
+from analysis.core import audience, definitions, formatting
+from analysis.metrics import treatment_course
 from ui import page_context, theme
 
 ctx = page_context.get(__file__)

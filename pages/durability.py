@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import charts, durability
-from analysis.formatting import count
+from analysis.metrics import charts, durability
+from analysis.core.formatting import count
 from ui import explain, page_context, safe, theme
 
 ctx = page_context.get(__file__)

@@ -7,8 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import definitions, mood, words
-from analysis.formatting import count, p_value, percent
+from analysis.core import definitions, words
+from analysis.metrics import mood
+from analysis.core.formatting import count, p_value, percent
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)

@@ -7,9 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import charts, opioids
-from analysis.formatting import count, number, percent, short_period
-from analysis.definitions import TIMEPOINT_LABELS
+from analysis.metrics import charts, opioids
+from analysis.core.formatting import count, number, percent, short_period
+from analysis.core.definitions import TIMEPOINT_LABELS
 from ui import explain, grid, page_context, theme
 from ui.grid import Column
 

@@ -4,7 +4,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import definitions, formatting, pgic, program
+from analysis.core import definitions, formatting
+from analysis.metrics import pgic, program
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)

@@ -4,7 +4,8 @@ at the timepoint (waterfall), and the acute effect of each infusion."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import charts, definitions, formatting, outcomes, program, words
+from analysis.metrics import charts, outcomes, program
+from analysis.core import definitions, formatting, words
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)

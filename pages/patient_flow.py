@@ -4,7 +4,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import definitions, formatting, program
+from analysis.core import definitions, formatting
+from analysis.metrics import program
 from ui import page_context, safe, theme
 
 ctx = page_context.get(__file__)

@@ -10,9 +10,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis import timeline
-from analysis.formatting import short_date, short_period, count, long_date, number, percent
-from analysis.definitions import DEFINITION_LABELS
+from analysis.metrics import timeline
+from analysis.core.formatting import short_date, short_period, count, long_date, number, percent
+from analysis.core.definitions import DEFINITION_LABELS
 from ui import page_context, safe, theme
 
 ctx = page_context.get(__file__)

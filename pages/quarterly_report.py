@@ -3,8 +3,9 @@ tables and charts, download the same report as HTML, XLSX or PDF."""
 
 import streamlit as st
 
-from analysis import audience as audiences
-from analysis import formatting, report
+from analysis.core import audience as audiences
+from analysis.core import formatting
+from analysis.reports import quarterly as report
 from ui import auth, page_context, quarters, safe, theme
 
 ctx = page_context.get(__file__)

@@ -7,8 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import adverse_events, safety, words
-from analysis.formatting import count
+from analysis.metrics import adverse_events, safety
+from analysis.core import words
+from analysis.core.formatting import count
 from ui import page_context, safe, theme
 
 ctx = page_context.get(__file__)

@@ -3,7 +3,8 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import audience, definitions, formatting, site_comparison
+from analysis.core import audience, definitions, formatting
+from analysis.metrics import site_comparison
 from ui import page_context, theme
 
 ctx = page_context.get(__file__)

@@ -6,7 +6,8 @@ the follow-up backlog; the same page as a one-page PDF."""
 import pandas as pd
 import streamlit as st
 
-from analysis import formatting, report, summary
+from analysis.core import formatting
+from analysis.reports import quarterly as report, summary
 from ui import auth, page_context, quarters, safe
 
 ctx = page_context.get(__file__)

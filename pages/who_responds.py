@@ -4,7 +4,8 @@ one click away), and how predictable response is."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import definitions, formatting, response_model
+from analysis.core import definitions, formatting
+from analysis.metrics import response_model
 from ui import explain, page_context, safe, theme
 
 ctx = page_context.get(__file__)

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from analysis import definitions, formatting, worklist
+from analysis.core import definitions, formatting
+from analysis.metrics import worklist
 from ui import auth, grid, page_context, safe
 from ui.grid import Column
 

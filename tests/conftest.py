@@ -19,7 +19,7 @@ def private_secrets_dir(tmp_path_factory):
     the same keys."""
     import os
 
-    from analysis import keys
+    from analysis.access import keys
     folder = tmp_path_factory.mktemp("secrets") / "keys"
     previous = os.environ.get("OUTCOMES_SECRETS_DIR")
     os.environ["OUTCOMES_SECRETS_DIR"] = str(folder)
@@ -34,7 +34,7 @@ def private_secrets_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_exports(tmp_path_factory):
-    from analysis.demo import generate_demo
+    from analysis.ingest.demo import generate_demo
     out = tmp_path_factory.mktemp("demo_exports")
     return generate_demo(out, patients=500, seed=11)
 
@@ -42,7 +42,8 @@ def demo_exports(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_db(demo_exports, tmp_path_factory) -> Path:
     """A demo clinic ingested into a DuckDB file on disk (read it, don't write it)."""
-    from analysis import db, ingest
+    from analysis.storage import db
+    from analysis.ingest import pipeline as ingest
     path = tmp_path_factory.mktemp("demo_db") / "demo.duckdb"
     con = db.connect(path)
     summary = ingest.ingest_files(con, [demo_exports.sessions, demo_exports.medications])
@@ -54,7 +55,8 @@ def demo_db(demo_exports, tmp_path_factory) -> Path:
 def ingested_snapshot(db_path, files):
     """Ingest ``files`` into a new DuckDB file at ``db_path`` (every file
     must be accepted) and return a snapshot of it."""
-    from analysis import db, ingest, store
+    from analysis.storage import db, store
+    from analysis.ingest import pipeline as ingest
     con = db.connect(db_path)
     summary = ingest.ingest_files(con, files)
     con.close()
@@ -64,7 +66,7 @@ def ingested_snapshot(db_path, files):
 
 @pytest.fixture(scope="session")
 def demo_snapshot(demo_db):
-    from analysis import store
+    from analysis.storage import store
     return store.Snapshot(demo_db)
 
 
@@ -85,9 +87,9 @@ def signed_in(app, role: str = "clinical", user: str | None = None):
 
 
 def write_grant(db_path, role: str = "clinical"):
-    """What a signed-in user of ``role`` gets from ``analysis.auth.may_write``
+    """What a signed-in user of ``role`` gets from ``analysis.access.auth.may_write``
     for the clinic database ``db_path``."""
-    from analysis import auth
+    from analysis.access import auth
     from analysis.sources import DataSource
     return auth.may_write(DataSource(Path(db_path), is_demo=False), f"test-{role}", role,
                           signed_in=True)
@@ -123,7 +125,7 @@ def hold_snapshot_builds(monkeypatch):
     returned event is set (to look at what readers get meanwhile)."""
     import threading
 
-    from analysis import store
+    from analysis.storage import store
 
     def hold() -> threading.Event:
         release = threading.Event()
@@ -144,7 +146,7 @@ def wait_until_built(db_path, timeout: float = 60) -> None:
     """Wait for a background snapshot build of ``db_path`` to end."""
     import time
 
-    from analysis import store
+    from analysis.storage import store
     deadline = time.monotonic() + timeout
     while store.building(db_path) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import audit, auth
+from analysis.access import audit, auth
 from tests.conftest import DASHBOARD, assert_no_errors, run_page
 from ui import pages
 
@@ -203,7 +203,7 @@ def test_an_unwritable_queued_row_does_not_stop_other_audit_writes(tmp_path):
 
 def test_demo_needs_no_sign_in_and_says_it_is_synthetic(monkeypatch, tmp_path):
     monkeypatch.delenv("OUTCOMES_DB", raising=False)
-    from analysis import db
+    from analysis.storage import db
     monkeypatch.setattr(db, "DEFAULT_DB", tmp_path / "none.duckdb")
     app = AppTest.from_file(DASHBOARD, default_timeout=180).run()
     assert_no_errors(app)
@@ -229,7 +229,7 @@ def test_ingest_and_report_from_the_command_line_are_audited(tmp_path, demo_expo
 
 
 def test_may_write_only_signed_in_clinical_or_analyst_on_clinic_data(tmp_path):
-    from analysis import db
+    from analysis.storage import db
     from analysis.sources import DataSource
     clinic = DataSource(tmp_path / "clinic.duckdb", is_demo=False)
     for role in auth.WRITER_ROLES:
@@ -248,7 +248,8 @@ def test_may_write_only_signed_in_clinical_or_analyst_on_clinic_data(tmp_path):
 
 
 def test_every_writing_path_needs_a_grant(tmp_path, demo_exports):
-    from analysis import data_quality, db
+    from analysis.ingest import data_quality
+    from analysis.storage import db
     export = tmp_path / "sessions.csv"
     shutil.copy(demo_exports.sessions, export)
     clinic = tmp_path / "clinic.duckdb"
@@ -326,7 +327,8 @@ def test_database_audit_and_key_files_are_created_mode_600(tmp_path, demo_export
     import subprocess
     import sys
 
-    from analysis import db, keys
+    from analysis.storage import db
+    from analysis.access import keys
     from tests.conftest import ROOT
     # In this process (the dashboard's and the tests' way in) ...
     con = db.connect(tmp_path / "inproc.duckdb")

@@ -11,9 +11,9 @@ import random
 
 import pytest
 
-from analysis import adverse_events, safety
-from analysis.audience import Audience
-from analysis.reference import fold
+from analysis.metrics import adverse_events, safety
+from analysis.core.audience import Audience
+from analysis.storage.reference import fold
 from tests.test_mood_safety_durability import clinic
 
 PROBE = "called John Smith 555-123-4567"

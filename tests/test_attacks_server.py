@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analysis import audit, auth
+from analysis.access import audit, auth
 from tests.conftest import ROOT
 from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
 from tests.test_hostile_values import PATIENT, SITE_HTML, SITE_MD, build_hostile_db

@@ -21,9 +21,10 @@ import math
 
 import pytest
 
-from analysis import definitions, durability, mood, opioids, outcomes, program
-from analysis.audience import SMALL_CELL, SUPPRESSED, Audience
-from analysis.outcomes import Filters
+from analysis.core import definitions
+from analysis.metrics import durability, mood, opioids, outcomes, program
+from analysis.core.audience import SMALL_CELL, SUPPRESSED, Audience
+from analysis.core.filters import Filters
 from tests.conftest import caption_text, frame_with
 from tests.test_pages_program import _page_alone
 
@@ -170,12 +171,12 @@ def test_analyst_conditions_page_shows_small_groups_flagged(demo_db, demo_snapsh
 
 def test_marketing_context_has_no_filter_and_the_external_audience(demo_db):
     """The one place the audience comes from: the role, through
-    analysis.audience.for_role; marketing's context is the whole program."""
+    analysis.core.audience.for_role; marketing's context is the whole program."""
     from ui import pages
     assert pages.controls_for(pages.PAGES[0], Audience.EXTERNAL) == frozenset()
     for spec in pages.PAGES:
         assert pages.controls_for(spec, Audience.ANALYST) == spec.controls
-    from analysis import store
+    from analysis.storage import store
     text = outcomes.in_view_text(store.snapshot(demo_db), NARROW, Audience.EXTERNAL)
     assert "whole program" in text and not any(ch.isdigit() for ch in text.replace("11", ""))
     assert "treated patients" in outcomes.in_view_text(store.snapshot(demo_db), NARROW,

@@ -15,7 +15,8 @@ import stat
 import duckdb
 import pytest
 
-from analysis import audit, cli, keys
+from analysis import cli
+from analysis.access import audit, keys
 
 
 def _log(tmp_path, rows: int = 3):
@@ -154,7 +155,7 @@ def test_audit_page_shows_the_verdict_of_audit_verify(demo_db, tmp_path, monkeyp
 
 
 def test_demo_audit_page_says_the_demo_writes_no_audit_rows(monkeypatch, tmp_path):
-    from analysis import db
+    from analysis.storage import db
     from tests.conftest import assert_no_errors, run_page
     monkeypatch.delenv("OUTCOMES_DB", raising=False)
     monkeypatch.setattr(db, "DEFAULT_DB", tmp_path / "none.duckdb")

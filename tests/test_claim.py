@@ -21,11 +21,16 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from analysis import claim, db, definitions, ingest, memo, outcomes, stats, store
-from analysis.fingerprint import data_fingerprint
-from analysis.formatting import month_year, rate_with_ci
-from analysis.outcomes import SensitivityCell
-from analysis.audience import SMALL_CELL
+from analysis.claims import claim
+from analysis.storage import db, store
+from analysis.core import definitions, stats
+from analysis.ingest import pipeline as ingest
+from analysis.reports import memo
+from analysis.metrics import outcomes
+from analysis.storage.fingerprint import data_fingerprint
+from analysis.core.formatting import month_year, rate_with_ci
+from analysis.metrics.outcomes import SensitivityCell
+from analysis.core.audience import SMALL_CELL
 
 START = dt.date(2025, 1, 6)       # first index date of a generated program
 CUTOFF = dt.date(2025, 12, 15)    # an intake-only visit fixes the data cutoff here

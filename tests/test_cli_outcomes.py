@@ -10,7 +10,9 @@ import math
 import pytest
 import scipy.stats
 
-from analysis import cli, definitions, store
+from analysis import cli
+from analysis.core import definitions
+from analysis.storage import store
 from tests.test_outcomes import (INJECTION, _filter_rows, build_db, claim_program, clock, day,
                                  treated, visit)
 
@@ -95,7 +97,7 @@ def test_responders_json_options(capsys, clinic):
 
 
 def test_responders_json_null_rates_when_database_is_empty(capsys, tmp_path):
-    from analysis import db
+    from analysis.storage import db
     path = tmp_path / "empty.duckdb"
     db.connect(path).close()
     d = run_json(capsys, "responders", "--db", path)

@@ -24,8 +24,12 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import cli, definitions, program, report, store
-from analysis.outcomes import Filters
+from analysis import cli
+from analysis.core import definitions
+from analysis.metrics import program
+from analysis.reports import quarterly as report
+from analysis.storage import store
+from analysis.core.filters import Filters
 from analysis.sources import DataSource
 from tests.conftest import ROOT, assert_no_errors, caption_text, frame_with, markdown_text
 from ui.page_context import CONTEXT_KEY, PageContext
@@ -166,7 +170,7 @@ def test_what_patients_say_is_one_number(shown):
     """PGIC much or very much improved: the Overview tile and the Conditions
     table's all-conditions row (issue 18)."""
     _, _, apps = shown
-    from analysis import pgic
+    from analysis.metrics import pgic
     overview, conditions = apps["overview"], apps["conditions"]
     tile = metric(overview, pgic.LABEL)
     k, n = k_of_n(ci_captions(overview)[1])

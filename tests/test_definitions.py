@@ -1,4 +1,4 @@
-"""analysis.definitions (the Python side's one owner of SPEC §3's timepoints,
+"""analysis.core.definitions (the Python side's one owner of SPEC §3's timepoints,
 definitions, populations and thresholds) agrees with the SQL reference
 models the queries read (sql/models/reference/), so neither can drift; and
 the population rule, written once in the populations model, is SPEC §3's."""
@@ -8,7 +8,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from analysis import definitions, model_chain
+from analysis.core import definitions
+from analysis.storage import model_chain
 
 
 def reference(name: str) -> list[dict]:

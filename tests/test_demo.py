@@ -1,4 +1,4 @@
-"""The synthetic clinic of analysis/demo.py: deterministic, realistic, valid."""
+"""The synthetic clinic of analysis/ingest/demo.py: deterministic, realistic, valid."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import reference
-from analysis.demo import (CONDITION_LABELS, COVER_SHARE, OTHER_LABELS, PGIC_BEST, PROVIDERS,
+from analysis.storage import reference
+from analysis.ingest.demo import (CONDITION_LABELS, COVER_SHARE, OTHER_LABELS, PGIC_BEST, PROVIDERS,
                            SITES, DemoFiles, generate_demo)
 
 END = dt.date(2026, 9, 30)
@@ -422,5 +422,5 @@ def test_demo_database_is_built_once_and_checked_once_per_file_state(demo_export
     monkeypatch.undo()
     path.unlink()                                                  # gone: built again
     assert sources.ensure_demo_db(path, exports) == path
-    from analysis.store import read_version
+    from analysis.storage.store import read_version
     assert read_version(path).ingests == 2

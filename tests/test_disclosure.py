@@ -1,4 +1,4 @@
-"""Complementary suppression (analysis.disclosure) against the attacks of
+"""Complementary suppression (analysis.core.disclosure) against the attacks of
 issue 14 and against brute force.
 
 The brute-force check is independent of the algorithm: for every protected
@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from analysis import disclosure
-from analysis.audience import SMALL_CELL
+from analysis.core import disclosure
+from analysis.core.audience import SMALL_CELL
 
 
 # --------------------------------------------------------------------------

@@ -12,7 +12,11 @@ from urllib.parse import unquote
 
 import pytest
 
-from analysis import audience, claim, definitions, opioids, report, store
+from analysis.core import audience, definitions
+from analysis.claims import claim
+from analysis.metrics import opioids
+from analysis.reports import quarterly as report
+from analysis.storage import store
 from tests.test_outcomes import build_db, clock, outcome, treated, visit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,7 +231,8 @@ def test_readme_commands_name_real_commands():
 def test_readme_demo_commands_run(demo_exports, tmp_path, monkeypatch, capsys):
     """The lines README gives for the demo database run as written (the demo
     file, and the folder they write, in a temporary place)."""
-    from analysis import cli, db
+    from analysis import cli
+    from analysis.storage import db
     monkeypatch.delenv("OUTCOMES_DB", raising=False)
     monkeypatch.setattr(db, "DEMO_DB", tmp_path / "demo.duckdb")
     monkeypatch.setattr("analysis.sources.demo_exports",

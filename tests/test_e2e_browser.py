@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import auth
+from analysis.access import auth
+from analysis.core.filters import Filters
 from tests.conftest import ROOT
 from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
 from ui.pages import PAGES
@@ -136,7 +137,8 @@ def test_status_line_and_data_page_visits_reconcile(server, browser, demo_db):
     patient's, and says how the two make up each other (issue 15)."""
     import re
 
-    from analysis import outcomes, store
+    from analysis.metrics import outcomes
+    from analysis.storage import store
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     try:
         _sign_in(page, server + "/?site=Denver")
@@ -153,7 +155,7 @@ def test_status_line_and_data_page_visits_reconcile(server, browser, demo_db):
                 int(reconcile.group(2).replace(",", ""))) == (visits, patients)
         snap = store.Snapshot(demo_db)
         try:
-            scope = outcomes.scope(snap, outcomes.Filters(sites=("Denver",)))
+            scope = outcomes.scope(snap, Filters(sites=("Denver",)))
         finally:
             snap.close()
         assert (scope.patients, scope.visits) == (patients, visits)

@@ -19,7 +19,9 @@ import time
 
 import pytest
 
-from analysis import db, outcomes, store
+from analysis.storage import db, store
+from analysis.metrics import outcomes
+from analysis.core.filters import quarter_bounds
 from tests.conftest import ROOT
 from tests.dashboard_server import running_dashboard, wait_until_idle
 # The end-to-end test's dashboard on the demo clinic and its clinician
@@ -84,8 +86,8 @@ def _go(page, title: str) -> None:
 
 
 def _cohort_text(quarters: list[str], first: str, last: str) -> str:
-    start = outcomes.quarter_bounds(first)[0]
-    end = outcomes.quarter_bounds(last)[1]
+    start = quarter_bounds(first)[0]
+    end = quarter_bounds(last)[1]
     return f"first infusion {start} to {end}"
 
 

@@ -23,10 +23,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import claim, memo, report, store
-from analysis.audience import SMALL_CELL, SUPPRESSED, Audience
-from analysis.outcomes import Filters
-from analysis.definitions import DEFINITIONS, TIMEPOINTS
+from analysis.claims import claim
+from analysis.reports import memo, quarterly as report
+from analysis.storage import store
+from analysis.core.audience import SMALL_CELL, SUPPRESSED, Audience
+from analysis.core.filters import Filters
+from analysis.core.definitions import DEFINITIONS, TIMEPOINTS
 from tests.conftest import ingested_snapshot
 from tests.test_claim import Program, program_snapshot
 
@@ -240,7 +242,7 @@ def test_external_report_with_two_small_sites_gives_no_count_away(small_sites_sn
 def test_external_report_on_the_demo_gives_no_count_away(demo_snapshot, back):
     """Numerators under 11 inside larger groups (responders, safety events,
     patients off opioids), rates of them, and the links between tables."""
-    from analysis.outcomes import previous_quarter
+    from analysis.core.filters import previous_quarter
     quarter = previous_quarter(report.default_quarter(demo_snapshot), back)
     rep = report.build_report(demo_snapshot, quarter, Audience.EXTERNAL)
     assert report_leaks(rep) == []

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import auth
+from analysis.access import auth
 from tests.conftest import ROOT
 from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
 from ui import pages

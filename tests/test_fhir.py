@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis import db, fhir, ingest, keys, model_chain
+from analysis.storage import db, model_chain
+from analysis.ingest import fhir, pipeline as ingest
+from analysis.access import keys
 
 INGEST_DATE = dt.date(2024, 12, 31)
 LOINC = "http://loinc.org"
@@ -691,7 +693,7 @@ def test_only_unknown_patients_quarantines_every_resource_and_stores_no_visit(co
 
 
 def test_fhir_files_uploaded_on_the_data_page_are_one_export(tmp_path):
-    from analysis import data_quality
+    from analysis.ingest import data_quality
     from tests.conftest import write_grant
     grant = write_grant(tmp_path / "clinic.duckdb")
     folder = export(tmp_path / "x", patient(), encounter("e1", "2024-01-02T09:00:00-07:00", text="Intake"),

@@ -14,8 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import audit, db, definitions, ingest, mood, opioids, outcomes, safety, store
-from analysis.demo import generate_demo
+from analysis.access import audit
+from analysis.storage import db, store
+from analysis.core import definitions
+from analysis.ingest import pipeline as ingest
+from analysis.metrics import mood, opioids, outcomes, safety
+from analysis.ingest.demo import generate_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 PATIENTS, SEED = 400, 11

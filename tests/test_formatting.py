@@ -1,10 +1,10 @@
 """Number formatting for people, and spreadsheet-formula neutralising
-(analysis.formatting)."""
+(analysis.core.formatting)."""
 
 import pandas as pd
 import pytest
 
-from analysis import formatting
+from analysis.core import formatting
 
 
 @pytest.mark.parametrize("text", ['=HYPERLINK("http://x","y")', "@SUM(1)", "+1", "-2", "\tx", "\rx"])
@@ -31,15 +31,15 @@ def test_formatting_for_people():
                                          (0.0049, "0.5%"), (0.005, "0.5%"), (1, "100%"),
                                          (None, "–")])
 def test_a_rate_above_zero_never_reads_zero_percent(value, text):
-    from analysis.formatting import percent
+    from analysis.core.formatting import percent
     assert percent(value) == text
 
 
 def test_a_grid_cell_and_a_sentence_agree_on_a_small_rate():
     # 4-week dose halving on the demo: the claim grid said "0%" where the
     # sentence said "0.2% (95% CI …)"; both now read the rate the same way.
-    from analysis.formatting import percent, rate_with_ci
-    from analysis.stats import proportion
+    from analysis.core.formatting import percent, rate_with_ci
+    from analysis.core.stats import proportion
     p = proportion(1, 500)
     sentence = rate_with_ci(p.rate, p.ci_low, p.ci_high)
     assert sentence.startswith(percent(p.rate) + " ") and percent(p.rate) == "0.2%"

@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import data_quality, db, ingest
-from analysis.audience import Audience
+from analysis.ingest import data_quality, pipeline as ingest
+from analysis.storage import db
+from analysis.core.audience import Audience
 from tests.conftest import assert_no_errors, run_page
 from ui import pages
 
@@ -157,7 +158,7 @@ def test_the_data_page_shows_a_clinician_the_raw_row_and_value(probe_app_db):
 
 def test_quality_tables_for_an_analyst_carry_no_patient_or_value(probe_db):
     """The builders themselves (pages and downloads read them)."""
-    from analysis import store
+    from analysis.storage import store
     snap = store.Snapshot(probe_db)
     try:
         for audience in (Audience.ANALYST, Audience.EXTERNAL):
@@ -184,30 +185,30 @@ def test_quality_tables_for_an_analyst_carry_no_patient_or_value(probe_db):
 # (and shown to keep the text from analysts and the external audience).
 RAW_TEXT_READERS = {
     "condition_raw": {
-        "analysis/ingest.py": "writes it",
-        "analysis/fhir.py": "writes it",
+        "analysis/ingest/pipeline.py": "writes it",
+        "analysis/ingest/fhir.py": "writes it",
         "analysis/sql/schema.sql": "stores it",
         "analysis/sql/models/intermediate/patients.sql": "the patient's label",
         "analysis/sql/models/marts/patient_timepoints.sql": "carried, never selected by a page",
         "analysis/sql/models/marts/patient_outcomes.sql": "carried, never selected by a page",
         "analysis/sql/queries/timeline_patient.sql": "Patient timeline (clinical only)",
         "analysis/sql/queries/timeline_visits.sql": "Patient timeline (clinical only)",
-        "analysis/timeline.py": "Patient timeline (clinical only)",
+        "analysis/metrics/timeline.py": "Patient timeline (clinical only)",
         "pages/patient_timeline.py": "Patient timeline (clinical only)",
     },
     "adverse_event": {
-        "analysis/ingest.py": "writes it", "analysis/fhir.py": "writes it",
-        "analysis/long_format.py": "writes it", "analysis/fhir_codes.py": "a column name",
-        "analysis/reference.py": "a column name", "analysis/demo.py": "invents it",
-        "analysis/demo_fhir.py": "invents it", "analysis/sql/schema.sql": "stores it",
+        "analysis/ingest/pipeline.py": "writes it", "analysis/ingest/fhir.py": "writes it",
+        "analysis/ingest/long_format.py": "writes it", "analysis/ingest/fhir_codes.py": "a column name",
+        "analysis/storage/reference.py": "a column name", "analysis/ingest/demo.py": "invents it",
+        "analysis/ingest/demo_fhir.py": "invents it", "analysis/sql/schema.sql": "stores it",
         "analysis/sql/queries/adverse_event_categories.sql": "categorises it",
         "analysis/sql/queries/safety_infusions.sql": "passes it to the categoriser only",
         "analysis/sql/queries/safety_counts.sql": "'adverse_event' is a category column there",
         "analysis/sql/queries/safety_event_texts.sql": "adverse_events.texts (clinical only)",
         "analysis/sql/queries/data_completeness.sql": "counts recorded values",
         "analysis/sql/queries/timeline_visits.sql": "Patient timeline (clinical only)",
-        "analysis/adverse_events.py": "the categoriser; texts() refuses non-clinical readers",
-        "analysis/safety.py": "'adverse_event' is the kind of a category's rate",
+        "analysis/metrics/adverse_events.py": "the categoriser; texts() refuses non-clinical readers",
+        "analysis/metrics/safety.py": "'adverse_event' is the kind of a category's rate",
         "pages/safety.py": "'adverse_event' is the kind of a category's rate",
         "pages/patient_timeline.py": "Patient timeline (clinical only)",
     },

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import auth
+from analysis.access import auth
 from tests.dashboard_server import (CHROMIUM, GRIDS_JS, chromium, grid_findings,
                                    running_dashboard, wait_until_idle)
 
@@ -121,7 +121,8 @@ def _overlaps(boxes: list[dict]) -> list[tuple[str, str]]:
 
 
 def test_funnel_plot_names_do_not_overlap(page, bundled_demo):
-    from analysis import site_comparison, store
+    from analysis.metrics import site_comparison
+    from analysis.storage import store
     snap = store.Snapshot(bundled_demo)
     _open(page, "Sites & providers")
     for by, choice in (("site", "Sites"), ("provider", "Providers")):

@@ -3,7 +3,7 @@
 An identifying column is never a patient key: where the only key an export
 has is a medical record number or a name (a bundled alias, a user's alias
 file or the Data page's mapping form would make it one), each value is
-replaced at ingest by its keyed pseudonym (``analysis.keys.pseudonym``) and
+replaced at ingest by its keyed pseudonym (``analysis.access.keys.pseudonym``) and
 the raw value is written nowhere.  These tests read the bytes of the
 database, its WAL and the audit file, and the command's own output.
 """
@@ -18,7 +18,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analysis import audit, cli, db, ingest, keys, reference
+from analysis import cli
+from analysis.access import audit, keys
+from analysis.storage import db, reference
+from analysis.ingest import pipeline as ingest
 
 INGEST_DATE = dt.date(2024, 6, 1)
 MRNS = ["MRN-77123401", "MRN-77123402", "MRN-77123403"]
@@ -162,7 +165,7 @@ def test_a_user_alias_mapping_a_name_column_to_patient_id_stores_pseudonyms(tmp_
 
 
 def test_the_mapping_form_choosing_a_name_column_as_patient_id_stores_pseudonyms(tmp_path):
-    from analysis import data_quality
+    from analysis.ingest import data_quality
     export = write(tmp_path, "odd.csv", "Full Name,When,What\n" + "".join(
         f"{name},2024-01-05,infusion\n" for name in NAMES))
     from tests.conftest import write_grant
@@ -294,7 +297,8 @@ def wal(path: Path) -> Path:
 
 KILLED_INGEST = """
 import datetime as dt, os, sys
-from analysis import db, ingest
+from analysis.storage import db
+from analysis.ingest import pipeline as ingest
 con = db.connect(sys.argv[1])
 for path, aliases in ((sys.argv[2], None), (sys.argv[3], sys.argv[4])):
     result = ingest.ingest_file(con, path, ingest_date=dt.date(2024, 6, 1), alias_file=aliases)
@@ -377,7 +381,7 @@ def test_both_exports_through_the_data_page_leave_no_mrn_or_name(tmp_path):
     the upload is deleted once read, and neither the summary shown nor the
     database holds an MRN or a name, while the connection is open (WAL) or
     after."""
-    from analysis import data_quality
+    from analysis.ingest import data_quality
     from tests.conftest import write_grant
     db_path = tmp_path / "clinic.duckdb"
     uploads = tmp_path / "uploads"

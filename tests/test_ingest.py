@@ -1,4 +1,4 @@
-"""Tests of the export contract (SPEC §2) through ``analysis.ingest``.
+"""Tests of the export contract (SPEC §2) through ``analysis.ingest.pipeline``.
 
 Every test writes tiny exports into ``tmp_path``, ingests them into a real
 DuckDB file on disk and checks exact counts and stored values.  Every ingest
@@ -17,8 +17,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analysis import db, ingest, reference
-from analysis.reference import fold
+from analysis.storage import db, reference
+from analysis.ingest import pipeline as ingest
+from analysis.storage.reference import fold
 
 INGEST_DATE = dt.date(2024, 6, 1)
 TABLES = ("ingest_log", "visits", "medications", "quarantine", "value_issues")
@@ -1107,7 +1108,7 @@ def test_medication_reconciliation_replaces_the_same_patient_and_date(tmp_path, 
 
 
 def test_medications_fill_visits_without_overriding_the_session_export(tmp_path, db_path):
-    from analysis import store
+    from analysis.storage import store
     sessions = write(tmp_path, "sessions.csv", csv_lines(
         "patient_id,visit_date,visit_type,opioid_mme_per_day,benzodiazepine",
         "P1,2024-03-01,infusion,,",

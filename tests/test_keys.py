@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from analysis import keys
+from analysis.access import keys
 
 ROOT = keys.Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ def test_threads_creating_the_key_at_once_agree(key_folder):
 
 
 def test_processes_creating_the_key_at_once_agree(key_folder):
-    code = "from analysis import keys; print(keys.key('pseudonym').hex())"
+    code = "from analysis.access import keys; print(keys.key('pseudonym').hex())"
     env = {**os.environ, "OUTCOMES_SECRETS_DIR": str(key_folder)}
     runs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, text=True) for _ in range(6)]

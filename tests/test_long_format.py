@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis import db, ingest, keys
+from analysis.storage import db
+from analysis.ingest import pipeline as ingest
+from analysis.access import keys
 
 INGEST_DATE = dt.date(2024, 12, 31)
 SESSIONS = ("patient_id,visit_date,visit_type,pain_score\n"

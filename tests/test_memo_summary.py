@@ -12,7 +12,13 @@ import sys
 
 import pytest
 
-from analysis import audit, claim, cli, db, memo, outcomes, report, safety, store, summary
+from analysis import cli
+from analysis.access import audit
+from analysis.claims import claim
+from analysis.storage import db, store
+from analysis.reports import memo, quarterly as report, summary
+from analysis.metrics import outcomes, safety
+from analysis.core.filters import quarter_bounds, quarter_of
 from tests.conftest import ROOT
 from tests.test_outcomes import BASE, build_db, clock, day, treated, visit
 from tests.test_synthetic_outputs import html_body_text, pdf_pages
@@ -121,7 +127,7 @@ def test_the_summary_is_the_reports_numbers(demo_snapshot, demo_summary):
         assert (h.change.prev_n, h.change.prev_k) == (
             row["prev_n"], round(row["prev_rate"] * row["prev_n"]))
         assert h.result_text().startswith(f"{round(100 * h.rate)}% of {h.n:,} ")
-    start, end = outcomes.quarter_bounds(s.quarter)
+    start, end = quarter_bounds(s.quarter)
     quarter_safety = safety.safety_summary(demo_snapshot, visits_from=start, visits_to=end)
     any_event = quarter_safety.rate("any_adverse_event")
     assert (s.safety[0].events, s.safety[0].n) == (any_event.events, any_event.n)
@@ -171,7 +177,7 @@ def test_the_backlog_by_hand(tmp_path):
     ]
     snap = store.Snapshot(build_db(tmp_path, rows))
     try:
-        assert outcomes.cutoff(snap) == day(100) and outcomes.quarter_of(day(95)) == "2028Q2"
+        assert outcomes.cutoff(snap) == day(100) and quarter_of(day(95)) == "2028Q2"
         s = summary.build_summary(snap, "2028Q2")
     finally:
         snap.close()
@@ -209,4 +215,4 @@ def test_summary_cli(demo_db, tmp_path, capsys):
                        "--quarter", "2026Q5")
     assert code == 2 and "2026Q5" in err
     assert "program summary" in audit.read(demo_db, actions=("report",)).iloc[0]["detail"]
-    assert dt.date(2026, 4, 1) == outcomes.quarter_bounds("2026Q2")[0]
+    assert dt.date(2026, 4, 1) == quarter_bounds("2026Q2")[0]

@@ -1,4 +1,4 @@
-"""The SQL model chain (analysis.model_chain, sql/models/models.toml): every
+"""The SQL model chain (analysis.storage.model_chain, sql/models/models.toml): every
 model reads exactly what it declares, from its own layer or an earlier one;
 the chain has no cycle; every model file is in the manifest; the build order
 puts each model after what it reads."""
@@ -11,7 +11,7 @@ from graphlib import CycleError
 import pandas as pd
 import pytest
 
-from analysis import model_chain, store
+from analysis.storage import model_chain, store
 
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|(\()|(\))|(.))", re.S)
 # functions whose parentheses hold a FROM that is not a table (none used today)

@@ -13,9 +13,12 @@ import pytest
 from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 
-from analysis import db, durability, ingest, mood, safety, stats
-from analysis.outcomes import Filters
-from analysis.store import Snapshot
+from analysis.storage import db
+from analysis.metrics import durability, mood, safety
+from analysis.ingest import pipeline as ingest
+from analysis.core import stats
+from analysis.core.filters import Filters
+from analysis.storage.store import Snapshot
 
 INGEST_DATE = dt.date(2026, 1, 1)
 COLUMNS = ["patient_id", "visit_date", "visit_type", "condition", "site", "route",

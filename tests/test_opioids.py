@@ -1,6 +1,6 @@
-"""Opioid tapering (analysis/opioids.py) against a hand-worked tiny clinic
+"""Opioid tapering (analysis/metrics/opioids.py) against a hand-worked tiny clinic
 and, on the demo clinic, against independent pandas computations and the
-outcome grid of analysis.outcomes."""
+outcome grid of analysis.metrics.outcomes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import charts, db, ingest, opioids, outcomes, store
-from analysis.outcomes import Filters
+from analysis.metrics import charts, opioids, outcomes
+from analysis.storage import db, store
+from analysis.ingest import pipeline as ingest
+from analysis.core.filters import Filters
 
 INGEST_DATE = dt.date(2030, 1, 1)
 COLUMNS = ("patient_id", "visit_date", "visit_type", "visit_id", "condition", "site", "route",

@@ -1,9 +1,9 @@
 """Outcome definitions (SPEC §3) and their statistics (SPEC §4), end to end.
 
 Every test writes a tiny, hand-made session export, ingests it with
-``analysis.ingest`` into a DuckDB file, builds an ``analysis.store.Snapshot``
+``analysis.ingest.pipeline`` into a DuckDB file, builds an ``analysis.storage.store.Snapshot``
 and checks exact values in the ``patient_outcomes`` model or in what
-``analysis.outcomes`` returns.  Days are written relative to ``BASE`` (day 0)
+``analysis.metrics.outcomes`` returns.  Days are written relative to ``BASE`` (day 0)
 so the windows of SPEC §3 are easy to read off.
 
 The last part generates a random program, recomputes every cell of the grid
@@ -26,8 +26,11 @@ import pytest
 import scipy.stats
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import audience, db, definitions, ingest, outcomes, stats, store
-from analysis.outcomes import Filters
+from analysis.core import audience, definitions, stats
+from analysis.storage import db, store
+from analysis.ingest import pipeline as ingest
+from analysis.metrics import outcomes
+from analysis.core.filters import Filters
 
 BASE = dt.date(2028, 1, 3)   # day 0 of every hand-made export
 INGEST_DATE = dt.date(2035, 1, 1)

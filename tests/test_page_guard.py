@@ -13,7 +13,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.outcomes import Filters
+from analysis.core.filters import Filters
 from analysis.sources import DataSource
 from tests.conftest import ROOT
 

@@ -9,9 +9,11 @@ import re
 
 import pytest
 
-from analysis import claim, cli, store
-from analysis.audience import SMALL_CELL, SUPPRESSED, Audience
-from analysis.outcomes import Filters
+from analysis import cli
+from analysis.claims import claim
+from analysis.storage import store
+from analysis.core.audience import SMALL_CELL, SUPPRESSED, Audience
+from analysis.core.filters import Filters
 from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, frame_with, run_page
 from tests.test_claim import (Program, assert_no_small_cells_in_table, build_program,
                               counts_in_text)

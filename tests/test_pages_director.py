@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from analysis import formatting, response_model, site_comparison, treatment_course, worklist
-from analysis.audience import SUPPRESSED, Audience
-from analysis.outcomes import Filters
+from analysis.core import formatting
+from analysis.metrics import response_model, site_comparison, treatment_course, worklist
+from analysis.core.audience import SUPPRESSED, Audience
+from analysis.core.filters import Filters
 from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
                             metric_values, plotly_figures, run_page, trace_values)
 from ui import safe
@@ -52,7 +53,7 @@ def test_worklist_is_for_the_clinical_team_only(app_db, role):
     the page itself stops before listing anyone when run for them."""
     from streamlit.testing.v1 import AppTest
 
-    from analysis import store
+    from analysis.storage import store
     from analysis.sources import DataSource
     from tests.conftest import ROOT
     from ui.page_context import PageContext

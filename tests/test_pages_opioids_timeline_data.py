@@ -12,11 +12,13 @@ import numpy as np
 import plotly.io as pio
 import pytest
 
-from analysis import data_quality, opioids, store, timeline
-from analysis.formatting import count, long_date, number, percent, short_date
-from analysis.outcomes import Filters
-from analysis.charts import MIN_PER_POINT
-from analysis.definitions import TIMEPOINT_LABELS
+from analysis.ingest import data_quality
+from analysis.metrics import opioids, timeline
+from analysis.storage import store
+from analysis.core.formatting import count, long_date, number, percent, short_date
+from analysis.core.filters import Filters
+from analysis.metrics.charts import MIN_PER_POINT
+from analysis.core.definitions import TIMEPOINT_LABELS
 from analysis.sources import DataSource
 from tests.conftest import (DASHBOARD, NON_DEFAULT_QUERY, assert_no_errors, caption_text,
                             frame_with, metric_values, run_page, signed_in, trace_values,

@@ -1,6 +1,6 @@
 """Pages never decide what is too few to show (issue 14).
 
-The one audience policy lives in ``analysis`` (``analysis.audience``): every
+The one audience policy lives in ``analysis`` (``analysis.core.audience``): every
 builder feeding a page takes the reader's :class:`Audience` and returns its
 results already made safe (suppressed values replaced, chart points from too
 few patients dropped, with a note saying which).  A page that compares a

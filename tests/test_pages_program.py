@@ -1,6 +1,6 @@
 """The Overview, Conditions, Pain over time and Patient flow pages in the real
 app (AppTest): no exception or error, and every number shown equals what
-``analysis.program`` returns for the same filters and outcome settings."""
+``analysis.metrics.program`` returns for the same filters and outcome settings."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import audience, charts, formatting, outcomes, pgic, program, store
-from analysis.outcomes import Filters
+from analysis.core import audience, formatting
+from analysis.metrics import charts, outcomes, pgic, program
+from analysis.storage import store
+from analysis.core.filters import Filters
 from analysis.sources import DataSource
 from tests.conftest import (NON_DEFAULT_QUERY, ROOT, assert_no_errors, caption_text, frame_with,
                             markdown_text, plotly_figures, run_page, trace_values)

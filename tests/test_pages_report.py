@@ -7,9 +7,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from analysis.audience import SMALL_CELL, SUPPRESSED
-from analysis import report, store
-from analysis.outcomes import Filters
+from analysis.core.audience import SMALL_CELL, SUPPRESSED
+from analysis.reports import quarterly as report
+from analysis.storage import store
+from analysis.core.filters import Filters
 from analysis.sources import DataSource
 from tests.conftest import NON_DEFAULT_QUERY, ROOT, assert_no_errors, run_page
 from ui import page_context

@@ -4,9 +4,10 @@ clinical team and analysts, and offers the one-page PDF."""
 
 from __future__ import annotations
 
-from analysis import report, store, summary
-from analysis.formatting import count
-from analysis.outcomes import Filters
+from analysis.reports import quarterly as report, summary
+from analysis.storage import store
+from analysis.core.formatting import count
+from analysis.core.filters import Filters
 from ui import safe
 from tests.conftest import assert_no_errors, markdown_text, metric_values, run_page
 

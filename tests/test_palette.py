@@ -1,5 +1,5 @@
-"""One house style (analysis.palette) and one test for a missing value
-(analysis.formatting.missing): the dashboard's theme, the quarterly report,
+"""One house style (analysis.core.palette) and one test for a missing value
+(analysis.core.formatting.missing): the dashboard's theme, the quarterly report,
 the claim memo and its summary use them instead of their own copies."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import claim, formatting, memo, palette, report
+from analysis.claims import claim
+from analysis.core import formatting, palette
+from analysis.reports import memo, quarterly as report
 from ui import theme
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +71,7 @@ def test_each_shared_helper_is_defined_once(name):
     function; a method such as ClaimReport.missing(timepoint, definition)
     asks another question)."""
     owners = []
-    for path in sorted([*(ROOT / "analysis").glob("*.py"), *(ROOT / "ui").glob("*.py")]):
+    for path in sorted([*(ROOT / "analysis").rglob("*.py"), *(ROOT / "ui").glob("*.py")]):
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") == name.lstrip("_"):
                 owners.append(path.name)
@@ -79,7 +81,7 @@ def test_each_shared_helper_is_defined_once(name):
 @pytest.mark.parametrize("name", ["PRIMARY", "VERDICT_COLOURS", "VERDICT_FILLS", "COLORWAY"])
 def test_each_colour_is_defined_once(name):
     owners = []
-    for path in sorted([*(ROOT / "analysis").glob("*.py"), *(ROOT / "ui").glob("*.py")]):
+    for path in sorted([*(ROOT / "analysis").rglob("*.py"), *(ROOT / "ui").glob("*.py")]):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             targets = (node.targets if isinstance(node, ast.Assign) else [])
             names = [t.id for target in targets

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis import stats
+from analysis.core import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def test_the_module_check_can_fail(demo_db):
     """The same check sees scipy.stats once something uses it (here the
     median change's Wilcoxon test, through the module imported on first use)."""
     _, modules = _modules_after(["claim", "--json"], demo_db, prelude=(
-        "from analysis import stats; stats.median_change([1.0, -2.0, 3.0, -4.5, 5.0])"))
+        "from analysis.core import stats; stats.median_change([1.0, -2.0, 3.0, -4.5, 5.0])"))
     assert "scipy.stats" in modules
 
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import pgic, program, reference
-from analysis.audience import Audience
-from analysis.demo import PGIC_BEST, generate_demo
-from analysis.outcomes import Filters
+from analysis.metrics import pgic, program
+from analysis.storage import reference
+from analysis.core.audience import Audience
+from analysis.ingest.demo import PGIC_BEST, generate_demo
+from analysis.core.filters import Filters
 from analysis.sources import DataSource
 from tests.conftest import ingested_snapshot
 
@@ -90,7 +91,7 @@ def test_grid_equals_an_independent_reading(clean, best):
 
 
 def test_rates_carry_wilson_intervals(clean):
-    from analysis import stats
+    from analysis.core import stats
     _, snap = clean
     rates = pgic.pgic_rates(snap, "3m", "itt")
     for g in [rates.overall, *rates.by_condition]:

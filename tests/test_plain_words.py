@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from analysis import audience, charts, durability, formatting, survival, words
+from analysis.core import audience, formatting, survival, words
+from analysis.metrics import charts, durability
 from ui import explain
 
 

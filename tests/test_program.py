@@ -1,11 +1,11 @@
-"""analysis.program: overview with quarter deltas, conditions, pain over time,
+"""analysis.metrics.program: overview with quarter deltas, conditions, pain over time,
 patient flow.
 
 The hand-worked tests write a tiny session export, ingest it into a DuckDB
-file and read it through an ``analysis.store.Snapshot``; every expected number
+file and read it through an ``analysis.storage.store.Snapshot``; every expected number
 is worked out by hand in the comments.  The demo-clinic tests check the same
 functions against an independent pandas computation and against
-``analysis.outcomes`` (the one source of the program's rates).
+``analysis.metrics.outcomes`` (the one source of the program's rates).
 """
 
 from __future__ import annotations
@@ -18,9 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.audience import Audience
-from analysis import audience, charts, db, ingest, outcomes, program, stats, store
-from analysis.outcomes import Filters
+from analysis.core.audience import Audience
+from analysis.core import audience, stats
+from analysis.metrics import charts, outcomes, program
+from analysis.storage import db, store
+from analysis.ingest import pipeline as ingest
+from analysis.core.filters import Filters
+from analysis.core.filters import quarter_bounds
 
 COLUMNS = ("patient_id", "visit_date", "visit_type", "condition", "site", "route",
            "pain_score", "pain_post", "opioid_mme_per_day")
@@ -68,8 +72,8 @@ def plus(start: str, days: int) -> dt.date:
 def test_reporting_quarters(cutoff, current, previous):
     quarter, before = program.reporting_quarters(dt.date.fromisoformat(cutoff))
     assert (quarter.name, before.name) == (current, previous)
-    assert quarter.start == outcomes.quarter_bounds(current)[0]
-    assert quarter.end == outcomes.quarter_bounds(current)[1]
+    assert quarter.start == quarter_bounds(current)[0]
+    assert quarter.end == quarter_bounds(current)[1]
 
 
 def test_reporting_quarters_without_data():

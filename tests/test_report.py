@@ -22,14 +22,19 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import (adverse_events, cli, db, ingest, outcomes, report, safety, stats,
-                      store)
-from analysis.fingerprint import data_fingerprint
-from analysis.outcomes import Filters
-from analysis.reference import fold
-from analysis.audience import SMALL_CELL, SUPPRESSED
+from analysis import cli
+from analysis.metrics import adverse_events, outcomes, safety
+from analysis.storage import db, store
+from analysis.ingest import pipeline as ingest
+from analysis.reports import quarterly as report
+from analysis.core import stats
+from analysis.storage.fingerprint import data_fingerprint
+from analysis.core.filters import Filters
+from analysis.storage.reference import fold
+from analysis.core.audience import SMALL_CELL, SUPPRESSED
 from tests.conftest import ROOT
-from analysis import definitions
+from analysis.core import definitions
+from analysis.core.filters import previous_quarter, quarter_bounds, quarter_of
 
 TARGET_DAYS = {"4w": 28, "3m": 90, "6m": 180, "12m": 365}   # SPEC §3
 INGEST_DATE = dt.date(2035, 1, 1)
@@ -121,15 +126,15 @@ def visits(demo_snapshot) -> pd.DataFrame:
 
 
 def in_quarter(dates, quarter: str):
-    start, end = outcomes.quarter_bounds(quarter)
+    start, end = quarter_bounds(quarter)
     return np.array([start <= d <= end for d in dates], dtype=bool)
 
 
 def test_quarters_and_default(demo_snapshot, visits, quarter):
-    expected = sorted({outcomes.quarter_of(d) for d in visits["visit_date"]})
+    expected = sorted({quarter_of(d) for d in visits["visit_date"]})
     assert report.quarters_with_data(demo_snapshot) == expected
     cutoff = max(visits["visit_date"])
-    complete = [q for q in expected if outcomes.quarter_bounds(q)[1] <= cutoff]
+    complete = [q for q in expected if quarter_bounds(q)[1] <= cutoff]
     assert quarter == (complete or expected)[-1]
 
 
@@ -336,7 +341,7 @@ def test_safety_per_100_sessions_equals_pandas(visits, clinical, quarter):
 def test_safety_table_is_the_safety_pages_computation(demo_snapshot, quarter, filters):
     """One computation for the page and the report: the report's rows are the
     Safety page's rates for the sessions dated in the quarter."""
-    start, end = outcomes.quarter_bounds(quarter)
+    start, end = quarter_bounds(quarter)
     page = safety.safety_summary(demo_snapshot, filters, visits_from=start, visits_to=end)
     table = report.build_report(demo_snapshot, quarter, filters=filters).safety.set_index("event")
     expected = {report.ANY_EVENT: page.rate("any_adverse_event"),
@@ -388,7 +393,7 @@ def test_quarter_edges(edges):
 def test_q4_rolls_over_to_the_next_years_q1(edges):
     q = report.build_report(edges, "2029Q1")
     assert (q.previous_quarter, q.year_earlier) == ("2028Q4", "2028Q1")
-    assert outcomes.previous_quarter("2029Q1") == "2028Q4"
+    assert previous_quarter("2029Q1") == "2028Q4"
     cohort = q.cohort.set_index(["timepoint", "definition"]).loc[("4w", "pain30")]
     assert (cohort["n"], cohort["prev_n"], cohort["yoy_n"]) == (1, 1, 1)
     assert cohort["change_prev"] == 0 and cohort["change_yoy"] == 0

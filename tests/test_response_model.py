@@ -13,8 +13,9 @@ import pytest
 import statsmodels.formula.api as smf
 from sklearn.metrics import roc_auc_score
 
-from analysis import outcomes, response_model as rm, stats
-from analysis.audience import Audience
+from analysis.metrics import outcomes, response_model as rm
+from analysis.core import stats
+from analysis.core.audience import Audience
 
 SIMPLE = {"condition": rm.COVARIATES["condition"], "baseline_pain": rm.COVARIATES["baseline_pain"]}
 

@@ -10,7 +10,11 @@ import io
 import openpyxl
 import pytest
 
-from analysis import audit, data_quality, db, formatting, ingest, report, store
+from analysis.access import audit
+from analysis.ingest import data_quality, pipeline as ingest
+from analysis.storage import db, store
+from analysis.core import formatting
+from analysis.reports import quarterly as report
 
 EVIL_SITE = '=HYPERLINK("http://x","y")'
 EVIL_CONDITION = "@SUM(1)"

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from analysis import audit, auth
+from analysis.access import audit, auth
 from tests.conftest import ROOT
 
 PASSWORD = "correct horse battery"
@@ -88,7 +88,7 @@ def test_eleven_wrong_then_the_right_one_never_signs_in(clinic, checks):
 
 _CHILD = """
 import sys, threading
-from analysis import auth
+from analysis.access import auth
 db_path, users = sys.argv[1], sys.argv[2]
 directory = auth.load_users(users)
 threads = [threading.Thread(target=auth.sign_in, args=(db_path, directory, "drlee", f"no {n}"))

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis import site_comparison, stats
-from analysis.audience import Audience
-from analysis.outcomes import Filters
+from analysis.metrics import site_comparison
+from analysis.core import stats
+from analysis.core.audience import Audience
+from analysis.core.filters import Filters
 from tests.conftest import ingested_snapshot
 
 

@@ -1,4 +1,4 @@
-"""Tests for analysis.stats, each against an independent computation.
+"""Tests for analysis.core.stats, each against an independent computation.
 
 statsmodels and lifelines are test-only references; hand-worked formulas use
 the standard library only.
@@ -18,8 +18,8 @@ import scipy.stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import binom_test, proportion_confint
 
-from analysis import stats as S
-from analysis import survival
+from analysis.core import stats as S
+from analysis.core import survival
 
 TIGHT = dict(rel=1e-9, abs=1e-12)
 

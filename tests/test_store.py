@@ -5,7 +5,10 @@ one snapshot side by side, and per-version values are computed once."""
 import pandas as pd
 import pytest
 
-from analysis import audit, definitions, outcomes, store
+from analysis.access import audit
+from analysis.core import definitions
+from analysis.metrics import outcomes
+from analysis.storage import store
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +74,7 @@ def test_memo_computes_once_per_snapshot_even_when_asked_at_once(demo_db):
 
 
 def test_snapshot_warms_its_fingerprint_in_the_background(demo_db, monkeypatch):
-    from analysis import fingerprint
+    from analysis.storage import fingerprint
     store.clear_cache()
     assert store.snapshot(demo_db).warming is None   # a command does not warm up
     store.clear_cache()
@@ -89,7 +92,8 @@ def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_re
 
     from tests.conftest import wait_until_built
 
-    from analysis import db, ingest
+    from analysis.storage import db
+    from analysis.ingest import pipeline as ingest
     path = tmp_path / "clinic.duckdb"
     with db.writer(path) as con:
         ingest.ingest_files(con, [demo_exports.sessions])
@@ -111,7 +115,7 @@ def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_re
     assert fresh is not first and fresh.version.ingests == 2
 
     # A build that fails in the background is logged; the previous one is served.
-    from analysis.demo import generate_demo
+    from analysis.ingest.demo import generate_demo
     more = generate_demo(tmp_path / "more", patients=20, seed=3)
     with db.writer(path) as con:
         ingest.ingest_files(con, [more.sessions])
@@ -120,7 +124,7 @@ def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_re
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "Snapshot", broken)
-    with caplog.at_level(logging.ERROR, logger="analysis.store"):
+    with caplog.at_level(logging.ERROR, logger="analysis.storage.store"):
         assert store.snapshot(path, background=True) is fresh
         wait_until_built(path)
     assert "building the snapshot" in caplog.text and "disk full" in caplog.text

@@ -1,4 +1,4 @@
-"""Tests for analysis.survival (Kaplan-Meier), each against an independent
+"""Tests for analysis.core.survival (Kaplan-Meier), each against an independent
 computation: lifelines is the test-only reference, and the 6-MP textbook
 example is worked by hand."""
 
@@ -11,7 +11,7 @@ import pytest
 from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 
-from analysis import survival as S
+from analysis.core import survival as S
 
 TIGHT = dict(rel=1e-9, abs=1e-12)
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from analysis import cli, db, store, synthetic_mark
+from analysis import cli
+from analysis.storage import db, store
+from analysis.core import synthetic_mark
 from analysis.sources import ensure_demo_db
 
 QUARTER = "2025Q4"
@@ -194,7 +196,7 @@ def xlsx_sheet_texts(data: bytes) -> dict[str, str]:
 
 
 def test_the_worklist_downloads_made_from_the_demo_say_synthetic(demo_file):
-    from analysis import worklist
+    from analysis.metrics import worklist
     snap = store.Snapshot(demo_file)
     try:
         result = worklist.worklist(snap)
@@ -222,7 +224,7 @@ def test_the_worklist_downloads_made_from_the_demo_say_synthetic(demo_file):
 
 
 def test_a_clinics_worklist_downloads_carry_no_mark(demo_db):
-    from analysis import worklist
+    from analysis.metrics import worklist
     snap = store.Snapshot(demo_db)
     try:
         result = worklist.worklist(snap)

@@ -1,5 +1,5 @@
-"""One patient's timeline (analysis/timeline.py) and the Data page's engine
-(analysis/data_quality.py): uploads, ingest, column mapping, completeness,
+"""One patient's timeline (analysis/metrics/timeline.py) and the Data page's engine
+(analysis/ingest/data_quality.py): uploads, ingest, column mapping, completeness,
 quarantine, value issues and freshness — by hand on the tiny clinic of
 test_opioids, and against pandas on the demo clinic."""
 
@@ -14,9 +14,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analysis import data_quality, db, limits, store, timeline
-from analysis.audience import Audience
-from analysis.outcomes import Filters
+from analysis.ingest import data_quality, limits
+from analysis.storage import db, store
+from analysis.metrics import timeline
+from analysis.core.audience import Audience
+from analysis.core.filters import Filters
 from tests.conftest import write_grant
 from tests.test_opioids import INGEST_DATE, build_tiny_clinic, write_tiny_export
 

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import treatment_course as tc
-from analysis.audience import Audience
-from analysis.demo import generate_demo
-from analysis.outcomes import Filters
+from analysis.metrics import treatment_course as tc
+from analysis.core.audience import Audience
+from analysis.ingest.demo import generate_demo
+from analysis.core.filters import Filters
 from tests.conftest import ingested_snapshot
 
 
@@ -37,8 +37,8 @@ def test_dose_uses_the_sessions_weight_else_the_last_one_before(tmp_path):
     path = tmp_path / "doses.csv"
     pd.DataFrame(rows, columns=["patient_id", "visit_date", "visit_type", "ketamine_mg",
                                 "weight_kg"]).to_csv(path, index=False)
-    from analysis import definitions
-    from analysis.queries import run_query
+    from analysis.core import definitions
+    from analysis.storage.queries import run_query
     frame = run_query(ingested_snapshot(tmp_path / "d.duckdb", [path]), "course_patients",
                       Filters(), {
         "timepoint": "3m", "definition": "pain30", "induction_days": definitions.INDUCTION_DAYS,

@@ -1,4 +1,4 @@
-"""Upload limits (analysis.limits) and the attacks they stop: an XLSX zip
+"""Upload limits (analysis.ingest.limits) and the attacks they stop: an XLSX zip
 bomb, a CSV of 100,000 columns, oversized Parquet; refusal messages that
 never echo a row's values."""
 
@@ -9,7 +9,7 @@ import io
 
 import pytest
 
-from analysis import limits
+from analysis.ingest import limits
 
 
 def test_limit_messages_are_one_line_naming_the_file_and_the_limit():
@@ -52,7 +52,8 @@ from tests.conftest import ROOT
 
 _CHILD = """
 import json, sys, time
-from analysis import db, ingest
+from analysis.storage import db
+from analysis.ingest import pipeline as ingest
 con = db.connect(sys.argv[2])
 start = time.monotonic()
 result = ingest.ingest_file(con, sys.argv[1])
@@ -170,7 +171,8 @@ def test_csv_header_line_without_end_refused(tmp_path):
 
 
 def test_csv_cells_and_size_limits(tmp_path, monkeypatch):
-    from analysis import db, ingest
+    from analysis.storage import db
+    from analysis.ingest import pipeline as ingest
     path = tmp_path / "many.csv"
     path.write_text("patient_id,visit_date,visit_type\n" + "P1,2025-01-06,intake\n" * 40)
     con = db.connect(tmp_path / "c.duckdb")
@@ -187,7 +189,8 @@ def test_csv_cells_and_size_limits(tmp_path, monkeypatch):
 
 def test_xlsx_cells_and_columns_counted_while_reading(tmp_path, monkeypatch):
     import openpyxl
-    from analysis import db, ingest
+    from analysis.storage import db
+    from analysis.ingest import pipeline as ingest
     con = db.connect(tmp_path / "x.duckdb")
     book = openpyxl.Workbook()
     book.active.append(["patient_id", "visit_date", "visit_type"])
@@ -210,7 +213,8 @@ def test_xlsx_cells_and_columns_counted_while_reading(tmp_path, monkeypatch):
 def test_parquet_columns_and_cells_checked_on_its_footer(tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from analysis import db, ingest
+    from analysis.storage import db
+    from analysis.ingest import pipeline as ingest
     con = db.connect(tmp_path / "p.duckdb")
     columns = {"patient_id": ["P1"] * 30, "visit_date": ["2025-01-06"] * 30,
                "visit_type": ["intake"] * 30}
@@ -235,7 +239,8 @@ ROW_VALUES = ("Jane", "Public", "1961-04-03", "303-555-0100", "P001", "Denver")
 
 
 def test_headerless_export_first_row_not_echoed(tmp_path):
-    from analysis import db, ingest
+    from analysis.storage import db
+    from analysis.ingest import pipeline as ingest
     path = tmp_path / "headerless.csv"
     path.write_text(HEADERLESS)
     con = db.connect(tmp_path / "h.duckdb")

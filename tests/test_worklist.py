@@ -14,9 +14,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from analysis import worklist
-from analysis.audience import Audience
-from analysis.outcomes import Filters
+from analysis.metrics import worklist
+from analysis.core.audience import Audience
+from analysis.core.filters import Filters
 from tests.conftest import ROOT, ingested_snapshot
 
 CUTOFF = dt.date(2026, 6, 30)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from analysis import audit, auth
+from analysis.access import audit, auth
 from analysis.sources import DataSource
 from ui import pages, safe
 
@@ -141,9 +141,9 @@ def _sign_in_form(source: DataSource) -> None:
 
 
 def write_grant(source: DataSource) -> auth.WriteGrant:
-    """May this session write?  :func:`analysis.auth.may_write` for the
+    """May this session write?  :func:`analysis.access.auth.may_write` for the
     user signed in to this Streamlit session (the demo's "view as" is no
-    sign-in).  Raises :class:`analysis.auth.WriteRefused` with the reason."""
+    sign-in).  Raises :class:`analysis.access.auth.WriteRefused` with the reason."""
     session: Session | None = st.session_state.get(SESSION_KEY)
     signed_in = session is not None and session.method in ("password", "oidc")
     return auth.may_write(source, session.user if session else None,

@@ -26,7 +26,7 @@ def how_computed(*paragraphs: str, table=None, key: str | None = None) -> None:
 def not_drawn(note: str) -> None:
     """The builder's sentence naming the points a chart left out for having
     too few patients ("" when none): a point from two patients jumps 0% →
-    100%, so it is not drawn (analysis.charts decides)."""
+    100%, so it is not drawn (analysis.metrics.charts decides)."""
     if note:
         st.caption(note)
 
@@ -39,5 +39,5 @@ def too_few_to_draw(note: str) -> None:
 
 def ranges(numbers) -> str:
     """[1, 2, 3, 7, 9, 10] -> "1–3, 7, 9–10"."""
-    from analysis.charts import ranges as number_ranges
+    from analysis.metrics.charts import ranges as number_ranges
     return number_ranges(numbers)

@@ -14,8 +14,9 @@ from typing import Any
 
 import streamlit as st
 
-from analysis import definitions, outcomes
-from analysis.outcomes import Filters
+from analysis.core import definitions
+from analysis.metrics import outcomes
+from analysis.core.filters import Filters
 from ui import pages
 
 #: Each setting's query parameter (sites, conditions and routes repeat).

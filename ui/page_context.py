@@ -16,8 +16,9 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from analysis import audience, definitions, store
-from analysis.outcomes import Filters
+from analysis.core import audience, definitions
+from analysis.storage import store
+from analysis.core.filters import Filters
 from analysis.sources import DataSource
 from ui import analysis_cache, direct_page_links, page_guard, pages
 
@@ -47,7 +48,7 @@ class PageContext:
 
     @property
     def audience(self) -> audience.Audience:
-        """Who this view is for: the one policy (analysis.audience) decides it
+        """Who this view is for: the one policy (analysis.core.audience) decides it
         from the role, and every builder takes it."""
         return audience.for_role(self.role)
 

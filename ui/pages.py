@@ -76,7 +76,7 @@ PAGES = (
 
 def controls_for(page: PageSpec | None, reader) -> frozenset:
     """The shared controls drawn on ``page`` for ``reader`` (an
-    :class:`analysis.audience.Audience`): the page's own, or none at all for
+    :class:`analysis.core.audience.Audience`): the page's own, or none at all for
     the external audience, which sees fixed tables only (whole program; by
     condition, site or quarter), never a filter that changes a count."""
     if reader.external:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import report
+from analysis.reports import quarterly as report
 
 
 def pick(ctx, container, key: str) -> str:

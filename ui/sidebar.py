@@ -19,7 +19,9 @@ import dataclasses
 
 import streamlit as st
 
-from analysis import audience, definitions, outcomes, store
+from analysis.core import audience, definitions
+from analysis.metrics import outcomes
+from analysis.storage import store
 from analysis.sources import DataSource
 from ui import analysis_cache, page_context, pages
 from ui.filters_in_url import Chosen, write_url

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import outcomes
-from analysis.formatting import long_date
+from analysis.metrics import outcomes
+from analysis.core.formatting import long_date
 from ui import safe
 from ui.page_context import PageContext
 

@@ -11,10 +11,10 @@ import plotly.io as pio
 # clinic default set below is the one that stays.
 import streamlit.elements.plotly_chart  # noqa: F401
 
-from analysis.formatting import missing
+from analysis.core.formatting import missing
 # The colours every output shares (the report's and the memo's too); pages use
 # them as theme.PRIMARY, theme.VERDICT_COLOURS, ...
-from analysis.palette import ACCENT, BAD, COLORWAY, GOOD, NEUTRAL, PRIMARY, VERDICT_COLOURS
+from analysis.core.palette import ACCENT, BAD, COLORWAY, GOOD, NEUTRAL, PRIMARY, VERDICT_COLOURS
 from ui import safe
 
 BAND = "rgba(31, 95, 139, 0.18)"   # PRIMARY, see-through: an interval around a line
@@ -192,7 +192,7 @@ def page_style() -> None:
 #: A grid's own "Download as CSV" (its toolbar) writes the rows as they are,
 #: with no mark: on invented data (the demo) every file says it is synthetic
 #: (issue 19), so there the pages' own download buttons are the way out
-#: (analysis.synthetic_mark marks them).
+#: (analysis.core.synthetic_mark marks them).
 NO_GRID_DOWNLOAD_CSS = """
 <style>
 [data-testid="stElementToolbarButton"]:has(button[aria-label="Download as CSV"]) {

@@ -4,7 +4,7 @@
 -- Append-only audit trail: the code only ever INSERTs here.  row_hash is the
 -- row's HMAC-SHA-256 under the clinic's audit key (kept outside this file),
 -- over its content and prev_hash (the MAC of the row before); the last seq
--- and MAC are also kept outside this file (analysis.audit.head_path), so an
+-- and MAC are also kept outside this file (analysis.access.audit.head_path), so an
 -- edited, recomputed, truncated or deleted log is detected.
 CREATE TABLE IF NOT EXISTS audit_log (
     seq       BIGINT PRIMARY KEY,

@@ -3,7 +3,7 @@
 -- team).  Included by a query that first defines the relation
 --   adverse_event_text(natural_key, adverse_event)
 -- with one row per visit (or any key) and the text as stored.  Rule
--- (analysis.adverse_events owns it; $parameters from its sql_params()):
+-- (analysis.metrics.adverse_events owns it; $parameters from its sql_params()):
 --   * text in parentheses is dropped first ("hypertension (SBP 190, treated)"),
 --     then the text is split on ";" and ",";
 --   * each part is folded as column names are (reference.fold: lower case,

@@ -1,7 +1,7 @@
 -- outcome_grid: n and responders per timepoint × responder definition ×
 -- population × group, and for the whole program (group 'All'); cells with
 -- n = 0 are left out.  Every responder rate of the dashboard, the reports and
--- the claim check is counted here (analysis.outcomes.counts_by_condition).
+-- the claim check is counted here (analysis.metrics.outcomes.counts_by_condition).
 --
 -- It counts the patients of each combination of facts in patient_timepoints
 -- first (a few hundred combinations) and only then applies outcome_rules, the

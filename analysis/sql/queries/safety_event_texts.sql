@@ -1,5 +1,5 @@
 -- safety_event_texts: the adverse-event text as stored on the treatment
--- sessions in view (clinical team only: analysis.adverse_events.texts), with
+-- sessions in view (clinical team only: analysis.metrics.adverse_events.texts), with
 -- the categories it counts under and the sessions that recorded it, most
 -- first.  Same sessions as safety_infusions (patients in view, optional
 -- $visits_from / $visits_to).

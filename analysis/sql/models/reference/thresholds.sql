@@ -1,5 +1,5 @@
 -- thresholds: the numbers of SPEC §3's responder definitions and mood
--- measures, one row (analysis/definitions.py holds the same numbers for the
+-- measures, one row (analysis/core/definitions.py holds the same numbers for the
 -- Python side and tests/test_definitions.py checks that they agree).
 --   pain30_reduction, pain50_reduction  relative pain reduction (r >= ...)
 --   pain2pt_points       pain down at least this many points
