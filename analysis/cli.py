@@ -338,13 +338,14 @@ def cmd_worklist(args) -> int:
 
 def cmd_report(args) -> int:
     from analysis.metrics import outcomes
-    from analysis.reports import quarterly as report
+    from analysis.reports.quarterly.build import build_report
+    from analysis.reports.quarterly.render.files import FORMATS, WRITERS, file_name
     from analysis.storage import store
     try:
         quarter_bounds(args.quarter)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    formats = _formats(args.format, report.FORMATS)
+    formats = _formats(args.format, FORMATS)
     steps = 2 + len(formats)
 
     def step(number: int, text: str) -> None:
@@ -354,14 +355,14 @@ def cmd_report(args) -> int:
     step(1, f"reading {path}")
     snap = store.snapshot(path)
     step(2, f"computing the {args.quarter.strip().upper()} report ({args.audience})")
-    result = report.build_report(snap, args.quarter, args.audience)
+    result = build_report(snap, args.quarter, args.audience)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for number, fmt in enumerate(formats, start=3):
-        target = out / report.file_name(result, fmt)
+        target = out / file_name(result, fmt)
         step(number, f"writing {fmt.upper()} {target}")
-        written.append(report.WRITERS[fmt](result, target))
+        written.append(WRITERS[fmt](result, target))
     for target in written:
         print(target)
     _audit(path, "report", quarter=args.quarter.strip().upper(), audience=args.audience,
@@ -405,7 +406,9 @@ def cmd_memo(args) -> int:
 
 def cmd_summary(args) -> int:
     from analysis.metrics import outcomes
-    from analysis.reports import quarterly as report, summary
+    from analysis.reports import summary
+    from analysis.reports.quarterly.build import default_quarter
+    from analysis.reports.quarterly.report import NoDataError
     from analysis.storage import store
     formats = _formats(args.format, summary.FORMATS)
     if args.quarter:
@@ -415,12 +418,12 @@ def cmd_summary(args) -> int:
             raise UsageError(str(error)) from None
     path = _existing_db(args)
     snap = store.snapshot(path)
-    quarter = args.quarter or report.default_quarter(snap)
+    quarter = args.quarter or default_quarter(snap)
     if quarter is None:
         raise ValueError(f"{path} has no visits: nothing to summarise")
     try:
         result = summary.build_summary(snap, quarter, _filters(args))
-    except report.NoDataError as error:
+    except NoDataError as error:
         raise ValueError(str(error)) from None
     written = summary.write(result, args.out, formats)
     for target in written:

@@ -5,7 +5,11 @@ import streamlit as st
 
 from analysis.core import audience as audiences
 from analysis.core import formatting
-from analysis.reports import quarterly as report
+from analysis.reports.quarterly.build import build_report
+from analysis.reports.quarterly.charts import chart_titles, plotly_charts
+from analysis.reports.quarterly.render.files import FORMATS, MIME_TYPES, RENDERERS, file_name
+from analysis.reports.quarterly.report import NoDataError
+from analysis.reports.quarterly.tables import display_frame, key_labels
 from ui import auth, page_context, quarters, safe, theme
 
 ctx = page_context.get(__file__)
@@ -28,8 +32,8 @@ else:
              "that would reveal it, and no rate built on them; adverse events by category."))
 
 try:
-    quarterly = ctx.call(report.build_report, quarter, audience, ctx.filters)
-except report.NoDataError as error:
+    quarterly = ctx.call(build_report, quarter, audience, ctx.filters)
+except NoDataError as error:
     st.info(f"Nothing to report: {safe.text(error)}. Choose another quarter or widen the sites, "
             "conditions or routes in the sidebar.", icon=":material/filter_alt_off:")
     st.stop()
@@ -45,17 +49,17 @@ st.caption(
 
 st.markdown("\n".join(f"- {line}" for line in quarterly.highlights()))
 
-downloads = st.columns(len(report.FORMATS))
-for column, fmt in zip(downloads, report.FORMATS):
+downloads = st.columns(len(FORMATS))
+for column, fmt in zip(downloads, FORMATS):
     with column:  # audited download, the file built only when clicked
         auth.download_button(
-            ctx.source, f"Download {fmt.upper()}", lambda fmt=fmt: report.RENDERERS[fmt](quarterly),
-            report.file_name(quarterly, fmt), report.MIME_TYPES[fmt],
+            ctx.source, f"Download {fmt.upper()}", lambda fmt=fmt: RENDERERS[fmt](quarterly),
+            file_name(quarterly, fmt), MIME_TYPES[fmt],
             what=f"quarterly report {quarterly.quarter} ({quarterly.audience.value}, {fmt})",
             icon=":material/download:", key=f"report_download_{fmt}", width="stretch")
 
-charts = report.plotly_charts(quarterly)
-titles = report.chart_titles(quarterly)
+charts = plotly_charts(quarterly)
+titles = chart_titles(quarterly)
 for spec, frame in quarterly.tables():
     st.subheader(spec.title)
     st.caption(spec.note)
@@ -63,8 +67,8 @@ for spec, frame in quarterly.tables():
         height = 300 + 26 * len(frame) if spec.key == "safety" else 400
         st.plotly_chart(theme.styled(charts[spec.key], titles[spec.key], min(height, 520)),
                         key=f"report_chart_{spec.key}")
-    shown = report.display_frame(spec, frame)
-    key = report.key_labels(spec)   # the rest is in the downloads
+    shown = display_frame(spec, frame)
+    key = key_labels(spec)   # the rest is in the downloads
     # A static table wraps, so every shown column is on screen at 1280 px (the
     # grid cut 'Change vs 2025Q3' and the shares); its cells are markdown, so
     # they are escaped (sites and events come from the export).

@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from analysis.core import formatting
-from analysis.reports import quarterly as report, summary
+from analysis.reports import summary
+from analysis.reports.quarterly.report import NoDataError
 from ui import auth, page_context, quarters, safe
 
 ctx = page_context.get(__file__)
@@ -17,7 +18,7 @@ left, right = st.columns([1, 2], vertical_alignment="bottom")
 quarter = quarters.pick(ctx, left, "summary_quarter")
 try:
     result = ctx.call(summary.build_summary, quarter, ctx.filters)
-except report.NoDataError as error:
+except NoDataError as error:
     st.info(f"Nothing to summarise: {safe.text(error)}. Choose another quarter or widen the "
             "sites, conditions or routes in the sidebar.", icon=":material/filter_alt_off:")
     st.stop()

@@ -27,7 +27,8 @@ from streamlit.testing.v1 import AppTest
 from analysis import cli
 from analysis.core import definitions
 from analysis.metrics import program
-from analysis.reports import quarterly as report
+from analysis.reports.quarterly.build import build_report, default_quarter
+from analysis.reports.quarterly.tables import ALL_SITES, ANY_EVENT
 from analysis.storage import store
 from analysis.core.filters import Filters
 from analysis.sources import DataSource
@@ -213,8 +214,8 @@ def test_the_reporting_quarter_is_one_number_on_overview_and_in_the_report(shown
     side = next(d.value for d in overview.dataframe if "measure" in d.value.columns)
     quarter = [c for c in side.columns if re.fullmatch(r"\d{4}Q\d", c)][0]
     side = side.set_index("measure")
-    built = report.build_report(snap, quarter, filters=filters)
-    assert built.quarter == report.default_quarter(snap)
+    built = build_report(snap, quarter, filters=filters)
+    assert built.quarter == default_quarter(snap)
     due = built.due.set_index(["timepoint", "definition"])
     for measure, definition in ((f"Responders ({DEFINITION})", DEFINITION),
                                 ("Opioid dose halved (mme50)", "mme50"),
@@ -222,29 +223,29 @@ def test_the_reporting_quarter_is_one_number_on_overview_and_in_the_report(shown
         k, n = k_of_n(side.loc[measure, quarter])
         row = due.loc[(TIMEPOINT, definition)]
         assert (int(row["responders"]), int(row["n"])) == (k, n), measure
-    activity = built.activity.set_index("site").loc[report.ALL_SITES]
+    activity = built.activity.set_index("site").loc[ALL_SITES]
     assert number(side.loc["Infusion visits", quarter]) == activity["infusions"]
     assert number(side.loc["Boosters", quarter]) == activity["boosters"]
     assert number(side.loc["Patients treated", quarter]) == activity["new_patients"]
     # and the Quarterly report page shows the report's own numbers
     tables = [d.value for d in apps["quarterly_report"].table]   # static tables: they wrap
     shown_activity = next(t for t in tables if "Site" in t.columns).set_index("Site")
-    assert shown_activity.loc[report.ALL_SITES, "Infusion visits"] == f"{activity['infusions']:,}"
-    assert shown_activity.loc[report.ALL_SITES, "Boosters"] == f"{activity['boosters']:,}"
+    assert shown_activity.loc[ALL_SITES, "Infusion visits"] == f"{activity['infusions']:,}"
+    assert shown_activity.loc[ALL_SITES, "Boosters"] == f"{activity['boosters']:,}"
 
 
 def test_the_reports_safety_table_is_the_safety_pages_row_for_the_quarter(shown):
     filters, snap, apps = shown
-    quarter = report.default_quarter(snap)
-    built = report.build_report(snap, quarter, filters=filters).safety.set_index("event")
+    quarter = default_quarter(snap)
+    built = build_report(snap, quarter, filters=filters).safety.set_index("event")
     by_quarter = frame_with(apps["safety"], "Quarter").set_index("Quarter").loc[quarter]
-    for column, event in (("Any adverse event", report.ANY_EVENT),
+    for column, event in (("Any adverse event", ANY_EVENT),
                           ("Systolic BP ≥ 180", "Systolic BP ≥ 180 mmHg"),
                           ("SpO2 below 90%", "SpO₂ < 90%")):
         row = built.loc[event]
         assert k_of_n(by_quarter[column]) == (int(row["events"]), int(row["n"])), event
         assert by_quarter[column].startswith(f"{row['per_100']:.1f} "), event
-    assert by_quarter["Sessions"] == built.loc[report.ANY_EVENT, "n"]
+    assert by_quarter["Sessions"] == built.loc[ANY_EVENT, "n"]
 
 
 def test_depression_response_is_one_number(shown):

@@ -15,7 +15,7 @@ import pytest
 from analysis.core import audience, definitions
 from analysis.claims import claim
 from analysis.metrics import opioids
-from analysis.reports import quarterly as report
+from analysis.reports.quarterly.tables import CONFIDENCE, MME_THRESHOLDS, PCHART_SIGMA
 from analysis.storage import store
 from tests.test_outcomes import build_db, clock, outcome, treated, visit
 
@@ -180,7 +180,7 @@ def test_the_settings_are_the_codes_settings():
     checks = {
         "Too few to report": lambda v: _number(v, r"(\d+) patients") == audience.SMALL_CELL,
         "Claim target": lambda v: _number(v, r"(\d+)%") / 100 == claim.DEFAULT_TARGET,
-        "Confidence level": lambda v: _number(v, r"(\d+)%") / 100 == report.CONFIDENCE,
+        "Confidence level": lambda v: _number(v, r"(\d+)%") / 100 == CONFIDENCE,
         "Rapid taper": lambda v: (opioids.RAPID.percent, opioids.DAYS_PER_UNIT[
             opioids.RAPID.unit]) == (_number(v, r"(\d+)% per week"), 7),
         "Faster than the usual starting taper": lambda v: re.fullmatch(
@@ -189,11 +189,11 @@ def test_the_settings_are_the_codes_settings():
             str(opioids.DAYS_PER_UNIT[opioids.FASTER_THAN_USUAL.unit])),
         "Risky daily opioid doses": lambda v: tuple(int(x) for x in re.fullmatch(
             r"(\d+) and (\d+) MME/day", v).groups()) == opioids.THRESHOLDS
-        == report.MME_THRESHOLDS,
+        == MME_THRESHOLDS,
         "Induction completed": lambda v: tuple(int(x) for x in re.fullmatch(
             r"(\d+) infusions in (\d+) days", v).groups()) == (
             definitions.INDUCTION_MIN_INFUSIONS, definitions.INDUCTION_DAYS),
-        "Control-chart limits": lambda v: _number(v, r"(\d+) sigma") == report.PCHART_SIGMA,
+        "Control-chart limits": lambda v: _number(v, r"(\d+) sigma") == PCHART_SIGMA,
     }
     tried_on_data = {"Pain baseline look-back", "Opioid baseline look-back",
                      "Meaningful pain relief (`pain30`)", "Substantial pain relief (`pain50`)",

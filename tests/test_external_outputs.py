@@ -24,7 +24,13 @@ import pandas as pd
 import pytest
 
 from analysis.claims import claim
-from analysis.reports import memo, quarterly as report
+from analysis.reports import memo
+from analysis.reports.quarterly.build import build_report, default_quarter
+from analysis.reports.quarterly.render.html import render_html
+from analysis.reports.quarterly.render.pdf import render_pdf
+from analysis.reports.quarterly.render.xlsx import _SHEET_NAMES, render_xlsx
+from analysis.reports.quarterly.report import QuarterlyReport
+from analysis.reports.quarterly.tables import ALL_SITES, ANY_EVENT
 from analysis.storage import store
 from analysis.core.audience import SMALL_CELL, SUPPRESSED, Audience
 from analysis.core.filters import Filters
@@ -85,7 +91,7 @@ def small_sites_snapshot(demo_exports, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_quarter(small_sites_snapshot):
-    return report.default_quarter(small_sites_snapshot)
+    return default_quarter(small_sites_snapshot)
 
 
 # --------------------------------------------------------------------------
@@ -113,7 +119,7 @@ def _derived_count(rate, n, scale: float = 1.0):
 COUNT_RATES = ("rate", "prev_rate", "yoy_rate", "per_100")
 
 
-def report_leaks(rep: report.QuarterlyReport) -> list[str]:
+def report_leaks(rep: QuarterlyReport) -> list[str]:
     """Every count from 1 to 10 an outsider can read or work out from the
     report's published tables."""
     leaks = []
@@ -138,15 +144,15 @@ def report_leaks(rep: report.QuarterlyReport) -> list[str]:
                               int(n) - k)
     activity = rep.activity.set_index("site")
     for column in ("new_patients", "patients_treated", "infusions", "boosters"):
-        total = activity.loc[report.ALL_SITES, column]
-        parts = [v for site, v in activity[column].items() if site != report.ALL_SITES]
+        total = activity.loc[ALL_SITES, column]
+        parts = [v for site, v in activity[column].items() if site != ALL_SITES]
         if shown(total):
             check(f"activity {column}: total - shown sites",
                   int(total) - sum(int(v) for v in parts if shown(v)))
     for site, row in activity.iterrows():
         if shown(row.patients_treated) and shown(row.new_patients):
             check(f"activity {site}: treated - new", int(row.patients_treated) - int(row.new_patients))
-    total = activity.loc[report.ALL_SITES]
+    total = activity.loc[ALL_SITES]
     new = total.new_patients if shown(total.new_patients) else None
     for name in ("cohort", "due"):
         frame = getattr(rep, name)
@@ -188,7 +194,7 @@ def report_leaks(rep: report.QuarterlyReport) -> list[str]:
     if k50 is not None and k90 is not None:
         check("visits at >=50 - at >=90 MME", k50 - k90)
     safety = rep.safety
-    any_event = safety[safety.event == report.ANY_EVENT].iloc[0]
+    any_event = safety[safety.event == ANY_EVENT].iloc[0]
     sessions = int(total.infusions) + int(total.boosters) \
         if shown(total.infusions) and shown(total.boosters) else None
     if sessions is not None and shown(any_event.n):
@@ -205,11 +211,11 @@ def test_external_report_for_boulder_and_boulder_with_a_small_site_are_one_repor
     """Issue 14: for Boulder, then Boulder + a 3-patient site, the external
     report differed by one patient's outcome.  External builders ignore
     filters: every filter state gives the whole program."""
-    boulder = report.build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL,
+    boulder = build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL,
                                   Filters(sites=("Boulder",)))
-    both = report.build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL,
+    both = build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL,
                                Filters(sites=("Boulder", "Pueblo")))
-    whole = report.build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL)
+    whole = build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL)
     for a, b, c in zip(boulder.tables(), both.tables(), whole.tables()):
         pd.testing.assert_frame_equal(a[1], b[1])
         pd.testing.assert_frame_equal(a[1], c[1])
@@ -218,9 +224,9 @@ def test_external_report_for_boulder_and_boulder_with_a_small_site_are_one_repor
 
 
 def test_internal_report_still_follows_the_filters(small_sites_snapshot, small_quarter):
-    boulder = report.build_report(small_sites_snapshot, small_quarter, Audience.CLINICAL,
+    boulder = build_report(small_sites_snapshot, small_quarter, Audience.CLINICAL,
                                   Filters(sites=("Boulder",)))
-    assert set(boulder.activity.site) == {"Boulder", report.ALL_SITES}
+    assert set(boulder.activity.site) == {"Boulder", ALL_SITES}
 
 
 # --------------------------------------------------------------------------
@@ -231,7 +237,7 @@ def test_external_report_with_two_small_sites_gives_no_count_away(small_sites_sn
                                                                   small_quarter):
     """Pueblo (3) and Aspen (4) new patients: the old rule hid both and no
     complement (two hidden cells), so the total minus the shown sites was 7."""
-    rep = report.build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL)
+    rep = build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL)
     activity = rep.activity.set_index("site")
     assert not shown(activity.loc["Pueblo", "new_patients"])
     assert not shown(activity.loc["Aspen", "new_patients"])
@@ -243,23 +249,23 @@ def test_external_report_on_the_demo_gives_no_count_away(demo_snapshot, back):
     """Numerators under 11 inside larger groups (responders, safety events,
     patients off opioids), rates of them, and the links between tables."""
     from analysis.core.filters import previous_quarter
-    quarter = previous_quarter(report.default_quarter(demo_snapshot), back)
-    rep = report.build_report(demo_snapshot, quarter, Audience.EXTERNAL)
+    quarter = previous_quarter(default_quarter(demo_snapshot), back)
+    rep = build_report(demo_snapshot, quarter, Audience.EXTERNAL)
     assert report_leaks(rep) == []
 
 
 def test_external_report_keeps_what_is_safe(demo_snapshot):
     """Suppression hides what it must, not everything: the program's totals
     and most large rates stay."""
-    rep = report.build_report(demo_snapshot, report.default_quarter(demo_snapshot),
+    rep = build_report(demo_snapshot, default_quarter(demo_snapshot),
                               Audience.EXTERNAL)
-    total = rep.activity.set_index("site").loc[report.ALL_SITES]
+    total = rep.activity.set_index("site").loc[ALL_SITES]
     assert all(shown(total[c]) for c in ("new_patients", "patients_treated"))
     assert sum(shown(v) for v in rep.due["rate"]) >= 6
 
 
 def test_clinical_report_is_unsuppressed_with_its_too_few_flags(demo_snapshot):
-    rep = report.build_report(demo_snapshot, report.default_quarter(demo_snapshot),
+    rep = build_report(demo_snapshot, default_quarter(demo_snapshot),
                               Audience.CLINICAL)
     assert any(small(v) for v in rep.safety["events"])          # shown as they are
     assert list(rep.due["too_few"]) == [n < SMALL_CELL for n in rep.due["n"]]
@@ -455,12 +461,12 @@ def _assert_no_free_text(text: str, where: str) -> None:
 
 
 def test_free_text_reaches_no_external_report_file(small_sites_snapshot, small_quarter):
-    rep = report.build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL)
-    _assert_no_free_text(report.render_html(rep), "HTML")
-    _assert_no_free_text(_xlsx_text(report.render_xlsx(rep)), "XLSX")
-    _assert_no_free_text(_pdf_text(report.render_pdf(rep)), "PDF")
-    analyst = report.build_report(small_sites_snapshot, small_quarter, Audience.ANALYST)
-    _assert_no_free_text(report.render_html(analyst), "analyst's HTML")
+    rep = build_report(small_sites_snapshot, small_quarter, Audience.EXTERNAL)
+    _assert_no_free_text(render_html(rep), "HTML")
+    _assert_no_free_text(_xlsx_text(render_xlsx(rep)), "XLSX")
+    _assert_no_free_text(_pdf_text(render_pdf(rep)), "PDF")
+    analyst = build_report(small_sites_snapshot, small_quarter, Audience.ANALYST)
+    _assert_no_free_text(render_html(analyst), "analyst's HTML")
 
 
 def test_free_text_reaches_no_memo(small_sites_snapshot):
@@ -541,14 +547,14 @@ def test_the_scanner_sees_a_count_and_ignores_labels():
     assert small_numbers("12 May 2025 · fewer than 11 · n<11 · day 28 · 0–10 scale") == []
 
 
-def xlsx_small_counts(data: bytes, rep: report.QuarterlyReport) -> list[str]:
+def xlsx_small_counts(data: bytes, rep: QuarterlyReport) -> list[str]:
     """Counts from 1 to 10 in the workbook's count columns (each sheet's
     header row names them), and in the counts its rates give away (rate x n)."""
     from openpyxl import load_workbook
     book = load_workbook(io.BytesIO(data), read_only=True)
     found = []
     for spec, _ in rep.tables():
-        rows = list(book[report._SHEET_NAMES[spec.key]].iter_rows(values_only=True))
+        rows = list(book[_SHEET_NAMES[spec.key]].iter_rows(values_only=True))
         header = next(i for i, row in enumerate(rows) if row and row[0] == spec.columns[0].label)
         labels = list(rows[header])
         for row in rows[header + 1:]:
@@ -586,23 +592,23 @@ def test_generator_external_results_never_differ_and_show_no_small_count(demo_sn
     options = {"sites": options["site"], "conditions": options["condition"],
                "routes": options["route"]}
     rng = random.Random("issue14-generator")
-    quarter = report.default_quarter(snap)
-    base_report = report.build_report(snap, quarter, Audience.EXTERNAL)
+    quarter = default_quarter(snap)
+    base_report = build_report(snap, quarter, Audience.EXTERNAL)
     base_claim = claim.claim_report(snap, audience=Audience.EXTERNAL)
-    base_html = re.sub(r"Generated at[^<]*</td><td>[^<]*", "", report.render_html(base_report))
+    base_html = re.sub(r"Generated at[^<]*</td><td>[^<]*", "", render_html(base_report))
     memo_html = memo.memo_html(memo.build_memo(snap, base_claim))
     assert small_numbers(re.sub(r"<[^>]+>", " ", base_html)) == []
     assert small_numbers(re.sub(r"<[^>]+>", " ", memo_html)) == []
-    assert xlsx_small_counts(report.render_xlsx(base_report), base_report) == []
+    assert xlsx_small_counts(render_xlsx(base_report), base_report) == []
     base_tables = [frame for _, frame in base_report.tables()]
     for i in range(40):
         filters = random_filters(rng, options)
-        rep = report.build_report(snap, quarter, Audience.EXTERNAL, filters)
+        rep = build_report(snap, quarter, Audience.EXTERNAL, filters)
         for frame, other in zip(base_tables, (f for _, f in rep.tables())):
             pd.testing.assert_frame_equal(frame, other)
         assert rep.highlights() == base_report.highlights()
         if i < 2:   # the files are drawn from the tables: two are enough to compare
-            html = re.sub(r"Generated at[^<]*</td><td>[^<]*", "", report.render_html(rep))
+            html = re.sub(r"Generated at[^<]*</td><td>[^<]*", "", render_html(rep))
             assert html == base_html, filters
         other = claim.claim_report(snap, audience=Audience.EXTERNAL, filters=filters)
         pd.testing.assert_frame_equal(other.sensitivity, base_claim.sensitivity)

@@ -16,7 +16,9 @@ from analysis import cli
 from analysis.access import audit
 from analysis.claims import claim
 from analysis.storage import db, store
-from analysis.reports import memo, quarterly as report, summary
+from analysis.reports import memo, summary
+from analysis.reports.quarterly.build import build_report, default_quarter
+from analysis.reports.quarterly.tables import ALL_SITES
 from analysis.metrics import outcomes, safety
 from analysis.core.filters import quarter_bounds, quarter_of
 from tests.conftest import ROOT
@@ -110,14 +112,14 @@ def test_the_demo_database_on_the_command_line(demo_exports, tmp_path, monkeypat
 
 @pytest.fixture(scope="module")
 def demo_summary(demo_snapshot):
-    return summary.build_summary(demo_snapshot, report.default_quarter(demo_snapshot))
+    return summary.build_summary(demo_snapshot, default_quarter(demo_snapshot))
 
 
 def test_the_summary_is_the_reports_numbers(demo_snapshot, demo_summary):
     s = demo_summary
-    now = report.build_report(demo_snapshot, s.quarter)
-    before = report.build_report(demo_snapshot, s.previous_quarter)
-    total = now.activity[now.activity["site"] == report.ALL_SITES].iloc[0]
+    now = build_report(demo_snapshot, s.quarter)
+    before = build_report(demo_snapshot, s.previous_quarter)
+    total = now.activity[now.activity["site"] == ALL_SITES].iloc[0]
     assert s.activity == {k: int(total[k]) for k in s.activity}
     due = now.due.set_index(["timepoint", "definition"])
     for h in s.headlines:
@@ -132,7 +134,7 @@ def test_the_summary_is_the_reports_numbers(demo_snapshot, demo_summary):
     any_event = quarter_safety.rate("any_adverse_event")
     assert (s.safety[0].events, s.safety[0].n) == (any_event.events, any_event.n)
     assert s.safety[0].n == s.activity["infusions"] + s.activity["boosters"]
-    prev_total = before.activity[before.activity["site"] == report.ALL_SITES].iloc[0]
+    prev_total = before.activity[before.activity["site"] == ALL_SITES].iloc[0]
     assert s.previous_activity["patients_treated"] == prev_total["patients_treated"]
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from analysis.core.audience import SMALL_CELL, SUPPRESSED
-from analysis.reports import quarterly as report
+from analysis.reports.quarterly.build import build_report, default_quarter, quarters_with_data
+from analysis.reports.quarterly.render.files import RENDERERS, file_name
+from analysis.reports.quarterly.tables import ALL_SITES
 from analysis.storage import store
 from analysis.core.filters import Filters
 from analysis.sources import DataSource
@@ -27,21 +29,21 @@ def test_page_shows_the_default_quarter(app_db):
     app = run_page(PAGE)
     assert_no_errors(app)
     snap = store.snapshot(app_db)
-    quarters = report.quarters_with_data(snap)
+    quarters = quarters_with_data(snap)
     picker = app.selectbox(key="report_quarter")
     assert picker.options == list(reversed(quarters))
-    assert picker.value == report.default_quarter(snap)
+    assert picker.value == default_quarter(snap)
     assert app.radio(key="report_audience").value == "clinical"
     assert [b.label for b in app.get("download_button")] == [
         "Download HTML", "Download XLSX", "Download PDF"]
     assert len(app.get("plotly_chart")) == 3
     shown = tables(app)
     assert len(shown) == 7 and len(app.dataframe) == 1   # seven tables; the provenance
-    expected = report.build_report(snap, picker.value)
+    expected = build_report(snap, picker.value)
     activity = shown[0].set_index("Site")
-    total = expected.activity.set_index("site").loc[report.ALL_SITES]
-    assert activity.loc[report.ALL_SITES, "New patients"] == f"{total['new_patients']:,}"
-    assert activity.loc[report.ALL_SITES, "Infusion visits"] == f"{total['infusions']:,}"
+    total = expected.activity.set_index("site").loc[ALL_SITES]
+    assert activity.loc[ALL_SITES, "New patients"] == f"{total['new_patients']:,}"
+    assert activity.loc[ALL_SITES, "Infusion visits"] == f"{total['infusions']:,}"
     assert any(expected.fingerprint[:12] in c.value for c in app.caption)
 
 
@@ -63,7 +65,7 @@ def test_page_switches_quarter_and_audience(app_db):
 def test_page_with_non_default_filters(app_db):
     app = run_page(PAGE, NON_DEFAULT_QUERY)
     assert_no_errors(app)
-    sites = set(tables(app)[0]["Site"]) - {report.ALL_SITES}
+    sites = set(tables(app)[0]["Site"]) - {ALL_SITES}
     assert sites <= set(NON_DEFAULT_QUERY["site"])
 
 
@@ -85,7 +87,7 @@ def test_marketing_gets_the_external_report_only(demo_db):
     ids = set(snap.query("SELECT DISTINCT patient_id FROM visits")["patient_id"])
     cells = {str(v) for t in tables(app) for v in t.to_numpy().ravel()}
     assert not ids & cells
-    for spec, frame in report.build_report(snap, app.selectbox(key="report_quarter").value,
+    for spec, frame in build_report(snap, app.selectbox(key="report_quarter").value,
                                            "external").tables():
         for column in (c for c in spec.columns if c.kind == "n"):
             assert all(v in (None, 0, SUPPRESSED) or v >= SMALL_CELL for v in frame[column.name])
@@ -99,9 +101,9 @@ def test_a_quarter_without_visits_for_the_filters_is_a_message(demo_db):
 
 
 def test_download_renderers_make_files(demo_snapshot):
-    quarterly = report.build_report(demo_snapshot, report.default_quarter(demo_snapshot),
+    quarterly = build_report(demo_snapshot, default_quarter(demo_snapshot),
                                     "external")
-    html = report.RENDERERS["html"](quarterly)
-    xlsx = report.RENDERERS["xlsx"](quarterly)
+    html = RENDERERS["html"](quarterly)
+    xlsx = RENDERERS["xlsx"](quarterly)
     assert html.startswith(b"<!DOCTYPE html>") and xlsx[:2] == b"PK"
-    assert report.file_name(quarterly, "pdf").endswith("_external.pdf")
+    assert file_name(quarterly, "pdf").endswith("_external.pdf")

@@ -4,7 +4,8 @@ clinical team and analysts, and offers the one-page PDF."""
 
 from __future__ import annotations
 
-from analysis.reports import quarterly as report, summary
+from analysis.reports import summary
+from analysis.reports.quarterly.build import default_quarter
 from analysis.storage import store
 from analysis.core.formatting import count
 from analysis.core.filters import Filters
@@ -18,7 +19,7 @@ def test_the_page_shows_the_summary(app_db):
     app = run_page(PAGE)
     assert_no_errors(app)
     snap = store.snapshot(app_db)
-    expected = summary.build_summary(snap, report.default_quarter(snap))
+    expected = summary.build_summary(snap, default_quarter(snap))
     metrics = metric_values(app)
     assert metrics["Patients treated"] == count(expected.activity["patients_treated"])
     assert metrics["Follow-ups due now"] == count(expected.backlog.open_total)

@@ -14,7 +14,10 @@ import pytest
 
 from analysis.claims import claim
 from analysis.core import formatting, palette
-from analysis.reports import memo, quarterly as report
+from analysis.reports import memo, summary
+from analysis.reports.quarterly import charts as report_charts, tables as report_tables
+from analysis.reports.quarterly.render import pdf as report_pdf
+from analysis.reports.quarterly.tables import SUPPRESSED_TEXT, withheld_or_missing
 from ui import theme
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +27,7 @@ def test_every_output_takes_its_colours_from_the_palette():
     for name in ("PRIMARY", "ACCENT", "GOOD", "BAD", "NEUTRAL", "COLORWAY", "VERDICT_COLOURS"):
         assert getattr(theme, name) is getattr(palette, name), name
     for name in ("PRIMARY", "ACCENT", "GOOD", "BAD", "NEUTRAL"):
-        assert getattr(report, name) is getattr(palette, name), name
+        assert getattr(report_charts, name) is getattr(palette, name), name
     assert memo.VERDICT_COLOURS is palette.VERDICT_COLOURS
     assert memo.VERDICT_FILLS is palette.VERDICT_FILLS
 
@@ -58,11 +61,16 @@ def test_missing_is_none_nan_nat_or_na_and_never_text(value, expected):
 def test_report_memo_summary_and_theme_share_one_missing_and_one_font_folder():
     # the report's own test is "withheld or missing" (the suppressed text, or
     # formatting.missing), a different question from formatting.missing
-    assert not hasattr(report, "_missing") and theme.missing is formatting.missing
-    assert report._withheld_or_missing(report.SUPPRESSED_TEXT)
-    assert report._withheld_or_missing(None) and report._withheld_or_missing(float("nan"))
-    assert not report._withheld_or_missing(0) and not report._withheld_or_missing("0")
-    assert report._font_dir is palette.font_dir and memo._font_dir is palette.font_dir
+    assert not hasattr(report_tables, "_missing") and theme.missing is formatting.missing
+    assert withheld_or_missing(SUPPRESSED_TEXT)
+    assert withheld_or_missing(None) and withheld_or_missing(float("nan"))
+    assert not withheld_or_missing(0) and not withheld_or_missing("0")
+    # one PDF font setup: only the palette names the font files
+    for module in (report_pdf, memo, summary):
+        text = Path(module.__file__).read_text(encoding="utf-8")
+        assert "add_pdf_font(" in text and "DejaVuSans" not in text and "font_dir" not in text
+    assert [p.name for p in sorted((ROOT / "analysis").rglob("*.py"))
+            if "DejaVuSans.ttf" in p.read_text(encoding="utf-8")] == ["palette.py"]
 
 
 @pytest.mark.parametrize("name", ["_missing", "missing", "_font_dir", "font_dir"])

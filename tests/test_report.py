@@ -26,7 +26,14 @@ from analysis import cli
 from analysis.metrics import adverse_events, outcomes, safety
 from analysis.storage import db, store
 from analysis.ingest import pipeline as ingest
-from analysis.reports import quarterly as report
+from analysis.reports.quarterly.build import build_report, default_quarter, quarters_with_data
+from analysis.reports.quarterly.render.files import write
+from analysis.reports.quarterly.render.html import render_html, write_html
+from analysis.reports.quarterly.render.pdf import write_pdf
+from analysis.reports.quarterly.render.xlsx import write_xlsx
+from analysis.reports.quarterly.report import (AUDIENCES, NoDataError, QuarterlyReport,
+    SOFTWARE_VERSION)
+from analysis.reports.quarterly.tables import ALL_SITES, ANY_EVENT, display_frame
 from analysis.core import stats
 from analysis.storage.fingerprint import data_fingerprint
 from analysis.core.filters import Filters
@@ -105,17 +112,17 @@ def value(x):
 
 @pytest.fixture(scope="module")
 def quarter(demo_snapshot) -> str:
-    return report.default_quarter(demo_snapshot)
+    return default_quarter(demo_snapshot)
 
 
 @pytest.fixture(scope="module")
-def clinical(demo_snapshot, quarter) -> report.QuarterlyReport:
-    return report.build_report(demo_snapshot, quarter)
+def clinical(demo_snapshot, quarter) -> QuarterlyReport:
+    return build_report(demo_snapshot, quarter)
 
 
 @pytest.fixture(scope="module")
-def external(demo_snapshot, quarter) -> report.QuarterlyReport:
-    return report.build_report(demo_snapshot, quarter, "external")
+def external(demo_snapshot, quarter) -> QuarterlyReport:
+    return build_report(demo_snapshot, quarter, "external")
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +139,7 @@ def in_quarter(dates, quarter: str):
 
 def test_quarters_and_default(demo_snapshot, visits, quarter):
     expected = sorted({quarter_of(d) for d in visits["visit_date"]})
-    assert report.quarters_with_data(demo_snapshot) == expected
+    assert quarters_with_data(demo_snapshot) == expected
     cutoff = max(visits["visit_date"])
     complete = [q for q in expected if quarter_bounds(q)[1] <= cutoff]
     assert quarter == (complete or expected)[-1]
@@ -146,13 +153,13 @@ def test_activity_equals_a_pandas_count_from_visits(demo_snapshot, visits, clini
     new = index[in_quarter(index, quarter)]
     in_q = ketamine[in_quarter(ketamine["visit_date"], quarter)]
     table = clinical.activity.set_index("site")
-    for name in table.index.drop(report.ALL_SITES):
+    for name in table.index.drop(ALL_SITES):
         assert table.loc[name, "new_patients"] == int((site[new.index] == name).sum())
         of_site = in_q[in_q["patient_id"].map(site) == name]
         assert table.loc[name, "infusions"] == int((of_site["visit_type"] == "infusion").sum())
         assert table.loc[name, "boosters"] == int((of_site["visit_type"] == "booster").sum())
         assert table.loc[name, "patients_treated"] == of_site["patient_id"].nunique()
-    total = table.loc[report.ALL_SITES]
+    total = table.loc[ALL_SITES]
     assert total["new_patients"] == len(new)
     assert total["infusions"] == int((in_q["visit_type"] == "infusion").sum())
     assert total["boosters"] == int((in_q["visit_type"] == "booster").sum())
@@ -209,8 +216,8 @@ def test_rates_carry_wilson_intervals(clinical):
 
 
 def test_changes_compare_with_the_reports_of_earlier_quarters(demo_snapshot, clinical):
-    previous = report.build_report(demo_snapshot, clinical.previous_quarter)
-    year = report.build_report(demo_snapshot, clinical.year_earlier)
+    previous = build_report(demo_snapshot, clinical.previous_quarter)
+    year = build_report(demo_snapshot, clinical.year_earlier)
     for name in ("due", "cohort"):
         now, before, earlier = (getattr(r, name) for r in (clinical, previous, year))
         assert list(now["prev_n"]) == list(before["n"])
@@ -256,7 +263,7 @@ def test_pchart_flags_a_quarter_outside_its_limits(tmp_path):
                             follow_up_pain=4 if responder else 8)
     rows.append(visit("q0p0", dt.date(2029, 12, 31), "follow_up"))
     snap = build(tmp_path, rows)
-    chart = report.build_report(snap, "2028Q4").pchart.set_index("cohort_quarter")
+    chart = build_report(snap, "2028Q4").pchart.set_index("cohort_quarter")
     assert list(chart.index) == ["2028Q1", "2028Q2", "2028Q3", "2028Q4"]
     assert list(chart["n"]) == [20] * 4
     assert chart.loc["2028Q3", "outside"] and chart.loc["2028Q3", "signal"] == \
@@ -319,7 +326,7 @@ def test_safety_per_100_sessions_equals_pandas(visits, clinical, quarter):
     n = len(in_q)
     safety = clinical.safety.set_index("event")
     types = in_q["adverse_event"].map(_event_types)
-    assert safety.loc[report.ANY_EVENT, "events"] == int((types.map(len) > 0).sum())
+    assert safety.loc[ANY_EVENT, "events"] == int((types.map(len) > 0).sum())
     counts = pd.Series([t for ts in types for t in ts]).value_counts()
     for event, k in counts.items():
         row = safety.loc[event.capitalize()]
@@ -343,8 +350,8 @@ def test_safety_table_is_the_safety_pages_computation(demo_snapshot, quarter, fi
     Safety page's rates for the sessions dated in the quarter."""
     start, end = quarter_bounds(quarter)
     page = safety.safety_summary(demo_snapshot, filters, visits_from=start, visits_to=end)
-    table = report.build_report(demo_snapshot, quarter, filters=filters).safety.set_index("event")
-    expected = {report.ANY_EVENT: page.rate("any_adverse_event"),
+    table = build_report(demo_snapshot, quarter, filters=filters).safety.set_index("event")
+    expected = {ANY_EVENT: page.rate("any_adverse_event"),
                 "Systolic BP ≥ 180 mmHg": page.rate("sbp_180"),
                 "SpO₂ < 90%": page.rate("spo2_below_90"),
                 **{t.capitalize(): page.rate(t) for t in page.adverse_event_types}}
@@ -378,8 +385,8 @@ def edges(tmp_path) -> store.Snapshot:
 
 
 def test_quarter_edges(edges):
-    q1 = report.build_report(edges, "2028Q1")
-    q2 = report.build_report(edges, "2028Q2")
+    q1 = build_report(edges, "2028Q1")
+    q2 = build_report(edges, "2028Q2")
     north1 = q1.activity.set_index("site").loc["North"]
     north2 = q2.activity.set_index("site").loc["North"]
     assert (north1["new_patients"], north1["infusions"], north1["boosters"]) == (1, 1, 0)
@@ -391,14 +398,14 @@ def test_quarter_edges(edges):
 
 
 def test_q4_rolls_over_to_the_next_years_q1(edges):
-    q = report.build_report(edges, "2029Q1")
+    q = build_report(edges, "2029Q1")
     assert (q.previous_quarter, q.year_earlier) == ("2028Q4", "2028Q1")
     assert previous_quarter("2029Q1") == "2028Q4"
     cohort = q.cohort.set_index(["timepoint", "definition"]).loc[("4w", "pain30")]
     assert (cohort["n"], cohort["prev_n"], cohort["yoy_n"]) == (1, 1, 1)
     assert cohort["change_prev"] == 0 and cohort["change_yoy"] == 0
     assert q.activity.set_index("site").loc["South", "new_patients"] == 1
-    q4 = report.build_report(edges, "2028Q4")
+    q4 = build_report(edges, "2028Q4")
     assert (q4.previous_quarter, q4.year_earlier) == ("2028Q3", "2027Q4")
     assert q4.activity.set_index("site").loc["South", "new_patients"] == 1
 
@@ -407,37 +414,37 @@ def test_a_quarter_without_treatment_still_reports(tmp_path):
     rows = [visit("a", dt.date(2028, 1, 5), "intake", pain_score=7, site="North"),
             visit("b", dt.date(2028, 2, 5), "intake", pain_score=7, site="South")]
     snap = build(tmp_path, rows)
-    for audience in report.AUDIENCES:
-        rep = report.build_report(snap, "2028Q1", audience)
+    for audience in AUDIENCES:
+        rep = build_report(snap, "2028Q1", audience)
         assert rep.pchart.empty and not rep.complete
         assert any("cohorts cannot be compared" in line for line in rep.highlights())
-        written = report.write(rep, tmp_path / audience)
+        written = write(rep, tmp_path / audience)
         assert [p.suffix for p in written] == [".html", ".xlsx", ".pdf"]
-    clinical = report.build_report(snap, "2028Q1")
-    assert clinical.activity.set_index("site").loc[report.ALL_SITES].tolist() == [0, 0, 0, 0]
+    clinical = build_report(snap, "2028Q1")
+    assert clinical.activity.set_index("site").loc[ALL_SITES].tolist() == [0, 0, 0, 0]
     assert clinical.safety["per_100"].isna().all()
 
 
 def test_errors(edges):
     with pytest.raises(ValueError, match="not a quarter"):
-        report.build_report(edges, "2028Q5")
+        build_report(edges, "2028Q5")
     with pytest.raises(ValueError, match="audience"):
-        report.build_report(edges, "2028Q1", "public")
-    with pytest.raises(report.NoDataError, match="no visits in 2028Q3"):
-        report.build_report(edges, "2028Q3")
-    with pytest.raises(report.NoDataError):
-        report.build_report(edges, "2028Q1", filters=Filters(sites=("South",)))
+        build_report(edges, "2028Q1", "public")
+    with pytest.raises(NoDataError, match="no visits in 2028Q3"):
+        build_report(edges, "2028Q3")
+    with pytest.raises(NoDataError):
+        build_report(edges, "2028Q1", filters=Filters(sites=("South",)))
 
 
 def test_filters_narrow_the_patients_and_ignore_the_cohort_range(demo_snapshot, clinical,
                                                                  quarter):
     site = clinical.activity["site"].iloc[0]
-    narrow = report.build_report(demo_snapshot, quarter, filters=Filters(sites=(site,)))
-    assert list(narrow.activity["site"]) == [site, report.ALL_SITES]
+    narrow = build_report(demo_snapshot, quarter, filters=Filters(sites=(site,)))
+    assert list(narrow.activity["site"]) == [site, ALL_SITES]
     mine = clinical.activity.set_index("site").loc[site]
-    assert narrow.activity.set_index("site").loc[report.ALL_SITES].equals(mine.rename(
-        report.ALL_SITES))
-    ranged = report.build_report(demo_snapshot, quarter,
+    assert narrow.activity.set_index("site").loc[ALL_SITES].equals(mine.rename(
+        ALL_SITES))
+    ranged = build_report(demo_snapshot, quarter,
                                  filters=Filters.from_quarters("2000Q1", "2000Q1"))
     pd.testing.assert_frame_equal(ranged.due, clinical.due)
 
@@ -447,7 +454,7 @@ def test_filters_narrow_the_patients_and_ignore_the_cohort_range(demo_snapshot, 
 
 
 def test_external_report_has_no_group_under_11(demo_snapshot, external):
-    early = report.build_report(demo_snapshot, report.quarters_with_data(demo_snapshot)[0],
+    early = build_report(demo_snapshot, quarters_with_data(demo_snapshot)[0],
                                 "external")
     suppressed = 0
     for rep in (external, early):
@@ -472,14 +479,14 @@ def test_external_activity_suppression_is_complementary(tmp_path):
         for i in range(count):
             rows += treated(f"{site}{i}", dt.date(2028, 2, 1) + dt.timedelta(days=i), site=site)
     snap = build(tmp_path, rows)
-    clinical = report.build_report(snap, "2028Q1").activity.set_index("site")
-    external = report.build_report(snap, "2028Q1", "external").activity.set_index("site")
+    clinical = build_report(snap, "2028Q1").activity.set_index("site")
+    external = build_report(snap, "2028Q1", "external").activity.set_index("site")
     assert list(clinical["new_patients"]) == [12, 15, 3, 30]
     shown = {site: value(v) for site, v in external["new_patients"].items()}
     assert shown["West"] is None            # 3 < 11
     assert shown["North"] is None           # complement: else West = 30 - 12 - 15
-    assert shown["South"] == 15 and shown[report.ALL_SITES] == 30
-    html = report.render_html(report.build_report(snap, "2028Q1", "external"))
+    assert shown["South"] == 15 and shown[ALL_SITES] == 30
+    html = render_html(build_report(snap, "2028Q1", "external"))
     assert SUPPRESSED in html
 
 
@@ -500,15 +507,15 @@ def test_no_patient_id_anywhere(demo_snapshot, external, clinical, tmp_path):
     pattern = re.compile("|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)))
     for rep in (external, clinical):
         for spec, frame in rep.tables():
-            text = frame.to_csv(index=False) + report.display_frame(spec, frame).to_csv()
+            text = frame.to_csv(index=False) + display_frame(spec, frame).to_csv()
             assert not pattern.search(text), spec.key
-        assert not pattern.search(report.render_html(rep))
+        assert not pattern.search(render_html(rep))
         assert not pattern.search("\n".join(v for _, v in rep.provenance()))
-    path = report.write_xlsx(external, tmp_path / "external.xlsx")
+    path = write_xlsx(external, tmp_path / "external.xlsx")
     with zipfile.ZipFile(path) as book:
         for name in book.namelist():
             assert not pattern.search(book.read(name).decode("utf-8", "ignore")), name
-    pdf = report.write_pdf(external, tmp_path / "external.pdf")
+    pdf = write_pdf(external, tmp_path / "external.pdf")
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "Quarterly outcomes report" in text and not pattern.search(text)
@@ -532,11 +539,11 @@ def test_provenance(demo_snapshot, clinical, quarter):
     assert all(d in described for d in definitions.DEFINITIONS) and "≥30%" in described
     assert "Wilson" in items["Confidence intervals"]
     assert "n < 11" in items["Small-cell rule"]
-    assert items["Software version"] == f"analysis {report.SOFTWARE_VERSION}"
+    assert items["Software version"] == f"analysis {SOFTWARE_VERSION}"
     dt.datetime.strptime(items["Generated at (UTC)"], "%Y-%m-%dT%H:%M:%SZ")
 
 
-def assert_same_numbers(a: report.QuarterlyReport, b: report.QuarterlyReport) -> None:
+def assert_same_numbers(a: QuarterlyReport, b: QuarterlyReport) -> None:
     for (spec, frame), (_, other) in zip(a.tables(), b.tables()):
         pd.testing.assert_frame_equal(frame, other, check_exact=True, obj=spec.key)
     drop = lambda items: [(k, v) for k, v in items if k != "Generated at (UTC)"]
@@ -546,14 +553,14 @@ def assert_same_numbers(a: report.QuarterlyReport, b: report.QuarterlyReport) ->
 def test_two_runs_give_the_same_report(demo_db, clinical, quarter, tmp_path):
     again = store.Snapshot(demo_db)   # a fresh copy of the same database
     try:
-        second = report.build_report(again, quarter)
+        second = build_report(again, quarter)
     finally:
         again.close()
     assert second.fingerprint == clinical.fingerprint
     assert_same_numbers(second, clinical)
     strip = lambda text: text.replace(clinical.generated_at, "").replace(
         second.generated_at, "")
-    assert strip(report.render_html(second)) == strip(report.render_html(clinical))
+    assert strip(render_html(second)) == strip(render_html(clinical))
 
 
 def test_fingerprint_follows_the_visits(tmp_path):
@@ -561,14 +568,14 @@ def test_fingerprint_follows_the_visits(tmp_path):
             *treated("b", dt.date(2028, 2, 10), follow_up=90, follow_up_pain=7)]
     path = tmp_path / "clinic.duckdb"
     ingest_rows(path, rows)
-    first = report.build_report(store.Snapshot(path), "2028Q1").fingerprint
-    assert report.build_report(store.Snapshot(path), "2028Q1").fingerprint == first
+    first = build_report(store.Snapshot(path), "2028Q1").fingerprint
+    assert build_report(store.Snapshot(path), "2028Q1").fingerprint == first
     ingest_rows(path, rows, "again.csv")           # the same export again: nothing changes
     assert data_fingerprint(store.Snapshot(path)) == first
     changed = [dict(r) for r in rows]
     changed[-1]["pain_score"] = 6                 # one value of one visit
     ingest_rows(path, changed, "corrected.csv")
-    second = report.build_report(store.Snapshot(path), "2028Q1")
+    second = build_report(store.Snapshot(path), "2028Q1")
     assert second.fingerprint != first
     assert dict(second.provenance())[
         "Data fingerprint (SHA-256 of the visits table)"] == second.fingerprint
@@ -583,7 +590,7 @@ EXPECTED_SHEETS = ["Activity by site", "Results due", "Cohort", "p-chart", "Opio
 
 
 def test_xlsx_reopens_with_every_sheet(clinical, tmp_path):
-    path = report.write_xlsx(clinical, tmp_path / "r.xlsx")
+    path = write_xlsx(clinical, tmp_path / "r.xlsx")
     book = openpyxl.load_workbook(path)
     assert book.sheetnames == EXPECTED_SHEETS
     due = book["Results due"]
@@ -608,19 +615,19 @@ def test_xlsx_writes_formula_like_names_as_text(tmp_path):
     evil = '=HYPERLINK("http://example.invalid","click")'
     rows = [*treated("a", dt.date(2028, 1, 10), site=evil),
             *treated("b", dt.date(2028, 1, 11), site="+North")]
-    rep = report.build_report(build(tmp_path, rows), "2028Q1")
-    book = openpyxl.load_workbook(report.write_xlsx(rep, tmp_path / "r.xlsx"))
+    rep = build_report(build(tmp_path, rows), "2028Q1")
+    book = openpyxl.load_workbook(write_xlsx(rep, tmp_path / "r.xlsx"))
     sheet = book["Activity by site"]
     sites = [sheet.cell(row=r, column=1) for r in range(5, sheet.max_row + 1)]
     values = [c.value for c in sites]
     assert "'" + evil in values and "'+North" in values
     assert all(c.data_type == "s" for c in sites)
-    assert evil in report.render_html(rep).replace("&quot;", '"')   # escaped, shown as text
-    assert "<a " not in report.render_html(rep)
+    assert evil in render_html(rep).replace("&quot;", '"')   # escaped, shown as text
+    assert "<a " not in render_html(rep)
 
 
 def test_html_is_self_contained(clinical):
-    page = report.render_html(clinical)
+    page = render_html(clinical)
     assert page.startswith("<!DOCTYPE html>")
     assert page.count("<svg") == 3
     assert "<script" not in page and "<link" not in page and "<img" not in page
@@ -634,7 +641,7 @@ def test_html_is_self_contained(clinical):
 def test_pdf_pages_are_not_blank(clinical, tmp_path):
     from PIL import Image
 
-    path = report.write_pdf(clinical, tmp_path / "r.pdf")
+    path = write_pdf(clinical, tmp_path / "r.pdf")
     assert path.read_bytes().startswith(b"%PDF")
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "page")],
                    check=True)
@@ -652,7 +659,7 @@ def test_pdf_pages_are_not_blank(clinical, tmp_path):
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="chromium not installed")
 def test_html_opens_in_chromium_without_network(clinical, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
-    path = report.write_html(clinical, tmp_path / "r.html")
+    path = write_html(clinical, tmp_path / "r.html")
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"]
     with sync_api.sync_playwright() as p:

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis.reports import quarterly as report
+from analysis.reports.quarterly.build import default_quarter, quarters_with_data
 
 
 def pick(ctx, container, key: str) -> str:
     """Draw the picker in ``container``; stops the page when there is no visit."""
-    quarters = ctx.call(report.quarters_with_data)
+    quarters = ctx.call(quarters_with_data)
     if not quarters:
         st.info("No visits yet: ingest a session export on the Data page first.",
                 icon=":material/upload_file:")
         st.stop()
     newest_first = list(reversed(quarters))
-    default = ctx.call(report.default_quarter)
+    default = ctx.call(default_quarter)
     return container.selectbox(
         "Quarter", newest_first,
         index=newest_first.index(default) if default in newest_first else 0, key=key,

@@ -34,3 +34,19 @@ def font_dir() -> Path | None:
         return None
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
     return folder if (folder / "DejaVuSans.ttf").exists() else None
+
+
+PDF_FONT = "DejaVu"
+_PDF_FACES = (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf"), ("I", "DejaVuSans-Oblique.ttf"))
+
+
+def add_pdf_font(pdf) -> bool:
+    """Register DejaVu Sans (regular, bold, italic) as :data:`PDF_FONT` with an
+    fpdf2 document; False when the font is missing (the caller then falls back
+    to a core font, or fails)."""
+    fonts = font_dir()
+    if fonts is None:
+        return False
+    for style, face in _PDF_FACES:
+        pdf.add_font(PDF_FONT, style, str(fonts / face))
+    return True

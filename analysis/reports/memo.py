@@ -15,7 +15,7 @@ import html
 from analysis.core import synthetic_mark
 from analysis.core.audience import Audience
 from analysis.claims.claim import VERDICT_LABELS, Memo, MemoTable
-from analysis.core.palette import VERDICT_COLOURS, VERDICT_FILLS, font_dir as _font_dir
+from analysis.core.palette import PDF_FONT, VERDICT_COLOURS, VERDICT_FILLS, add_pdf_font
 
 STRONGEST_TITLE = "The strongest statements the data support"
 STRONGEST_NOTE = ("Highest defensible figure first: each “at least” is the one-sided 95% exact "
@@ -177,8 +177,6 @@ def memo_pdf(memo: Memo) -> bytes:
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
-    fonts = _font_dir()
-    family = "DejaVu" if fonts else "Helvetica"
 
     class _PDF(FPDF):
         def header(self):
@@ -188,10 +186,8 @@ def memo_pdf(memo: Memo) -> bytes:
     pdf = _PDF(orientation="landscape", format="A4")
     pdf.set_margins(14, 12, 14)
     pdf.set_auto_page_break(True, margin=14)
-    if fonts:
-        pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
-        pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
-        pdf.add_font("DejaVu", "I", str(fonts / "DejaVuSans-Oblique.ttf"))
+    if add_pdf_font(pdf):
+        family = PDF_FONT
         clean = str
     else:  # core font: replace what Latin-1 cannot encode
         family = "Helvetica"

@@ -3,7 +3,7 @@
 Plain results for someone who reads them in two minutes: how many patients
 were treated, the headline outcomes with their denominators and intervals,
 what changed since the quarter before, safety, and the follow-up backlog.
-Every number is the quarterly report's (:func:`analysis.reports.quarterly.build_report`,
+Every number is the quarterly report's (:func:`analysis.reports.quarterly.build.build_report`,
 the same tables, definitions and periods) or the patient-outcome model's;
 nothing is computed twice.  A change from last quarter is called a change
 only when chance is an unlikely explanation (Fisher's exact test, two-sided,
@@ -23,7 +23,9 @@ from pathlib import Path
 import scipy.stats
 
 from analysis.core import formatting, palette, synthetic_mark, words
-from analysis.reports import quarterly as report
+from analysis.reports.quarterly.build import SAFETY_VITALS, build_report
+from analysis.reports.quarterly.report import NoDataError, QuarterlyReport, SOFTWARE_VERSION
+from analysis.reports.quarterly.tables import ALL_SITES, ANY_EVENT
 from analysis.metrics import worklist
 from analysis.core.audience import Audience
 from analysis.core.filters import Filters
@@ -46,10 +48,10 @@ DENOMINATORS = {
     "mme50": "patients on opioids at the start", "mme_stop": "patients on opioids at the start",
 }
 SAFETY_ROWS = (
-    (report.ANY_EVENT, "Sessions with an adverse event", "treatment sessions"),
-    (report.SAFETY_VITALS["sbp_180"], "Sessions with systolic blood pressure of 180 or more",
+    (ANY_EVENT, "Sessions with an adverse event", "treatment sessions"),
+    (SAFETY_VITALS["sbp_180"], "Sessions with systolic blood pressure of 180 or more",
      "sessions that recorded blood pressure"),
-    (report.SAFETY_VITALS["spo2_below_90"], "Sessions with oxygen saturation below 90%",
+    (SAFETY_VITALS["spo2_below_90"], "Sessions with oxygen saturation below 90%",
      "sessions that recorded oxygen saturation"),
 )
 BACKLOG_TIMEPOINTS = worklist.TIMEPOINTS
@@ -281,12 +283,12 @@ class DirectorSummary:
 def build_summary(snap: Snapshot, quarter: str, filters: Filters = Filters()) -> DirectorSummary:
     """The one-page summary of ``quarter`` for the patients in view (sites,
     conditions, routes; the quarter sets the period, as in the quarterly
-    report).  Raises :class:`analysis.reports.quarterly.NoDataError` when the quarter
+    report).  Raises :class:`analysis.reports.quarterly.report.NoDataError` when the quarter
     has no visits."""
-    now = report.build_report(snap, quarter, "clinical", filters)
+    now = build_report(snap, quarter, "clinical", filters)
     try:
-        before = report.build_report(snap, now.previous_quarter, "clinical", filters)
-    except report.NoDataError:
+        before = build_report(snap, now.previous_quarter, "clinical", filters)
+    except NoDataError:
         before = None
     filters = now.filters
     return DirectorSummary(
@@ -307,13 +309,13 @@ def build_summary(snap: Snapshot, quarter: str, filters: Filters = Filters()) ->
         ])
 
 
-def _activity(quarterly: report.QuarterlyReport) -> dict[str, int]:
-    total = quarterly.activity[quarterly.activity["site"] == report.ALL_SITES].iloc[0]
+def _activity(quarterly: QuarterlyReport) -> dict[str, int]:
+    total = quarterly.activity[quarterly.activity["site"] == ALL_SITES].iloc[0]
     return {key: int(total[key]) for key in
             ("new_patients", "patients_treated", "infusions", "boosters")}
 
 
-def _headlines(quarterly: report.QuarterlyReport) -> list[Headline]:
+def _headlines(quarterly: QuarterlyReport) -> list[Headline]:
     due = quarterly.due.set_index(["timepoint", "definition"])
     rows = []
     for timepoint, definition, label in HEADLINES:
@@ -327,7 +329,7 @@ def _headlines(quarterly: report.QuarterlyReport) -> list[Headline]:
     return rows
 
 
-def _safety(now: report.QuarterlyReport, before: report.QuarterlyReport | None
+def _safety(now: QuarterlyReport, before: QuarterlyReport | None
             ) -> list[SafetyLine]:
     def row(quarterly, event):
         frame = quarterly.safety
@@ -428,12 +430,9 @@ def summary_pdf(s: DirectorSummary) -> bytes:
                 synthetic_mark.pdf_header(self, "DejaVu")
 
     pdf = _PDF(orientation="portrait", format="A4")
-    fonts = palette.font_dir()
-    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
-    pdf.add_font("DejaVu", "I", str(fonts / "DejaVuSans-Oblique.ttf"))
+    palette.add_pdf_font(pdf)
     pdf.set_title(s.title)
-    pdf.set_creator(f"analysis {report.SOFTWARE_VERSION}")
+    pdf.set_creator(f"analysis {SOFTWARE_VERSION}")
     pdf.set_margins(15, 13, 15)
     pdf.set_auto_page_break(False)   # one page: the content is of fixed size
     pdf.add_page()
