@@ -39,6 +39,7 @@ import duckdb
 
 from analysis.storage import db
 from analysis.ingest import pipeline as ingest
+from analysis.ingest.ingest_log import FileResult
 
 OBSERVATIONS_PER_PATIENT_GUESS = 60.0
 
@@ -87,7 +88,7 @@ def bare(files: list[Path], folder: Path) -> tuple[float, float]:
     return elapsed
 
 
-def ours(export: Path, folder: Path) -> tuple[float, float, ingest.FileResult]:
+def ours(export: Path, folder: Path) -> tuple[float, float, FileResult]:
     path = folder / "ours.duckdb"
     start_wall, start_cpu = time.perf_counter(), cpu()
     con = db.connect(path)

@@ -32,6 +32,7 @@ import duckdb
 
 from analysis.storage import db
 from analysis.ingest import pipeline as ingest
+from analysis.ingest.ingest_log import FileResult
 
 VISITS_PER_PATIENT_GUESS = 10.5
 
@@ -76,7 +77,7 @@ def bare_load(csv_path: Path, db_path: Path) -> tuple[float, float, int]:
     return time.perf_counter() - started, time.process_time() - cpu, rows
 
 
-def our_ingest(csv_path: Path, db_path: Path) -> tuple[float, float, ingest.FileResult]:
+def our_ingest(csv_path: Path, db_path: Path) -> tuple[float, float, FileResult]:
     started, cpu = time.perf_counter(), time.process_time()
     con = db.connect(fresh(db_path))
     result = ingest.ingest_file(con, csv_path, ingest_date=dt.date(2100, 1, 1))

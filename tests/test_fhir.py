@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from analysis.storage import db, model_chain
-from analysis.ingest import fhir, pipeline as ingest
+from analysis.ingest import fhir
+from analysis.ingest import pipeline as ingest
+from analysis.ingest.ingest_log import FileResult
 from analysis.access import keys
 
 INGEST_DATE = dt.date(2024, 12, 31)
@@ -139,7 +141,7 @@ def export(folder: Path, *resources) -> Path:
     return folder
 
 
-def run(con, *paths, ingest_date=INGEST_DATE, **kwargs) -> ingest.FileResult:
+def run(con, *paths, ingest_date=INGEST_DATE, **kwargs) -> FileResult:
     summary = ingest.ingest_files(con, [Path(p) for p in paths], ingest_date=ingest_date, **kwargs)
     assert len(summary.files) == 1
     result = summary.files[0]

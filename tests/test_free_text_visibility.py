@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.ingest import data_quality, pipeline as ingest
+from analysis.ingest import data_quality
+from analysis.ingest import pipeline as ingest
 from analysis.storage import db
 from analysis.core.audience import Audience
 from tests.conftest import assert_no_errors, run_page
@@ -185,7 +186,7 @@ def test_quality_tables_for_an_analyst_carry_no_patient_or_value(probe_db):
 # (and shown to keep the text from analysts and the external audience).
 RAW_TEXT_READERS = {
     "condition_raw": {
-        "analysis/ingest/pipeline.py": "writes it",
+        "analysis/ingest/sessions.py": "writes it",
         "analysis/ingest/fhir.py": "writes it",
         "analysis/sql/schema.sql": "stores it",
         "analysis/sql/models/intermediate/patients.sql": "the patient's label",
@@ -197,7 +198,8 @@ RAW_TEXT_READERS = {
         "pages/patient_timeline.py": "Patient timeline (clinical only)",
     },
     "adverse_event": {
-        "analysis/ingest/pipeline.py": "writes it", "analysis/ingest/fhir.py": "writes it",
+        "analysis/ingest/sessions.py": "writes it", "analysis/ingest/staging.py": "stages it",
+        "analysis/ingest/fhir.py": "writes it",
         "analysis/ingest/long_format.py": "writes it", "analysis/ingest/fhir_codes.py": "a column name",
         "analysis/storage/reference.py": "a column name", "analysis/ingest/demo.py": "invents it",
         "analysis/ingest/demo_fhir.py": "invents it", "analysis/sql/schema.sql": "stores it",

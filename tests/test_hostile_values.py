@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.ingest import data_quality, pipeline as ingest
+from analysis.ingest import data_quality
+from analysis.ingest import pipeline as ingest
 from analysis.storage import db
 from tests.conftest import assert_no_errors, plotly_figures, run_page
 from ui import pages

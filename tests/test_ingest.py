@@ -19,6 +19,7 @@ import pytest
 
 from analysis.storage import db, reference
 from analysis.ingest import pipeline as ingest
+from analysis.ingest.ingest_log import FileResult
 from analysis.storage.reference import fold
 
 INGEST_DATE = dt.date(2024, 6, 1)
@@ -55,12 +56,12 @@ def csv_lines(*lines: str, newline: str = "\n") -> str:
     return newline.join(lines) + newline
 
 
-def check_invariant(result: ingest.FileResult) -> None:
+def check_invariant(result: FileResult) -> None:
     assert result.rows_read == (result.rows_accepted + result.rows_quarantined
                                 + result.duplicates_collapsed), result
 
 
-def run(con, path, *, ingest_date=INGEST_DATE, **kwargs) -> ingest.FileResult:
+def run(con, path, *, ingest_date=INGEST_DATE, **kwargs) -> FileResult:
     """Ingest one file, check the invariant and the log row."""
     result = ingest.ingest_file(con, path, ingest_date=ingest_date, **kwargs)
     check_invariant(result)

@@ -11,7 +11,8 @@ import openpyxl
 import pytest
 
 from analysis.access import audit
-from analysis.ingest import data_quality, pipeline as ingest
+from analysis.ingest import data_quality
+from analysis.ingest import pipeline as ingest
 from analysis.storage import db, store
 from analysis.core import formatting
 from analysis.reports.quarterly.build import build_report

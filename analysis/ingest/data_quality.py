@@ -27,7 +27,10 @@ import pandas as pd
 
 from analysis.access import auth
 from analysis.storage import db, reference, store
-from analysis.ingest import pipeline as ingest, limits
+from analysis.ingest import limits
+from analysis.ingest import pipeline as ingest
+from analysis.ingest.ingest_log import FileResult, IngestSummary
+from analysis.ingest.readers import read_headers
 from analysis.core.audience import Audience
 from analysis.core.filters import Filters
 from analysis.storage.reference import fold
@@ -141,7 +144,7 @@ def ingest_uploads(paths: Iterable[str | os.PathLike], grant: auth.WriteGrant,
                    *, column_map: Mapping[str, str] | None = None,
                    display_names: Mapping[str, str] | None = None,
                    progress: Callable[[int, int, str], None] | None = None,
-                   ingest_date: dt.date | None = None) -> ingest.IngestSummary:
+                   ingest_date: dt.date | None = None) -> IngestSummary:
     """Ingest saved uploads into the database ``grant`` allows (never the
     demo's), then delete each file (its SHA-256 stays in the ingest log),
     except one refused for a missing column, kept for the column-mapping
@@ -174,7 +177,7 @@ def prepare_new_data(grant: auth.WriteGrant) -> None:
     store.snapshot(grant.db_path, warm=True)
 
 
-def summary_table(summary: ingest.IngestSummary,
+def summary_table(summary: IngestSummary,
                   display_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per file of an ingest: file, status, export kind, the row
     counts, identifying columns dropped, an identifying patient key stored as
@@ -214,7 +217,7 @@ class MappingRequest:
     missing: tuple[str, ...]            # required columns no header was recognised as
 
 
-def needs_column_mapping(result: ingest.FileResult) -> bool:
+def needs_column_mapping(result: FileResult) -> bool:
     """Was the file refused only because a required column is missing?"""
     return result.status == "refused" and "missing required column" in (result.error or "")
 
@@ -234,7 +237,7 @@ def mapping_request(path: str | os.PathLike) -> MappingRequest:
     """The headers of a refused file and which required column each may be."""
     con = duckdb.connect(":memory:")
     try:
-        headers = ingest.read_headers(con, path)
+        headers = read_headers(con, path)
     finally:
         con.close()
     folded = [fold(h) for h in headers]

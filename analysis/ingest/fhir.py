@@ -46,9 +46,10 @@ import pandas as pd
 from analysis.ingest import fhir_codes, fhir_files, limits
 from analysis.storage import reference
 from analysis.ingest.fhir_files import ExportRefused
-from analysis.ingest.pipeline import (NUMERIC_RULES, PSEUDONYM_FUNCTION, ROUTE_ALIASES, FileResult,
-                             _fold_sql, _literal, _log, _log_refusal, _next_ingest_id,
-                             _register_pseudonym_function, _remove_pseudonym_function, _step)
+from analysis.ingest.columns import NUMERIC_RULES, ROUTE_ALIASES
+from analysis.ingest.ingest_log import (PSEUDONYM_FUNCTION, FileResult, sql_literal, log_ingest,
+    log_refusal, next_ingest_id, register_pseudonym_function, remove_pseudonym_function, checkpoint)
+from analysis.ingest.staging import fold_sql
 from analysis.ingest.limits import LimitExceeded
 
 # Resource types mapped (SPEC §2); every other type is counted and skipped.
@@ -148,12 +149,12 @@ def ingest_export(con: duckdb.DuckDBPyConnection, paths: list[Path], *,
         _check_version(con, export)
         con.execute("BEGIN TRANSACTION")
         try:
-            ingest_id = _next_ingest_id(con)
+            ingest_id = next_ingest_id(con)
             _map(con, codes, result, ingest_id, ingest_date, _fail_after)
-            _log(con, ingest_id, name, digest, "ingested", result)
+            log_ingest(con, ingest_id, name, digest, "ingested", result)
             con.execute("UPDATE ingest_log SET message = ? WHERE ingest_id = ?",
                         [summary_message(result), ingest_id])
-            _step("logged", _fail_after)
+            checkpoint("logged", _fail_after)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -168,7 +169,7 @@ def ingest_export(con: duckdb.DuckDBPyConnection, paths: list[Path], *,
         if export is not None:
             export.close()
         _drop_temp(con)
-    _log_refusal(con, name, digest, result)
+    log_refusal(con, name, digest, result)
     return result
 
 
@@ -208,10 +209,10 @@ def _stage(con, export) -> None:
                  chash UBIGINT, pkey VARCHAR, has_subject BOOLEAN, enc VARCHAR"""
     con.execute(f"CREATE OR REPLACE TEMP TABLE fx_raw ({columns}, r {_struct_type(con)})")
     for source in export.files:
-        path = _literal(str(source.path))
+        path = sql_literal(str(source.path))
         if source.kind == "ndjson":
             con.execute(f"""CREATE OR REPLACE TEMP TABLE fx_file AS
-                            SELECT NULL::VARCHAR AS full_url, json_transform(json, {_literal(_STRUCTURE)}) AS r
+                            SELECT NULL::VARCHAR AS full_url, json_transform(json, {sql_literal(_STRUCTURE)}) AS r
                             FROM read_ndjson_objects({path})""")
             count = con.execute("SELECT count(*) FROM fx_file").fetchall()[0][0]
             first = con.execute("SELECT r.resourceType FROM fx_file WHERE rowid = 0").fetchall()
@@ -229,7 +230,7 @@ def _stage(con, export) -> None:
         else:
             con.execute(f"""CREATE OR REPLACE TEMP TABLE fx_file AS
                             WITH top AS (
-                                SELECT json, json_transform(json, {_literal(_BUNDLE)}) AS b
+                                SELECT json, json_transform(json, {sql_literal(_BUNDLE)}) AS b
                                 FROM read_json_objects({path}, format = 'auto', maximum_object_size = {limits.MAX_BUNDLE_BYTES})),
                             entries AS (
                                 SELECT unnest(b.entry) AS e FROM top WHERE b.resourceType = 'Bundle'
@@ -237,7 +238,7 @@ def _stage(con, export) -> None:
                                 SELECT {{'fullUrl': NULL, 'resource': json}} FROM top
                                 WHERE b.resourceType IS DISTINCT FROM 'Bundle')
                             SELECT e.fullUrl AS full_url,
-                                   json_transform(e.resource, {_literal(_STRUCTURE)}) AS r
+                                   json_transform(e.resource, {sql_literal(_STRUCTURE)}) AS r
                             FROM entries""")
             first = con.execute(
                 "SELECT count(*), count(r.resourceType) FROM fx_file").fetchall()[0]
@@ -250,7 +251,7 @@ def _stage(con, export) -> None:
             line = "rowid + 1"
         con.execute(f"""
             INSERT INTO fx_raw
-            SELECT {_literal(source.name)}, {line}, full_url, r.resourceType,
+            SELECT {sql_literal(source.name)}, {line}, full_url, r.resourceType,
                    coalesce(r.id, CASE WHEN full_url LIKE 'urn:uuid:%' THEN substr(full_url, 10) END),
                    hash(r), fx_ref(r.subject.reference, 'Patient'),
                    r.subject.reference IS NOT NULL,
@@ -260,7 +261,7 @@ def _stage(con, export) -> None:
 
 
 def _struct_type(con) -> str:
-    return con.execute(f"SELECT typeof(json_transform('{{}}', {_literal(_STRUCTURE)}))"
+    return con.execute(f"SELECT typeof(json_transform('{{}}', {sql_literal(_STRUCTURE)}))"
                        ).fetchall()[0][0]
 
 
@@ -274,7 +275,7 @@ def _check_version(con, export) -> None:
     that a FHIR library validates as STU3 or R5 and not as R4."""
     row = con.execute(f"""
         SELECT src, line, rtype FROM fx_raw
-        WHERE rtype IN ({', '.join(_literal(t) for t in NOT_R4_TYPES)})
+        WHERE rtype IN ({', '.join(sql_literal(t) for t in NOT_R4_TYPES)})
         ORDER BY src, line LIMIT 1""").fetchall()
     if row:
         src, line, rtype = row[0]
@@ -332,7 +333,7 @@ def _samples(con, export, per_type: int = 2):
             rows = con.execute(f"""
                 WITH entries AS (
                     SELECT unnest(json_transform(json, '{{"entry": [{{"resource": "JSON"}}]}}').entry) AS e
-                    FROM read_json_objects({_literal(str(source.path))}, format = 'auto', maximum_object_size = {limits.MAX_BUNDLE_BYTES}))
+                    FROM read_json_objects({sql_literal(str(source.path))}, format = 'auto', maximum_object_size = {limits.MAX_BUNDLE_BYTES}))
                 SELECT ordinal, e.resource FROM (
                     SELECT row_number() OVER () AS ordinal, e FROM entries)
                 WHERE ordinal <= {max(numbers)}""").fetchall()
@@ -397,15 +398,15 @@ def _map(con, codes: fhir_codes.Codes, result: FileResult, ingest_id: int,
     con.execute(f"""INSERT INTO fx_out
                     SELECT src, line, rtype, rid, 'skipped', rtype || ' not used here'
                     FROM {live} WHERE rtype IS NOT NULL AND rtype NOT IN
-                         ({', '.join(_literal(t) for t in USED_TYPES)})""")
+                         ({', '.join(sql_literal(t) for t in USED_TYPES)})""")
     _patients(con, live)
-    _step("stage", fail_after)
+    checkpoint("stage", fail_after)
     _encounters(con, codes, live, params)
     _items(con, codes, live, params)
     _conditions(con, live, params)
     _medications(con, codes, live, params)
     _visits(con)
-    _step("checked", fail_after)
+    checkpoint("checked", fail_after)
     _write(con, result, ingest_id, params, fail_after)
 
 
@@ -430,7 +431,7 @@ def _duplicates(con) -> None:
 def _patients(con, live: str) -> None:
     """Pseudonyms of every patient id the export names, and which patients
     are known (in this export or already in the database)."""
-    _register_pseudonym_function(con)   # the session export's set-wise pseudonyms
+    register_pseudonym_function(con)   # the session export's set-wise pseudonyms
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fx_patients AS
         WITH ids AS (
@@ -444,13 +445,13 @@ def _patients(con, live: str) -> None:
                OR patient_id IN (SELECT patient_id FROM visits UNION SELECT patient_id FROM medications)
                  AS known
         FROM named""")
-    _remove_pseudonym_function(con)
+    remove_pseudonym_function(con)
     con.execute(f"""INSERT INTO fx_out SELECT src, line, rtype, rid, 'quarantined', 'Patient without id'
                     FROM {live} WHERE rtype = 'Patient' AND rid IS NULL""")
 
 
 def _types(types) -> str:
-    return ", ".join(_literal(t) for t in types)
+    return ", ".join(sql_literal(t) for t in types)
 
 
 def _common(time_sql: str, end_sql: str = "NULL", dated: bool = True) -> str:
@@ -487,7 +488,7 @@ def _encounters(con, codes: fhir_codes.Codes, live: str, params: dict) -> None:
         CREATE OR REPLACE TEMP TABLE fx_enc AS
         WITH e AS (
             SELECT {_common("r.period.start")}, r.status AS status,
-                   json_transform(r.type, {_literal(_TYPES)}) AS types,
+                   json_transform(r.type, {sql_literal(_TYPES)}) AS types,
                    coalesce(r.location[1].location.display, r.serviceProvider.display) AS site,
                    -- provider: the id of the first participant that is a
                    -- Practitioner (its reference, never its display name)
@@ -499,10 +500,10 @@ def _encounters(con, codes: fhir_codes.Codes, live: str, params: dict) -> None:
             FROM {live} f LEFT JOIN fx_patients pt USING (pkey)
             WHERE rtype = 'Encounter'),
         keys AS (
-            SELECT src, line, c.system AS system, c.code AS code, {_fold_sql('c.display')} AS display
+            SELECT src, line, c.system AS system, c.code AS code, {fold_sql('c.display')} AS display
             FROM (SELECT src, line, unnest(t.coding) AS c FROM (SELECT src, line, unnest(types) AS t FROM e))
             UNION ALL
-            SELECT src, line, NULL, NULL, {_fold_sql('t.text')}
+            SELECT src, line, NULL, NULL, {fold_sql('t.text')}
             FROM (SELECT src, line, unnest(types) AS t FROM e)),
         hits AS (
             SELECT k.src, k.line, m.visit_type, m.priority
@@ -569,11 +570,11 @@ def _items(con, codes: fhir_codes.Codes, live: str, params: dict) -> None:
                                                         AND x.code = '{fhir_codes.KETAMINE_RXNORM}'), true)
                        OR contains(lower(coalesce(c.text, '')), 'ketamine')
                        OR list_contains(list_transform(c.coding, lambda x: contains(lower(coalesce(x.display, '')), 'ketamine')), true))"""
-    route_cases = " ".join(f"WHEN {_literal(k)} THEN {_literal(v)}"
+    route_cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}"
                            for k, v in ROUTE_ALIASES.items())
-    route_codes = " ".join(f"WHEN {_literal(k)} THEN {_literal(v)}"
+    route_codes = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}"
                            for k, v in fhir_codes.ROUTE_CODES.items())
-    route_text = _fold_sql("coalesce(d.route.coding[1].display, d.route.text)")
+    route_text = fold_sql("coalesce(d.route.coding[1].display, d.route.text)")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fx_ket AS
         WITH a AS (
@@ -581,7 +582,7 @@ def _items(con, codes: fhir_codes.Codes, live: str, params: dict) -> None:
                             'coalesce(r.effectivePeriod."end", r.effectiveDateTime)')},
                    r.status AS status,
                    coalesce(r.medicationCodeableConcept, mc.code) AS c,
-                   json_transform(r.dosage, {_literal(_ADMIN_DOSAGE)}) AS d
+                   json_transform(r.dosage, {sql_literal(_ADMIN_DOSAGE)}) AS d
             FROM {live} f LEFT JOIN fx_patients pt USING (pkey)
             LEFT JOIN fx_medication_codes mc ON mc.rid = fx_ref(r.medicationReference.reference, 'Medication')
             WHERE rtype = 'MedicationAdministration'
@@ -646,7 +647,7 @@ def _medications(con, codes: fhir_codes.Codes, live: str, params: dict) -> None:
                    coalesce(r.medicationCodeableConcept, mc.code) AS c,
                    r.medicationReference.reference IS NOT NULL AND mc.code IS NULL AS unresolved,
                    json_transform(CASE rtype WHEN 'MedicationRequest' THEN r.dosageInstruction
-                                             ELSE r.dosage END, {_literal(_DOSAGES)})[1] AS d
+                                             ELSE r.dosage END, {sql_literal(_DOSAGES)})[1] AS d
             FROM {live} f LEFT JOIN fx_patients pt USING (pkey)
             LEFT JOIN fx_medication_codes mc ON mc.rid = fx_ref(r.medicationReference.reference, 'Medication')
             WHERE rtype IN ('MedicationRequest', 'MedicationStatement'))
@@ -804,7 +805,7 @@ def _valid_value_sql() -> str:
             checks.append(f"num <= {high}")
         if whole:
             checks.append("num = floor(num)")
-        cases.append(f"WHEN {_literal(column)} THEN {' AND '.join(checks)}")
+        cases.append(f"WHEN {sql_literal(column)} THEN {' AND '.join(checks)}")
     return f"coalesce(CASE column_name {' '.join(cases)} ELSE true END, false)"
 
 
@@ -812,7 +813,7 @@ def _issue_sql() -> str:
     cases = []
     for column, (low, high, whole) in NUMERIC_RULES.items():
         rng = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        cases.append(f"""WHEN {_literal(column)} THEN CASE
+        cases.append(f"""WHEN {sql_literal(column)} THEN CASE
                             WHEN num IS NULL OR NOT isfinite(num) THEN 'not a number'
                             WHEN num < {low if low is not None else '-1e308'} OR num > {high if high is not None else '1e308'}
                               THEN 'out of range (must be {rng})'
@@ -920,7 +921,7 @@ def _write(con, result: FileResult, ingest_id: int, params: dict, fail_after) ->
         INSERT INTO value_issues
         SELECT $ingest_id, src, line, column_name, raw_value, reason FROM fx_issues
         ORDER BY src, line, column_name""", {"ingest_id": ingest_id})
-    _step("quarantine", fail_after)
+    checkpoint("quarantine", fail_after)
 
     # Visits: one per patient, day and visit type.
     pain_post = ("column_name = 'pain_score' AND enc_vtype IN ('infusion', 'booster') "
@@ -993,7 +994,7 @@ def _write(con, result: FileResult, ingest_id: int, params: dict, fail_after) ->
         DELETE FROM visits WHERE natural_key LIKE 'fhir:%'
           AND (patient_id, visit_date) IN (SELECT patient_id, visit_date FROM fx_days_touched)
     """).fetchall()[0][0]
-    _step("delete", fail_after)
+    checkpoint("delete", fail_after)
     numeric = ", ".join(f"v.{c}" for c in NUMERIC_RULES if c != "ketamine_mg")
     con.execute(f"""
         INSERT INTO visits BY NAME
@@ -1014,7 +1015,7 @@ def _write(con, result: FileResult, ingest_id: int, params: dict, fail_after) ->
                    FROM fx_visits GROUP BY patient_id) f USING (patient_id)""",
                 {"ingest_id": ingest_id})
     medication_rows = _medication_rows(con, result, ingest_id)
-    _step("visits", fail_after)
+    checkpoint("visits", fail_after)
 
     counts = dict(con.execute("SELECT outcome, count(*) FROM fx_out GROUP BY 1").fetchall())
     result.rows_read = _count(con, "fx_raw")
@@ -1049,8 +1050,8 @@ def _medication_rows(con, result: FileResult, ingest_id: int) -> int:
     table, replacing earlier rows of the same patient and date; a drug not
     identified, or an opioid whose MME cannot be worked out, leaves its
     date's MME unknown (reported), never 0."""
-    per_day = " ".join(f"WHEN {_literal(k)} THEN {v}" for k, v in TIMING_CODES.items())
-    unit_days = " ".join(f"WHEN {_literal(k)} THEN {v}" for k, v in _PERIOD_DAYS.items())
+    per_day = " ".join(f"WHEN {sql_literal(k)} THEN {v}" for k, v in TIMING_CODES.items())
+    unit_days = " ".join(f"WHEN {sql_literal(k)} THEN {v}" for k, v in _PERIOD_DAYS.items())
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fx_med_rows AS
         WITH m AS (
@@ -1114,7 +1115,7 @@ def _drop_temp(con) -> None:
     ).fetchall()]
     for table in tables:
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    _remove_pseudonym_function(con)
+    remove_pseudonym_function(con)
     for frame in ("fx_lines_frame",):
         try:
             con.unregister(frame)

@@ -30,36 +30,17 @@ import datetime as dt
 import pandas as pd
 
 from analysis.ingest import fhir, fhir_codes
+from analysis.ingest.columns import NUMERIC_RULES, ROUTE_ALIASES
+from analysis.ingest.ingest_log import count_rows, sql_literal, checkpoint
+from analysis.ingest.sessions import quarantine_problems
+from analysis.ingest.staging import category_sql, date_sql, detect_date_format
 from analysis.storage import reference
 from analysis.storage.reference import fold
 
-COLUMNS = ("patient_id", "date", "measure", "value", "time", "unit")
-REQUIRED = ("patient_id", "date", "measure", "value")
-_OWN_ALIASES = {"measure": "measure", "measurement": "measure", "measure_name": "measure",
-                "item": "measure", "instrument": "measure", "question": "measure",
-                "loinc": "measure", "code": "measure",
-                "value": "value", "result": "value", "score": "value", "answer": "value",
-                "value_numeric": "value",
-                "time": "time", "measure_time": "time", "measurement_time": "time",
-                "unit": "unit", "units": "unit", "date": "date"}
 # Columns a measure may fill (not the visit's own identity).
 MEASURE_COLUMNS = tuple(c for c in fhir_codes.OBSERVATION_COLUMNS)
 TEXT_COLUMNS = ("route", "site", "adverse_event", "benzodiazepine")
 SESSION_GAP_DAYS = fhir.SESSION_GAP_DAYS
-
-
-def is_long_format(folded_headers) -> bool:
-    """A measurement export: it has a measure and a value column."""
-    names = {_OWN_ALIASES.get(f) for f in folded_headers}
-    return {"measure", "value"} <= names
-
-
-def column(folded: str, alias_file: str | None = None) -> str | None:
-    """The long-format column a folded header is."""
-    if folded in _OWN_ALIASES:
-        return _OWN_ALIASES[folded]
-    session = reference.canonical_column(folded, alias_file)
-    return {"patient_id": "patient_id", "visit_date": "date"}.get(session or "")
 
 
 def measure_column(raw: str, codes: fhir_codes.Codes, alias_file: str | None = None) -> str | None:
@@ -80,8 +61,6 @@ def load(con, plan, result, ingest_id: int, name: str, ingest_date: dt.date,
          fail_after: str | None, alias_file: str | None = None) -> None:
     """Check the staged rows (view ``staged``), quarantine, log value
     problems and merge the values into visits."""
-    from analysis.ingest.pipeline import (NUMERIC_RULES, ROUTE_ALIASES, _category_sql, _count,
-                                 _date_sql, _detect_date_format, _literal, _quarantine, _step)
     codes = fhir_codes.load(None)
     measures = [r[0] for r in con.execute(
         "SELECT DISTINCT trim(measure) FROM staged WHERE nullif(trim(measure), '') IS NOT NULL"
@@ -91,11 +70,11 @@ def load(con, plan, result, ingest_id: int, name: str, ingest_date: dt.date,
         dtype=object))
     con.execute("CREATE OR REPLACE TEMP TABLE lf_measures AS SELECT * FROM lf_measure_frame")
     con.unregister("lf_measure_frame")
-    date_format = _detect_date_format(con, "date")
+    date_format = detect_date_format(con, "date")
     result.date_format = "MM/DD/YYYY" if date_format == "us" else "YYYY-MM-DD"
     valid = fhir._valid_value_sql()
-    route_sql = _category_sql("value", {k: _literal(v) for k, v in ROUTE_ALIASES.items()})
-    benzo_sql = _category_sql("value", {k: "'yes'" if v else "'no'"
+    route_sql = category_sql("value", {k: sql_literal(v) for k, v in ROUTE_ALIASES.items()})
+    benzo_sql = category_sql("value", {k: "'yes'" if v else "'no'"
                                         for k, v in reference.BOOLEAN_VALUES.items()})
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE checked AS
@@ -104,7 +83,7 @@ def load(con, plan, result, ingest_id: int, name: str, ingest_date: dt.date,
             FROM staged),
         typed AS (
             SELECT c.*, nullif(trim(patient_id), '') AS patient__value,
-                   {_date_sql('date', date_format)} AS date__value,
+                   {date_sql('date', date_format)} AS date__value,
                    m.column_name,
                    TRY_CAST(trim(value) AS DOUBLE) AS num,
                    nullif(trim(time), '') AS time__value
@@ -130,16 +109,16 @@ def load(con, plan, result, ingest_id: int, name: str, ingest_date: dt.date,
             SELECT (patient__value, date__value, coalesce(time__value, ''), column_name) FROM checked
             WHERE quarantine_reason IS NULL
             GROUP BY ALL HAVING count(DISTINCT trim(value)) > 1)""")
-    result.rows_read = _count(con, "staged") + _count(con, "staged_rejects")
-    result.duplicates_collapsed = _count(con, "staged") - _count(con, "checked")
-    _quarantine(con, ingest_id, name, plan)
-    result.rows_quarantined = _count(con, "checked", "quarantine_reason IS NOT NULL") \
-        + _count(con, "staged_rejects")
+    result.rows_read = count_rows(con, "staged") + count_rows(con, "staged_rejects")
+    result.duplicates_collapsed = count_rows(con, "staged") - count_rows(con, "checked")
+    quarantine_problems(con, ingest_id, name, plan)
+    result.rows_quarantined = count_rows(con, "checked", "quarantine_reason IS NOT NULL") \
+        + count_rows(con, "staged_rejects")
     result.rows_accepted = result.rows_read - result.rows_quarantined - result.duplicates_collapsed
-    _step("checked", fail_after)
+    checkpoint("checked", fail_after)
 
     # One value per patient, day and column; numbers checked as in SPEC §2.
-    numeric = ", ".join(_literal(c) for c in NUMERIC_RULES)
+    numeric = ", ".join(sql_literal(c) for c in NUMERIC_RULES)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE lf_values AS
         SELECT line, patient__value AS patient_id, date__value AS day, column_name, value AS raw_value,
@@ -161,7 +140,7 @@ def load(con, plan, result, ingest_id: int, name: str, ingest_date: dt.date,
     result.values_nulled = con.execute(
         "SELECT count(*) FROM value_issues WHERE ingest_id = ?", [ingest_id]).fetchall()[0][0]
     _merge(con, result, ingest_id)
-    _step("visits", fail_after)
+    checkpoint("visits", fail_after)
 
 
 def _merge(con, result, ingest_id: int) -> None:
