@@ -223,11 +223,11 @@ def cmd_ingest(args) -> int:
                 if f.unknown_columns:
                     line += f"; unknown columns not used: {', '.join(f.unknown_columns)}"
                 if f.export_kind == "fhir":
-                    from analysis.ingest import fhir
+                    from analysis.ingest.fhir.export import summary_message
                     line = (f"{f.status:>9}  {f.path}: {f.rows_read} resources read, "
                             f"{f.rows_accepted} used, {f.rows_quarantined} quarantined, "
                             f"{f.duplicates_collapsed} duplicates collapsed, {f.values_nulled} "
-                            f"values nulled; {fhir.summary_message(f)}")
+                            f"values nulled; {summary_message(f)}")
             print(line)
             if f.error:
                 print(f"           {f.error}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from analysis.storage import db, model_chain
-from analysis.ingest import fhir
+from analysis.ingest.fhir.export import ingest_export
 from analysis.ingest import pipeline as ingest
 from analysis.ingest.ingest_log import FileResult
 from analysis.access import keys
@@ -587,7 +587,7 @@ def test_one_transaction_per_export(con, tmp_path, step):
                     obs("o1", "72514-3", 11, "2024-01-02"), obs("o2", "72514-3", 1, "2024-01-02", pid=None),
                     statement("s1", "2024-01-02", "Oxycodone Hydrochloride 5 MG Oral Tablet", frequency=2))
     with pytest.raises(RuntimeError):
-        fhir.ingest_export(con, [folder], ingest_date=INGEST_DATE, _fail_after=step)
+        ingest_export(con, [folder], ingest_date=INGEST_DATE, _fail_after=step)
     for table in ("visits", "medications", "quarantine", "value_issues", "ingest_log"):
         assert con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] == 0, table
 

@@ -91,7 +91,7 @@ CONDITION_SNOMED_DISPLAY = "{name} (disorder)"
 def write_export(out: Path, sessions: pa.Table, medications: pa.Table, *, seed: int,
                  end: dt.date, messy: bool) -> dict[str, int]:
     """Write ``out/<Type>.000.ndjson``; returns resources written by type."""
-    from analysis.ingest import fhir_codes
+    from analysis.ingest.fhir import codes as fhir_codes
     from analysis.storage import reference
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,9 @@ import datetime as dt
 
 import pandas as pd
 
-from analysis.ingest import fhir, fhir_codes
+from analysis.ingest.fhir import codes as fhir_codes
+from analysis.ingest.fhir.resources import SESSION_GAP_DAYS
+from analysis.ingest.fhir.visits import issue_sql, valid_value_sql, day_priority_sql
 from analysis.ingest.columns import NUMERIC_RULES, ROUTE_ALIASES
 from analysis.ingest.ingest_log import count_rows, sql_literal, checkpoint
 from analysis.ingest.sessions import quarantine_problems
@@ -40,7 +42,6 @@ from analysis.storage.reference import fold
 # Columns a measure may fill (not the visit's own identity).
 MEASURE_COLUMNS = tuple(c for c in fhir_codes.OBSERVATION_COLUMNS)
 TEXT_COLUMNS = ("route", "site", "adverse_event", "benzodiazepine")
-SESSION_GAP_DAYS = fhir.SESSION_GAP_DAYS
 
 
 def measure_column(raw: str, codes: fhir_codes.Codes, alias_file: str | None = None) -> str | None:
@@ -72,7 +73,7 @@ def load(con, plan, result, ingest_id: int, name: str, ingest_date: dt.date,
     con.unregister("lf_measure_frame")
     date_format = detect_date_format(con, "date")
     result.date_format = "MM/DD/YYYY" if date_format == "us" else "YYYY-MM-DD"
-    valid = fhir._valid_value_sql()
+    valid = valid_value_sql()
     route_sql = category_sql("value", {k: sql_literal(v) for k, v in ROUTE_ALIASES.items()})
     benzo_sql = category_sql("value", {k: "'yes'" if v else "'no'"
                                         for k, v in reference.BOOLEAN_VALUES.items()})
@@ -132,7 +133,7 @@ def load(con, plan, result, ingest_id: int, name: str, ingest_date: dt.date,
     con.execute(f"""
         INSERT INTO value_issues
         SELECT $ingest_id, $file_name, line, column_name, raw_value,
-               CASE WHEN column_name IN ({numeric}) THEN {fhir._issue_sql()}
+               CASE WHEN column_name IN ({numeric}) THEN {issue_sql()}
                     ELSE 'not a ' || column_name || ' value' END
         FROM lf_values
         WHERE NOT ok OR (column_name IN ('route', 'benzodiazepine') AND txt IS NULL)
@@ -145,7 +146,7 @@ def load(con, plan, result, ingest_id: int, name: str, ingest_date: dt.date,
 
 def _merge(con, result, ingest_id: int) -> None:
     """Values onto the day's visit; a day without one gets a visit."""
-    priority = fhir.day_priority_sql("visit_type")
+    priority = day_priority_sql("visit_type")
     # Days without a visit: a treatment session when ketamine was given.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE lf_new_days AS

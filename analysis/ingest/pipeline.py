@@ -42,7 +42,8 @@ def ingest_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
     """Ingest several exports, each in its own transaction.  FHIR files
     (NDJSON, Bundles) given together are one export; a folder or zip of them
     is one export (``codes_file``: the clinic's own FHIR code mappings)."""
-    from analysis.ingest import fhir, fhir_files
+    from analysis.ingest.fhir import files as fhir_files
+    from analysis.ingest.fhir.export import ingest_export
     exports = fhir_files.group_exports([Path(p) for p in paths])
     results = []
     for number, export in enumerate(exports, start=1):
@@ -50,7 +51,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
         if progress:
             progress(number, len(exports), names[0] if len(names) == 1 else f"{len(names)} FHIR files")
         if fhir_files.is_fhir_path(export[0]):   # a FHIR export: one transaction for all its files
-            results.append(fhir.ingest_export(con, export, name=names[0] if len(names) == 1 else None,
+            results.append(ingest_export(con, export, name=names[0] if len(names) == 1 else None,
                                               ingest_date=ingest_date, codes_file=codes_file))
         else:
             results.append(ingest_file(con, export[0], ingest_date=ingest_date,
