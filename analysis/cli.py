@@ -236,10 +236,10 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from analysis.ingest import demo
+    from analysis.ingest.demo.generate import generate_demo
     if args.patients < 1:
         raise UsageError("--patients must be at least 1")
-    files = demo.generate_demo(args.out, patients=args.patients, seed=args.seed,
+    files = generate_demo(args.out, patients=args.patients, seed=args.seed,
                                messy=not args.clean, format=args.format)
     if args.format == "fhir":
         print(f"wrote the {files.visit_rows} visits of {files.patients} patients as a FHIR R4 "

@@ -31,7 +31,7 @@ class DataSource:
         the demo states its own (``demo.PGIC_BEST``); a clinic's is the
         ``OUTCOMES_PGIC_BEST`` setting (:func:`analysis.metrics.pgic.configured_best`)."""
         if self.is_demo:
-            from analysis.ingest.demo import PGIC_BEST
+            from analysis.ingest.demo.clinic import PGIC_BEST
             return PGIC_BEST
         from analysis.metrics.pgic import configured_best
         return configured_best()

@@ -46,7 +46,7 @@ OBSERVATIONS_PER_PATIENT_GUESS = 60.0
 
 def demo_export(out: Path, observations: int) -> Path:
     """A FHIR demo export with at least ``observations`` Observations (cached)."""
-    from analysis.ingest.demo import generate_demo
+    from analysis.ingest.demo.generate import generate_demo
     out.mkdir(parents=True, exist_ok=True)
     calibration = out / "fhir_calibration" / "observations_per_patient.txt"
     if not calibration.exists():

@@ -3,7 +3,7 @@
     python bench/bench_grid.py [--patients N] [--repeat 5] [--visits 1000000] [--rebuild]
 
 Builds (or reuses, under ``bench/out/``) a clean demo clinic
-(``analysis.ingest.demo.generate_demo(out, patients=N, seed=1, messy=False)``),
+(``analysis.ingest.demo.generate.generate_demo(out, patients=N, seed=1, messy=False)``),
 ingests it, then times
 
 1. the snapshot build, cold (copy the tables into memory + build the SQL models);
@@ -66,8 +66,8 @@ def demo_module(wait_s: float = 600.0):
         except ImportError:
             pass
         if time.monotonic() > deadline:
-            sys.exit("analysis.ingest.demo.generate_demo is still missing; giving up")
-        print("waiting for analysis.ingest.demo.generate_demo ...", file=sys.stderr)
+            sys.exit("analysis.ingest.demo.generate.generate_demo is still missing; giving up")
+        print("waiting for analysis.ingest.demo.generate.generate_demo ...", file=sys.stderr)
         time.sleep(10)
         sys.modules.pop("analysis.ingest.demo", None)
 

@@ -39,7 +39,7 @@ VISITS_PER_PATIENT_GUESS = 10.5
 
 def demo_export(out: Path, rows: int) -> Path:
     """A clean demo session export of about ``rows`` rows (cached)."""
-    from analysis.ingest.demo import generate_demo
+    from analysis.ingest.demo.generate import generate_demo
     out.mkdir(parents=True, exist_ok=True)
     # Calibrate visits per patient on a small clinic (once), then scale.
     calibration = out / "calibration" / "visits_per_patient.txt"

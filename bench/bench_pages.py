@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis.storage import db, store
 from analysis.ingest import pipeline as ingest  # noqa: E402
-from analysis.ingest.demo import generate_demo  # noqa: E402
+from analysis.ingest.demo.generate import generate_demo  # noqa: E402
 from ui.pages import PAGES  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

@@ -4,7 +4,7 @@
                                 [--reuse-db] [--profile-ingest] [--profile-snapshot]
 
 1. Writes a clean demo export of about ``--visits`` visit rows
-   (``analysis.ingest.demo.generate_demo(out, patients, seed=1, messy=False)``; the
+   (``analysis.ingest.demo.generate.generate_demo(out, patients, seed=1, messy=False)``; the
    patient count is calibrated on a small sample), reused when present.
 2. Ingest, in its own process: ``python -m analysis ingest sessions.csv
    medications.csv --db FILE`` into a fresh DuckDB file; wall time, rows/s.
@@ -95,7 +95,7 @@ def export(out: Path, visits: int) -> dict:
             print(f"reusing export {folder} ({info['visit_rows']:,} visit rows, "
                   f"{info['patients']:,} patients)")
             return info
-    from analysis.ingest.demo import generate_demo
+    from analysis.ingest.demo.generate import generate_demo
     with tempfile.TemporaryDirectory() as tmp:
         sample = generate_demo(tmp, patients=20_000, seed=SEED, messy=False)
     per_patient = sample.visit_rows / sample.patients
@@ -103,7 +103,7 @@ def export(out: Path, visits: int) -> dict:
     print(f"calibration: {per_patient:.2f} visits per patient -> {patients:,} patients",
           flush=True)
     marker.unlink(missing_ok=True)
-    code = ("import json, sys; from analysis.ingest.demo import generate_demo; "
+    code = ("import json, sys; from analysis.ingest.demo.generate import generate_demo; "
             f"f = generate_demo({str(folder)!r}, patients={patients}, seed={SEED}, messy=False); "
             "print(json.dumps({'visit_rows': f.visit_rows, 'medication_rows': f.medication_rows}))")
     seconds, rss, stdout = run_phase([sys.executable, "-c", code], "demo")

@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from analysis.access import auth
 from analysis.storage import db
 from analysis.ingest import pipeline as ingest  # noqa: E402
-from analysis.ingest.demo import generate_demo  # noqa: E402
+from analysis.ingest.demo.generate import generate_demo  # noqa: E402
 from tests.dashboard_server import CHROMIUM, CHROMIUM_ARGS, running_dashboard  # noqa: E402
 from ui.pages import PAGES as PAGE_SPECS  # noqa: E402
 

@@ -34,7 +34,7 @@ def private_secrets_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_exports(tmp_path_factory):
-    from analysis.ingest.demo import generate_demo
+    from analysis.ingest.demo.generate import generate_demo
     out = tmp_path_factory.mktemp("demo_exports")
     return generate_demo(out, patients=500, seed=11)
 

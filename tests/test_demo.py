@@ -1,4 +1,4 @@
-"""The synthetic clinic of analysis/ingest/demo.py: deterministic, realistic, valid."""
+"""The synthetic clinic of analysis/ingest/demo/: deterministic, realistic, valid."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from analysis.storage import reference
-from analysis.ingest.demo import (CONDITION_LABELS, COVER_SHARE, OTHER_LABELS, PGIC_BEST, PROVIDERS,
-                           SITES, DemoFiles, generate_demo)
+from analysis.ingest.demo.clinic import (CONDITION_LABELS, COVER_SHARE, OTHER_LABELS, PGIC_BEST,
+    PROVIDERS, SITES)
+from analysis.ingest.demo.generate import DemoFiles, generate_demo
 
 END = dt.date(2026, 9, 30)
 HIGH = ("Neuropathy", "Phantom limb pain", "Trigeminal neuralgia")

@@ -19,7 +19,7 @@ from analysis.storage import db, store
 from analysis.core import definitions
 from analysis.ingest import pipeline as ingest
 from analysis.metrics import mood, opioids, outcomes, safety
-from analysis.ingest.demo import generate_demo
+from analysis.ingest.demo.generate import generate_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 PATIENTS, SEED = 400, 11

@@ -12,7 +12,8 @@ import pytest
 from analysis.metrics import pgic, program
 from analysis.storage import reference
 from analysis.core.audience import Audience
-from analysis.ingest.demo import PGIC_BEST, generate_demo
+from analysis.ingest.demo.clinic import PGIC_BEST
+from analysis.ingest.demo.generate import generate_demo
 from analysis.core.filters import Filters
 from analysis.sources import DataSource
 from tests.conftest import ingested_snapshot

@@ -40,7 +40,7 @@ def _state(path: Path) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def big_export(tmp_path_factory):
-    from analysis.ingest.demo import generate_demo
+    from analysis.ingest.demo.generate import generate_demo
     out = tmp_path_factory.mktemp("crash_export")
     return generate_demo(out, patients=25_000, seed=3, messy=False)
 
@@ -238,7 +238,7 @@ def test_dashboard_keeps_the_previous_data_while_new_data_is_prepared(
     assert_no_errors(app)
     status = [c.value for c in app.caption if "data cutoff" in c.value]
 
-    from analysis.ingest.demo import generate_demo
+    from analysis.ingest.demo.generate import generate_demo
     later = generate_demo(tmp_path / "later", patients=30, seed=5)
     with db.writer(path) as con:
         ingest.ingest_files(con, [later.sessions])

@@ -115,7 +115,7 @@ def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_re
     assert fresh is not first and fresh.version.ingests == 2
 
     # A build that fails in the background is logged; the previous one is served.
-    from analysis.ingest.demo import generate_demo
+    from analysis.ingest.demo.generate import generate_demo
     more = generate_demo(tmp_path / "more", patients=20, seed=3)
     with db.writer(path) as con:
         ingest.ingest_files(con, [more.sessions])

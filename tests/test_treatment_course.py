@@ -9,7 +9,7 @@ import pytest
 
 from analysis.metrics import treatment_course as tc
 from analysis.core.audience import Audience
-from analysis.ingest.demo import generate_demo
+from analysis.ingest.demo.generate import generate_demo
 from analysis.core.filters import Filters
 from tests.conftest import ingested_snapshot
 

@@ -8,7 +8,7 @@ better" at 7.  Which one a clinic's export uses is a setting:
 
 * ``OUTCOMES_PGIC_BEST=1`` (the default, IMMPACT wording) or ``=7``, in the
   environment of the dashboard and the command line;
-* the demo clinic states its own (:data:`analysis.ingest.demo.PGIC_BEST`), whatever
+* the demo clinic states its own (:data:`analysis.ingest.demo.clinic.PGIC_BEST`), whatever
   the setting, since its exports were written that way.
 
 A patient *improved* when their follow-up PGIC is "much improved" or "very
