@@ -5,13 +5,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.core import audience, definitions, formatting, words
-from analysis.metrics import pgic, program
+from analysis.metrics import conditions, pgic
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)
 st.title("Results by condition")
 
-summary = ctx.call(program.condition_summary, ctx.timepoint, ctx.definition, ctx.population,
+summary = ctx.call(conditions.condition_summary, ctx.timepoint, ctx.definition, ctx.population,
                    ctx.filters, ctx.ci, ctx.audience, ctx.source.pgic_best)
 table = summary.table
 overall = summary.overall

@@ -5,13 +5,13 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from analysis.core import definitions, formatting
-from analysis.metrics import pgic, program
+from analysis.metrics import pgic, program_overview
 from ui import explain, page_context, theme
 
 ctx = page_context.get(__file__)
 st.title("Program overview")
 
-view = ctx.call(program.overview, ctx.filters, ctx.timepoint, ctx.definition, ctx.population,
+view = ctx.call(program_overview.overview, ctx.filters, ctx.timepoint, ctx.definition, ctx.population,
                 ctx.ci, ctx.source.pgic_best, ctx.audience)
 
 if view.patients == 0:
@@ -24,7 +24,7 @@ population_text = "ITT" if ctx.population == "itt" else "completers only"
 ci_text = "Wilson" if ctx.ci == "wilson" else "Clopper–Pearson"
 
 
-def tile(column, measure: program.Measure, help_text: str) -> None:
+def tile(column, measure: program_overview.Measure, help_text: str) -> None:
     delta = measure.delta_text
     good = measure.delta_good
     box = column.container(border=True)

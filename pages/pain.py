@@ -4,7 +4,7 @@ at the timepoint (waterfall), and the acute effect of each infusion."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.metrics import charts, outcomes, program
+from analysis.metrics import charts, conditions, outcomes, pain
 from analysis.core import definitions, formatting, words
 from ui import explain, page_context, theme
 
@@ -12,7 +12,7 @@ ctx = page_context.get(__file__)
 st.title("Pain over time")
 
 POOLED = "All conditions (pooled)"
-options = ctx.call(program.conditions_in_view, ctx.filters)
+options = ctx.call(conditions.conditions_in_view, ctx.filters)
 if not options:
     st.info("No patients match the filters: no treated patient is in view. Widen the sites, "
             "conditions, routes or cohort in the sidebar.", icon=":material/filter_alt_off:")
@@ -21,13 +21,13 @@ if not options:
 choice = st.selectbox("Condition", [POOLED, *options], key="pain_condition",
                       help="Narrows every chart on this page to one condition of those in view.")
 condition = None if choice == POOLED else choice
-filters = program.for_condition(ctx.filters, condition)
+filters = conditions.for_condition(ctx.filters, condition)
 who = condition or "all conditions in view"
 timepoint_label = definitions.TIMEPOINT_LABELS[ctx.timepoint]
 
 # -- pain by week -------------------------------------------------------------
 
-week_chart = ctx.call(program.pain_week_chart, filters, ctx.audience)
+week_chart = ctx.call(pain.pain_week_chart, filters, ctx.audience)
 st.subheader("Usual pain by week since the first infusion")
 if not week_chart.drawn:
     st.info(f"{week_chart.nothing} ({who}).")
@@ -47,21 +47,21 @@ else:
                       "%{customdata[2]}), %{customdata[3]} patients<extra></extra>"))
     figure.update_yaxes(range=[0, 10], title="pain (0–10, before any infusion that day)")
     figure.update_xaxes(title="weeks since the first infusion",
-                        range=[-0.5, program.LAST_WEEK + 0.5])
+                        range=[-0.5, pain.LAST_WEEK + 0.5])
     st.plotly_chart(theme.styled(figure, f"Pain score by week: {who}"), width="stretch")
     explain.not_drawn(week_chart.not_drawn)
     explain.how_computed(
         "Week = whole weeks since the first infusion (week 0 holds the first infusion day, so "
         "its pain is the pre-treatment level). A patient counts once per week (the mean of "
         "their scores that week); the line is the median of those, the band the middle half "
-        f"of patients (between the quartiles). Weeks 0–{program.LAST_WEEK} with at least "
+        f"of patients (between the quartiles). Weeks 0–{pain.LAST_WEEK} with at least "
         f"{charts.MIN_PER_POINT} patients are drawn; gaps are weeks with fewer.")
 
 # -- waterfall ----------------------------------------------------------------
 
 MAX_BARS = 2000
 
-waterfall = ctx.call(program.pain_waterfall, ctx.timepoint, ctx.definition, filters,
+waterfall = ctx.call(pain.pain_waterfall, ctx.timepoint, ctx.definition, filters,
                      ctx.audience)
 bars = waterfall.bars
 st.subheader(f"Each patient's change in pain at {timepoint_label}")
@@ -132,7 +132,7 @@ else:
 
 # -- acute effect ---------------------------------------------------------------
 
-acute_result = ctx.call(program.acute_chart, filters, ctx.audience)
+acute_result = ctx.call(pain.acute_chart, filters, ctx.audience)
 acute = acute_result.points
 st.subheader("Acute effect of each treatment session")
 if not acute_result.drawn:

@@ -5,13 +5,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.core import definitions, formatting
-from analysis.metrics import program
+from analysis.metrics import patient_flow
 from ui import page_context, safe, theme
 
 ctx = page_context.get(__file__)
 st.title("Patient flow")
 
-flow = ctx.call(program.patient_flow, ctx.timepoint, ctx.definition, ctx.filters, ctx.audience)
+flow = ctx.call(patient_flow.patient_flow, ctx.timepoint, ctx.definition, ctx.filters, ctx.audience)
 timepoint_label = definitions.TIMEPOINT_LABELS[ctx.timepoint]
 st.caption(
     f"Where patients leave the path from first visit to responder ({ctx.definition}: "
@@ -54,7 +54,7 @@ m3.caption(of(flow.stopped_early_responders, flow.stopped_early_due)
 
 # -- diagram ------------------------------------------------------------------
 
-def consort(flow: program.PatientFlow) -> go.Figure:
+def consort(flow: patient_flow.PatientFlow) -> go.Figure:
     """Stage boxes down the left, the exits between two stages to the right."""
     stages = flow.stages
     gap = 2.0

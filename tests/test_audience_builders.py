@@ -22,7 +22,8 @@ import math
 import pytest
 
 from analysis.core import definitions
-from analysis.metrics import durability, mood, opioids, outcomes, program
+from analysis.metrics import (conditions, durability, mood, opioids, outcomes, pain, patient_flow,
+                              program_overview)
 from analysis.core.audience import SMALL_CELL, SUPPRESSED, Audience
 from analysis.core.filters import Filters
 from tests.conftest import caption_text, frame_with
@@ -31,11 +32,11 @@ from tests.test_pages_program import _page_alone
 NARROW = Filters(sites=("Boulder",))   # the demo's small site: groups under 11
 
 INTERNAL_BUILDERS = {
-    "overview": lambda s, a: program.overview(s, audience=a),
-    "pain weeks": lambda s, a: program.pain_week_chart(s, audience=a),
-    "acute relief": lambda s, a: program.acute_chart(s, audience=a),
-    "waterfall": lambda s, a: program.pain_waterfall(s, audience=a),
-    "patient flow": lambda s, a: program.patient_flow(s, audience=a),
+    "overview": lambda s, a: program_overview.overview(s, audience=a),
+    "pain weeks": lambda s, a: pain.pain_week_chart(s, audience=a),
+    "acute relief": lambda s, a: pain.acute_chart(s, audience=a),
+    "waterfall": lambda s, a: pain.pain_waterfall(s, audience=a),
+    "patient flow": lambda s, a: patient_flow.patient_flow(s, audience=a),
     "mood rates": lambda s, a: mood.mood_rates(s, audience=a),
     "mood chart": lambda s, a: mood.mood_chart(s, audience=a),
     "pain and mood": lambda s, a: mood.pain_mood_table(s, audience=a),
@@ -60,10 +61,10 @@ def test_internal_builders_refuse_the_external_audience(demo_snapshot, name):
 
 
 def test_analyst_sees_conditions_unsuppressed_and_flagged(demo_snapshot):
-    clinical = program.condition_summary(demo_snapshot, "3m", filters=NARROW)
-    analyst = program.condition_summary(demo_snapshot, "3m", filters=NARROW,
+    clinical = conditions.condition_summary(demo_snapshot, "3m", filters=NARROW)
+    analyst = conditions.condition_summary(demo_snapshot, "3m", filters=NARROW,
                                         audience=Audience.ANALYST)
-    external = program.condition_summary(demo_snapshot, "3m", filters=NARROW,
+    external = conditions.condition_summary(demo_snapshot, "3m", filters=NARROW,
                                          audience=Audience.EXTERNAL)
     table = analyst.table
     assert list(table["n"]) == list(clinical.table["n"])            # nothing hidden
@@ -81,7 +82,7 @@ def test_analyst_sees_conditions_unsuppressed_and_flagged(demo_snapshot):
 
 
 def test_analyst_overview_flags_a_rate_from_too_few(demo_snapshot):
-    view = program.overview(demo_snapshot, NARROW, audience=Audience.ANALYST)
+    view = program_overview.overview(demo_snapshot, NARROW, audience=Audience.ANALYST)
     for measure in view.measures:
         if measure.kind == "count":
             assert SUPPRESSED not in measure.detail_text
@@ -97,8 +98,8 @@ def test_analyst_overview_flags_a_rate_from_too_few(demo_snapshot):
 
 
 def test_patient_ids_for_the_clinical_team_only(demo_snapshot):
-    clinical = program.pain_waterfall(demo_snapshot)
-    analyst = program.pain_waterfall(demo_snapshot, audience=Audience.ANALYST)
+    clinical = pain.pain_waterfall(demo_snapshot)
+    analyst = pain.pain_waterfall(demo_snapshot, audience=Audience.ANALYST)
     assert clinical.ids_shown and clinical.bars["patient_id"].notna().all()
     assert not analyst.ids_shown and analyst.bars["patient_id"].isna().all()
     assert len(analyst.bars) == len(clinical.bars)          # the same bars, without ids
@@ -110,13 +111,13 @@ def test_patient_ids_for_the_clinical_team_only(demo_snapshot):
 
 
 def test_pain_week_chart_leaves_out_exactly_the_weeks_from_too_few(demo_snapshot):
-    every = program.pain_by_week(demo_snapshot, NARROW, min_patients=1)   # unthinned
-    chart = program.pain_week_chart(demo_snapshot, NARROW, Audience.ANALYST)
+    every = pain.pain_by_week(demo_snapshot, NARROW, min_patients=1)   # unthinned
+    chart = pain.pain_week_chart(demo_snapshot, NARROW, Audience.ANALYST)
     drawn = chart.points.dropna(subset=["patients"])
     assert (drawn["patients"] >= SMALL_CELL).all()
     expected = set(every.loc[every["patients"] >= SMALL_CELL, "week"])
     assert set(drawn["week"].astype(int)) == expected
-    if len(expected) < program.LAST_WEEK + 1:
+    if len(expected) < pain.LAST_WEEK + 1:
         assert chart.not_drawn.startswith("Not drawn, from fewer than 11 patients")
 
 
@@ -157,7 +158,7 @@ def test_analyst_conditions_page_shows_small_groups_flagged(demo_db, demo_snapsh
     """The page draws what the builder gives: an analyst reads a small
     group's n (not "too few to report" in its place) with the flag beside."""
     app = _page_alone("pages/conditions.py", demo_db, NARROW, role="analyst")
-    summary = program.condition_summary(demo_snapshot, "3m", filters=NARROW,
+    summary = conditions.condition_summary(demo_snapshot, "3m", filters=NARROW,
                                         audience=Audience.ANALYST)
     plain = frame_with(app, "Responder rate (95% CI)")
     small = summary.table[summary.table["n"] < SMALL_CELL]

@@ -26,7 +26,6 @@ from streamlit.testing.v1 import AppTest
 
 from analysis import cli
 from analysis.core import definitions
-from analysis.metrics import program
 from analysis.reports.quarterly.build import build_report, default_quarter
 from analysis.reports.quarterly.tables import ALL_SITES, ANY_EVENT
 from analysis.storage import store

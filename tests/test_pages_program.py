@@ -1,6 +1,7 @@
 """The Overview, Conditions, Pain over time and Patient flow pages in the real
 app (AppTest): no exception or error, and every number shown equals what
-``analysis.metrics.program`` returns for the same filters and outcome settings."""
+``analysis.metrics.program_overview``, ``conditions``, ``pain`` and
+``patient_flow`` return for the same filters and outcome settings."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.core import audience, formatting
-from analysis.metrics import charts, outcomes, pgic, program
+from analysis.metrics import (charts, conditions, outcomes, pain, patient_flow, pgic,
+                              program_overview)
 from analysis.storage import store
 from analysis.core.filters import Filters
 from analysis.sources import DataSource
@@ -53,7 +55,7 @@ def _page_alone(page, demo_db, filters=Filters(), role="clinical", **settings):
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_overview_page(app_db, demo_snapshot, setting):
     app, filters, timepoint, definition, population = _open("pages/overview.py", setting)
-    view = program.overview(demo_snapshot, filters, timepoint, definition, population, "wilson")
+    view = program_overview.overview(demo_snapshot, filters, timepoint, definition, population, "wilson")
     assert view.patients > 0
     metrics = {m.label: m for m in app.metric}
     assert len(metrics) == len(view.measures) == 8
@@ -94,7 +96,7 @@ def test_overview_page(app_db, demo_snapshot, setting):
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_conditions_page(app_db, demo_snapshot, setting):
     app, filters, timepoint, definition, population = _open("pages/conditions.py", setting)
-    summary = program.condition_summary(demo_snapshot, timepoint, definition, population,
+    summary = conditions.condition_summary(demo_snapshot, timepoint, definition, population,
                                         filters, "wilson")
     rows = outcomes.condition_table(demo_snapshot, timepoint, definition, population, filters)
     plain = frame_with(app, "Responder rate (95% CI)")
@@ -196,9 +198,9 @@ def test_pain_page(app_db, demo_snapshot, setting):
 
 
 def _check_pain(app, snap, filters, timepoint, definition):
-    weeks = program.pain_by_week(snap, filters)
-    waterfall = program.pain_waterfall(snap, timepoint, definition, filters)
-    acute = program.acute_by_infusion(snap, filters)
+    weeks = pain.pain_by_week(snap, filters)
+    waterfall = pain.pain_waterfall(snap, timepoint, definition, filters)
+    acute = pain.acute_by_infusion(snap, filters)
     weekly, bars, infusions = plotly_figures(app)
     median = next(t for t in weekly.data if t.name == "median")
     assert _series(median) == pytest.approx(list(weeks["median"]))
@@ -246,17 +248,17 @@ def _check_pain(app, snap, filters, timepoint, definition):
 
 def test_pain_page_condition_select(app_db, demo_snapshot):
     app, filters, timepoint, definition, _ = _open("pages/pain.py", "non-default")
-    options = program.conditions_in_view(demo_snapshot, filters)
+    options = conditions.conditions_in_view(demo_snapshot, filters)
     assert app.selectbox(key="pain_condition").options == ["All conditions (pooled)", *options]
     condition = options[0]
     app.selectbox(key="pain_condition").set_value(condition).run()
     assert_no_errors(app)
-    _check_pain(app, demo_snapshot, program.for_condition(filters, condition), timepoint,
+    _check_pain(app, demo_snapshot, conditions.for_condition(filters, condition), timepoint,
                 definition)
 
 
 def test_pain_page_patient_ids_only_for_the_clinical_team(demo_db, demo_snapshot):
-    waterfall = program.pain_waterfall(demo_snapshot)
+    waterfall = pain.pain_waterfall(demo_snapshot)
     some_id = waterfall.bars["patient_id"].iloc[0]
     clinical = _page_alone("pages/pain.py", demo_db, role="clinical")
     analyst = _page_alone("pages/pain.py", demo_db, role="analyst")
@@ -276,7 +278,7 @@ def _number(text: str) -> int | None:
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_patient_flow_page(app_db, demo_snapshot, setting):
     app, filters, timepoint, definition, population = _open("pages/patient_flow.py", setting)
-    flow = program.patient_flow(demo_snapshot, timepoint, definition, filters)
+    flow = patient_flow.patient_flow(demo_snapshot, timepoint, definition, filters)
     assert flow.reconciles
     table = frame_with(app, "Stage")
     expected = flow.table()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.metrics import pgic, program
+from analysis.metrics import conditions, pgic, program_overview
 from analysis.storage import reference
 from analysis.core.audience import Audience
 from analysis.ingest.demo.clinic import PGIC_BEST
@@ -133,17 +133,17 @@ def test_orientation_setting(monkeypatch, tmp_path):
 def test_overview_and_conditions_show_it(clean):
     _, snap = clean
     rates = pgic.pgic_rates(snap, "6m", "itt", Filters(sites=("Denver",)))
-    view = program.overview(snap, Filters(sites=("Denver",)), "6m")
+    view = program_overview.overview(snap, Filters(sites=("Denver",)), "6m")
     tile = view.measure("pgic_improved")
     assert (tile.n, tile.responders, tile.value) == (rates.overall.n, rates.overall.responders,
                                                      pytest.approx(rates.overall.rate))
-    summary = program.condition_summary(snap, "6m", filters=Filters(sites=("Denver",)))
+    summary = conditions.condition_summary(snap, "6m", filters=Filters(sites=("Denver",)))
     by_condition = {g.group: g for g in rates.by_condition}
     for row in summary.table.itertuples():
         g = by_condition[row.condition]
         assert (row.pgic_n, row.pgic_responders) == (g.n, g.responders)
     assert summary.pgic == rates.overall
-    external = program.condition_summary(snap, "6m", audience=Audience.EXTERNAL)
+    external = conditions.condition_summary(snap, "6m", audience=Audience.EXTERNAL)
     assert external.pgic is None and external.table["pgic_n"].isna().all()
     with pytest.raises(PermissionError):
         pgic.pgic_rates(snap, audience=Audience.EXTERNAL)

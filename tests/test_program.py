@@ -1,5 +1,5 @@
-"""analysis.metrics.program: overview with quarter deltas, conditions, pain over time,
-patient flow.
+"""The medical director's program view: analysis.metrics.program_overview
+(quarter deltas), conditions, pain (pain over time) and patient_flow.
 
 The hand-worked tests write a tiny session export, ingest it into a DuckDB
 file and read it through an ``analysis.storage.store.Snapshot``; every expected number
@@ -20,7 +20,7 @@ import pytest
 
 from analysis.core.audience import Audience
 from analysis.core import audience, stats
-from analysis.metrics import charts, outcomes, program
+from analysis.metrics import charts, conditions, outcomes, pain, patient_flow, program_overview
 from analysis.storage import db, store
 from analysis.ingest import pipeline as ingest
 from analysis.core.filters import Filters
@@ -70,14 +70,14 @@ def plus(start: str, days: int) -> dt.date:
     ("2026-01-01", "2025Q4", "2025Q3"),
 ])
 def test_reporting_quarters(cutoff, current, previous):
-    quarter, before = program.reporting_quarters(dt.date.fromisoformat(cutoff))
+    quarter, before = program_overview.reporting_quarters(dt.date.fromisoformat(cutoff))
     assert (quarter.name, before.name) == (current, previous)
     assert quarter.start == quarter_bounds(current)[0]
     assert quarter.end == quarter_bounds(current)[1]
 
 
 def test_reporting_quarters_without_data():
-    assert program.reporting_quarters(None) is None
+    assert program_overview.reporting_quarters(None) is None
 
 
 # --------------------------------------------------------------------------
@@ -131,23 +131,23 @@ def test_overview_arrow_leaves_provisional_results_out(tmp_path):
     and stay out of the rate and its quarter-on-quarter arrow (SPEC §3); the
     old rule counted them and made 2026Q1 look better (2 of 3 -> 1 of 1)."""
     snap = snapshot_of(tmp_path, QUARTER_ROWS)
-    view = program.overview(snap, Filters(), "4w", "pain30", "itt", "wilson")
+    view = program_overview.overview(snap, Filters(), "4w", "pain30", "itt", "wilson")
     assert view.cutoff == dt.date(2026, 4, 1)
     rate = view.measure("responder_rate")
     assert (rate.responders, rate.n) == (1, 3)                   # B of B C E
-    assert rate.quarter == program.QuarterValue(1.0, 1, 1)       # B only (F is provisional)
-    assert rate.previous == program.QuarterValue(0.0, 2, 0)      # C, E
+    assert rate.quarter == program_overview.QuarterValue(1.0, 1, 1)       # B only (F is provisional)
+    assert rate.previous == program_overview.QuarterValue(0.0, 2, 0)      # C, E
     median = view.measure("median_pain_change")
     assert (median.value, median.n) == (-2.5, 2)                 # B -4, C -1
-    assert median.quarter == program.QuarterValue(-4.0, 1)
-    waterfall = program.pain_waterfall(snap, "4w", "pain30")
+    assert median.quarter == program_overview.QuarterValue(-4.0, 1)
+    waterfall = pain.pain_waterfall(snap, "4w", "pain30")
     assert list(waterfall.bars["patient_id"]) == ["C", "B"]
-    flow = program.patient_flow(snap, "4w", "pain30")
+    flow = patient_flow.patient_flow(snap, "4w", "pain30")
     assert flow.reconciles
 
 
 def test_overview_quarter_edges(quarter_snap):
-    view = program.overview(quarter_snap, Filters(), "4w", "pain30", "itt", "wilson")
+    view = program_overview.overview(quarter_snap, Filters(), "4w", "pain30", "itt", "wilson")
     assert view.cutoff == dt.date(2026, 4, 15) and view.target_day == 28
     assert (view.quarter.name, view.previous.name) == ("2026Q1", "2025Q4")
 
@@ -170,8 +170,8 @@ def test_overview_quarter_edges(quarter_snap):
     rate = view.measure("responder_rate")
     # ITT, all in view: B C E F G are due (A is not); B and F respond.
     assert (rate.responders, rate.n) == (2, 5)
-    assert rate.quarter == program.QuarterValue(1.0, 2, 2)      # B, F
-    assert rate.previous == program.QuarterValue(0.0, 2, 0)     # C, E
+    assert rate.quarter == program_overview.QuarterValue(1.0, 2, 2)      # B, F
+    assert rate.previous == program_overview.QuarterValue(0.0, 2, 0)     # C, E
     assert rate.delta == pytest.approx(1.0)
     assert rate.delta_text == "+100 pts" and rate.delta_good is True
     expected = outcomes.responder_rates(quarter_snap, "4w", "pain30", "itt", Filters(), "wilson")
@@ -181,8 +181,8 @@ def test_overview_quarter_edges(quarter_snap):
     median = view.measure("median_pain_change")
     assert median.value == pytest.approx(-2.0)      # B -4, C -1, F -3, G 0
     assert median.n == 4
-    assert median.quarter == program.QuarterValue(-3.5, 2)      # B, F
-    assert median.previous == program.QuarterValue(-1.0, 1)     # C
+    assert median.quarter == program_overview.QuarterValue(-3.5, 2)      # B, F
+    assert median.previous == program_overview.QuarterValue(-1.0, 1)     # C
     assert median.delta_text == "−2.5 points"
     assert median.delta_direction == "down" and median.delta_good is True  # less pain is better
     overall = outcomes.median_pain_change(quarter_snap, "4w", Filters())
@@ -191,27 +191,27 @@ def test_overview_quarter_edges(quarter_snap):
 
     halved, stopped = view.measure("mme50"), view.measure("mme_stop")
     assert (halved.responders, halved.n) == (2, 2)             # B, C (E is not a user)
-    assert halved.quarter == program.QuarterValue(1.0, 1, 1)    # B
-    assert halved.previous == program.QuarterValue(1.0, 1, 1)   # C
+    assert halved.quarter == program_overview.QuarterValue(1.0, 1, 1)    # B
+    assert halved.previous == program_overview.QuarterValue(1.0, 1, 1)   # C
     assert halved.delta_text == "±0 pts" and halved.delta_direction == "off"
     assert (stopped.responders, stopped.n) == (1, 2)
-    assert stopped.quarter == program.QuarterValue(0.0, 1, 0)
-    assert stopped.previous == program.QuarterValue(1.0, 1, 1)
+    assert stopped.quarter == program_overview.QuarterValue(0.0, 1, 0)
+    assert stopped.previous == program_overview.QuarterValue(1.0, 1, 1)
     assert stopped.delta_text == "−100 pts" and stopped.delta_good is False
 
 
 def test_overview_completers_and_exact_ci(quarter_snap):
-    view = program.overview(quarter_snap, Filters(), "4w", "pain30", "completers", "exact")
+    view = program_overview.overview(quarter_snap, Filters(), "4w", "pain30", "completers", "exact")
     rate = view.measure("responder_rate")
     assert (rate.responders, rate.n) == (2, 4)      # B C F G have a follow-up
-    assert rate.previous == program.QuarterValue(0.0, 1, 0)   # C only: E has no follow-up
+    assert rate.previous == program_overview.QuarterValue(0.0, 1, 0)   # C only: E has no follow-up
     exact = stats.proportion(2, 4, method="exact")
     assert (rate.ci_low, rate.ci_high) == pytest.approx((exact.ci_low, exact.ci_high))
 
 
 def test_overview_honours_filters(quarter_snap):
     # Cohort from 1 January 2026: A, F, G only.
-    view = program.overview(quarter_snap, Filters(index_from=dt.date(2026, 1, 1)), "4w")
+    view = program_overview.overview(quarter_snap, Filters(index_from=dt.date(2026, 1, 1)), "4w")
     assert view.measure("patients_treated").value == 3
     assert view.measure("patients_treated").previous.value == 0
     assert view.measure("infusions").value == 3
@@ -221,7 +221,7 @@ def test_overview_honours_filters(quarter_snap):
 
 
 def test_activity_by_quarter(quarter_snap):
-    activity = program.activity_by_quarter(quarter_snap)
+    activity = program_overview.activity_by_quarter(quarter_snap)
     assert list(activity["quarter"]) == ["2025Q3", "2025Q4", "2026Q1", "2026Q2"]
     assert list(activity["patients_starting"]) == [1, 2, 3, 0]
     assert list(activity["patients_treated"]) == [1, 2, 5, 1]  # Q1: A B C F G; Q2: A
@@ -231,7 +231,7 @@ def test_activity_by_quarter(quarter_snap):
 
 
 def test_overview_without_patients(quarter_snap):
-    view = program.overview(quarter_snap, Filters(sites=("Nowhere",)), "4w")
+    view = program_overview.overview(quarter_snap, Filters(sites=("Nowhere",)), "4w")
     assert view.patients == 0
     assert view.activity.empty
     for measure in view.measures:
@@ -241,10 +241,10 @@ def test_overview_without_patients(quarter_snap):
 
 def test_overview_empty_database(tmp_path):
     snap = store.Snapshot(tmp_path / "missing.duckdb")
-    view = program.overview(snap)
+    view = program_overview.overview(snap)
     assert view.cutoff is None and view.quarter is None and view.patients == 0
     assert all(m.delta is None for m in view.measures)
-    flow = program.patient_flow(snap)
+    flow = patient_flow.patient_flow(snap)
     assert flow.reconciles and flow.stages[0].patients == 0
 
 
@@ -253,7 +253,7 @@ def test_overview_empty_database(tmp_path):
 
 
 def test_waterfall(quarter_snap):
-    waterfall = program.pain_waterfall(quarter_snap, "4w", "pain30")
+    waterfall = pain.pain_waterfall(quarter_snap, "4w", "pain30")
     bars = waterfall.bars
     # Largest increase first: G 0%, C -16.7%, B -50%, F -60%.
     assert list(bars["patient_id"]) == ["G", "C", "B", "F"]
@@ -262,9 +262,9 @@ def test_waterfall(quarter_snap):
     assert waterfall.responders == 2
     assert waterfall.due_without_follow_up == 1     # E
     # pain50: B (-50%) and F respond; an opioid definition falls back to pain30.
-    assert list(program.pain_waterfall(quarter_snap, "4w", "pain50").bars["responder"]) == \
+    assert list(pain.pain_waterfall(quarter_snap, "4w", "pain50").bars["responder"]) == \
         [False, False, True, True]
-    fallback = program.pain_waterfall(quarter_snap, "4w", "mme50")
+    fallback = pain.pain_waterfall(quarter_snap, "4w", "mme50")
     assert fallback.definition == "pain30" and fallback.requested_definition == "mme50"
     # The same patients as outcomes.pain_changes.
     assert sorted(bars["patient_id"]) == sorted(
@@ -321,16 +321,16 @@ def flow_snap(tmp_path_factory):
     return snapshot_of(tmp_path_factory.mktemp("flow"), flow_rows())
 
 
-def stage_counts(flow: program.PatientFlow) -> dict[str, int]:
+def stage_counts(flow: patient_flow.PatientFlow) -> dict[str, int]:
     return {s.key: s.patients for s in flow.stages}
 
 
-def exit_counts(flow: program.PatientFlow) -> dict[str, int]:
+def exit_counts(flow: patient_flow.PatientFlow) -> dict[str, int]:
     return {e.reason: e.patients for s in flow.stages for e in s.exits}
 
 
 def test_flow_pain30(flow_snap):
-    flow = program.patient_flow(flow_snap, "4w", "pain30")
+    flow = patient_flow.patient_flow(flow_snap, "4w", "pain30")
     assert stage_counts(flow) == {"seen": 9, "treated": 8, "induction": 6, "due": 3,
                                   "follow_up": 2, "responder": 1}
     assert exit_counts(flow) == {
@@ -339,7 +339,7 @@ def test_flow_pain30(flow_snap):
         "lost to follow-up": 1, "non-responder": 1}
     assert flow.reconciles
     assert (flow.stopped_early_due, flow.stopped_early_responders) == (1, 1)   # P2
-    people = program.flow_patients(flow_snap, "4w", "pain30").set_index("patient_id")
+    people = patient_flow.flow_patients(flow_snap, "4w", "pain30").set_index("patient_id")
     assert people.loc["P3", "induction_infusions"] == 4      # day 42 counts
     assert people.loc["P9", "induction_infusions"] == 3      # day 43 does not; day 7 once
     assert pd.isna(people.loc["P4", "exit_reason"])          # the responder
@@ -351,7 +351,7 @@ def test_flow_pain30(flow_snap):
 
 
 def test_flow_mme50(flow_snap):
-    flow = program.patient_flow(flow_snap, "4w", "mme50")
+    flow = patient_flow.patient_flow(flow_snap, "4w", "mme50")
     assert stage_counts(flow) == {"seen": 9, "treated": 8, "induction": 6, "due": 2,
                                   "follow_up": 1, "responder": 1}
     assert exit_counts(flow) == {
@@ -362,7 +362,7 @@ def test_flow_mme50(flow_snap):
 
 
 def test_flow_claim_lists_every_baseline_reason(flow_snap):
-    flow = program.patient_flow(flow_snap, "4w", "claim")
+    flow = patient_flow.patient_flow(flow_snap, "4w", "claim")
     reasons = [e.reason for e in flow.stage("induction").exits]
     assert reasons == ["no baseline pain", "baseline pain 0", "opioid use at baseline unknown",
                        "not on opioids at baseline", "not yet due"]
@@ -370,7 +370,7 @@ def test_flow_claim_lists_every_baseline_reason(flow_snap):
 
 
 def test_flow_table_matches_stages(flow_snap):
-    flow = program.patient_flow(flow_snap, "4w", "pain30")
+    flow = patient_flow.patient_flow(flow_snap, "4w", "pain30")
     table = flow.table()
     stages = table[table["stage"] != ""]
     assert list(stages["patients"]) == [s.patients for s in flow.stages]
@@ -386,14 +386,14 @@ def test_flow_table_matches_stages(flow_snap):
 def test_flow_filters(flow_snap):
     # Untreated patients: the cohort filter applies to their first visit,
     # a route filter leaves them out.
-    later = program.patient_flow(flow_snap, "4w", "pain30",
+    later = patient_flow.patient_flow(flow_snap, "4w", "pain30",
                                  Filters(index_from=plus(START, 100)))
     assert stage_counts(later)["seen"] == 1 and stage_counts(later)["treated"] == 1   # P8
-    early = program.patient_flow(flow_snap, "4w", "pain30", Filters(index_to=plus(START, 10)))
+    early = patient_flow.patient_flow(flow_snap, "4w", "pain30", Filters(index_to=plus(START, 10)))
     assert stage_counts(early)["seen"] == 8 and exit_counts(early)["not treated"] == 1
-    iv = program.patient_flow(flow_snap, "4w", "pain30", Filters(routes=("IV",)))
+    iv = patient_flow.patient_flow(flow_snap, "4w", "pain30", Filters(routes=("IV",)))
     assert stage_counts(iv)["seen"] == 8 and exit_counts(iv)["not treated"] == 0
-    nowhere = program.patient_flow(flow_snap, "4w", "pain30", Filters(sites=("Nowhere",)))
+    nowhere = patient_flow.patient_flow(flow_snap, "4w", "pain30", Filters(sites=("Nowhere",)))
     assert all(s.patients == 0 for s in nowhere.stages) and nowhere.reconciles
 
 
@@ -432,7 +432,7 @@ def week_snap(tmp_path_factory):
 
 
 def test_pain_by_week(week_snap):
-    weeks = program.pain_by_week(week_snap, min_patients=1)
+    weeks = pain.pain_by_week(week_snap, min_patients=1)
     assert list(weeks["week"]) == [0, 1, 2, 52]
     assert list(weeks["patients"]) == [4, 3, 1, 1]
     # week 0, one value per patient: Q1 mean(8, 6) = 7, Q2 mean(6, 4) = 5, Q3 7, Q4 10
@@ -444,16 +444,16 @@ def test_pain_by_week(week_snap):
     assert (week1["q1"], week1["median"], week1["q3"]) == pytest.approx((4, 5, 5))
     assert weeks.iloc[3]["median"] == 2
     # at least 3 patients: weeks 0 and 1; the default (5) leaves nothing
-    assert list(program.pain_by_week(week_snap, min_patients=3)["week"]) == [0, 1]
-    assert program.pain_by_week(week_snap).empty
+    assert list(pain.pain_by_week(week_snap, min_patients=3)["week"]) == [0, 1]
+    assert pain.pain_by_week(week_snap).empty
     # one condition: Lupus = Q3, Q4
-    lupus = program.pain_by_week(week_snap, program.for_condition(Filters(), "Lupus"), 1)
+    lupus = pain.pain_by_week(week_snap, conditions.for_condition(Filters(), "Lupus"), 1)
     assert list(lupus["week"]) == [0, 1, 52]
     assert lupus.iloc[0]["median"] == pytest.approx(8.5)
 
 
 def test_acute_by_infusion(week_snap):
-    acute = program.acute_by_infusion(week_snap, min_patients=1)
+    acute = pain.acute_by_infusion(week_snap, min_patients=1)
     # infusion 1: Q1 8-5 = 3, Q2 6-2 = 4, Q3 7-6 = 1 (Q4 has no post score)
     # infusion 2: Q1 6-5 = 1, Q2 4-4 = 0
     assert list(acute["infusion_number"]) == [1, 2]
@@ -461,12 +461,12 @@ def test_acute_by_infusion(week_snap):
     assert list(acute["median"]) == pytest.approx([3, 0.5])
     assert list(acute["q1"]) == pytest.approx([2, 0.25])
     assert list(acute["q3"]) == pytest.approx([3.5, 0.75])
-    assert list(program.acute_by_infusion(week_snap, min_patients=3)["infusion_number"]) == [1]
+    assert list(pain.acute_by_infusion(week_snap, min_patients=3)["infusion_number"]) == [1]
 
 
 def test_conditions_in_view(week_snap):
-    assert program.conditions_in_view(week_snap) == ["Migraine", "Lupus"]
-    assert program.conditions_in_view(week_snap, Filters(sites=("Nowhere",))) == []
+    assert conditions.conditions_in_view(week_snap) == ["Migraine", "Lupus"]
+    assert conditions.conditions_in_view(week_snap, Filters(sites=("Nowhere",))) == []
 
 
 # --------------------------------------------------------------------------
@@ -500,7 +500,7 @@ def test_demo_pain_by_week_matches_pandas(demo_snapshot, demo_frames, filters):
     expected = pd.DataFrame({"patients": grouped.size(), "q1": grouped.quantile(0.25),
                              "median": grouped.median(), "q3": grouped.quantile(0.75)})
     expected = expected[expected["patients"] >= charts.MIN_PER_POINT]
-    got = program.pain_by_week(demo_snapshot, filters).set_index("week")
+    got = pain.pain_by_week(demo_snapshot, filters).set_index("week")
     assert list(got.index) == list(expected.index)
     assert list(got["patients"]) == list(expected["patients"])
     for column in ("q1", "median", "q3"):
@@ -514,7 +514,7 @@ def test_demo_activity_matches_pandas(demo_snapshot, demo_frames, filters):
     ketamine = visits[visits["visit_type"].isin(["infusion", "booster"])
                       & visits["patient_id"].isin(chosen["patient_id"])]
     quarter = ketamine["visit_date"].dt.to_period("Q").astype(str)
-    activity = program.activity_by_quarter(demo_snapshot, filters).set_index("quarter")
+    activity = program_overview.activity_by_quarter(demo_snapshot, filters).set_index("quarter")
     infusions = ketamine[ketamine["visit_type"] == "infusion"].groupby(quarter).size()
     boosters = ketamine[ketamine["visit_type"] == "booster"].groupby(quarter).size()
     starts = chosen.groupby(chosen["index_date"].dt.to_period("Q").astype(str)).size()
@@ -531,7 +531,7 @@ def test_demo_activity_matches_pandas(demo_snapshot, demo_frames, filters):
                                      ("12m", "claim", "itt", "wilson")])
 def test_demo_overview_agrees_with_outcomes(demo_snapshot, filters, setting):
     timepoint, definition, population, ci = setting
-    view = program.overview(demo_snapshot, filters, timepoint, definition, population, ci)
+    view = program_overview.overview(demo_snapshot, filters, timepoint, definition, population, ci)
     for key, chosen in (("responder_rate", definition), ("mme50", "mme50"),
                         ("mme_stop", "mme_stop")):
         expected = outcomes.responder_rates(demo_snapshot, timepoint, chosen, population,
@@ -544,7 +544,7 @@ def test_demo_overview_agrees_with_outcomes(demo_snapshot, filters, setting):
     assert view.measure("patients_treated").value == outcomes.scope(demo_snapshot,
                                                                      filters).patients
     # The quarter's results: patients whose target day falls in it, by pandas.
-    rows = program.outcomes_due(demo_snapshot, timepoint, (definition,), filters)
+    rows = program_overview.outcomes_due(demo_snapshot, timepoint, (definition,), filters)
     inside = rows[[view.quarter.start <= d <= view.quarter.end for d in rows["target_date"]]]
     chosen = inside[inside["eligible"] & inside["due"]
                     & (True if population == "itt" else inside["complete"])]
@@ -556,7 +556,7 @@ def test_demo_overview_agrees_with_outcomes(demo_snapshot, filters, setting):
 @pytest.mark.parametrize("filters", DEMO_FILTERS)
 def test_demo_flow_reconciles(demo_snapshot, filters):
     for definition in ("pain30", "mme50", "claim"):
-        flow = program.patient_flow(demo_snapshot, "3m", definition, filters)
+        flow = patient_flow.patient_flow(demo_snapshot, "3m", definition, filters)
         assert flow.reconciles
         rates = outcomes.responder_rates(demo_snapshot, "3m", definition, "itt", filters)
         assert rates.overall.n == flow.stage("due").patients + flow.stopped_early_due
@@ -565,7 +565,7 @@ def test_demo_flow_reconciles(demo_snapshot, filters):
 
 
 def test_demo_condition_summary(demo_snapshot):
-    summary = program.condition_summary(demo_snapshot, "3m", "pain30", "itt", Filters(), "wilson")
+    summary = conditions.condition_summary(demo_snapshot, "3m", "pain30", "itt", Filters(), "wilson")
     rows = outcomes.condition_table(demo_snapshot, "3m", "pain30", "itt", Filters(), "wilson")
     assert list(summary.table["condition"]) == [r.condition for r in rows]
     assert list(summary.table["n"]) == [r.n for r in rows]
@@ -580,7 +580,7 @@ def test_demo_condition_summary(demo_snapshot):
                  summary.table[summary.table["n"] < audience.SMALL_CELL]):
         lows = list(part["ci_low"].fillna(-1))
         assert lows == sorted(lows, reverse=True)
-    external = program.condition_summary(demo_snapshot, "3m", "pain30", "itt", Filters(),
+    external = conditions.condition_summary(demo_snapshot, "3m", "pain30", "itt", Filters(),
                                          "wilson", audience=Audience.EXTERNAL)
     small = external.table[[r.n < audience.SMALL_CELL for r in rows]]
     assert small["suppressed"].all() and small["n"].isna().all() and small["rate"].isna().all()
@@ -611,7 +611,7 @@ def test_demo_acute_matches_pandas(demo_snapshot, demo_frames, filters):
     grouped = ketamine.dropna(subset=["relief"]).groupby("number")["relief"]
     expected = pd.DataFrame({"patients": grouped.size(), "median": grouped.median()})
     expected = expected[expected["patients"] >= charts.MIN_PER_POINT]
-    got = program.acute_by_infusion(demo_snapshot, filters).set_index("infusion_number")
+    got = pain.acute_by_infusion(demo_snapshot, filters).set_index("infusion_number")
     assert list(got.index) == list(expected.index)
     np.testing.assert_allclose(got["median"], expected["median"], rtol=1e-9)
 

@@ -666,7 +666,7 @@ def flow_key(key: str, reading: Reading):
 def who_is_counted(excluded: dict, n: int, reading: Reading, shown: Shown = INTERNAL
                    ) -> pd.DataFrame:
     """Who one reading counts (the memo's "Who is counted"; the program's
-    CONSORT flow is :func:`analysis.metrics.program.patient_flow`): treated patients →
+    CONSORT flow is :func:`analysis.metrics.patient_flow.patient_flow`): treated patients →
     reasons left out → counted (and, in ITT, counted with and without a
     follow-up); for outsiders each count withheld as the publication decides.
 

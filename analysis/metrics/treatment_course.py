@@ -4,7 +4,8 @@ Two views of the same responder rate (the shared definition, timepoint and
 population):
 
 * by the number of **induction infusions** completed: treatment sessions on
-  days 0-42 after the first (the patient flow's count, ``program.py``),
+  days 0-42 after the first (the patient flow's count,
+  :data:`analysis.core.definitions.INDUCTION_TEXT`),
   1, 2, ... :data:`MOST_INFUSIONS` or more;
 * by **ketamine dose per kg** over those sessions (each session's mg over the
   weight recorded on it, else the last weight before it), in bands

@@ -1,5 +1,5 @@
 -- worklist_stopped: treated patients in view who stopped during induction:
--- they did not complete it (the patient flow's rule, program.py: at least
+-- they did not complete it (the patient flow's rule, definitions.py: at least
 -- $induction_min treatment sessions on days 0..$induction_days), have had no
 -- visit of any kind since their last treatment session, and that was at
 -- least $stopped_after_days days before the data cutoff.
