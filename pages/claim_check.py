@@ -22,6 +22,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from analysis.claims import claim
+from analysis.claims import substantiation, wording
 from analysis.core import definitions
 from analysis.reports import memo
 from analysis.metrics import outcomes
@@ -35,9 +36,9 @@ ctx = page_context.get(__file__)
 reader = ctx.audience
 
 st.title("Claim check")
-st.markdown(f"**The claim as published:** *“{claim.CLAIM_AS_PUBLISHED[0].upper()}"
-            f"{claim.CLAIM_AS_PUBLISHED[1:]}”*")
-st.caption(f"Read literally: {claim.LITERAL_READING.describe()}. Change the reading below"
+st.markdown(f"**The claim as published:** *“{wording.CLAIM_AS_PUBLISHED[0].upper()}"
+            f"{wording.CLAIM_AS_PUBLISHED[1:]}”*")
+st.caption(f"Read literally: {wording.LITERAL_READING.describe()}. Change the reading below"
            + (". " if reader.external else
               "; the sidebar's timepoint, definition and population do not apply on this page. ")
            + ("This is the external view: the whole program, whatever the filters, and no "
@@ -78,7 +79,7 @@ with st.container(border=True):
     second = st.columns([2, 2.2, 2], vertical_alignment="bottom")
     population = second[0].radio(
         "Population", definitions.POPULATIONS, key="claim_population",
-        format_func={"itt": "ITT (default)", "completers": claim.OPTIMISTIC}.get,
+        format_func={"itt": "ITT (default)", "completers": wording.OPTIMISTIC}.get,
         help="ITT counts a patient who reached the timepoint without a follow-up as not "
              "improved; completers-only leaves them out and overstates the program.")
     default_period = None if reader.external else _default_period()
@@ -108,7 +109,7 @@ st.markdown(
     f'<div style="border-left: 8px solid {colour}; padding: 0.5rem 1rem; margin: 0.5rem 0 1rem;'
     f' background: #f7f8fa;">'
     f'<div style="color: {colour}; font-size: 1.6rem; font-weight: 700;">'
-    f"{html.escape(claim.VERDICT_LABELS[report.verdict])}</div>"
+    f"{html.escape(wording.VERDICT_LABELS[report.verdict])}</div>"
     f'<div style="font-size: 1.05rem;">{html.escape(report.verdict_text)}</div></div>',
     unsafe_allow_html=True)
 
@@ -132,7 +133,7 @@ st.markdown(f"**In words:** {report.headline.text}")
 if report.headline.defensible:
     st.markdown(f"**The strongest wording for this reading:** {report.headline.defensible}")
 if population == "completers":
-    st.warning(f"Completers only is {claim.OPTIMISTIC}: it leaves out patients who reached "
+    st.warning(f"Completers only is {wording.OPTIMISTIC}: it leaves out patients who reached "
                "the timepoint without a follow-up. Public wording should rest on ITT.",
                icon=":material/warning:")
 for gap in report.statements:
@@ -157,14 +158,14 @@ st.dataframe(flow[["step", "shown"]].rename(columns={"step": "Who", "shown": "Pa
 
 def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
     """Definitions × timepoints, ITT beside completers-only, coloured by verdict."""
-    categories = [*claim.VERDICTS, "no data", claim.TOO_FEW]
+    categories = [*wording.VERDICTS, "no data", wording.TOO_FEW]
     palette = [theme.VERDICT_COLOURS[c] for c in categories[:4]] + ["#c9ced6"]
     scale = []
     for i, c in enumerate(palette):
         scale += [[i / len(palette), c], [(i + 1) / len(palette), c]]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04, shared_yaxes=True,
                         subplot_titles=("ITT (all patients who reached the timepoint)",
-                                        f"{claim.OPTIMISTIC[0].upper()}{claim.OPTIMISTIC[1:]}"))
+                                        f"{wording.OPTIMISTIC[0].upper()}{wording.OPTIMISTIC[1:]}"))
     y = [f"{definitions.DEFINITION_LABELS[d]} ({d})" for d in definitions.DEFINITIONS]
     x = [definitions.TIMEPOINT_LABELS[t] for t in definitions.TIMEPOINTS]
     cells = {(r.timepoint, r.definition, r.population): r for r in frame.itertuples()}
@@ -174,17 +175,17 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
             zr, tr, cr = [], [], []
             for t in definitions.TIMEPOINTS:
                 r = cells[(t, d, pop)]
-                state = r.verdict if r.verdict in categories else claim.TOO_FEW
+                state = r.verdict if r.verdict in categories else wording.TOO_FEW
                 zr.append(categories.index(state))
                 label = r.rate_text if pop == "itt" or r.too_few else f"{r.rate_text}*"
-                if r.rate_text == claim.TOO_FEW:
+                if r.rate_text == wording.TOO_FEW:
                     # two short lines: on one it ran into the next cells at 1280 px
-                    label = safe.Markup("<br>".join(textwrap.wrap(claim.TOO_FEW, 8)))
+                    label = safe.Markup("<br>".join(textwrap.wrap(wording.TOO_FEW, 8)))
                 elif r.rate_text != "–":
                     # the code's own markup (numbers only): kept by ui.safe
                     label = safe.Markup(f"{label}<br><sub>{r.at_least_text}</sub>")
                 tr.append(label)
-                cr.append([claim.VERDICT_LABELS[r.verdict], r.patients_text,
+                cr.append([wording.VERDICT_LABELS[r.verdict], r.patients_text,
                            r.rate_ci_text, r.bounds_text, r.population_label])
             z.append(zr)
             text.append(tr)
@@ -193,7 +194,7 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
             z=z, x=x, y=y, text=text, customdata=custom, texttemplate="%{text}",
             textfont=dict(color="white", size=14), colorscale=scale, zmin=-0.5,
             zmax=len(palette) - 0.5, showscale=False, xgap=3, ygap=3,
-            name="ITT" if pop == "itt" else claim.OPTIMISTIC,
+            name="ITT" if pop == "itt" else wording.OPTIMISTIC,
             hovertemplate="%{y} at %{x}<br>%{customdata[4]}<br>Verdict: %{customdata[0]}"
                           "<br>Patients: %{customdata[1]}<br>Rate: %{customdata[2]}"
                           "<br>One-sided 95% exact bounds: %{customdata[3]}<extra></extra>"),
@@ -218,10 +219,10 @@ def sensitivity_figure(frame: pd.DataFrame) -> go.Figure:
 
 
 st.subheader("Every reading of the claim")
-st.caption(f"Responder rate against {claim.target_text(target)}, coloured by verdict, and under "
+st.caption(f"Responder rate against {wording.target_text(target)}, coloured by verdict, and under "
            "it the defensible figure (≥ the one-sided 95% exact lower bound, rounded down); the "
            "framed cell is the reading above. "
-           + (f"“{claim.TOO_FEW}”: too few patients or responders to report, no verdict. "
+           + (f"“{wording.TOO_FEW}”: too few patients or responders to report, no verdict. "
               if reader.external else
               f"Readings of fewer than {SMALL_CELL} patients are too few to tell outside the "
               "clinical team. ")
@@ -240,8 +241,8 @@ def breakdown_view(frame: pd.DataFrame, label: str) -> pd.DataFrame:
         label: frame["group"],
         "Patients": frame["patients"],
         "Rate (95% CI)": frame["rate_text"],
-        f"Against {claim.target_text(target)}": [
-            "–" if v is None else claim.VERDICT_LABELS[v] for v in frame["verdict"]],
+        f"Against {wording.target_text(target)}": [
+            "–" if v is None else wording.VERDICT_LABELS[v] for v in frame["verdict"]],
     })
     if not reader.external:
         view["Small group"] = ["too few to report outside" if f else "" for f in frame["too_few"]]
@@ -285,11 +286,11 @@ else:
     st.markdown(f"No reading has {SMALL_CELL} or more patients with a rate above 0: "
                 "no figure can be stated yet.")
 if supported:
-    st.markdown(f"**At {claim.target_text(target)}**, the data support these sentences (ITT "
+    st.markdown(f"**At {wording.target_text(target)}**, the data support these sentences (ITT "
                 "unless marked):")
     st.markdown("\n".join(f"- {s.text}" for s in supported))
 else:
-    st.markdown(f"**At {claim.target_text(target)}, no reading of the claim is supported:** "
+    st.markdown(f"**At {wording.target_text(target)}, no reading of the claim is supported:** "
                 "use the statements above instead.")
 for gap in gaps:
     st.warning(gap.text, icon=":material/warning:")
@@ -307,7 +308,7 @@ st.caption("For people outside the clinical team: the claim, the reading, the da
 snap = ctx.snap
 
 
-def _memo() -> claim.Memo:
+def _memo() -> substantiation.Memo:
     return memo.build_memo(snap, report)
 
 

@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from analysis.claims import claim
+from analysis.claims import claim, substantiation, wording
 from analysis.storage import db, store
-from analysis.core import definitions, stats
+from analysis.core import audience, definitions, stats
 from analysis.ingest import pipeline as ingest
 from analysis.reports import memo
 from analysis.metrics import outcomes
@@ -197,7 +197,7 @@ def counts_in_text(text: str) -> list[int]:
 def assert_no_small_cells_in_table(header: list[str], rows: list[list[str]]) -> None:
     for row in rows:
         for name, value in zip(header, row):
-            if name in COUNT_COLUMNS and value not in (claim.SUPPRESSED, "–"):
+            if name in COUNT_COLUMNS and value not in (audience.SUPPRESSED, "–"):
                 # SPEC §4: no count from 1 to 10 (a 0 hides nobody)
                 assert int(value.replace(",", "")) in (0,) \
                     or int(value.replace(",", "")) >= SMALL_CELL, (header, row)
@@ -260,23 +260,23 @@ def test_program_with_8_patients_is_too_few_to_tell_and_shows_no_rate(tmp_path):
     report = claim.claim_report(snap)
     # SPEC §4: for the external audience 1-10 patients is "too few to tell",
     # never a verdict (the engine's test alone says inconclusive).
-    assert report.verdict == claim.TOO_FEW and report.test.verdict == "inconclusive"
+    assert report.verdict == wording.TOO_FEW and report.test.verdict == "inconclusive"
     assert report.test.n == 8
     assert report.at_least_text() == "–" and report.headline.defensible is None
     assert report.too_few
-    assert report.rate_text() == claim.TOO_FEW and report.rate_only_text() == claim.TOO_FEW
+    assert report.rate_text() == wording.TOO_FEW and report.rate_only_text() == wording.TOO_FEW
     # a withheld n reads "too few to report" (issue 14: "fewer than 11" would tell a
     # small count from a complement)
-    assert report.n_text() == claim.SUPPRESSED
+    assert report.n_text() == audience.SUPPRESSED
     assert report.bounds_text() == "–" and report.p_text() == "–"
     assert report.headline.kind == "too few"
     assert "8" not in report.headline.text and "75%" not in report.verdict_text
     cell = report.sensitivity.query("timepoint == '3m' and definition == 'claim' "
                                     "and population == 'itt'").iloc[0]
-    assert cell.rate_text == claim.TOO_FEW and pd.isna(cell.n)
-    assert cell.verdict == claim.TOO_FEW and pd.isna(cell.lower_bound)
+    assert cell.rate_text == wording.TOO_FEW and pd.isna(cell.n)
+    assert cell.verdict == wording.TOO_FEW and pd.isna(cell.lower_bound)
     # and nothing in the memo gives the 8 away
-    html_text = memo.memo_html(claim.memo_data(report, data_fingerprint(snap)))
+    html_text = memo.memo_html(substantiation.memo_data(report, data_fingerprint(snap)))
     assert_memo_html_safe(html_text)
     assert " 8 patients" not in html_text
 
@@ -289,19 +289,19 @@ def test_too_few_patients_never_show_a_verdict_colour(tmp_path):
     report = claim.claim_report(snap)
     assert report.test.verdict == "contradicted" and report.test.n == 10
     assert report.test.upper_bound == pytest.approx(1 - 0.05 ** (1 / 10))
-    assert report.verdict == claim.TOO_FEW
+    assert report.verdict == wording.TOO_FEW
     assert "cannot be stated" in report.verdict_text
-    data = claim.memo_data(report, data_fingerprint(snap))
-    assert data.verdict == claim.TOO_FEW
+    data = substantiation.memo_data(report, data_fingerprint(snap))
+    assert data.verdict == wording.TOO_FEW
     assert memo.VERDICT_COLOURS[data.verdict] == memo.VERDICT_COLOURS["no data"]
     html_text = memo.memo_html(data)
     banner = html_text[html_text.index('<div class="verdict"'):]
     banner = banner[:banner.index("</div>")]
     assert "Contradicted" not in banner and memo.VERDICT_COLOURS["contradicted"] not in banner
-    grid = claim.sensitivity_table(report.sensitivity)
+    grid = substantiation.sensitivity_table(report.sensitivity)
     row = grid.rows[list(definitions.DEFINITIONS).index("claim")]
     column = grid.columns.index("3 months, ITT")
-    assert row[column] == claim.TOO_FEW and grid.verdicts[
+    assert row[column] == wording.TOO_FEW and grid.verdicts[
         list(definitions.DEFINITIONS).index("claim")][column] is None
     assert not any(s.verdict == "contradicted" for s in report.statements if s.n < SMALL_CELL)
 
@@ -310,7 +310,7 @@ def test_too_few_patients_never_show_a_verdict_colour(tmp_path):
                                          (0.0047, "0.4%"), (0.00047, "0.04%"), (0.0, None),
                                          (None, None), (0.000004, None)])
 def test_at_least_rounds_the_lower_bound_down(lower, text):
-    assert claim.at_least_text(lower) == text
+    assert wording.at_least_text(lower) == text
 
 
 def test_defensible_figure_for_every_reading(tmp_path):
@@ -346,7 +346,7 @@ def test_defensible_figure_for_every_reading(tmp_path):
     chosen = by_key[("3m", "claim", "itt")]
     lower = scipy.stats.binomtest(60, 120, alternative="greater").proportion_ci(0.95).low
     assert chosen.defensible == (
-        f"At least {int(100 * lower)}% of the 120 patients {claim.period_text(first, last)} who "
+        f"At least {int(100 * lower)}% of the 120 patients {wording.period_text(first, last)} who "
         "were taking opioids when treatment began and reached three months reported at least "
         "30% less pain and cut their daily opioid dose by at least half (one-sided 95% lower "
         "bound; observed 50%).")
@@ -356,7 +356,7 @@ def test_defensible_figure_for_every_reading(tmp_path):
     assert all(s.population == "itt" for s in strongest)
     assert strongest[0].lower_bound == max(c.lower_bound for c in check.sensitivity
                                            if c.population == "itt" and c.n >= SMALL_CELL)
-    data = claim.memo_data(report, data_fingerprint(snap))
+    data = substantiation.memo_data(report, data_fingerprint(snap))
     assert data.defensible == [s.defensible for s in strongest]
     assert report.at_least_text() == f"at least {int(100 * lower)}%"
 
@@ -430,13 +430,13 @@ def test_small_groups_are_suppressed_with_their_complement(tmp_path):
         assert (shown.n >= SMALL_CELL).all()
         withheld = frame[frame.suppressed]
         assert withheld[["rate", "ci_low", "ci_high"]].isna().all().all()
-        assert (withheld.rate_text == claim.SUPPRESSED).all()
+        assert (withheld.rate_text == audience.SUPPRESSED).all()
         # a withheld group's n may stay when it gives nothing away (issue 14)
-        assert all(p == claim.SUPPRESSED or int(p) >= SMALL_CELL for p in withheld.patients)
+        assert all(p == audience.SUPPRESSED or int(p) >= SMALL_CELL for p in withheld.patients)
 
 
 def test_report_agrees_with_the_engine(demo_snapshot):
-    for reading in [claim.LITERAL_READING, claim.Reading("6m", "pain30", "completers", 0.6)]:
+    for reading in [wording.LITERAL_READING, wording.Reading("6m", "pain30", "completers", 0.6)]:
         report = claim.claim_report(demo_snapshot, reading.target, *reading.key)
         check = outcomes.claim_check(demo_snapshot, reading.target, *reading.key)
         assert report.test == check.test
@@ -446,7 +446,7 @@ def test_report_agrees_with_the_engine(demo_snapshot):
             row = grid.loc[(cell.timepoint, cell.definition, cell.population)]
             # issue 14: a reading whose n or responders are withheld is too few to tell
             if row.too_few:
-                assert row.verdict == claim.TOO_FEW and row.rate_text == claim.TOO_FEW
+                assert row.verdict == wording.TOO_FEW and row.rate_text == wording.TOO_FEW
                 assert pd.isna(row.n) or row.n >= SMALL_CELL
             else:
                 assert row.verdict == cell.verdict
@@ -474,7 +474,7 @@ def test_empty_database_gives_no_data(tmp_path):
     assert report.verdict == "no data"
     assert report.rate_text() == "–" and report.n_text() == "0"
     assert report.headline.kind == "no data"
-    assert_memo_html_safe(memo.memo_html(claim.memo_data(report, "0" * 64)))
+    assert_memo_html_safe(memo.memo_html(substantiation.memo_data(report, "0" * 64)))
 
 
 # --------------------------------------------------------------------------
@@ -488,7 +488,7 @@ def _cell(definition="pain30", population="itt", n=412, responders=264, verdict=
 
 
 def test_sentence_of_the_brief():
-    text = claim.statement(_cell(), 0.5, dt.date(2025, 1, 20), dt.date(2026, 6, 3)).text
+    text = wording.statement(_cell(), 0.5, dt.date(2025, 1, 20), dt.date(2026, 6, 3)).text
     assert text == ("Of the 412 patients treated between January 2025 and June 2026 who "
                     f"reached three months, {wilson(264, 412)} reported at least 30% less pain.")
 
@@ -506,45 +506,45 @@ def test_sentence_of_the_brief():
               "reported at least 30% less pain and cut their daily opioid dose by at least half."),
 ])
 def test_phrase_per_definition(definition, phrase):
-    text = claim.statement(_cell(definition), 0.5, dt.date(2025, 3, 1), dt.date(2025, 3, 30)).text
+    text = wording.statement(_cell(definition), 0.5, dt.date(2025, 3, 1), dt.date(2025, 3, 30)).text
     assert text == ("Of the 412 patients treated in March 2025 "
                     + phrase.format(rate=wilson(264, 412)))
 
 
 def test_unsupported_wording_says_what_the_data_show():
-    text = claim.statement(_cell("mme50", verdict="contradicted"), 0.7,
+    text = wording.statement(_cell("mme50", verdict="contradicted"), 0.7,
                            dt.date(2025, 1, 1), dt.date(2025, 6, 1)).text
     assert text.startswith("“Over 70% of patients taking opioids cut their daily opioid dose by "
                            "at least half by three months” is not supported (the rate is "
                            "clearly below 70%). Of the 412 patients")
-    inconclusive = claim.statement(_cell("pain30", n=40, responders=30, verdict="inconclusive"),
+    inconclusive = wording.statement(_cell("pain30", n=40, responders=30, verdict="inconclusive"),
                                    0.7, dt.date(2025, 1, 1), dt.date(2025, 6, 1)).text
     assert "(too few patients to show that the rate is above 70%)" in inconclusive
     assert wilson(30, 40) in inconclusive
 
 
 def test_small_and_empty_readings_give_no_numbers():
-    few = claim.statement(_cell(n=9, responders=9), 0.7)
+    few = wording.statement(_cell(n=9, responders=9), 0.7)
     assert few.kind == "too few" and "9" not in few.text
-    none = claim.statement(_cell(n=0, responders=0, verdict="no data"), 0.7)
+    none = wording.statement(_cell(n=0, responders=0, verdict="no data"), 0.7)
     assert none.kind == "no data"
-    assert claim.completers_gap(_cell(n=40, responders=20, verdict="contradicted"),
+    assert wording.completers_gap(_cell(n=40, responders=20, verdict="contradicted"),
                                 _cell(population="completers", n=10, responders=10), 0.7) is None
 
 
 def test_completers_caveat_hides_a_small_number_left_out():
     itt = _cell(n=420, responders=264, verdict="contradicted")
     completers = _cell(population="completers", n=412, responders=264)
-    text = claim.statement(completers, 0.5, itt_cell=itt).text
+    text = wording.statement(completers, 0.5, itt_cell=itt).text
     assert "it leaves out fewer than 11 patients who reached three months" in text
 
 
 def test_target_and_period_words():
-    assert claim.target_text(0.7) == "70%" and claim.target_text(0.725) == "72.5%"
-    assert claim.period_text(dt.date(2025, 1, 2), dt.date(2026, 6, 30)) == \
+    assert wording.target_text(0.7) == "70%" and wording.target_text(0.725) == "72.5%"
+    assert wording.period_text(dt.date(2025, 1, 2), dt.date(2026, 6, 30)) == \
         "treated between January 2025 and June 2026"
-    assert claim.period_text(dt.date(2025, 3, 2), dt.date(2025, 3, 30)) == "treated in March 2025"
-    assert claim.claim_wording("claim", "12m", 0.8) == (
+    assert wording.period_text(dt.date(2025, 3, 2), dt.date(2025, 3, 30)) == "treated in March 2025"
+    assert wording.claim_wording("claim", "12m", 0.8) == (
         "over 80% of patients taking opioids report at least 30% less pain and cut their daily "
         "opioid dose by at least half at twelve months")
 
@@ -579,7 +579,7 @@ def test_fingerprint_ignores_ingest_order_and_sees_changes(tmp_path):
 @pytest.fixture(scope="module")
 def demo_memo(demo_snapshot):
     report = claim.claim_report(demo_snapshot, include_completers=True)
-    data = claim.memo_data(report, data_fingerprint(demo_snapshot),
+    data = substantiation.memo_data(report, data_fingerprint(demo_snapshot),
                            dt.datetime(2026, 10, 1, 9, 30))
     return report, data
 
@@ -595,7 +595,7 @@ def test_memo_html_is_self_contained_and_complete(demo_memo, demo_snapshot):
     assert "url(" not in html_text and "http" not in html_text
     text = " ".join(" ".join(parsed.text).split())
     for needle in ("Over 70% of patients have meaningful relief", report.verdict_text,
-                   claim.VERDICT_LABELS[report.verdict], report.test_text,
+                   wording.VERDICT_LABELS[report.verdict], report.test_text,
                    data_fingerprint(demo_snapshot), "1 October 2026, 09:30",
                    "Data cutoff", report.reading.describe(), report.flow_text):
         assert " ".join(needle.split()) in text, needle
@@ -603,10 +603,10 @@ def test_memo_html_is_self_contained_and_complete(demo_memo, demo_snapshot):
     assert titles[:3] == ["Claim as published", "Who", "Definition"]
     grid = parsed.tables[2]
     assert len(grid) == 1 + len(definitions.DEFINITIONS)
-    assert sum(claim.OPTIMISTIC in h for h in grid[0]) == len(definitions.TIMEPOINTS)
+    assert sum(wording.OPTIMISTIC in h for h in grid[0]) == len(definitions.TIMEPOINTS)
     conditions = parsed.tables[3]
     assert conditions[-1][0] == "All conditions"
-    assert any(row[1] == claim.SUPPRESSED for row in conditions[1:]), \
+    assert any(row[1] == audience.SUPPRESSED for row in conditions[1:]), \
         "the demo has small conditions: they must show as suppressed"
 
 
@@ -634,7 +634,7 @@ def test_memo_pdf_renders(demo_memo, tmp_path):
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
                               capture_output=True, text=True).stdout
-        assert claim.VERDICT_LABELS[data.verdict] in text
+        assert wording.VERDICT_LABELS[data.verdict] in text
         assert "≥30% less pain" in text  # DejaVu: no character lost
         assert data.fingerprint in text.replace("\n", "")
         assert "GEN0" not in text

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import pytest
 
 from analysis.core import audience, definitions
-from analysis.claims import claim
+from analysis.claims import wording
 from analysis.metrics import opioids
 from analysis.reports.quarterly.tables import CONFIDENCE, MME_THRESHOLDS, PCHART_SIGMA
 from analysis.storage import store
@@ -179,7 +179,7 @@ def test_the_settings_are_the_codes_settings():
     glance = _glance()
     checks = {
         "Too few to report": lambda v: _number(v, r"(\d+) patients") == audience.SMALL_CELL,
-        "Claim target": lambda v: _number(v, r"(\d+)%") / 100 == claim.DEFAULT_TARGET,
+        "Claim target": lambda v: _number(v, r"(\d+)%") / 100 == wording.DEFAULT_TARGET,
         "Confidence level": lambda v: _number(v, r"(\d+)%") / 100 == CONFIDENCE,
         "Rapid taper": lambda v: (opioids.RAPID.percent, opioids.DAYS_PER_UNIT[
             opioids.RAPID.unit]) == (_number(v, r"(\d+)% per week"), 7),

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.claims import claim
+from analysis.claims import claim, wording
 from analysis.reports import memo
 from analysis.reports.quarterly.build import build_report, default_quarter
 from analysis.reports.quarterly.render.html import render_html
@@ -376,7 +376,7 @@ def test_one_responder_of_122_is_not_a_rate(tmp_path):
     snap = program_snapshot(tmp_path, Program(responders=1, non_responders=121))
     rep = claim.claim_report(snap, audience=Audience.EXTERNAL)
     assert claim_leaks(rep) == []
-    assert rep.rate_text() in (SUPPRESSED, claim.TOO_FEW) and rep.verdict == claim.TOO_FEW
+    assert rep.rate_text() in (SUPPRESSED, wording.TOO_FEW) and rep.verdict == wording.TOO_FEW
     assert "1%" not in memo_text(rep, snap)
 
 

@@ -15,6 +15,7 @@ import pytest
 from analysis import cli
 from analysis.access import audit
 from analysis.claims import claim
+from analysis.claims import wording
 from analysis.storage import db, store
 from analysis.reports import memo, summary
 from analysis.reports.quarterly.build import build_report, default_quarter
@@ -42,11 +43,11 @@ def test_memo_writes_the_pages_memo(demo_db, tmp_path, capsys):
     expected = memo.build_memo(snap, claim.claim_report(snap))
     assert html_path.name == f"{memo.file_stem(claim.claim_report(snap))}.html"
     text = html_body_text(html_path)
-    for piece in (expected.reading, claim.VERDICT_LABELS[expected.verdict], expected.fingerprint,
+    for piece in (expected.reading, wording.VERDICT_LABELS[expected.verdict], expected.fingerprint,
                   *expected.defensible):
         assert piece in text
     pdf_text = " ".join(pdf_pages(pdf_path))
-    assert expected.reading in pdf_text and claim.VERDICT_LABELS[expected.verdict] in pdf_text
+    assert expected.reading in pdf_text and wording.VERDICT_LABELS[expected.verdict] in pdf_text
     logged = audit.read(demo_db, actions=("report",))
     assert "claim memo" in logged.iloc[0]["detail"] and pdf_path.name in logged.iloc[0]["detail"]
 

@@ -10,7 +10,8 @@ import re
 import pytest
 
 from analysis import cli
-from analysis.claims import claim
+from analysis.claims import claim, wording
+from analysis.core import audience
 from analysis.storage import store
 from analysis.core.audience import SMALL_CELL, SUPPRESSED, Audience
 from analysis.core.filters import Filters
@@ -62,7 +63,7 @@ def numbered_items(app) -> list[str]:
 
 
 def assert_matches_report(app, report: claim.ClaimReport) -> None:
-    assert shown_verdict(app) == claim.VERDICT_LABELS[report.verdict]
+    assert shown_verdict(app) == wording.VERDICT_LABELS[report.verdict]
     assert banner_colour(app) == theme.VERDICT_COLOURS[report.verdict]
     assert metric(app, "At least (defensible)") == \
         report.at_least_text().removeprefix("at least ")
@@ -94,7 +95,7 @@ def assert_no_small_cells_on_page(app) -> None:
     for text in texts:
         assert all(n >= SMALL_CELL for n in counts_in_text(text)), text
     n = metric(app, "Patients counted (n)")
-    assert n in ("0", claim.SUPPRESSED) or int(n.replace(",", "")) >= SMALL_CELL
+    assert n in ("0", audience.SUPPRESSED) or int(n.replace(",", "")) >= SMALL_CELL
     charts = app.get("plotly_chart")
     assert charts, "the sensitivity grid is drawn"
     spec = json.loads(charts[0].proto.spec)
@@ -108,11 +109,11 @@ def assert_no_small_cells_on_page(app) -> None:
                 # draws (it was escaped and shown as "<br><sub>" text)
                 assert "&lt;" not in text
                 # "too few to tell" on two lines, to fit its cell at 1280 px
-                too_few = text.replace("<br>", " ") == claim.TOO_FEW
+                too_few = text.replace("<br>", " ") == wording.TOO_FEW
                 if patients != "0" and not too_few:
                     assert re.fullmatch(r"[^<]+<br><sub>≥[^<]+</sub>", text), text
-                if patients == claim.SUPPRESSED:   # a withheld n: the reading is too few
-                    assert too_few and custom[2] == claim.TOO_FEW
+                if patients == audience.SUPPRESSED:   # a withheld n: the reading is too few
+                    assert too_few and custom[2] == wording.TOO_FEW
                 else:
                     assert int(patients.replace(",", "")) in (0,) or \
                         int(patients.replace(",", "")) >= SMALL_CELL
@@ -126,7 +127,7 @@ def test_demo_page_matches_the_engine_and_the_cli(app_db, capsys):
     snap = store.snapshot(app_db)
     report = claim.claim_report(snap, audience=Audience.CLINICAL)
     assert_matches_report(app, report)
-    assert shown_verdict(app) == claim.VERDICT_LABELS[cli_claim(app_db, capsys)["verdict"]]
+    assert shown_verdict(app) == wording.VERDICT_LABELS[cli_claim(app_db, capsys)["verdict"]]
     conditions = frame_with(app, "Against 70%")
     assert list(conditions.columns) == ["Condition", "Patients", "Rate (95% CI)", "Against 70%",
                                         "Small group"]
@@ -173,7 +174,7 @@ def test_marketing_view_with_sidebar_filters_and_other_readings(app_db, capsys):
                                 Filters(sites=tuple(sorted(sites))), include_completers=True)
     expected = cli_claim(app_db, capsys, "--timepoint", "6m", "--definition", "pain2pt",
                          "--population", "completers", "--target", "0.6")
-    assert report.verdict in (expected["verdict"], claim.TOO_FEW)
+    assert report.verdict in (expected["verdict"], wording.TOO_FEW)
     assert_matches_report(app, report)
     assert any("optimistic (completers only)" in w.value for w in app.warning)
     assert_no_small_cells_on_page(app)
@@ -211,14 +212,14 @@ def test_page_on_a_supported_program_and_its_target(program_app, capsys):
     app = run_page(PAGE)
     assert_no_errors(app)
     report = claim.claim_report(store.snapshot(path), audience=Audience.CLINICAL)
-    assert shown_verdict(app) == "Supported" == claim.VERDICT_LABELS[
+    assert shown_verdict(app) == "Supported" == wording.VERDICT_LABELS[
         cli_claim(path, capsys)["verdict"]]
     assert_matches_report(app, report)
     assert report.headline.text in bullet_items(app)
 
     app.number_input(key="claim_target").set_value(95.0)
     app.run()
-    assert shown_verdict(app) == "Contradicted" == claim.VERDICT_LABELS[
+    assert shown_verdict(app) == "Contradicted" == wording.VERDICT_LABELS[
         cli_claim(path, capsys, "--target", "0.95")["verdict"]]
     assert_matches_report(app, claim.claim_report(store.snapshot(path), 0.95,
                                                   audience=Audience.CLINICAL))
@@ -232,7 +233,7 @@ def test_page_on_8_patients_is_too_few_to_tell_and_shows_no_count(program_app, c
     # the command line (clinic staff) keeps the test's own verdict.
     assert shown_verdict(app) == "Too few to tell"
     assert cli_claim(path, capsys)["verdict"] == "inconclusive"
-    assert metric(app, "Responder rate") == claim.TOO_FEW
+    assert metric(app, "Responder rate") == wording.TOO_FEW
     assert metric(app, "Patients counted (n)") == SUPPRESSED
     assert_matches_report(app, claim.claim_report(store.snapshot(path)))
     assert_no_small_cells_on_page(app)

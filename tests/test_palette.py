@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.claims import claim
+from analysis.claims import wording
 from analysis.core import formatting, palette
 from analysis.reports import memo, summary
 from analysis.reports.quarterly import charts as report_charts, tables as report_tables
@@ -33,12 +33,12 @@ def test_every_output_takes_its_colours_from_the_palette():
 
 
 def test_every_verdict_has_a_colour_and_too_few_is_never_a_verdict_colour():
-    verdicts = [*claim.VERDICTS, "no data", claim.TOO_FEW]
+    verdicts = [*wording.VERDICTS, "no data", wording.TOO_FEW]
     assert set(palette.VERDICT_COLOURS) == set(verdicts)
-    assert palette.VERDICT_COLOURS[claim.TOO_FEW] == palette.VERDICT_COLOURS["no data"]
-    assert palette.VERDICT_COLOURS[claim.TOO_FEW] not in {
-        palette.VERDICT_COLOURS[v] for v in claim.VERDICTS}
-    assert set(palette.VERDICT_FILLS) == {*claim.VERDICTS, "no data"}
+    assert palette.VERDICT_COLOURS[wording.TOO_FEW] == palette.VERDICT_COLOURS["no data"]
+    assert palette.VERDICT_COLOURS[wording.TOO_FEW] not in {
+        palette.VERDICT_COLOURS[v] for v in wording.VERDICTS}
+    assert set(palette.VERDICT_FILLS) == {*wording.VERDICTS, "no data"}
 
 
 def test_the_pdf_font_is_found():

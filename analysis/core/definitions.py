@@ -67,6 +67,11 @@ def definition(key: str) -> Definition:
     return next(d for d in RESPONDER_DEFINITIONS if d.key == key)
 
 
+#: Why a treated patient is not in a definition's denominator for want of a
+#: baseline it needs (the counts of sql/queries/outcome_exclusions.sql).
+BASELINE_EXCLUSIONS = ("no_baseline_pain", "baseline_pain_zero", "opioid_use_unknown",
+                       "not_on_opioids_at_baseline")
+
 #: Completed induction (the patient flow's stage, the worklist's "stopped in
 #: induction", the dose & course groups): at least 4 ketamine infusions
 #: (infusion or booster visits, counted once per day) on days 0–42 after the

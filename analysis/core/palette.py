@@ -15,8 +15,8 @@ WARNING = "#d4ac0d"
 # A series per colour, in this order, on every chart.
 COLORWAY = [PRIMARY, ACCENT, GOOD, "#8e44ad", BAD, "#16a085",
             WARNING, "#5d6d7e", "#a04000", "#1abc9c", "#7d3c98", "#2874a6", "#b03a2e"]
-# The claim check's verdicts (analysis.claims.claim.VERDICTS, "no data" and
-# claim.TOO_FEW).  "Too few to tell" (1-10 patients, SPEC §4) is grey like
+# The claim check's verdicts (analysis.claims.wording.VERDICTS, "no data"
+# and TOO_FEW).  "Too few to tell" (1-10 patients, SPEC §4) is grey like
 # "no data": never a verdict colour.
 VERDICT_COLOURS = {"supported": GOOD, "contradicted": BAD, "inconclusive": WARNING,
                    "no data": NEUTRAL, "too few to tell": NEUTRAL}

@@ -1,6 +1,6 @@
 """The claim substantiation memo as a self-contained HTML page and as a PDF.
 
-Both render a :class:`analysis.claims.claim.Memo`, whose content is already fit for
+Both render a :class:`analysis.claims.substantiation.Memo`, whose content is already fit for
 people outside the clinical team (small cells suppressed, no patient ids):
 this module only lays it out.  The HTML has inline CSS and no external
 resource; the PDF is drawn with fpdf2 in DejaVu Sans (bundled with
@@ -14,7 +14,8 @@ import html
 
 from analysis.core import synthetic_mark
 from analysis.core.audience import Audience
-from analysis.claims.claim import VERDICT_LABELS, Memo, MemoTable
+from analysis.claims.substantiation import Memo, MemoTable
+from analysis.claims.wording import VERDICT_LABELS
 from analysis.core.palette import PDF_FONT, VERDICT_COLOURS, VERDICT_FILLS, add_pdf_font
 
 STRONGEST_TITLE = "The strongest statements the data support"
@@ -31,7 +32,7 @@ def build_memo(snap, report, generated: dt.datetime | None = None) -> Memo:
     the page's download and ``python -m analysis memo`` alike.  The memo is
     for outsiders whoever asks for it: a report built for an internal reader
     is rebuilt for the external audience (the whole program, protected)."""
-    from analysis.claims import claim
+    from analysis.claims import claim, substantiation
     from analysis.storage.fingerprint import data_fingerprint
     if not report.external:
         r = report.reading
@@ -39,7 +40,7 @@ def build_memo(snap, report, generated: dt.datetime | None = None) -> Memo:
                                     include_completers=any(s.population == "completers"
                                                            for s in report.statements),
                                     audience=Audience.EXTERNAL)
-    return claim.memo_data(report, data_fingerprint(snap), generated or dt.datetime.now())
+    return substantiation.memo_data(report, data_fingerprint(snap), generated or dt.datetime.now())
 
 
 def file_stem(report) -> str:
