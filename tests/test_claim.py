@@ -22,6 +22,7 @@ import pytest
 import scipy.stats
 
 from analysis.claims import claim, substantiation, wording
+from analysis.core import palette
 from analysis.storage import db, store
 from analysis.core import audience, definitions, stats
 from analysis.ingest import pipeline as ingest
@@ -642,7 +643,7 @@ def test_memo_pdf_renders(demo_memo, tmp_path):
 
 def test_memo_pdf_without_dejavu_falls_back_to_a_core_font(demo_memo, monkeypatch):
     _, data = demo_memo
-    monkeypatch.setattr(memo, "_font_dir", lambda: None)
+    monkeypatch.setattr(palette, "font_dir", lambda: None)   # the one font lookup (add_pdf_font)
     assert memo.memo_pdf(data).startswith(b"%PDF")
 
 
