@@ -190,7 +190,7 @@ def _existing_db(args) -> Path:
 
 
 def cmd_ingest(args) -> int:
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_files
     path = db.resolve_db_path(args.db)
     if db.is_demo_database(path):
         raise UsageError(f"{path} is the demo clinic's database, which is read-only: load a "
@@ -199,7 +199,7 @@ def cmd_ingest(args) -> int:
     try:
         progress = None if args.json else (
             lambda i, n, name: print(f"[{i}/{n}] {name}", file=sys.stderr))
-        summary = ingest.ingest_files(con, args.paths, alias_file=args.aliases, progress=progress,
+        summary = ingest_files(con, args.paths, alias_file=args.aliases, progress=progress,
                                       codes_file=args.codes)
     finally:
         con.close()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.storage import db
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.storage.store import read_version
 
 
@@ -69,7 +69,7 @@ def ensure_demo_db(path: Path = db.DEMO_DB, exports: list[Path] | None = None) -
     try:
         # sessions before medications, as a clinic would send them
         ordered = sorted(exports, key=lambda p: (p.name != "sessions.csv", p.name))
-        summary = ingest.ingest_files(con, ordered)
+        summary = ingest_files(con, ordered)
         if not summary.ok:
             raise RuntimeError("the bundled demo exports were refused: "
                                + "; ".join(f.error or "" for f in summary.files))

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import duckdb
 
 from analysis.storage import db
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.ingest.ingest_log import FileResult
 
 OBSERVATIONS_PER_PATIENT_GUESS = 60.0
@@ -92,7 +92,7 @@ def ours(export: Path, folder: Path) -> tuple[float, float, FileResult]:
     path = folder / "ours.duckdb"
     start_wall, start_cpu = time.perf_counter(), cpu()
     con = db.connect(path)
-    summary = ingest.ingest_files(con, [export])
+    summary = ingest_files(con, [export])
     con.close()
     elapsed = time.perf_counter() - start_wall, cpu() - start_cpu
     for p in folder.glob("ours.duckdb*"):

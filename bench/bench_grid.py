@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from analysis.storage import db, store
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.metrics import outcomes  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -102,7 +102,7 @@ def build_database(patients: int, rebuild: bool) -> Path:
     t = time.perf_counter()
     con = db.connect(db_path)
     try:
-        summary = ingest.ingest_files(con, [files.sessions, files.medications],
+        summary = ingest_files(con, [files.sessions, files.medications],
                                       ingest_date=INGEST_DATE)
         visits = con.execute("SELECT count(*) FROM visits").fetchone()[0]
     finally:

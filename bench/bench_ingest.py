@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import duckdb
 
 from analysis.storage import db
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file
 from analysis.ingest.ingest_log import FileResult
 
 VISITS_PER_PATIENT_GUESS = 10.5
@@ -80,7 +80,7 @@ def bare_load(csv_path: Path, db_path: Path) -> tuple[float, float, int]:
 def our_ingest(csv_path: Path, db_path: Path) -> tuple[float, float, FileResult]:
     started, cpu = time.perf_counter(), time.process_time()
     con = db.connect(fresh(db_path))
-    result = ingest.ingest_file(con, csv_path, ingest_date=dt.date(2100, 1, 1))
+    result = ingest_file(con, csv_path, ingest_date=dt.date(2100, 1, 1))
     con.close()
     elapsed, used = time.perf_counter() - started, time.process_time() - cpu
     if result.status != "ingested":
@@ -109,7 +109,7 @@ def profile(csv_path: Path, db_path: Path) -> None:
     con = db.connect(fresh(db_path))
     timed = _TimedConnection(con)
     started = time.perf_counter()
-    ingest.ingest_file(timed, csv_path, ingest_date=dt.date(2100, 1, 1))
+    ingest_file(timed, csv_path, ingest_date=dt.date(2100, 1, 1))
     total = time.perf_counter() - started
     con.close()
     print(f"\nprofile of one ingest ({total:.2f} s, {len(timed.timings)} statements), "

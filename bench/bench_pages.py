@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analysis.storage import db, store
-from analysis.ingest import pipeline as ingest  # noqa: E402
+from analysis.ingest.pipeline import ingest_files  # noqa: E402
 from analysis.ingest.demo.generate import generate_demo  # noqa: E402
 from ui.pages import PAGES  # noqa: E402
 
@@ -51,7 +51,7 @@ def build_db(patients: int, seed: int = 1) -> Path:
     with tempfile.TemporaryDirectory() as folder:
         files = generate_demo(folder, patients=patients, seed=seed, messy=False)
         with db.writer(path) as con:
-            summary = ingest.ingest_files(con, [files.sessions, files.medications])
+            summary = ingest_files(con, [files.sessions, files.medications])
         assert summary.ok
         print(f"  built {path.name}: {files.visit_rows:,} visits, {files.patients:,} patients",
               flush=True)

@@ -175,10 +175,10 @@ def child_ingest(csv: str, db_path: str) -> None:
     sys.path.insert(0, str(ROOT))
     started = time.perf_counter()
     from analysis.storage import db
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_file
     imported = time.perf_counter()
     with db.writer(fresh(Path(db_path))) as con:
-        result = ingest.ingest_file(con, csv)
+        result = ingest_file(con, csv)
     done = time.perf_counter()
     assert result.status == "ingested", result.error
     try:
@@ -215,7 +215,7 @@ def child_page(db_path: str, increment: str) -> None:
     from streamlit.testing.v1 import AppTest
 
     from analysis.storage import db, store
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_file
     from tests.conftest import signed_in
 
     app = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600))
@@ -225,7 +225,7 @@ def child_page(db_path: str, increment: str) -> None:
     before_first = time.perf_counter() - started
     old = store.snapshot(db_path).version
     with db.writer(db_path) as con:
-        result = ingest.ingest_file(con, increment)
+        result = ingest_file(con, increment)
     assert result.status == "ingested", result.error
     ingested = time.perf_counter()
     # What a visitor's run does on new data: serve the old snapshot, build the

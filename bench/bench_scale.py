@@ -165,12 +165,12 @@ from bench_ingest import _TimedConnection  # noqa: E402  (one timing wrapper for
 
 def child_profile_ingest(db_path: str, files: list[str]) -> None:
     from analysis.storage import db
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_file
     con = db.connect(fresh(Path(db_path)))
     for path in files:
         timed = _TimedConnection(con)
         started = time.perf_counter()
-        result = ingest.ingest_file(timed, path, ingest_date=dt.date.today())
+        result = ingest_file(timed, path, ingest_date=dt.date.today())
         total = time.perf_counter() - started
         print(f"\n{Path(path).name}: {result.status}, {result.rows_read:,} rows read, "
               f"{total:.2f} s, {len(timed.timings)} statements (wall s, CPU s, SQL):")

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis.access import auth
 from analysis.storage import db
-from analysis.ingest import pipeline as ingest  # noqa: E402
+from analysis.ingest.pipeline import ingest_files  # noqa: E402
 from analysis.ingest.demo.generate import generate_demo  # noqa: E402
 from tests.dashboard_server import CHROMIUM, CHROMIUM_ARGS, running_dashboard  # noqa: E402
 from ui.pages import PAGES as PAGE_SPECS  # noqa: E402
@@ -558,7 +558,7 @@ def main() -> None:
     later = generate_demo(work / "later", patients=args.patients, seed=8)
     db_path = work / "clinic.duckdb"
     with db.writer(db_path) as con:
-        ingest.ingest_files(con, [exports.sessions, exports.medications])
+        ingest_files(con, [exports.sessions, exports.medications])
     users = work / "users.toml"
     for n in range(args.sessions):
         auth.add_user(users, f"user{n}", "clinical", PASSWORD)

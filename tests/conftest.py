@@ -43,10 +43,10 @@ def demo_exports(tmp_path_factory):
 def demo_db(demo_exports, tmp_path_factory) -> Path:
     """A demo clinic ingested into a DuckDB file on disk (read it, don't write it)."""
     from analysis.storage import db
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_files
     path = tmp_path_factory.mktemp("demo_db") / "demo.duckdb"
     con = db.connect(path)
-    summary = ingest.ingest_files(con, [demo_exports.sessions, demo_exports.medications])
+    summary = ingest_files(con, [demo_exports.sessions, demo_exports.medications])
     con.close()
     assert summary.ok, summary.to_dict()
     return path
@@ -56,9 +56,9 @@ def ingested_snapshot(db_path, files):
     """Ingest ``files`` into a new DuckDB file at ``db_path`` (every file
     must be accepted) and return a snapshot of it."""
     from analysis.storage import db, store
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_files
     con = db.connect(db_path)
-    summary = ingest.ingest_files(con, files)
+    summary = ingest_files(con, files)
     con.close()
     assert summary.ok, summary.to_dict()
     return store.Snapshot(db_path)

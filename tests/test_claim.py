@@ -25,7 +25,7 @@ from analysis.claims import claim, substantiation, wording
 from analysis.core import palette
 from analysis.storage import db, store
 from analysis.core import audience, definitions, stats
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.reports import memo
 from analysis.metrics import outcomes
 from analysis.storage.fingerprint import data_fingerprint
@@ -113,7 +113,7 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 def ingest_into(path: Path, files: list[Path]) -> Path:
     con = db.connect(path)
     try:
-        summary = ingest.ingest_files(con, files)
+        summary = ingest_files(con, files)
     finally:
         con.close()
     assert summary.ok, summary.to_dict()

@@ -17,7 +17,7 @@ import pytest
 
 from analysis.storage import db, model_chain
 from analysis.ingest.fhir.export import ingest_export
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.ingest.ingest_log import FileResult
 from analysis.access import keys
 
@@ -142,7 +142,7 @@ def export(folder: Path, *resources) -> Path:
 
 
 def run(con, *paths, ingest_date=INGEST_DATE, **kwargs) -> FileResult:
-    summary = ingest.ingest_files(con, [Path(p) for p in paths], ingest_date=ingest_date, **kwargs)
+    summary = ingest_files(con, [Path(p) for p in paths], ingest_date=ingest_date, **kwargs)
     assert len(summary.files) == 1
     result = summary.files[0]
     if result.status == "ingested":

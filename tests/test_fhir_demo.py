@@ -17,7 +17,7 @@ import pytest
 from analysis.access import audit
 from analysis.storage import db, store
 from analysis.core import definitions
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.metrics import mood, opioids, outcomes, safety
 from analysis.ingest.demo.generate import generate_demo
 
@@ -35,7 +35,7 @@ def routes(tmp_path_factory):
     for name, paths in (("csv", [csv.sessions, csv.medications]), ("fhir", [fhir.sessions])):
         path = folder / f"{name}.duckdb"
         con = db.connect(path)
-        summary = ingest.ingest_files(con, paths)
+        summary = ingest_files(con, paths)
         con.close()
         assert summary.ok, summary.to_dict()
         results[name] = summary

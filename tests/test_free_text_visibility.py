@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from analysis.ingest import data_quality
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.storage import db
 from analysis.core.audience import Audience
 from tests.conftest import assert_no_errors, run_page
@@ -59,7 +59,7 @@ def probe_db(demo_exports, tmp_path_factory) -> Path:
     probe_sessions(demo_exports.sessions).to_csv(export, index=False)
     path = folder / "clinic.duckdb"
     with db.writer(path) as con:
-        summary = ingest.ingest_files(con, [export, demo_exports.medications])
+        summary = ingest_files(con, [export, demo_exports.medications])
     assert summary.ok, summary.to_dict()
     assert summary.files[0].rows_quarantined >= 1 and summary.files[0].values_nulled >= 3
     export.unlink()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from analysis.ingest import data_quality
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.storage import db
 from tests.conftest import assert_no_errors, plotly_figures, run_page
 from ui import pages
@@ -52,7 +52,7 @@ def build_hostile_db(demo_exports, folder) -> Path:
     hostile_sessions(demo_exports.sessions).to_csv(export, index=False)
     path = folder / "clinic.duckdb"
     with db.writer(path) as con:
-        summary = ingest.ingest_files(con, [export, demo_exports.medications])
+        summary = ingest_files(con, [export, demo_exports.medications])
     assert summary.ok, summary.to_dict()
     export.unlink()
     return path

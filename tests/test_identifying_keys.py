@@ -21,7 +21,7 @@ import pytest
 from analysis import cli
 from analysis.access import audit, keys
 from analysis.storage import db, reference
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file
 
 INGEST_DATE = dt.date(2024, 6, 1)
 MRNS = ["MRN-77123401", "MRN-77123402", "MRN-77123403"]
@@ -85,7 +85,7 @@ def test_identifying_header_check_reads_every_word():
 def test_mrn_keyed_export_with_a_name_column_is_stored_under_pseudonyms(tmp_path):
     db_path = tmp_path / "clinic.duckdb"
     con = db.connect(db_path)
-    result = ingest.ingest_file(con, mrn_export(tmp_path), ingest_date=INGEST_DATE)
+    result = ingest_file(con, mrn_export(tmp_path), ingest_date=INGEST_DATE)
     assert result.status == "ingested", result.error
     assert result.pseudonymised_columns == ["MRN"]
     assert result.dropped_identifying_columns == ["Patient (Full Name)"]
@@ -155,7 +155,7 @@ def test_a_user_alias_mapping_a_name_column_to_patient_id_stores_pseudonyms(tmp_
         f"{name},2024-01-0{i + 5},infusion,6\n" for i, name in enumerate(NAMES)))
     db_path = tmp_path / "clinic.duckdb"
     con = db.connect(db_path)
-    result = ingest.ingest_file(con, export, ingest_date=INGEST_DATE, alias_file=str(aliases))
+    result = ingest_file(con, export, ingest_date=INGEST_DATE, alias_file=str(aliases))
     assert result.status == "ingested", result.error
     assert result.pseudonymised_columns == ["pt_name"]
     assert sorted(r[0] for r in con.execute("SELECT patient_id FROM visits").fetchall()) == \
@@ -189,7 +189,7 @@ def test_an_identifying_column_aliased_to_another_column_is_dropped(tmp_path):
                                       "P1,2024-01-05,infusion,555-867-5309,Zebediah Quux\n")
     db_path = tmp_path / "clinic.duckdb"
     con = db.connect(db_path)
-    result = ingest.ingest_file(con, export, ingest_date=INGEST_DATE, alias_file=str(aliases))
+    result = ingest_file(con, export, ingest_date=INGEST_DATE, alias_file=str(aliases))
     assert result.dropped_identifying_columns == ["Home Phone", "Patient Name"]
     assert result.pseudonymised_columns == []
     assert con.execute("SELECT patient_id, site, condition FROM visits").fetchall() == [
@@ -202,7 +202,7 @@ def test_a_pseudonymous_patient_id_is_kept_and_an_mrn_beside_it_dropped(tmp_path
     export = write(tmp_path, "x.csv", "MRN,patient_id,visit_date,visit_type\n"
                                       f"{MRNS[0]},P1,2024-01-05,infusion\n")
     con = db.connect(tmp_path / "clinic.duckdb")
-    result = ingest.ingest_file(con, export, ingest_date=INGEST_DATE)
+    result = ingest_file(con, export, ingest_date=INGEST_DATE)
     assert result.dropped_identifying_columns == ["MRN"] and result.pseudonymised_columns == []
     assert con.execute("SELECT patient_id FROM visits").fetchall() == [("P1",)]
 
@@ -215,9 +215,9 @@ def test_the_same_mrn_gives_the_same_pseudonym_so_a_cumulative_export_replaces_r
     second = write(tmp_path, "feb.csv", "Medical Record Number,visit_date,visit_type,pain_score\n"
                                         f"{MRNS[0].lower()},2024-01-05,intake,7\n"
                                         f"{MRNS[0]},2024-02-05,infusion,6\n")
-    assert ingest.ingest_file(con, first, ingest_date=INGEST_DATE).rows_accepted == 1
+    assert ingest_file(con, first, ingest_date=INGEST_DATE).rows_accepted == 1
     keys.forget()   # a later run reads the key from its file again
-    result = ingest.ingest_file(con, second, ingest_date=INGEST_DATE)
+    result = ingest_file(con, second, ingest_date=INGEST_DATE)
     assert (result.rows_accepted, result.rows_replaced) == (2, 1)
     assert con.execute("SELECT patient_id, visit_date, pain_score FROM visits ORDER BY 2"
                        ).fetchall() == [(keys.pseudonym(MRNS[0]), dt.date(2024, 1, 5), 7.0),
@@ -231,8 +231,8 @@ def test_a_medication_export_keyed_by_mrn_meets_the_same_patients(tmp_path):
                                         f"{MRNS[0]},2024-01-05,infusion\n")
     meds = write(tmp_path, "m.csv", "MRN,date,drug,dose,unit,doses_per_day\n"
                                     f"{MRNS[0]},2024-01-05,oxycodone,10,mg,2\n")
-    assert ingest.ingest_file(con, sessions, ingest_date=INGEST_DATE).status == "ingested"
-    result = ingest.ingest_file(con, meds, ingest_date=INGEST_DATE)
+    assert ingest_file(con, sessions, ingest_date=INGEST_DATE).status == "ingested"
+    result = ingest_file(con, meds, ingest_date=INGEST_DATE)
     assert result.export_kind == "medications" and result.pseudonymised_columns == ["MRN"]
     assert con.execute("SELECT patient_id FROM medications").fetchall() == [
         (keys.pseudonym(MRNS[0]),)]
@@ -251,7 +251,7 @@ def test_xlsx_and_parquet_exports_keyed_by_mrn(tmp_path, suffix):
         frame.to_parquet(path, index=False)
     db_path = tmp_path / "clinic.duckdb"
     con = db.connect(db_path)
-    result = ingest.ingest_file(con, path, ingest_date=INGEST_DATE)
+    result = ingest_file(con, path, ingest_date=INGEST_DATE)
     assert result.status == "ingested", result.error
     assert sorted(r[0] for r in con.execute("SELECT patient_id FROM visits").fetchall()) == \
         sorted(keys.pseudonym(m) for m in MRNS)
@@ -298,10 +298,10 @@ def wal(path: Path) -> Path:
 KILLED_INGEST = """
 import datetime as dt, os, sys
 from analysis.storage import db
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file
 con = db.connect(sys.argv[1])
 for path, aliases in ((sys.argv[2], None), (sys.argv[3], sys.argv[4])):
-    result = ingest.ingest_file(con, path, ingest_date=dt.date(2024, 6, 1), alias_file=aliases)
+    result = ingest_file(con, path, ingest_date=dt.date(2024, 6, 1), alias_file=aliases)
     assert result.status == "ingested", result.error
 os._exit(0)     # killed: no close, no checkpoint; the rows are in the WAL only
 """

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from analysis.storage import db, reference
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file, ingest_files
 from analysis.ingest.ingest_log import FileResult
 from analysis.storage.reference import fold
 
@@ -63,7 +63,7 @@ def check_invariant(result: FileResult) -> None:
 
 def run(con, path, *, ingest_date=INGEST_DATE, **kwargs) -> FileResult:
     """Ingest one file, check the invariant and the log row."""
-    result = ingest.ingest_file(con, path, ingest_date=ingest_date, **kwargs)
+    result = ingest_file(con, path, ingest_date=ingest_date, **kwargs)
     check_invariant(result)
     if result.status == "ingested":
         logged = con.execute("""
@@ -819,7 +819,7 @@ def test_ingest_files_reports_each_file(tmp_path, con):
     good = write(tmp_path, "good.csv", csv_lines(SESSION_HEADER, "P1,2024-02-01,infusion"))
     bad = write(tmp_path, "bad.csv", b"")
     seen = []
-    summary = ingest.ingest_files(con, [good, bad, good], ingest_date=INGEST_DATE,
+    summary = ingest_files(con, [good, bad, good], ingest_date=INGEST_DATE,
                                   progress=lambda i, n, name: seen.append((i, n, name)))
     for f in summary.files:
         check_invariant(f)
@@ -846,7 +846,7 @@ def test_failure_mid_ingest_leaves_database_as_before(tmp_path, con, step):
         "V1,P1,2024-01-05,intake,3", "V2,P1,2024-01-12,infusion,12", ",2024-01-13,infusion,2",
         "V4,P1,2024-01-14,infusion,2", "V4,P1,2024-01-14,infusion,2"))
     with pytest.raises(RuntimeError, match="injected failure"):
-        ingest.ingest_file(con, second, ingest_date=INGEST_DATE, _fail_after=step)
+        ingest_file(con, second, ingest_date=INGEST_DATE, _fail_after=step)
     assert dump(con) == before
     result = run(con, second)
     assert (result.status, result.rows_accepted, result.rows_quarantined,
@@ -861,7 +861,7 @@ def test_failure_mid_medication_ingest_leaves_database_as_before(tmp_path, con, 
         "patient_id,date,drug,dose,unit,doses_per_day", "P1,2024-01-05,oxycodone,10,mg,2"))
     before = dump(con)
     with pytest.raises(RuntimeError, match="injected failure"):
-        ingest.ingest_file(con, meds, ingest_date=INGEST_DATE, _fail_after=step)
+        ingest_file(con, meds, ingest_date=INGEST_DATE, _fail_after=step)
     assert dump(con) == before
     assert run(con, meds).rows_accepted == 1
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from analysis.storage import db
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file, ingest_files
 from analysis.access import keys
 
 INGEST_DATE = dt.date(2024, 12, 31)
@@ -30,7 +30,7 @@ def con(tmp_path):
 def run(con, tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    summary = ingest.ingest_files(con, [path], ingest_date=INGEST_DATE)
+    summary = ingest_files(con, [path], ingest_date=INGEST_DATE)
     (result,) = summary.files
     if result.status == "ingested":
         assert result.rows_read == (result.rows_accepted + result.rows_quarantined
@@ -119,5 +119,5 @@ def test_one_transaction(con, tmp_path):
     path.write_text("patient_id,date,measure,value\nP1,2024-01-02,phq9,9\nP1,2024-04-02,phq9,9\n")
     before = con.execute("SELECT count(*), count(phq9) FROM visits").fetchall()
     with pytest.raises(RuntimeError):
-        ingest.ingest_file(con, path, ingest_date=INGEST_DATE, _fail_after="visits")
+        ingest_file(con, path, ingest_date=INGEST_DATE, _fail_after="visits")
     assert con.execute("SELECT count(*), count(phq9) FROM visits").fetchall() == before

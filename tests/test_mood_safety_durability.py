@@ -15,7 +15,7 @@ from lifelines.utils import median_survival_times
 
 from analysis.storage import db
 from analysis.metrics import durability, mood, safety
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.core import stats
 from analysis.core.filters import Filters
 from analysis.storage.store import Snapshot
@@ -36,7 +36,7 @@ def clinic(tmp_path: Path, rows: list[dict]) -> Snapshot:
             writer.writerow({"condition": "Migraine", "site": "Denver", **row})
     path = tmp_path / "clinic.duckdb"
     con = db.connect(path)
-    summary = ingest.ingest_files(con, [export], ingest_date=INGEST_DATE)
+    summary = ingest_files(con, [export], ingest_date=INGEST_DATE)
     con.close()
     assert summary.ok, summary.to_dict()
     assert summary.files[0].rows_accepted == len(rows), summary.to_dict()

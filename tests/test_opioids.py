@@ -13,7 +13,7 @@ import pytest
 
 from analysis.metrics import charts, opioids, outcomes
 from analysis.storage import db, store
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file
 from analysis.core.filters import Filters
 
 INGEST_DATE = dt.date(2030, 1, 1)
@@ -71,7 +71,7 @@ def build_tiny_clinic(folder: Path) -> Path:
     export = write_tiny_export(folder / "sessions.csv")
     path = folder / "tiny.duckdb"
     con = db.connect(path)
-    result = ingest.ingest_file(con, export, ingest_date=INGEST_DATE)
+    result = ingest_file(con, export, ingest_date=INGEST_DATE)
     con.close()
     assert result.status == "ingested", result.error
     return path
@@ -170,7 +170,7 @@ def _taper_clinic(tmp_path, drops):
             writer.writerow(r)
     db_path = tmp_path / "tapers.duckdb"
     con = db.connect(db_path)
-    result = ingest.ingest_file(con, path, ingest_date=INGEST_DATE)
+    result = ingest_file(con, path, ingest_date=INGEST_DATE)
     con.close()
     assert result.status == "ingested" and result.rows_quarantined == 0, result
     return store.Snapshot(db_path)

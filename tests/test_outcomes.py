@@ -28,7 +28,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from analysis.core import audience, definitions, stats
 from analysis.storage import db, store
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file
 from analysis.metrics import outcomes
 from analysis.core.filters import Filters
 
@@ -83,7 +83,7 @@ def build_db(tmp_path: Path, rows: list[dict], name: str = "outcomes.duckdb") ->
     export = write_export(tmp_path / (Path(name).stem + "_sessions.csv"), rows)
     con = db.connect(db_path)
     try:
-        result = ingest.ingest_file(con, export, ingest_date=INGEST_DATE)
+        result = ingest_file(con, export, ingest_date=INGEST_DATE)
     finally:
         con.close()
     assert result.status == "ingested", result.error
@@ -468,7 +468,7 @@ def test_mme_from_the_medication_export(tmp_path):
                     f"session,{day(90)},none,,,\n")
     con = db.connect(db_path)
     try:
-        result = ingest.ingest_file(con, meds, ingest_date=INGEST_DATE)
+        result = ingest_file(con, meds, ingest_date=INGEST_DATE)
     finally:
         con.close()
     assert result.status == "ingested", result.error

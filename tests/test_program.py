@@ -22,7 +22,7 @@ from analysis.core.audience import Audience
 from analysis.core import audience, stats
 from analysis.metrics import charts, conditions, outcomes, pain, patient_flow, program_overview
 from analysis.storage import db, store
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file
 from analysis.core.filters import Filters
 from analysis.core.filters import quarter_bounds
 
@@ -46,7 +46,7 @@ def snapshot_of(tmp_path: Path, rows: list[dict]) -> store.Snapshot:
         writer.writerows(rows)
     db_path = tmp_path / "clinic.duckdb"
     con = db.connect(db_path)
-    result = ingest.ingest_file(con, path, ingest_date=dt.date(2030, 1, 1))
+    result = ingest_file(con, path, ingest_date=dt.date(2030, 1, 1))
     con.close()
     assert result.status == "ingested", result
     assert result.rows_quarantined == 0, result

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from analysis.storage import db, store
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file, ingest_files
 from tests.conftest import ROOT
 
 
@@ -49,7 +49,7 @@ def big_export(tmp_path_factory):
 def full_count(big_export, tmp_path_factory):
     path = tmp_path_factory.mktemp("crash_reference") / "reference.duckdb"
     with db.writer(path) as con:
-        result = ingest.ingest_file(con, big_export.sessions)
+        result = ingest_file(con, big_export.sessions)
     assert result.status == "ingested"
     return result.rows_accepted
 
@@ -98,7 +98,7 @@ def test_ingest_killed_inside_its_transaction_rolls_back(demo_exports, tmp_path,
     lines = Path(demo_exports.sessions).read_text().splitlines()
     first.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
     with db.writer(path) as con:
-        assert ingest.ingest_file(con, first).status == "ingested"
+        assert ingest_file(con, first).status == "ingested"
     before = _visits(path)
     env = {**os.environ, "OUTCOMES_TEST_PAUSE_AT": step}
     process = subprocess.Popen(
@@ -167,7 +167,7 @@ def test_any_export_never_raises_and_counts_add_up(tmp_path_factory, export):
     path = folder / "export.csv"
     _write(path, columns, rows, delimiter, encoding, newline)
     with db.writer(folder / "p.duckdb") as con:
-        result = ingest.ingest_file(con, path, ingest_date=dt.date(2030, 1, 1))
+        result = ingest_file(con, path, ingest_date=dt.date(2030, 1, 1))
         assert result.status in ("ingested", "refused")
         if result.status == "refused":
             assert result.error and "export.csv" in result.error
@@ -194,7 +194,7 @@ def test_any_export_never_raises_and_counts_add_up(tmp_path_factory, export):
 def test_readers_keep_working_while_an_ingest_writes(demo_exports, tmp_path):
     path = tmp_path / "busy.duckdb"
     with db.writer(path) as con:
-        ingest.ingest_file(con, demo_exports.sessions)
+        ingest_file(con, demo_exports.sessions)
     first = store.snapshot(path)
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -212,7 +212,7 @@ def test_readers_keep_working_while_an_ingest_writes(demo_exports, tmp_path):
     for thread in threads:
         thread.start()
     with db.writer(path) as con:
-        result = ingest.ingest_file(con, demo_exports.medications)
+        result = ingest_file(con, demo_exports.medications)
     time.sleep(0.5)
     stop.set()
     for thread in threads:
@@ -231,7 +231,7 @@ def test_dashboard_keeps_the_previous_data_while_new_data_is_prepared(
     from tests.conftest import DASHBOARD, assert_no_errors, signed_in, wait_until_built
     path = tmp_path / "clinic.duckdb"
     with db.writer(path) as con:
-        ingest.ingest_files(con, [demo_exports.sessions])
+        ingest_files(con, [demo_exports.sessions])
     monkeypatch.setenv("OUTCOMES_DB", str(path))
     store.clear_cache()
     app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120)).run()
@@ -241,7 +241,7 @@ def test_dashboard_keeps_the_previous_data_while_new_data_is_prepared(
     from analysis.ingest.demo.generate import generate_demo
     later = generate_demo(tmp_path / "later", patients=30, seed=5)
     with db.writer(path) as con:
-        ingest.ingest_files(con, [later.sessions])
+        ingest_files(con, [later.sessions])
     release = hold_snapshot_builds()
     # (A new AppTest each time: AppTest reruns only the page script after a
     # session's first run, and dashboard.py is what reads the snapshot.)

@@ -25,7 +25,7 @@ from statsmodels.stats.proportion import proportion_confint
 from analysis import cli
 from analysis.metrics import adverse_events, outcomes, safety
 from analysis.storage import db, store
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file
 from analysis.reports.quarterly.build import build_report, default_quarter, quarters_with_data
 from analysis.reports.quarterly.render.files import write
 from analysis.reports.quarterly.render.html import render_html, write_html
@@ -86,7 +86,7 @@ def ingest_rows(db_path: Path, rows: list[dict], name: str = "sessions.csv") -> 
     export = write_export(db_path.parent / name, rows)
     con = db.connect(db_path)
     try:
-        result = ingest.ingest_file(con, export, ingest_date=INGEST_DATE)
+        result = ingest_file(con, export, ingest_date=INGEST_DATE)
     finally:
         con.close()
     assert result.status in ("ingested", "unchanged"), result.error

@@ -12,7 +12,7 @@ import pytest
 
 from analysis.access import audit
 from analysis.ingest import data_quality
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file
 from analysis.storage import db, store
 from analysis.core import formatting
 from analysis.reports.quarterly.build import build_report
@@ -41,7 +41,7 @@ def evil_clinic(tmp_path_factory):
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     db_path = folder / "evil.duckdb"
     with db.writer(db_path) as con:
-        result = ingest.ingest_file(con, path, ingest_date=dt.date(2026, 1, 1))
+        result = ingest_file(con, path, ingest_date=dt.date(2026, 1, 1))
     assert result.status == "ingested" and result.values_nulled == 8  # "=1+1" for the even patients
     audit.record(db_path, "page_view", user="=evil()", role="clinical", page=EVIL_SITE)
     return db_path

@@ -93,16 +93,16 @@ def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_re
     from tests.conftest import wait_until_built
 
     from analysis.storage import db
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_files
     path = tmp_path / "clinic.duckdb"
     with db.writer(path) as con:
-        ingest.ingest_files(con, [demo_exports.sessions])
+        ingest_files(con, [demo_exports.sessions])
     store.clear_cache()
     first = store.snapshot(path, background=True)    # nothing to serve yet: built here
     assert first.version.ingests == 1 and not store.building(path)
 
     with db.writer(path) as con:                     # new data arrives
-        ingest.ingest_files(con, [demo_exports.medications])
+        ingest_files(con, [demo_exports.medications])
     release = hold_snapshot_builds()
     # Readers are served the previous snapshot at once while it builds ...
     assert store.snapshot(path, background=True) is first
@@ -118,7 +118,7 @@ def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_re
     from analysis.ingest.demo.generate import generate_demo
     more = generate_demo(tmp_path / "more", patients=20, seed=3)
     with db.writer(path) as con:
-        ingest.ingest_files(con, [more.sessions])
+        ingest_files(con, [more.sessions])
 
     def broken(db_path):
         raise OSError("disk full")

@@ -53,10 +53,10 @@ from tests.conftest import ROOT
 _CHILD = """
 import json, sys, time
 from analysis.storage import db
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_file
 con = db.connect(sys.argv[2])
 start = time.monotonic()
-result = ingest.ingest_file(con, sys.argv[1])
+result = ingest_file(con, sys.argv[1])
 seconds = time.monotonic() - start
 status = open('/proc/self/status').read()
 peak_mb = int(status.split('VmHWM:')[1].split()[0]) / 1024
@@ -172,25 +172,25 @@ def test_csv_header_line_without_end_refused(tmp_path):
 
 def test_csv_cells_and_size_limits(tmp_path, monkeypatch):
     from analysis.storage import db
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_file
     path = tmp_path / "many.csv"
     path.write_text("patient_id,visit_date,visit_type\n" + "P1,2025-01-06,intake\n" * 40)
     con = db.connect(tmp_path / "c.duckdb")
     monkeypatch.setattr(limits, "MAX_CELLS", 100)
-    result = ingest.ingest_file(con, path)
+    result = ingest_file(con, path)
     assert result.error == "many.csv: more than 100 cells (the limit); nothing stored from it"
     monkeypatch.setattr(limits, "MAX_CELLS", 10_000)
     monkeypatch.setattr(limits, "MAX_DATA_BYTES", 500)
-    result = ingest.ingest_file(con, path)
+    result = ingest_file(con, path)
     assert result.error == "many.csv: the file is 1 KB, over the limit of 1 KB; nothing stored from it"
     monkeypatch.setattr(limits, "MAX_DATA_BYTES", 10_000)
-    assert ingest.ingest_file(con, path).status == "ingested"
+    assert ingest_file(con, path).status == "ingested"
 
 
 def test_xlsx_cells_and_columns_counted_while_reading(tmp_path, monkeypatch):
     import openpyxl
     from analysis.storage import db
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_file
     con = db.connect(tmp_path / "x.duckdb")
     book = openpyxl.Workbook()
     book.active.append(["patient_id", "visit_date", "visit_type"])
@@ -199,14 +199,14 @@ def test_xlsx_cells_and_columns_counted_while_reading(tmp_path, monkeypatch):
     path = tmp_path / "fifty.xlsx"
     book.save(path)
     monkeypatch.setattr(limits, "MAX_SPREADSHEET_CELLS", 60)
-    result = ingest.ingest_file(con, path)
+    result = ingest_file(con, path)
     assert result.error == "fifty.xlsx: more than 60 cells (the limit); nothing stored from it"
     monkeypatch.setattr(limits, "MAX_SPREADSHEET_CELLS", 1_000)
-    assert ingest.ingest_file(con, path).rows_accepted == 50
+    assert ingest_file(con, path).rows_accepted == 50
     wide = openpyxl.Workbook()
     wide.active.append(["patient_id", "visit_date", "visit_type"] + [f"c{i}" for i in range(1_200)])
     wide.save(tmp_path / "wide.xlsx")
-    result = ingest.ingest_file(con, tmp_path / "wide.xlsx")
+    result = ingest_file(con, tmp_path / "wide.xlsx")
     assert result.error == "wide.xlsx: more than 1,000 columns (the limit); nothing stored from it"
 
 
@@ -214,20 +214,20 @@ def test_parquet_columns_and_cells_checked_on_its_footer(tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq
     from analysis.storage import db
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_file
     con = db.connect(tmp_path / "p.duckdb")
     columns = {"patient_id": ["P1"] * 30, "visit_date": ["2025-01-06"] * 30,
                "visit_type": ["intake"] * 30}
     wide = dict(columns, **{f"c{i}": [1] * 30 for i in range(1_200)})
     pq.write_table(pa.table(wide), tmp_path / "wide.parquet")
-    result = ingest.ingest_file(con, tmp_path / "wide.parquet")
+    result = ingest_file(con, tmp_path / "wide.parquet")
     assert result.error == "wide.parquet: more than 1,000 columns (the limit); nothing stored from it"
     pq.write_table(pa.table(columns), tmp_path / "ok.parquet")
     monkeypatch.setattr(limits, "MAX_CELLS", 50)
-    result = ingest.ingest_file(con, tmp_path / "ok.parquet")
+    result = ingest_file(con, tmp_path / "ok.parquet")
     assert result.error == "ok.parquet: more than 50 cells (the limit); nothing stored from it"
     monkeypatch.setattr(limits, "MAX_CELLS", 1_000)
-    assert ingest.ingest_file(con, tmp_path / "ok.parquet").status == "ingested"
+    assert ingest_file(con, tmp_path / "ok.parquet").status == "ingested"
 
 
 # --------------------------------------------------------------------------
@@ -240,11 +240,11 @@ ROW_VALUES = ("Jane", "Public", "1961-04-03", "303-555-0100", "P001", "Denver")
 
 def test_headerless_export_first_row_not_echoed(tmp_path):
     from analysis.storage import db
-    from analysis.ingest import pipeline as ingest
+    from analysis.ingest.pipeline import ingest_file
     path = tmp_path / "headerless.csv"
     path.write_text(HEADERLESS)
     con = db.connect(tmp_path / "h.duckdb")
-    result = ingest.ingest_file(con, path)
+    result = ingest_file(con, path)
     assert result.status == "refused"
     logged = con.execute("SELECT message, sha256 FROM ingest_log").fetchall()
     for text in (result.error, logged[0][0]):

@@ -28,7 +28,7 @@ import pandas as pd
 from analysis.access import auth
 from analysis.storage import db, reference, store
 from analysis.ingest import limits
-from analysis.ingest import pipeline as ingest
+from analysis.ingest.pipeline import ingest_files
 from analysis.ingest.ingest_log import FileResult, IngestSummary
 from analysis.ingest.readers import read_headers
 from analysis.core.audience import Audience
@@ -157,7 +157,7 @@ def ingest_uploads(paths: Iterable[str | os.PathLike], grant: auth.WriteGrant,
     paths = list(paths)
     try:
         with db.writer(grant.db_path) as con:
-            summary = ingest.ingest_files(con, paths, ingest_date=ingest_date,
+            summary = ingest_files(con, paths, ingest_date=ingest_date,
                                           column_map=column_map, display_names=display_names,
                                           progress=progress)
     except duckdb.IOException as error:
