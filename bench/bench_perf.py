@@ -12,8 +12,8 @@ ingest   the session export of ``--visits`` rows (clean demo data):
          ``python -m analysis ingest sessions.csv`` into a fresh file, whole
          process, vs a bare DuckDB ``CREATE TABLE t AS SELECT * FROM
          read_csv(...)`` of the same file (a whole ``python -c`` process too).
-         The child also times the steps inside: the load alone (the bare
-         load's like) and saving the models.
+         The child also times the steps inside: importing the engine and
+         the ingest itself.
 claim    ``python -m analysis claim --json`` whole process vs
          ``bench/pandas_claim.py`` (plain pandas, same 48 cells, whole
          process) on a database of both exports; the n and responders of every
@@ -181,13 +181,7 @@ def child_ingest(csv: str, db_path: str) -> None:
         result = ingest_file(con, csv)
     done = time.perf_counter()
     assert result.status == "ingested", result.error
-    try:
-        from analysis import saved_models
-        models = saved_models.last_timings.get("save", 0.0)
-    except ImportError:
-        models = 0.0
     print(json.dumps({"import": imported - started, "ingest": done - imported,
-                      "models": models, "load": done - imported - models,
                       "rows": result.rows_read}))
 
 
@@ -270,8 +264,8 @@ def step_ingest(args, table: Table) -> None:
     table.add(f"ingest {inside[-1]['rows']:,} session rows (whole process)",
               "ingest_file, fresh process", [s for s, _ in ours], [r for _, r in ours],
               "duckdb read_csv into a table", [s for s, _ in bare], [r for _, r in bare],
-              note=f"inside the ingest process: import {median('import'):.2f} s, load "
-                   f"{median('load'):.2f} s, saving the models {median('models'):.2f} s")
+              note=f"inside the ingest process: import {median('import'):.2f} s, ingest "
+                   f"{median('ingest'):.2f} s")
     for name in ("bare.duckdb", "ingest.duckdb"):
         fresh(work / name)
 
