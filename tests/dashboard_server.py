@@ -208,7 +208,7 @@ def grid_findings(page) -> tuple[list[str], int]:
 
 # Text drawn in charts (titles, axis ticks and titles, legends, annotations)
 # whose boxes overlap: one piece of text over another.
-CHART_TEXT_JS = """
+CHART_TEXT_JS = r"""
 () => {
   const found = [];
   document.querySelectorAll("[data-testid='stMain'] .js-plotly-plot").forEach((plot, n) => {
