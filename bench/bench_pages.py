@@ -72,7 +72,7 @@ def time_pages(db_path: Path, repeat: int, only: list[str] | None = None,
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import signed_in
+    from tests.helpers.apptest import signed_in
     os.environ["OUTCOMES_DB"] = str(db_path)
     store.clear_cache()
     start = time.perf_counter()

@@ -52,7 +52,7 @@ from analysis.access import auth
 from analysis.storage import db
 from analysis.ingest.pipeline import ingest_files  # noqa: E402
 from analysis.ingest.demo.generate import generate_demo  # noqa: E402
-from tests.dashboard_server import CHROMIUM, CHROMIUM_ARGS, running_dashboard  # noqa: E402
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, running_dashboard  # noqa: E402
 from ui.pages import PAGES as PAGE_SPECS  # noqa: E402
 
 PAGES = ["Conditions", "Pain over time", "Opioid tapering", "Patient flow", "Claim check",

@@ -15,7 +15,7 @@ the PNGs): an element whose text is wider or taller than its box while the
 box hides or scrolls the rest (an ellipsis, a scroll box), error boxes, data
 grids with columns past their edge or a header or on-screen cell wider than
 its column (measured in the grid's font against the column edges in its
-pixels: ``tests.dashboard_server.grid_findings``), and chart text (labels,
+pixels: ``tests.helpers.browser.grid_findings``), and chart text (labels,
 ticks, titles, legends) drawn over other chart text.  Overlaps with lines
 and points, and grids' rows scrolled out of view, are what the PNGs are for.
 """
@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.dashboard_server import (chart_text_findings, chromium, grid_findings,  # noqa: E402
-                                   running_dashboard, wait_until_idle)
+from tests.helpers.browser import (chart_text_findings, chromium, grid_findings,  # noqa: E402
+                                    running_dashboard, wait_until_idle)
 from ui.pages import PAGES, ROLES, pages_for  # noqa: E402
 
 WIDTHS = (1600, 1280)

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.access import audit, auth
-from tests.conftest import DASHBOARD, assert_no_errors, run_page
+from tests.helpers.apptest import DASHBOARD, assert_no_errors, run_page
 from ui import pages
 
 PASSWORD = "correct horse battery"
@@ -283,7 +283,7 @@ def test_anonymous_session_cannot_flip_to_the_demo_and_upload(clinic):
 
 
 def test_signed_in_marketing_cannot_upload_through_the_demo(clinic):
-    from tests.conftest import signed_in
+    from tests.helpers.apptest import signed_in
     app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120), "marketing", "mark")
     app.session_state["show_demo"] = True
     app.session_state["demo_role"] = "clinical"
@@ -297,7 +297,7 @@ def test_signed_in_marketing_cannot_upload_through_the_demo(clinic):
 
 
 def test_signed_in_clinician_on_the_demo_cannot_upload(clinic):
-    from tests.conftest import signed_in
+    from tests.helpers.apptest import signed_in
     app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120), "clinical", "drlee")
     app.session_state["show_demo"] = True
     app.run()
@@ -329,7 +329,7 @@ def test_database_audit_and_key_files_are_created_mode_600(tmp_path, demo_export
 
     from analysis.storage import db
     from analysis.access import keys
-    from tests.conftest import ROOT
+    from tests.helpers.apptest import ROOT
     # In this process (the dashboard's and the tests' way in) ...
     con = db.connect(tmp_path / "inproc.duckdb")
     con.execute("CREATE TABLE t AS SELECT 1 AS x")

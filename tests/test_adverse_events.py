@@ -14,7 +14,7 @@ import pytest
 from analysis.metrics import adverse_events, safety
 from analysis.core.audience import Audience
 from analysis.storage.reference import fold
-from tests.test_mood_safety_durability import clinic
+from tests.helpers.builders import measures_clinic, write_csv
 
 PROBE = "called John Smith 555-123-4567"
 PROBE_WORDS = ("john", "smith", "555", "4567", "called")
@@ -82,25 +82,20 @@ def test_the_sql_rule_equals_an_independent_reading_of_the_table():
         "dissociation or emergence reaction"
 
 
-def _write(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-
-
 def test_a_clinic_adds_a_synonym_and_a_category_beside_its_database(tmp_path):
     db_path = tmp_path / "outcomes.duckdb"
     cells = ["sick to stomach", "eye flicker", "agitation"]
     assert adverse_events.categorise(cells, db_path) == [["other"], ["other"], ["anxiety"]]
     own = adverse_events.clinic_file(db_path)
     assert own == tmp_path / "outcomes.adverse_event_categories.csv"
-    _write(own, [["category", "synonyms"], ["nausea", "sick to stomach"],
+    write_csv(own, [["category", "synonyms"], ["nausea", "sick to stomach"],
                  ["Nystagmus", "eye flicker"],
                  ["dissociation or emergence reaction", "agitation"]])   # wins over bundled
     assert adverse_events.categorise(cells, db_path) == [
         ["nausea"], ["nystagmus"], ["dissociation or emergence reaction"]]
     assert "nystagmus" in adverse_events.load(db_path).names
     # a file without the category column: one line naming the file
-    _write(own, [["text", "group"], ["x", "y"]])
+    write_csv(own, [["text", "group"], ["x", "y"]])
     with pytest.raises(adverse_events.CategoriesFileError,
                        match=r"^outcomes\.adverse_event_categories\.csv: expected the columns"):
         adverse_events.load(db_path)
@@ -123,7 +118,7 @@ PROBE_ROWS = [
 
 @pytest.fixture(scope="module")
 def probe_clinic(tmp_path_factory):
-    return clinic(tmp_path_factory.mktemp("ae_probe"), PROBE_ROWS)
+    return measures_clinic(tmp_path_factory.mktemp("ae_probe"), PROBE_ROWS)
 
 
 def test_safety_counts_categories_and_never_carries_the_text(probe_clinic):
@@ -158,10 +153,10 @@ def test_the_text_as_exported_is_for_the_clinical_team_only(probe_clinic):
 def test_a_bad_clinic_table_is_one_line_on_the_safety_page(probe_clinic, tmp_path, monkeypatch):
     import shutil
 
-    from tests.conftest import run_page
+    from tests.helpers.apptest import run_page
     clinic_db = tmp_path / "clinic.duckdb"
     shutil.copy(probe_clinic.db_path, clinic_db)
-    _write(adverse_events.clinic_file(clinic_db), [["text", "group"], ["x", "y"]])
+    write_csv(adverse_events.clinic_file(clinic_db), [["text", "group"], ["x", "y"]])
     monkeypatch.setenv("OUTCOMES_DB", str(clinic_db))
     app = run_page("pages/safety.py")
     assert not app.exception, [e.message for e in app.exception]

@@ -12,23 +12,18 @@ import os
 import stat
 import threading
 import urllib.parse
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from analysis.access import audit, auth
-from tests.conftest import ROOT
-from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
-from tests.test_hostile_values import PATIENT, SITE_HTML, SITE_MD, build_hostile_db
+from tests.helpers.apptest import ROOT
+from tests.helpers.browser import dashboard_for, require_chromium, settle, sign_in, wait_until_idle
+from tests.helpers.builders import (HOSTILE_PATIENT, HOSTILE_SITE_HTML, HOSTILE_SITE_MD,
+                                    build_hostile_db)
 from ui import safe
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("Debian's chromium is required in CI (scripts/test.sh installs it)")
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-pytest.importorskip("playwright.sync_api")
+require_chromium()
 
 PASSWORD = "server attack password"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -39,24 +34,13 @@ def clinic(demo_exports, tmp_path_factory):
     """A clinic database with hostile values, its users, and its server."""
     folder = tmp_path_factory.mktemp("attacks")
     path = build_hostile_db(demo_exports, folder)
-    users = folder / "users.toml"
-    for name in ("drlee", "target"):
-        auth.add_user(users, name, "clinical", PASSWORD)
-    env = {**os.environ, "OUTCOMES_DB": str(path), "OUTCOMES_USERS": str(users),
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    with running_dashboard(env, log=folder / "server.log") as (base, _):
+    with dashboard_for(path, folder, {"drlee": "clinical", "target": "clinical"},
+                       PASSWORD) as base:
         yield path, base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
-
-
 def _wait_for_app(page) -> None:
-    from tests.test_e2e_browser import _wait_for_app as wait
-    wait(page)
+    settle(page, charts=True, pause=1.0)
 
 
 def _clinic_state(path) -> tuple:
@@ -132,10 +116,7 @@ def test_parallel_sign_ins_to_the_server_check_only_five_passwords(clinic):
 
 def _signed_in_page(browser, base: str, query: str = ""):
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.goto(base + query, wait_until="domcontentloaded", timeout=60_000)
-    page.get_by_label("User name").fill("drlee")
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, base + query, "drlee", PASSWORD)
     _wait_for_app(page)
     return page
 
@@ -149,14 +130,14 @@ def _assert_no_markup_from_the_data(page, where: str) -> None:
 @pytest.mark.parametrize("page_title,shows", [
     # Safety counts adverse events by category (issue 14): the hostile text is
     # "other" in its chart, never drawn (clinicians read it in a table).
-    ("Overview", SITE_MD), ("Safety", "other"), ("Quarterly report", "Boulder</a>"),
-    ("Data", SITE_MD), ("Patient timeline", PATIENT)])
+    ("Overview", HOSTILE_SITE_MD), ("Safety", "other"), ("Quarterly report", "Boulder</a>"),
+    ("Data", HOSTILE_SITE_MD), ("Patient timeline", HOSTILE_PATIENT)])
 def test_hostile_values_are_drawn_as_text_in_chromium(clinic, browser, page_title, shows):
     path, base = clinic
-    sites = [SITE_MD, SITE_HTML, "Denver"]
+    sites = [HOSTILE_SITE_MD, HOSTILE_SITE_HTML, "Denver"]
     query = "?" + urllib.parse.urlencode({"site": sites}, doseq=True)
     if page_title == "Patient timeline":
-        query = "?" + urllib.parse.urlencode({"patient": PATIENT})
+        query = "?" + urllib.parse.urlencode({"patient": HOSTILE_PATIENT})
     page = _signed_in_page(browser, base, query)
     try:
         if page_title != "Overview":

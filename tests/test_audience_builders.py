@@ -26,8 +26,7 @@ from analysis.metrics import (conditions, durability, mood, opioids, outcomes, p
                               program_overview)
 from analysis.core.audience import SMALL_CELL, SUPPRESSED, Audience
 from analysis.core.filters import Filters
-from tests.conftest import caption_text, frame_with
-from tests.test_pages_program import _page_alone
+from tests.helpers.apptest import caption_text, frame_with, page_alone
 
 NARROW = Filters(sites=("Boulder",))   # the demo's small site: groups under 11
 
@@ -157,7 +156,7 @@ def test_monthly_opioid_and_benzodiazepine_charts_leave_out_thin_months(demo_sna
 def test_analyst_conditions_page_shows_small_groups_flagged(demo_db, demo_snapshot):
     """The page draws what the builder gives: an analyst reads a small
     group's n (not "too few to report" in its place) with the flag beside."""
-    app = _page_alone("pages/conditions.py", demo_db, NARROW, role="analyst")
+    app = page_alone("pages/conditions.py", demo_db, NARROW, role="analyst")
     summary = conditions.condition_summary(demo_snapshot, "3m", filters=NARROW,
                                         audience=Audience.ANALYST)
     plain = frame_with(app, "Responder rate (95% CI)")

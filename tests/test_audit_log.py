@@ -137,7 +137,7 @@ def test_verify_command_on_a_database_without_an_audit_log(tmp_path, capsys):
 
 
 def test_audit_page_shows_the_verdict_of_audit_verify(demo_db, tmp_path, monkeypatch):
-    from tests.conftest import assert_no_errors, run_page
+    from tests.helpers.apptest import assert_no_errors, run_page
     clinic = tmp_path / "clinic.duckdb"
     shutil.copy(demo_db, clinic)
     monkeypatch.setenv("OUTCOMES_DB", str(clinic))
@@ -156,7 +156,7 @@ def test_audit_page_shows_the_verdict_of_audit_verify(demo_db, tmp_path, monkeyp
 
 def test_demo_audit_page_says_the_demo_writes_no_audit_rows(monkeypatch, tmp_path):
     from analysis.storage import db
-    from tests.conftest import assert_no_errors, run_page
+    from tests.helpers.apptest import assert_no_errors, run_page
     monkeypatch.delenv("OUTCOMES_DB", raising=False)
     monkeypatch.setattr(db, "DEFAULT_DB", tmp_path / "none.duckdb")
     app = run_page("pages/audit.py", timeout=180)

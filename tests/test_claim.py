@@ -8,13 +8,10 @@ for properties that must hold whatever its numbers are.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -22,201 +19,26 @@ import pytest
 import scipy.stats
 
 from analysis.claims import claim, substantiation, wording
-from analysis.core import palette
-from analysis.storage import db, store
-from analysis.core import audience, definitions, stats
-from analysis.ingest.pipeline import ingest_files
+from analysis.core import audience, definitions, palette, stats
+from analysis.storage import store
 from analysis.reports import memo
 from analysis.metrics import outcomes
 from analysis.storage.fingerprint import data_fingerprint
 from analysis.core.formatting import month_year, rate_with_ci
 from analysis.metrics.outcomes import SensitivityCell
 from analysis.core.audience import SMALL_CELL
-
-START = dt.date(2025, 1, 6)       # first index date of a generated program
-CUTOFF = dt.date(2025, 12, 15)    # an intake-only visit fixes the data cutoff here
-COLUMNS = ["patient_id", "visit_date", "visit_type", "condition", "site", "route",
-           "pain_score", "opioid_mme_per_day"]
+from tests.helpers.builders import (Program, ingest_into, period_of, program_rows,
+                                    program_snapshot, write_program_csv)
+from tests.helpers.documents import assert_memo_html_safe, counts_in_text
 
 
 # --------------------------------------------------------------------------
-# generated programs
-
-
-@dataclass
-class Program:
-    """Patients on opioids with pain 8 and 60 MME/day at baseline.
-
-    Responders have pain 4 (50% less) and 20 MME (a third) at 3 months,
-    non-responders pain 7 and 60 MME.  ``missing`` patients reached three
-    months without a follow-up; the other groups are left out of the claim's
-    denominator for the reason in their name.  ``small_condition`` of the
-    responders have "Lupus" (a small group), every other patient "Migraine".
-    """
-    responders: int
-    non_responders: int = 0
-    missing: int = 0
-    not_on_opioids: int = 0
-    no_baseline_pain: int = 0
-    not_yet_due: int = 0
-    small_condition: int = 0
-
-    @property
-    def counted(self) -> int:
-        return self.responders + self.non_responders + self.missing
-
-
-def program_rows(spec: Program) -> tuple[list[dict], list[dt.date]]:
-    """Visit rows of a program and the index dates of the patients counted."""
-    rows: list[dict] = []
-    counted_index: list[dt.date] = []
-    kinds = (["responder"] * spec.responders + ["non"] * spec.non_responders
-             + ["missing"] * spec.missing + ["no_opioids"] * spec.not_on_opioids
-             + ["no_pain"] * spec.no_baseline_pain + ["recent"] * spec.not_yet_due)
-    for k, kind in enumerate(kinds):
-        pid = f"GEN{k:04d}"
-        index = CUTOFF - dt.timedelta(days=30) if kind == "recent" \
-            else START + dt.timedelta(days=k % 150)
-        condition = "Lupus" if kind == "responder" and k < spec.small_condition else "Migraine"
-        site = ("Denver", "Boulder")[k % 2]
-        mme = 0 if kind == "no_opioids" else 60
-        pain = "" if kind == "no_pain" else 8
-
-        def visit(day: dt.date, visit_type: str, pain_score, mme_value) -> None:
-            rows.append({"patient_id": pid, "visit_date": day.isoformat(),
-                         "visit_type": visit_type, "condition": condition, "site": site,
-                         "route": "IV", "pain_score": pain_score,
-                         "opioid_mme_per_day": mme_value})
-
-        visit(index - dt.timedelta(days=7), "intake", pain, mme)
-        visit(index, "infusion", pain, mme)
-        if kind in ("responder", "no_opioids", "no_pain"):
-            visit(index + dt.timedelta(days=90), "follow_up", 4, 20 if mme else 0)
-        elif kind == "non":
-            visit(index + dt.timedelta(days=90), "follow_up", 7, 60)
-        if kind in ("responder", "non", "missing"):
-            counted_index.append(index)
-    rows.append({"patient_id": "ANCHOR", "visit_date": CUTOFF.isoformat(),
-                 "visit_type": "intake", "condition": "Migraine", "site": "Denver",
-                 "route": "", "pain_score": 5, "opioid_mme_per_day": 0})
-    return rows, counted_index
-
-
-def write_csv(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def ingest_into(path: Path, files: list[Path]) -> Path:
-    con = db.connect(path)
-    try:
-        summary = ingest_files(con, files)
-    finally:
-        con.close()
-    assert summary.ok, summary.to_dict()
-    return path
-
-
-def build_program(folder: Path, spec: Program) -> Path:
-    """Write the program's session export, ingest it, return the database."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows, _ = program_rows(spec)
-    export = write_csv(folder / "sessions.csv", rows)
-    return ingest_into(folder / "program.duckdb", [export])
-
-
-def program_snapshot(tmp_path: Path, spec: Program) -> store.Snapshot:
-    return store.Snapshot(build_program(tmp_path / "program", spec))
-
-
-def period_of(spec: Program) -> tuple[dt.date, dt.date]:
-    _, counted = program_rows(spec)
-    return min(counted), max(counted)
+# the expected rate as the memo writes it
 
 
 def wilson(k: int, n: int) -> str:
     p = stats.proportion(k, n)
     return rate_with_ci(p.rate, p.ci_low, p.ci_high)
-
-
-# --------------------------------------------------------------------------
-# privacy checks shared with the page tests
-
-
-class _Tables(HTMLParser):
-    """Every <table> of an HTML document as rows of cell texts."""
-
-    def __init__(self):
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self._row: list[str] | None = None
-        self._cell: list[str] | None = None
-        self.text: list[str] = []
-        self.tags: list[tuple[str, dict]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self._row = []
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None and self._row is not None:
-            self._row.append(" ".join("".join(self._cell).split()))
-            self._cell = None
-        elif tag == "tr" and self._row is not None:
-            self.tables[-1].append(self._row)
-            self._row = None
-
-    def handle_data(self, data):
-        self.text.append(data)
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def parse_html(text: str) -> _Tables:
-    parser = _Tables()
-    parser.feed(text)
-    return parser
-
-
-COUNT_COLUMNS = ("Patients",)
-_SHOWN_COUNT = re.compile(r"\b(\d[\d,]*) (?:treated )?patients\b|\bof (?:all )?(\d[\d,]*)\b")
-
-
-def counts_in_text(text: str) -> list[int]:
-    """Patient counts written in prose or cells: "412 patients", "45% of 444"."""
-    return [int((a or b).replace(",", "")) for a, b in _SHOWN_COUNT.findall(text)]
-
-
-def assert_no_small_cells_in_table(header: list[str], rows: list[list[str]]) -> None:
-    for row in rows:
-        for name, value in zip(header, row):
-            if name in COUNT_COLUMNS and value not in (audience.SUPPRESSED, "–"):
-                # SPEC §4: no count from 1 to 10 (a 0 hides nobody)
-                assert int(value.replace(",", "")) in (0,) \
-                    or int(value.replace(",", "")) >= SMALL_CELL, (header, row)
-        for value in row:
-            for number in counts_in_text(value):
-                assert number == 0 or number >= SMALL_CELL, (header, row)
-
-
-def assert_memo_html_safe(html_text: str) -> _Tables:
-    parsed = parse_html(html_text)
-    assert parsed.tables, "the memo has tables"
-    for table in parsed.tables:
-        header, *rows = table
-        assert_no_small_cells_in_table(header, rows)
-    for number in counts_in_text(" ".join(parsed.text)):
-        assert number == 0 or number >= SMALL_CELL
-    assert "GEN0" not in html_text and "ANCHOR" not in html_text  # no patient ids
-    return parsed
 
 
 # --------------------------------------------------------------------------
@@ -470,7 +292,7 @@ def test_demo_report_shows_no_group_under_11(demo_snapshot):
 
 def test_empty_database_gives_no_data(tmp_path):
     path = ingest_into(tmp_path / "empty.duckdb",
-                       [write_csv(tmp_path / "sessions.csv", program_rows(Program(0))[0])])
+                       [write_program_csv(tmp_path / "sessions.csv", program_rows(Program(0))[0])])
     report = claim.claim_report(store.Snapshot(path))
     assert report.verdict == "no data"
     assert report.rate_text() == "–" and report.n_text() == "0"
@@ -557,9 +379,9 @@ def test_target_and_period_words():
 def test_fingerprint_ignores_ingest_order_and_sees_changes(tmp_path):
     rows, _ = program_rows(Program(responders=20, non_responders=5))
     half = len(rows) // 2
-    a = write_csv(tmp_path / "a.csv", rows[:half])
-    b = write_csv(tmp_path / "b.csv", rows[half:])
-    whole = write_csv(tmp_path / "whole.csv", rows)
+    a = write_program_csv(tmp_path / "a.csv", rows[:half])
+    b = write_program_csv(tmp_path / "b.csv", rows[half:])
+    whole = write_program_csv(tmp_path / "whole.csv", rows)
     one = store.Snapshot(ingest_into(tmp_path / "one.duckdb", [a, b]))
     two = store.Snapshot(ingest_into(tmp_path / "two.duckdb", [b, a]))
     three = store.Snapshot(ingest_into(tmp_path / "three.duckdb", [whole]))
@@ -568,7 +390,7 @@ def test_fingerprint_ignores_ingest_order_and_sees_changes(tmp_path):
     assert fingerprint == data_fingerprint(two) == data_fingerprint(three)
     assert fingerprint == data_fingerprint(one)  # stable
     rows[3] = {**rows[3], "pain_score": 6}
-    changed = write_csv(tmp_path / "changed.csv", rows)
+    changed = write_program_csv(tmp_path / "changed.csv", rows)
     four = store.Snapshot(ingest_into(tmp_path / "four.duckdb", [changed]))
     assert data_fingerprint(four) != fingerprint
 

@@ -10,34 +10,16 @@ import math
 import pytest
 import scipy.stats
 
-from analysis import cli
 from analysis.core import definitions
-from analysis.storage import store
-from tests.test_outcomes import (INJECTION, _filter_rows, build_db, claim_program, clock, day,
-                                 treated, visit)
+from tests.helpers.builders import (INJECTION, build_db, claim_program, clock, day, filter_rows,
+                                    treated, visit)
+from tests.helpers.cli import run, run_json
 
 GROUP_KEYS = {"condition", "n", "responders", "rate", "ci_low", "ci_high", "too_few"}
 OVERALL_KEYS = {"n", "responders", "rate", "ci_low", "ci_high"}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_snapshots(monkeypatch):
-    monkeypatch.delenv("OUTCOMES_DB", raising=False)
-    yield
-    store.clear_cache()
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys, *argv) -> dict:
-    code, out, err = run(capsys, *argv, "--json")
-    assert code == 0, err
-    assert "NaN" not in out and "Infinity" not in out
-    return json.loads(out)
+pytestmark = pytest.mark.usefixtures("fresh_snapshots")
 
 
 @pytest.fixture
@@ -126,7 +108,7 @@ def test_responders_readable_table(capsys, clinic):
 
 
 def test_responders_filters(capsys, tmp_path):
-    path = build_db(tmp_path, _filter_rows())
+    path = build_db(tmp_path, filter_rows())
     assert run_json(capsys, "responders", "--db", path)["overall"]["n"] == 5
     d = run_json(capsys, "responders", "--db", path, "--site", INJECTION)
     assert (d["overall"]["n"], d["overall"]["responders"]) == (1, 0)

@@ -31,7 +31,7 @@ from analysis.reports.quarterly.tables import ALL_SITES, ANY_EVENT
 from analysis.storage import store
 from analysis.core.filters import Filters
 from analysis.sources import DataSource
-from tests.conftest import ROOT, assert_no_errors, caption_text, frame_with, markdown_text
+from tests.helpers.apptest import ROOT, assert_no_errors, caption_text, frame_with, markdown_text
 from ui.page_context import CONTEXT_KEY, PageContext
 
 SETTINGS = {

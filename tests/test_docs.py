@@ -17,7 +17,7 @@ from analysis.claims import wording
 from analysis.metrics import opioids
 from analysis.reports.quarterly.tables import CONFIDENCE, MME_THRESHOLDS, PCHART_SIGMA
 from analysis.storage import store
-from tests.test_outcomes import build_db, clock, outcome, treated, visit
+from tests.helpers.builders import build_db, clock, outcome, treated, visit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS_PAGE = ROOT / "docs" / "outcome-definitions.md"

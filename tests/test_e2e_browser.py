@@ -7,67 +7,33 @@ under ``artifacts/screenshots/`` (look at them).
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import pytest
 
-from analysis.access import auth
 from analysis.core.filters import Filters
-from tests.conftest import ROOT
-from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
+from tests.helpers.apptest import ROOT
+from tests.helpers.browser import CLINICIAN, require_chromium, settle, sign_in
 from ui.pages import PAGES
 
-USER, PASSWORD = "e2e-clinician", "e2e password 123"
+require_chromium()
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("Debian's chromium is required in CI (scripts/test.sh installs it)")
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-pytest.importorskip("playwright.sync_api")
 
 
 def _url_path(page_path: str) -> str:
     return Path(page_path).stem
 
 
-@pytest.fixture(scope="module")
-def server(demo_db, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("streamlit")
-    users = folder / "users.toml"
-    auth.add_user(users, USER, "clinical", PASSWORD)
-    env = {**os.environ, "OUTCOMES_DB": str(demo_db), "OUTCOMES_USERS": str(users),
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    with running_dashboard(env, log=folder / "server.log") as (base, _):
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
-
-
 def _wait_for_app(page) -> None:
     # Every page shows the status line ("... data cutoff ...") once the
     # script has run; then wait until the app no longer shows "Running".
-    page.wait_for_selector("[data-testid='stMain'] >> text=data cutoff", timeout=90_000)
-    wait_until_idle(page)
-    if page.query_selector(".js-plotly-plot"):
-        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-    time.sleep(1.0)  # let the data grids paint
+    settle(page, charts=True, pause=1.0)
 
 
 def _sign_in(page, url: str) -> None:
     """Clinic data: every browser session signs in first."""
-    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-    page.get_by_label("User name").fill(USER)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, url, *CLINICIAN)
     _wait_for_app(page)
 
 
@@ -79,10 +45,10 @@ def _open(page, spec) -> None:
         _wait_for_app(page)
 
 
-def test_sign_in_page_comes_first(server, browser):
+def test_sign_in_page_comes_first(dashboard, browser):
     page = browser.new_page()
     try:
-        page.goto(server + "/conditions", wait_until="domcontentloaded", timeout=60_000)
+        page.goto(dashboard + "/conditions", wait_until="domcontentloaded", timeout=60_000)
         page.wait_for_selector("h1:has-text('Sign in')", timeout=60_000)
         text = page.inner_text("body")
         assert "data cutoff" not in text and "Conditions" not in text
@@ -91,11 +57,11 @@ def test_sign_in_page_comes_first(server, browser):
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=lambda s: _url_path(s.path))
-def test_page_renders_without_error(server, browser, spec):
+def test_page_renders_without_error(dashboard, browser, spec):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     try:
-        _sign_in(page, server)
+        _sign_in(page, dashboard)
         _open(page, spec)
         page.screenshot(path=str(SCREENSHOTS / f"{_url_path(spec.path)}.png"), full_page=True)
         text = page.inner_text("[data-testid='stMain']")
@@ -108,12 +74,12 @@ def test_page_renders_without_error(server, browser, spec):
         page.close()
 
 
-def test_clicking_through_pages_keeps_filters_and_shows_no_error(server, browser):
+def test_clicking_through_pages_keeps_filters_and_shows_no_error(dashboard, browser):
     """Navigate by clicking (not by URL), with a non-default filter in the URL:
     the shared sidebar survives every page switch and the filter sticks."""
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     try:
-        _sign_in(page, server + "/?site=Denver&tp=6m")
+        _sign_in(page, dashboard + "/?site=Denver&tp=6m")
         titles = ("Conditions", "Pain over time", "Patient flow", "Claim check", "Overview")
         for spec in [next(s for s in PAGES if s.title == t) for t in titles]:
             title = spec.title
@@ -131,7 +97,7 @@ def test_clicking_through_pages_keeps_filters_and_shows_no_error(server, browser
         page.close()
 
 
-def test_status_line_and_data_page_visits_reconcile(server, browser, demo_db):
+def test_status_line_and_data_page_visits_reconcile(dashboard, browser, demo_db):
     """The status line (drawn by dashboard.py, so read here in Chromium)
     counts the treated patients' visits; the Data page counts every
     patient's, and says how the two make up each other (issue 15)."""
@@ -141,7 +107,7 @@ def test_status_line_and_data_page_visits_reconcile(server, browser, demo_db):
     from analysis.storage import store
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     try:
-        _sign_in(page, server + "/?site=Denver")
+        _sign_in(page, dashboard + "/?site=Denver")
         text = page.inner_text("[data-testid='stMain']")
         line = re.search(r"([\d,]+) treated patients and their ([\d,]+) visits in view", text)
         assert line, text[:800]
@@ -164,13 +130,13 @@ def test_status_line_and_data_page_visits_reconcile(server, browser, demo_db):
         page.close()
 
 
-def test_director_pages_with_their_own_settings(server, browser):
+def test_director_pages_with_their_own_settings(dashboard, browser):
     """Who responds with a model fitted (4 weeks: enough events on the test
     demo), the funnel plot by provider, and the worklist's missed list."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     try:
-        _sign_in(page, server + "/?tp=4w")
+        _sign_in(page, dashboard + "/?tp=4w")
         _open(page, next(s for s in PAGES if s.path == "pages/who_responds.py"))
         text = page.inner_text("[data-testid='stMain']")
         assert "How well the model tells responders apart" in text, text[:1500]

@@ -22,11 +22,11 @@ import pytest
 from analysis.storage import db, store
 from analysis.metrics import outcomes
 from analysis.core.filters import quarter_bounds
-from tests.conftest import ROOT
-from tests.dashboard_server import running_dashboard, wait_until_idle
-# The end-to-end test's dashboard on the demo clinic and its clinician
-# (fixtures); importing it skips this module where it skips (no Chromium).
-from tests.test_e2e_browser import PASSWORD, USER, browser, server  # noqa: F401
+from tests.helpers.apptest import ROOT
+from tests.helpers.browser import (CLINICIAN, require_chromium, running_dashboard, settle,
+                                   sidebar_labels, sign_in, status_line, wait_until_idle)
+
+require_chromium()
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 SLIDER = "[data-testid='stSidebar'] input[type='range']"
@@ -41,12 +41,6 @@ def quarters(demo_db) -> list[str]:
         snap.close()
 
 
-def _settle(page) -> None:
-    page.wait_for_selector("[data-testid='stMain'] >> text=data cutoff", timeout=90_000)
-    wait_until_idle(page)
-    time.sleep(0.8)
-
-
 def _sign_in(page, url: str | None = None) -> None:
     """Clinic data: each new session signs in (a reload is a new session)."""
     if url is not None:
@@ -54,14 +48,12 @@ def _sign_in(page, url: str | None = None) -> None:
     page.wait_for_selector("h1:has-text('Sign in')", timeout=60_000)
     wait_until_idle(page)
     assert "Page not found" not in page.inner_text("body")
-    page.get_by_label("User name").fill(USER)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    _settle(page)
+    sign_in(page, None, *CLINICIAN)
+    settle(page)
     # Under load the sidebar's controls can arrive after the status line (the
     # full suite read an empty range right after signing in): wait for them.
     page.wait_for_selector(SLIDER, timeout=60_000)
-    _settle(page)
+    settle(page)
 
 
 def _range(page) -> list[str]:
@@ -69,20 +61,10 @@ def _range(page) -> list[str]:
     return [thumbs.nth(i).get_attribute("aria-valuetext") for i in range(thumbs.count())]
 
 
-def _status(page) -> str:
-    """The status line dashboard.py draws on every page."""
-    return page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").first \
-        .inner_text()
-
-
-def _sidebar_labels(page) -> list[str]:
-    return page.locator("[data-testid='stSidebar'] [data-testid='stWidgetLabel']").all_inner_texts()
-
-
 def _go(page, title: str) -> None:
     page.get_by_role("link", name=title).first.click()
     time.sleep(0.5)
-    _settle(page)
+    settle(page)
 
 
 def _cohort_text(quarters: list[str], first: str, last: str) -> str:
@@ -91,18 +73,18 @@ def _cohort_text(quarters: list[str], first: str, last: str) -> str:
     return f"first infusion {start} to {end}"
 
 
-def test_the_cohort_range_holds_through_pages_and_a_reload(server, browser, quarters):
+def test_the_cohort_range_holds_through_pages_and_a_reload(dashboard, browser, quarters):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     try:
-        _sign_in(page, server)
+        _sign_in(page, dashboard)
         assert _range(page) == [quarters[0], quarters[-1]]
         # the keyboard: the start two quarters later
         start = page.locator(SLIDER).nth(0)
         start.focus()
         page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")
-        _settle(page)
+        settle(page)
         # the mouse: drag the end a step back
         end = page.locator(SLIDER).nth(1).locator("xpath=../..")
         box = end.bounding_box()
@@ -113,11 +95,11 @@ def test_the_cohort_range_holds_through_pages_and_a_reload(server, browser, quar
         page.mouse.move(box["x"] + box["width"] / 2 - step, box["y"] + box["height"] / 2,
                         steps=8)
         page.mouse.up()
-        _settle(page)
+        settle(page)
         chosen = [quarters[2], quarters[-2]]
         assert _range(page) == chosen, "the slider snapped back on release"
         wanted = _cohort_text(quarters, *chosen)
-        assert wanted in _status(page)
+        assert wanted in status_line(page)
         assert f"from={chosen[0]}" in page.url and f"to={chosen[1]}" in page.url
         page.screenshot(path=str(SCREENSHOTS / "filters-1-range-set.png"))
 
@@ -126,27 +108,27 @@ def test_the_cohort_range_holds_through_pages_and_a_reload(server, browser, quar
                                         "Patient flow"), start=2):
             _go(page, title)
             if title == "Quarterly report":   # the report sets its own periods
-                assert _range(page) == [] and "first infusion" not in _status(page)
+                assert _range(page) == [] and "first infusion" not in status_line(page)
             else:
                 assert _range(page) == chosen, f"the range was lost on {title}"
-                assert wanted in _status(page), title
+                assert wanted in status_line(page), title
             page.screenshot(path=str(SCREENSHOTS / f"filters-{number}-{title.split()[0]}.png"))
 
         page.reload(wait_until="domcontentloaded")   # a new session: sign in again
         _sign_in(page)
         assert page.url.split("?")[0].endswith("/patient_flow")
         assert _range(page) == chosen, "the range was lost on reload"
-        assert wanted in _status(page)
+        assert wanted in status_line(page)
         page.screenshot(path=str(SCREENSHOTS / "filters-6-after-reload.png"))
     finally:
         page.close()
 
 
-def test_a_shared_link_opens_the_same_view(server, browser, quarters):
+def test_a_shared_link_opens_the_same_view(dashboard, browser, quarters):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     try:
-        _sign_in(page, server)
+        _sign_in(page, dashboard)
         _go(page, "Conditions")
         sites = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
         # Open the list and type, then choose the option once the list has
@@ -158,18 +140,18 @@ def test_a_shared_link_opens_the_same_view(server, browser, quarters):
         option.wait_for(state="visible", timeout=30_000)
         option.click()
         page.keyboard.press("Escape")
-        _settle(page)
+        settle(page)
         assert "Denver" in sites.inner_text()
         page.locator(SLIDER).nth(1).focus()
         page.keyboard.press("ArrowLeft")
-        _settle(page)
+        settle(page)
         timepoint = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
         timepoint.click()
         page.get_by_role("option", name="6 months").click()
-        _settle(page)
+        settle(page)
         link = page.url
         assert re.search(r"site=Denver", link) and "tp=6m" in link and "to=" in link, link
-        status = _status(page)
+        status = status_line(page)
         table = page.locator("[data-testid='stMain'] h1").inner_text()
         page.screenshot(path=str(SCREENSHOTS / "filters-7-link-copied.png"))
     finally:
@@ -181,14 +163,14 @@ def test_a_shared_link_opens_the_same_view(server, browser, quarters):
     try:
         _sign_in(other, link)
         assert other.url.split("?")[0].endswith("/conditions")
-        assert _status(other) == status
+        assert status_line(other) == status
         assert other.locator("[data-testid='stMain'] h1").inner_text() == table
         assert _range(other) == [quarters[0], quarters[-2]]
-        labels = " ".join(_sidebar_labels(other))
+        labels = " ".join(sidebar_labels(other))
         assert "Sites" in labels
         assert other.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first \
             .inner_text().count("Denver") == 1
-        assert "at 6 months" in _status(other)
+        assert "at 6 months" in status_line(other)
         shown = other.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
         assert "6 months" in (shown.inner_text() + " " + (shown.locator("input").first
                                                            .get_attribute("value") or ""))
@@ -197,32 +179,32 @@ def test_a_shared_link_opens_the_same_view(server, browser, quarters):
         context.close()
 
 
-def test_the_sidebar_has_only_the_controls_that_act(server, browser):
+def test_the_sidebar_has_only_the_controls_that_act(dashboard, browser):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     try:
-        _sign_in(page, server + "/?tp=6m&def=pain50")
-        everything = " ".join(_sidebar_labels(page))
+        _sign_in(page, dashboard + "/?tp=6m&def=pain50")
+        everything = " ".join(sidebar_labels(page))
         for label in ("Sites", "Cohort", "Timepoint", "Responder definition", "Population",
                       "Confidence interval"):
             assert label in everything
         _go(page, "Claim check")   # its own reading: no outcome settings, no pain50 named
-        labels = " ".join(_sidebar_labels(page))
+        labels = " ".join(sidebar_labels(page))
         assert "Sites" in labels and "Cohort" in labels
         assert not any(word in labels for word in ("Timepoint", "Responder definition",
                                                    "Population", "Confidence interval"))
-        assert "pain50" not in _status(page) and "6 months" not in _status(page)
+        assert "pain50" not in status_line(page) and "6 months" not in status_line(page)
         _go(page, "Durability")
-        labels = " ".join(_sidebar_labels(page))
+        labels = " ".join(sidebar_labels(page))
         assert "Cohort" in labels and "Timepoint" not in labels
         _go(page, "Overview")   # the settings were kept for the pages that use them
-        assert "pain50" in _status(page) and "6 months" in _status(page)
+        assert "pain50" in status_line(page) and "6 months" in status_line(page)
         _go(page, "Audit log")
-        assert _sidebar_labels(page) == [] or "Sites" not in " ".join(_sidebar_labels(page))
+        assert sidebar_labels(page) == [] or "Sites" not in " ".join(sidebar_labels(page))
     finally:
         page.close()
 
 
-def test_the_first_click_on_a_sessions_own_controls_counts(server, browser):
+def test_the_first_click_on_a_sessions_own_controls_counts(dashboard, browser):
     """The sidebar's session controls were drawn before ``st.navigation``,
     and Streamlit gave them another identity once the browser named its
     page: the first change after a page load was dropped (the demo's "View
@@ -230,10 +212,10 @@ def test_the_first_click_on_a_sessions_own_controls_counts(server, browser):
     "Sign out" did nothing).  Each now acts on its first click."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     try:
-        _sign_in(page, server)
+        _sign_in(page, dashboard)
         assert "Demo clinic" not in page.inner_text("[data-testid='stMain']")
         page.get_by_text("Show the demo clinic instead").click()
-        _settle(page)
+        settle(page)
         assert "Demo clinic: synthetic data" in page.inner_text("[data-testid='stMain']")
         page.reload(wait_until="domcontentloaded")
         _sign_in(page)
@@ -263,12 +245,12 @@ def test_view_as_acts_on_its_first_change(demo_server, browser):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     try:
         page.goto(demo_server, wait_until="domcontentloaded", timeout=120_000)
-        _settle(page)
+        settle(page)
         nav = "[data-testid='stSidebarNav']"
         assert "Overview" in page.inner_text(nav)
         page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
         page.get_by_role("option", name="marketing", exact=True).click()
-        _settle(page)
+        settle(page)
         links = page.inner_text(nav)
         assert "Claim check" in links and "Overview" not in links, links
         assert page.locator("[data-testid='stMain'] h1").first.inner_text() == "Claim check"
@@ -283,9 +265,9 @@ def test_view_as_acts_on_its_first_change(demo_server, browser):
         for step in ("arrived", "Quarterly report", "Claim check", "Sites & providers"):
             if step != "arrived":
                 _go(page, step)
-            labels = " ".join(_sidebar_labels(page))
+            labels = " ".join(sidebar_labels(page))
             assert not any(word in labels for word in filters), (step, labels)
-            status = _status(page)
+            status = status_line(page)
             assert "whole program" in status and "pain30" not in status, (step, status)
             assert not re.search(r"\d+ (treated )?patients|\d+ visits", status), (step, status)
         page.screenshot(path=str(SCREENSHOTS / "filters-10-demo-marketing-sites.png"))

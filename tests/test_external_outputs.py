@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import random
 import re
 from pathlib import Path
@@ -35,8 +34,7 @@ from analysis.storage import store
 from analysis.core.audience import SMALL_CELL, SUPPRESSED, Audience
 from analysis.core.filters import Filters
 from analysis.core.definitions import DEFINITIONS, TIMEPOINTS
-from tests.conftest import ingested_snapshot
-from tests.test_claim import Program, program_snapshot
+from tests.helpers.builders import Program, ingested_snapshot, program_snapshot
 
 NAME, PHONE = "John Smith", "555-123-4567"
 FREE_TEXT_EVENT = f"called {NAME} {PHONE}"
@@ -499,7 +497,7 @@ def test_marketing_pages_show_no_free_text_and_ignore_filters(small_sites_snapsh
     from streamlit.testing.v1 import AppTest
 
     from analysis.sources import DataSource
-    from tests.conftest import ROOT
+    from tests.helpers.apptest import ROOT
     from ui import page_context
 
     texts = []

@@ -14,24 +14,18 @@ team's, opened by its address, shows nothing of it.  Screenshots under
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
 import pytest
 
-from analysis.access import auth
-from tests.conftest import ROOT
-from tests.dashboard_server import CHROMIUM, chromium, running_dashboard, wait_until_idle
+from tests.helpers.apptest import ROOT
+from tests.helpers.browser import (dashboard_for, require_chromium, settle, sidebar_labels,
+                                   sign_in, status_line)
 from ui import pages
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("Debian's chromium is required in CI (scripts/test.sh installs it)")
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-pytest.importorskip("playwright.sync_api")
+require_chromium()
 
 PASSWORD = "external view password"
 USERS = {"clinical": "ext-drlee", "analyst": "ext-ana", "marketing": "ext-mark"}
@@ -46,58 +40,14 @@ HOSTILE_QUERY = "?site=Boulder&condition=Lupus&tp=6m&def=pain50&pop=completers"
 @pytest.fixture(scope="module")
 def server(demo_db, tmp_path_factory):
     folder = tmp_path_factory.mktemp("external_view")
-    users = folder / "users.toml"
-    for role, name in USERS.items():
-        auth.add_user(users, name, role, PASSWORD)
-    env = {**os.environ, "OUTCOMES_DB": str(demo_db), "OUTCOMES_USERS": str(users),
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    with running_dashboard(env, log=folder / "server.log") as (base, _):
+    with dashboard_for(demo_db, folder, {name: role for role, name in USERS.items()},
+                       PASSWORD) as base:
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
-
-
-def _settle(page) -> None:
-    page.wait_for_selector("[data-testid='stMain'] >> text=data cutoff", timeout=90_000)
-    wait_until_idle(page)
-    time.sleep(0.8)
-
-
-def _close_dialog(page) -> None:
-    """A fresh server sometimes answers a page's address with Streamlit's
-    "Page not found" dialog over the sign-in form (its multipage mode before
-    the first navigation; ui/direct_page_links.py): close it, as a user would."""
-    for _ in range(3):
-        dialog = page.locator("[role='dialog']")
-        if not dialog.count() or not dialog.first.is_visible():
-            return
-        page.keyboard.press("Escape")
-        time.sleep(0.5)
-
-
 def _sign_in(page, url: str, role: str) -> None:
-    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-    page.wait_for_selector("h1:has-text('Sign in')", timeout=60_000)
-    wait_until_idle(page)
-    _close_dialog(page)
-    page.get_by_label("User name").fill(USERS[role])
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    _settle(page)
-
-
-def _status(page) -> str:
-    return page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").first \
-        .inner_text()
-
-
-def _sidebar_labels(page) -> str:
-    return " ".join(page.locator("[data-testid='stSidebar'] [data-testid='stWidgetLabel']")
-                    .all_inner_texts())
+    sign_in(page, url, USERS[role], PASSWORD, close_dialogs=True)
+    settle(page)
 
 
 def _counts(status: str) -> list[int]:
@@ -116,13 +66,13 @@ def test_marketing_status_line_and_sidebar_show_no_count_and_no_filter(server, b
         for spec in pages.pages_for("marketing"):
             page.get_by_role("link", name=spec.title).first.click()
             time.sleep(0.5)
-            _settle(page)
-            status = _status(page)
+            settle(page)
+            status = status_line(page)
             assert "whole program" in status, status
             assert _counts(status) == [], status
             assert "treated patients" not in status and "visits" not in status, status
             assert "Boulder" not in status and "6 months" not in status, status
-            labels = _sidebar_labels(page)
+            labels = " ".join(sidebar_labels(page))
             assert not [c for c in CONTROL_LABELS if c in labels], (spec.title, labels)
             # the URL's filters were not applied (nor written back)
             assert "site=" not in page.url and "tp=" not in page.url, page.url
@@ -136,10 +86,10 @@ def test_internal_status_line_still_counts_what_is_in_view(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     try:
         _sign_in(page, server + "/?site=Denver", "analyst")
-        status = _status(page)
+        status = status_line(page)
         assert "treated patients" in status and "sites: Denver" in status, status
         assert _counts(status), status
-        assert "Sites" in _sidebar_labels(page)
+        assert "Sites" in " ".join(sidebar_labels(page))
     finally:
         page.close()
 
@@ -157,7 +107,7 @@ def test_marketing_opening_a_clinical_page_by_its_address_sees_none_of_it(server
         titles = page.locator("[data-testid='stMain'] h1").all_inner_texts()
         # the navigation has no such page: marketing lands on its first page
         assert titles and titles[0].startswith("Claim check"), titles
-        assert "whole program" in _status(page)
+        assert "whole program" in status_line(page)
         nav = page.locator("[data-testid='stSidebarNav']").inner_text()
         assert spec.title not in nav and "Claim check" in nav
         assert not page.query_selector("[data-testid='stException']")

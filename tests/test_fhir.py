@@ -696,7 +696,7 @@ def test_only_unknown_patients_quarantines_every_resource_and_stores_no_visit(co
 
 def test_fhir_files_uploaded_on_the_data_page_are_one_export(tmp_path):
     from analysis.ingest import data_quality
-    from tests.conftest import write_grant
+    from tests.helpers.builders import write_grant
     grant = write_grant(tmp_path / "clinic.duckdb")
     folder = export(tmp_path / "x", patient(), encounter("e1", "2024-01-02T09:00:00-07:00", text="Intake"),
                     obs("o1", "44261-6", 11, "2024-01-02T09:10:00-07:00", enc="e1"))

@@ -22,7 +22,7 @@ from analysis.ingest import data_quality
 from analysis.ingest.pipeline import ingest_files
 from analysis.storage import db
 from analysis.core.audience import Audience
-from tests.conftest import assert_no_errors, run_page
+from tests.helpers.apptest import assert_no_errors, run_page
 from ui import pages
 
 PROBE_AE = "called John Smith 555-123-4567"

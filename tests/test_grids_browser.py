@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from analysis.access import auth
-from tests.dashboard_server import (CHROMIUM, GRIDS_JS, chromium, grid_findings,
+from tests.helpers.browser import (CHROMIUM, GRIDS_JS, chromium, grid_findings,
                                    running_dashboard, wait_until_idle)
 
 USER, PASSWORD = "grid-clinician", "grid password 123"

@@ -8,54 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from analysis.ingest import data_quality
-from analysis.ingest.pipeline import ingest_files
-from analysis.storage import db
-from tests.conftest import assert_no_errors, plotly_figures, run_page
+from tests.helpers.apptest import assert_no_errors, plotly_figures, run_page
+from tests.helpers.builders import (HOSTILE, HOSTILE_ADVERSE, HOSTILE_FILE_NAME, HOSTILE_PATIENT,
+                                    HOSTILE_SITE_HTML, HOSTILE_SITE_MD, build_hostile_db)
 from ui import pages
 
-SITE_MD = "![t](http://attacker.example/site.png)"
-SITE_HTML = '<a href="http://attacker.example/site">Boulder</a>'
-CONDITION = "[migraine](http://attacker.example/condition) <b>loud</b>"
-ROUTE = '<a href="http://attacker.example/route">IM</a>'
-VISIT_TYPE = "[call](http://attacker.example/visit-type)"
-ADVERSE = '<a href="http://attacker.example/ae">nausea</a>'
-PATIENT = "P-![p](http://attacker.example/patient.png)"
-FILE_NAME = "[export](http://attacker.example/file).csv"
 UNESCAPED_TAG = re.compile(r"(?<!\\)<(a|img|b)[\s>]", re.IGNORECASE)
-HOSTILE = (SITE_MD, SITE_HTML, CONDITION, ROUTE, VISIT_TYPE, ADVERSE, PATIENT, FILE_NAME)
-
-
-def hostile_sessions(sessions) -> pd.DataFrame:
-    """The demo clinic's visits with hostile values in every free-text column."""
-    frame = pd.read_csv(sessions, dtype=str)
-    frame["site"] = frame["site"].replace({"Boulder": SITE_MD, "Colorado Springs": SITE_HTML})
-    frame.loc[frame["condition"] == "Migraine", "condition"] = CONDITION
-    frame["route"] = frame["route"].replace({"IM": ROUTE})
-    frame["adverse_event"] = frame["adverse_event"].replace({"nausea": ADVERSE})
-    first = frame["patient_id"].iloc[0]
-    frame["patient_id"] = frame["patient_id"].replace({first: PATIENT})
-    odd = frame.iloc[:3].copy()
-    odd["visit_type"] = VISIT_TYPE
-    odd["visit_id"] = ["hostile-1", "hostile-2", "hostile-3"]
-    return pd.concat([frame, odd], ignore_index=True)
-
-
-def build_hostile_db(demo_exports, folder) -> Path:
-    """The demo clinic with :func:`hostile_sessions`, ingested into ``folder``."""
-    export = folder / "sessions.csv"
-    hostile_sessions(demo_exports.sessions).to_csv(export, index=False)
-    path = folder / "clinic.duckdb"
-    with db.writer(path) as con:
-        summary = ingest_files(con, [export, demo_exports.medications])
-    assert summary.ok, summary.to_dict()
-    export.unlink()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +81,9 @@ def _pages(role):
 @pytest.mark.parametrize("page", _pages("clinical"))
 def test_every_page_shows_hostile_values_as_text(hostile_db, monkeypatch, page):
     monkeypatch.setenv("OUTCOMES_DB", str(hostile_db))
-    query = {"site": [SITE_MD, SITE_HTML, "Denver"]}
+    query = {"site": [HOSTILE_SITE_MD, HOSTILE_SITE_HTML, "Denver"]}
     if page == "pages/patient_timeline.py":
-        query = {"patient": PATIENT}
+        query = {"patient": HOSTILE_PATIENT}
     app = run_page(page, query=query)
     assert_no_errors(app)
     assert_shown_as_text(app, page)
@@ -135,7 +97,7 @@ def test_every_page_shows_hostile_values_as_text(hostile_db, monkeypatch, page):
 @pytest.mark.parametrize("page", _pages("marketing"))
 def test_marketing_pages_show_hostile_values_as_text(hostile_db, monkeypatch, page):
     monkeypatch.setenv("OUTCOMES_DB", str(hostile_db))
-    app = run_page(page, query={"site": [SITE_MD, SITE_HTML, "Denver"]}, role="marketing")
+    app = run_page(page, query={"site": [HOSTILE_SITE_MD, HOSTILE_SITE_HTML, "Denver"]}, role="marketing")
     assert_no_errors(app)
     assert_shown_as_text(app, page)
 
@@ -145,18 +107,19 @@ def test_data_page_shows_a_hostile_file_name_and_reason_as_text(hostile_db, tmp_
     import shutil
 
     from streamlit.testing.v1 import AppTest
-    from tests.conftest import DASHBOARD, signed_in, write_grant
+    from tests.helpers.apptest import DASHBOARD, signed_in
+    from tests.helpers.builders import write_grant
     clinic = tmp_path / "clinic.duckdb"
     shutil.copy(hostile_db, clinic)
     monkeypatch.setenv("OUTCOMES_DB", str(clinic))
     export = data_quality.save_upload(write_grant(clinic), "odd.csv",
                                       b"Patient,Seen On,Kind\nZ1,2026-01-05,intake\n", tmp_path)
-    names = {str(export): FILE_NAME}
+    names = {str(export): HOSTILE_FILE_NAME}
     refused = data_quality.ingest_uploads([export], write_grant(clinic), display_names=names)
     app = signed_in(AppTest.from_file(DASHBOARD, default_timeout=120))
     app.session_state["data_last_ingest"] = {
         "table": data_quality.summary_table(refused, names), "pending": names,
-        "refused_uploads": [f"{FILE_NAME}: the file is empty"], "at": dt.datetime.now()}
+        "refused_uploads": [f"{HOSTILE_FILE_NAME}: the file is empty"], "at": dt.datetime.now()}
     app.run()
     app.switch_page("pages/data.py").run()
     assert_no_errors(app)
@@ -169,21 +132,21 @@ def test_one_helper_for_markdown_and_one_chokepoint_for_plotly():
     import plotly.graph_objects as go
 
     from ui import safe, theme
-    assert safe.text(SITE_MD) == \
+    assert safe.text(HOSTILE_SITE_MD) == \
         r"\!\[t\]\(http\:" + safe.WORD_JOINER + r"//attacker\.example/site\.png\)"
     assert safe.text("www.x.org a@b.org") == \
         f"www{safe.WORD_JOINER}\\.x\\.org a\\@{safe.WORD_JOINER}b\\.org"   # no autolinks
     assert safe.text("Denver\n# Heading") == r"Denver \# Heading"   # no new line, no heading
     assert safe.text("St. Mary's") == r"St\. Mary\'s"
-    fig = go.Figure(go.Bar(x=[SITE_HTML, "A&B"], y=[1, 2], name=SITE_HTML,
+    fig = go.Figure(go.Bar(x=[HOSTILE_SITE_HTML, "A&B"], y=[1, 2], name=HOSTILE_SITE_HTML,
                            text=[safe.Markup("all<br>(3)"), "&lt;b&gt;"],
                            hovertemplate="%{x}<br>%{y}<extra></extra>"))
-    fig.add_annotation(text=ADVERSE)
-    theme.styled(fig, f"Pain at {SITE_HTML}")
+    fig.add_annotation(text=HOSTILE_ADVERSE)
+    theme.styled(fig, f"Pain at {HOSTILE_SITE_HTML}")
     trace = fig.data[0]
-    assert list(trace.x) == [SITE_HTML.replace("<", "&lt;"), "A&amp;B"]
-    assert trace.name == SITE_HTML.replace("<", "&lt;")
+    assert list(trace.x) == [HOSTILE_SITE_HTML.replace("<", "&lt;"), "A&amp;B"]
+    assert trace.name == HOSTILE_SITE_HTML.replace("<", "&lt;")
     assert list(trace.text) == ["all<br>(3)", "&amp;lt;b&amp;gt;"]   # code markup kept
     assert trace.hovertemplate == "%{x}<br>%{y}<extra></extra>"      # templates are code
-    assert fig.layout.annotations[0].text == ADVERSE.replace("<", "&lt;")
-    assert fig.layout.title.text == f"Pain at {SITE_HTML}".replace("<", "&lt;")
+    assert fig.layout.annotations[0].text == HOSTILE_ADVERSE.replace("<", "&lt;")
+    assert fig.layout.title.text == f"Pain at {HOSTILE_SITE_HTML}".replace("<", "&lt;")

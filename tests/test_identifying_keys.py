@@ -168,7 +168,7 @@ def test_the_mapping_form_choosing_a_name_column_as_patient_id_stores_pseudonyms
     from analysis.ingest import data_quality
     export = write(tmp_path, "odd.csv", "Full Name,When,What\n" + "".join(
         f"{name},2024-01-05,infusion\n" for name in NAMES))
-    from tests.conftest import write_grant
+    from tests.helpers.builders import write_grant
     db_path = tmp_path / "clinic.duckdb"
     summary = data_quality.ingest_uploads(
         [export], write_grant(db_path), ingest_date=INGEST_DATE,
@@ -314,7 +314,7 @@ def test_an_ingest_killed_before_its_checkpoint_leaves_no_mrn_or_name_in_the_wal
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.helpers.apptest import ROOT
     db_path = tmp_path / "clinic.duckdb"
     aliases, names = alias_export(tmp_path)
     mrns = mrn_export(tmp_path)
@@ -382,7 +382,7 @@ def test_both_exports_through_the_data_page_leave_no_mrn_or_name(tmp_path):
     database holds an MRN or a name, while the connection is open (WAL) or
     after."""
     from analysis.ingest import data_quality
-    from tests.conftest import write_grant
+    from tests.helpers.builders import write_grant
     db_path = tmp_path / "clinic.duckdb"
     uploads = tmp_path / "uploads"
     grant = write_grant(db_path)

@@ -22,12 +22,12 @@ from analysis.reports.quarterly.build import build_report, default_quarter
 from analysis.reports.quarterly.tables import ALL_SITES
 from analysis.metrics import outcomes, safety
 from analysis.core.filters import quarter_bounds, quarter_of
-from tests.conftest import ROOT
-from tests.test_outcomes import BASE, build_db, clock, day, treated, visit
-from tests.test_synthetic_outputs import html_body_text, pdf_pages
+from tests.helpers.apptest import ROOT
+from tests.helpers.builders import BASE, build_db, clock, day, treated, visit
+from tests.helpers.cli import run
+from tests.helpers.documents import html_body_text, pdf_pages
 
-
-from tests.test_cli_outcomes import _fresh_snapshots, run  # noqa: F401 - autouse fixture
+pytestmark = pytest.mark.usefixtures("fresh_snapshots")
 
 
 # --------------------------------------------------------------------------

@@ -3,9 +3,7 @@ worked out on paper, and the Kaplan–Meier curves checked against lifelines."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,35 +11,10 @@ import pytest
 from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 
-from analysis.storage import db
 from analysis.metrics import durability, mood, safety
-from analysis.ingest.pipeline import ingest_files
 from analysis.core import stats
 from analysis.core.filters import Filters
-from analysis.storage.store import Snapshot
-
-INGEST_DATE = dt.date(2026, 1, 1)
-COLUMNS = ["patient_id", "visit_date", "visit_type", "condition", "site", "route",
-           "ketamine_mg", "weight_kg", "pain_score", "phq9", "pcl5", "adverse_event",
-           "sbp_max", "spo2_min"]
-
-
-def clinic(tmp_path: Path, rows: list[dict]) -> Snapshot:
-    """A clinic whose session export holds exactly ``rows``."""
-    export = tmp_path / "sessions.csv"
-    with export.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({"condition": "Migraine", "site": "Denver", **row})
-    path = tmp_path / "clinic.duckdb"
-    con = db.connect(path)
-    summary = ingest_files(con, [export], ingest_date=INGEST_DATE)
-    con.close()
-    assert summary.ok, summary.to_dict()
-    assert summary.files[0].rows_accepted == len(rows), summary.to_dict()
-    return Snapshot(path)
-
+from tests.helpers.builders import measures_clinic
 
 def day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
@@ -110,7 +83,7 @@ MOOD_ROWS = [
 
 @pytest.fixture(scope="module")
 def mood_clinic(tmp_path_factory):
-    return clinic(tmp_path_factory.mktemp("mood"), MOOD_ROWS)
+    return measures_clinic(tmp_path_factory.mktemp("mood"), MOOD_ROWS)
 
 
 def _at_3m(snap, measure):
@@ -263,7 +236,7 @@ SAFETY_ROWS = [
 
 @pytest.fixture(scope="module")
 def safety_clinic(tmp_path_factory):
-    return clinic(tmp_path_factory.mktemp("safety"), SAFETY_ROWS)
+    return measures_clinic(tmp_path_factory.mktemp("safety"), SAFETY_ROWS)
 
 
 def test_infusion_rows_by_hand(safety_clinic):
@@ -380,7 +353,7 @@ DURABILITY_ROWS = [
 
 @pytest.fixture(scope="module")
 def durability_clinic(tmp_path_factory):
-    return clinic(tmp_path_factory.mktemp("durability"), DURABILITY_ROWS)
+    return measures_clinic(tmp_path_factory.mktemp("durability"), DURABILITY_ROWS)
 
 
 def test_time_to_first_booster_by_hand(durability_clinic):

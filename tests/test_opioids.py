@@ -4,9 +4,7 @@ outcome grid of analysis.metrics.outcomes."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,66 +13,7 @@ from analysis.metrics import charts, opioids, outcomes
 from analysis.storage import db, store
 from analysis.ingest.pipeline import ingest_file
 from analysis.core.filters import Filters
-
-INGEST_DATE = dt.date(2030, 1, 1)
-COLUMNS = ("patient_id", "visit_date", "visit_type", "visit_id", "condition", "site", "route",
-           "pain_score", "pain_post", "opioid_mme_per_day", "benzodiazepine", "phq9",
-           "adverse_event", "patient_name")
-
-# The tiny clinic (dates in 2029).  Index date = first infusion.
-#   A Denver   baseline 100 MME (Jan 1), index Jan 2; 70 on Jan 15 (14 days:
-#              15%/week, fast), 60 on Feb 12 (28 days: 2.5%/week), 60 on Apr 2
-#   B Boulder  baseline 100 (Jan 5), index Jan 6; 90 on Feb 2 (28 days: 2.5%/week),
-#              40 on Apr 6 (63 days = 9 weeks: 50/100/9 = 5.6%/week)
-#   C Denver   baseline 0 MME (not an opioid user)
-#   D Boulder  no MME before the index date (opioid use unknown)
-#   E Denver   baseline 60 (Feb 1), index Feb 3; 0 on May 4 (92 days: 7.6%/week)
-#   F Denver   intake only (not treated)
-TINY_ROWS = [
-    # patient, date, type, condition, site, route, pain, post, mme, benzo, phq9, ae
-    ("A", "2029-01-01", "intake", "Migraine", "Denver", "", "8", "", "100", "yes", "12", ""),
-    ("A", "2029-01-02", "infusion", "", "Denver", "IV", "8", "4", "", "", "", "nausea"),
-    ("A", "2029-01-15", "follow_up", "", "Denver", "", "5", "", "70", "yes", "10", ""),
-    ("A", "2029-02-12", "follow_up", "", "Denver", "", "4", "", "60", "no", "8", ""),
-    ("A", "2029-03-01", "telehealth", "", "Denver", "", "4", "", "", "", "", ""),
-    ("A", "2029-04-02", "follow_up", "", "Denver", "", "4", "", "60", "no", "7", ""),
-    ("B", "2029-01-05", "intake", "Neuropathy", "Boulder", "", "6", "", "100", "no", "", ""),
-    ("B", "2029-01-06", "infusion", "", "Boulder", "IV", "6", "3", "", "", "", ""),
-    ("B", "2029-02-02", "follow_up", "", "Boulder", "", "3", "", "90", "no", "", ""),
-    ("B", "2029-04-06", "follow_up", "", "Boulder", "", "3", "", "40", "", "", ""),
-    ("C", "2029-01-10", "intake", "Lupus", "Denver", "", "7", "", "0", "no", "", ""),
-    ("C", "2029-01-11", "infusion", "", "Denver", "IV", "7", "5", "", "", "", ""),
-    ("C", "2029-02-08", "follow_up", "", "Denver", "", "11", "", "0", "", "", ""),
-    ("D", "2029-01-20", "intake", "Migraine", "Boulder", "", "5", "", "", "", "", ""),
-    ("D", "2029-01-21", "infusion", "", "Boulder", "IV", "", "2", "", "", "", ""),
-    ("D", "2029-04-21", "follow_up", "", "Boulder", "", "2", "", "10", "", "", ""),
-    ("E", "2029-02-01", "intake", "Fibromyalgia", "Denver", "", "9", "", "60", "yes", "", ""),
-    ("E", "2029-02-03", "infusion", "", "Denver", "IV", "9", "6", "", "", "", ""),
-    ("E", "2029-05-04", "follow_up", "", "Denver", "", "6", "", "0", "yes", "", ""),
-    ("F", "2029-03-01", "intake", "Lupus", "Denver", "", "6", "", "30", "no", "", ""),
-]
-
-
-def write_tiny_export(path: Path) -> Path:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for number, (patient, date, kind, condition, site, route, pain, post, mme, benzo,
-                     phq9, ae) in enumerate(TINY_ROWS, start=1):
-            writer.writerow([patient, date, kind, f"V{number:03d}", condition, site, route, pain,
-                             post, mme, benzo, phq9, ae, f"Name of {patient}"])
-    return path
-
-
-def build_tiny_clinic(folder: Path) -> Path:
-    """Ingest the tiny export into a DuckDB file; return the file."""
-    export = write_tiny_export(folder / "sessions.csv")
-    path = folder / "tiny.duckdb"
-    con = db.connect(path)
-    result = ingest_file(con, export, ingest_date=INGEST_DATE)
-    con.close()
-    assert result.status == "ingested", result.error
-    return path
+from tests.helpers.builders import TINY_COLUMNS, TINY_INGEST_DATE, build_tiny_clinic, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -162,15 +101,10 @@ def _taper_clinic(tmp_path, drops):
                   "IV", "8", "", "", "", "", ""),
                  (patient, (start + dt.timedelta(days)).isoformat(), "follow_up", "", "Denver",
                   "", "", "", str(after), "", "", "")]
-    path = tmp_path / "tapers.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS[:3] + COLUMNS[4:13])
-        for r in rows:
-            writer.writerow(r)
+    path = write_csv(tmp_path / "tapers.csv", rows, TINY_COLUMNS[:3] + TINY_COLUMNS[4:13])
     db_path = tmp_path / "tapers.duckdb"
     con = db.connect(db_path)
-    result = ingest_file(con, path, ingest_date=INGEST_DATE)
+    result = ingest_file(con, path, ingest_date=TINY_INGEST_DATE)
     con.close()
     assert result.status == "ingested" and result.rows_quarantined == 0, result
     return store.Snapshot(db_path)

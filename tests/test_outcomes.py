@@ -13,13 +13,11 @@ and claim verdicts are checked against statsmodels / scipy.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import itertools
 import math
 import random
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -31,79 +29,11 @@ from analysis.storage import db, store
 from analysis.ingest.pipeline import ingest_file
 from analysis.metrics import outcomes
 from analysis.core.filters import Filters
-
-BASE = dt.date(2028, 1, 3)   # day 0 of every hand-made export
-INGEST_DATE = dt.date(2035, 1, 1)
-COLUMNS = ("patient_id", "visit_date", "visit_type", "condition", "site", "route",
-           "pain_score", "pain_post", "opioid_mme_per_day")
-
+from tests.helpers.builders import (INJECTION, VISITS_INGEST_DATE, build, build_db, claim_program,
+                                    clock, day, filter_rows, outcome, treated, visit)
 
 # --------------------------------------------------------------------------
-# building exports
-
-
-def day(n: int) -> dt.date:
-    return BASE + dt.timedelta(days=n)
-
-
-def visit(patient: str, on: int, visit_type: str, *, pain=None, post=None, mme=None,
-          condition=None, site=None, route=None) -> dict:
-    """One row of a session export, ``on`` days after BASE."""
-    return {"patient_id": patient, "visit_date": day(on).isoformat(), "visit_type": visit_type,
-            "condition": condition, "site": site, "route": route, "pain_score": pain,
-            "pain_post": post, "opioid_mme_per_day": mme}
-
-
-def treated(patient: str, *, pain=8, mme=60, condition="Migraine", site="North",
-            route="IV", index=0, index_type="infusion") -> list[dict]:
-    """Intake the day before the index date (with the baselines), then the
-    first ketamine visit on day ``index``."""
-    return [visit(patient, index - 1, "intake", pain=pain, mme=mme, condition=condition,
-                  site=site),
-            visit(patient, index, index_type, site=site, route=route)]
-
-
-def clock(patient: str, on: int) -> dict:
-    """A visit without any value: it only moves the data cutoff."""
-    return visit(patient, on, "follow_up")
-
-
-def write_export(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
-    return path
-
-
-def build_db(tmp_path: Path, rows: list[dict], name: str = "outcomes.duckdb") -> Path:
-    """Write ``rows`` as an export and ingest it; every row must be accepted."""
-    db_path = tmp_path / name
-    export = write_export(tmp_path / (Path(name).stem + "_sessions.csv"), rows)
-    con = db.connect(db_path)
-    try:
-        result = ingest_file(con, export, ingest_date=INGEST_DATE)
-    finally:
-        con.close()
-    assert result.status == "ingested", result.error
-    assert result.rows_accepted == len(rows), result
-    return db_path
-
-
-def build(tmp_path: Path, rows: list[dict]) -> store.Snapshot:
-    snap = store.Snapshot(build_db(tmp_path, rows))
-    return snap
-
-
-def outcome(snap, patient: str, timepoint: str = "3m", definition: str = "pain30") -> dict:
-    frame = snap.query(
-        "SELECT * FROM patient_outcomes WHERE patient_id = $p AND timepoint = $t AND definition = $d",
-        {"p": patient, "t": timepoint, "d": definition})
-    assert len(frame) == 1, frame
-    row = frame.iloc[0].to_dict()
-    return {k: (None if not isinstance(v, (list, tuple)) and pd.isna(v) else v)
-            for k, v in row.items()}
+# reading results (the exports are built by tests/helpers/builders.py)
 
 
 def cell(grid: pd.DataFrame, timepoint="3m", definition="pain30", population="itt",
@@ -468,7 +398,7 @@ def test_mme_from_the_medication_export(tmp_path):
                     f"session,{day(90)},none,,,\n")
     con = db.connect(db_path)
     try:
-        result = ingest_file(con, meds, ingest_date=INGEST_DATE)
+        result = ingest_file(con, meds, ingest_date=VISITS_INGEST_DATE)
     finally:
         con.close()
     assert result.status == "ingested", result.error
@@ -647,28 +577,9 @@ def test_condition_only_on_a_later_row(tmp_path):
 # filters
 
 
-INJECTION = "x' OR '1'='1"
-
-
-def _filter_rows() -> list[dict]:
-    rows = []
-    plan = [  # patient, site, condition, route, index day, responds
-        ("n1", "North", "migraine", "IV", 0, True),
-        ("n2", "North", "fibro", "IM", 40, False),
-        ("s1", "South", "migraine", "intranasal", 100, True),
-        ("s2", "South", "lupus", "IV", 200, True),
-        ("x1", INJECTION, "lupus", "IM", 300, False),
-    ]
-    for patient, site, condition, route, index, responds in plan:
-        rows += treated(patient, condition=condition, site=site, route=route, index=index)
-        rows.append(visit(patient, index + 90, "follow_up", pain=2 if responds else 7))
-    rows.append(clock("n1", 1000))
-    return rows
-
-
 @pytest.fixture(scope="module")
 def filter_snap(tmp_path_factory):
-    snap = store.Snapshot(build_db(tmp_path_factory.mktemp("filters"), _filter_rows()))
+    snap = store.Snapshot(build_db(tmp_path_factory.mktemp("filters"), filter_rows()))
     yield snap
     snap.close()
 
@@ -1013,24 +924,6 @@ def test_condition_table_and_pain_changes(program):
 
 # --------------------------------------------------------------------------
 # the claim check
-
-
-def claim_program(patients: int, responding: float, seed: int = 3) -> list[dict]:
-    """``patients`` opioid users with pain 8; a ``responding`` share of them are
-    claim responders at 3m (pain 3, MME 60 -> 20), the rest are not."""
-    rng = random.Random(seed)
-    names = ["migraine", "fibro", "lupus", "M54.5", "G43.A0"]
-    winners = set(rng.sample(range(patients), round(responding * patients)))
-    rows = []
-    for i in range(patients):
-        pid = f"C{i:04d}"
-        rows += treated(pid, pain=8, mme=60, condition=names[i % len(names)], index=i % 30)
-        if i in winners:
-            rows.append(visit(pid, i % 30 + 90, "follow_up", pain=3, mme=20))
-        else:
-            rows.append(visit(pid, i % 30 + 90, "follow_up", pain=7, mme=60))
-    rows.append(clock("C0000", 600))
-    return rows
 
 
 @pytest.mark.parametrize("patients, responding, verdict", [

@@ -11,14 +11,9 @@ import ast
 import shutil
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from analysis.core.filters import Filters
-from analysis.sources import DataSource
-from tests.conftest import ROOT
-
+from tests.helpers.apptest import ROOT, page_alone
 from ui import page_guard
-from ui.page_context import CONTEXT_KEY, PageContext
 from ui.pages import PAGES, ROLES
 
 
@@ -26,12 +21,7 @@ def run_alone(page_file, db_path, snapshot, role, query=None):
     """Run one page file on its own with a ``role``'s context in the session
     (as dashboard.py leaves it), the way a page runs when Streamlit opens its
     file directly."""
-    app = AppTest.from_file(str(page_file), default_timeout=60)
-    app.session_state[CONTEXT_KEY] = PageContext(DataSource(db_path, is_demo=False), snapshot,
-                                                 Filters(), role=role)
-    for key, value in (query or {}).items():
-        app.query_params[key] = value
-    return app.run()
+    return page_alone(page_file, db_path, role=role, snapshot=snapshot, query=query, check=False)
 
 
 def drew_nothing(app) -> bool:

@@ -15,9 +15,9 @@ from analysis.core import audience
 from analysis.storage import store
 from analysis.core.audience import SMALL_CELL, SUPPRESSED, Audience
 from analysis.core.filters import Filters
-from tests.conftest import NON_DEFAULT_QUERY, assert_no_errors, frame_with, run_page
-from tests.test_claim import (Program, assert_no_small_cells_in_table, build_program,
-                              counts_in_text)
+from tests.helpers.apptest import NON_DEFAULT_QUERY, assert_no_errors, frame_with, run_page
+from tests.helpers.builders import Program, build_program
+from tests.helpers.documents import assert_no_small_cells_in_table, counts_in_text
 from ui import theme
 
 PAGE = "pages/claim_check.py"

@@ -11,8 +11,8 @@ from analysis.core import formatting
 from analysis.metrics import response_model, site_comparison, treatment_course, worklist
 from analysis.core.audience import SUPPRESSED, Audience
 from analysis.core.filters import Filters
-from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
-                            metric_values, plotly_figures, run_page, trace_values)
+from tests.helpers.apptest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
+                                   metric_values, plotly_figures, run_page, trace_values)
 from ui import safe
 from ui.page_context import CONTEXT_KEY
 
@@ -55,7 +55,7 @@ def test_worklist_is_for_the_clinical_team_only(app_db, role):
 
     from analysis.storage import store
     from analysis.sources import DataSource
-    from tests.conftest import ROOT
+    from tests.helpers.apptest import ROOT
     from ui.page_context import PageContext
     from ui.pages import pages_for
     assert "pages/worklist.py" not in {p.path for p in pages_for(role)}

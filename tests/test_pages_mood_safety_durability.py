@@ -11,8 +11,8 @@ import pytest
 from analysis.metrics import durability, mood, outcomes, safety
 from analysis.core.formatting import count, percent
 from analysis.core.filters import Filters
-from tests.conftest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
-                            markdown_text, run_page)
+from tests.helpers.apptest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
+                                   markdown_text, run_page)
 from ui.page_context import CONTEXT_KEY
 
 SETTINGS = {

@@ -20,9 +20,9 @@ from analysis.core.filters import Filters
 from analysis.metrics.charts import MIN_PER_POINT
 from analysis.core.definitions import TIMEPOINT_LABELS
 from analysis.sources import DataSource
-from tests.conftest import (DASHBOARD, NON_DEFAULT_QUERY, assert_no_errors, caption_text,
-                            frame_with, metric_values, run_page, signed_in, trace_values,
-                            write_grant)
+from tests.helpers.apptest import (DASHBOARD, NON_DEFAULT_QUERY, assert_no_errors, caption_text,
+                                   frame_with, metric_values, run_page, signed_in, trace_values)
+from tests.helpers.builders import write_grant
 from ui.page_context import CONTEXT_KEY, PageContext
 
 SETTINGS = {
@@ -213,7 +213,7 @@ def test_patient_timeline_opens_the_patient_of_the_link(app_db, demo_snapshot):
 
 def test_patient_timeline_is_for_the_clinical_team_only(demo_db, demo_snapshot):
     from streamlit.testing.v1 import AppTest
-    from tests.conftest import ROOT
+    from tests.helpers.apptest import ROOT
     app = AppTest.from_file(str(ROOT / "pages" / "patient_timeline.py"), default_timeout=60)
     app.session_state[CONTEXT_KEY] = PageContext(DataSource(demo_db, False), demo_snapshot,
                                                  Filters(), role="analyst")

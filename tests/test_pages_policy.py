@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.apptest import ROOT
 from ui import pages as page_specs
 
 PAGES = sorted((ROOT / "pages").glob("*.py"))

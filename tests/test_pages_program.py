@@ -8,17 +8,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from analysis.core import audience, formatting
 from analysis.metrics import (charts, conditions, outcomes, pain, patient_flow, pgic,
                               program_overview)
-from analysis.storage import store
 from analysis.core.filters import Filters
-from analysis.sources import DataSource
-from tests.conftest import (NON_DEFAULT_QUERY, ROOT, assert_no_errors, caption_text, frame_with,
-                            markdown_text, plotly_figures, run_page, trace_values)
-from ui.page_context import CONTEXT_KEY, PageContext
+from tests.helpers.apptest import (NON_DEFAULT_QUERY, assert_no_errors, caption_text, frame_with,
+                                   markdown_text, page_alone, plotly_figures, run_page,
+                                   trace_values)
+from ui.page_context import CONTEXT_KEY
 
 SETTINGS = {
     "default": (None, Filters(), "3m", "pain30", "itt"),
@@ -35,17 +33,6 @@ def _open(page, setting):
     assert (ctx.filters, ctx.timepoint, ctx.definition, ctx.population, ctx.ci) == \
         (filters, timepoint, definition, population, "wilson")
     return app, filters, timepoint, definition, population
-
-
-def _page_alone(page, demo_db, filters=Filters(), role="clinical", **settings):
-    """Run one page script with a context of our making (role, empty filters)."""
-    app = AppTest.from_file(str(ROOT / page), default_timeout=60)
-    source = DataSource(demo_db, is_demo=False)
-    app.session_state[CONTEXT_KEY] = PageContext(source, store.snapshot(demo_db), filters,
-                                                 role=role, **settings)
-    app.run()
-    assert_no_errors(app)
-    return app
 
 
 # --------------------------------------------------------------------------
@@ -260,8 +247,8 @@ def test_pain_page_condition_select(app_db, demo_snapshot):
 def test_pain_page_patient_ids_only_for_the_clinical_team(demo_db, demo_snapshot):
     waterfall = pain.pain_waterfall(demo_snapshot)
     some_id = waterfall.bars["patient_id"].iloc[0]
-    clinical = _page_alone("pages/pain.py", demo_db, role="clinical")
-    analyst = _page_alone("pages/pain.py", demo_db, role="analyst")
+    clinical = page_alone("pages/pain.py", demo_db, role="clinical")
+    analyst = page_alone("pages/pain.py", demo_db, role="analyst")
     assert some_id in plotly_figures(clinical)[1].to_json()
     assert not re.search(r"P\d{6}", plotly_figures(analyst)[1].to_json())
     assert "Patient ids are shown to the clinical team only" in caption_text(analyst)
@@ -320,6 +307,6 @@ def test_patient_flow_page(app_db, demo_snapshot, setting):
 @pytest.mark.parametrize("page", ["pages/overview.py", "pages/conditions.py", "pages/pain.py",
                                   "pages/patient_flow.py"])
 def test_pages_with_no_patients(demo_db, page):
-    app = _page_alone(page, demo_db, Filters(sites=("Nowhere",)))
+    app = page_alone(page, demo_db, Filters(sites=("Nowhere",)))
     assert any("No patients match" in i.value for i in app.info)
     assert not app.get("plotly_chart")

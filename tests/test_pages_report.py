@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
 
 from analysis.core.audience import SMALL_CELL, SUPPRESSED
 from analysis.reports.quarterly.build import build_report, default_quarter, quarters_with_data
@@ -13,9 +12,7 @@ from analysis.reports.quarterly.render.files import RENDERERS, file_name
 from analysis.reports.quarterly.tables import ALL_SITES
 from analysis.storage import store
 from analysis.core.filters import Filters
-from analysis.sources import DataSource
-from tests.conftest import NON_DEFAULT_QUERY, ROOT, assert_no_errors, run_page
-from ui import page_context
+from tests.helpers.apptest import NON_DEFAULT_QUERY, assert_no_errors, run_page, page_alone
 
 PAGE = "pages/quarterly_report.py"
 
@@ -69,12 +66,8 @@ def test_page_with_non_default_filters(app_db):
     assert sites <= set(NON_DEFAULT_QUERY["site"])
 
 
-def _page_alone(db_path: Path, role: str, filters: Filters = Filters()) -> AppTest:
-    app = AppTest.from_file(str(ROOT / PAGE), default_timeout=120)
-    app.session_state[page_context.CONTEXT_KEY] = page_context.PageContext(
-        DataSource(Path(db_path), is_demo=False), store.snapshot(db_path), filters, role=role)
-    app.run()
-    return app
+def _page_alone(db_path: Path, role: str, filters: Filters = Filters()):
+    return page_alone(PAGE, db_path, filters, role, timeout=120, check=False)
 
 
 def test_marketing_gets_the_external_report_only(demo_db):

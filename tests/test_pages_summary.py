@@ -10,7 +10,7 @@ from analysis.storage import store
 from analysis.core.formatting import count
 from analysis.core.filters import Filters
 from ui import safe
-from tests.conftest import assert_no_errors, markdown_text, metric_values, run_page
+from tests.helpers.apptest import assert_no_errors, markdown_text, metric_values, run_page
 
 PAGE = "pages/summary.py"
 

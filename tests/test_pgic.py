@@ -16,7 +16,7 @@ from analysis.ingest.demo.clinic import PGIC_BEST
 from analysis.ingest.demo.generate import generate_demo
 from analysis.core.filters import Filters
 from analysis.sources import DataSource
-from tests.conftest import ingested_snapshot
+from tests.helpers.builders import ingested_snapshot
 
 WINDOWS = {"4w": (28, 14, 42), "3m": (90, 60, 120), "6m": (180, 150, 210),
            "12m": (365, 300, 430)}

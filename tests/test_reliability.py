@@ -14,12 +14,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
 from analysis.storage import db, store
+from tests.helpers.apptest import ROOT
 from analysis.ingest.pipeline import ingest_file, ingest_files
-from tests.conftest import ROOT
 
 
 # --------------------------------------------------------------------------
@@ -228,7 +227,8 @@ def test_dashboard_keeps_the_previous_data_while_new_data_is_prepared(
     held up by the snapshot build; it shows the previous data and says why."""
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import DASHBOARD, assert_no_errors, signed_in, wait_until_built
+    from tests.helpers.apptest import DASHBOARD, assert_no_errors, signed_in
+    from tests.helpers.builders import wait_until_built
     path = tmp_path / "clinic.duckdb"
     with db.writer(path) as con:
         ingest_files(con, [demo_exports.sessions])

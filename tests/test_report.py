@@ -31,17 +31,15 @@ from analysis.reports.quarterly.render.files import write
 from analysis.reports.quarterly.render.html import render_html, write_html
 from analysis.reports.quarterly.render.pdf import write_pdf
 from analysis.reports.quarterly.render.xlsx import write_xlsx
-from analysis.reports.quarterly.report import (AUDIENCES, NoDataError, QuarterlyReport,
-    SOFTWARE_VERSION)
+from analysis.reports.quarterly.report import (AUDIENCES, SOFTWARE_VERSION, NoDataError,
+                                               QuarterlyReport)
 from analysis.reports.quarterly.tables import ALL_SITES, ANY_EVENT, display_frame
-from analysis.core import stats
+from analysis.core import definitions, stats
 from analysis.storage.fingerprint import data_fingerprint
-from analysis.core.filters import Filters
+from analysis.core.filters import Filters, previous_quarter, quarter_bounds, quarter_of
 from analysis.storage.reference import fold
 from analysis.core.audience import SMALL_CELL, SUPPRESSED
-from tests.conftest import ROOT
-from analysis.core import definitions
-from analysis.core.filters import previous_quarter, quarter_bounds, quarter_of
+from tests.helpers.apptest import ROOT
 
 TARGET_DAYS = {"4w": 28, "3m": 90, "6m": 180, "12m": 365}   # SPEC §3
 INGEST_DATE = dt.date(2035, 1, 1)

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from analysis.access import audit, auth
-from tests.conftest import ROOT
+from tests.helpers.apptest import ROOT
 
 PASSWORD = "correct horse battery"
 

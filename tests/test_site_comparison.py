@@ -17,7 +17,7 @@ from analysis.metrics import site_comparison
 from analysis.core import stats
 from analysis.core.audience import Audience
 from analysis.core.filters import Filters
-from tests.conftest import ingested_snapshot
+from tests.helpers.builders import ingested_snapshot
 
 
 # --------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def test_background_rebuild_serves_the_previous_snapshot_until_the_new_one_is_re
         demo_exports, tmp_path, monkeypatch, caplog, hold_snapshot_builds):
     import logging
 
-    from tests.conftest import wait_until_built
+    from tests.helpers.builders import wait_until_built
 
     from analysis.storage import db
     from analysis.ingest.pipeline import ingest_files

@@ -7,10 +7,7 @@ copy of the demo file keeps it."""
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import openpyxl
@@ -20,16 +17,13 @@ from analysis import cli
 from analysis.storage import db, store
 from analysis.core import synthetic_mark
 from analysis.sources import ensure_demo_db
+from tests.helpers.documents import html_body_text, pdf_pages, xlsx_sheets
 
 QUARTER = "2025Q4"
 MARK = synthetic_mark.TEXT
 
 
-@pytest.fixture(autouse=True)
-def _fresh_snapshots(monkeypatch):
-    monkeypatch.delenv("OUTCOMES_DB", raising=False)
-    yield
-    store.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_snapshots")
 
 
 @pytest.fixture(scope="module")
@@ -52,55 +46,6 @@ def _outputs(db_path: Path, out: Path, capsys) -> list[Path]:
     assert {f.suffix for f in files} == {".html", ".xlsx", ".pdf"}
     assert len(files) == 2 * 3 + 2 + 2   # report x2 audiences x3 formats, memo x2, summary x2
     return files
-
-
-def _words(text: str) -> str:
-    return re.sub(r"\s+", " ", text)
-
-
-def pdf_pages(path: Path) -> list[str]:
-    """The text of each page (poppler's pdftotext; pages end with a form feed)."""
-    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
-    pages = text.split("\f")
-    if pages and not pages[-1].strip():
-        pages = pages[:-1]
-    return [_words(p) for p in pages]
-
-
-def xlsx_sheets(path: Path) -> dict[str, str]:
-    book = openpyxl.load_workbook(path)
-    return {sheet.title: _words(" ".join(str(c.value) for row in sheet.iter_rows()
-                                         for c in row if c.value is not None)
-                                + " " + (sheet.oddHeader.center.text or ""))
-            for sheet in book.worksheets}
-
-
-class _VisibleText(HTMLParser):
-    """The text a browser draws: not the head, styles or scripts."""
-
-    def __init__(self):
-        super().__init__()
-        self.skip = 0
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("head", "style", "script", "title"):
-            self.skip += 1
-
-    def handle_endtag(self, tag):
-        if tag in ("head", "style", "script", "title"):
-            self.skip -= 1
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.parts.append(data)
-
-
-def html_body_text(path: Path) -> str:
-    parser = _VisibleText()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return _words(" ".join(parser.parts))
 
 
 def test_every_page_and_sheet_made_from_the_demo_says_synthetic(demo_file, tmp_path, capsys):

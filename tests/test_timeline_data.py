@@ -19,8 +19,8 @@ from analysis.storage import db, store
 from analysis.metrics import timeline
 from analysis.core.audience import Audience
 from analysis.core.filters import Filters
-from tests.conftest import write_grant
-from tests.test_opioids import INGEST_DATE, build_tiny_clinic, write_tiny_export
+from tests.helpers.builders import write_grant
+from tests.helpers.builders import TINY_INGEST_DATE, build_tiny_clinic, write_tiny_export
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_ingest_uploads_into_the_clinic_database(tmp_path, monkeypatch):
     clinic = tmp_path / "clinic.duckdb"
     names = {str(saved): "Sessions export.csv"}
     summary = data_quality.ingest_uploads([saved], write_grant(clinic), display_names=names,
-                                          ingest_date=INGEST_DATE)
+                                          ingest_date=TINY_INGEST_DATE)
     table = data_quality.summary_table(summary, names)
     row = table.iloc[0]
     assert (row["file"], row["status"], row["export"]) == ("Sessions export.csv", "ingested",
@@ -189,7 +189,7 @@ def test_ingest_uploads_into_the_clinic_database(tmp_path, monkeypatch):
     # the same file again changes nothing
     again = data_quality.save_upload(GRANT, "again.csv", export.read_bytes(), tmp_path / "uploads")
     assert data_quality.ingest_uploads([again], write_grant(clinic),
-                                       ingest_date=INGEST_DATE).files[0].status == "unchanged"
+                                       ingest_date=TINY_INGEST_DATE).files[0].status == "unchanged"
     assert not again.exists()
 
 
@@ -199,7 +199,7 @@ def test_column_mapping_for_a_refused_file(tmp_path):
                       "P1,2029-01-01,intake,7\nP1,2029-01-02,infusion,6\n")
     clinic = tmp_path / "clinic.duckdb"
     refused = data_quality.ingest_uploads([export], write_grant(clinic),
-                                          ingest_date=INGEST_DATE).files[0]
+                                          ingest_date=TINY_INGEST_DATE).files[0]
     assert refused.status == "refused" and data_quality.needs_column_mapping(refused)
 
     request = data_quality.mapping_request(export)
@@ -219,7 +219,7 @@ def test_column_mapping_for_a_refused_file(tmp_path):
 
     assert export.exists()  # kept for the mapping form
     loaded = data_quality.ingest_uploads([export], write_grant(clinic), column_map=column_map,
-                                         ingest_date=INGEST_DATE).files[0]
+                                         ingest_date=TINY_INGEST_DATE).files[0]
     assert loaded.status == "ingested" and loaded.rows_accepted == 2
     assert not export.exists()
     snap = store.Snapshot(clinic)

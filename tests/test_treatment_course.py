@@ -11,7 +11,7 @@ from analysis.metrics import treatment_course as tc
 from analysis.core.audience import Audience
 from analysis.ingest.demo.generate import generate_demo
 from analysis.core.filters import Filters
-from tests.conftest import ingested_snapshot
+from tests.helpers.builders import ingested_snapshot
 
 
 def test_bands():

@@ -48,7 +48,7 @@ import subprocess
 import sys
 import zipfile
 
-from tests.conftest import ROOT
+from tests.helpers.apptest import ROOT
 
 _CHILD = """
 import json, sys, time

@@ -17,7 +17,8 @@ import pytest
 from analysis.metrics import worklist
 from analysis.core.audience import Audience
 from analysis.core.filters import Filters
-from tests.conftest import ROOT, ingested_snapshot
+from tests.helpers.apptest import ROOT
+from tests.helpers.builders import ingested_snapshot
 
 CUTOFF = dt.date(2026, 6, 30)
 WINDOWS = {"3m": (60, 120), "6m": (150, 210), "12m": (300, 430)}

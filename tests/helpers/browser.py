@@ -1,9 +1,13 @@
 """A real ``streamlit run dashboard.py`` on a free loopback port, and the
-Chromium that drives it: shared by the end-to-end test and the load test."""
+Chromium that drives it: starting both, signing in, waiting for a page to
+settle and reading what ``dashboard.py`` draws (the status line, the
+sidebar).  Shared by every Chromium test, the load test and the screenshot
+script."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -13,7 +17,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -30,6 +34,18 @@ def chromium() -> Iterator:
             yield browser
         finally:
             browser.close()
+
+
+def require_chromium() -> None:
+    """Skip the calling test module where Debian's Chromium or Playwright is
+    missing (fail in CI, which installs them)."""
+    import pytest
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            raise RuntimeError("Debian's chromium is required in CI (scripts/test.sh installs it)")
+        pytest.skip("chromium is not installed (apt-get install chromium)",
+                    allow_module_level=True)
+    pytest.importorskip("playwright.sync_api")
 
 
 def wait_until_idle(page, quiet: float = 1.0, timeout: float = 90) -> None:
@@ -90,6 +106,83 @@ def running_dashboard(env: Mapping[str, str], log: Path | None = None,
             process.kill()
         if log:
             output.close()
+
+
+@contextlib.contextmanager
+def dashboard_for(db_path: Path, folder: Path, users: Mapping[str, str], password: str,
+                  timeout: float = 90) -> Iterator[str]:
+    """The dashboard on the clinic database ``db_path`` with ``users`` (name:
+    role, one password), its users file and server log in ``folder``; yields
+    its base URL."""
+    from analysis.access import auth
+    users_file = folder / "users.toml"
+    for name, role in users.items():
+        auth.add_user(users_file, name, role, password)
+    env = {**os.environ, "OUTCOMES_DB": str(db_path), "OUTCOMES_USERS": str(users_file),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    with running_dashboard(env, log=folder / "server.log", timeout=timeout) as (base, _):
+        yield base
+
+
+# --------------------------------------------------------------------------
+# driving a page
+
+#: The dashboard's clinician in the Chromium tests of the demo clinic
+#: (conftest's ``dashboard`` fixture): user name and password.
+CLINICIAN = ("e2e-clinician", "e2e password 123")
+
+MAIN = "[data-testid='stMain']"
+STATUS_LINE = "[data-testid='stMain'] [data-testid='stCaptionContainer']"
+
+
+def settle(page, *, charts: bool = False, pause: float = 0.8) -> None:
+    """Wait until a page of the dashboard has run: its status line ("...
+    data cutoff ...") is there and the app no longer shows "Running"; with
+    ``charts``, until its Plotly charts are drawn (a chart is an empty grey
+    placeholder before); then ``pause`` seconds for the grids to paint."""
+    page.wait_for_selector(f"{MAIN} >> text=data cutoff", timeout=90_000)
+    wait_until_idle(page)
+    if charts and page.query_selector(".js-plotly-plot"):
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+    time.sleep(pause)
+
+
+def close_dialog(page) -> None:
+    """A fresh server sometimes answers a page's address with Streamlit's
+    "Page not found" dialog over the sign-in form (its multipage mode before
+    the first navigation; ui/direct_page_links.py): close it, as a user would."""
+    for _ in range(3):
+        dialog = page.locator("[role='dialog']")
+        if not dialog.count() or not dialog.first.is_visible():
+            return
+        page.keyboard.press("Escape")
+        time.sleep(0.5)
+
+
+def sign_in(page, url: str | None, user: str, password: str, *,
+            close_dialogs: bool = False) -> None:
+    """Open ``url`` (None: stay on the page), fill the sign-in form and send
+    it; the caller waits for the page (:func:`settle`)."""
+    if url is not None:
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    page.wait_for_selector("h1:has-text('Sign in')", timeout=60_000)
+    wait_until_idle(page)
+    if close_dialogs:
+        close_dialog(page)
+    page.get_by_label("User name").fill(user)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def status_line(page) -> str:
+    """The status line dashboard.py draws on every page."""
+    return page.locator(STATUS_LINE).first.inner_text()
+
+
+def sidebar_labels(page) -> list[str]:
+    """The labels of the widgets in the sidebar."""
+    return page.locator("[data-testid='stSidebar'] [data-testid='stWidgetLabel']") \
+        .all_inner_texts()
 
 
 # --------------------------------------------------------------------------
