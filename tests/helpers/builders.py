@@ -332,6 +332,11 @@ MEASURES_COLUMNS = ["patient_id", "visit_date", "visit_type", "condition", "site
                     "sbp_max", "spo2_min"]
 
 
+def iso_date(text: str) -> dt.date:
+    """A date written as the exports write it (2025-01-05)."""
+    return dt.date.fromisoformat(text)
+
+
 def measures_clinic(tmp_path: Path, rows: list[dict]) -> store.Snapshot:
     """A clinic whose session export holds exactly ``rows`` (condition
     Migraine and site Denver unless a row says otherwise)."""
