@@ -4,7 +4,6 @@ Kaplan–Meier curves checked against lifelines."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest

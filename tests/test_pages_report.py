@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from analysis.core.audience import SMALL_CELL, SUPPRESSED
 from analysis.reports.quarterly.build import build_report, default_quarter, quarters_with_data
 from analysis.reports.quarterly.render.files import RENDERERS, file_name
