@@ -60,6 +60,17 @@ def demo_snapshot(demo_db):
     return store.Snapshot(demo_db)
 
 
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny clinic (six patients worked out by hand,
+    ``helpers.builders.TINY_ROWS``), one snapshot per test module."""
+    from analysis.storage import store
+    from tests.helpers.builders import build_tiny_clinic
+    snap = store.Snapshot(build_tiny_clinic(tmp_path_factory.mktemp("tiny")))
+    yield snap
+    snap.close()
+
+
 @pytest.fixture
 def fresh_snapshots(monkeypatch):
     """No OUTCOMES_DB from the environment, and no snapshot kept after the

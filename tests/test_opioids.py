@@ -13,14 +13,7 @@ from analysis.metrics import charts, opioids, outcomes
 from analysis.storage import db, store
 from analysis.ingest.pipeline import ingest_file
 from analysis.core.filters import Filters
-from tests.helpers.builders import TINY_COLUMNS, TINY_INGEST_DATE, build_tiny_clinic, write_csv
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    snap = store.Snapshot(build_tiny_clinic(tmp_path_factory.mktemp("tiny_opioids")))
-    yield snap
-    snap.close()
+from tests.helpers.builders import TINY_COLUMNS, TINY_INGEST_DATE, write_csv
 
 
 # --------------------------------------------------------------------------
