@@ -259,7 +259,7 @@ def period_of(spec: Program) -> tuple[dt.date, dt.date]:
 
 # --------------------------------------------------------------------------
 # the tiny clinic: six patients whose opioid tapers, timelines and data
-# quality are worked out by hand (test_opioids, test_timeline_data)
+# quality are worked out by hand (test_opioids, test_timeline, test_data_quality)
 
 
 TINY_INGEST_DATE = dt.date(2030, 1, 1)
