@@ -13,7 +13,7 @@ table and the Safety page's row for that quarter; the Data page's visits and
 the status line's.  Where two numbers differ on purpose (all patients vs the
 treated, ITT vs patients with a follow-up) the test reads the label that says
 so.  The status line itself is drawn by dashboard.py: see
-tests/test_e2e_browser.py.
+tests/test_dashboard_browser.py.
 """
 
 from __future__ import annotations
