@@ -95,6 +95,12 @@ SETTINGS = {
 }
 
 
+def context_of(app):
+    """The page context the last run left in the session."""
+    from ui.page_context import CONTEXT_KEY
+    return app.session_state[CONTEXT_KEY]
+
+
 def open_page(page: str, setting: Setting, role: str = "clinical",
               checked: tuple[str, ...] = ("filters", "timepoint", "definition", "population")):
     """The real app on ``page`` at ``setting``'s address: no exception or
