@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from tests.conftest import assert_no_errors, run_page
+from tests.helpers.apptest import assert_no_errors, run_page
 from ui import grid
 from ui.grid import Column
 

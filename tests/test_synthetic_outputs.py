@@ -17,7 +17,7 @@ from analysis import cli
 from analysis.storage import db, store
 from analysis.core import synthetic_mark
 from analysis.sources import ensure_demo_db
-from tests.helpers.documents import html_body_text, pdf_pages, xlsx_sheets
+from tests.helpers.documents import html_body_text, pdf_pages, single_spaced, xlsx_sheets
 
 QUARTER = "2025Q4"
 MARK = synthetic_mark.TEXT
@@ -134,9 +134,9 @@ def xlsx_sheet_texts(data: bytes) -> dict[str, str]:
     import io
     path = io.BytesIO(data)
     book = openpyxl.load_workbook(path)
-    return {sheet.title: _words(" ".join(str(c.value) for row in sheet.iter_rows(max_row=1)
-                                         for c in row if c.value is not None)
-                                + " " + (sheet.oddHeader.center.text or ""))
+    return {sheet.title: single_spaced(" ".join(str(c.value) for row in sheet.iter_rows(max_row=1)
+                                                for c in row if c.value is not None)
+                                       + " " + (sheet.oddHeader.center.text or ""))
             for sheet in book.worksheets}
 
 
@@ -186,7 +186,7 @@ def _page_downloads(page: str, db_path: Path, monkeypatch) -> dict[str, bytes]:
     the bytes of every download button it draws, by file name."""
     import streamlit as st
 
-    from tests.conftest import assert_no_errors, run_page
+    from tests.helpers.apptest import assert_no_errors, run_page
     made: dict[str, bytes] = {}
     real = st.download_button
 

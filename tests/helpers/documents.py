@@ -96,7 +96,8 @@ def assert_memo_html_safe(html_text: str) -> _Tables:
 # the visible text of each page, sheet and document
 
 
-def _words(text: str) -> str:
+def single_spaced(text: str) -> str:
+    """The text with every run of white space one space."""
     return re.sub(r"\s+", " ", text)
 
 
@@ -107,14 +108,14 @@ def pdf_pages(path: Path) -> list[str]:
     pages = text.split("\f")
     if pages and not pages[-1].strip():
         pages = pages[:-1]
-    return [_words(p) for p in pages]
+    return [single_spaced(p) for p in pages]
 
 
 def xlsx_sheets(path: Path) -> dict[str, str]:
     book = openpyxl.load_workbook(path)
-    return {sheet.title: _words(" ".join(str(c.value) for row in sheet.iter_rows()
-                                         for c in row if c.value is not None)
-                                + " " + (sheet.oddHeader.center.text or ""))
+    return {sheet.title: single_spaced(" ".join(str(c.value) for row in sheet.iter_rows()
+                                                for c in row if c.value is not None)
+                                       + " " + (sheet.oddHeader.center.text or ""))
             for sheet in book.worksheets}
 
 
@@ -142,4 +143,4 @@ class _VisibleText(HTMLParser):
 def html_body_text(path: Path) -> str:
     parser = _VisibleText()
     parser.feed(path.read_text(encoding="utf-8"))
-    return _words(" ".join(parser.parts))
+    return single_spaced(" ".join(parser.parts))
