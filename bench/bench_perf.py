@@ -209,9 +209,8 @@ def child_page(db_path: str, increment: str) -> None:
     from streamlit.testing.v1 import AppTest
 
     from analysis.storage import db, store
-    from analysis.ingest import pipeline as ingest
-    from tests.helpers.apptest import signed_in
     from analysis.ingest.pipeline import ingest_file
+    from tests.helpers.apptest import signed_in
 
     app = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600))
     started = time.perf_counter()
