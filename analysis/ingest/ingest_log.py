@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -91,7 +92,37 @@ def next_ingest_id(con) -> int:
     return con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchall()[0][0]
 
 
-def log_ingest(con, ingest_id: int, name: str, digest: str | None, status: str, r: FileResult) -> None:
+def already_ingested(con, digest: str) -> bool:
+    """The same bytes were ingested before (a repeated file changes nothing)."""
+    return bool(con.execute(
+        "SELECT count(*) FROM ingest_log WHERE sha256 = ? AND status = 'ingested'",
+        [digest]).fetchall()[0][0])
+
+
+@contextmanager
+def one_ingest(con, name: str, digest: str | None, result: FileResult,
+               fail_after: str | None, message=None):
+    """One export's rows, all or nothing: yields the new ingest id; when the
+    body returns, logs the file (its message ``message(result)`` if given)
+    and commits, and the result reads "ingested"; anything raised rolls the
+    whole file back.  Every export kind (CSV/XLSX/Parquet, FHIR) ends an
+    ingest here, so the rule lives once."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        ingest_id = next_ingest_id(con)
+        yield ingest_id
+        log_ingest(con, ingest_id, name, digest, "ingested", result,
+                   message=message(result) if message else None)
+        checkpoint("logged", fail_after)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    result.status = "ingested"
+
+
+def log_ingest(con, ingest_id: int, name: str, digest: str | None, status: str, r: FileResult,
+               message: str | None = None) -> None:
     con.execute("""
         INSERT INTO ingest_log (ingest_id, file_name, export_kind, sha256, ingested_at, status,
                                 rows_read, rows_accepted, rows_quarantined, duplicates_collapsed,
@@ -100,7 +131,8 @@ def log_ingest(con, ingest_id: int, name: str, digest: str | None, status: str, 
         VALUES (?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     """, [ingest_id, name, r.export_kind, digest, status, r.rows_read, r.rows_accepted,
           r.rows_quarantined, r.duplicates_collapsed, r.values_nulled, r.rows_replaced,
-          r.dropped_identifying_columns, r.unknown_columns, r.error, r.pseudonymised_columns])
+          r.dropped_identifying_columns, r.unknown_columns,
+          r.error if message is None else message, r.pseudonymised_columns])
 
 
 def log_refusal(con, name: str, digest: str | None, result: FileResult) -> None:

@@ -24,8 +24,8 @@ import duckdb
 from analysis.ingest import limits
 from analysis.ingest.columns import plan_columns
 from analysis.ingest.ingest_log import (FileResult, IngestRefused, IngestSummary, drop_temp_tables,
-    file_fingerprint, log_ingest, log_refusal, next_ingest_id, refusal_reason, register_pseudonym_function,
-    checkpoint)
+    already_ingested, file_fingerprint, log_refusal, one_ingest, refusal_reason,
+    register_pseudonym_function, checkpoint)
 from analysis.ingest.medications import load_medications
 from analysis.ingest.readers import open_export
 from analysis.ingest.sessions import load_sessions
@@ -82,10 +82,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
             raise IngestRefused(f"{name}: no such file")
         limits.check_bytes(name, "the file", path.stat().st_size, limits.MAX_DATA_BYTES)
         digest, is_utf8, physical_lines = file_fingerprint(path)
-        already = con.execute(
-            "SELECT count(*) FROM ingest_log WHERE sha256 = ? AND status = 'ingested'",
-            [digest]).fetchall()[0][0]
-        if already:
+        if already_ingested(con, digest):
             result.status = "unchanged"
             return result
         if path.stat().st_size == 0:
@@ -98,27 +95,18 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
         result.unknown_columns = plan.unknown
         if plan.pseudonymised:
             register_pseudonym_function(con)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            ingest_id = next_ingest_id(con)
+        with one_ingest(con, name, digest, result, _fail_after) as ingest_id:
             raw_rows = stage(con, plan, reader_sql, path, is_utf8, physical_lines, ingest_date)
             checkpoint("stage", _fail_after)
             if plan.export_kind == "sessions":
                 load_sessions(con, plan, result, ingest_id, name, ingest_date, _fail_after,
-                               raw_rows)
+                              raw_rows)
             elif plan.export_kind == "measurements":
                 from analysis.ingest import long_format
                 long_format.load(con, plan, result, ingest_id, name, ingest_date, _fail_after,
                                  alias_file)
             else:
                 load_medications(con, plan, result, ingest_id, name, ingest_date, _fail_after)
-            log_ingest(con, ingest_id, name, digest, "ingested", result)
-            checkpoint("logged", _fail_after)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        result.status = "ingested"
         return result
     except (IngestRefused, limits.LimitExceeded) as refusal:
         result.error = str(refusal)

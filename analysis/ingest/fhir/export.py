@@ -14,8 +14,8 @@ import duckdb
 from analysis.ingest.fhir import codes as fhir_codes
 from analysis.ingest.fhir import files as fhir_files
 from analysis.ingest.fhir.files import ExportRefused
-from analysis.ingest.ingest_log import (FileResult, count_rows, sql_literal, log_ingest,
-    log_refusal, next_ingest_id, checkpoint)
+from analysis.ingest.ingest_log import (FileResult, already_ingested, count_rows, sql_literal,
+    log_refusal, one_ingest, checkpoint)
 from analysis.ingest.limits import LimitExceeded
 from analysis.ingest.fhir.load import drop_fhir_temp_tables, write_export_rows
 from analysis.ingest.fhir.mapping import (map_conditions, mark_duplicates, map_encounters, map_items,
@@ -45,27 +45,14 @@ def ingest_export(con: duckdb.DuckDBPyConnection, paths: list[Path], *,
         codes = fhir_codes.load(codes_file)
         export = fhir_files.collect(paths, name)
         digest = export.digest
-        already = con.execute(
-            "SELECT count(*) FROM ingest_log WHERE sha256 = ? AND status = 'ingested'",
-            [digest]).fetchall()[0][0]
-        if already:
+        if already_ingested(con, digest):
             result.status = "unchanged"
             return result
         stage_resources(con, export)
         check_version(con, export)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            ingest_id = next_ingest_id(con)
+        with one_ingest(con, name, digest, result, _fail_after,
+                        message=summary_message) as ingest_id:
             _map(con, codes, result, ingest_id, ingest_date, _fail_after)
-            log_ingest(con, ingest_id, name, digest, "ingested", result)
-            con.execute("UPDATE ingest_log SET message = ? WHERE ingest_id = ?",
-                        [summary_message(result), ingest_id])
-            checkpoint("logged", _fail_after)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        result.status = "ingested"
         return result
     except (ExportRefused, LimitExceeded, fhir_codes.CodesFileError) as refusal:
         result.error = str(refusal)
