@@ -50,8 +50,10 @@ if source.is_demo:
 # A new data version is built in the background; until it is ready this
 # session keeps the previous snapshot, and says so.
 snap = store.snapshot(source.path, warm=True, background=True)
-if snap.synthetic:   # every file made from invented data says so: no unmarked CSV
-    theme.no_grid_downloads()
+# Files leave only through the pages' own download buttons: they write an audit
+# row on a clinic's data and the synthetic mark on the demo's; a grid's own
+# "Download as CSV" could do neither.
+theme.no_grid_downloads()
 if store.building(source.path):
     st.info("New data has arrived and is being prepared. This view still shows the data as it "
             "was before; your next click shows the new data once it is ready.",

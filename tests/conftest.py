@@ -52,8 +52,6 @@ def demo_db(demo_exports, tmp_path_factory) -> Path:
     return path
 
 
-    from analysis.ingest.pipeline import ingest_files
-    from analysis.storage import db, store
 @pytest.fixture(scope="session")
 def demo_snapshot(demo_db):
     from analysis.storage import store

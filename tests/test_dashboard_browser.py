@@ -164,3 +164,31 @@ def test_director_pages_with_their_own_settings(dashboard, browser):
         assert not page.query_selector("[data-testid='stException']")
     finally:
         page.close()
+
+
+_GRID_DOWNLOADS_JS = """
+() => [...document.querySelectorAll("[data-testid='stMain'] button[aria-label='Download as CSV']")]
+  .map(b => { let e = b; while (e && e !== document.body) {
+                if (getComputedStyle(e).display === 'none') return 'hidden';
+                e = e.parentElement; }
+              return 'shown'; })
+"""
+
+
+def test_a_grid_offers_no_unaudited_download_on_clinic_data(dashboard, browser):
+    """On a clinic's data every file that leaves goes through a page's own
+    download button, which writes an audit row; a grid's toolbar "Download
+    as CSV" writes none, so it is not offered (on the demo it is hidden too,
+    as it cannot carry the synthetic mark: test_grids_browser)."""
+    worklist = next(spec for spec in PAGES if _url_path(spec.path) == "worklist")
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        _sign_in(page, dashboard)
+        _open(page, worklist)
+        grid = page.query_selector("[data-testid='stMain'] [data-testid='stDataFrame']")
+        grid.hover()
+        page.wait_for_timeout(500)
+        states = page.evaluate(_GRID_DOWNLOADS_JS)
+        assert states and set(states) == {"hidden"}, states
+    finally:
+        page.close()

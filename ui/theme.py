@@ -189,10 +189,11 @@ def page_style() -> None:
     st.html(PAGE_CSS)
 
 
-#: A grid's own "Download as CSV" (its toolbar) writes the rows as they are,
-#: with no mark: on invented data (the demo) every file says it is synthetic
-#: (issue 19), so there the pages' own download buttons are the way out
-#: (analysis.core.synthetic_mark marks them).
+#: A grid's own "Download as CSV" (its toolbar) writes the rows as they are:
+#: no audit row on a clinic's data, no synthetic mark on the demo's (issue 19).
+#: The pages' own download buttons do both, so they are the way out.  (What a
+#: screen shows can still be copied: this closes the unrecorded export, it is
+#: not a barrier to a reader who sees the data.)
 NO_GRID_DOWNLOAD_CSS = """
 <style>
 [data-testid="stElementToolbarButton"]:has(button[aria-label="Download as CSV"]) {
@@ -203,7 +204,6 @@ NO_GRID_DOWNLOAD_CSS = """
 
 
 def no_grid_downloads() -> None:
-    """Hide the grids' own CSV download (drawn by dashboard.py when the
-    data is synthetic)."""
+    """Hide the grids' own CSV download (dashboard.py, on every page)."""
     import streamlit as st
     st.html(NO_GRID_DOWNLOAD_CSS)
