@@ -13,7 +13,7 @@ import pytest
 
 from analysis.core.filters import Filters
 from tests.helpers.apptest import ROOT
-from tests.helpers.browser import CLINICIAN, require_chromium, settle, sign_in
+from tests.helpers.browser import CLINICIAN, grid_download_states, require_chromium, settle, sign_in
 from ui.pages import PAGES
 
 require_chromium()
@@ -166,14 +166,6 @@ def test_director_pages_with_their_own_settings(dashboard, browser):
         page.close()
 
 
-_GRID_DOWNLOADS_JS = """
-() => [...document.querySelectorAll("[data-testid='stMain'] button[aria-label='Download as CSV']")]
-  .map(b => { let e = b; while (e && e !== document.body) {
-                if (getComputedStyle(e).display === 'none') return 'hidden';
-                e = e.parentElement; }
-              return 'shown'; })
-"""
-
 
 def test_a_grid_offers_no_unaudited_download_on_clinic_data(dashboard, browser):
     """On a clinic's data every file that leaves goes through a page's own
@@ -188,7 +180,7 @@ def test_a_grid_offers_no_unaudited_download_on_clinic_data(dashboard, browser):
         grid = page.query_selector("[data-testid='stMain'] [data-testid='stDataFrame']")
         grid.hover()
         page.wait_for_timeout(500)
-        states = page.evaluate(_GRID_DOWNLOADS_JS)
+        states = grid_download_states(page)
         assert states and set(states) == {"hidden"}, states
     finally:
         page.close()

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from analysis.access import auth
-from tests.helpers.browser import (CHROMIUM, GRIDS_JS, chromium, grid_findings,
+from tests.helpers.browser import (CHROMIUM, GRIDS_JS, chromium, grid_download_states, grid_findings,
                                    running_dashboard, wait_until_idle)
 
 USER, PASSWORD = "grid-clinician", "grid password 123"
@@ -137,14 +137,6 @@ def test_funnel_plot_names_do_not_overlap(page, bundled_demo):
     snap.close()
 
 
-_GRID_DOWNLOADS_JS = """
-() => [...document.querySelectorAll("[data-testid='stMain'] button[aria-label='Download as CSV']")]
-  .map(b => { let e = b; while (e && e !== document.body) {
-                if (getComputedStyle(e).display === 'none') return 'hidden';
-                e = e.parentElement; }
-              return 'shown'; })
-"""
-
 
 def test_no_unmarked_csv_from_a_grid_of_the_demo(page):
     """The grids' own toolbar download writes no synthetic mark: on the demo
@@ -153,5 +145,5 @@ def test_no_unmarked_csv_from_a_grid_of_the_demo(page):
     grid = page.query_selector("[data-testid='stMain'] [data-testid='stDataFrame']")
     grid.hover()
     time.sleep(0.5)
-    states = page.evaluate(_GRID_DOWNLOADS_JS)
+    states = grid_download_states(page)
     assert states and set(states) == {"hidden"}, states

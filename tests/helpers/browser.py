@@ -328,3 +328,18 @@ CHART_TEXT_JS = r"""
 
 def chart_text_findings(page) -> list[str]:
     return page.evaluate(CHART_TEXT_JS)
+
+
+_GRID_DOWNLOADS_JS = """
+() => [...document.querySelectorAll("[data-testid='stMain'] button[aria-label='Download as CSV']")]
+  .map(b => { let e = b; while (e && e !== document.body) {
+                if (getComputedStyle(e).display === 'none') return 'hidden';
+                e = e.parentElement; }
+              return 'shown'; })
+"""
+
+
+def grid_download_states(page) -> list[str]:
+    """'shown' or 'hidden' for each data grid's own "Download as CSV" button
+    on the page (drawn in a grid's toolbar once the grid is hovered)."""
+    return page.evaluate(_GRID_DOWNLOADS_JS)
