@@ -195,7 +195,8 @@ def cmd_ingest(args) -> int:
     if db.is_demo_database(path):
         raise UsageError(f"{path} is the demo clinic's database, which is read-only: load a "
                          "clinic's exports into its own database (--db PATH or OUTCOMES_DB)")
-    con = db.connect(path)
+    # (waits while another process holds the file: a command reading it in place)
+    con = db.with_retry(lambda: db.connect(path))
     try:
         progress = None if args.json else (
             lambda i, n, name: print(f"[{i}/{n}] {name}", file=sys.stderr))

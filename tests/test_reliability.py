@@ -119,6 +119,54 @@ def test_ingest_killed_inside_its_transaction_rolls_back(demo_exports, tmp_path,
     assert len(after) > len(before) and {k for k, _ in before} <= {k for k, _ in after}
 
 
+def test_killed_between_the_ingest_and_the_models_save_readers_stay_right(
+        demo_exports, tmp_path, monkeypatch):
+    """Kill the command after its ingest committed, while it saves the
+    models of the new data (their own transaction): the data is all there,
+    the saved models are of the data before, and no reader uses them (it
+    builds its own: the same numbers as a full rebuild); the next ingest,
+    even of nothing new, saves them again."""
+    path = tmp_path / "kill.duckdb"
+    lines = Path(demo_exports.sessions).read_text().splitlines()
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    second.write_text("\n".join(lines[:1] + lines[len(lines) // 2:]) + "\n")
+    with db.writer(path) as con:
+        assert ingest_files(con, [first]).ok
+    env = {**os.environ, "OUTCOMES_TEST_PAUSE_AT": "models saved"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "analysis", "ingest", str(second), "--db", str(path)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if line.startswith("paused at models saved"):
+            break
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    reference = tmp_path / "reference.duckdb"
+    with db.writer(reference) as con:
+        assert ingest_files(con, [first, second]).ok
+    assert _visits(path) == _visits(reference)   # the ingest itself committed
+
+    def responders(snap) -> list[tuple]:
+        return snap.rows("SELECT timepoint, definition, count(*) FILTER (WHERE responder) "
+                         "FROM patient_outcomes GROUP BY ALL ORDER BY ALL")
+
+    snap = store.Snapshot(path)
+    assert not snap.saved_models and "model patient_timepoints" in snap.build_timings
+    monkeypatch.setenv("OUTCOMES_SAVED_MODELS", "off")
+    truth = responders(store.Snapshot(path))
+    monkeypatch.delenv("OUTCOMES_SAVED_MODELS")
+    assert responders(snap) == truth
+    with store.in_place(path) as reader:
+        assert not reader.saved_models and responders(reader) == truth
+    rerun = subprocess.run(
+        [sys.executable, "-m", "analysis", "ingest", str(second), "--db", str(path), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    with store.in_place(path) as reader:
+        assert reader.saved_models and responders(reader) == truth
+
+
 # --------------------------------------------------------------------------
 # property-based: any export never raises and the counts always add up
 

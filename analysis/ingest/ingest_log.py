@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from analysis.access import keys
+from analysis.storage import saved_models
 
 
 class IngestRefused(Exception):
@@ -110,6 +111,9 @@ def one_ingest(con, name: str, digest: str | None, result: FileResult,
     con.execute("BEGIN TRANSACTION")
     try:
         ingest_id = next_ingest_id(con)
+        # This ingest names what it changes in place for the saved models'
+        # next update (analysis.storage.saved_models).
+        saved_models.note_ingest(con, ingest_id)
         yield ingest_id
         log_ingest(con, ingest_id, name, digest, "ingested", result,
                    message=message(result) if message else None)

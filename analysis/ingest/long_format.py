@@ -36,7 +36,7 @@ from analysis.ingest.columns import NUMERIC_RULES, ROUTE_ALIASES
 from analysis.ingest.ingest_log import count_rows, sql_literal, checkpoint
 from analysis.ingest.sessions import quarantine_problems
 from analysis.ingest.staging import category_sql, date_sql, detect_date_format
-from analysis.storage import reference
+from analysis.storage import reference, saved_models
 from analysis.storage.reference import fold
 
 # Columns a measure may fill (not the visit's own identity).
@@ -199,6 +199,8 @@ def _merge(con, result, ingest_id: int) -> None:
         FROM lf_values v JOIN lf_targets t USING (patient_id, day)
         GROUP BY 1, 2""")
     present = [r[0] for r in con.execute("SELECT DISTINCT column_name FROM lf_agg").fetchall()]
+    # Values go onto visits stored before: their patients' saved models are redone.
+    saved_models.note_patients(con, ingest_id, "SELECT DISTINCT patient_id FROM lf_values")
     for name in present:
         value = ("a.txt = 'yes'" if name == "benzodiazepine" else
                  "a.txt" if name in TEXT_COLUMNS else "a.num")

@@ -15,6 +15,7 @@ few distinct condition and drug labels.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -30,6 +31,9 @@ from analysis.ingest.medications import load_medications
 from analysis.ingest.readers import open_export
 from analysis.ingest.sessions import load_sessions
 from analysis.ingest.staging import stage
+from analysis.storage import saved_models
+
+log = logging.getLogger(__name__)
 
 
 def ingest_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike], *,
@@ -57,7 +61,34 @@ def ingest_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
             results.append(ingest_file(con, export[0], ingest_date=ingest_date,
                                        column_map=column_map, alias_file=alias_file,
                                        display_name=names[0]))
+    refresh_saved_models(con)
     return IngestSummary(results)
+
+
+def refresh_saved_models(con: duckdb.DuckDBPyConnection,
+                         _fail_after: str | None = None) -> str | None:
+    """Bring the models saved in the file up to its data
+    (:mod:`analysis.storage.saved_models`), in a transaction of their own
+    after the ingests committed: the one place every ingest path (the
+    command line, the Data page, FHIR imports, the demo build) ends.
+    Nothing to do when they are current.  Saving that fails leaves the data
+    as ingested and the saved models unusable (readers build their own)."""
+    if not saved_models.enabled():
+        return None
+    con.execute("BEGIN TRANSACTION")
+    try:
+        kind = saved_models.save(con)
+        checkpoint("models saved", _fail_after)
+        con.execute("COMMIT")
+    except duckdb.Error as error:
+        con.execute("ROLLBACK")
+        log.warning("saving the models failed (readers build their own): %s",
+                    refusal_reason(error))
+        return None
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return kind
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,

@@ -13,6 +13,11 @@ an in-memory DuckDB, which builds fastest.  A large one is copied as a file
 the models are built in that file: compressed on disk, cached by DuckDB's
 buffer manager under ``OUTCOMES_MEMORY_LIMIT``, so memory stays bounded at
 ten million visits.
+
+When the file holds the models saved for its current data
+(:mod:`analysis.storage.saved_models`), a snapshot is the byte copy of the
+file at any size and only the views are built; :func:`in_place` reads such a
+file where it is, without a copy, for a one-off command.
 """
 
 from __future__ import annotations
@@ -25,13 +30,17 @@ import tempfile
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import duckdb
-import pandas as pd
 
-from analysis.storage import db, model_chain
+from analysis.storage import db, model_chain, saved_models
+
+if TYPE_CHECKING:   # pandas is imported by a query's .df(), not by this module
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,56 @@ class DataVersion:
     last_ingest_id: int | None
 
 
-class Snapshot:
+class _Reader:
+    """The reading API of a snapshot and of an in-place reader (``con``,
+    ``db_path`` and ``version`` set by them)."""
+
+    con: duckdb.DuckDBPyConnection
+    db_path: Path
+    version: DataVersion
+
+    def _start_reading(self) -> None:
+        self._memo: dict[str, object] = {}
+        self._memo_locks: dict[str, threading.Lock] = {}
+        self._memo_guard = threading.Lock()
+
+    def query(self, sql: str, params: dict | list | None = None) -> "pd.DataFrame":
+        # A cursor is its own connection to the snapshot's database, so
+        # sessions query it side by side instead of one after another.
+        with self.con.cursor() as cursor:
+            return cursor.execute(sql, params or {}).df()
+
+    def rows(self, sql: str, params: dict | list | None = None) -> list[tuple]:
+        """The result as plain tuples (no pandas)."""
+        with self.con.cursor() as cursor:
+            return cursor.execute(sql, params or {}).fetchall()
+
+    def scalar(self, sql: str, params: dict | list | None = None):
+        with self.con.cursor() as cursor:
+            row = cursor.execute(sql, params or {}).fetchone()
+        return row[0] if row else None
+
+    @property
+    def synthetic(self) -> bool:
+        """The rows are invented: the bundled demo's file, or a file marked
+        so (a copy of it).  Every output made from it says so."""
+        return db.is_demo_database(self.db_path) or bool(self.memo(
+            "synthetic", lambda: self.scalar("SELECT count(*) FROM dataset_marks WHERE mark = $m",
+                                             {"m": db.SYNTHETIC})))
+
+    def memo(self, key: str, compute):
+        """``compute()`` once per snapshot (that is, per data version), for
+        values that depend on the data only; concurrent callers wait for the
+        first one instead of computing it again."""
+        with self._memo_guard:
+            lock = self._memo_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]
+
+
+class Snapshot(_Reader):
     """A private copy of one database with the outcome models built."""
 
     def __init__(self, db_path: str | os.PathLike):
@@ -55,7 +113,13 @@ class Snapshot:
         self._lock = threading.RLock()
         self._folder = tempfile.mkdtemp(prefix="outcomes-snapshot-")
         self.build_timings: dict[str, float] = {}   # step -> seconds (for benchmarks)
-        small = not self.db_path.exists() or self.db_path.stat().st_size < IN_MEMORY_BELOW
+        # The file held the models saved for its data (analysis.storage.
+        # saved_models): they came with the byte copy, only the views are made.
+        self.saved_models = False
+        # With saved models there is nothing to build: the byte copy of the
+        # file is the fastest at any size.
+        small = (not self.db_path.exists() or self.db_path.stat().st_size < IN_MEMORY_BELOW) \
+            and not _has_saved_models(self.db_path)
         try:
             self.con, self.version = (self._copy_in_memory() if small
                                       else self._copy_on_disk())
@@ -64,9 +128,7 @@ class Snapshot:
             raise
         self._finalizer = weakref.finalize(self, _discard, self.con, self._folder)
         self._build_models()
-        self._memo: dict[str, object] = {}
-        self._memo_locks: dict[str, threading.Lock] = {}
-        self._memo_guard = threading.Lock()
+        self._start_reading()
         self.warming: threading.Thread | None = None
 
     # -- building ---------------------------------------------------------
@@ -148,12 +210,15 @@ class Snapshot:
                     Path(stale).unlink(missing_ok=True)
                 con = self._connect(target)
                 return con, self._copy_tables(con)
+            self.saved_models = saved_models.usable(con)
+            keep = set(STORED_TABLES) | (set(saved_models.materialised_names())
+                                         if self.saved_models else set())
             for (schema, name, kind) in con.execute("""
                     SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE NOT internal
                     UNION ALL
                     SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal
                     """).fetchall():
-                if not (schema == "main" and kind == "TABLE" and name in STORED_TABLES):
+                if not (schema == "main" and kind == "TABLE" and name in keep):
                     con.execute(f'DROP {kind} IF EXISTS "{schema}"."{name}" CASCADE')
             con.execute(db.read_sql("schema.sql"))   # the tables the file lacks, empty
             return con, _read_version(con)
@@ -162,44 +227,15 @@ class Snapshot:
             raise
 
     def _build_models(self) -> None:
-        """The models of ``sql/models/models.toml``, in dependency order."""
+        """The models of ``sql/models/models.toml``, in dependency order;
+        with the tables saved for this very data, only the views."""
         for model in model_chain.build_order():
+            if model.materialized and self.saved_models:
+                continue
             kind = "TABLE" if model.materialized else "VIEW"
             started = time.perf_counter()
             self.con.execute(f"CREATE OR REPLACE {kind} {model.name} AS {model.sql}")
             self.build_timings[f"model {model.name}"] = time.perf_counter() - started
-
-    # -- reading ----------------------------------------------------------
-
-    def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
-        # A cursor is its own connection to the snapshot's database, so
-        # sessions query it side by side instead of one after another.
-        with self.con.cursor() as cursor:
-            return cursor.execute(sql, params or {}).df()
-
-    def scalar(self, sql: str, params: dict | list | None = None):
-        with self.con.cursor() as cursor:
-            row = cursor.execute(sql, params or {}).fetchone()
-        return row[0] if row else None
-
-    @property
-    def synthetic(self) -> bool:
-        """The rows are invented: the bundled demo's file, or a file marked
-        so (a copy of it).  Every output made from it says so."""
-        return db.is_demo_database(self.db_path) or bool(self.memo(
-            "synthetic", lambda: self.scalar("SELECT count(*) FROM dataset_marks WHERE mark = $m",
-                                             {"m": db.SYNTHETIC})))
-
-    def memo(self, key: str, compute):
-        """``compute()`` once per snapshot (that is, per data version), for
-        values that depend on the data only; concurrent callers wait for the
-        first one instead of computing it again."""
-        with self._memo_guard:
-            lock = self._memo_locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._memo:
-                self._memo[key] = compute()
-            return self._memo[key]
 
     def warm_up(self) -> threading.Thread:
         """Compute, in the background, what is per data version and slow to
@@ -221,6 +257,94 @@ class Snapshot:
             if self.warming is not None:
                 self.warming.join()   # its cursor must not outlive the connection
             self._finalizer()
+
+
+class InPlace(_Reader):
+    """The clinic's file itself, attached read-only, with the models saved
+    for its current data: nothing copied; views over the file's tables and
+    the models' views are made in an in-memory database (views, unlike
+    temporary objects, are seen by every cursor).  Made by :func:`in_place`."""
+
+    saved_models = True
+
+    def __init__(self, db_path: Path, con: duckdb.DuckDBPyConnection, seconds: float):
+        self.db_path, self.con = db_path, con
+        self.version = _read_version(con)
+        self.build_timings = {"read in place": seconds}
+        self._start_reading()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _open_in_place(path: Path) -> InPlace | None:
+    """The file attached read-only, or None when it has no usable saved
+    models (the caller holds the file's lock)."""
+    started = time.perf_counter()
+    con = duckdb.connect(":memory:")
+    quoted = str(path).replace("'", "''")
+    try:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute("SET enable_progress_bar = false")
+        db.with_retry(lambda: con.execute(f"ATTACH '{quoted}' AS source (READ_ONLY)"))
+        if not saved_models.usable(con, "source"):
+            con.close()
+            return None
+        for table in (*STORED_TABLES, *saved_models.materialised_names()):
+            con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM source.main.{table}")
+        for model in model_chain.build_order():
+            if not model.materialized:
+                con.execute(f"CREATE VIEW main.{model.name} AS {model.sql}")
+    except BaseException:
+        con.close()
+        raise
+    return InPlace(path, con, time.perf_counter() - started)
+
+
+@contextmanager
+def in_place(db_path: str | os.PathLike) -> Iterator[_Reader]:
+    """The data of a database for a one-off command (``claim``,
+    ``responders``, a cron job), with the reading API of a snapshot.
+
+    When the file holds the models saved for its current data, it is read
+    where it is, read-only, nothing copied: the file's lock is held and the
+    file open until the block ends, so an ingest (in this process or
+    another) waits meanwhile and can never change the data under the reader.
+    Otherwise a :class:`Snapshot` is taken (the file is let go once copied).
+    Either is closed when the block ends.
+    """
+    path = Path(db_path)
+    if path.exists() and saved_models.enabled():
+        with db.file_lock(path):
+            reader = _open_in_place(path)
+            if reader is not None:
+                try:
+                    yield reader
+                finally:
+                    reader.close()
+                return
+    snap = Snapshot(path)
+    try:
+        yield snap
+    finally:
+        snap.close()
+
+
+def _has_saved_models(path: Path) -> bool:
+    """The file holds usable saved models now (checked again on the copy)."""
+    if not path.exists() or not saved_models.enabled():
+        return False
+    con = duckdb.connect(":memory:")
+    quoted = str(path).replace("'", "''")
+    try:
+        with db.file_lock(path):
+            try:
+                db.with_retry(lambda: con.execute(f"ATTACH '{quoted}' AS source (READ_ONLY)"))
+                return saved_models.usable(con, "source")
+            finally:
+                con.close()   # before the lock goes: a writer may open the file then
+    except duckdb.Error:
+        return False
 
 
 def _read_version(con: duckdb.DuckDBPyConnection) -> DataVersion:

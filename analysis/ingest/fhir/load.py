@@ -5,7 +5,7 @@ and its medications are written like a medication export's.
 
 from __future__ import annotations
 
-from analysis.storage import reference
+from analysis.storage import reference, saved_models
 from analysis.ingest.columns import NUMERIC_RULES
 from analysis.ingest.ingest_log import (FileResult, count_rows, sql_literal,
     remove_pseudonym_function, checkpoint)
@@ -184,6 +184,8 @@ def write_export_rows(con, result: FileResult, ingest_id: int, params: dict, fai
         SELECT DISTINCT patient_id, visit_date FROM fx_visits
         UNION SELECT DISTINCT patient_id, day FROM fx_enc
               WHERE problem IS NULL AND status IN ('cancelled', 'entered-in-error')""")
+    # (a cancelled encounter's visit goes without a new one: its patient is named)
+    saved_models.note_patients(con, ingest_id, "SELECT patient_id FROM fx_days_touched")
     result.rows_replaced = con.execute("""
         DELETE FROM visits WHERE natural_key LIKE 'fhir:%'
           AND (patient_id, visit_date) IN (SELECT patient_id, visit_date FROM fx_days_touched)

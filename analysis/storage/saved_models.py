@@ -1,0 +1,361 @@
+"""The SQL models saved in the clinic's database, keyed by data version.
+
+A snapshot (:mod:`analysis.storage.store`) needs the materialised models (the
+tables of ``sql/models``: staged visits, patients, baselines, patient
+timepoints, mood outcomes) to answer any question.  Building them takes
+seconds at a million visits and tens of seconds at ten million, and every
+command-line call and every fresh dashboard process built them again.
+Instead, once an ingest has committed, :func:`save` builds or updates them in
+the database file itself, in a transaction of its own, and readers use them
+when :func:`usable` says they may.
+
+The key.  Saved models are used only when ``model_state`` names exactly the
+data they were built from: the models' SQL, the schema and the DuckDB
+version (a hash), every ingest that loaded data (its id, file digest and
+counts), and the row counts of ``visits`` and ``medications``.  A file
+written by another version of this program, another ingest (a crash between
+the ingest's commit and the save), rows added or deleted by hand or a state
+that names other data fails the check, and the reader builds the models
+itself, as before.  The key is not a digest of every value (that would cost
+a scan of every row on every read): a hand edit that changes values in place
+and keeps every count is not seen, nor is a state forged to match by someone
+who can write the file (who could change the visits themselves).
+
+Incremental update.  Every saved model is per patient: its rows for a
+patient depend on that patient's visits and medications only, and on the
+data cutoff (the latest visit date) only through "has this timepoint's
+window ended / begun by the cutoff".  So :func:`save` rebuilds the rows of
+the patients whose rows an ingest changed and of the patients with a window
+edge between the old and the new cutoff, and keeps the others.  Finding
+them reads no row that did not change:
+
+* rows an ingest added carry its ``ingest_id`` (a scan of the new rows only,
+  found by DuckDB's per-row-group statistics of that column);
+* a session row replaced by a later export (same natural key) may have
+  belonged to another patient: the saved ``stg_visits`` holds the old row,
+  so the natural keys of the new rows find its patient (only when an ingest
+  since the save replaced rows: ``ingest_log.rows_replaced``); a medication
+  row is replaced by one of the same patient and date;
+* an ingest that changes rows in place or deletes rows without a
+  replacement of the same patient (long-format measurements, FHIR
+  cancellations) names their patients with :func:`note_patients`; every
+  ingest leaves a mark (:func:`note_ingest`), so data loaded by a program
+  that does not record its changes forces a full rebuild.
+
+A model not declared per patient (:data:`PER_PATIENT`), fixed
+(:data:`FIXED`) or over all the data (:data:`WHOLE_DATA`), or reading the
+cutoff other than the declared way (:data:`CUTOFF_READERS`), makes every save
+a full rebuild, so a new model is never updated wrongly.
+``tests/test_saved_models.py`` compares every saved table with a full
+rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from functools import cache
+
+import duckdb
+
+from analysis.storage import db, model_chain
+
+STATE_TABLE = "model_state"
+CHANGES_TABLE = "model_changes"
+FORMAT = 2
+
+#: Models whose rows are per patient (they may read the data cutoff only
+#: through the timepoint windows: see the module docstring).
+PER_PATIENT = frozenset({"stg_visits", "patients", "baselines", "follow_ups",
+                         "patient_timepoints", "patient_outcomes", "mood_outcomes"})
+#: Fixed tables (SPEC §3's timepoints, definitions, rules): no data read.
+FIXED = frozenset({"timepoints", "definitions", "populations", "thresholds", "outcome_rules"})
+#: Models over all the data: computed in full on every save (one number).
+WHOLE_DATA = frozenset({"data_cutoff"})
+#: The models that read the cutoff, only as "window ended / begun by it".
+CUTOFF_READERS = frozenset({"patient_timepoints"})
+#: Above this share of patients changed, a full rebuild is faster.
+FULL_ABOVE = 0.25
+
+#: Seconds (and counts) of the last :func:`save` in this process, for the
+#: benchmarks and tests.
+last_timings: dict[str, float] = {}
+
+
+def enabled() -> bool:
+    """``OUTCOMES_SAVED_MODELS=off`` makes ingests not save models and
+    readers not use them (the benchmark's full-rebuild peer)."""
+    return os.environ.get("OUTCOMES_SAVED_MODELS", "on").lower() not in ("off", "0", "no", "false")
+
+
+def _definitions() -> list[tuple[str, bool, str]]:
+    """(name, materialised, SQL) of every model, in build order."""
+    return [(m.name, m.materialized, m.sql) for m in model_chain.build_order()]
+
+
+@cache
+def models_hash() -> str:
+    """The models' SQL, the schema and the engine: what built the tables."""
+    digest = hashlib.sha256(f"saved models {FORMAT} duckdb {duckdb.__version__}\n".encode())
+    digest.update(db.read_sql("schema.sql").encode())
+    for name, materialised, sql in _definitions():
+        digest.update(f"\n-- {name} {'table' if materialised else 'view'}\n{sql}".encode())
+    return digest.hexdigest()
+
+
+def materialised_names() -> list[str]:
+    return [name for name, materialised, _ in _definitions() if materialised]
+
+
+def _at(con, catalog: str | None) -> str:
+    """The tables' schema, fully qualified: a bare ``main.x`` would find a
+    temporary ``x`` (catalog ``temp``, schema ``main``) first."""
+    name = catalog or con.execute("SELECT current_database()").fetchone()[0]
+    return '"' + name.replace('"', '""') + '".main.'
+
+
+def _tables(con, catalog: str | None) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+        "AND database_name = coalesce($c, current_database())", {"c": catalog}).fetchall()}
+
+
+def data_key(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> dict:
+    """What saved models must have been built from to be used now
+    (``catalog``: an attached database, else the connection's own)."""
+    at = _at(con, catalog)
+    ingests, last, digest = con.execute(f"""
+        SELECT count(*), max(ingest_id),
+               md5(coalesce(string_agg(concat_ws('|', ingest_id, sha256, rows_read, rows_accepted,
+                                                 rows_replaced), ';' ORDER BY ingest_id), ''))
+        FROM {at}ingest_log WHERE status = 'ingested'""").fetchone()
+    visits = con.execute(f"SELECT count(*) FROM {at}visits").fetchone()[0]
+    medications = con.execute(f"SELECT count(*) FROM {at}medications").fetchone()[0]
+    return {"models": models_hash(), "ingests": ingests, "last_ingest": last,
+            "ingest_log": digest, "visits": visits, "medications": medications}
+
+
+def _saved_state(con, catalog: str | None, tables: set[str]) -> dict | None:
+    if STATE_TABLE not in tables:
+        return None
+    rows = con.execute(f"SELECT state FROM {_at(con, catalog)}{STATE_TABLE}").fetchall()
+    try:
+        state = json.loads(rows[0][0]) if len(rows) == 1 else None
+    except (TypeError, ValueError):
+        return None
+    return state if isinstance(state, dict) and state.get("format") == FORMAT else None
+
+
+def usable(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> bool:
+    """The database (attached as ``catalog``, else the connection's own)
+    holds models built from exactly its current data by this version of
+    the models."""
+    if not enabled():
+        return False
+    try:
+        tables = _tables(con, catalog)
+        state = _saved_state(con, catalog, tables)
+        return (state is not None and set(materialised_names()) <= tables
+                and state.get("key") == data_key(con, catalog))
+    except duckdb.Error:
+        return False
+
+
+# --------------------------------------------------------------------------
+# what each ingest changed (written inside the ingest's transaction)
+
+
+def _changes_table(con) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {CHANGES_TABLE} "
+                "(ingest_id BIGINT NOT NULL, patient_id VARCHAR)")
+
+
+def note_ingest(con, ingest_id: int) -> None:
+    """Mark an ingest as one that records what it changed in place
+    (:func:`note_patients`): without the mark, the next save is full."""
+    _changes_table(con)
+    con.execute(f"INSERT INTO {CHANGES_TABLE} VALUES (?, NULL)", [ingest_id])
+
+
+def note_patients(con, ingest_id: int, patients_sql: str) -> None:
+    """The patients (a query with a ``patient_id`` column) whose existing
+    rows this ingest updates in place or deletes without a new row of the
+    same patient."""
+    _changes_table(con)
+    con.execute(f"INSERT INTO {CHANGES_TABLE} SELECT DISTINCT $id, patient_id "
+                f"FROM ({patients_sql}) WHERE patient_id IS NOT NULL", {"id": ingest_id})
+
+
+# --------------------------------------------------------------------------
+# saving (after the ingest committed, in a transaction of its own)
+
+
+def _declared_per_patient(definitions) -> bool:
+    """Every model is of a declared kind and only the declared ones read the cutoff."""
+    chain = model_chain.models()
+    names = {name for name, _, _ in definitions}
+    readers = {name for name, model in chain.items() if WHOLE_DATA & set(model.depends_on)}
+    return names <= PER_PATIENT | FIXED | WHOLE_DATA and readers <= CUTOFF_READERS
+
+
+def save(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Build or update the saved models in the database ``con`` writes, in
+    the caller's transaction.  Returns ``"full"``, ``"incremental"``, or
+    ``None`` when saving is off or the saved models are already those of
+    the current data."""
+    last_timings.clear()
+    if not enabled():
+        return None
+    started = time.perf_counter()
+    home = _at(con, None)
+    definitions = _definitions()
+    key = data_key(con)
+    tables = _tables(con, None)
+    state = _saved_state(con, None, tables)
+    has_tables = set(materialised_names()) <= tables
+    if state is not None and has_tables and state.get("key") == key:
+        return None
+    created: list[tuple[str, str]] = []
+    try:
+        incremental = (state is not None and has_tables
+                       and state["key"].get("models") == key["models"]
+                       and CHANGES_TABLE in tables and _declared_per_patient(definitions)
+                       and _update(con, home, definitions, state, created))
+        if not incremental:
+            _drop(con, created)
+            created.clear()
+            _rebuild(con, home, definitions, created)
+        cutoff = con.execute(f"SELECT max(visit_date) FROM {home}visits").fetchone()[0]
+        _changes_table(con)
+        con.execute(f"DELETE FROM {home}{CHANGES_TABLE}")
+        con.execute(f"CREATE OR REPLACE TABLE {home}{STATE_TABLE} (state VARCHAR)")
+        con.execute(f"INSERT INTO {home}{STATE_TABLE} VALUES (?)", [json.dumps(
+            {"format": FORMAT, "key": key, "cutoff": cutoff.isoformat() if cutoff else None})])
+    finally:
+        # (On an error the caller rolls back, which drops these too.)
+        _drop(con, created)
+    last_timings["save"] = time.perf_counter() - started
+    last_timings["incremental"] = float(bool(incremental))
+    return "incremental" if incremental else "full"
+
+
+def _drop(con, created: list[tuple[str, str]]) -> None:
+    for name, kind in reversed(created):
+        con.execute(f"DROP {kind} IF EXISTS temp.main.{name}")
+
+
+def _rebuild(con, home: str, definitions, created) -> None:
+    """Every model from scratch: tables in the file, views as temporary
+    views (a snapshot makes its own)."""
+    for name, materialised, sql in definitions:
+        step = time.perf_counter()
+        if materialised:
+            con.execute(f"CREATE OR REPLACE TABLE {home}{name} AS {sql}")
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+            created.append((name, "VIEW"))
+        last_timings[f"model {name}"] = time.perf_counter() - step
+
+
+def _changed_patients(con, home: str, state: dict, cutoff_crossings: str) -> bool:
+    """``temp.model_changed``: the patients whose saved rows may be wrong
+    now; False when what changed cannot be told (a full rebuild)."""
+    covered = state["key"].get("last_ingest") or 0
+    unmarked = con.execute(f"""
+        SELECT count(*) FROM {home}ingest_log WHERE status = 'ingested' AND ingest_id > $c
+          AND ingest_id NOT IN (SELECT ingest_id FROM {home}{CHANGES_TABLE})""",
+                           {"c": covered}).fetchone()[0]
+    if unmarked:
+        return False   # loaded by a program that does not record its changes
+    replaced = con.execute(f"""
+        SELECT coalesce(sum(rows_replaced), 0) FROM {home}ingest_log
+        WHERE status = 'ingested' AND ingest_id > $c""", {"c": covered}).fetchone()[0]
+    moved = f"UNION ALL {_replaced_rows_patients(home)}" if replaced else ""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE model_changed AS
+        SELECT DISTINCT patient_id FROM (
+            SELECT patient_id FROM {home}visits WHERE ingest_id > $c
+            UNION ALL
+            SELECT patient_id FROM {home}medications WHERE ingest_id > $c
+            UNION ALL
+            SELECT patient_id FROM {home}{CHANGES_TABLE} WHERE patient_id IS NOT NULL
+            {moved}
+            {cutoff_crossings})""", {"c": covered})
+    return True
+
+
+def _replaced_rows_patients(home: str) -> str:
+    """The patients of saved visits replaced since (``$c``: the last ingest
+    the saved models cover): a row replaced by a later export under the same
+    natural key may have been another patient's, and the saved stg_visits
+    still holds it."""
+    return f"""SELECT s.patient_id FROM {home}stg_visits s
+        SEMI JOIN (SELECT natural_key FROM {home}visits WHERE ingest_id > $c) n
+          ON s.natural_key = n.natural_key"""
+
+
+def _cutoff_crossings(home: str, old: str, new: str) -> str:
+    """The patients with a window whose last day (closed) or first day
+    (begun) lies between the old and the new cutoff, (low, high]: it is on
+    the other side of the cutoff now."""
+    low, high = sorted([old, new])
+    return f"""SELECT patient_id FROM {home}patient_timepoints
+        WHERE window_end_date BETWEEN DATE '{low}' + 1 AND DATE '{high}'
+           OR window_start_date BETWEEN DATE '{low}' + 1 AND DATE '{high}'"""
+
+
+def _update(con, home: str, definitions, state: dict, created) -> bool:
+    """Rebuild the rows of the patients whose rows changed or whose windows
+    the moved cutoff crosses; False when a full rebuild is the way."""
+    step = time.perf_counter()
+    # The models over all the data first (the cutoff), as tables: a view
+    # would read the changed patients' rows only once the temporary
+    # ``visits`` below shadows the stored one.  The fixed ones as views.
+    for name, _, sql in definitions:
+        if name in WHOLE_DATA:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+            created.append((name, "TABLE"))
+        elif name in FIXED:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+            created.append((name, "VIEW"))
+    old = state.get("cutoff")
+    new = con.execute("SELECT max(cutoff_date) FROM temp.main.data_cutoff").fetchone()[0]
+    new = new.isoformat() if new else None
+    last_timings["cutoff moved"] = old != new
+    crossings = ""
+    if old != new:
+        if not (old and new):
+            return False   # no visits before or after: nothing worth keeping
+        crossings = f"UNION ALL {_cutoff_crossings(home, old, new)}"
+    if not _changed_patients(con, home, state, crossings):
+        return False
+    created.append(("model_changed", "TABLE"))
+    changed = con.execute("SELECT count(*) FROM temp.main.model_changed").fetchone()[0]
+    everyone = con.execute(f"SELECT count(*) FROM {home}patients").fetchone()[0]
+    last_timings["changed patients"] = changed
+    last_timings["find changed"] = time.perf_counter() - step
+    if changed > FULL_ABOVE * max(everyone, 1):
+        return False
+    # The per-patient models over the changed patients' rows only:
+    # temporary objects of the same names shadow the stored tables here.
+    for table in ("visits", "medications"):
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {home}{table}
+                        WHERE patient_id IN (SELECT patient_id FROM temp.main.model_changed)""")
+        created.insert(0, (table, "VIEW"))
+    for name, materialised, sql in definitions:
+        if name in PER_PATIENT:
+            step = time.perf_counter()
+            con.execute(f"CREATE OR REPLACE TEMP {'TABLE' if materialised else 'VIEW'} "
+                        f"{name} AS {sql}")
+            created.append((name, "TABLE" if materialised else "VIEW"))
+            last_timings[f"model {name}"] = time.perf_counter() - step
+    for name, materialised, _ in definitions:
+        if materialised:
+            step = time.perf_counter()
+            con.execute(f"DELETE FROM {home}{name} "
+                        "WHERE patient_id IN (SELECT patient_id FROM temp.main.model_changed)")
+            con.execute(f"INSERT INTO {home}{name} BY NAME SELECT * FROM temp.main.{name}")
+            last_timings[f"merge {name}"] = time.perf_counter() - step
+    return True
