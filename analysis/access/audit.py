@@ -39,12 +39,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from analysis.storage import db
 from analysis.access import keys
+
+if TYPE_CHECKING:  # pandas is imported where rows are read: recording a row needs none
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +262,7 @@ _COLUMNS = ["seq", "logged_at", "user_name", "role", "action", "detail", "prev_h
 def read(db_path: str | os.PathLike, since: dt.datetime | None = None,
          actions: tuple[str, ...] = (), user: str | None = None) -> pd.DataFrame:
     """Audit rows, newest first (queued rows written first, if they can be)."""
+    import pandas as pd
     with _write_lock:
         _write_queued_or_log()
     path = audit_path(db_path)
@@ -314,6 +318,7 @@ def verify(db_path: str | os.PathLike) -> ChainCheck:
     1, each row's MAC under the audit key, each row chained to the one
     before, no ``audit_gap`` row, and the last row equal to the head kept
     outside the database.  Never creates a key."""
+    import pandas as pd
     with _write_lock:
         _write_queued_or_log()
     path = audit_path(db_path)
@@ -389,6 +394,7 @@ def verify(db_path: str | os.PathLike) -> ChainCheck:
 
 
 def _gap_text(row) -> str:
+    import pandas as pd
     detail = json.loads(row.detail or "{}")
     found = detail.get("found")
     when = f"{pd.Timestamp(row.logged_at):%Y-%m-%d %H:%M}"
@@ -407,6 +413,7 @@ def failures_since_last_success(db_path: str | os.PathLike, user: str,
     """Failed sign-ins for ``user`` inside ``window``, since their last
     success; for an unknown user, those of one typed name (``attempt``, its
     keyed hash)."""
+    import pandas as pd
     now = now or dt.datetime.now()
     rows = read(db_path, since=now - window, actions=("sign_in", "sign_in_failed"), user=user)
     if attempt is not None:

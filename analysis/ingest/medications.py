@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
-
 from analysis.storage import reference
 from analysis.storage.reference import fold
 from analysis.ingest.ingest_log import FileResult, count_rows, checkpoint
@@ -138,10 +136,8 @@ def _register_drug_map(con) -> None:
         else:
             rows.append((raw, unit, drug.generic, drug.drug_class, drug.factor, drug.dose_unit,
                          reference.dose_from_text(raw)))
-    frame = pd.DataFrame(rows, columns=["raw", "unit", "drug", "drug_class", "factor",
-                                        "drug_unit", "text_dose"])
-    frame = frame.astype({"raw": object, "unit": object, "drug": object, "drug_class": object,
-                          "factor": float, "drug_unit": object, "text_dose": float})
-    con.register("drug_map_frame", frame)
-    con.execute("CREATE OR REPLACE TEMP TABLE drug_map AS SELECT * FROM drug_map_frame")
-    con.unregister("drug_map_frame")
+    columns = {"raw": "VARCHAR", "unit": "VARCHAR", "drug": "VARCHAR", "drug_class": "VARCHAR",
+               "factor": "DOUBLE", "drug_unit": "VARCHAR", "text_dose": "DOUBLE"}
+    con.execute("CREATE OR REPLACE TEMP TABLE drug_map AS SELECT "
+                + ", ".join(f"unnest(${name}::{kind}[]) AS {name}" for name, kind in columns.items()),
+                {name: [row[i] for row in rows] for i, name in enumerate(columns)})

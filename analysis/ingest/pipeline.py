@@ -47,7 +47,6 @@ def ingest_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
     (NDJSON, Bundles) given together are one export; a folder or zip of them
     is one export (``codes_file``: the clinic's own FHIR code mappings)."""
     from analysis.ingest.fhir import files as fhir_files
-    from analysis.ingest.fhir.export import ingest_export
     exports = fhir_files.group_exports([Path(p) for p in paths])
     results = []
     for number, export in enumerate(exports, start=1):
@@ -55,6 +54,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
         if progress:
             progress(number, len(exports), names[0] if len(names) == 1 else f"{len(names)} FHIR files")
         if fhir_files.is_fhir_path(export[0]):   # a FHIR export: one transaction for all its files
+            from analysis.ingest.fhir.export import ingest_export  # (pandas: FHIR only)
             results.append(ingest_export(con, export, name=names[0] if len(names) == 1 else None,
                                               ingest_date=ingest_date, codes_file=codes_file))
         else:

@@ -10,12 +10,15 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from analysis.ingest import limits
 from analysis.ingest.ingest_log import IngestRefused, drop_temp_tables, file_fingerprint, sql_literal, refusal_reason
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -111,8 +114,10 @@ def _read_excel(path: Path, name: str) -> pd.DataFrame:
     """The first sheet as text, read as a stream: refused on the zip's
     declared sizes before any XML is parsed, then while reading as soon as
     it passes the column or cell limit.  (A member larger than declared is
-    cut at its declared size by ``zipfile`` and fails its CRC check.)"""
+    cut at its declared size by ``zipfile`` and fails its CRC check.)
+    openpyxl and pandas are imported here: a CSV ingest needs neither."""
     import openpyxl
+    import pandas as pd
     try:
         with zipfile.ZipFile(path) as archive:
             unzipped = sum(info.file_size for info in archive.infolist())

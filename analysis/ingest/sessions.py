@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
-
 from analysis.storage import reference
 from analysis.ingest.columns import ColumnPlan, NUMERIC_RULES
 from analysis.ingest.ingest_log import FileResult, count_rows, sql_literal, checkpoint
@@ -186,13 +184,9 @@ def _row_problem_sql(format_label: str, cutoff: str) -> str:
 def _register_condition_map(con, column: str = "nullif(trim(condition), '')") -> None:
     raw_values = [r[0] for r in con.execute(
         f"SELECT DISTINCT {column} FROM staged WHERE {column} IS NOT NULL").fetchall()]
-    frame = pd.DataFrame({"raw": raw_values,
-                          "condition": [reference.map_condition(v) for v in raw_values]},
-                         dtype=object)
-    con.register("condition_map_frame", frame)
     con.execute("CREATE OR REPLACE TEMP TABLE condition_map (raw VARCHAR, condition VARCHAR)")
-    con.execute("INSERT INTO condition_map SELECT * FROM condition_map_frame")
-    con.unregister("condition_map_frame")
+    con.execute("INSERT INTO condition_map SELECT unnest($raw::VARCHAR[]), unnest($mapped::VARCHAR[])",
+                {"raw": raw_values, "mapped": [reference.map_condition(v) for v in raw_values]})
 
 
 def quarantine_problems(con, ingest_id: int, name: str, plan: ColumnPlan) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Mapping
 
 import duckdb
-import pandas as pd
 
 from analysis.storage import reference
 from analysis.ingest.columns import ColumnPlan, MEASUREMENT_COLUMNS, NUMERIC_RULES, ROUTE_ALIASES
@@ -161,13 +160,14 @@ def _assign_lines(con, rejects: list[tuple[int, str]], path: Path | None, is_utf
         if exact is not None:
             accepted, by_reader_line = exact
             rejects = sorted((by_reader_line.get(line, line), reason) for line, reason in rejects)
-            con.register("line_map", pd.DataFrame({
-                "ordinal": range(1, staged_rows + 1), "physical_line": accepted}))
+            # (the k-th accepted record is on line accepted[k - 1])
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE staged_lines AS
                 SELECT m.physical_line AS line, s.*
-                FROM ({ordinals}) s JOIN line_map m USING (ordinal)""")
-            con.unregister("line_map")
+                FROM ({ordinals}) s JOIN (
+                    SELECT unnest(range(1, $n + 1)) AS ordinal,
+                           unnest($lines::BIGINT[]) AS physical_line) m USING (ordinal)""",
+                        {"n": staged_rows, "lines": accepted})
             con.execute("CREATE OR REPLACE TEMP VIEW staged AS SELECT * FROM staged_lines")
             _insert_rejects(con, rejects)
             return
