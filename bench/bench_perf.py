@@ -9,11 +9,12 @@ each repeat (the machine is shared: interleaving spreads the noise over
 both), and the summary gives medians, ratios and peak memory.
 
 ingest   the session export of ``--visits`` rows (clean demo data):
-         ``python -m analysis ingest sessions.csv`` into a fresh file, whole
-         process, vs a bare DuckDB ``CREATE TABLE t AS SELECT * FROM
-         read_csv(...)`` of the same file (a whole ``python -c`` process too).
-         The child also times the steps inside: importing the engine and
-         the ingest itself.
+         ``ingest_file`` into a fresh file, whole process, vs a bare DuckDB
+         ``CREATE TABLE t AS SELECT * FROM read_csv(...)`` of the same file
+         (a whole process too).  The child also times the steps inside
+         (import, schema, prepare, scan, checks and writes, commit) and
+         both report their CPU seconds (steadier than wall time on a
+         shared machine).
 claim    ``python -m analysis claim --json`` whole process vs
          ``bench/pandas_claim.py`` (plain pandas, same 48 cells, whole
          process) on a database of both exports; the n and responders of every
@@ -162,26 +163,57 @@ def ingest_cli(db_path: Path, *files: Path) -> tuple[float, int, str]:
 # children (each measured in its own process)
 
 
+def _cpu_seconds() -> float:
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_bare(csv: str, db_path: str) -> None:
     import duckdb
     started = time.perf_counter()
     con = duckdb.connect(str(fresh(Path(db_path))))
     con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [csv])
     con.close()
-    print(json.dumps({"load": time.perf_counter() - started}))
+    print(json.dumps({"load": time.perf_counter() - started, "cpu": _cpu_seconds()}))
 
 
 def child_ingest(csv: str, db_path: str) -> None:
+    """One ingest in this fresh process, with its split: importing the
+    engine, opening the file (schema), reading the export's fingerprint and
+    header (prepare), the one scan of the file into the staged rows (scan),
+    the checks and the writes to the tables (checks), and the log, commit
+    and close (commit)."""
     sys.path.insert(0, str(ROOT))
     started = time.perf_counter()
     from analysis.storage import db
-    from analysis.ingest.pipeline import ingest_file
+    from analysis.ingest import pipeline
     imported = time.perf_counter()
+    marks: dict[str, float] = {}
+
+    def timed(name, function):
+        def run_timed(*args, **kwargs):
+            marks[name + " start"] = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                marks[name + " end"] = time.perf_counter()
+        return run_timed
+
+    pipeline.stage = timed("scan", pipeline.stage)
+    for name in ("load_sessions", "load_medications"):
+        setattr(pipeline, name, timed("checks", getattr(pipeline, name)))
     with db.writer(fresh(Path(db_path))) as con:
-        result = ingest_file(con, csv)
+        opened = time.perf_counter()
+        result = pipeline.ingest_file(con, csv)
     done = time.perf_counter()
     assert result.status == "ingested", result.error
-    print(json.dumps({"import": imported - started, "ingest": done - imported,
+    print(json.dumps({"import": imported - started, "schema": opened - imported,
+                      "prepare": marks["scan start"] - opened,
+                      "scan": marks["scan end"] - marks["scan start"],
+                      "checks": marks["checks end"] - marks["checks start"],
+                      "commit": done - marks["checks end"],
+                      "ingest": done - imported, "cpu": _cpu_seconds(),
                       "rows": result.rows_read}))
 
 
@@ -250,22 +282,28 @@ def step_ingest(args, table: Table) -> None:
           flush=True)
     work = args.out / "work"
     work.mkdir(parents=True, exist_ok=True)
-    ours, bare, inside = [], [], []
+    ours, bare, inside, bare_inside = [], [], [], []
     for run_number in range(args.repeat):
         seconds, rss, out = run(child("bare", str(sessions), str(work / "bare.duckdb")))
         bare.append((seconds, rss))
+        bare_inside.append(last_json(out))
         seconds, rss, out = run(child("ingest", str(sessions), str(work / "ingest.duckdb")))
         ours.append((seconds, rss))
         inside.append(last_json(out))
-        print(f"  run {run_number + 1}: bare {bare[-1][0]:.2f} s, ingest {seconds:.2f} s "
+        print(f"  run {run_number + 1}: bare {bare[-1][0]:.2f} s (CPU {bare_inside[-1]['cpu']:.2f} s)"
+              f", ingest {seconds:.2f} s "
               f"({json.dumps({k: round(v, 2) for k, v in inside[-1].items()})}), load {load()}",
               flush=True)
     median = lambda key: statistics.median(r[key] for r in inside)  # noqa: E731
+    bare_cpu = statistics.median(r["cpu"] for r in bare_inside)
     table.add(f"ingest {inside[-1]['rows']:,} session rows (whole process)",
               "ingest_file, fresh process", [s for s, _ in ours], [r for _, r in ours],
               "duckdb read_csv into a table", [s for s, _ in bare], [r for _, r in bare],
-              note=f"inside the ingest process: import {median('import'):.2f} s, ingest "
-                   f"{median('ingest'):.2f} s")
+              note=f"inside the ingest process: import {median('import'):.2f} s, schema "
+                   f"{median('schema'):.2f} s, prepare {median('prepare'):.2f} s, scan "
+                   f"{median('scan'):.2f} s, checks and writes {median('checks'):.2f} s, commit "
+                   f"{median('commit'):.2f} s; CPU seconds {median('cpu'):.2f} vs bare "
+                   f"{bare_cpu:.2f} ({median('cpu') / bare_cpu:.2f}x)")
     for name in ("bare.duckdb", "ingest.duckdb"):
         fresh(work / name)
 
