@@ -93,6 +93,11 @@ def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
     parsed = ", ".join(f"TRY_CAST({c} AS DOUBLE) AS {c}__number" for c in NUMERIC_RULES)
     numbers = ", ".join(f"{_checked_number_sql(c)} AS {c}__value" for c in NUMERIC_RULES)
     checked_columns = [*NUMERIC_RULES, "route", "benzodiazepine"]
+    # A value that failed its check and is not blank.  Most rows have none:
+    # the cheap test (a text without a value) picks the few that may, and
+    # only those are trimmed.
+    may_have_issue = " OR ".join(f"({c}__value IS NULL AND {c} IS NOT NULL)"
+                                 for c in checked_columns)
     any_issue = " OR ".join(f"({c}__value IS NULL AND nullif(trim({c}), '') IS NOT NULL)"
                             for c in checked_columns)
     no_event = ", ".join(sql_literal(v) for v in reference.NO_ADVERSE_EVENT)
@@ -101,9 +106,9 @@ def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
     return f"""
         SELECT row_hash, patient__value, visit_id__value, visit_type__value,
                visit_date__iso, visit_date__us,
-               nullif(trim(condition), '') AS condition__value,
-               nullif(trim(site), '') AS site__value,
-               nullif(trim(provider), '') AS provider__value,
+               {text_value_sql('condition')} AS condition__value,
+               {text_value_sql('site')} AS site__value,
+               {text_value_sql('provider')} AS provider__value,
                route__value, benzodiazepine__value,
                CASE WHEN nullif(trim(adverse_event), '') IS NULL THEN NULL
                     WHEN lower(trim(adverse_event)) IN ({no_event}) THEN NULL
@@ -113,14 +118,15 @@ def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
                CASE WHEN patient__value IS NULL OR visit_type__value IS NULL
                       OR coalesce(visit_date__iso, visit_date__us) IS NULL
                       OR coalesce(visit_date__iso, visit_date__us) > DATE '{ingest_date.isoformat()}'
-                      OR {any_issue}
-                    THEN {raw_json} END AS raw
+                    THEN {raw_json}
+                    WHEN NOT ({may_have_issue}) THEN NULL
+                    WHEN {any_issue} THEN {raw_json} END AS raw
         FROM (
             SELECT *, {numbers}
             FROM (
                 SELECT *,
-                       nullif(trim(patient_id), '') AS patient__value,
-                       nullif(trim(visit_id), '') AS visit_id__value,
+                       {text_value_sql('patient_id')} AS patient__value,
+                       {text_value_sql('visit_id')} AS visit_id__value,
                        {type_sql} AS visit_type__value,
                        CASE WHEN contains(visit_date, '-')
                             THEN {date_sql('visit_date', 'iso')} END AS visit_date__iso,
@@ -248,12 +254,29 @@ def fold_sql(expr: str) -> str:
             f"'[^a-z0-9]+', '_', 'g'), '_')")
 
 
+def text_value_sql(expr: str) -> str:
+    """``nullif(trim(expr), '')``, the text of a cell or NULL when blank,
+    with ``trim`` (which copies the string) run only on a text that starts
+    or ends with a space or is empty."""
+    return (f"CASE WHEN {expr} LIKE ' %' OR {expr} LIKE '% ' OR {expr} = '' "
+            f"THEN nullif(trim({expr}), '') ELSE {expr} END")
+
+
 def category_sql(expr: str, cases: Mapping[str, str]) -> str:
     """Fold a category value and map it (``cases``: folded value -> SQL
-    value); NULL when unknown.  A value already written in its folded form
-    (the usual case) skips the regular expressions."""
+    value); NULL when unknown.  A value written exactly as a folded key or
+    as the text it maps to ("intake", "IV": the usual case) is matched as
+    it is; one written otherwise is lower-cased and trimmed, and only
+    when that does not match either, folded with regular expressions."""
     when = " ".join(f"WHEN {sql_literal(folded)} THEN {value}" for folded, value in cases.items())
-    return f"CASE lower(trim({expr})) {when} ELSE (CASE {fold_sql(expr)} {when} END) END"
+    exact = {k: v for k, v in cases.items() if k.isascii() and k == k.strip(" ").lower()}
+    for value in cases.values():   # "IV" -> 'IV': lower(trim("IV")) is the key "iv"
+        text = value[1:-1].replace("''", "'") if value.startswith("'") else None
+        if text and text.isascii() and cases.get(text.strip(" ").lower()) == value:
+            exact.setdefault(text, value)
+    as_written = " ".join(f"WHEN {sql_literal(raw)} THEN {value}" for raw, value in exact.items())
+    return (f"CASE {expr} {as_written} ELSE (CASE lower(trim({expr})) {when} "
+            f"ELSE (CASE {fold_sql(expr)} {when} END) END) END")
 
 
 def date_sql(expr: str, date_format: str) -> str:
