@@ -65,13 +65,33 @@ def open_export(con, path: Path, name: str, is_utf8: bool | None = None,
     encoding = "utf-8" if is_utf8 else "latin-1"
     # No null_padding: a line with too many or too few fields is rejected by
     # the reader (and quarantined as malformed) instead of widening the file.
-    relation = (f"read_csv({sql_literal(str(path))}, all_varchar = true, header = true, "
-                f"encoding = '{encoding}', ignore_errors = true, store_rejects = true, "
-                "null_padding = false, auto_detect = true)")
+    options = (f"all_varchar = true, header = true, encoding = '{encoding}', "
+               "ignore_errors = true, null_padding = false")
     try:
+        # The dialect and columns are detected once, here (DuckDB's sniffer
+        # reads a sample of the file, a tenth of a second), and the reader
+        # is given them rather than detecting them again.
+        headers, dialect = _sniffed_dialect(con, path, options)
+        relation = (f"read_csv({sql_literal(str(path))}, {options}, store_rejects = true, "
+                    f"auto_detect = false, {dialect})")
         return _described_headers(con, relation), relation
     except duckdb.Error as error:
         raise IngestRefused(f"{name}: could not be read as CSV ({refusal_reason(error)})") from None
+
+
+def _sniffed_dialect(con, path: Path, options: str) -> tuple[list[str], str]:
+    """The columns DuckDB's sniffer finds in a CSV, and its dialect as
+    ``read_csv`` options (every text quoted here: a header is the file's)."""
+    (delimiter, quote, escape, new_line, comment, skip, columns), = con.execute(
+        f"SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, Columns "
+        f"FROM sniff_csv({sql_literal(str(path))}, {options})").fetchall()
+    text = lambda value: sql_literal("" if value == "(empty)" else value)  # noqa: E731
+    names = [column["name"] for column in columns]
+    dialect = (f"delim = {text(delimiter)}, quote = {text(quote)}, escape = {text(escape)}, "
+               f"new_line = {text(new_line)}, comment = {text(comment)}, skip = {int(skip)}, "
+               "columns = {"
+               + ", ".join(f"{sql_literal(n)}: 'VARCHAR'" for n in names) + "}")
+    return names, dialect
 
 
 def _described_headers(con, relation: str) -> list[str]:
