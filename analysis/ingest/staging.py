@@ -254,6 +254,12 @@ def fold_sql(expr: str) -> str:
             f"'[^a-z0-9]+', '_', 'g'), '_')")
 
 
+def trimmed_sql(expr: str) -> str:
+    """``trim(expr)``, run only on a text that starts or ends with a space
+    (``trim`` copies the string; most cells have none)."""
+    return f"CASE WHEN {expr} LIKE ' %' OR {expr} LIKE '% ' THEN trim({expr}) ELSE {expr} END"
+
+
 def text_value_sql(expr: str) -> str:
     """``nullif(trim(expr), '')``, the text of a cell or NULL when blank,
     with ``trim`` (which copies the string) run only on a text that starts
@@ -275,13 +281,15 @@ def category_sql(expr: str, cases: Mapping[str, str]) -> str:
         if text and text.isascii() and cases.get(text.strip(" ").lower()) == value:
             exact.setdefault(text, value)
     as_written = " ".join(f"WHEN {sql_literal(raw)} THEN {value}" for raw, value in exact.items())
-    return (f"CASE {expr} {as_written} ELSE (CASE lower(trim({expr})) {when} "
-            f"ELSE (CASE {fold_sql(expr)} {when} END) END) END")
+    # (a blank cell, the usual optional value, goes through none of it)
+    return (f"CASE WHEN {expr} IS NULL THEN NULL ELSE (CASE {expr} {as_written} "
+            f"ELSE (CASE lower(trim({expr})) {when} ELSE (CASE {fold_sql(expr)} {when} END) END) "
+            "END) END")
 
 
 def date_sql(expr: str, date_format: str) -> str:
     pattern = "%m/%d/%Y" if date_format == "us" else "%Y-%m-%d"
-    return f"CAST(try_strptime(trim({expr}), '{pattern}') AS DATE)"
+    return f"CAST(try_strptime({trimmed_sql(expr)}, '{pattern}') AS DATE)"
 
 
 def _checked_number_sql(column: str) -> str:
