@@ -4,10 +4,17 @@ written for spreadsheets (CSV, XLSX) so that no cell runs as a formula."""
 from __future__ import annotations
 
 import datetime as dt
-
-import pandas as pd
+import math
+from typing import TYPE_CHECKING
 
 from analysis.core import synthetic_mark
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Plain Python values, told missing or not without pandas: a one-off command
+# (``claim --json``) formats numbers and never imports pandas (~0.5 s).
+_PLAIN = (str, int, bool, dt.date, dt.datetime, dt.timedelta)
 
 
 def missing(value) -> bool:
@@ -15,6 +22,11 @@ def missing(value) -> bool:
     suppressed or unknown).  Text, even empty, is there."""
     if value is None:
         return True
+    if type(value) is float:
+        return math.isnan(value)
+    if type(value) in _PLAIN:
+        return False
+    import pandas as pd   # numpy and pandas values (NaT, NA, arrays) as pandas sees them
     if isinstance(value, str) or not pd.api.types.is_scalar(value):
         return False   # a list or an array is not one missing value
     return bool(pd.isna(value))
@@ -187,6 +199,7 @@ def xlsx_bytes(sheets: dict[str, pd.DataFrame], synthetic: bool = False) -> byte
                 if isinstance(value, str):
                     sheet.write_string(row, column, value)
                 elif hasattr(value, "isoformat") and hasattr(value, "year"):
+                    import pandas as pd
                     sheet.write_datetime(row, column, pd.Timestamp(value).to_pydatetime(), day)
                 elif isinstance(value, bool):
                     sheet.write_boolean(row, column, value)

@@ -3,23 +3,29 @@
 Everything reads the models of a :class:`analysis.storage.store.Snapshot`, narrowed
 by one :class:`analysis.core.filters.Filters` shared by every caller, always through query
 parameters.  Results are small named objects.
+
+The claim check and the responder rates of one reading (``python -m
+analysis claim --json``, ``responders --json``) read plain rows
+(``snap.rows``) and never import pandas; the grids the pages draw are the
+same rows (:func:`grid_counts`) as a frame.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable
 
 from analysis.core import audience, stats
 from analysis.core.filters import Filters
 from analysis.storage import db
 from analysis.core.audience import SMALL_CELL
 from analysis.core.definitions import DEFINITIONS, POPULATIONS, TIMEPOINTS, check_setting
-from analysis.core.formatting import count
+from analysis.core.formatting import count, missing
 from analysis.storage.store import Snapshot
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # --------------------------------------------------------------------------
 # results
@@ -76,12 +82,17 @@ class ResponderRates:
 
 def optional_float(value) -> float | None:
     """A float, or None for a missing value (pandas turns None into NaN)."""
-    return None if value is None or pd.isna(value) else float(value)
+    return None if missing(value) else float(value)
 
 
 def optional_date(value) -> dt.date | None:
     """A date, or None for a missing value (NaT)."""
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+    if missing(value):
+        return None
+    if type(value) is dt.date:      # what DuckDB gives for a DATE
+        return value
+    import pandas as pd
+    return pd.Timestamp(value).date()
 
 
 # --------------------------------------------------------------------------
@@ -98,13 +109,34 @@ RULE_FACTS = ("baseline_pain_known", "has_baseline_pain", "baseline_mme_known",
               "pain30_met", "pain50_met", "pain2pt_met", "mme50_met", "mme_stop_met")
 
 
-def counts_by_condition(snap: Snapshot, filters: Filters = Filters(),
-                        group_by: str = "condition") -> pd.DataFrame:
+@dataclass(frozen=True)
+class CellCount:
+    """One cell of the grid: a reading (timepoint × definition × population)
+    in one group (``'All'``: the program-wide row)."""
+    timepoint: str
+    definition: str
+    population: str
+    group: str
+    n: int
+    responders: int
+
+    @property
+    def reading(self) -> tuple[str, str, str]:
+        return (self.timepoint, self.definition, self.population)
+
+
+GRID_COLUMNS = ("timepoint", "definition", "population", "group", "n", "responders")
+
+
+def grid_counts(snap: Snapshot, filters: Filters = Filters(),
+                group_by: str = "condition") -> list[CellCount]:
     """n and responders per timepoint × definition × population × group.
 
     One query, ``sql/queries/outcome_grid.sql``, computes the whole grid;
     ``group`` is ``'All'`` for the program-wide row, and cells with n = 0
-    are left out (the file says how it counts).
+    are left out (the file says how it counts).  Plain rows, no pandas:
+    every grid (:func:`counts_by_condition` for the pages and reports, the
+    claim check, the responder rates) is these counts.
     """
     if group_by not in ("condition", "site", "provider", "route", "cohort_quarter"):
         raise ValueError(f"cannot group by {group_by!r}")
@@ -113,7 +145,17 @@ def counts_by_condition(snap: Snapshot, filters: Filters = Filters(),
     for token, text in (("group_by", group_by), ("rule_facts", ", ".join(RULE_FACTS)),
                         ("patient_filter", where)):
         sql = sql.replace("{{ %s }}" % token, text)
-    return snap.query(sql, params)
+    return [CellCount(*row) for row in snap.rows(sql, params)]
+
+
+def counts_by_condition(snap: Snapshot, filters: Filters = Filters(),
+                        group_by: str = "condition") -> pd.DataFrame:
+    """:func:`grid_counts` as a frame (columns :data:`GRID_COLUMNS`)."""
+    import pandas as pd
+    cells = grid_counts(snap, filters, group_by)
+    frame = pd.DataFrame([[getattr(c, name) for name in GRID_COLUMNS] for c in cells],
+                         columns=list(GRID_COLUMNS))
+    return frame.astype({"n": "int64", "responders": "int64"})
 
 
 def responder_grid(snap: Snapshot, filters: Filters = Filters(), ci: str = "wilson",
@@ -138,13 +180,23 @@ def with_rates(counts: pd.DataFrame, ci: str = "wilson") -> pd.DataFrame:
 
 def _groups(snap: Snapshot, filters: Filters, group_by: str) -> list[str]:
     where, params = filters.sql()
-    return list(snap.query(
+    return [row[0] for row in snap.rows(
         f"SELECT DISTINCT {group_by} AS g FROM patients WHERE treated AND {where} ORDER BY 1",
-        params)["g"])
+        params)]
+
+
+def complete_readings(cells: Iterable[CellCount], group: str = "All"
+                      ) -> list[tuple[tuple[str, str, str], int, int]]:
+    """Every reading (timepoint × definition × population, in that order)
+    of one group with its (n, responders), 0 where the grid has no patient."""
+    found = {c.reading: (c.n, c.responders) for c in cells if c.group == group}
+    return [((t, d, p), *found.get((t, d, p), (0, 0)))
+            for t in TIMEPOINTS for d in DEFINITIONS for p in POPULATIONS]
 
 
 def _complete_grid(counts: pd.DataFrame, groups: Iterable[str]) -> pd.DataFrame:
     """Add the cells with no patients (n = 0) so that every cell is present."""
+    import pandas as pd
     index = pd.MultiIndex.from_product(
         [TIMEPOINTS, DEFINITIONS, POPULATIONS, ["All", *groups]],
         names=["timepoint", "definition", "population", "group"])
@@ -163,20 +215,24 @@ def exclusion_counts(snap: Snapshot, filters: Filters = Filters(),
     a reading without treated patients in view is left out)."""
     where, params = filters.sql()
     sql = db.read_sql("queries/outcome_exclusions.sql").replace("{{ patient_filter }}", where)
-    frame = snap.query(sql, {"timepoints": list(timepoints), "definitions": list(definitions),
-                             **params})
-    return {(r.timepoint, r.definition): {c: int(getattr(r, c)) for c in frame.columns[2:]}
-            for r in frame.itertuples()}
+    rows = snap.rows(f"SELECT timepoint, definition, {', '.join(EXCLUSIONS)} FROM ({sql}\n)",
+                     {"timepoints": list(timepoints), "definitions": list(definitions),
+                      **params})
+    return {(timepoint, definition): {c: int(v) for c, v in zip(EXCLUSIONS, counts)}
+            for timepoint, definition, *counts in rows}
+
+
+# The columns of sql/queries/outcome_exclusions.sql, in its order.
+EXCLUSIONS = ("no_baseline_pain", "baseline_pain_zero", "opioid_use_unknown",
+              "not_on_opioids_at_baseline", "no_baseline", "not_yet_due", "provisional",
+              "missing_follow_up", "treated")
 
 
 def exclusions(snap: Snapshot, timepoint: str, definition: str, population: str,
                filters: Filters = Filters()) -> dict[str, int]:
     """Why treated patients are not in the denominator, with counts."""
     counts = exclusion_counts(snap, filters, [timepoint], [definition])
-    row = counts.get((timepoint, definition)) or dict.fromkeys(
-        ("no_baseline_pain", "baseline_pain_zero", "opioid_use_unknown",
-         "not_on_opioids_at_baseline", "no_baseline", "not_yet_due", "provisional",
-         "missing_follow_up", "treated"), 0)
+    row = counts.get((timepoint, definition)) or dict.fromkeys(EXCLUSIONS, 0)
     # An untreated patient has no index date or route: as in the patient flow,
     # the cohort filter applies to their first visit and a route filter
     # leaves them out.
@@ -198,12 +254,14 @@ def responder_rates(snap: Snapshot, timepoint: str = "3m", definition: str = "pa
                     population: str = "itt", filters: Filters = Filters(),
                     ci: str = "wilson") -> ResponderRates:
     check_setting(timepoint, definition, population, ci)
-    grid = responder_grid(snap, filters, ci)
-    cell = grid[(grid.timepoint == timepoint) & (grid.definition == definition)
-                & (grid.population == population)]
-    rows = group_rates(cell, ci)
-    overall = next(r for r in rows if r.group == "All")
-    by_condition = [r for r in rows if r.group != "All"]
+    reading = (timepoint, definition, population)
+    found = {c.group: c for c in grid_counts(snap, filters) if c.reading == reading}
+    rows = []
+    for group in ("All", *_groups(snap, filters, "condition")):
+        cell = found.get(group)
+        k, n = (cell.responders, cell.n) if cell else (0, 0)
+        rows.append(GroupRate(group, stats.proportion(k, n, ci), n < SMALL_CELL))
+    overall, by_condition = rows[0], rows[1:]
     return ResponderRates(timepoint, definition, population, ci, cutoff(snap), overall,
                           by_condition, exclusions(snap, timepoint, definition, population, filters),
                           filters)
@@ -284,11 +342,8 @@ def claim_check(snap: Snapshot, target: float = 0.70, timepoint: str = "3m",
     check_setting(timepoint, definition, population)
     if not 0 < target < 1:
         raise ValueError(f"target must be between 0 and 1, got {target}")
-    counts = counts_by_condition(snap, filters)
-    overall = _complete_grid(counts[counts.group == "All"], [])
-    sensitivity = [SensitivityCell(r.timepoint, r.definition, r.population,
-                                   stats.claim_test(int(r.responders), int(r.n), target))
-                   for r in overall.itertuples()]
+    sensitivity = [SensitivityCell(*reading, stats.claim_test(k, n, target))
+                   for reading, n, k in complete_readings(grid_counts(snap, filters))]
     chosen = next(c for c in sensitivity if (c.timepoint, c.definition, c.population)
                   == (timepoint, definition, population))
     return ClaimCheck(timepoint, definition, population, chosen.test, cutoff(snap),
