@@ -18,8 +18,8 @@ import scipy.stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import binom_test, proportion_confint
 
+from analysis.core import binomial, survival
 from analysis.core import stats as S
-from analysis.core import survival
 
 TIGHT = dict(rel=1e-9, abs=1e-12)
 
@@ -45,6 +45,84 @@ def test_proportion_matches_statsmodels(k, n, method, sm_method):
     assert res.ci_high == pytest.approx(hi, rel=1e-8, abs=1e-10)
     assert (res.responders, res.n, res.method) == (k, n, method)
     assert 0.0 <= res.ci_low <= res.rate <= res.ci_high <= 1.0
+
+
+# n = 0, k = 0, k = n and n up to 20,000: the intervals are plain Python
+# (analysis.core.binomial, issue 20), checked against two independent
+# implementations, statsmodels' (beta quantiles) and scipy's binomtest (root search).
+WIDE_GRID = [(k, n) for n in (0, 1, 2, 3, 10, 11, 40, 97, 500, 2_000, 20_000)
+             for k in sorted({0, 1, 2, n // 3, n // 2, (7 * n) // 10, n - 2, n - 1, n})
+             if 0 <= k <= n]
+
+
+@pytest.mark.parametrize("method,sm_method", [("wilson", "wilson"), ("exact", "beta")])
+def test_proportion_wide_grid_matches_statsmodels_and_binomtest(method, sm_method):
+    worst = 0.0
+    for k, n in WIDE_GRID:
+        res = S.proportion(k, n, method=method)
+        if n == 0:
+            assert (res.rate, res.ci_low, res.ci_high) == (None, None, None)
+            continue
+        lo, hi = proportion_confint(k, n, alpha=0.05, method=sm_method)
+        ci = scipy.stats.binomtest(k, n).proportion_ci(0.95, method=method)
+        worst = max(worst, abs(res.ci_low - lo), abs(res.ci_high - hi),
+                    abs(res.ci_low - ci.low), abs(res.ci_high - ci.high))
+        assert res.rate == k / n
+        assert 0.0 <= res.ci_low <= res.rate <= res.ci_high <= 1.0
+        assert (res.ci_low == 0.0) == (k == 0) and (res.ci_high == 1.0) == (k == n)
+    assert worst < 1e-12, worst
+
+
+@pytest.mark.parametrize("method", ["wilson", "exact"])
+def test_intervals_are_proportion_cell_by_cell(method):
+    ks = [k for k, _ in WIDE_GRID]
+    ns = [n for _, n in WIDE_GRID]
+    rate, low, high = S.intervals(np.array(ks), np.array(ns), method)
+    for i, (k, n) in enumerate(WIDE_GRID):
+        p = S.proportion(k, n, method)
+        if n == 0:
+            assert math.isnan(rate[i]) and math.isnan(low[i]) and math.isnan(high[i])
+        else:
+            assert (rate[i], low[i], high[i]) == (p.rate, p.ci_low, p.ci_high)
+
+
+def test_binomial_tails_match_scipy():
+    """analysis.core.binomial's pmf and P(X >= k) against scipy.stats.binom,
+    both tails, small and large n."""
+    worst = 0.0
+    for k, n in WIDE_GRID:
+        for p in (0.001, 0.05, 0.3, 0.5, 0.7, 0.95, 0.999):
+            for ours, theirs in ((binomial.pmf(k, n, p), scipy.stats.binom.pmf(k, n, p)),
+                                 (binomial.sf(k, n, p), scipy.stats.binom.sf(k - 1, n, p))):
+                assert ours == pytest.approx(theirs, rel=1e-11, abs=1e-300), (k, n, p)
+                worst = max(worst, abs(ours - theirs))
+    assert worst < 1e-13, worst
+
+
+def test_exact_bounds_are_the_roots_in_exact_arithmetic():
+    """Each exact bound solves its tail equation, checked with exact
+    rational arithmetic (no floating point in the check): the true root
+    lies within 8 units in the last place of the bound (scipy's betaincinv:
+    up to 28 there), n up to 30."""
+    from fractions import Fraction
+
+    def upper_tail(k, n, p):       # P(X >= k | p), exactly
+        p = Fraction(p)
+        return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
+
+    alpha = 0.025
+    exact_alpha = Fraction(alpha)
+    for n in range(1, 31):
+        for k in range(n + 1):
+            low = binomial.lower_bound(k, n, alpha)
+            high = binomial.upper_bound(k, n, alpha)
+            if k > 0:
+                step = 8 * math.ulp(low)
+                assert upper_tail(k, n, low - step) < exact_alpha < upper_tail(k, n, low + step)
+            if k < n:               # P(X <= k | p) = 1 - P(X >= k + 1 | p)
+                step = 8 * math.ulp(high)
+                assert (1 - upper_tail(k + 1, n, high + step) < exact_alpha
+                        < 1 - upper_tail(k + 1, n, high - step)), (k, n)
 
 
 def test_proportion_other_confidence_matches_statsmodels():
@@ -478,7 +556,7 @@ def test_odds_ratio_zero_cells_never_raise():
         S.odds_ratio(-1, 2, 3, 4)
 
 
-@pytest.mark.parametrize("module", [S, survival], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [S, survival, binomial], ids=lambda m: m.__name__)
 def test_no_streamlit_or_test_only_imports_in_module(module):
     import ast
     import pathlib

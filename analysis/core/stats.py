@@ -1,7 +1,10 @@
 """Statistics for outcome reports (SPEC section 4); time to event (Kaplan-Meier)
 is :mod:`analysis.core.survival`'s.
 
-Plain scipy/numpy, no Streamlit.  Every public function returns a small frozen
+Plain scipy/numpy, no Streamlit; the proportions, their intervals and the
+claim test need neither (:mod:`analysis.core.binomial`, plain Python), so a
+command that needs only them (``claim --json``, ``responders --json``)
+imports no numpy or scipy.  Every public function returns a small frozen
 dataclass (or a list of them) with named fields; a quantity that cannot be
 computed is ``None`` rather than NaN, so callers can test ``is None``.
 
@@ -24,21 +27,21 @@ computed is ``None`` rather than NaN, so callers can test ``is None``.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 import math
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import importlib
-
-import numpy as np
-import scipy.special
+from analysis.core import binomial
 
 
 class _OnFirstUse:
-    """A module imported when first used: ``scipy.stats`` takes about half a
-    second to import, and the claim check (``python -m analysis claim``, a
-    cron job) needs only the binomial bounds, which ``scipy.special`` gives."""
+    """A module imported when first used: numpy and ``scipy.stats`` take
+    about 0.6 s to import, and the claim check (``python -m analysis claim``,
+    a cron job) needs only the binomial bounds (:mod:`analysis.core.binomial`)."""
 
     def __init__(self, name: str):
         self._name = name
@@ -47,6 +50,7 @@ class _OnFirstUse:
         return getattr(importlib.import_module(self._name), attribute)
 
 
+np = _OnFirstUse("numpy")
 stats = _OnFirstUse("scipy.stats")
 contingency = _OnFirstUse("scipy.stats.contingency")
 
@@ -64,11 +68,18 @@ _METHODS = {"wilson": "wilson", "exact": "exact"}
 # --------------------------------------------------------------------------
 # helpers
 
+def _numpy_types(name: str) -> tuple[type, ...]:
+    """numpy's ``name`` type when numpy is loaded (a value cannot be one
+    otherwise: checking for it must not import numpy)."""
+    numpy = sys.modules.get("numpy")
+    return (getattr(numpy, name),) if numpy is not None else ()
+
+
 def _count(value, name: str) -> int:
     """An integer count >= 0 (bools and non-integral floats are refused)."""
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (bool, *_numpy_types("bool_"))):
         raise ValueError(f"{name} must be an integer count, got a bool")
-    if isinstance(value, (float, np.floating)):
+    if isinstance(value, (float, *_numpy_types("floating"))):
         if not math.isfinite(value) or value != int(value):
             raise ValueError(f"{name} must be a whole number, got {value!r}")
         value = int(value)
@@ -176,8 +187,8 @@ def proportion(responders: int, n: int, method: str = "wilson",
 
     ``method="wilson"`` is the Wilson score interval without continuity
     correction (the default, SPEC 4); ``method="exact"`` is Clopper-Pearson:
-    the numbers of ``scipy.stats.binomtest(k, n).proportion_ci``, computed
-    by :func:`intervals`.  ``n == 0`` gives ``rate``/``ci_*`` of ``None``.
+    the numbers of ``scipy.stats.binomtest(k, n).proportion_ci`` (see
+    :func:`_interval`).  ``n == 0`` gives ``rate``/``ci_*`` of ``None``.
     Raises ``ValueError`` unless ``0 <= responders <= n`` are whole numbers,
     ``method`` is known and ``0 < confidence < 1``.
     """
@@ -187,44 +198,54 @@ def proportion(responders: int, n: int, method: str = "wilson",
     c = confidence_level(confidence)
     if n == 0:
         return Proportion(k, n, None, None, None, method)
-    rate, low, high = intervals([k], [n], method, c)
-    return Proportion(k, n, float(rate[0]), float(low[0]), float(high[0]), method)
+    return Proportion(k, n, *_interval(k, n, method, c), method)
+
+
+def _interval(k, n, method: str, confidence: float) -> tuple[float, float, float]:
+    """Rate and two-sided interval of k of n (n > 0): the one implementation
+    of SPEC §4's intervals, behind :func:`proportion` and :func:`intervals`.
+
+    The numbers of scipy's ``binomtest(k, n).proportion_ci`` in plain Python
+    (tests/test_stats.py checks both methods against statsmodels and scipy
+    within 1e-12): Wilson is scipy's formula term for term; Clopper-Pearson
+    the exact bounds of :mod:`analysis.core.binomial`.
+    """
+    rate = k / n
+    if method == "wilson":
+        z = _normal_quantile(0.5 + 0.5 * confidence)
+        denom = 2 * (n + z**2)
+        center = (2 * n * rate + z**2) / denom
+        delta = z / denom * math.sqrt(4 * n * rate * (1 - rate) + z**2)
+        low = 0.0 if k == 0 else center - delta
+        high = 1.0 if k == n else center + delta
+    else:
+        alpha = (1 - confidence) / 2
+        low = binomial.lower_bound(int(k), int(n), alpha)
+        high = binomial.upper_bound(int(k), int(n), alpha)
+    return rate, low, high
+
+
+@functools.lru_cache(maxsize=16)
+def _normal_quantile(p: float) -> float:
+    from statistics import NormalDist
+    return NormalDist().inv_cdf(p)
 
 
 def intervals(responders, n, method: str = "wilson", confidence: float = 0.95):
-    """Vectorised rate and two-sided interval of many proportions at once:
-    arrays (rate, low, high), NaN where n = 0.  The one implementation of
-    SPEC §4's intervals (:func:`proportion` is it for one proportion).
-
-    The numbers of scipy's ``binomtest(k, n).proportion_ci`` without building
-    one ``binomtest`` per cell (it computes a two-sided p-value on
-    construction and its exact interval by root finding, ~2.5 ms a cell, ~2 s
-    for a grid of 768 cells): Wilson is scipy's formula term for term;
-    Clopper-Pearson uses the beta quantiles (equal to the root scipy finds
-    within ~1e-12; tests/test_stats.py checks both against statsmodels and
-    scipy).
-    """
+    """Rate and two-sided interval of many proportions at once (a grid):
+    numpy arrays (rate, low, high), NaN where n = 0; each cell is
+    :func:`proportion`'s."""
     if method not in _METHODS:
         raise ValueError(f"unknown CI method {method!r}; one of wilson, exact")
-    k = np.asarray(responders, dtype=float)
-    n = np.asarray(n, dtype=float)
-    empty = n == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(empty, np.nan, k / np.where(empty, 1, n))
-        if method == "wilson":
-            z = scipy.special.ndtri(0.5 + 0.5 * confidence)
-            denom = 2 * (n + z**2)
-            center = (2 * n * p + z**2) / denom
-            delta = z / denom * np.sqrt(4 * n * p * (1 - p) + z**2)
-            low = np.where(k == 0, 0.0, center - delta)
-            high = np.where(k == n, 1.0, center + delta)
-        else:
-            alpha = (1 - confidence) / 2
-            low = np.where(k == 0, 0.0, scipy.special.betaincinv(k, n - k + 1, alpha))
-            high = np.where(k == n, 1.0, scipy.special.betaincinv(k + 1, n - k, 1 - alpha))
-    low = np.where(empty, np.nan, low)
-    high = np.where(empty, np.nan, high)
-    return p, low, high
+    k = np.asarray(responders, dtype=float).ravel()
+    size = np.asarray(n, dtype=float).ravel()
+    if method == "exact" and np.any(k != np.floor(k)) | np.any(size != np.floor(size)):
+        raise ValueError("exact intervals need whole counts")
+    nan = (math.nan, math.nan, math.nan)
+    cells = [_interval(a, b, method, confidence) if b else nan
+             for a, b in zip(k.tolist(), size.tolist())]
+    shape = np.shape(np.asarray(n))
+    return tuple(np.array([c[i] for c in cells], dtype=float).reshape(shape) for i in range(3))
 
 
 @dataclass(frozen=True)
@@ -271,19 +292,17 @@ def claim_test(responders: int, n: int, target: float = 0.70,
     else:
         verdict = "inconclusive"
     # P(X >= k) for X ~ Binomial(n, t): the regularized incomplete beta
-    # I_t(k, n - k + 1), which is what binom.sf(k - 1, n, t) computes.
-    p_value = 1.0 if k == 0 else float(scipy.special.betainc(k, n - k + 1, t))
+    # I_t(k, n - k + 1), what binom.sf(k - 1, n, t) computes.
+    p_value = 1.0 if k == 0 else binomial.sf(k, n, t)
     return ClaimTest(verdict, n, k, k / n, p_value, lower, upper, t)
 
 
 def exact_one_sided_bounds(k: int, n: int, confidence: float) -> tuple[float, float]:
-    """One-sided exact (Clopper-Pearson) bounds of k of n at ``confidence``:
-    the beta quantiles, which ``scipy.stats.binomtest(...).proportion_ci``
-    finds by root search (they agree within 1e-12, tests/test_stats.py)."""
+    """One-sided exact (Clopper-Pearson) bounds of k of n at ``confidence``
+    (:mod:`analysis.core.binomial`; what ``scipy.stats.binomtest(...)
+    .proportion_ci`` finds by root search, within 1e-12, tests/test_perf.py)."""
     alpha = 1.0 - confidence
-    lower = 0.0 if k == 0 else float(scipy.special.betaincinv(k, n - k + 1, alpha))
-    upper = 1.0 if k == n else float(scipy.special.betaincinv(k + 1, n - k, 1.0 - alpha))
-    return lower, upper
+    return binomial.lower_bound(k, n, alpha), binomial.upper_bound(k, n, alpha)
 
 
 # --------------------------------------------------------------------------
