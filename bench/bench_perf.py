@@ -308,6 +308,13 @@ def step_ingest(args, table: Table) -> None:
         fresh(work / name)
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child this process has waited for."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def step_claim(args, table: Table) -> None:
     sessions, medications = exports(args.out, args.visits)
     work = args.out / "work"
@@ -315,23 +322,34 @@ def step_claim(args, table: Table) -> None:
     db_path = fresh(work / "claim.duckdb")
     print(f"\n[claim] ingesting both exports into {db_path}, load {load()}", flush=True)
     ingest_cli(db_path, sessions, medications)
-    ours, peer = [], []
+    ours, peer = [], []      # (wall s, peak RSS, CPU s) of each whole process
+
+    def measured(argv: list[str]) -> tuple[float, int, float, str]:
+        before = children_cpu()
+        seconds, rss, out = run(argv)
+        return seconds, rss, children_cpu() - before, out
+
     for run_number in range(args.repeat):
-        seconds, rss, out_ours = run([PY, "-m", "analysis", "claim", "--json", "--db",
+        *result, out_ours = measured([PY, "-m", "analysis", "claim", "--json", "--db",
                                       str(db_path)])
-        ours.append((seconds, rss))
-        seconds, rss, out_peer = run([PY, str(BENCH / "pandas_claim.py"), "--db", str(db_path)])
-        peer.append((seconds, rss))
-        print(f"  run {run_number + 1}: claim --json {ours[-1][0]:.2f} s, pandas {seconds:.2f} s, "
-              f"load {load()}", flush=True)
+        ours.append(tuple(result))
+        *result, out_peer = measured([PY, str(BENCH / "pandas_claim.py"), "--db", str(db_path)])
+        peer.append(tuple(result))
+        print(f"  run {run_number + 1}: claim --json {ours[-1][0]:.2f} s (CPU {ours[-1][2]:.2f} s),"
+              f" pandas {peer[-1][0]:.2f} s (CPU {peer[-1][2]:.2f} s), load {load()}", flush=True)
     key = lambda c: (c["timepoint"], c["definition"], c["population"])  # noqa: E731
     a = {key(c): (c["n"], c["responders"]) for c in json.loads(out_ours)["sensitivity"]}
     b = {key(c): (c["n"], c["responders"]) for c in json.loads(out_peer)["sensitivity"]}
-    same = "the same n and responders in all %d cells" % len(a) if a == b else \
-        f"DIFFERENT cells: {sorted(k for k in a if a[k] != b.get(k))[:5]}"
-    table.add("claim --json, 48-cell grid (whole process)", "python -m analysis claim --json",
-              [s for s, _ in ours], [r for _, r in ours], "plain pandas (bench/pandas_claim.py)",
-              [s for s, _ in peer], [r for _, r in peer], note=same)
+    same = "the same n and responders in all %d cells" % len(a) if a == b and len(a) == 48 \
+        else f"DIFFERENT cells: {sorted(k for k in a if a[k] != b.get(k))[:5]}"
+    cpu_ours = statistics.median(c for *_, c in ours)
+    cpu_peer = statistics.median(c for *_, c in peer)
+    table.add(f"claim --json, 48-cell grid (whole process), {args.visits:,} visits",
+              "python -m analysis claim --json",
+              [s for s, *_ in ours], [r for _, r, _ in ours], "plain pandas (bench/pandas_claim.py)",
+              [s for s, *_ in peer], [r for _, r, _ in peer],
+              note=f"{same}; CPU seconds median {cpu_ours:.2f} vs {cpu_peer:.2f} "
+                   f"(peer/product {cpu_peer / cpu_ours:.1f}x)")
     fresh(db_path)
 
 
