@@ -255,9 +255,10 @@ def cmd_demo(args) -> int:
 def cmd_responders(args) -> int:
     from analysis.metrics import outcomes
     from analysis.storage import store
-    snap = store.snapshot(_existing_db(args))
-    result = outcomes.responder_rates(snap, args.timepoint, args.definition, args.population,
-                                      _filters(args), args.ci)
+    filters = _filters(args)
+    with store.in_place(_existing_db(args)) as snap:
+        result = outcomes.responder_rates(snap, args.timepoint, args.definition,
+                                          args.population, filters, args.ci)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return EXIT_OK
@@ -279,9 +280,10 @@ def cmd_claim(args) -> int:
     from analysis.storage import store
     if not 0 < args.target < 1:
         raise UsageError("--target must be a proportion between 0 and 1, e.g. 0.70")
-    snap = store.snapshot(_existing_db(args))
-    check = outcomes.claim_check(snap, args.target, args.timepoint, args.definition,
-                                 args.population, _filters(args))
+    filters = _filters(args)
+    with store.in_place(_existing_db(args)) as snap:
+        check = outcomes.claim_check(snap, args.target, args.timepoint, args.definition,
+                                     args.population, filters)
     if args.json:
         print(json.dumps(check.to_dict(), indent=2, default=str))
         return EXIT_OK

@@ -75,6 +75,38 @@ def test_the_module_check_can_fail(demo_db):
     assert "pandas" in _heavy(modules)
 
 
+def test_claim_and_responders_read_the_file_in_place_and_let_go(tmp_path, demo_db, capsys,
+                                                                monkeypatch):
+    """With the models the ingest saved, ``claim`` and ``responders`` read the
+    file where it is (no Snapshot: nothing copied, no model built), change
+    nothing in it, give a snapshot's numbers, and let the file go."""
+    import shutil
+
+    import duckdb
+
+    from analysis.metrics import outcomes
+    from analysis.storage import store
+    from tests.helpers.cli import run_json
+
+    clinic = tmp_path / "clinic.duckdb"
+    shutil.copyfile(demo_db, clinic)
+    snap = store.Snapshot(clinic)
+    expected = json.loads(json.dumps(outcomes.claim_check(snap).to_dict(), default=str))
+    rates = json.loads(json.dumps(outcomes.responder_rates(snap).to_dict(), default=str))
+    snap.close()
+    before = clinic.read_bytes()
+
+    def no_snapshot(*args, **kwargs):
+        raise AssertionError("a snapshot was taken")
+
+    monkeypatch.setattr(store.Snapshot, "__init__", no_snapshot)
+    assert run_json(capsys, "claim", "--db", clinic) == expected
+    assert run_json(capsys, "responders", "--db", clinic) == rates
+    assert clinic.read_bytes() == before
+    writer = duckdb.connect(str(clinic))    # let go: this process may write it now
+    writer.close()
+
+
 @pytest.mark.parametrize("target", [0.7, 0.5, 0.3, 0.95, 0.05])
 def test_claim_test_equals_scipy_binomtest(target):
     """p-value and one-sided exact bounds (analysis.core.binomial) equal
