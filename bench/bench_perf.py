@@ -315,6 +315,24 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def measured(argv: list[str], work: Path) -> tuple[float, int, float, str]:
+    """One whole process: wall seconds, its own peak RSS, CPU seconds, stdout.
+
+    A child's ``ru_maxrss`` (what :func:`run` reports) keeps the high-water
+    mark of the process it was forked from, this one, which holds the
+    exports it generated (580 MiB at 1M visits): so GNU time runs the
+    command and reports the command's own peak and CPU.  Without
+    ``/usr/bin/time``, :func:`run`'s figures (the peak may be this process's)."""
+    before = children_cpu()
+    if not Path("/usr/bin/time").exists():
+        seconds, rss, out = run(argv)
+        return seconds, rss, children_cpu() - before, out
+    report = work / "time.txt"
+    seconds, _, out = run(["/usr/bin/time", "-f", "%M %U %S", "-o", str(report), *argv])
+    kib, user, system = report.read_text().split()[-3:]
+    return seconds, int(kib) * 1024, float(user) + float(system), out
+
+
 def step_claim(args, table: Table) -> None:
     sessions, medications = exports(args.out, args.visits)
     work = args.out / "work"
@@ -323,17 +341,12 @@ def step_claim(args, table: Table) -> None:
     print(f"\n[claim] ingesting both exports into {db_path}, load {load()}", flush=True)
     ingest_cli(db_path, sessions, medications)
     ours, peer = [], []      # (wall s, peak RSS, CPU s) of each whole process
-
-    def measured(argv: list[str]) -> tuple[float, int, float, str]:
-        before = children_cpu()
-        seconds, rss, out = run(argv)
-        return seconds, rss, children_cpu() - before, out
-
     for run_number in range(args.repeat):
         *result, out_ours = measured([PY, "-m", "analysis", "claim", "--json", "--db",
-                                      str(db_path)])
+                                      str(db_path)], work)
         ours.append(tuple(result))
-        *result, out_peer = measured([PY, str(BENCH / "pandas_claim.py"), "--db", str(db_path)])
+        *result, out_peer = measured([PY, str(BENCH / "pandas_claim.py"), "--db", str(db_path)],
+                                     work)
         peer.append(tuple(result))
         print(f"  run {run_number + 1}: claim --json {ours[-1][0]:.2f} s (CPU {ours[-1][2]:.2f} s),"
               f" pandas {peer[-1][0]:.2f} s (CPU {peer[-1][2]:.2f} s), load {load()}", flush=True)
