@@ -148,6 +148,7 @@ def _load_and_compare(steps, db_path: Path, monkeypatch) -> list[tuple[str, str,
     per load: how the models were saved and which tables differ from a full
     rebuild."""
     monkeypatch.setattr(saved_models, "FULL_ABOVE", 1e9)
+    monkeypatch.setattr(saved_models, "REBUILD_AFTER", 1e9)
     found = []
     for name, paths in steps:
         kind = _ingest(db_path, paths)
@@ -189,6 +190,22 @@ def test_a_large_change_is_a_full_rebuild(demo_exports, tmp_path):
     path = tmp_path / "clinic.duckdb"
     assert _ingest(path, [demo_exports.sessions]) == "full"
     assert _ingest(path, [demo_exports.medications]) == "full"   # every patient's MME
+
+
+def test_updates_past_the_rebuild_share_make_the_next_save_full(demo_exports, tmp_path,
+                                                               monkeypatch):
+    """Updated patients add up (each update leaves its deleted rows behind);
+    past REBUILD_AFTER of all patients the next save writes the tables anew."""
+    path = tmp_path / "clinic.duckdb"
+    part = _split(Path(demo_exports.sessions), tmp_path, {
+        "a": "row_no % 20 > 1", "b": "row_no % 20 = 0", "c": "row_no % 20 = 1"})
+    assert _ingest(path, [part["a"]]) == "full"
+    monkeypatch.setattr(saved_models, "FULL_ABOVE", 1e9)
+    assert _ingest(path, [part["b"]]) == "incremental"
+    updated = saved_models.last_timings["changed patients"]
+    monkeypatch.setattr(saved_models, "REBUILD_AFTER", 0.0)
+    assert _ingest(path, [part["c"]]) == "full"
+    assert updated > 0
 
 
 def test_an_ingest_without_the_changes_mark_makes_the_next_save_full(demo_exports, tmp_path,
@@ -374,3 +391,12 @@ def test_store_does_not_import_pandas():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+def test_in_place_takes_a_snapshot_of_a_file_missing_a_stored_table(clinic):
+    """A file without one of the tables a reader serves (an older version's)
+    is copied into a snapshot, which creates it empty."""
+    _tamper(clinic, "DROP TABLE value_issues")
+    with store.in_place(clinic) as reader:
+        assert isinstance(reader, store.Snapshot)
+        assert reader.scalar("SELECT count(*) FROM value_issues") == 0

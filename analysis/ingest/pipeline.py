@@ -75,19 +75,13 @@ def refresh_saved_models(con: duckdb.DuckDBPyConnection,
     as ingested and the saved models unusable (readers build their own)."""
     if not saved_models.enabled():
         return None
-    con.execute("BEGIN TRANSACTION")
     try:
-        kind = saved_models.save(con)
-        checkpoint("models saved", _fail_after)
-        con.execute("COMMIT")
+        kind = saved_models.refresh(
+            con, before_commit=lambda: checkpoint("models saved", _fail_after))
     except duckdb.Error as error:
-        con.execute("ROLLBACK")
         log.warning("saving the models failed (readers build their own): %s",
                     refusal_reason(error))
         return None
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return kind
 
 

@@ -287,10 +287,14 @@ def _open_in_place(path: Path) -> InPlace | None:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute("SET enable_progress_bar = false")
         db.with_retry(lambda: con.execute(f"ATTACH '{quoted}' AS source (READ_ONLY)"))
-        if not saved_models.usable(con, "source"):
+        tables = (*STORED_TABLES, *saved_models.materialised_names())
+        present = {r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'source' "
+            "AND schema_name = 'main'").fetchall()}
+        if not (saved_models.usable(con, "source") and set(tables) <= present):
             con.close()
             return None
-        for table in (*STORED_TABLES, *saved_models.materialised_names()):
+        for table in tables:
             con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM source.main.{table}")
         for model in model_chain.build_order():
             if not model.materialized:
