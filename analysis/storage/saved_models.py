@@ -198,23 +198,11 @@ def note_patients(con, ingest_id: int, patients_sql: str) -> None:
 
 
 def _declared_per_patient(definitions) -> bool:
-    """Every model is of a declared kind, only the declared ones read the
-    cutoff, and a per-patient model reading the stored tables is a table
-    that reads no model (the crossed patients' rows are kept from it)."""
+    """Every model is of a declared kind and only the declared ones read the cutoff."""
     chain = model_chain.models()
     names = {name for name, _, _ in definitions}
     readers = {name for name, model in chain.items() if WHOLE_DATA & set(model.depends_on)}
-    first = {name for name, model in chain.items() if name in PER_PATIENT
-             and set(model.depends_on) - set(chain)}
-    return (names <= PER_PATIENT | FIXED | WHOLE_DATA and readers <= CUTOFF_READERS
-            and all(chain[n].materialized and set(chain[n].depends_on).isdisjoint(chain)
-                    for n in first))
-
-
-def _reading_stored_tables(definitions) -> set[str]:
-    chain = model_chain.models()
-    return {name for name, _, _ in definitions
-            if name in PER_PATIENT and set(chain[name].depends_on) - set(chain)}
+    return names <= PER_PATIENT | FIXED | WHOLE_DATA and readers <= CUTOFF_READERS
 
 
 def save(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -350,6 +338,21 @@ def _cutoff_crossings(home: str, old: str, new: str) -> str:
            OR window_start_date BETWEEN DATE '{low}' + 1 AND DATE '{high}'"""
 
 
+def _add_crossed(con, home: str, tables, created) -> None:
+    """Each table (built for the changed patients) becomes ``<name>__changed``
+    and ``<name>`` a view of it plus the saved rows of the crossed patients."""
+    for name, _, _ in tables:
+        con.execute(f"CREATE TEMP TABLE {name}__changed AS SELECT * FROM temp.main.{name}")
+        created.append((f"{name}__changed", "TABLE"))
+        con.execute(f"DROP TABLE temp.main.{name}")
+        created.remove((name, "TABLE"))
+        con.execute(f"""CREATE TEMP VIEW {name} AS
+            SELECT * FROM temp.main.{name}__changed UNION ALL BY NAME
+            SELECT * FROM {home}{name}
+            WHERE patient_id IN (SELECT patient_id FROM temp.main.model_crossed)""")
+        created.append((name, "VIEW"))
+
+
 def _cutoff_models(definitions) -> set[str]:
     """The models that read the cutoff, directly or through another model."""
     chain = model_chain.models()
@@ -402,34 +405,50 @@ def _update(con, home: str, definitions, state: dict, created) -> bool:
         return False
     # The per-patient models over the changed patients' rows only:
     # temporary objects of the same names shadow the stored tables here.
-    # The models reading the stored tables (stg_visits) keep their saved
-    # rows of the crossed patients (their data did not change), so every
-    # later model is built for both; only the models that read the cutoff
-    # are written back for the crossed ones.
+    # First the models that do not read the cutoff, for the changed
+    # patients; then each of their tables becomes a view adding its saved
+    # rows of the crossed patients (their data did not change; a view, so
+    # a later model reads only the columns it needs); then the models that
+    # read the cutoff, for both.
     for table in ("visits", "medications"):
         con.execute(f"""CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {home}{table}
                         WHERE patient_id IN (SELECT patient_id FROM temp.main.model_changed)""")
         created.insert(0, (table, "VIEW"))
     cutoff_models = _cutoff_models(definitions)
-    first = _reading_stored_tables(definitions)
-    for name, materialised, sql in definitions:
-        if name in PER_PATIENT:
+    per_patient = [d for d in definitions if d[0] in PER_PATIENT]
+    def build(models) -> None:
+        for name, materialised, sql in models:
             step = time.perf_counter()
-            if name in first and crossed:
-                sql = (f"SELECT * FROM ({sql}) UNION ALL BY NAME SELECT * FROM {home}{name} "
-                       "WHERE patient_id IN (SELECT patient_id FROM temp.main.model_crossed)")
             con.execute(f"CREATE OR REPLACE TEMP {'TABLE' if materialised else 'VIEW'} "
                         f"{name} AS {sql}")
             created.append((name, "TABLE" if materialised else "VIEW"))
             last_timings[f"model {name}"] = time.perf_counter() - step
+
+    before = [d for d in per_patient if d[0] not in cutoff_models]
+    build(before)
+    _add_crossed(con, home, [d for d in before if d[1]], created)
+    # A view several later tables read (follow_ups) is computed once, as
+    # a temporary table of both kinds of patients.
+    chain = model_chain.models()
+    for name, materialised, sql in before:
+        if not materialised and any(name in chain[n].depends_on and chain[n].materialized
+                                    for n in cutoff_models):
+            step = time.perf_counter()
+            con.execute(f"DROP VIEW temp.main.{name}")
+            created.remove((name, "VIEW"))
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+            created.append((name, "TABLE"))
+            last_timings[f"model {name}"] = time.perf_counter() - step
+    build([d for d in per_patient if d[0] in cutoff_models])
     for name, materialised, _ in definitions:
         if materialised:
             step = time.perf_counter()
-            who = ("SELECT patient_id FROM temp.main.model_changed"
-                   + (" UNION ALL SELECT patient_id FROM temp.main.model_crossed"
-                      if name in cutoff_models else ""))
+            if name in cutoff_models:
+                source, who = name, ("SELECT patient_id FROM temp.main.model_changed UNION ALL "
+                                     "SELECT patient_id FROM temp.main.model_crossed")
+            else:
+                source, who = f"{name}__changed", "SELECT patient_id FROM temp.main.model_changed"
             con.execute(f"DELETE FROM {home}{name} WHERE patient_id IN ({who})")
-            con.execute(f"INSERT INTO {home}{name} BY NAME SELECT * FROM temp.main.{name} "
-                        f"WHERE patient_id IN ({who})")
+            con.execute(f"INSERT INTO {home}{name} BY NAME SELECT * FROM temp.main.{source}")
             last_timings[f"merge {name}"] = time.perf_counter() - step
     return True
