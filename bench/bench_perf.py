@@ -20,11 +20,13 @@ claim    ``python -m analysis claim --json`` whole process vs
          process) on a database of both exports; the n and responders of every
          cell are compared.
 rebuild  at each of ``--rebuild-visits``: a database of 99% of the visits (the
-         earliest) and every medication, then, per repeat, on a fresh copy:
-         the 1% ingest (the latest visits), whole process, then a fresh
-         process's snapshot (ready to query) -- the product -- vs the peer, the
-         same snapshot rebuilding every model from scratch
-         (``OUTCOMES_SAVED_MODELS=off``).
+         earliest) and every medication, its models saved; then, per repeat,
+         on a fresh copy: the 1% ingest (the latest visits), the saved
+         models' update and a fresh process's snapshot ready to query, each
+         its own process (time, CPU, peak memory) -- the product: update +
+         snapshot -- vs the peer, the same snapshot rebuilding every model
+         from scratch (``OUTCOMES_SAVED_MODELS=off``); and the ingest command
+         as a clinic runs it (load, then the update) vs the load alone.
 page     at ``--visits``: a dashboard (AppTest) shows the default page, a 1%
          ingest lands, the dashboard builds the new snapshot in the background
          as it does for a visitor, and a visitor then opens the page: the time
@@ -61,6 +63,9 @@ def mib(n: float) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
+LAST_CPU = [0.0]   # CPU seconds (user + system) of the last child run
+
+
 def run(args: list[str], env: dict | None = None) -> tuple[float, int, str]:
     """A child process: wall seconds, peak RSS (bytes), stdout.  Fails loudly."""
     started = time.perf_counter()
@@ -69,6 +74,7 @@ def run(args: list[str], env: dict | None = None) -> tuple[float, int, str]:
                                 env={**os.environ, **(env or {})})
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
+        LAST_CPU[0] = usage.ru_utime + usage.ru_stime
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -138,11 +144,19 @@ def exports(out: Path, visits: int) -> tuple[Path, Path]:
 
 
 def split_sessions(sessions: Path, folder: Path) -> tuple[Path, Path]:
-    """99% of the visit rows (the earliest) and the latest 1%, as two exports."""
-    import duckdb
+    """99% of the visit rows (the earliest) and the latest 1%, as two exports.
+    Written by a child process: a parent grown by the split would count in
+    every later child's peak memory (``ru_maxrss`` includes the memory the
+    child had before its exec, a copy of the parent's)."""
     base, increment = folder / "sessions_99.csv", folder / "sessions_1.csv"
     if base.exists() and increment.exists() and base.stat().st_mtime > sessions.stat().st_mtime:
         return base, increment
+    run(child("split", str(sessions), str(base), str(increment)))
+    return base, increment
+
+
+def child_split(sessions: str, base: str, increment: str) -> None:
+    import duckdb
     con = duckdb.connect()
     con.execute(f"""CREATE TABLE s AS SELECT *, row_number() OVER (ORDER BY visit_date, patient_id)
                     AS bench_rank FROM read_csv('{sessions}', all_varchar = true)""")
@@ -152,11 +166,10 @@ def split_sessions(sessions: Path, folder: Path) -> tuple[Path, Path]:
         con.execute(f"COPY (SELECT * EXCLUDE (bench_rank) FROM s WHERE {where} "
                     f"ORDER BY bench_rank) TO '{path}' (HEADER)")
     con.close()
-    return base, increment
 
 
-def ingest_cli(db_path: Path, *files: Path) -> tuple[float, int, str]:
-    return run([PY, "-m", "analysis", "ingest", *map(str, files), "--db", str(db_path)])
+def ingest_cli(db_path: Path, *files: Path, env: dict | None = None) -> tuple[float, int, str]:
+    return run([PY, "-m", "analysis", "ingest", *map(str, files), "--db", str(db_path)], env=env)
 
 
 # --------------------------------------------------------------------------
@@ -366,40 +379,83 @@ def step_claim(args, table: Table) -> None:
     fresh(db_path)
 
 
+def child_models(db_path: str) -> None:
+    """The models' update after an ingest, as ``ingest_files`` ends it."""
+    sys.path.insert(0, str(ROOT))
+    started = time.perf_counter()
+    from analysis.storage import db, saved_models
+    from analysis.ingest.pipeline import refresh_saved_models
+    imported = time.perf_counter()
+    with db.writer(db_path) as con:
+        kind = refresh_saved_models(con)
+    done = time.perf_counter()
+    print(json.dumps({"import": imported - started, "update": done - imported, "kind": kind,
+                      "steps": {k: round(v, 3) for k, v in saved_models.last_timings.items()}}))
+
+
 def step_rebuild(args, table: Table, visits: int) -> None:
+    """Per repeat, on fresh copies of the 99% base (models saved by its
+    ingest): the 1% ingest alone (saving off), then the models' update
+    (its own process), then a fresh process's snapshot ready to query; the
+    peer is that snapshot rebuilding every model (saving off).  Also the
+    1% ingest command as a clinic runs it (load, then the update) against
+    the same command with saving off."""
     sessions, medications = exports(args.out, visits)
     base_csv, increment = split_sessions(sessions, sessions.parent)
     work = args.out / "work"
     work.mkdir(parents=True, exist_ok=True)
     base = fresh(work / f"base_{visits}.duckdb")
+    off = {"OUTCOMES_SAVED_MODELS": "off"}
     print(f"\n[rebuild {visits:,}] base database: 99% of visits + medications, load {load()}",
           flush=True)
     seconds, rss, _ = ingest_cli(base, base_csv, medications)
-    print(f"  base ingested in {seconds:.1f} s (peak {mib(rss)})", flush=True)
+    print(f"  base ingested (models saved) in {seconds:.1f} s (peak {mib(rss)})", flush=True)
     target = work / f"rebuild_{visits}.duckdb"
-    ours, ingests, snaps, peer = [], [], [], []
+    parts: dict[str, list[tuple[float, int, float]]] = {
+        "ingest": [], "update": [], "snapshot": [], "peer": [], "command": []}
+    inner: list[dict] = []
+
+    def measure(name, seconds, rss):
+        parts[name].append((seconds, rss, LAST_CPU[0]))
+
     for run_number in range(args.repeat):
         copy_db(base, target)
-        seconds, rss, _ = ingest_cli(target, increment)
-        ingests.append((seconds, rss))
-        snap_s, snap_rss, out = run(child("snapshot", str(target)))
-        snaps.append((snap_s, snap_rss, last_json(out)))
-        ours.append(seconds + snap_s)
-        peer_s, peer_rss, peer_out = run(child("snapshot", str(target)),
-                                         env={"OUTCOMES_SAVED_MODELS": "off"})
-        peer.append((peer_s, peer_rss, last_json(peer_out)))
-        print(f"  run {run_number + 1}: 1% ingest {seconds:.2f} s, then snapshot "
-              f"{snap_s:.2f} s ({snaps[-1][2]['models_built']} models built); full rebuild "
-              f"{peer_s:.2f} s ({peer[-1][2]['models_built']} built), load {load()}", flush=True)
-    table.add(f"after a 1% ingest at {visits:,} visits: ingest + fresh process's snapshot ready",
-              "1% ingest (saves models) + snapshot", ours,
-              [max(i[1], s[1]) for i, s in zip(ingests, snaps)],
-              "snapshot rebuilding every model", [p[0] for p in peer], [p[1] for p in peer],
-              note=f"of which: 1% ingest median {statistics.median(i[0] for i in ingests):.2f} s "
-                   f"(peak {mib(max(i[1] for i in ingests))}), snapshot median "
-                   f"{statistics.median(s[0] for s in snaps):.2f} s "
-                   f"(peak {mib(max(s[1] for s in snaps))}); snapshot steps of the last run: "
-                   f"{json.dumps(snaps[-1][2]['steps'])}")
+        measure("ingest", *ingest_cli(target, increment, env=off)[:2])
+        seconds, rss, out = run(child("models", str(target)))
+        measure("update", seconds, rss)
+        inner.append(last_json(out))
+        assert inner[-1]["kind"] == "incremental", inner[-1]
+        seconds, rss, out = run(child("snapshot", str(target)))
+        measure("snapshot", seconds, rss)
+        built = last_json(out)["models_built"]
+        seconds, rss, out = run(child("snapshot", str(target)), env=off)
+        measure("peer", seconds, rss)
+        copy_db(base, target)
+        measure("command", *ingest_cli(target, increment)[:2])
+        print(f"  run {run_number + 1}: 1% ingest {parts['ingest'][-1][0]:.2f} s, model update "
+              f"{parts['update'][-1][0]:.2f} s ({inner[-1]['steps'].get('changed patients', 0):.0f}"
+              f" patients), snapshot {parts['snapshot'][-1][0]:.2f} s ({built} models built); "
+              f"full-rebuild snapshot {parts['peer'][-1][0]:.2f} s; the ingest command with "
+              f"the update {parts['command'][-1][0]:.2f} s; load {load()}", flush=True)
+
+    def summary(name):
+        runs = parts[name]
+        return (f"{name} median {statistics.median(r[0] for r in runs):.2f} s "
+                f"(CPU {statistics.median(r[2] for r in runs):.2f} s, "
+                f"peak {mib(max(r[1] for r in runs))})")
+
+    ours = [u[0] + s[0] for u, s in zip(parts["update"], parts["snapshot"])]
+    table.add(f"rebuild after a 1% ingest at {visits:,} visits: model update + fresh "
+              "process's snapshot ready", "saved models updated, then copied", ours,
+              [max(u[1], s[1]) for u, s in zip(parts["update"], parts["snapshot"])],
+              "snapshot rebuilding every model", [p[0] for p in parts["peer"]],
+              [p[1] for p in parts["peer"]],
+              note="; ".join(summary(n) for n in ("ingest", "update", "snapshot", "peer"))
+                   + f"; inside the update (last run): {json.dumps(inner[-1]['steps'])}")
+    table.add(f"the 1% ingest command at {visits:,} visits", "load + model update",
+              [c[0] for c in parts["command"]], [c[1] for c in parts["command"]],
+              "load only (OUTCOMES_SAVED_MODELS=off)", [i[0] for i in parts["ingest"]],
+              [i[1] for i in parts["ingest"]])
     fresh(target)
     fresh(base)
 
@@ -444,7 +500,8 @@ def main(argv=None) -> int:
     if args.child:
         kind, *rest = args.child
         {"bare": child_bare, "ingest": child_ingest, "snapshot": child_snapshot,
-         "page": child_page}[kind](*rest)
+         "page": child_page, "models": child_models,
+         "split": child_split}[kind](*rest)
         return 0
     import duckdb
     print(f"duckdb {duckdb.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
