@@ -182,7 +182,7 @@ def lower_bound(k: int, n: int, alpha: float) -> float:
 
 def _wilson_lower(k: float, n: int, alpha: float) -> float:
     """The Wilson score lower bound (Newton's starting point)."""
-    z = -_normal_quantile(alpha)
+    z = -normal_quantile(alpha)
     rate = k / n
     centre = rate + z * z / (2 * n)
     spread = z * math.sqrt(rate * (1.0 - rate) / n + z * z / (4 * n * n))
@@ -200,6 +200,9 @@ def upper_bound(k: int, n: int, alpha: float) -> float:
     return 1.0 - lower_bound(n - k, n, alpha)
 
 
-def _normal_quantile(p: float) -> float:
+@functools.lru_cache(maxsize=16)
+def normal_quantile(p: float) -> float:
+    """The standard normal quantile (``statistics.NormalDist``; within one
+    unit in the last place of scipy's ``ndtri``), cached per p."""
     from statistics import NormalDist
     return NormalDist().inv_cdf(p)

@@ -27,7 +27,6 @@ computed is ``None`` rather than NaN, so callers can test ``is None``.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 import math
 import sys
@@ -212,7 +211,7 @@ def _interval(k, n, method: str, confidence: float) -> tuple[float, float, float
     """
     rate = k / n
     if method == "wilson":
-        z = _normal_quantile(0.5 + 0.5 * confidence)
+        z = binomial.normal_quantile(0.5 + 0.5 * confidence)
         denom = 2 * (n + z**2)
         center = (2 * n * rate + z**2) / denom
         delta = z / denom * math.sqrt(4 * n * rate * (1 - rate) + z**2)
@@ -223,12 +222,6 @@ def _interval(k, n, method: str, confidence: float) -> tuple[float, float, float
         low = binomial.lower_bound(int(k), int(n), alpha)
         high = binomial.upper_bound(int(k), int(n), alpha)
     return rate, low, high
-
-
-@functools.lru_cache(maxsize=16)
-def _normal_quantile(p: float) -> float:
-    from statistics import NormalDist
-    return NormalDist().inv_cdf(p)
 
 
 def intervals(responders, n, method: str = "wilson", confidence: float = 0.95):
