@@ -86,6 +86,13 @@ def test_intervals_are_proportion_cell_by_cell(method):
             assert (rate[i], low[i], high[i]) == (p.rate, p.ci_low, p.ci_high)
 
 
+@pytest.mark.parametrize("method", ["wilson", "exact"])
+def test_intervals_of_a_missing_count_are_nan(method):
+    rate, low, high = S.intervals([3.0, np.nan, 2.0], [10.0, 5.0, np.nan], method)
+    assert rate[0] == 0.3 and low[0] < 0.3 < high[0]
+    assert all(math.isnan(a[i]) for a in (rate, low, high) for i in (1, 2))
+
+
 def test_binomial_tails_match_scipy():
     """analysis.core.binomial's pmf and P(X >= k) against scipy.stats.binom,
     both tails, small and large n."""

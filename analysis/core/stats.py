@@ -226,17 +226,18 @@ def _interval(k, n, method: str, confidence: float) -> tuple[float, float, float
 
 def intervals(responders, n, method: str = "wilson", confidence: float = 0.95):
     """Rate and two-sided interval of many proportions at once (a grid):
-    numpy arrays (rate, low, high), NaN where n = 0; each cell is
-    :func:`proportion`'s."""
+    numpy arrays (rate, low, high), NaN where n = 0 or a count is missing
+    (NaN); each cell is :func:`proportion`'s."""
     if method not in _METHODS:
         raise ValueError(f"unknown CI method {method!r}; one of wilson, exact")
     k = np.asarray(responders, dtype=float).ravel()
     size = np.asarray(n, dtype=float).ravel()
-    if method == "exact" and np.any(k != np.floor(k)) | np.any(size != np.floor(size)):
+    known = np.isfinite(k) & np.isfinite(size) & (size != 0)
+    if method == "exact" and np.any(known & ((k != np.floor(k)) | (size != np.floor(size)))):
         raise ValueError("exact intervals need whole counts")
     nan = (math.nan, math.nan, math.nan)
-    cells = [_interval(a, b, method, confidence) if b else nan
-             for a, b in zip(k.tolist(), size.tolist())]
+    cells = [_interval(a, b, method, confidence) if ok else nan
+             for a, b, ok in zip(k.tolist(), size.tolist(), known.tolist())]
     shape = np.shape(np.asarray(n))
     return tuple(np.array([c[i] for c in cells], dtype=float).reshape(shape) for i in range(3))
 
