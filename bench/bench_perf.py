@@ -297,10 +297,13 @@ def step_ingest(args, table: Table) -> None:
     work.mkdir(parents=True, exist_ok=True)
     ours, bare, inside, bare_inside = [], [], [], []
     for run_number in range(args.repeat):
-        seconds, rss, out = run(child("bare", str(sessions), str(work / "bare.duckdb")))
+        # (measured: each child's own peak memory, not this process's)
+        seconds, rss, _, out = measured(child("bare", str(sessions), str(work / "bare.duckdb")),
+                                        work)
         bare.append((seconds, rss))
         bare_inside.append(last_json(out))
-        seconds, rss, out = run(child("ingest", str(sessions), str(work / "ingest.duckdb")))
+        seconds, rss, _, out = measured(
+            child("ingest", str(sessions), str(work / "ingest.duckdb")), work)
         ours.append((seconds, rss))
         inside.append(last_json(out))
         print(f"  run {run_number + 1}: bare {bare[-1][0]:.2f} s (CPU {bare_inside[-1]['cpu']:.2f} s)"
