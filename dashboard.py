@@ -12,7 +12,7 @@ import streamlit as st
 
 from analysis.storage import db, store
 from analysis.sources import default_source, demo_source
-from ui import auth, pages, sidebar, status_line, theme
+from ui import auth, pages, sidebar, status_line, theme, warm
 
 db.private_files()  # databases, audit logs, uploads: the owner's only
 st.set_page_config(page_title="Ketamine pain outcomes", page_icon=":material/monitoring:",
@@ -47,8 +47,10 @@ if source.is_demo:
     st.info("**Demo clinic: synthetic data.** No real patient is shown. Load a clinic's exports "
             "on the Data page or with `.venv/bin/python -m analysis ingest`.",
             icon=":material/science:")
-# A new data version is built in the background; until it is ready this
-# session keeps the previous snapshot, and says so.
+# A new data version is built in the background, and its pages computed
+# (ui.warm); until it is ready this session keeps the previous snapshot, and
+# says so.
+warm.register()
 snap = store.snapshot(source.path, warm=True, background=True)
 # Files leave only through the pages' own download buttons: they write an audit
 # row on a clinic's data and the synthetic mark on the demo's; a grid's own

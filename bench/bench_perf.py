@@ -29,9 +29,12 @@ rebuild  at each of ``--rebuild-visits``: a database of 99% of the visits (the
          as a clinic runs it (load, then the update) vs the load alone.
 page     at ``--visits``: a dashboard (AppTest) shows the default page, a 1%
          ingest lands, the dashboard builds the new snapshot in the background
-         as it does for a visitor, and a visitor then opens the page: the time
-         from the ingest's end to the new snapshot being served, and the
-         page's run then (the first page view after new data).
+         as it does for a visitor (and warms every page's default view before
+         serving it, ``ui/warm.py``), then a new visitor opens each page (every
+         clinical page, and marketing's Claim check): the time from the
+         ingest's end to the new snapshot being served, and each page's first
+         view.  The peer is the same with the warm-up off
+         (``OUTCOMES_WARM_PAGES=off``).
 
 Exports are cached under ``--out``; databases are rebuilt on every run (the
 code under test writes them).
@@ -245,8 +248,10 @@ def child_snapshot(db_path: str) -> None:
 
 
 def child_page(db_path: str, increment: str) -> None:
-    """Default page, 1% ingest, background rebuild as the dashboard does it,
-    then the first page view after the new data."""
+    """Default page, 1% ingest, background rebuild as the dashboard does it
+    (built, then warmed unless OUTCOMES_WARM_PAGES=off), then the first view
+    of every page after the new data, each by a new visitor (dashboard.py
+    and the page, as a browser's first request runs them)."""
     import logging
     sys.path.insert(0, str(ROOT))
     logging.getLogger("streamlit").setLevel(logging.ERROR)
@@ -256,12 +261,18 @@ def child_page(db_path: str, increment: str) -> None:
     from analysis.storage import db, store
     from analysis.ingest.pipeline import ingest_file
     from tests.helpers.apptest import signed_in
+    from ui.pages import pages_for
 
-    app = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600))
-    started = time.perf_counter()
-    app.run()
-    assert not app.exception, app.exception[0].message
-    before_first = time.perf_counter() - started
+    def visit(page: str | None = None, role: str = "clinical") -> float:
+        app = signed_in(AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600), role)
+        if page:
+            app.switch_page(page)
+        started = time.perf_counter()
+        app.run()
+        assert not app.exception, app.exception[0].message
+        return time.perf_counter() - started
+
+    before_first = visit()
     old = store.snapshot(db_path).version
     with db.writer(db_path) as con:
         result = ingest_file(con, increment)
@@ -276,13 +287,11 @@ def child_page(db_path: str, increment: str) -> None:
             break
         time.sleep(0.02)
     served = time.perf_counter()
-    app.run()
-    assert not app.exception, app.exception[0].message
-    first = time.perf_counter() - served
-    app.run()
-    again = time.perf_counter() - served - first
+    views = {"clinical " + spec.title: visit(spec.path) for spec in pages_for("clinical")}
+    views["marketing " + pages_for("marketing")[0].title] = visit(None, "marketing")
+    again = visit()
     print(json.dumps({"default_page_first_run": before_first, "snapshot_served": served - ingested,
-                      "first_view": first, "repeat_view": again}))
+                      "repeat_view": again, "views": views}))
 
 
 # --------------------------------------------------------------------------
@@ -472,21 +481,42 @@ def step_page(args, table: Table) -> None:
     print(f"\n[page] base database, load {load()}", flush=True)
     ingest_cli(base, base_csv, medications)
     target = work / "page.duckdb"
-    results = []
+    runs = {"warm": [], "cold": []}
     for run_number in range(args.repeat):
-        copy_db(base, target)
-        seconds, rss, out = run(child("page", str(target), str(increment)))
-        results.append((seconds, rss, last_json(out)))
-        print(f"  run {run_number + 1}: {json.dumps({k: round(v, 2) for k, v in results[-1][2].items()})}"
-              f", peak {mib(rss)}, load {load()}", flush=True)
-    first = [r[2]["first_view"] for r in results]
-    repeat = [r[2]["repeat_view"] for r in results]
-    served = [r[2]["snapshot_served"] for r in results]
+        # The product warms every page before serving new data; the peer is the
+        # same dashboard with the warm-up off (each visitor computes their page).
+        for kind, env in (("warm", {}), ("cold", {"OUTCOMES_WARM_PAGES": "off"})):
+            copy_db(base, target)
+            cpu = os.times()
+            seconds, rss, out = run(child("page", str(target), str(increment)), env=env)
+            cpu_seconds = sum(os.times()[2:4]) - sum(cpu[2:4])
+            result = last_json(out)
+            runs[kind].append((seconds, rss, result, cpu_seconds))
+            views = result["views"]
+            worst = max(views, key=views.get)
+            print(f"  run {run_number + 1} {kind}: snapshot served {result['snapshot_served']:.2f} s"
+                  f" after the ingest; first views: default {views['clinical Overview']:.2f} s, "
+                  f"slowest {worst} {views[worst]:.2f} s, all {sum(views.values()):.2f} s; "
+                  f"peak {mib(rss)}, child CPU {cpu_seconds:.0f} s, load {load()}", flush=True)
+    pages = list(runs["warm"][0][2]["views"])
+    print("  first view of each page after new data (median s, warm-up vs none):")
+    for page in pages:
+        print(f"    {page:36} " + "  ".join(
+            f"{statistics.median(r[2]['views'][page] for r in runs[kind]):6.2f}"
+            for kind in ("warm", "cold")))
+    peaks = {kind: [r[1] for r in runs[kind]] for kind in runs}
+    served = [r[2]["snapshot_served"] for r in runs["warm"]]
+    served_cold = [r[2]["snapshot_served"] for r in runs["cold"]]
     table.add(f"first view of the default page after new data ({args.visits:,} visits, AppTest)",
-              "first view", first, [r[1] for r in results],
-              "same page, already cached", repeat, [r[1] for r in results],
-              note=f"ingest end -> new snapshot served (built, warmed): median "
-                   f"{statistics.median(served):.2f} s of {', '.join(f'{s:.2f}' for s in served)}")
+              "warm-up", [r[2]["views"]["clinical Overview"] for r in runs["warm"]], peaks["warm"],
+              "no warm-up", [r[2]["views"]["clinical Overview"] for r in runs["cold"]],
+              peaks["cold"])
+    table.add(f"slowest first view of the {len(pages)} pages after new data",
+              "warm-up", [max(r[2]["views"].values()) for r in runs["warm"]], peaks["warm"],
+              "no warm-up", [max(r[2]["views"].values()) for r in runs["cold"]], peaks["cold"],
+              note=f"ingest end -> new snapshot served: warm-up median "
+                   f"{statistics.median(served):.2f} s of {', '.join(f'{s:.2f}' for s in served)}"
+                   f"; no warm-up {statistics.median(served_cold):.2f} s")
     fresh(target)
     fresh(base)
 

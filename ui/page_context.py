@@ -10,6 +10,8 @@ calls ``analysis`` (through :meth:`PageContext.call`, cached) and draws.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +25,9 @@ from analysis.sources import DataSource
 from ui import analysis_cache, direct_page_links, page_guard, pages
 
 CONTEXT_KEY = "page_context"
+
+#: The context of a page run off screen in this thread (:func:`off_screen`).
+_warm = threading.local()
 
 
 @dataclass
@@ -40,7 +45,7 @@ class PageContext:
 
     @property
     def data_key(self) -> tuple:
-        return (str(self.source.path), self.snap.version)
+        return analysis_cache.data_key(self.snap)
 
     def call(self, function: Callable, *args, **kwargs) -> Any:
         """Run an ``analysis`` function on the snapshot, cached per data version."""
@@ -77,11 +82,22 @@ def keep(context: PageContext) -> None:
     st.session_state[CONTEXT_KEY] = context
 
 
+@contextmanager
+def off_screen(context: PageContext):
+    """Pages run in this thread (with no session: ``ui.warm``) read
+    ``context`` instead of a session's."""
+    _warm.context = context
+    try:
+        yield context
+    finally:
+        _warm.context = None
+
+
 def get(page_file: str | Path) -> PageContext:
     """The context of this run, for the page in ``page_file`` (a page passes
     its own ``__file__``); stops a page the signed-in role may not open, and a
     page run without the dashboard around it."""
-    context = st.session_state.get(CONTEXT_KEY)
+    context = getattr(_warm, "context", None) or st.session_state.get(CONTEXT_KEY)
     if context is None:
         # Only dashboard.py (after sign-in) keeps a context.
         direct_page_links.send_to_dashboard()

@@ -68,7 +68,7 @@ def draw(source: DataSource, snap: store.Snapshot, role: str = "clinical",
     tables over the whole program at the default settings, never an ad-hoc
     filter (two filter states could differ by one patient; SPEC §4)."""
     controls = pages.controls_for(page, audience.for_role(role))
-    data_key = (str(source.path), snap.version)
+    data_key = analysis_cache.data_key(snap)
     options = analysis_cache.call(snap, data_key, outcomes.filter_options)
     state = st.session_state
     chosen = state.get(FILTERS_KEY)

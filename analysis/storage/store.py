@@ -237,12 +237,16 @@ class Snapshot(_Reader):
             self.con.execute(f"CREATE OR REPLACE {kind} {model.name} AS {model.sql}")
             self.build_timings[f"model {model.name}"] = time.perf_counter() - started
 
-    def warm_up(self) -> threading.Thread:
+    def warm_up(self, readers: bool = False) -> threading.Thread:
         """Compute, in the background, what is per data version and slow to
-        compute on a page: the data fingerprint (a sort of every visit) shown
-        by the quarterly report and the claim memo.  ``warming.join()`` waits."""
+        compute on a page: with ``readers``, what the registered warmers
+        prepare (:func:`add_warmer`: the dashboard's pages), then the data
+        fingerprint (a sort of every visit) shown by the quarterly report and
+        the claim memo.  ``warming.join()`` waits."""
         def work():
             from analysis.storage.fingerprint import data_fingerprint
+            if readers:
+                _run_warmers(self)
             try:
                 data_fingerprint(self)
             except Exception:  # noqa: BLE001 - a page computes it again and reports
@@ -447,6 +451,24 @@ def _file_state(path: Path) -> tuple:
 
 
 _build_locks: dict[Path, threading.Lock] = {}
+_warmers: list = []
+
+
+def add_warmer(warmer) -> None:
+    """``warmer(snapshot)`` prepares each new data version for its readers
+    (the dashboard registers its pages: ``ui.warm``).  It runs when a
+    snapshot built with ``warm`` replaces a served one: before the new one is
+    served when built in the background, else in its warm-up thread."""
+    if warmer not in _warmers:
+        _warmers.append(warmer)
+
+
+def _run_warmers(snap: Snapshot) -> None:
+    for warmer in list(_warmers):
+        try:
+            warmer(snap)
+        except Exception:  # noqa: BLE001 - a reader computes what it needs itself
+            log.exception("preparing the new snapshot of %s for its readers failed", snap.db_path)
 
 
 def snapshot(db_path: str | os.PathLike, warm: bool = False,
@@ -482,7 +504,7 @@ def snapshot(db_path: str | os.PathLike, warm: bool = False,
         if not build_lock.acquire(blocking=False):
             return cached[1]  # another session is building the new one
         if background:
-            threading.Thread(target=_build, args=(path, cached, warm, build_lock),
+            threading.Thread(target=_build, args=(path, cached, warm, build_lock, True),
                              name="snapshot-build", daemon=True).start()
             return cached[1]
     else:
@@ -490,8 +512,12 @@ def snapshot(db_path: str | os.PathLike, warm: bool = False,
     return _build(path, cached, warm, build_lock)
 
 
-def _build(path: Path, cached: tuple | None, warm: bool, build_lock: threading.Lock) -> Snapshot:
-    """Build and cache a new snapshot (the caller holds ``build_lock``)."""
+def _build(path: Path, cached: tuple | None, warm: bool, build_lock: threading.Lock,
+           background: bool = False) -> Snapshot:
+    """Build and cache a new snapshot (the caller holds ``build_lock``).  New
+    data built in the background is served only once the warmers have
+    prepared it (the previous snapshot is served meanwhile, and
+    :func:`building` says so), so its first reader does not wait for them."""
     try:
         with _cache_lock:
             current = _cache.get(path)
@@ -499,8 +525,10 @@ def _build(path: Path, cached: tuple | None, warm: bool, build_lock: threading.L
             return current[1]  # built by another session meanwhile
         state = _file_state(path)
         fresh = Snapshot(path)
+        if warm and cached and background:
+            _run_warmers(fresh)
         if warm:
-            fresh.warm_up()
+            fresh.warm_up(readers=bool(cached) and not background)
         with _cache_lock:
             _cache[path] = (state, fresh)
         if cached:
