@@ -123,8 +123,15 @@ def test_first_visit_after_new_data_computes_nothing_once_warmed(clinic, tmp_pat
         "new data, no warm-up: the first visitor computes the page"
 
     monkeypatch.setenv("OUTCOMES_WARM_PAGES", "on")
+    previous = store.snapshot(clinic)
     _ingest(clinic, _new_patient_export(tmp_path, "H"))
     version = _served(clinic)
+    # The previous data's results left the cache once the new data was warm.
+    from analysis.metrics import outcomes
+    from ui import analysis_cache
+    with _Computed() as computed:
+        analysis_cache.call(previous, analysis_cache.data_key(previous), outcomes.filter_options)
+    assert computed.names == ["analysis.metrics.outcomes.filter_options"]
     for role, role_pages in ROLE_PAGES.items():
         for page in role_pages:
             app, computed = _visit(page, role)
