@@ -83,12 +83,13 @@ for tab, (name, empty, order) in zip(st.tabs([name for name, _, _ in LISTS]), LI
             st.caption(order + " " + SHOWN_NOTE[name])
 
 left, right = st.columns(2)
-with left:
-    auth.download_button(ctx.source, "Download the worklist (XLSX)", result.xlsx_bytes(),
+with left:   # audited downloads, each file built only when clicked
+    auth.download_button(ctx.source, "Download the worklist (XLSX)", result.xlsx_bytes,
                          "follow_up_worklist.xlsx",
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          what="follow-up worklist")
 with right:
     auth.download_button(ctx.source, "Download follow-up due (CSV)",
-                         result.csv_bytes("Follow-up due"), "follow_up_due.csv", "text/csv",
+                         lambda: result.csv_bytes("Follow-up due"), "follow_up_due.csv",
+                         "text/csv",
                          what="follow-up worklist")
