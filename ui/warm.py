@@ -24,9 +24,11 @@ page then computes it).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import runpy
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +44,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Pages that compute nothing ahead: the audit log is read as it is at each view.
 LIVE = frozenset({"pages/audit.py"})
+
+#: Set at exit: warming stops after the page or call under way, so that no
+#: thread is still inside DuckDB while the interpreter shuts down (it aborts).
+_stopping = threading.Event()
+_running: set[threading.Thread] = set()
+_running_lock = threading.Lock()
+
+
+@atexit.register
+def _stop() -> None:
+    _stopping.set()
+    with _running_lock:
+        running = list(_running)
+    for thread in running:
+        thread.join(timeout=120)
 
 
 def enabled() -> bool:
@@ -86,14 +103,29 @@ def warm(snap) -> dict:
     results dropped, seconds."""
     started = time.perf_counter()
     done = {"pages": 0, "remembered": 0, "dropped": 0}
-    if not enabled():
+    if not enabled() or _stopping.is_set():
         return done
+    with _running_lock:
+        _running.add(threading.current_thread())
+    try:
+        _warm(snap, done)
+    finally:
+        with _running_lock:
+            _running.discard(threading.current_thread())
+    done["seconds"] = time.perf_counter() - started
+    log.info("new data of %s warmed: %s", snap.db_path, done)
+    return done
+
+
+def _warm(snap, done: dict) -> None:
     remembered = analysis_cache.recent(str(snap.db_path))
     # Each role's default page first: it is where a visitor lands.
     views = sorted(((spec, role) for role in pages.ROLES for spec in pages.pages_for(role)
                     if spec.path not in LIVE),
                    key=lambda view: view[0] is not pages.pages_for(view[1])[0])
     for spec, role in views:
+        if _stopping.is_set():
+            return
         try:
             run_off_screen(default_context(snap, spec, role), spec)
         except Exception as error:  # noqa: BLE001 - its visitor sees what it says
@@ -104,15 +136,14 @@ def warm(snap) -> dict:
         done["pages"] += 1
     key = analysis_cache.data_key(snap)
     for function, args, kwargs in remembered:
+        if _stopping.is_set():
+            return
         try:
             analysis_cache.call(snap, key, function, *args, **dict(kwargs))
         except Exception as error:  # noqa: BLE001 - e.g. a patient no longer in the data
             log.debug("warming %s stopped: %s", function.__qualname__, type(error).__name__)
         done["remembered"] += 1
     done["dropped"] = analysis_cache.drop_other_versions(snap)
-    done["seconds"] = time.perf_counter() - started
-    log.info("new data of %s warmed: %s", snap.db_path, done)
-    return done
 
 
 def register() -> None:
