@@ -42,6 +42,11 @@ them reads no row that did not change:
   ingest leaves a mark (:func:`note_ingest`), so data loaded by a program
   that does not record its changes forces a full rebuild.
 
+A patient only crossed by the cutoff keeps the saved rows of the models
+before it (stg_visits, patients, baselines, read instead of rebuilt): only
+the models that read the cutoff are written anew for them.
+:func:`refresh` saves with DuckDB's vacuum off (see there).
+
 A model not declared per patient (:data:`PER_PATIENT`), fixed
 (:data:`FIXED`) or over all the data (:data:`WHOLE_DATA`), or reading the
 cutoff other than the declared way (:data:`CUTOFF_READERS`), makes every save
