@@ -202,3 +202,38 @@ def test_an_ingest_landing_while_warming_is_not_served_as_the_warmed_version(
     app, computed = _visit()
     assert computed == []
     assert "7 treated patients" in _status_line(app)
+
+
+def test_new_data_is_served_when_the_budget_runs_out_and_warmed_after(clinic, tmp_path,
+                                                                       monkeypatch):
+    """Warming before serving is bounded (OUTCOMES_WARM_SECONDS): with no
+    budget the new data is served at once, while its pages are still being
+    warmed; those finish after it is served, and then a visitor computes
+    nothing."""
+    import threading
+
+    from ui import warm
+    _visit()
+    monkeypatch.setenv("OUTCOMES_WARM_SECONDS", "0")
+    release = threading.Event()
+    real = warm.run_off_screen
+
+    def run_off_screen(context, spec):
+        assert release.wait(timeout=300), "the test never let warming go on"
+        return real(context, spec)
+
+    monkeypatch.setattr(warm, "run_off_screen", run_off_screen)
+    _ingest(clinic, _new_patient_export(tmp_path, "G"))
+    version = _served(clinic, timeout=120)     # served while warming is held
+    assert version == store.read_version(clinic)
+    after = [t for t in threading.enumerate() if t.name == "warm-after-serving"]
+    assert after, "what the budget left is warmed after serving"
+    release.set()
+    for thread in after:
+        thread.join(timeout=300)
+        assert not thread.is_alive()
+    for role, role_pages in ROLE_PAGES.items():
+        for page in role_pages:
+            app, computed = _visit(page, role)
+            assert computed == [], f"{role} on {page} computed {computed}"
+    assert "6 treated patients" in _status_line(_visit()[0])
