@@ -39,6 +39,7 @@ infusions = the activity table's infusions + boosters).
 from __future__ import annotations
 
 import heapq
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
@@ -125,14 +126,18 @@ class Tables:
     def protect(self) -> set[Key]:
         """Decide what is withheld; returns the withheld published cells."""
         hidden = {k for k in self.values if k not in self.published or self.small(k)}
+        self._sum_cells = [(s.total, *s.parts) for s in self.sums]   # each sum's cells
         by_cell: dict[Key, list[int]] = defaultdict(list)
         for i, s in enumerate(self.sums):
             for key in (s.total, *s.parts):
                 by_cell[key].append(i)
+        # Each group of unknowns solved once: a complement changes only the
+        # group it joins, and the others come round again unchanged.
+        solved: dict[tuple, list[set[Key]]] = {}
         while True:
             if self._complete_sums(hidden):
                 continue
-            leaks = self._leaks(hidden, by_cell)
+            leaks = self._leaks(hidden, by_cell, solved)
             if not leaks:
                 break
             hid = False
@@ -148,8 +153,7 @@ class Tables:
         return self.withheld()
 
     def _cells_of(self, i: int) -> tuple[Key, ...]:
-        s = self.sums[i]
-        return (s.total, *s.parts)
+        return self._sum_cells[i]
 
     def _hide_smallest(self, keys: Iterable[Key], hidden: set[Key]) -> bool:
         """Hide the smallest shown non-zero cell among ``keys`` (a zero would
@@ -182,13 +186,18 @@ class Tables:
                             or self._hide_smallest([s.total], hidden))
         return changed
 
-    def _leaks(self, hidden: set[Key], by_cell) -> list[tuple[set[Key], list[int]]]:
+    def _leaks(self, hidden: set[Key], by_cell, solved: dict | None = None
+               ) -> list[tuple[set[Key], list[int]]]:
         """Rule 3: every small count (or sum of counts) the shown cells
         determine, with the sums to add a hidden cell to.
 
         First the hidden cells a chain of sums fixes one at a time (a sum
         with a single unknown cell), then, in each group of the remaining
-        unknowns linked by sums, an exact solution of the whole system."""
+        unknowns linked by sums, an exact solution of the whole system.
+        ``solved`` keeps each group's solution by its cells and sums (the
+        values do not change while protecting), so a group is solved once."""
+        if solved is None:
+            solved = {}
         unknown = set(hidden)
         fixed_by: dict[Key, int] = {}
         leaks: list[tuple[set[Key], list[int]]] = []
@@ -209,17 +218,21 @@ class Tables:
         for cells, sums in self._components(unknown, by_cell):
             if not any(self.small(k) for k in cells):
                 continue
-            equations = [[(1, self.sums[i].total)] + [(-1, p) for p in self.sums[i].parts]
-                         for i in sums]
-            if len(cells) <= EXACT_UP_TO:
-                found = [small_derivable_sum(cells, equations, self.values, self.threshold)]
-            else:
-                found = sparse_small_derivable_sums(cells, equations, self.values,
-                                                    self.threshold)
+            found = solved.get((tuple(cells), tuple(sums)))
+            if found is None:
+                found = solved[tuple(cells), tuple(sums)] = self._solve(cells, sums)
             for leak in filter(None, found):
                 near = [i for i in sums if any(k in leak for k in self._cells_of(i))]
                 leaks.append((leak, near + [i for i in sums if i not in near]))
         return leaks
+
+    def _solve(self, cells: list[Key], sums: list[int]) -> list[set[Key]]:
+        """The small counts or sums a group of unknowns and its sums fix."""
+        equations = [[(1, self.sums[i].total)] + [(-1, p) for p in self.sums[i].parts]
+                     for i in sums]
+        if len(cells) <= EXACT_UP_TO:
+            return [small_derivable_sum(cells, equations, self.values, self.threshold)]
+        return sparse_small_derivable_sums(cells, equations, self.values, self.threshold)
 
     def _chain(self, i: int, fixed_by: dict[Key, int], hidden: set[Key]) -> list[int]:
         """Where a further hidden cell would help, best first: the sums that
@@ -387,15 +400,18 @@ def small_derivable_sum(cells: list[Key], equations: list[list[tuple[int, Key]]]
         return {min(singles, key=lambda k: values[k])}
     if len(lead) > MOST_FREE:
         return set(k for k in under if values[k] > 0)
+    # The rows times the common denominator: integers, a 0/1 vector 0/scale.
+    scale = math.lcm(*(v.denominator for row in basis for v in row))
+    basis = [[v.numerator * (scale // v.denominator) for v in row] for row in basis]
     for choice in range(1, 2 ** len(lead)):
-        vector = [Fraction(0)] * len(under)
+        vector = [0] * len(under)
         for bit, row in enumerate(basis):
             if choice >> bit & 1:
                 vector = [a + b for a, b in zip(vector, row)]
-        if all(v in (0, 1) for v in vector):
-            total = sum(values[k] for k, v in zip(under, vector) if v == 1)
+        if all(v == 0 or v == scale for v in vector):
+            total = sum(values[k] for k, v in zip(under, vector) if v)
             if 0 < total < threshold:
-                return {k for k, v in zip(under, vector) if v == 1}
+                return {k for k, v in zip(under, vector) if v}
     return set()
 
 
@@ -434,9 +450,11 @@ def _sparse_reduced(rows: list[dict[int, int]]) -> dict[int, dict[int, int]]:
         if not row:
             continue
         c = min(row, key=lambda col: (len(where[col]), col))
-        inverse = pow(row[c], PRIME - 2, PRIME)
-        for col in row:
-            row[col] = row[col] * inverse % PRIME
+        if row[c] != 1:
+            # most pivots are 1 or -1 (their own inverse): no modular power
+            inverse = PRIME - 1 if row[c] == PRIME - 1 else pow(row[c], PRIME - 2, PRIME)
+            for col in row:
+                row[col] = row[col] * inverse % PRIME
         for j in list(where[c]):
             if j == i:
                 continue
