@@ -190,7 +190,7 @@ RAW_TEXT_READERS = {
         "analysis/ingest/fhir/load.py": "writes it",
         "analysis/sql/schema.sql": "stores it",
         "analysis/sql/models/intermediate/patients.sql": "the patient's label",
-        "analysis/sql/models/marts/patient_timepoints.sql": "carried, never selected by a page",
+        "analysis/sql/models/intermediate/patient_windows.sql": "carried, never selected by a page",
         "analysis/sql/models/marts/patient_outcomes.sql": "carried, never selected by a page",
         "analysis/sql/queries/timeline_patient.sql": "Patient timeline (clinical only)",
         "analysis/sql/queries/timeline_visits.sql": "Patient timeline (clinical only)",

@@ -152,7 +152,7 @@ def test_killed_between_the_ingest_and_the_models_save_readers_stay_right(
                          "FROM patient_outcomes GROUP BY ALL ORDER BY ALL")
 
     snap = store.Snapshot(path)
-    assert not snap.saved_models and "model patient_timepoints" in snap.build_timings
+    assert not snap.saved_models and "model patient_windows" in snap.build_timings
     monkeypatch.setenv("OUTCOMES_SAVED_MODELS", "off")
     truth = responders(store.Snapshot(path))
     monkeypatch.delenv("OUTCOMES_SAVED_MODELS")

@@ -8,6 +8,7 @@ in-place reader lets an ingest write once it is done."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -21,10 +22,14 @@ import pytest
 
 from analysis.ingest.demo.generate import generate_demo
 from analysis.ingest.pipeline import ingest_files
-from analysis.storage import db, saved_models, store
+from analysis.storage import db, model_chain, saved_models, store
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("stg_visits", "patients", "baselines", "patient_timepoints", "mood_outcomes")
+
+
+def _tables() -> list[str]:
+    """The saved tables (of the chain in use: a test may make a view a table)."""
+    return saved_models.materialised_names()
 
 
 # --------------------------------------------------------------------------
@@ -59,7 +64,7 @@ def _saved_tables(db_path: Path) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         assert saved_models.usable(con)
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in _tables()}
     finally:
         con.close()
 
@@ -72,7 +77,7 @@ def _rebuilt_tables(db_path: Path, monkeypatch) -> dict[str, list[tuple]]:
         monkeypatch.delenv("OUTCOMES_SAVED_MODELS")
     assert not snap.saved_models
     try:
-        return {t: snap.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in TABLES}
+        return {t: snap.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in _tables()}
     finally:
         snap.close()
 
@@ -143,19 +148,39 @@ def steps(tmp_path_factory):
     ]
 
 
-def _load_and_compare(steps, db_path: Path, monkeypatch) -> list[tuple[str, str, list[str]]]:
+def _load_and_compare(steps, db_path: Path, monkeypatch,
+                      crossed: list | None = None) -> list[tuple[str, str, list[str]]]:
     """Each load in turn (every save after the first updating in place);
     per load: how the models were saved and which tables differ from a full
-    rebuild."""
+    rebuild (``crossed``: gets per load the patients updated only because
+    the cutoff crossed one of their windows)."""
     monkeypatch.setattr(saved_models, "FULL_ABOVE", 1e9)
     monkeypatch.setattr(saved_models, "REBUILD_AFTER", 1e9)
     found = []
+    tables = _tables()
     for name, paths in steps:
         kind = _ingest(db_path, paths)
+        if crossed is not None:
+            crossed.append(saved_models.last_timings.get("of which crossed only"))
         saved, rebuilt = _saved_tables(db_path), _rebuilt_tables(db_path, monkeypatch)
-        assert all(rebuilt[t] for t in TABLES), name
-        found.append((name, kind, [t for t in TABLES if saved[t] != rebuilt[t]]))
+        assert all(rebuilt[t] for t in tables), name
+        found.append((name, kind, [t for t in tables if saved[t] != rebuilt[t]]))
     return found
+
+
+@pytest.fixture
+def cutoff_table(monkeypatch):
+    """The model chain with patient_timepoints saved as a table (as it was
+    before issue 20's second round): a saved table that reads the cutoff."""
+    chain = dict(model_chain.models())
+    chain["patient_timepoints"] = dataclasses.replace(chain["patient_timepoints"],
+                                                      materialized=True)
+    monkeypatch.setattr(model_chain, "models", lambda: chain)
+    order = model_chain.build_order.__wrapped__()
+    monkeypatch.setattr(model_chain, "build_order", lambda: order)
+    saved_models.models_hash.cache_clear()
+    yield chain
+    saved_models.models_hash.cache_clear()
 
 
 def test_an_incremental_update_equals_a_full_rebuild(steps, tmp_path, monkeypatch):
@@ -163,9 +188,26 @@ def test_an_incremental_update_equals_a_full_rebuild(steps, tmp_path, monkeypatc
     a visit moved to another patient, medications only, long-format values
     on stored visits, FHIR, FHIR cancellations), each saved table equals the
     models built from scratch from the same data, row for row."""
-    found = _load_and_compare(steps, tmp_path / "clinic.duckdb", monkeypatch)
+    crossed = []
+    found = _load_and_compare(steps, tmp_path / "clinic.duckdb", monkeypatch, crossed)
     assert [kind for _, kind, _ in found] == ["full"] + ["incremental"] * (len(steps) - 1), found
     assert [(name, differ) for name, _, differ in found if differ] == []
+    # No saved table reads the cutoff: a cutoff that moves updates no
+    # patient whose rows did not change.
+    assert crossed[1:] == [0] * (len(steps) - 1)
+
+
+def test_a_saved_table_that_reads_the_cutoff_is_updated_for_the_crossed_patients(
+        steps, tmp_path, monkeypatch, cutoff_table):
+    """Were a table to read the cutoff (patient_timepoints saved as one),
+    the patients whose windows the moved cutoff crosses are updated too,
+    and the saved tables still equal a full rebuild."""
+    assert "patient_timepoints" in _tables()
+    crossed = []
+    found = _load_and_compare(steps, tmp_path / "clinic.duckdb", monkeypatch, crossed)
+    assert [kind for _, kind, _ in found] == ["full"] + ["incremental"] * (len(steps) - 1), found
+    assert [(name, differ) for name, _, differ in found if differ] == []
+    assert any(crossed[1:])
 
 
 NOTHING = "SELECT CAST(NULL AS VARCHAR) AS patient_id WHERE false"
@@ -173,10 +215,13 @@ NOTHING = "SELECT CAST(NULL AS VARCHAR) AS patient_id WHERE false"
 
 @pytest.mark.parametrize("left_out", ["cutoff crossings", "replaced rows", "noted patients"])
 def test_the_comparison_fails_when_a_way_rows_change_is_left_out(steps, tmp_path, monkeypatch,
-                                                                 left_out):
+                                                                 left_out, request):
     """The same loads with one source of changed patients left out: some
-    saved table then differs from the full rebuild (the test above can fail)."""
+    saved table then differs from the full rebuild (the tests above can
+    fail).  The cutoff's crossings matter only for a saved table that reads
+    the cutoff: patient_timepoints saved as one, as before."""
     if left_out == "cutoff crossings":
+        request.getfixturevalue("cutoff_table")
         monkeypatch.setattr(saved_models, "_cutoff_crossings", lambda *a: NOTHING)
     elif left_out == "replaced rows":
         monkeypatch.setattr(saved_models, "_replaced_rows_patients", lambda *a: NOTHING)
@@ -271,13 +316,13 @@ def test_models_of_other_data_are_never_used(clinic, tampering, monkeypatch):
     once the key no longer matches the data, the snapshot and the in-place
     reader build or read the true models."""
     truth = _truth(clinic, monkeypatch)
-    _tamper(clinic, "UPDATE patient_timepoints SET pain30_met = true, pain_reduction = 1")
+    _tamper(clinic, "UPDATE patient_windows SET pain30_met = true, pain_reduction = 1")
     falsified = store.Snapshot(clinic)
     assert falsified.saved_models and _grid(falsified) != truth   # the check can fail
     falsified.close()
     _tamper(clinic, tampering)
     snap = store.Snapshot(clinic)
-    assert not snap.saved_models and "model patient_timepoints" in snap.build_timings
+    assert not snap.saved_models and "model patient_windows" in snap.build_timings
     assert _grid(snap) == truth or tampering.startswith(("DELETE", "INSERT"))
     with store.in_place(clinic) as reader:
         assert isinstance(reader, store.Snapshot)
@@ -333,7 +378,7 @@ def test_a_fresh_process_builds_no_model_table(demo_db):
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["saved"] is True
-    assert not {f"model {t}" for t in TABLES} & set(result["steps"]), result["steps"]
+    assert not {f"model {t}" for t in _tables()} & set(result["steps"]), result["steps"]
     assert "model patient_outcomes" in result["steps"], "the views are still made"
     assert result["pandas"] is False, "store and rows() need no pandas"
     snap = store.Snapshot(demo_db)

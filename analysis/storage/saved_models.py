@@ -2,7 +2,7 @@
 
 A snapshot (:mod:`analysis.storage.store`) needs the materialised models (the
 tables of ``sql/models``: staged visits, patients, baselines, patient
-timepoints, mood outcomes) to answer any question.  Building them takes
+windows, mood scores) to answer any question.  Building them takes
 seconds at a million visits and tens of seconds at ten million, and every
 command-line call and every fresh dashboard process built them again.
 Instead, once an ingest has committed, :func:`save` builds or updates them in
@@ -22,12 +22,13 @@ and keeps every count is not seen, nor is a state forged to match by someone
 who can write the file (who could change the visits themselves).
 
 Incremental update.  Every saved model is per patient: its rows for a
-patient depend on that patient's visits and medications only, and on the
-data cutoff (the latest visit date) only through "has this timepoint's
-window ended / begun by the cutoff".  So :func:`save` rebuilds the rows of
-the patients whose rows an ingest changed and of the patients with a window
-edge between the old and the new cutoff, and keeps the others.  Finding
-them reads no row that did not change:
+patient depend on that patient's visits and medications only.  None of the
+saved tables reads the data cutoff (the latest visit date): "has this
+timepoint's window ended / begun by the cutoff" is added by views over them
+(``patient_timepoints``, ``mood_outcomes``), so a cutoff that moves changes
+no saved row.  So :func:`save` rebuilds the rows of the patients whose rows
+an ingest changed, and keeps the others.  Finding them reads no row that
+did not change:
 
 * rows an ingest added carry its ``ingest_id`` (a scan of the new rows only,
   found by DuckDB's per-row-group statistics of that column);
@@ -42,9 +43,14 @@ them reads no row that did not change:
   ingest leaves a mark (:func:`note_ingest`), so data loaded by a program
   that does not record its changes forces a full rebuild.
 
-A patient only crossed by the cutoff keeps the saved rows of the models
-before it (stg_visits, patients, baselines, read instead of rebuilt): only
-the models that read the cutoff are written anew for them.
+Should a saved table read the cutoff again (a model of
+:data:`CUTOFF_READERS`, or one reading it, made a table), the patients with
+a window edge (in :data:`WINDOWS`) between the old and the new cutoff are
+updated too: such a patient only crossed by the cutoff keeps the saved rows
+of the models before it (read instead of rebuilt), and only the tables that
+read the cutoff are written anew for them.  (Until issue 20's second round
+``patient_timepoints`` was such a table: after a 1% ingest at 10M visits,
+64k of the 145k patients rebuilt were there only because of the cutoff.)
 :func:`refresh` saves with DuckDB's vacuum off (see there).
 
 A model not declared per patient (:data:`PER_PATIENT`), fixed
@@ -74,13 +80,18 @@ FORMAT = 2
 #: Models whose rows are per patient (they may read the data cutoff only
 #: through the timepoint windows: see the module docstring).
 PER_PATIENT = frozenset({"stg_visits", "patients", "baselines", "follow_ups",
-                         "patient_timepoints", "patient_outcomes", "mood_outcomes"})
+                         "patient_windows", "mood_scores", "patient_timepoints",
+                         "patient_outcomes", "mood_outcomes"})
 #: Fixed tables (SPEC §3's timepoints, definitions, rules): no data read.
 FIXED = frozenset({"timepoints", "definitions", "populations", "thresholds", "outcome_rules"})
 #: Models over all the data: computed in full on every save (one number).
 WHOLE_DATA = frozenset({"data_cutoff"})
 #: The models that read the cutoff, only as "window ended / begun by it".
 CUTOFF_READERS = frozenset({"patient_timepoints"})
+#: The table of every patient's windows (their first and last days): a
+#: cutoff move changes the rows of the cutoff's tables for the patients
+#: with a window edge between the old and the new cutoff.
+WINDOWS = "patient_windows"
 #: Above this share of patients changed, a full rebuild is faster.
 FULL_ABOVE = 0.25
 #: Patients updated since the last full build, as a share of all, past
@@ -338,7 +349,7 @@ def _cutoff_crossings(home: str, old: str, new: str) -> str:
     (begun) lies between the old and the new cutoff, (low, high]: it is on
     the other side of the cutoff now."""
     low, high = sorted([old, new])
-    return f"""SELECT patient_id FROM {home}patient_timepoints
+    return f"""SELECT patient_id FROM {home}{WINDOWS}
         WHERE window_end_date BETWEEN DATE '{low}' + 1 AND DATE '{high}'
            OR window_start_date BETWEEN DATE '{low}' + 1 AND DATE '{high}'"""
 
@@ -394,7 +405,10 @@ def _update(con, home: str, definitions, state: dict, created) -> bool:
     created.append(("model_changed", "TABLE"))
     # Patients whose rows did not change but whose windows the cutoff
     # crossed: only the models reading the cutoff are redone for them.
-    crossings = _cutoff_crossings(home, old, new) if old != new else NOBODY
+    cutoff_models = _cutoff_models(definitions)
+    cutoff_tables = [n for n, materialised, _ in definitions
+                     if materialised and n in cutoff_models]
+    crossings = _cutoff_crossings(home, old, new) if old != new and cutoff_tables else NOBODY
     con.execute(f"""CREATE OR REPLACE TEMP TABLE model_crossed AS
         SELECT DISTINCT patient_id FROM ({crossings})
         WHERE patient_id NOT IN (SELECT patient_id FROM temp.main.model_changed)""")
@@ -419,22 +433,38 @@ def _update(con, home: str, definitions, state: dict, created) -> bool:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {home}{table}
                         WHERE patient_id IN (SELECT patient_id FROM temp.main.model_changed)""")
         created.insert(0, (table, "VIEW"))
-    cutoff_models = _cutoff_models(definitions)
     per_patient = [d for d in definitions if d[0] in PER_PATIENT]
-    def build(models) -> None:
+    chain = model_chain.models()
+    def build(models, shared=frozenset()) -> None:
         for name, materialised, sql in models:
             step = time.perf_counter()
+            materialised = materialised or name in shared
             con.execute(f"CREATE OR REPLACE TEMP {'TABLE' if materialised else 'VIEW'} "
                         f"{name} AS {sql}")
             created.append((name, "TABLE" if materialised else "VIEW"))
             last_timings[f"model {name}"] = time.perf_counter() - step
 
+    if not crossed:
+        # (No table reads the cutoff, or it crossed no window of a patient
+        # whose rows did not change: every model over the changed patients.)
+        # A view several tables read (follow_ups) is computed once, as a
+        # temporary table.
+        build(per_patient, {name for name, materialised, _ in per_patient if not materialised
+                            and sum(name in m.depends_on for m in chain.values()
+                                    if m.materialized) > 1})
+        for name, materialised, _ in definitions:
+            if materialised:
+                step = time.perf_counter()
+                con.execute(f"DELETE FROM {home}{name} WHERE patient_id IN "
+                            "(SELECT patient_id FROM temp.main.model_changed)")
+                con.execute(f"INSERT INTO {home}{name} BY NAME SELECT * FROM temp.main.{name}")
+                last_timings[f"merge {name}"] = time.perf_counter() - step
+        return True
     before = [d for d in per_patient if d[0] not in cutoff_models]
     build(before)
     _add_crossed(con, home, [d for d in before if d[1]], created)
     # A view several later tables read (follow_ups) is computed once, as
     # a temporary table of both kinds of patients.
-    chain = model_chain.models()
     for name, materialised, sql in before:
         if not materialised and any(name in chain[n].depends_on and chain[n].materialized
                                     for n in cutoff_models):

@@ -1,102 +1,27 @@
 -- mood_outcomes: one row per treated patient, timepoint and mood measure, with
 -- the same baseline, window and population rules as pain (SPEC §3): the
--- patients, their timepoints and whether each window has closed are
--- patient_timepoints', the baseline and follow-up scores the baselines and
--- follow_ups models' (the same windows and choice of visit as pain), and
--- due, in_itt, in_completers, responder and provisional the populations
--- model's (the one population rule).
--- Measures and who is eligible for them:
---   phq9_response    PHQ-9 at least 50% lower than baseline; eligible when
---                    baseline PHQ-9 >= 10 (at least moderate depression)
---   phq9_remission   PHQ-9 below 5 at follow-up; eligible when baseline >= 10
---   pcl5_improvement PCL-5 at least 10 points lower (clinically meaningful);
---                    eligible when baseline PCL-5 >= 33 (probable PTSD)
--- The numbers are the thresholds model's; ratios compare with its
--- tolerance, as for pain.
--- Built once per data version; queries filter it by the patient columns.
-
-WITH patient_timepoints AS (
-    SELECT
-        patient_id, condition, site, route, index_date, cohort_quarter, timepoint,
-        window_closed
-    FROM patient_timepoints
-),
-
-timepoints AS (
-    SELECT * FROM timepoints
-),
-
-thresholds AS (
-    SELECT * FROM thresholds
-),
-
-measures AS (
-    SELECT m.*
-    FROM (VALUES
-        ('phq9_response',    'phq9', 1),
-        ('phq9_remission',   'phq9', 2),
-        ('pcl5_improvement', 'pcl5', 3)
-    ) AS m(measure, instrument, measure_order)
-),
-
-measured AS (
-    SELECT
-        pt.*,
-        t.sort_order AS timepoint_order,
-        m.measure,
-        m.instrument,
-        m.measure_order,
-        CASE m.instrument
-            WHEN 'phq9' THEN th.phq9_eligible_from ELSE th.pcl5_eligible_from
-        END AS eligible_from,
-        th.tolerance,
-        th.phq9_response_reduction,
-        th.phq9_remission_below,
-        th.pcl5_improvement_points,
-        CASE m.instrument WHEN 'phq9' THEN b.baseline_phq9 ELSE b.baseline_pcl5 END AS baseline,
-        CASE m.instrument
-            WHEN 'phq9' THEN b.baseline_phq9_date ELSE b.baseline_pcl5_date
-        END AS baseline_date,
-        CASE m.instrument WHEN 'phq9' THEN f.follow_up_phq9 ELSE f.follow_up_pcl5 END AS follow_up,
-        CASE m.instrument
-            WHEN 'phq9' THEN f.follow_up_phq9_date ELSE f.follow_up_pcl5_date
-        END AS follow_up_date
-    FROM patient_timepoints AS pt
-    JOIN timepoints AS t ON t.timepoint = pt.timepoint
-    CROSS JOIN measures AS m
-    CROSS JOIN thresholds AS th
-    JOIN baselines AS b ON b.patient_id = pt.patient_id
-    JOIN follow_ups AS f ON f.patient_id = pt.patient_id AND f.timepoint = pt.timepoint
-),
-
-flagged AS (
-    SELECT
-        *,
-        coalesce(baseline >= eligible_from, false) AS eligible,
-        follow_up IS NOT NULL AS complete,
-        coalesce(CASE measure
-            WHEN 'phq9_response'
-                THEN (baseline - follow_up)::DOUBLE / nullif(baseline, 0)
-                    >= phq9_response_reduction - tolerance
-            WHEN 'phq9_remission' THEN follow_up < phq9_remission_below
-            WHEN 'pcl5_improvement' THEN baseline - follow_up >= pcl5_improvement_points
-        END, false) AS met
-    FROM measured
-)
+-- scores and the facts eligible, complete and met are mood_scores' (see
+-- there for the measures), whether each window has closed by the data
+-- cutoff patient_timepoints', and due, in_itt, in_completers, responder and
+-- provisional the populations model's (the one population rule).
+-- A view over the saved mood_scores: only window_closed reads the cutoff.
 
 SELECT
-    f.patient_id, f.condition, f.site, f.route, f.index_date, f.cohort_quarter,
-    f.timepoint, f.timepoint_order, f.measure, f.measure_order, f.instrument,
-    f.baseline, f.baseline_date, f.follow_up, f.follow_up_date,
-    f.eligible,
-    f.complete,
+    m.patient_id, m.condition, m.site, m.route, m.index_date, m.cohort_quarter,
+    m.timepoint, m.timepoint_order, m.measure, m.measure_order, m.instrument,
+    m.baseline, m.baseline_date, m.follow_up, m.follow_up_date,
+    m.eligible,
+    m.complete,
     -- due, in_itt, in_completers, responder, ...: the population rule's flags
     p.* EXCLUDE (eligible, window_closed, complete, met),
     -- why a treated patient is not in the ITT denominator
     CASE
-        WHEN f.baseline IS NULL THEN 'no baseline score'
-        WHEN NOT f.eligible THEN 'baseline below threshold'
+        WHEN m.baseline IS NULL THEN 'no baseline score'
+        WHEN NOT m.eligible THEN 'baseline below threshold'
         WHEN p.not_yet_due THEN 'not yet due'
     END AS itt_exclusion
-FROM flagged AS f
-JOIN populations AS p USING (eligible, window_closed, complete, met)
+FROM mood_scores AS m
+JOIN patient_timepoints AS pt USING (patient_id, timepoint)
+JOIN populations AS p
+    ON p.eligible = m.eligible AND p.window_closed = pt.window_closed
+   AND p.complete = m.complete AND p.met = m.met
