@@ -1,8 +1,9 @@
 -- mood_scores: one row per treated patient, timepoint and mood measure: the
 -- baseline and follow-up scores (the baselines and follow_ups models', the
 -- same windows and choice of visit as pain) and the measure's facts
--- eligible, complete and met (SPEC §3).  mood_outcomes adds whether the
--- window has closed by the data cutoff and the population rule's flags;
+-- eligible, complete and met (SPEC §3), and the window's last day.
+-- mood_outcomes adds whether the window has closed by the data cutoff and
+-- the population rule's flags;
 -- this table does not read the cutoff, so a later cutoff alone changes no
 -- row of it.
 -- Measures and who is eligible for them:
@@ -17,7 +18,8 @@
 
 WITH patient_windows AS (
     SELECT
-        patient_id, condition, site, route, index_date, cohort_quarter, timepoint
+        patient_id, condition, site, route, index_date, cohort_quarter, timepoint,
+        window_end_date
     FROM patient_windows
 ),
 
@@ -87,6 +89,7 @@ SELECT
     patient_id, condition, site, route, index_date, cohort_quarter,
     timepoint, timepoint_order, measure, measure_order, instrument,
     baseline, baseline_date, follow_up, follow_up_date,
+    window_end_date,
     eligible,
     complete,
     met
