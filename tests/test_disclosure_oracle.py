@@ -16,7 +16,7 @@ import pytest
 
 from analysis.core import disclosure
 from tests.helpers import disclosure_reference as reference
-from tests.test_disclosure import SHAPES, random_count
+from tests.helpers.disclosure_tables import SHAPES, random_count
 
 
 def reference_copy(tables: disclosure.Tables) -> reference.Tables:
