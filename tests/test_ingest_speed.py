@@ -6,11 +6,10 @@ not either."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.helpers.fresh_process import run_json
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("pandas", "numpy", "pyarrow", "scipy", "plotly", "matplotlib", "openpyxl")
@@ -45,10 +44,7 @@ with db.writer({str(tmp_path / 'x.duckdb')!r}) as con:
 print(json.dumps({{"status": [r.status for r in results],
                   "loaded": sorted(m for m in {HEAVY!r} if m in sys.modules)}}))
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                          text=True, env=_environment(tmp_path), timeout=120)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.splitlines()[-1])
+    report = run_json(script, cwd=tmp_path, env=_environment(tmp_path), timeout=120)
     assert report["status"] == ["ingested", "ingested"]
     assert report["loaded"] == []
 
@@ -64,8 +60,5 @@ print(json.dumps({{"code": code,
 """
     # (the models saved after an ingest are another step, measured on their own)
     environment = {**_environment(tmp_path), "OUTCOMES_SAVED_MODELS": "off"}
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                          text=True, env=environment, timeout=120)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.splitlines()[-1])
+    report = run_json(script, cwd=tmp_path, env=environment, timeout=120)
     assert report == {"code": 0, "loaded": []}

@@ -7,14 +7,13 @@ warm-up fills the page cache.  Timings live in ``bench/bench_perf.py``."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from scipy import stats as scipy_stats
 
 from analysis.core import stats
+from tests.helpers.fresh_process import run_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,10 +38,7 @@ def _modules_after(argv: list[str], db_path: Path, prelude: str = "") -> tuple[d
         f"    code = cli.main({argv!r} + ['--db', {str(db_path)!r}])\n"
         "print(json.dumps({'code': code, 'out': json.loads(out.getvalue()),\n"
         "                  'modules': sorted(sys.modules)}))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_json(code, cwd=ROOT)
     assert result["code"] == 0
     return result["out"], set(result["modules"])
 

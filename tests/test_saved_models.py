@@ -23,6 +23,7 @@ import pytest
 from analysis.ingest.demo.generate import generate_demo
 from analysis.ingest.pipeline import ingest_files
 from analysis.storage import db, model_chain, saved_models, store
+from tests.helpers.fresh_process import run_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -373,10 +374,7 @@ def test_a_fresh_process_builds_no_model_table(demo_db):
             "print(json.dumps({'saved': snap.saved_models, 'steps': sorted(snap.build_timings),\n"
             "                  'pandas': pandas_at_import or 'pandas' in sys.modules,\n"
             "                  'responders': n}))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_json(code, cwd=ROOT)
     assert result["saved"] is True
     assert not {f"model {t}" for t in _tables()} & set(result["steps"]), result["steps"]
     assert "model patient_outcomes" in result["steps"], "the views are still made"
