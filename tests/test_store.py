@@ -2,6 +2,8 @@
 in-memory copy (small ones) serves, neither holds the audit log, sessions read
 one snapshot side by side, and per-version values are computed once."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -37,6 +39,48 @@ def test_disk_snapshot_equals_memory_snapshot(demo_db, monkeypatch, tmp_path):
     in_memory.close()
     on_disk.close()
 
+
+def test_a_snapshot_in_shared_memory_serves_what_one_on_disk_serves(demo_db, monkeypatch,
+                                                                     tmp_path):
+    """A file with saved models is copied into shared memory when it fits
+    (else onto the disk: no room, switched off, or shared memory full during
+    the copy); each serves the same rows, and its folders go when it closes."""
+    import os
+    import shutil
+    if not (store.SHARED_MEMORY.is_dir() and os.access(store.SHARED_MEMORY, os.W_OK)):
+        pytest.skip("no shared memory here")
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(demo_db, path)
+    in_shared = store.Snapshot(path)
+    assert in_shared.saved_models
+    assert Path(in_shared._snapshot_file()).parent.parent == store.SHARED_MEMORY
+    monkeypatch.setenv("OUTCOMES_SNAPSHOT_SHARED_MEMORY", "off")
+    switched_off = store.Snapshot(path)
+    monkeypatch.delenv("OUTCOMES_SNAPSHOT_SHARED_MEMORY")
+    monkeypatch.setattr(store, "SHARED_MEMORY_ROOM", 10**9)
+    no_room = store.Snapshot(path)
+    monkeypatch.undo()
+    real_copy = store.Snapshot._copy_file
+
+    def full(self, target):
+        if Path(target).parent.parent == store.SHARED_MEMORY:
+            raise OSError(28, "No space left on device")
+        real_copy(self, target)
+
+    monkeypatch.setattr(store.Snapshot, "_copy_file", full)
+    filled_up = store.Snapshot(path)
+    monkeypatch.undo()
+    for snap in (switched_off, no_room, filled_up):
+        assert snap.saved_models
+        assert Path(snap._snapshot_file()).parent.parent != store.SHARED_MEMORY
+        for model in ("stg_visits", "patient_windows", "mood_outcomes", "patient_outcomes"):
+            pd.testing.assert_frame_equal(
+                _sorted(in_shared.query(f"SELECT * FROM {model}")),
+                _sorted(snap.query(f"SELECT * FROM {model}")))
+    for snap in (in_shared, switched_off, no_room, filled_up):
+        folders = list(snap._folders)
+        snap.close()
+        assert not any(Path(folder).exists() for folder in folders)
 
 
 def test_sessions_query_one_snapshot_side_by_side(demo_snapshot):
