@@ -10,7 +10,7 @@ import pytest
 from analysis.access import audit
 from analysis.core import definitions
 from analysis.metrics import outcomes
-from analysis.storage import store
+from analysis.storage import scratch, store
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -47,23 +47,23 @@ def test_a_snapshot_in_shared_memory_serves_what_one_on_disk_serves(demo_db, mon
     the copy); each serves the same rows, and its folders go when it closes."""
     import os
     import shutil
-    if not (store.SHARED_MEMORY.is_dir() and os.access(store.SHARED_MEMORY, os.W_OK)):
+    if not (scratch.SHARED_MEMORY.is_dir() and os.access(scratch.SHARED_MEMORY, os.W_OK)):
         pytest.skip("no shared memory here")
     path = tmp_path / "copy.duckdb"
     shutil.copy(demo_db, path)
     in_shared = store.Snapshot(path)
     assert in_shared.saved_models
-    assert Path(in_shared._snapshot_file()).parent.parent == store.SHARED_MEMORY
+    assert Path(in_shared._snapshot_file()).parent.parent == scratch.SHARED_MEMORY
     monkeypatch.setenv("OUTCOMES_SNAPSHOT_SHARED_MEMORY", "off")
     switched_off = store.Snapshot(path)
     monkeypatch.delenv("OUTCOMES_SNAPSHOT_SHARED_MEMORY")
-    monkeypatch.setattr(store, "SHARED_MEMORY_ROOM", 10**9)
+    monkeypatch.setattr(scratch, "SHARED_MEMORY_ROOM", 10**9)
     no_room = store.Snapshot(path)
     monkeypatch.undo()
     real_copy = store.Snapshot._copy_file
 
     def full(self, target):
-        if Path(target).parent.parent == store.SHARED_MEMORY:
+        if Path(target).parent.parent == scratch.SHARED_MEMORY:
             raise OSError(28, "No space left on device")
         real_copy(self, target)
 
@@ -72,7 +72,7 @@ def test_a_snapshot_in_shared_memory_serves_what_one_on_disk_serves(demo_db, mon
     monkeypatch.undo()
     for snap in (switched_off, no_room, filled_up):
         assert snap.saved_models
-        assert Path(snap._snapshot_file()).parent.parent != store.SHARED_MEMORY
+        assert Path(snap._snapshot_file()).parent.parent != scratch.SHARED_MEMORY
         for model in ("stg_visits", "patient_windows", "mood_outcomes", "patient_outcomes"):
             pd.testing.assert_frame_equal(
                 _sorted(in_shared.query(f"SELECT * FROM {model}")),

@@ -16,8 +16,9 @@ ten million visits.
 
 When the file holds the models saved for its current data
 (:mod:`analysis.storage.saved_models`), a snapshot is the byte copy of the
-file at any size and only the views are built; :func:`in_place` reads such a
-file where it is, without a copy, for a one-off command.
+file at any size (into shared memory when it fits: :mod:`analysis.storage.
+scratch`) and only the views are built; :func:`in_place` reads such a file
+where it is, without a copy, for a one-off command.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import duckdb
 
-from analysis.storage import db, model_chain, saved_models
+from analysis.storage import db, model_chain, saved_models, scratch
 
 if TYPE_CHECKING:   # pandas is imported by a query's .df(), not by this module
     import pandas as pd
@@ -48,17 +49,6 @@ STORED_TABLES = ("visits", "medications", "ingest_log", "quarantine", "value_iss
                  "dataset_marks")
 MEMORY_LIMIT = os.environ.get("OUTCOMES_MEMORY_LIMIT", "3GB")
 IN_MEMORY_BELOW = int(os.environ.get("OUTCOMES_IN_MEMORY_BELOW", str(256 * 1024 * 1024)))
-#: Where the byte copy of a file with saved models goes when there is room
-#: (``OUTCOMES_SNAPSHOT_SHARED_MEMORY=off``: never): a copy into shared
-#: memory (tmpfs) is a memory copy, a copy onto the disk also allocates
-#: blocks and queues a write-back of a file that is thrown away (at ten
-#: million visits, 1 GB: ~0.7 s instead of 2.5-4.5 s on this machine).
-SHARED_MEMORY = Path("/dev/shm")
-#: Room the copy leaves: shared memory keeps this many times the file's size
-#: free (the old snapshot and the new one exist side by side while a new
-#: one is built), and the file takes at most this share of the memory
-#: available.
-SHARED_MEMORY_ROOM, SHARED_MEMORY_SHARE = 3, 0.25
 
 
 @dataclass(frozen=True)
@@ -131,14 +121,14 @@ class Snapshot(_Reader):
         self.saved_models = False
         # With saved models there is nothing to build: the byte copy of the
         # file is the fastest at any size (into shared memory when it fits:
-        # only views are written to it).
+        # only views are written to it; analysis.storage.scratch).
         saved = _has_saved_models(self.db_path)
         small = (not self.db_path.exists() or self.db_path.stat().st_size < IN_MEMORY_BELOW) \
             and not saved
         try:
-            if saved and _fits_in_shared_memory(self.db_path):
+            if saved and scratch.fits_in_shared_memory(self.db_path):
                 self._file_folder = tempfile.mkdtemp(prefix="outcomes-snapshot-",
-                                                     dir=SHARED_MEMORY)
+                                                     dir=scratch.SHARED_MEMORY)
                 self._folders.append(self._file_folder)
             self.con, self.version = (self._copy_in_memory() if small
                                       else self._copy_on_disk())
@@ -427,26 +417,6 @@ def _schema_columns() -> dict[str, list[tuple[str, str]]]:
         finally:
             con.close()
     return _expected_columns
-
-
-def _fits_in_shared_memory(path: Path) -> bool:
-    """The byte copy of ``path`` (and its WAL) may go into shared memory:
-    it exists, leaves :data:`SHARED_MEMORY_ROOM` times its size free there,
-    and takes at most :data:`SHARED_MEMORY_SHARE` of the memory available."""
-    if os.environ.get("OUTCOMES_SNAPSHOT_SHARED_MEMORY", "on").lower() in ("off", "0", "no",
-                                                                           "false"):
-        return False
-    try:
-        size = sum(p.stat().st_size for p in (path, Path(str(path) + ".wal")) if p.exists())
-        room = os.statvfs(SHARED_MEMORY)
-        free = room.f_bavail * room.f_frsize
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            available = next(int(line.split()[1]) * 1024 for line in meminfo
-                             if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        return False
-    return (os.access(SHARED_MEMORY, os.W_OK) and free >= SHARED_MEMORY_ROOM * size
-            and size <= SHARED_MEMORY_SHARE * available)
 
 
 def _discard(con: duckdb.DuckDBPyConnection, folders: tuple[str, ...]) -> None:
