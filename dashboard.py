@@ -12,7 +12,7 @@ import streamlit as st
 
 from analysis.storage import db, store
 from analysis.sources import default_source, demo_source
-from ui import auth, pages, sidebar, status_line, theme, warm
+from ui import auth, pages, sidebar, status_line, theme, visitors, warm
 
 db.private_files()  # databases, audit logs, uploads: the owner's only
 st.set_page_config(page_title="Ketamine pain outcomes", page_icon=":material/monitoring:",
@@ -51,18 +51,21 @@ if source.is_demo:
 # (ui.warm); until it is ready this session keeps the previous snapshot, and
 # says so.
 warm.register()
-snap = store.snapshot(source.path, warm=True, background=True)
-# Files leave only through the pages' own download buttons: they write an audit
-# row on a clinic's data and the synthetic mark on the demo's; a grid's own
-# "Download as CSV" could do neither.
-theme.no_grid_downloads()
-if store.building(source.path):
-    st.info("New data has arrived and is being prepared. This view still shows the data as it "
-            "was before; your next click shows the new data once it is ready.",
-            icon=":material/hourglass_top:")
-page_context = sidebar.draw(source, snap, role=session.role, user=session.user,
-                            page=specs.get(navigation.title))
-status_line.draw(page_context)
-auth.log_page_view(source, session, navigation.title, page_context.filters.describe(),
-                   page_context.setting_text)
-navigation.run()
+# The page is drawn as a visitor's run: warming done in the background
+# after new data is served waits meanwhile (ui.visitors).
+with visitors.page_run():
+    snap = store.snapshot(source.path, warm=True, background=True)
+    # Files leave only through the pages' own download buttons: they write an audit
+    # row on a clinic's data and the synthetic mark on the demo's; a grid's own
+    # "Download as CSV" could do neither.
+    theme.no_grid_downloads()
+    if store.building(source.path):
+        st.info("New data has arrived and is being prepared. This view still shows the data as it "
+                "was before; your next click shows the new data once it is ready.",
+                icon=":material/hourglass_top:")
+    page_context = sidebar.draw(source, snap, role=session.role, user=session.user,
+                                page=specs.get(navigation.title))
+    status_line.draw(page_context)
+    auth.log_page_view(source, session, navigation.title, page_context.filters.describe(),
+                       page_context.setting_text)
+    navigation.run()

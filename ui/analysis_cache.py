@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from ui import visitors
+
 #: One DEBUG line per computed (not cached) ``analysis`` call, with its time:
 #: ``python bench/bench_pages.py --profile`` prints them.
 timing_log = logging.getLogger("outcomes.timing")
@@ -44,6 +46,7 @@ def call(snap, data_key: tuple, function: Callable, *args, **kwargs) -> Any:
     name = f"{function.__module__}.{function.__qualname__}"
     kwargs = tuple(sorted(kwargs.items()))
     _remember(data_key[0], function, name, args, kwargs)
+    visitors.yield_to_visitors()   # background work waits while a visitor's page is drawn
     return _cached_call(snap, data_key, function, name, args, kwargs)
 
 

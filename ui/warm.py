@@ -18,8 +18,10 @@ Each role's landing page comes first.  Warming before serving is bounded by
 :func:`budget` (``OUTCOMES_WARM_SECONDS``, default 30 s): new data is not
 held back for minutes behind pages few visitors open (at 1 M visits every
 page for every role is about a minute of CPU).  What is left when the budget
-runs out is warmed right after the new data is served, in the background; a
-visitor who opens such a page first computes it as without a warm-up.
+runs out is warmed right after the new data is served, in the background,
+giving way to visitors (``ui.visitors``: it waits while a visitor's page is
+drawn); a visitor who opens such a page first computes it as without a
+warm-up.
 
 Every call is computed on the new snapshot and cached under its data version
 and the call's arguments, the reader's audience among them, so one role's
@@ -43,7 +45,7 @@ from analysis.core import audience
 from analysis.metrics import outcomes
 from analysis.sources import DataSource
 from analysis.storage import db, store
-from ui import analysis_cache, page_context, pages, status_line
+from ui import analysis_cache, page_context, pages, status_line, visitors
 from ui.filters_in_url import Chosen
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ _running_lock = threading.Lock()
 @atexit.register
 def _stop() -> None:
     _stopping.set()
+    visitors.wake()
     with _running_lock:
         running = list(_running)
     for thread in running:
@@ -131,6 +134,7 @@ def warm(snap) -> dict:
     with _running_lock:
         _generation += 1
         generation = _generation
+    visitors.wake()   # an older warm-up waiting for visitors stops
     work = _work(snap)
     deadline = started + budget()
     left = _do(snap, work, done, until=deadline, generation=generation)
@@ -197,9 +201,11 @@ def _do(snap, work: list[tuple], done: dict, until: float | None, generation: in
 
 
 def _finish(snap, left: list, generation: int) -> None:
-    """The views the budget left, warmed after the new data is served."""
+    """The views the budget left, warmed after the new data is served, each
+    call waiting while a visitor's page is being drawn (``ui.visitors``)."""
     done = {"pages": 0, "remembered": 0}
-    _do(snap, left, done, until=None, generation=generation)
+    with visitors.background(stop=lambda: _stopping.is_set() or generation != _generation):
+        _do(snap, left, done, until=None, generation=generation)
     if generation == _generation and not _stopping.is_set():
         done["dropped"] = analysis_cache.drop_other_versions(snap)
     log.info("new data of %s warmed after serving: %s", snap.db_path, done)
