@@ -214,22 +214,30 @@ def test_a_saved_table_that_reads_the_cutoff_is_updated_for_the_crossed_patients
 NOTHING = "SELECT CAST(NULL AS VARCHAR) AS patient_id WHERE false"
 
 
-@pytest.mark.parametrize("left_out", ["cutoff crossings", "replaced rows", "noted patients"])
+@pytest.mark.parametrize("left_out", ["cutoff crossings", "replaced rows", "noted patients",
+                                      "restaged patients"])
 def test_the_comparison_fails_when_a_way_rows_change_is_left_out(steps, tmp_path, monkeypatch,
                                                                  left_out, request):
     """The same loads with one source of changed patients left out: some
     saved table then differs from the full rebuild (the tests above can
     fail).  The cutoff's crossings matter only for a saved table that reads
-    the cutoff: patient_timepoints saved as one, as before."""
+    the cutoff: patient_timepoints saved as one, as before.  Restaged
+    patients: every changed patient's saved stg_visits rows kept and only
+    their new visits' rows added (right only for a patient whose stored rows
+    an ingest only added to)."""
     if left_out == "cutoff crossings":
         request.getfixturevalue("cutoff_table")
         monkeypatch.setattr(saved_models, "_cutoff_crossings", lambda *a: NOTHING)
     elif left_out == "replaced rows":
         monkeypatch.setattr(saved_models, "_replaced_rows_patients", lambda *a: NOTHING)
+    elif left_out == "restaged patients":
+        monkeypatch.setattr(saved_models, "_restaged_patients", lambda: NOTHING)
     else:
         monkeypatch.setattr(saved_models, "note_patients", lambda *a: None)
     found = _load_and_compare(steps, tmp_path / "clinic.duckdb", monkeypatch)
     assert any(differ for _, _, differ in found), left_out
+    if left_out == "restaged patients":
+        assert "stg_visits" in {table for _, _, differ in found for table in differ}
 
 
 def test_a_large_change_is_a_full_rebuild(demo_exports, tmp_path):

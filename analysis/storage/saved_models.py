@@ -82,6 +82,12 @@ FORMAT = 2
 PER_PATIENT = frozenset({"stg_visits", "patients", "baselines", "follow_ups",
                          "patient_windows", "mood_scores", "patient_timepoints",
                          "patient_outcomes", "mood_outcomes"})
+#: Of those, the models whose rows are per stored visit: a row reads its
+#: visit's row and the medication rows of that patient and day only (and
+#: nothing but ``visits`` and ``medications``).  A patient whose rows an
+#: ingest only added to keeps their saved rows of these: only the new
+#: visits' rows are added (see :func:`_stage_per_visit`).
+PER_VISIT = frozenset({"stg_visits"})
 #: Fixed tables (SPEC §3's timepoints, definitions, rules): no data read.
 FIXED = frozenset({"timepoints", "definitions", "populations", "thresholds", "outcome_rules"})
 #: Models over all the data: computed in full on every save (one number).
@@ -322,15 +328,21 @@ def _changed_patients(con, home: str, state: dict) -> bool:
         SELECT coalesce(sum(rows_replaced), 0) FROM {home}ingest_log
         WHERE status = 'ingested' AND ingest_id > $c""", {"c": covered}).fetchone()[0]
     moved = f"UNION ALL {_replaced_rows_patients(home)}" if replaced else ""
+    # ``temp.model_restaged``: the changed patients whose stored rows may
+    # have changed (not only been added to): new medication rows, rows
+    # changed in place or deleted, rows replaced.
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE model_changed AS
+        CREATE OR REPLACE TEMP TABLE model_restaged AS
         SELECT DISTINCT patient_id FROM (
-            SELECT patient_id FROM {home}visits WHERE ingest_id > $c
-            UNION ALL
             SELECT patient_id FROM {home}medications WHERE ingest_id > $c
             UNION ALL
             SELECT patient_id FROM {home}{CHANGES_TABLE} WHERE patient_id IS NOT NULL
             {moved})""", {"c": covered})
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE model_changed AS
+        SELECT patient_id FROM temp.main.model_restaged
+        UNION
+        SELECT patient_id FROM {home}visits WHERE ingest_id > $c""", {"c": covered})
     return True
 
 
@@ -379,6 +391,84 @@ def _cutoff_models(definitions) -> set[str]:
     return found - WHOLE_DATA
 
 
+def _stage_per_visit(con, home: str, definitions, state: dict, created) -> set[str]:
+    """The saved tables of the :data:`PER_VISIT` models, updated row by row:
+    the rows of the patients in ``model_restaged`` are built anew, and for
+    the other changed patients (their stored rows only added to) the rows of
+    their new visits are added to the saved ones.  Then each is also a
+    temporary table of every changed patient's rows, which the models
+    after it read.  Returns the names done (saved already)."""
+    chain = model_chain.models()
+    covered = int(state["key"].get("last_ingest") or 0)
+    who = _restaged_patients()
+    restaged = con.execute(f"SELECT count(*) FROM ({who})").fetchone()[0]
+    done: set[str] = set()
+    for name, materialised, sql in definitions:
+        if not (materialised and name in PER_VISIT
+                and set(chain[name].depends_on) <= {"visits", "medications"}):
+            continue
+        step = time.perf_counter()
+        # (Two parts, not one OR: the new rows are found by the row groups'
+        # statistics of ingest_id, without reading the other rows.)
+        rows = (f"SELECT * FROM {home}visits WHERE ingest_id > {covered} "
+                f"AND patient_id NOT IN ({who})")
+        if restaged:
+            rows += f" UNION ALL SELECT * FROM {home}visits WHERE patient_id IN ({who})"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW visits AS {rows}")
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW medications AS SELECT * FROM {home}medications
+                        WHERE patient_id IN (SELECT patient_id FROM temp.main.model_changed)""")
+        created[:0] = [("visits", "VIEW"), ("medications", "VIEW")]
+        con.execute(f"CREATE TEMP TABLE {name}__new AS {sql}")
+        created.append((f"{name}__new", "TABLE"))
+        if restaged:
+            con.execute(f"DELETE FROM {home}{name} WHERE patient_id IN ({who})")
+        con.execute(f"INSERT INTO {home}{name} BY NAME SELECT * FROM temp.main.{name}__new")
+        last_timings[f"merge {name}"] = time.perf_counter() - step
+        step = time.perf_counter()
+        # (Only the columns the models after it read: reading every column
+        # of the saved rows took twice as long at ten million visits.)
+        columns = _columns_read(con, name, definitions)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS SELECT {columns} FROM {home}{name}
+                        WHERE patient_id IN (SELECT patient_id FROM temp.main.model_changed)""")
+        created.append((name, "TABLE"))
+        last_timings[f"model {name}"] = time.perf_counter() - step
+        done.add(name)
+    last_timings["restaged patients"] = restaged
+    return done
+
+
+def _columns_read(con, table: str, definitions) -> str:
+    """The columns of ``table`` the models that read it directly use (from
+    DuckDB's plans of them: the columns their scans of it project), as a
+    select list; ``*`` when a plan does not say."""
+    chain = model_chain.models()
+    columns = {"patient_id"}
+    for name, _, sql in definitions:
+        if table not in chain[name].depends_on:
+            continue
+        try:
+            plan = json.loads(con.execute(f"EXPLAIN (FORMAT json) {sql}").fetchall()[0][1])
+        except (duckdb.Error, ValueError, IndexError):
+            return "*"
+        scans, nodes = [], list(plan)
+        while nodes:
+            node = nodes.pop()
+            info = node.get("extra_info") if isinstance(node, dict) else None
+            if isinstance(info, dict) and str(info.get("Table", "")).split(".")[-1] == table:
+                scans.append(info.get("Projections"))
+            nodes.extend(node.get("children", []) if isinstance(node, dict) else [])
+        if not scans or not all(isinstance(p, (list, str)) and p for p in scans):
+            return "*"
+        for projected in scans:
+            columns.update([projected] if isinstance(projected, str) else projected)
+    return ", ".join('"' + c.replace('"', '""') + '"' for c in sorted(columns))
+
+
+def _restaged_patients() -> str:
+    """The changed patients whose per-visit rows are all built anew."""
+    return "SELECT patient_id FROM temp.main.model_restaged"
+
+
 def _update(con, home: str, definitions, state: dict, created) -> bool:
     """Rebuild the rows of the patients whose rows changed, and the
     cutoff's models of the patients whose windows the moved cutoff crosses;
@@ -402,7 +492,7 @@ def _update(con, home: str, definitions, state: dict, created) -> bool:
         return False   # no visits before or after: nothing worth keeping
     if not _changed_patients(con, home, state):
         return False
-    created.append(("model_changed", "TABLE"))
+    created.extend([("model_restaged", "TABLE"), ("model_changed", "TABLE")])
     # Patients whose rows did not change but whose windows the cutoff
     # crossed: only the models reading the cutoff are redone for them.
     cutoff_models = _cutoff_models(definitions)
@@ -429,6 +519,7 @@ def _update(con, home: str, definitions, state: dict, created) -> bool:
     # rows of the crossed patients (their data did not change; a view, so
     # a later model reads only the columns it needs); then the models that
     # read the cutoff, for both.
+    staged = _stage_per_visit(con, home, definitions, state, created)
     for table in ("visits", "medications"):
         con.execute(f"""CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {home}{table}
                         WHERE patient_id IN (SELECT patient_id FROM temp.main.model_changed)""")
@@ -437,6 +528,8 @@ def _update(con, home: str, definitions, state: dict, created) -> bool:
     chain = model_chain.models()
     def build(models, shared=frozenset()) -> None:
         for name, materialised, sql in models:
+            if name in staged:
+                continue   # (built and saved already)
             step = time.perf_counter()
             materialised = materialised or name in shared
             con.execute(f"CREATE OR REPLACE TEMP {'TABLE' if materialised else 'VIEW'} "
@@ -453,7 +546,7 @@ def _update(con, home: str, definitions, state: dict, created) -> bool:
                             and sum(name in m.depends_on for m in chain.values()
                                     if m.materialized) > 1})
         for name, materialised, _ in definitions:
-            if materialised:
+            if materialised and name not in staged:
                 step = time.perf_counter()
                 con.execute(f"DELETE FROM {home}{name} WHERE patient_id IN "
                             "(SELECT patient_id FROM temp.main.model_changed)")
@@ -476,7 +569,7 @@ def _update(con, home: str, definitions, state: dict, created) -> bool:
             last_timings[f"model {name}"] = time.perf_counter() - step
     build([d for d in per_patient if d[0] in cutoff_models])
     for name, materialised, _ in definitions:
-        if materialised:
+        if materialised and name not in staged:
             step = time.perf_counter()
             if name in cutoff_models:
                 source, who = name, ("SELECT patient_id FROM temp.main.model_changed UNION ALL "
