@@ -43,6 +43,13 @@ did not change:
   ingest leaves a mark (:func:`note_ingest`), so data loaded by a program
   that does not record its changes forces a full rebuild.
 
+``stg_visits`` (:data:`PER_VISIT`) is finer still: its rows are per stored
+visit, so a changed patient whose stored rows an ingest only added to (new
+visits, nothing replaced, changed in place or deleted, no new medication)
+keeps their saved rows and only their new visits' rows are added
+(:func:`_stage_per_visit`; at ten million visits a 1% ingest adds 98k rows
+instead of deleting and writing 654k).
+
 Should a saved table read the cutoff again (a model of
 :data:`CUTOFF_READERS`, or one reading it, made a table), the patients with
 a window edge (in :data:`WINDOWS`) between the old and the new cutoff are
