@@ -30,7 +30,8 @@ from analysis.ingest.ingest_log import (FileResult, IngestRefused, IngestSummary
 from analysis.ingest.medications import load_medications
 from analysis.ingest.readers import open_export
 from analysis.ingest.sessions import load_sessions
-from analysis.ingest.staging import stage
+from analysis.ingest.staging import raw_rows_sql, stage
+from analysis.ingest import clean_sessions
 from analysis.storage import saved_models
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
         result.unknown_columns = plan.unknown
         if plan.pseudonymised:
             register_pseudonym_function(con)
+        if plan.export_kind == "sessions" and _load_clean(
+                con, plan, reader_sql, physical_lines, name, digest, result, ingest_date,
+                _fail_after):
+            return result
         with one_ingest(con, name, digest, result, _fail_after) as ingest_id:
             raw_rows = stage(con, plan, reader_sql, path, is_utf8, physical_lines, ingest_date)
             checkpoint("stage", _fail_after)
@@ -141,3 +146,27 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
         drop_temp_tables(con)
     log_refusal(con, name, digest, result)
     return result
+
+
+def _load_clean(con, plan, reader_sql: str, physical_lines: int | None, name: str,
+                digest: str, result: FileResult, ingest_date: dt.date,
+                fail_after: str | None) -> bool:
+    """A session export with nothing to report, in one pass
+    (:mod:`analysis.ingest.clean_sessions`): True when it is ingested; False
+    when it needs the careful path (its attempt rolled back, ``result`` as
+    it was)."""
+    raw_rows = raw_rows_sql(con, plan, reader_sql)
+    for date_format in ("iso", "us"):
+        try:
+            with one_ingest(con, name, digest, result, fail_after) as ingest_id:
+                clean_sessions.load(con, result, ingest_id, raw_rows, reader_sql,
+                                    physical_lines, ingest_date, date_format, fail_after)
+            return True
+        except (clean_sessions.NotClean, duckdb.Error) as not_clean:
+
+            for count in ("rows_read", "rows_accepted", "rows_replaced"):
+                setattr(result, count, 0)
+            result.date_format = None
+            if not getattr(not_clean, "other_format", False):
+                return False
+    return False

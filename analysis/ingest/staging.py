@@ -27,9 +27,36 @@ def stage(con, plan: ColumnPlan, reader_sql: str, path: Path | None = None,
     columns again, row by row, for the rare rows that need it later.
 
     Medication exports are staged as raw text.  Session exports are staged
-    as typed values (see ``_session_select``), with the raw text kept only
+    as typed values (see ``session_select``), with the raw text kept only
     for rows that have a problem, so that no later step parses text again.
     """
+    raw_rows = raw_rows_sql(con, plan, reader_sql)
+    if plan.export_kind == "sessions":
+        staged_select = session_select(raw_rows, ingest_date or dt.date.today())
+    else:
+        staged_select = raw_rows
+    # No window function here: the scan stays parallel, and DuckDB keeps the
+    # file's order, so a row's ordinal comes from its rowid.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_raw AS {staged_select}")
+    low, high, count = con.execute(
+        "SELECT min(rowid), max(rowid), count(*) FROM staged_raw").fetchall()[0]
+    if count and high - low + 1 != count:  # not contiguous: number the rows explicitly
+        con.execute("""CREATE OR REPLACE TEMP TABLE staged_numbered AS
+                       SELECT row_number() OVER (ORDER BY rowid) AS ordinal, * FROM staged_raw""")
+        ordinals = "SELECT * FROM staged_numbered"
+    else:
+        ordinals = f"SELECT rowid - {low or 0} + 1 AS ordinal, * FROM staged_raw"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS "
+                f"SELECT ordinal + 1 AS line, * FROM ({ordinals})")
+    con.execute("CREATE OR REPLACE TEMP TABLE staged_rejects (line BIGINT, reason VARCHAR)")
+    if "read_csv" in reader_sql:
+        _assign_lines(con, csv_rejects(con), path, is_utf8, physical_lines, ordinals, count)
+    return f"SELECT row_number() OVER () AS ordinal, * FROM ({raw_rows})"
+
+
+def raw_rows_sql(con, plan: ColumnPlan, reader_sql: str) -> str:
+    """The SQL of the rows read: ``row_hash`` (of every column) and the raw
+    text of each canonical column of the export's kind (NULL when absent)."""
     all_columns = ", ".join(sql_ident(h) for h in plan.all_columns)
     wanted = {"sessions": reference.CANONICAL_COLUMNS, "medications": reference.MEDICATION_COLUMNS,
               "measurements": MEASUREMENT_COLUMNS}[plan.export_kind]
@@ -54,36 +81,18 @@ def stage(con, plan: ColumnPlan, reader_sql: str, path: Path | None = None,
         for c in wanted)
     # The hash covers every column (identifying ones too) so that "exact
     # duplicate" means the whole row; only the hash leaves this SELECT.
-    raw_rows = f"SELECT hash({all_columns}) AS row_hash, {selected} FROM {reader_sql}"
-    if plan.export_kind == "sessions":
-        staged_select = _session_select(raw_rows, ingest_date or dt.date.today())
-    else:
-        staged_select = raw_rows
-    # No window function here: the scan stays parallel, and DuckDB keeps the
-    # file's order, so a row's ordinal comes from its rowid.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_raw AS {staged_select}")
-    low, high, count = con.execute(
-        "SELECT min(rowid), max(rowid), count(*) FROM staged_raw").fetchall()[0]
-    if count and high - low + 1 != count:  # not contiguous: number the rows explicitly
-        con.execute("""CREATE OR REPLACE TEMP TABLE staged_numbered AS
-                       SELECT row_number() OVER (ORDER BY rowid) AS ordinal, * FROM staged_raw""")
-        ordinals = "SELECT * FROM staged_numbered"
-    else:
-        ordinals = f"SELECT rowid - {low or 0} + 1 AS ordinal, * FROM staged_raw"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS "
-                f"SELECT ordinal + 1 AS line, * FROM ({ordinals})")
-    con.execute("CREATE OR REPLACE TEMP TABLE staged_rejects (line BIGINT, reason VARCHAR)")
-    if "read_csv" in reader_sql:
-        _assign_lines(con, _csv_rejects(con), path, is_utf8, physical_lines, ordinals, count)
-    return f"SELECT row_number() OVER () AS ordinal, * FROM ({raw_rows})"
+    return f"SELECT hash({all_columns}) AS row_hash, {selected} FROM {reader_sql}"
 
 
-def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
+def session_select(raw_rows: str, ingest_date: dt.date, with_raw: bool = True) -> str:
     """One row per session row read: its hash and typed values, the date
     parsed both ways (the file's format is decided once all is read; a
     failed parse is costly, so each format is tried only on text that has
     its separator, without which it cannot match), and
-    ``raw``, a JSON object of the raw text, for rows with a visible problem."""
+    ``raw``, a JSON object of the raw text, for rows with a visible problem.
+    Without ``with_raw`` (the one pass of a clean file) ``may_have_issue``
+    instead: a checked value is not valid and its text not NULL (a text of
+    blanks counts: the careful path tells it from a bad value)."""
     types = {**{t: t for t in reference.VISIT_TYPES}, **reference.VISIT_TYPE_ALIASES}
     type_sql = category_sql("visit_type", {k: sql_literal(v) for k, v in types.items()})
     route_sql = category_sql("route", {k: sql_literal(v) for k, v in ROUTE_ALIASES.items()})
@@ -103,6 +112,12 @@ def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
     no_event = ", ".join(sql_literal(v) for v in reference.NO_ADVERSE_EVENT)
     raw_json = "json_object(" + ", ".join(
         f"'{c}', {c}" for c in reference.CANONICAL_COLUMNS) + ")"
+    raw_sql = f"""CASE WHEN patient__value IS NULL OR visit_type__value IS NULL
+                      OR coalesce(visit_date__iso, visit_date__us) IS NULL
+                      OR coalesce(visit_date__iso, visit_date__us) > DATE '{ingest_date.isoformat()}'
+                    THEN {raw_json}
+                    WHEN NOT ({may_have_issue}) THEN NULL
+                    WHEN {any_issue} THEN {raw_json} END AS raw"""
     return f"""
         SELECT row_hash, patient__value, visit_id__value, visit_type__value,
                visit_date__iso, visit_date__us,
@@ -115,12 +130,7 @@ def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
                     WHEN {fold_sql('adverse_event')} IN ({no_event}) THEN NULL
                     ELSE lower(trim(adverse_event)) END AS adverse_event__value,
                {', '.join(f'{c}__value' for c in NUMERIC_RULES)},
-               CASE WHEN patient__value IS NULL OR visit_type__value IS NULL
-                      OR coalesce(visit_date__iso, visit_date__us) IS NULL
-                      OR coalesce(visit_date__iso, visit_date__us) > DATE '{ingest_date.isoformat()}'
-                    THEN {raw_json}
-                    WHEN NOT ({may_have_issue}) THEN NULL
-                    WHEN {any_issue} THEN {raw_json} END AS raw
+               {raw_sql if with_raw else f"({may_have_issue}) AS may_have_issue"}
         FROM (
             SELECT *, {numbers}
             FROM (
@@ -138,7 +148,7 @@ def _session_select(raw_rows: str, ingest_date: dt.date) -> str:
                 FROM ({raw_rows})))"""
 
 
-def _csv_rejects(con) -> list[tuple[int, str]]:
+def csv_rejects(con) -> list[tuple[int, str]]:
     try:
         rows = con.execute(
             "SELECT line, error_type, error_message FROM reject_errors ORDER BY line").fetchall()

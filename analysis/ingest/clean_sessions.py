@@ -1,0 +1,156 @@
+"""A session export with no row to quarantine, collapse or log, loaded in one
+pass: the file is read straight into ``visits`` (issue 20: the ingest near
+DuckDB's bare load), with no staging table in between.
+
+The pass takes a row only when it has nothing to report: a patient, a known
+visit type, a date in the file's format on or before the ingest date, and
+every value valid or blank.  The first row that is not so stops it (DuckDB's
+``error()``), the transaction is rolled back and the file goes through the
+careful path (:mod:`analysis.ingest.staging` and
+:mod:`analysis.ingest.sessions`), which quarantines, collapses and logs;
+so does a file whose rows share a natural key (a duplicate or a conflict),
+one with a malformed line, or one whose records are not one line each (the
+careful path finds their physical lines).  Both paths write the same rows:
+for a file without problems the careful path accepts every row, in file
+order, with the same typed values (both read them through
+:func:`analysis.ingest.staging.session_select`).
+
+The file's date format is the one most of its dates have (SPEC §2): here all
+of them.  The pass tries ISO first; a file whose dates are US (``MM/DD/YYYY``)
+stops it at its first row, and the pass starts again in that format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from analysis.storage import reference
+from analysis.ingest.columns import NUMERIC_RULES
+from analysis.ingest.ingest_log import FileResult, checkpoint, sql_literal
+from analysis.ingest.staging import csv_rejects, session_select, text_value_sql
+
+OTHER_FORMAT = "clean pass: a date in the other format"
+NEEDS_CHECKS = "clean pass: a row needs the careful path"
+FORMAT_LABELS = {"iso": "YYYY-MM-DD", "us": "MM/DD/YYYY"}
+# The labels mapped before the pass (from the file's first rows); a row with
+# another label gets its condition after it.
+CONDITION_SAMPLE_ROWS, CONDITION_SAMPLE_LABELS = 20_000, 300
+
+
+class NotClean(Exception):
+    """The file needs the careful path; ``other_format``: its first rows
+    have their dates in the other format (try the pass in that one)."""
+
+    def __init__(self, other_format: bool = False):
+        super().__init__("the file needs the careful path")
+        self.other_format = other_format
+
+
+def load(con, result: FileResult, ingest_id: int, raw_rows: str, reader_sql: str,
+         physical_lines: int | None, ingest_date: dt.date, date_format: str,
+         fail_after: str | None) -> None:
+    """Insert every row of a clean file into ``visits``, or raise
+    :class:`NotClean` (the caller rolls the transaction back).  Raises
+    ``duckdb.Error`` when the read itself fails: the careful path reports it."""
+    other = "us" if date_format == "iso" else "iso"
+    cutoff = f"DATE '{ingest_date.isoformat()}'"
+    had_visits = con.execute("SELECT EXISTS (SELECT 1 FROM visits)").fetchall()[0][0]
+    # A row is clean when it has every identity part, its date is in this
+    # format only and not after the ingest date, and every checked value is
+    # valid or blank.
+    clean = (f"patient__value IS NOT NULL AND visit_type__value IS NOT NULL "
+             f"AND visit_date__{date_format} IS NOT NULL AND visit_date__{other} IS NULL "
+             f"AND visit_date__{date_format} <= {cutoff} AND NOT may_have_issue")
+    checked = [*NUMERIC_RULES, "route", "benzodiazepine"]
+    values = ", ".join(f"{c}__value AS {c}" for c in checked)
+    condition = _condition_sql(con, raw_rows)
+    try:
+        accepted = con.execute(f"""
+            INSERT INTO visits BY NAME
+            SELECT CASE WHEN visit_id__value IS NOT NULL THEN 'id:' || visit_id__value
+                        ELSE 'pt:' || patient__value || '|' || visit_date__{date_format}
+                             || '|' || visit_type__value END AS natural_key,
+                   patient__value AS patient_id, visit_date__{date_format} AS visit_date,
+                   visit_type__value AS visit_type, visit_id__value AS visit_id,
+                   {condition} AS condition, condition__value AS condition_raw,
+                   site__value AS site,
+                   provider__value AS provider, {values}, adverse_event__value AS adverse_event,
+                   $ingest_id AS ingest_id, ordinal + 1 AS source_line
+            FROM (SELECT row_number() OVER () AS ordinal, *
+                  FROM ({session_select(raw_rows, ingest_date, with_raw=False)}))
+            WHERE CASE WHEN {clean} THEN true
+                       WHEN visit_date__{date_format} IS NULL AND visit_date__{other} IS NOT NULL
+                         THEN error('{OTHER_FORMAT}')
+                       ELSE error('{NEEDS_CHECKS}') END
+        """, {"ingest_id": ingest_id}).fetchall()[0][0]
+    except Exception as error:  # noqa: BLE001 - duckdb raises its own kinds
+        if OTHER_FORMAT in str(error):
+            raise NotClean(other_format=True) from None
+        if NEEDS_CHECKS in str(error):
+            raise NotClean() from None
+        raise
+    if not accepted:
+        raise NotClean()   # (an empty file: the careful path reports it as it always did)
+    if "read_csv" in reader_sql:
+        # One physical line per record and no malformed line: the row read
+        # k-th is on line k + 1.  Otherwise the careful path numbers them.
+        if csv_rejects(con) or physical_lines != 1 + accepted:
+            raise NotClean()
+    # Rows sharing a natural key are duplicates or conflicts (SPEC §2).
+    shared = con.execute("""
+        SELECT count(*) FROM (SELECT hash(natural_key) AS key_hash FROM visits
+                              WHERE ingest_id = $ingest_id
+                              GROUP BY key_hash HAVING count(*) > 1)""",
+                         {"ingest_id": ingest_id}).fetchall()[0][0]
+    if shared:
+        raise NotClean()
+    checkpoint("stage", fail_after)
+    _map_other_conditions(con, ingest_id)
+    checkpoint("checked", fail_after)
+    result.date_format = FORMAT_LABELS[date_format]
+    result.rows_read = result.rows_accepted = accepted
+    # A later export replaces earlier rows with the same natural key.
+    if had_visits:
+        result.rows_replaced = con.execute("""
+            DELETE FROM visits
+            WHERE ingest_id <> $ingest_id
+              AND natural_key IN (SELECT natural_key FROM visits WHERE ingest_id = $ingest_id)
+        """, {"ingest_id": ingest_id}).fetchall()[0][0]
+    checkpoint("delete", fail_after)
+
+
+def _condition_sql(con, raw_rows: str) -> str:
+    """The condition of ``condition__value`` (:func:`reference.map_condition`)
+    as a CASE over the labels of the file's first rows, the most frequent
+    first: the few distinct labels most rows have.  (A join to a table of
+    them made DuckDB build its hash table on the million rows instead.)"""
+    labels = [row[0] for row in con.execute(f"""
+        SELECT label FROM (
+            SELECT {text_value_sql('condition')} AS label
+            FROM (SELECT condition FROM ({raw_rows}) LIMIT {CONDITION_SAMPLE_ROWS}))
+        WHERE label IS NOT NULL GROUP BY label ORDER BY count(*) DESC, label
+        LIMIT {CONDITION_SAMPLE_LABELS}""").fetchall()]
+    if not labels:
+        return "CAST(NULL AS VARCHAR)"
+    cases = " ".join(f"WHEN {sql_literal(label)} THEN {sql_literal(reference.map_condition(label))}"
+                     for label in labels)
+    return (f"CASE WHEN condition__value IS NULL THEN NULL "
+            f"ELSE (CASE condition__value {cases} END) END")
+
+
+def _map_other_conditions(con, ingest_id: int) -> None:
+    """The condition of rows whose label was not in ``condition_map`` (a
+    label first seen after the file's first rows)."""
+    labels = [row[0] for row in con.execute(
+        "SELECT DISTINCT condition_raw FROM visits WHERE ingest_id = $ingest_id "
+        "AND condition IS NULL AND condition_raw IS NOT NULL",
+        {"ingest_id": ingest_id}).fetchall()]
+    if not labels:
+        return
+    con.execute("""
+        UPDATE visits SET condition = m.condition
+        FROM (SELECT unnest($raw::VARCHAR[]) AS raw, unnest($mapped::VARCHAR[]) AS condition) m
+        WHERE visits.ingest_id = $ingest_id AND visits.condition IS NULL
+          AND visits.condition_raw = m.raw""",
+                {"raw": labels, "mapped": [reference.map_condition(v) for v in labels],
+                 "ingest_id": ingest_id})
