@@ -187,6 +187,7 @@ def test_quality_tables_for_an_analyst_carry_no_patient_or_value(probe_db):
 RAW_TEXT_READERS = {
     "condition_raw": {
         "analysis/ingest/sessions.py": "writes it",
+        "analysis/ingest/clean_sessions.py": "writes it (a clean export's one pass)",
         "analysis/ingest/fhir/load.py": "writes it",
         "analysis/sql/schema.sql": "stores it",
         "analysis/sql/models/intermediate/patients.sql": "the patient's label",
@@ -199,6 +200,7 @@ RAW_TEXT_READERS = {
     },
     "adverse_event": {
         "analysis/ingest/sessions.py": "writes it", "analysis/ingest/staging.py": "stages it",
+        "analysis/ingest/clean_sessions.py": "writes it (a clean export's one pass)",
         "analysis/ingest/fhir/visits.py": "writes it", "analysis/ingest/fhir/load.py": "writes it",
         "analysis/ingest/long_format.py": "writes it", "analysis/ingest/fhir/codes.py": "a column name",
         "analysis/storage/reference.py": "a column name", "analysis/ingest/demo/export.py": "invents it",
