@@ -198,3 +198,18 @@ def test_the_one_pass_writes_what_the_careful_path_writes(tmp_path, monkeypatch)
                           for t in ("visits", "quarantine", "value_issues", "ingest_log")})
     assert dumps[0] == dumps[1]
     assert len(dumps[0]["visits"]) == 4
+
+
+def test_rows_read_in_parallel_keep_their_lines(tmp_path, con, staged):
+    """A file large enough to be read and written in several parts: every
+    row's line is its place in the file (the visit id here says it)."""
+    rows = 250_000
+    path = tmp_path / "big.csv"
+    path.write_text("visit_id,patient_id,visit_date,visit_type,pain_score\n" + "".join(
+        f"{line},P{line % 997},2023-{1 + line % 12:02d}-{1 + line % 28:02d},infusion,{line % 11}\n"
+        for line in range(2, rows + 2)))
+    result = ingest_file(con, path, ingest_date=INGEST_DATE)
+    assert (counts(result), staged) == (("ingested", rows, rows, 0, 0, 0, 0), [])
+    assert table(con, """SELECT count(*), count(*) FILTER (WHERE source_line = CAST(visit_id AS BIGINT)),
+                                min(source_line), max(source_line) FROM visits""") == [
+        (rows, rows, 2, rows + 1)]
