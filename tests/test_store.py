@@ -83,6 +83,36 @@ def test_a_snapshot_in_shared_memory_serves_what_one_on_disk_serves(demo_db, mon
         assert not any(Path(folder).exists() for folder in folders)
 
 
+def test_a_copy_left_in_shared_memory_by_a_killed_process_is_removed(demo_db, tmp_path):
+    """A process killed before it removed its snapshot's copy leaves it in
+    memory; the next snapshot made there removes the folders of processes
+    that are gone, and no other folder."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    if not (scratch.SHARED_MEMORY.is_dir() and os.access(scratch.SHARED_MEMORY, os.W_OK)):
+        pytest.skip("no shared memory here")
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout)
+    left = scratch.SHARED_MEMORY / f"{scratch.PREFIX}{gone}-test"
+    mine = scratch.SHARED_MEMORY / f"{scratch.PREFIX}{os.getpid()}-test"
+    other = scratch.SHARED_MEMORY / f"{scratch.PREFIX}not-a-process"
+    try:
+        for folder in (left, mine, other):
+            folder.mkdir()
+            (folder / "snapshot.duckdb").write_bytes(b"a copy")
+        path = tmp_path / "copy.duckdb"
+        shutil.copy(demo_db, path)
+        snap = store.Snapshot(path)
+        assert Path(snap._snapshot_file()).parent.parent == scratch.SHARED_MEMORY
+        assert not left.exists() and mine.exists() and other.exists()
+        snap.close()
+    finally:
+        for folder in (left, mine, other):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_sessions_query_one_snapshot_side_by_side(demo_snapshot):
     # Each query runs on its own cursor: threads reading the same snapshot
     # at once get the same answers as one reader alone.

@@ -127,8 +127,7 @@ class Snapshot(_Reader):
             and not saved
         try:
             if saved and scratch.fits_in_shared_memory(self.db_path):
-                self._file_folder = tempfile.mkdtemp(prefix="outcomes-snapshot-",
-                                                     dir=scratch.SHARED_MEMORY)
+                self._file_folder = scratch.shared_memory_folder()
                 self._folders.append(self._file_folder)
             self.con, self.version = (self._copy_in_memory() if small
                                       else self._copy_on_disk())
