@@ -56,26 +56,6 @@ def ingest(db_path: Path, *files: Path) -> None:
                     str(db_path)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
-def ran(page, timeout: float = 300) -> float:
-    """Wait until the page has run; the time it finished (monotonic)."""
-    deadline = time.monotonic() + timeout
-    # the run starts a moment after the click: wait for it to show, briefly
-    started = time.monotonic()
-    while time.monotonic() - started < 1.0 and not page.query_selector(
-            "[data-testid='stStatusWidget']"):
-        time.sleep(0.02)
-    quiet_since = None
-    while time.monotonic() < deadline:
-        if page.query_selector("[data-testid='stStatusWidget']"):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET:
-            return quiet_since
-        time.sleep(0.02)
-    raise TimeoutError("the page never finished running")
-
-
 def drawn(page, heading: str, timeout: float = 300) -> float:
     """When the page titled ``heading`` was drawn whole (monotonic): its
     title is shown, the app is not running, and nothing in the main area has
@@ -116,25 +96,23 @@ def one_run(base_db: Path, increment: Path, work: Path, warm: bool) -> dict:
         b = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         browser.sign_in(a, url, "bench-a", PASSWORD, close_dialogs=True)
         a.wait_for_selector(f"{browser.MAIN} >> text=data cutoff", timeout=120_000)
-        ran(a, timeout=600)
+        browser.wait_until_idle(a, quiet=QUIET, timeout=600)
         # A waits on the Audit log (which computes nothing): its reruns must
         # not compute Overview on the new data before B opens it
         a.get_by_role("link", name="Audit log").click()
-        ran(a, timeout=600)
+        browser.wait_until_idle(a, quiet=QUIET, timeout=600)
         browser.sign_in(b, url, "bench-b", PASSWORD, close_dialogs=True)
         b.wait_for_selector(f"{browser.MAIN} >> text=data cutoff", timeout=120_000)
-        ran(b, timeout=600)
-        print("    B signed in", flush=True)
+        browser.wait_until_idle(b, quiet=QUIET, timeout=600)
         b.get_by_role("link", name="Audit log").click()
-        ran(b, timeout=600)
-        print("    signed in", flush=True)
+        browser.wait_until_idle(b, quiet=QUIET, timeout=600)
         before = data_seen(a)
         ingest(db_path, increment)
         ingested = time.monotonic()
         while True:   # A's reruns start the background build and see when it is served
             a.locator(browser.STATUS_LINE).first.click()
             a.keyboard.press("r")   # Streamlit's "rerun" key
-            ran(a, timeout=600)
+            browser.wait_until_idle(a, quiet=QUIET, timeout=600)
             if data_seen(a) != before and not a.query_selector(
                     "text=being prepared"):
                 break
@@ -142,7 +120,6 @@ def one_run(base_db: Path, increment: Path, work: Path, warm: bool) -> dict:
                 raise TimeoutError("the new data was never served")
             time.sleep(1.0)
         served = time.monotonic() - ingested
-        print(f"    served after {served:.1f} s", flush=True)
         clicked = time.monotonic()
         b.get_by_role("link", name="Overview").click()
         finished = drawn(b, "Program overview", timeout=600)
