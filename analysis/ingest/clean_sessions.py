@@ -27,7 +27,7 @@ import datetime as dt
 from analysis.storage import reference
 from analysis.ingest.columns import NUMERIC_RULES
 from analysis.ingest.ingest_log import FileResult, checkpoint, sql_literal
-from analysis.ingest.staging import csv_rejects, session_select, text_value_sql
+from analysis.ingest.staging import csv_rejects, natural_key_sql, session_select, text_value_sql
 
 OTHER_FORMAT = "clean pass: a date in the other format"
 NEEDS_CHECKS = "clean pass: a row needs the careful path"
@@ -67,9 +67,7 @@ def load(con, result: FileResult, ingest_id: int, raw_rows: str, reader_sql: str
     try:
         accepted = con.execute(f"""
             INSERT INTO visits BY NAME
-            SELECT CASE WHEN visit_id__value IS NOT NULL THEN 'id:' || visit_id__value
-                        ELSE 'pt:' || patient__value || '|' || visit_date__{date_format}
-                             || '|' || visit_type__value END AS natural_key,
+            SELECT {natural_key_sql(f'visit_date__{date_format}')} AS natural_key,
                    patient__value AS patient_id, visit_date__{date_format} AS visit_date,
                    visit_type__value AS visit_type, visit_id__value AS visit_id,
                    {condition} AS condition, condition__value AS condition_raw,

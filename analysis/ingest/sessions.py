@@ -10,7 +10,7 @@ import datetime as dt
 from analysis.storage import reference
 from analysis.ingest.columns import ColumnPlan, NUMERIC_RULES
 from analysis.ingest.ingest_log import FileResult, count_rows, sql_literal, checkpoint
-from analysis.ingest.staging import number_issue_sql
+from analysis.ingest.staging import natural_key_sql, number_issue_sql
 
 # The typed values a session row stores: two rows with equal ones are
 # duplicates, and two rows sharing a natural key with different ones conflict.
@@ -37,9 +37,7 @@ def load_sessions(con, plan, result: FileResult, ingest_id: int, name: str,
         SELECT *,
                patient__value IS NOT NULL AND visit_type__value IS NOT NULL
                  AND coalesce(visit_date__value <= {cutoff}, false) AS row_ok,
-               CASE WHEN visit_id__value IS NOT NULL THEN 'id:' || visit_id__value
-                    ELSE 'pt:' || patient__value || '|' || visit_date__value || '|' || visit_type__value
-               END AS natural_key,
+               {natural_key_sql()} AS natural_key,
                CASE WHEN visit_id__value IS NOT NULL THEN hash('id', visit_id__value)
                     ELSE hash('pt', patient__value, visit_date__value, visit_type__value)
                END AS key_hash,

@@ -259,6 +259,16 @@ def detect_date_format(con, column: str) -> str:
     return "us" if us > iso else "iso"
 
 
+def natural_key_sql(visit_date: str = "visit_date__value") -> str:
+    """A session row's natural key (SPEC §2), from its typed values: its
+    ``visit_id`` when it has one, else its patient, ``visit_date`` (the SQL
+    ``visit_date``) and visit type.  A later export's row with the same key
+    replaces the earlier one; two rows of one export sharing it are
+    duplicates or a conflict.  Both session loaders ask this."""
+    return (f"CASE WHEN visit_id__value IS NOT NULL THEN 'id:' || visit_id__value "
+            f"ELSE 'pt:' || patient__value || '|' || {visit_date} || '|' || visit_type__value END")
+
+
 def fold_sql(expr: str) -> str:
     return (f"trim(regexp_replace(regexp_replace(lower(trim({expr})), '\\([^)]*\\)', ' ', 'g'), "
             f"'[^a-z0-9]+', '_', 'g'), '_')")
