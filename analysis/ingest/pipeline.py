@@ -163,7 +163,6 @@ def _load_clean(con, plan, reader_sql: str, physical_lines: int | None, name: st
                                     physical_lines, ingest_date, date_format, fail_after)
             return True
         except (clean_sessions.NotClean, duckdb.Error) as not_clean:
-
             for count in ("rows_read", "rows_accepted", "rows_replaced"):
                 setattr(result, count, 0)
             result.date_format = None

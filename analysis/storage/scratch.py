@@ -50,7 +50,6 @@ def fits_in_shared_memory(path: Path) -> bool:
             and size <= SHARED_MEMORY_SHARE * available)
 
 
-
 def shared_memory_folder() -> str:
     """A new private folder in shared memory, named after this process
     (the folders of processes that are gone are removed first)."""
