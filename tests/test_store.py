@@ -83,6 +83,29 @@ def test_a_snapshot_in_shared_memory_serves_what_one_on_disk_serves(demo_db, mon
         assert not any(Path(folder).exists() for folder in folders)
 
 
+def test_a_snapshot_copy_in_shared_memory_is_for_its_owner_only(demo_db, tmp_path):
+    """/dev/shm is open to every local user (mode 1777): the clinic's data
+    copied there must sit in a folder only its owner can list or enter, and
+    another process's leftover clean-up must not have touched it."""
+    import os
+    import shutil
+    import stat
+    if not (scratch.SHARED_MEMORY.is_dir() and os.access(scratch.SHARED_MEMORY, os.W_OK)):
+        pytest.skip("no shared memory here")
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(demo_db, path)
+    snap = store.Snapshot(path)
+    try:
+        folder = Path(snap._snapshot_file()).parent
+        assert folder.parent == scratch.SHARED_MEMORY
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        assert mode & 0o077 == 0, f"{folder} is mode {oct(mode)}: other users may read the copy"
+        assert folder.stat().st_uid == os.getuid()
+        assert Path(snap._snapshot_file()).exists()
+    finally:
+        snap.close()
+
+
 def test_a_copy_left_in_shared_memory_by_a_killed_process_is_removed(demo_db, tmp_path):
     """A process killed before it removed its snapshot's copy leaves it in
     memory; the next snapshot made there removes the folders of processes
