@@ -200,9 +200,15 @@ def test_the_one_pass_writes_what_the_careful_path_writes(tmp_path, monkeypatch)
     assert len(dumps[0]["visits"]) == 4
 
 
-def test_rows_read_in_parallel_keep_their_lines(tmp_path, con, staged):
+@pytest.mark.parametrize("held_in_memory", [True, False])
+def test_rows_read_in_parallel_keep_their_lines(tmp_path, con, staged, monkeypatch,
+                                                 held_in_memory):
     """A file large enough to be read and written in several parts: every
-    row's line is its place in the file (the visit id here says it)."""
+    row's line is its place in the file (the visit id here says it), whether
+    its rows are held in memory until the commit or written as they are
+    read (a file over ``IN_MEMORY_BYTES``)."""
+    if not held_in_memory:
+        monkeypatch.setattr(clean_sessions, "IN_MEMORY_BYTES", 0)
     rows = 250_000
     path = tmp_path / "big.csv"
     path.write_text("visit_id,patient_id,visit_date,visit_type,pain_score\n" + "".join(
@@ -213,3 +219,21 @@ def test_rows_read_in_parallel_keep_their_lines(tmp_path, con, staged):
     assert table(con, """SELECT count(*), count(*) FILTER (WHERE source_line = CAST(visit_id AS BIGINT)),
                                 min(source_line), max(source_line) FROM visits""") == [
         (rows, rows, 2, rows + 1)]
+
+
+def test_the_commit_writes_the_rows_into_the_file_and_restores_the_settings(tmp_path, con):
+    """The pass's commit checkpoints: its rows are in the database file, not
+    only in the write-ahead log (which was logging them a second time), and
+    DuckDB's write settings are as they were, after a clean file and after
+    one sent to the careful path alike."""
+    con.execute("SET checkpoint_threshold = '20MB'")
+    settings = "SELECT current_setting('checkpoint_threshold'), current_setting('enable_optimistic_write')"
+    before = table(con, settings)
+    wal = Path(str(tmp_path / "outcomes.duckdb") + ".wal")
+    result = ingest_file(con, write(tmp_path, "clean.csv", *CLEAN), ingest_date=INGEST_DATE)
+    assert counts(result)[:3] == ("ingested", 3, 3)
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert table(con, settings) == before
+    careful = write(tmp_path, "careful.csv", HEADER, "V7,P7,2024-01-05,intake,,,11,,")
+    assert counts(ingest_file(con, careful, ingest_date=INGEST_DATE))[:4] == ("ingested", 1, 1, 0)
+    assert table(con, settings) == before

@@ -123,7 +123,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
             register_pseudonym_function(con)
         if plan.export_kind == "sessions" and _load_clean(
                 con, plan, reader_sql, physical_lines, name, digest, result, ingest_date,
-                _fail_after):
+                _fail_after, path.stat().st_size):
             return result
         with one_ingest(con, name, digest, result, _fail_after) as ingest_id:
             raw_rows = stage(con, plan, reader_sql, path, is_utf8, physical_lines, ingest_date)
@@ -150,7 +150,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, *,
 
 def _load_clean(con, plan, reader_sql: str, physical_lines: int | None, name: str,
                 digest: str, result: FileResult, ingest_date: dt.date,
-                fail_after: str | None) -> bool:
+                fail_after: str | None, file_bytes: int) -> bool:
     """A session export with nothing to report, in one pass
     (:mod:`analysis.ingest.clean_sessions`): True when it is ingested; False
     when it needs the careful path (its attempt rolled back, ``result`` as
@@ -158,7 +158,8 @@ def _load_clean(con, plan, reader_sql: str, physical_lines: int | None, name: st
     raw_rows = raw_rows_sql(con, plan, reader_sql)
     for date_format in ("iso", "us"):
         try:
-            with one_ingest(con, name, digest, result, fail_after) as ingest_id:
+            with clean_sessions.write_settings(con, file_bytes), \
+                    one_ingest(con, name, digest, result, fail_after) as ingest_id:
                 clean_sessions.load(con, result, ingest_id, raw_rows, reader_sql,
                                     physical_lines, ingest_date, date_format, fail_after)
             return True
