@@ -154,9 +154,7 @@ def test_a_record_over_two_lines_keeps_its_physical_line(tmp_path, con, staged):
         ("V9", 5), ("V10", 7)]
 
 
-def test_a_label_first_seen_after_the_first_rows_gets_its_condition(
-        tmp_path, con, staged, monkeypatch):
-    monkeypatch.setattr(clean_sessions, "CONDITION_SAMPLE_ROWS", 1)
+def test_a_label_first_seen_after_the_first_rows_gets_its_condition(tmp_path, con, staged):
     result = ingest_file(con, write(tmp_path, "labels.csv", *CLEAN,
                                     "V4,P3,2024-01-20,infusion,K86.1,IV,5,,"),
                          ingest_date=INGEST_DATE)

@@ -28,14 +28,11 @@ from contextlib import contextmanager
 from analysis.storage import reference
 from analysis.ingest.columns import NUMERIC_RULES
 from analysis.ingest.ingest_log import FileResult, checkpoint, sql_literal
-from analysis.ingest.staging import csv_rejects, natural_key_sql, session_select, text_value_sql
+from analysis.ingest.staging import csv_rejects, natural_key_sql, session_select
 
 OTHER_FORMAT = "clean pass: a date in the other format"
 NEEDS_CHECKS = "clean pass: a row needs the careful path"
 FORMAT_LABELS = {"iso": "YYYY-MM-DD", "us": "MM/DD/YYYY"}
-# The labels mapped before the pass (from the file's first rows); a row with
-# another label gets its condition after it.
-CONDITION_SAMPLE_ROWS, CONDITION_SAMPLE_LABELS = 20_000, 300
 
 
 #: A clean file up to this size is held in memory until its commit; a larger
@@ -71,14 +68,13 @@ def load(con, result: FileResult, ingest_id: int, raw_rows: str, reader_sql: str
              f"AND visit_date__{date_format} <= {cutoff} AND NOT may_have_issue")
     checked = [*NUMERIC_RULES, "route", "benzodiazepine"]
     values = ", ".join(f"{c}__value AS {c}" for c in checked)
-    condition = _condition_sql(con, raw_rows)
     try:
         accepted = con.execute(f"""
             INSERT INTO visits BY NAME
             SELECT {natural_key_sql(f'visit_date__{date_format}')} AS natural_key,
                    patient__value AS patient_id, visit_date__{date_format} AS visit_date,
                    visit_type__value AS visit_type, visit_id__value AS visit_id,
-                   {condition} AS condition, condition__value AS condition_raw,
+                   condition__value AS condition_raw,
                    site__value AS site,
                    provider__value AS provider, {values}, adverse_event__value AS adverse_event,
                    $ingest_id AS ingest_id
@@ -118,10 +114,20 @@ def load(con, result: FileResult, ingest_id: int, raw_rows: str, reader_sql: str
                             {"i": ingest_id}).fetchall()[0]
     if high - low + 1 != accepted:
         raise NotClean()
-    con.execute("UPDATE visits SET source_line = rowid - $low + 2 WHERE ingest_id = $i",
-                {"low": low, "i": ingest_id})
+    # The same UPDATE gives each row the condition of its label
+    # (reference.map_condition, asked once per distinct label).  Held in
+    # memory until the commit (write_settings), the rows cost nothing to
+    # update; a CASE over the labels in the INSERT cost more.
+    labels = [row[0] for row in con.execute(
+        "SELECT DISTINCT condition_raw FROM visits WHERE ingest_id = $i "
+        "AND condition_raw IS NOT NULL", {"i": ingest_id}).fetchall()]
+    con.execute("""UPDATE visits SET source_line = rowid - $low + 2,
+                          condition = map_extract_value(map($raw::VARCHAR[], $mapped::VARCHAR[]),
+                                                        condition_raw)
+                   WHERE ingest_id = $i""",
+                {"low": low, "i": ingest_id, "raw": labels,
+                 "mapped": [reference.map_condition(label) for label in labels]})
     checkpoint("stage", fail_after)
-    _map_other_conditions(con, ingest_id)
     checkpoint("checked", fail_after)
     result.date_format = FORMAT_LABELS[date_format]
     result.rows_read = result.rows_accepted = accepted
@@ -149,9 +155,9 @@ def write_settings(con, file_bytes: int):
       the file, that UPDATE made the commit log them all again (148 MB of
       log at 1M rows).
 
-    At 1M rows on the 2-core machine the ingest went from 1.68 to 1.20
+    At 1M rows on the 2-core machine the ingest went from 1.68 to 1.20-1.29
     times the bare ``read_csv`` load (``bench/bench_perf.py --steps
-    ingest``); its peak memory from 378 to 422 MiB.
+    ingest``); its peak memory from 378 to 384-422 MiB.
     """
     saved = dict(con.execute(
         "SELECT name, value FROM duckdb_settings() "
@@ -164,40 +170,3 @@ def write_settings(con, file_bytes: int):
     finally:
         con.execute(f"SET checkpoint_threshold = {sql_literal(saved['checkpoint_threshold'])}")
         con.execute(f"SET enable_optimistic_write = {saved['enable_optimistic_write']}")
-
-
-def _condition_sql(con, raw_rows: str) -> str:
-    """The condition of ``condition__value`` (:func:`reference.map_condition`)
-    as a CASE over the labels of the file's first rows, the most frequent
-    first: the few distinct labels most rows have.  (A join to a table of
-    them made DuckDB build its hash table on the million rows instead.)"""
-    labels = [row[0] for row in con.execute(f"""
-        SELECT label FROM (
-            SELECT {text_value_sql('condition')} AS label
-            FROM (SELECT condition FROM ({raw_rows}) LIMIT {CONDITION_SAMPLE_ROWS}))
-        WHERE label IS NOT NULL GROUP BY label ORDER BY count(*) DESC, label
-        LIMIT {CONDITION_SAMPLE_LABELS}""").fetchall()]
-    if not labels:
-        return "CAST(NULL AS VARCHAR)"
-    cases = " ".join(f"WHEN {sql_literal(label)} THEN {sql_literal(reference.map_condition(label))}"
-                     for label in labels)
-    return (f"CASE WHEN condition__value IS NULL THEN NULL "
-            f"ELSE (CASE condition__value {cases} END) END")
-
-
-def _map_other_conditions(con, ingest_id: int) -> None:
-    """The condition of rows whose label was not in ``condition_map`` (a
-    label first seen after the file's first rows)."""
-    labels = [row[0] for row in con.execute(
-        "SELECT DISTINCT condition_raw FROM visits WHERE ingest_id = $ingest_id "
-        "AND condition IS NULL AND condition_raw IS NOT NULL",
-        {"ingest_id": ingest_id}).fetchall()]
-    if not labels:
-        return
-    con.execute("""
-        UPDATE visits SET condition = m.condition
-        FROM (SELECT unnest($raw::VARCHAR[]) AS raw, unnest($mapped::VARCHAR[]) AS condition) m
-        WHERE visits.ingest_id = $ingest_id AND visits.condition IS NULL
-          AND visits.condition_raw = m.raw""",
-                {"raw": labels, "mapped": [reference.map_condition(v) for v in labels],
-                 "ingest_id": ingest_id})
